@@ -1,0 +1,194 @@
+/*
+ * conf/conf.h: the configuration model of llmgate (SPEC section 3) and its
+ * loader. A config is parsed from YAML, environment overrides are applied, then
+ * it is validated; only a config that passed every check is returned, and it is
+ * never edited afterwards (a reload builds a new one and swaps it in whole).
+ *
+ * This module includes no libuv, h2o or curl header: it is unit-tested without
+ * a network.
+ */
+#ifndef LLG_CONF_H
+#define LLG_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* A list of messages, each already formatted as `FILE:LINE:COLUMN: message`
+ * (1-based line and column) or, for an environment variable,
+ * `environment variable NAME: message`. */
+typedef struct llg_conf_errors {
+    char **items;
+    size_t count;
+} llg_conf_errors_t;
+
+void llg_conf_errors_free(llg_conf_errors_t *errs);
+
+/* ---- the model --------------------------------------------------------- */
+
+typedef struct llg_conf_strv {
+    char **items;
+    size_t count;
+} llg_conf_strv_t;
+
+typedef struct llg_conf_kv {
+    char *key;
+    char *value;
+} llg_conf_kv_t;
+
+typedef struct llg_conf_kvv {
+    llg_conf_kv_t *items;
+    size_t count;
+} llg_conf_kvv_t;
+
+/* Where a node was found, for errors reported after loading (TLS files that
+ * fail to load in the server, for example). 1-based. */
+typedef struct llg_conf_mark {
+    unsigned line;
+    unsigned column;
+} llg_conf_mark_t;
+
+typedef struct llg_conf_listen {
+    char *address; /* IPv4 or IPv6 literal, default "0.0.0.0" */
+    uint16_t port; /* default 8080 */
+    char *tls_certificate; /* NULL: cleartext (HTTP/1.1 and h2c) */
+    char *tls_key;
+    llg_conf_mark_t mark;
+} llg_conf_listen_t;
+
+typedef struct llg_conf_token {
+    char *token;          /* the secret; never logged */
+    char *name;           /* NULL: derived id is used in logs and metrics */
+    uint32_t rpm;         /* 0 = unlimited */
+    llg_conf_strv_t models; /* globs; count 0 = every model */
+    bool from_env;
+} llg_conf_token_t;
+
+typedef enum llg_provider_type {
+    LLG_PROVIDER_OPENAI,
+    LLG_PROVIDER_POE,
+    LLG_PROVIDER_PUTER,
+    LLG_PROVIDER_ECHO,
+} llg_provider_type_t;
+
+typedef enum llg_auth_mode {
+    LLG_AUTH_POOL,
+    LLG_AUTH_PASSTHROUGH,
+    LLG_AUTH_NONE,
+} llg_auth_mode_t;
+
+typedef enum llg_message_mode {
+    LLG_MESSAGES_RAW,
+    LLG_MESSAGES_STANDARD,
+    LLG_MESSAGES_FULL,
+} llg_message_mode_t;
+
+typedef struct llg_conf_provider {
+    char *name; /* [a-z0-9_-]+, unique */
+    llg_provider_type_t type;
+    char *base_url;         /* NULL for echo */
+    llg_conf_strv_t keys;   /* from `keys` then from `keys_env` (env keys appended) */
+    char *keys_env;         /* NULL when absent */
+    llg_auth_mode_t auth;
+    llg_conf_strv_t models; /* default ["*"] */
+    llg_conf_kvv_t model_map;
+    llg_conf_strv_t list_models;
+    bool list_models_set;   /* true when list_models was given (even empty) */
+    llg_conf_kvv_t headers;
+    char *client_key_header; /* NULL when absent */
+    llg_message_mode_t message_mode;
+    llg_conf_strv_t fallback; /* names of other providers, validated */
+    uint64_t delay_ms;        /* echo only */
+    llg_conf_mark_t mark;
+} llg_conf_provider_t;
+
+typedef struct llg_conf_param {
+    char *key;
+    char *json; /* the YAML value rendered as JSON text: 0.7, 1000, "x", true, null, [..], {..} */
+} llg_conf_param_t;
+
+typedef struct llg_conf {
+    char *source; /* the file name, or "<default>" for the embedded config */
+
+    llg_conf_listen_t *listen;
+    size_t listen_count;
+
+    unsigned workers; /* >= 1; `auto` is resolved to the number of online CPUs */
+    uint64_t max_body_bytes;
+
+    struct {
+        uint64_t connect_ms;
+        uint64_t request_ms; /* `timeout` is an alias */
+        uint64_t idle_ms;
+        uint64_t ping_ms; /* 0 = off */
+        uint64_t drain_ms;
+    } timeouts;
+
+    llg_conf_token_t *tokens;
+    size_t token_count;
+
+    char *admin_token; /* NULL: every /admin/ path answers 404 */
+
+    llg_conf_strv_t cors_allow_origins; /* default ["*"]; empty: no CORS headers */
+
+    struct {
+        char *model; /* NULL when absent */
+        llg_conf_param_t *params;
+        size_t param_count;
+    } defaults;
+
+    unsigned retry_attempts; /* default 3, >= 1 */
+
+    struct {
+        uint64_t cooldown_ms;     /* default 30 s */
+        uint64_t max_cooldown_ms; /* default 600 s */
+        uint64_t probe_after_ms;  /* default 600 s */
+    } keys;
+
+    llg_conf_provider_t *providers;
+    size_t provider_count;
+
+    /* private: owner of every allocation above */
+    void *_arena;
+} llg_conf_t;
+
+/* ---- loading ----------------------------------------------------------- */
+
+/* The environment the loader reads: a NULL-terminated array of "NAME=value"
+ * strings, like `environ`. Tests pass their own. */
+typedef char *const *llg_env_t;
+
+/* Loads, applies environment overrides (PORT, LLMGATE_WORKERS,
+ * API_ACCESS_TOKENS, TOKEN, each provider's keys_env) and validates.
+ * Returns NULL and fills `errs` (every error found, in file order) on failure.
+ * `name` is what errors print as FILE. */
+llg_conf_t *llg_conf_load_file(const char *path, llg_env_t env, llg_conf_errors_t *errs);
+llg_conf_t *llg_conf_load_string(const char *name, const char *text, size_t len, llg_env_t env, llg_conf_errors_t *errs);
+
+/* The embedded default config (SPEC section 4) as YAML text for this
+ * environment: the echo provider always, the puter passthrough provider, and
+ * openai/openrouter/deepinfra/poe for each of OPENAI_API_KEY,
+ * OPENROUTER_API_KEY, DEEPINFRA_API_KEY, POE_APIKEYS that is set.
+ * The text names the environment variables (keys_env), never a key. Caller frees. */
+char *llg_conf_default_yaml(llg_env_t env);
+
+/* Loads the embedded default config (source "<default>"). */
+llg_conf_t *llg_conf_load_default(llg_env_t env, llg_conf_errors_t *errs);
+
+void llg_conf_free(llg_conf_t *conf);
+
+/* ---- helpers shared with the server ------------------------------------ */
+
+/* Parses a duration: a bare non-negative integer (seconds) or an integer with
+ * unit ms, s, m or h. Returns 0 and sets *out_ms, or -1. */
+int llg_conf_parse_duration(const char *s, uint64_t *out_ms);
+
+/* Shell-style glob match (`*` any run, `?` one char, `[...]` classes), case
+ * sensitive; used for provider `models` and token `models`. */
+bool llg_conf_glob_match(const char *pattern, const char *s);
+
+const char *llg_provider_type_name(llg_provider_type_t type);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * server/app.c: per-worker state set-up (see app.h).
+ */
+#include "server/app.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/auth.h"
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t llg_app_random(llg_app_t *app)
+{
+    /* xorshift128+: fast and good enough for ids; never used for secrets */
+    uint64_t s1 = app->_rng[0];
+    const uint64_t s0 = app->_rng[1];
+    app->_rng[0] = s0;
+    s1 ^= s1 << 23;
+    app->_rng[1] = s1 ^ s0 ^ (s1 >> 18) ^ (s0 >> 5);
+    return app->_rng[1] + s0;
+}
+
+void llg_app_init(llg_app_t *app, const llg_conf_t *conf)
+{
+    memset(app, 0, sizeof(*app));
+    app->conf = conf;
+
+    uint64_t seed;
+    if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+        seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    app->_rng[0] = splitmix(&seed);
+    app->_rng[1] = splitmix(&seed);
+    app->reqid_salt = llg_app_random(app);
+
+    for (size_t i = 0; i < conf->provider_count; i++)
+        if (conf->providers[i].auth == LLG_AUTH_PASSTHROUGH)
+            app->has_passthrough = true;
+    llg_auth_init(app);
+
+    h2o_config_init(&app->h2o);
+    app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("llmgate"));
+    app->h2o.max_request_entity_size = (size_t)conf->max_body_bytes;
+    llg_app_register_handlers(app);
+}
+
+void llg_app_context_init(llg_app_t *app)
+{
+    const llg_conf_t *conf = app->conf;
+    app->echo_delay = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->echo_delay));
+    if (app->echo_delay == NULL)
+        abort();
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        if (conf->providers[i].type != LLG_PROVIDER_ECHO || conf->providers[i].delay_ms == 0)
+            continue;
+        app->echo_delay[i] = malloc(sizeof(h2o_timeout_t));
+        if (app->echo_delay[i] == NULL)
+            abort();
+        h2o_timeout_init(app->ctx.loop, app->echo_delay[i], conf->providers[i].delay_ms);
+    }
+}

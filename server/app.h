@@ -1,0 +1,45 @@
+/*
+ * server/app.h: the state one worker process serves requests with. There is
+ * one app per worker, created after fork() and never shared; the config it
+ * points to is the one the worker was forked with and is never edited.
+ */
+#ifndef LLG_APP_H
+#define LLG_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "h2o.h"
+
+typedef struct llg_app {
+    const llg_conf_t *conf;
+    h2o_globalconf_t h2o;
+    h2o_context_t ctx;
+    /* per provider (same index as conf->providers): the echo delay timer, or
+     * NULL when the provider has no delay */
+    h2o_timeout_t **echo_delay;
+    /* SHA-256 of every access token, compared in constant time */
+    unsigned char (*token_digests)[32];
+    bool has_passthrough; /* some provider uses auth: passthrough */
+    bool draining;
+    /* request ids: a per-process random salt and a counter */
+    uint64_t reqid_salt;
+    uint64_t reqid_seq;
+    /* private: state of the random id generator */
+    uint64_t _rng[2];
+} llg_app_t;
+
+/* Fills `conf`-derived fields; call once in the worker, after fork(). */
+void llg_app_init(llg_app_t *app, const llg_conf_t *conf);
+
+/* Registers the request handler and response filters on app->h2o. */
+void llg_app_register_handlers(llg_app_t *app);
+
+/* After h2o_context_init: creates the per-context timers. */
+void llg_app_context_init(llg_app_t *app);
+
+/* A uniformly random 64-bit value (not for secrets). */
+uint64_t llg_app_random(llg_app_t *app);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * server/auth.c: access-token checks (see auth.h).
+ */
+#include "server/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/respond.h"
+
+void llg_auth_init(llg_app_t *app)
+{
+    const llg_conf_t *conf = app->conf;
+    app->token_digests = calloc(conf->token_count ? conf->token_count : 1, 32);
+    if (app->token_digests == NULL)
+        abort();
+    for (size_t i = 0; i < conf->token_count; i++)
+        SHA256((const unsigned char *)conf->tokens[i].token, strlen(conf->tokens[i].token), app->token_digests[i]);
+}
+
+h2o_iovec_t llg_auth_presented(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i != -1) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer "))) {
+            size_t off = 7;
+            while (off < v.len && v.base[off] == ' ')
+                off++;
+            size_t end = v.len;
+            while (end > off && v.base[end - 1] == ' ')
+                end--;
+            if (end > off)
+                return h2o_iovec_init(v.base + off, end - off);
+        }
+    }
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
+    if (i != -1 && req->headers.entries[i].value.len != 0)
+        return req->headers.entries[i].value;
+    return h2o_iovec_init(NULL, 0);
+}
+
+llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *token_index)
+{
+    *token_index = -1;
+    if (app->conf->token_count == 0)
+        return LLG_AUTH_OK;
+    h2o_iovec_t presented = llg_auth_presented(req);
+    if (presented.base == NULL)
+        return LLG_AUTH_MISSING;
+    unsigned char digest[32];
+    SHA256((const unsigned char *)presented.base, presented.len, digest);
+    /* every digest is compared, so the position of a match is not timed either */
+    int found = -1;
+    for (size_t i = 0; i < app->conf->token_count; i++) {
+        int eq = CRYPTO_memcmp(digest, app->token_digests[i], 32) == 0;
+        found = eq && found < 0 ? (int)i : found;
+    }
+    if (found < 0)
+        return LLG_AUTH_INVALID;
+    *token_index = found;
+    return LLG_AUTH_OK;
+}
+
+void llg_auth_reject(h2o_req_t *req, llg_auth_result_t result)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+    if (result == LLG_AUTH_MISSING)
+        llg_respond_error(req, 401, "invalid_request_error", "missing_api_key", NULL,
+                          "You didn't provide an API key. Send it as 'Authorization: Bearer <token>' or in 'x-api-key'.");
+    else
+        llg_respond_error(req, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
+}

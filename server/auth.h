@@ -1,0 +1,31 @@
+/*
+ * server/auth.h: client access tokens. The presented token is read from
+ * `Authorization: Bearer` or `x-api-key`, hashed with SHA-256, and compared in
+ * constant time with the digest of every configured token, so the time taken
+ * does not depend on how much of a secret matched.
+ */
+#ifndef LLG_AUTH_H
+#define LLG_AUTH_H
+
+#include "h2o.h"
+#include "server/app.h"
+
+typedef enum llg_auth_result {
+    LLG_AUTH_OK,      /* a configured token, or the gateway is open */
+    LLG_AUTH_MISSING, /* tokens are configured and none was sent */
+    LLG_AUTH_INVALID, /* a token was sent that is not configured */
+} llg_auth_result_t;
+
+/* The credential the client sent (Bearer value or x-api-key), or {NULL,0}. */
+h2o_iovec_t llg_auth_presented(h2o_req_t *req);
+
+/* Checks the request; *token_index is the configured token's index, or -1. */
+llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *token_index);
+
+/* Sends the 401 for a result other than LLG_AUTH_OK. */
+void llg_auth_reject(h2o_req_t *req, llg_auth_result_t result);
+
+/* Fills app->token_digests. */
+void llg_auth_init(llg_app_t *app);
+
+#endif

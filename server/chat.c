@@ -1,0 +1,282 @@
+/*
+ * server/chat.c: the chat completions endpoint (see chat.h).
+ */
+#include "server/chat.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "providers/echo.h"
+#include "providers/openai_form.h"
+#include "server/auth.h"
+#include "server/log.h"
+#include "server/respond.h"
+#include "server/route.h"
+#include "server/strbuf.h"
+
+static const char *json_type_name(const cJSON *v)
+{
+    if (cJSON_IsNull(v))
+        return "null";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNumber(v))
+        return "a number";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsArray(v))
+        return "an array";
+    return "an object";
+}
+
+/* 1 when a JSON string escape \u0000 occurs (a backslash preceded by an even
+ * number of backslashes, then u0000). */
+static int has_escaped_nul(const char *body, size_t len)
+{
+    const char *p = body, *end = body + len;
+    while ((p = memmem(p, (size_t)(end - p), "\\u0000", 6)) != NULL) {
+        size_t run = 0;
+        while (p - run > body && p[-(ptrdiff_t)run - 1] == '\\')
+            run++;
+        if (run % 2 == 0)
+            return 1;
+        p += 6;
+    }
+    return 0;
+}
+
+cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
+{
+    param[0] = '\0';
+    if (len == 0) {
+        snprintf(err, errsize, "The request body is empty; expected a JSON object.");
+        return NULL;
+    }
+    if (!llg_utf8_valid(body, len)) {
+        snprintf(err, errsize, "The request body is not valid UTF-8.");
+        return NULL;
+    }
+    /* cJSON ends strings at an escaped NUL; refuse it rather than read a
+     * different string than the upstream would */
+    if (has_escaped_nul(body, len)) {
+        snprintf(err, errsize, "The request body contains an escaped NUL character (\\u0000), which is not supported.");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (root == NULL) {
+        size_t at = end != NULL && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        snprintf(err, errsize, "We could not parse the JSON body of your request (error near byte %zu).", at);
+        return NULL;
+    }
+    /* only whitespace may follow the value */
+    const char *p = end;
+    while (p < body + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    if (p != body + len) {
+        snprintf(err, errsize, "We could not parse the JSON body of your request (unexpected data at byte %zu).",
+                 (size_t)(p - body));
+        goto Error;
+    }
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errsize, "The request body must be a JSON object, not %s.", json_type_name(root));
+        goto Error;
+    }
+    /* the body is forwarded as sent: a duplicate key could be read one way here
+     * and another way upstream, so it is refused */
+    for (const cJSON *a = root->child; a != NULL; a = a->next) {
+        for (const cJSON *b = a->next; b != NULL; b = b->next) {
+            if (strcmp(a->string, b->string) == 0) {
+                snprintf(param, paramsize, "%s", a->string);
+                snprintf(err, errsize, "Duplicate key '%.64s' in the request body.", a->string);
+                goto Error;
+            }
+        }
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (model != NULL && !cJSON_IsString(model)) {
+        snprintf(param, paramsize, "model");
+        snprintf(err, errsize, "Invalid type for 'model': expected a string, but got %s.", json_type_name(model));
+        goto Error;
+    }
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    if (messages == NULL) {
+        snprintf(param, paramsize, "messages");
+        snprintf(err, errsize, "Missing required parameter: 'messages'.");
+        goto Error;
+    }
+    if (!cJSON_IsArray(messages)) {
+        snprintf(param, paramsize, "messages");
+        snprintf(err, errsize, "Invalid type for 'messages': expected an array, but got %s.", json_type_name(messages));
+        goto Error;
+    }
+    int i = 0;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, messages)
+    {
+        if (!cJSON_IsObject(m)) {
+            snprintf(param, paramsize, "messages[%d]", i);
+            snprintf(err, errsize, "Invalid type for 'messages[%d]': expected an object, but got %s.", i, json_type_name(m));
+            goto Error;
+        }
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        if (!cJSON_IsString(role)) {
+            snprintf(param, paramsize, "messages[%d].role", i);
+            snprintf(err, errsize, role == NULL ? "Missing required parameter: 'messages[%d].role'."
+                                                : "Invalid type for 'messages[%d].role': expected a string.",
+                     i);
+            goto Error;
+        }
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (content != NULL && !cJSON_IsString(content) && !cJSON_IsArray(content) && !cJSON_IsNull(content)) {
+            snprintf(param, paramsize, "messages[%d].content", i);
+            snprintf(err, errsize, "Invalid type for 'messages[%d].content': expected a string or an array, but got %s.", i,
+                     json_type_name(content));
+            goto Error;
+        }
+        i++;
+    }
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
+    if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
+        snprintf(param, paramsize, "stream");
+        snprintf(err, errsize, "Invalid type for 'stream': expected a boolean, but got %s.", json_type_name(stream));
+        goto Error;
+    }
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    if (opts != NULL && !cJSON_IsNull(opts)) {
+        if (!cJSON_IsObject(opts)) {
+            snprintf(param, paramsize, "stream_options");
+            snprintf(err, errsize, "Invalid type for 'stream_options': expected an object, but got %s.", json_type_name(opts));
+            goto Error;
+        }
+        const cJSON *iu = cJSON_GetObjectItemCaseSensitive(opts, "include_usage");
+        if (iu != NULL && !cJSON_IsBool(iu) && !cJSON_IsNull(iu)) {
+            snprintf(param, paramsize, "stream_options.include_usage");
+            snprintf(err, errsize, "Invalid type for 'stream_options.include_usage': expected a boolean, but got %s.",
+                     json_type_name(iu));
+            goto Error;
+        }
+    }
+    return root;
+Error:
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* Appends the text of a message's content: a string, or the `text` of each
+ * part of an array. */
+static void content_text(const cJSON *content, llg_strbuf_t *out)
+{
+    if (cJSON_IsString(content)) {
+        llg_strbuf_appends(out, content->valuestring);
+        return;
+    }
+    const cJSON *part;
+    cJSON_ArrayForEach(part, content)
+    {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+        if (cJSON_IsString(text))
+            llg_strbuf_appends(out, text->valuestring);
+    }
+}
+
+static void respond_echo(llg_app_t *app, h2o_req_t *req, size_t provider, const cJSON *root, const char *model)
+{
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    const cJSON *last_user = NULL, *m;
+    llg_strbuf_t all = {0}, answer = {0};
+    cJSON_ArrayForEach(m, messages)
+    {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        content_text(content, &all);
+        llg_strbuf_append(&all, " ", 1);
+        if (strcmp(cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring, "user") == 0)
+            last_user = m;
+    }
+    if (last_user != NULL)
+        content_text(cJSON_GetObjectItemCaseSensitive(last_user, "content"), &answer);
+
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+    llg_echo_params_t p = {
+        .model = model,
+        .model_len = strlen(model),
+        .text = answer.data != NULL ? answer.data : "",
+        .text_len = answer.len,
+        .stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream")),
+        .include_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "include_usage")),
+        .prompt_tokens = llg_estimate_tokens(all.data != NULL ? all.data : "", all.len),
+        .delay = app->echo_delay[provider],
+        .random = {llg_app_random(app), llg_app_random(app)},
+    };
+    llg_echo_respond(req, &p);
+    llg_strbuf_free(&all);
+    llg_strbuf_free(&answer);
+}
+
+void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
+{
+    const llg_conf_t *conf = app->conf;
+    int token_index;
+    llg_auth_result_t auth = llg_auth_check(app, req, &token_index);
+    /* without a passthrough provider, a bad token is refused before the body is read */
+    if (auth != LLG_AUTH_OK && !app->has_passthrough) {
+        llg_auth_reject(req, auth);
+        return;
+    }
+
+    char err[512], param[64];
+    cJSON *root = llg_chat_parse(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param));
+    if (root == NULL) {
+        if (auth != LLG_AUTH_OK)
+            llg_auth_reject(req, auth);
+        else
+            llg_respond_error(req, 400, "invalid_request_error", NULL, param[0] ? param : NULL, "%s", err);
+        return;
+    }
+
+    const cJSON *model_node = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const char *model = cJSON_IsString(model_node) ? model_node->valuestring : conf->defaults.model;
+    int provider = -1;
+    if (model != NULL && model[0] != '\0')
+        provider = llg_route(conf, model, NULL);
+
+    if (provider >= 0 && conf->providers[provider].auth == LLG_AUTH_PASSTHROUGH) {
+        /* the client's bearer token is the upstream key: the access-token check does not apply */
+        if (llg_auth_presented(req).base == NULL) {
+            llg_auth_reject(req, LLG_AUTH_MISSING);
+            goto Exit;
+        }
+    } else if (auth != LLG_AUTH_OK) {
+        llg_auth_reject(req, auth);
+        goto Exit;
+    }
+
+    if (model == NULL || model[0] == '\0') {
+        llg_respond_error(req, 400, "invalid_request_error", NULL, "model", "You must provide a model parameter.");
+        goto Exit;
+    }
+    if (provider < 0) {
+        llg_respond_error(req, 404, "invalid_request_error", "model_not_found", "model",
+                          "The model '%s' does not exist or no provider of this gateway serves it.", model);
+        goto Exit;
+    }
+    if (token_index >= 0 && !llg_token_allows(&conf->tokens[token_index], model)) {
+        llg_respond_error(req, 403, "permission_error", "model_not_allowed", "model",
+                          "This API key is not allowed to use the model '%s'.", model);
+        goto Exit;
+    }
+
+    switch (conf->providers[provider].type) {
+    case LLG_PROVIDER_ECHO:
+        respond_echo(app, req, (size_t)provider, root, model);
+        break;
+    default:
+        llg_respond_error(req, 501, "server_error", "provider_not_available", NULL,
+                          "Provider '%s' (type %s) cannot serve requests in this version of llmgate.",
+                          conf->providers[provider].name, llg_provider_type_name(conf->providers[provider].type));
+        break;
+    }
+Exit:
+    cJSON_Delete(root);
+}

@@ -1,0 +1,309 @@
+/*
+ * server/http.c: the HTTP surface of a worker. One handler receives every
+ * request and dispatches on the path; one response filter gives every
+ * response, including the errors h2o generates itself (413, malformed
+ * requests), an x-request-id, the CORS headers and an OpenAI-shaped body.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/app.h"
+#include "server/chat.h"
+#include "server/log.h"
+#include "server/respond.h"
+#include "server/strbuf.h"
+
+typedef struct llg_handler {
+    h2o_handler_t super;
+    llg_app_t *app;
+} llg_handler_t;
+
+typedef struct llg_filter {
+    h2o_filter_t super;
+    llg_app_t *app;
+} llg_filter_t;
+
+/* ---- request ids ------------------------------------------------------- */
+
+static int reqid_acceptable(h2o_iovec_t v)
+{
+    if (v.len == 0 || v.len > 128)
+        return 0;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char c = (unsigned char)v.base[i];
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') && c != '-' && c != '_' && c != '.' &&
+            c != ':')
+            return 0;
+    }
+    return 1;
+}
+
+/* The client's x-request-id when it is sane, else a new one. */
+static h2o_iovec_t request_id(llg_app_t *app, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1 && reqid_acceptable(req->headers.entries[i].value))
+        return req->headers.entries[i].value;
+    char *buf = h2o_mem_alloc_pool(&req->pool, 40);
+    int n = snprintf(buf, 40, "req_%016llx%08llx", (unsigned long long)app->reqid_salt,
+                     (unsigned long long)(++app->reqid_seq & 0xffffffffull));
+    return h2o_iovec_init(buf, (size_t)n);
+}
+
+static void add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value, value_len);
+}
+
+/* ---- CORS -------------------------------------------------------------- */
+
+/* The Access-Control-Allow-Origin value for this request, or {NULL,0}. */
+static h2o_iovec_t cors_origin(const llg_conf_t *conf, h2o_req_t *req, int *vary)
+{
+    *vary = 0;
+    const llg_conf_strv_t *allowed = &conf->cors_allow_origins;
+    for (size_t i = 0; i < allowed->count; i++)
+        if (strcmp(allowed->items[i], "*") == 0)
+            return h2o_iovec_init(H2O_STRLIT("*"));
+    if (allowed->count == 0)
+        return h2o_iovec_init(NULL, 0);
+    *vary = 1;
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (i == -1)
+        return h2o_iovec_init(NULL, 0);
+    h2o_iovec_t origin = req->headers.entries[i].value;
+    for (size_t j = 0; j < allowed->count; j++)
+        if (h2o_memis(origin.base, origin.len, allowed->items[j], strlen(allowed->items[j])))
+            return origin;
+    return h2o_iovec_init(NULL, 0);
+}
+
+static void respond_preflight(llg_app_t *app, h2o_req_t *req)
+{
+    int vary;
+    h2o_iovec_t origin = cors_origin(app->conf, req, &vary);
+    if (origin.base != NULL) {
+        add_header(req, H2O_STRLIT("access-control-allow-methods"), H2O_STRLIT("GET, POST, OPTIONS"));
+        ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-headers"), -1);
+        h2o_iovec_t allow_headers = i != -1 ? req->headers.entries[i].value
+                                            : h2o_iovec_init(H2O_STRLIT("authorization, content-type, x-api-key, x-request-id"));
+        add_header(req, H2O_STRLIT("access-control-allow-headers"), allow_headers.base, allow_headers.len);
+        add_header(req, H2O_STRLIT("access-control-max-age"), H2O_STRLIT("86400"));
+    }
+    req->res.status = 204;
+    req->res.reason = "No Content";
+    req->res.content_length = 0;
+    h2o_send_inline(req, "", 0);
+}
+
+/* ---- informational endpoints ------------------------------------------ */
+
+static void respond_info(llg_app_t *app, h2o_req_t *req)
+{
+    (void)app;
+    static const char body[] =
+        "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
+        "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"GET /v1/models\",\"GET /models\","
+        "\"GET /health\",\"GET /\"]}";
+    llg_respond_json(req, 200, body, sizeof(body) - 1);
+}
+
+static void respond_health(llg_app_t *app, h2o_req_t *req)
+{
+    const llg_conf_t *conf = app->conf;
+    llg_strbuf_t b = {0};
+    int degraded = 0;
+    llg_strbuf_appends(&b, "\"providers\":[");
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        const llg_conf_provider_t *p = &conf->providers[i];
+        size_t total = p->keys.count;
+        /* a provider that needs pool keys and has none cannot serve */
+        if (p->type != LLG_PROVIDER_ECHO && p->auth == LLG_AUTH_POOL && total == 0)
+            degraded = 1;
+        llg_strbuf_appendf(&b, "%s{\"name\":", i ? "," : "");
+        llg_strbuf_append_json_string(&b, p->name, strlen(p->name));
+        llg_strbuf_appendf(&b, ",\"type\":\"%s\",\"keys\":{\"total\":%zu,\"usable\":%zu}}", llg_provider_type_name(p->type), total,
+                           total);
+    }
+    llg_strbuf_appends(&b, "]}");
+    llg_strbuf_t out = {0};
+    llg_strbuf_appendf(&out, "{\"status\":\"%s\",\"version\":\"%s\",\"draining\":%s,", degraded ? "degraded" : "ok", LLG_VERSION,
+                       app->draining ? "true" : "false");
+    llg_strbuf_append(&out, b.data, b.len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    llg_respond_json(req, 200, out.data, out.len);
+    llg_strbuf_free(&b);
+    llg_strbuf_free(&out);
+}
+
+static void respond_models(llg_app_t *app, h2o_req_t *req)
+{
+    const llg_conf_t *conf = app->conf;
+    llg_strbuf_t b = {0};
+    llg_strbuf_appends(&b, "{\"object\":\"list\",\"data\":[");
+    int first = 1;
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        const llg_conf_provider_t *p = &conf->providers[i];
+        /* static lists only: the echo models without wildcards, and list_models */
+        const llg_conf_strv_t *ids = p->list_models_set ? &p->list_models : p->type == LLG_PROVIDER_ECHO ? &p->models : NULL;
+        for (size_t j = 0; ids != NULL && j < ids->count; j++) {
+            const char *id = ids->items[j];
+            if (strpbrk(id, "*?[") != NULL)
+                continue;
+            llg_strbuf_appends(&b, first ? "{\"id\":" : ",{\"id\":");
+            first = 0;
+            llg_strbuf_append_json_string(&b, id, strlen(id));
+            llg_strbuf_appends(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+            llg_strbuf_append_json_string(&b, p->name, strlen(p->name));
+            llg_strbuf_appends(&b, "}");
+        }
+    }
+    llg_strbuf_appends(&b, "]}");
+    llg_respond_json(req, 200, b.data, b.len);
+    llg_strbuf_free(&b);
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+enum {
+    M_GET = 1,
+    M_POST = 2,
+};
+
+typedef struct route {
+    const char *path;
+    int methods;
+    const char *allow;
+    void (*get)(llg_app_t *, h2o_req_t *);
+    void (*post)(llg_app_t *, h2o_req_t *);
+} route_t;
+
+static const route_t routes[] = {
+    {"/v1/chat/completions", M_POST, "POST, OPTIONS", NULL, llg_chat_handle},
+    {"/chat/completions", M_POST, "POST, OPTIONS", NULL, llg_chat_handle},
+    {"/", M_GET | M_POST, "GET, POST, OPTIONS", respond_info, llg_chat_handle},
+    {"/health", M_GET, "GET, HEAD, OPTIONS", respond_health, NULL},
+    {"/v1/models", M_GET, "GET, HEAD, OPTIONS", respond_models, NULL},
+    {"/models", M_GET, "GET, HEAD, OPTIONS", respond_models, NULL},
+};
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    llg_app_t *app = ((llg_handler_t *)self)->app;
+    h2o_iovec_t path = req->path_normalized;
+    h2o_iovec_t method = req->method;
+
+    if (h2o_memis(method.base, method.len, H2O_STRLIT("OPTIONS"))) {
+        respond_preflight(app, req);
+        return 0;
+    }
+    int is_get = h2o_memis(method.base, method.len, H2O_STRLIT("GET")) || h2o_memis(method.base, method.len, H2O_STRLIT("HEAD"));
+    int is_post = h2o_memis(method.base, method.len, H2O_STRLIT("POST"));
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const route_t *r = &routes[i];
+        if (!h2o_memis(path.base, path.len, r->path, strlen(r->path)))
+            continue;
+        if (is_get && (r->methods & M_GET)) {
+            r->get(app, req);
+        } else if (is_post && (r->methods & M_POST)) {
+            r->post(app, req);
+        } else {
+            add_header(req, H2O_STRLIT("allow"), r->allow, strlen(r->allow));
+            llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL,
+                              "Method %.*s is not allowed on %s; allowed: %s.", (int)(method.len > 16 ? 16 : method.len),
+                              method.base, r->path, r->allow);
+        }
+        return 0;
+    }
+    llg_respond_error(req, 404, "invalid_request_error", "not_found", NULL, "Unknown request URL: %.*s %.*s.",
+                      (int)(method.len > 16 ? 16 : method.len), method.base, (int)(path.len > 256 ? 256 : path.len), path.base);
+    return 0;
+}
+
+/* ---- the response filter ---------------------------------------------- */
+
+typedef struct replace_body {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} replace_body_t;
+
+static void replace_body_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
+{
+    (void)bufs;
+    (void)bufcnt;
+    replace_body_t *r = (replace_body_t *)self;
+    /* h2o's own errors are sent whole by h2o_send_inline: one final send */
+    if (h2o_send_state_is_in_progress(state))
+        state = H2O_SEND_STATE_FINAL;
+    h2o_ostream_send_next(&r->super, req, &r->body, r->body.len ? 1 : 0, state);
+}
+
+/* h2o answers some errors itself (413 for a body over max_body_bytes, 400 for
+ * a malformed request) with a text/plain body: give those the OpenAI shape. */
+static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i == -1 || !h2o_memis(req->res.headers.entries[i].value.base, req->res.headers.entries[i].value.len,
+                              H2O_STRLIT("text/plain; charset=utf-8")))
+        return slot;
+    char message[256];
+    const char *code = NULL;
+    if (req->res.status == 413) {
+        snprintf(message, sizeof(message), "The request body is larger than the limit of %llu bytes (max_body_bytes).",
+                 (unsigned long long)app->conf->max_body_bytes);
+        code = "request_too_large";
+    } else {
+        snprintf(message, sizeof(message), "%s: the request could not be read.",
+                 req->res.reason != NULL ? req->res.reason : "Bad Request");
+        code = "invalid_request";
+    }
+    llg_strbuf_t b = {0};
+    llg_render_error(&b, llg_error_type_for_status(req->res.status), code, NULL, message);
+    h2o_iovec_t body = h2o_strdup(&req->pool, b.data, b.len);
+    llg_strbuf_free(&b);
+    req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+    req->res.content_length = body.len;
+    replace_body_t *r = (replace_body_t *)h2o_add_ostream(req, sizeof(*r), slot);
+    r->super.do_send = replace_body_send;
+    r->body = body;
+    return &r->super.next;
+}
+
+static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    llg_app_t *app = ((llg_filter_t *)self)->app;
+
+    if (h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1) == -1) {
+        h2o_iovec_t id = request_id(app, req);
+        add_header(req, H2O_STRLIT("x-request-id"), id.base, id.len);
+    }
+    int vary;
+    h2o_iovec_t origin = cors_origin(app->conf, req, &vary);
+    if (origin.base != NULL) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, origin.base, origin.len);
+        add_header(req, H2O_STRLIT("access-control-expose-headers"), H2O_STRLIT("x-request-id"));
+    }
+    if (vary)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+
+    if (req->res.status >= 400)
+        slot = rewrite_h2o_error(app, req, slot);
+    h2o_setup_next_ostream(req, slot);
+}
+
+void llg_app_register_handlers(llg_app_t *app)
+{
+    h2o_hostconf_t *host = h2o_config_register_host(&app->h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    llg_handler_t *h = (llg_handler_t *)h2o_create_handler(path, sizeof(*h));
+    h->super.on_req = on_req;
+    h->app = app;
+    /* the filter on "/" sees our responses; the one on the fallback path sees
+     * the errors h2o sends before a request is routed */
+    h2o_pathconf_t *paths[] = {path, &host->fallback_path};
+    for (size_t i = 0; i < 2; i++) {
+        llg_filter_t *f = (llg_filter_t *)h2o_create_filter(paths[i], sizeof(*f));
+        f->super.on_setup_ostream = on_setup_ostream;
+        f->app = app;
+    }
+}

@@ -1,0 +1,34 @@
+/*
+ * server/respond.h: whole (non-streamed) responses: JSON bodies and the
+ * OpenAI-shaped error body that every error of llmgate uses:
+ *   {"error":{"message":"...","type":"...","param":null,"code":"..."}}
+ */
+#ifndef LLG_RESPOND_H
+#define LLG_RESPOND_H
+
+#include <stddef.h>
+
+#include "h2o.h"
+#include "server/strbuf.h"
+
+/* The reason phrase of an HTTP status ("Not Found"); "" when unknown. */
+const char *llg_status_reason(int status);
+
+/* Sends `body` (copied into the request's pool) as application/json. */
+void llg_respond_json(h2o_req_t *req, int status, const char *body, size_t len);
+
+/* Renders an error body into `out`. `param` and `code` may be NULL (JSON null). */
+void llg_render_error(llg_strbuf_t *out, const char *type, const char *code, const char *param, const char *message);
+
+/* Sends an OpenAI-shaped error. The message is formatted like printf. */
+void llg_respond_error(h2o_req_t *req, int status, const char *type, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Sets status 200 and the headers of an SSE stream: text/event-stream,
+ * Cache-Control: no-cache, X-Accel-Buffering: no. */
+void llg_set_sse_headers(h2o_req_t *req);
+
+/* The `type` OpenAI uses for a status: invalid_request_error, authentication_error, ... */
+const char *llg_error_type_for_status(int status);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * server/strbuf.h: a growable byte buffer and the JSON string escaper that
+ * every response writer uses. Allocation failure aborts: the process is a
+ * worker that the master replaces, and callers stay simple.
+ */
+#ifndef LLG_STRBUF_H
+#define LLG_STRBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct llg_strbuf {
+    char *data;
+    size_t len;
+    size_t cap;
+} llg_strbuf_t;
+
+void llg_strbuf_reserve(llg_strbuf_t *b, size_t extra);
+void llg_strbuf_append(llg_strbuf_t *b, const void *p, size_t n);
+void llg_strbuf_appends(llg_strbuf_t *b, const char *s);
+void llg_strbuf_appendf(llg_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s as a quoted JSON string. The input must be valid UTF-8 (request
+ * bodies are checked on arrival); control characters are escaped. */
+void llg_strbuf_append_json_string(llg_strbuf_t *b, const char *s, size_t n);
+void llg_strbuf_reset(llg_strbuf_t *b);
+void llg_strbuf_free(llg_strbuf_t *b);
+
+/* 1 when [s, s+n) is well-formed UTF-8 (no overlongs, surrogates or values
+ * past U+10FFFF). */
+int llg_utf8_valid(const char *s, size_t n);
+
+#endif

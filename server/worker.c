@@ -1,0 +1,149 @@
+/*
+ * server/worker.c: the worker's event loop, accept path and drain (see
+ * worker.h).
+ */
+#include "server/worker.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "h2o.h"
+#include "server/app.h"
+#include "server/log.h"
+
+typedef struct worker_listener {
+    uv_tcp_t handle;
+    h2o_accept_ctx_t accept_ctx;
+} worker_listener_t;
+
+static struct {
+    llg_app_t app;
+    uv_loop_t loop;
+    worker_listener_t *listeners;
+    size_t listener_count;
+    uv_signal_t sigterm;
+    uv_timer_t drain_timer;
+    size_t open_conns;
+    unsigned index;
+} w;
+
+static void check_drained(void)
+{
+    if (w.app.draining && w.open_conns == 0)
+        uv_stop(&w.loop);
+}
+
+static void on_conn_close(uv_handle_t *handle)
+{
+    free(handle);
+    w.open_conns--;
+    check_drained();
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    if (status != 0 || w.app.draining)
+        return;
+    worker_listener_t *l = listener->data;
+    uv_tcp_t *conn = malloc(sizeof(*conn));
+    if (conn == NULL)
+        return;
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    /* streamed events must leave at once, not wait for Nagle */
+    uv_tcp_nodelay(conn, 1);
+    w.open_conns++;
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_close);
+    h2o_accept(&l->accept_ctx, sock);
+}
+
+static void on_drain_timeout(uv_timer_t *timer)
+{
+    (void)timer;
+    llg_warn("worker %u: drain timeout reached with %zu connection(s) open; exiting", w.index, w.open_conns);
+    exit(0);
+}
+
+static void begin_drain(void)
+{
+    if (w.app.draining)
+        return;
+    w.app.draining = true;
+    for (size_t i = 0; i < w.listener_count; i++)
+        uv_close((uv_handle_t *)&w.listeners[i].handle, NULL);
+    /* HTTP/2: GOAWAY; HTTP/1.1: no keep-alive after the current response */
+    h2o_context_request_shutdown(&w.app.ctx);
+    /* h2o 2.2.5 leaves idle HTTP/1.1 keep-alive connections alone until their
+     * request timeout: expire that timeout now so they close at once */
+    w.app.ctx.http1.req_timeout.timeout = 0;
+    h2o_timeout_run(&w.loop, &w.app.ctx.http1.req_timeout, h2o_now(&w.loop));
+    uv_timer_init(&w.loop, &w.drain_timer);
+    uv_timer_start(&w.drain_timer, on_drain_timeout, w.app.conf->timeouts.drain_ms, 0);
+    uv_unref((uv_handle_t *)&w.drain_timer);
+    llg_debug("worker %u: draining %zu connection(s)", w.index, w.open_conns);
+    check_drained();
+}
+
+static void on_sigterm(uv_signal_t *handle, int signum)
+{
+    (void)handle;
+    (void)signum;
+    begin_drain();
+}
+
+void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, unsigned index, unsigned generation)
+{
+    pid_t master = getppid();
+    /* a worker never outlives its master */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != master)
+        exit(0);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, SIG_IGN); /* a terminal's Ctrl-C reaches the master, which drains the workers */
+    signal(SIGHUP, SIG_IGN);
+
+    memset(&w, 0, sizeof(w));
+    w.index = index;
+    llg_app_init(&w.app, conf);
+    uv_loop_init(&w.loop);
+    h2o_context_init(&w.app.ctx, &w.loop, &w.app.h2o);
+    llg_app_context_init(&w.app);
+
+    w.listener_count = listeners->count;
+    w.listeners = calloc(listeners->count ? listeners->count : 1, sizeof(*w.listeners));
+    if (w.listeners == NULL)
+        abort();
+    for (size_t i = 0; i < listeners->count; i++) {
+        worker_listener_t *l = &w.listeners[i];
+        l->accept_ctx.ctx = &w.app.ctx;
+        l->accept_ctx.hosts = w.app.h2o.hosts;
+        l->accept_ctx.ssl_ctx = listeners->items[i].ssl_ctx;
+        uv_tcp_init(&w.loop, &l->handle);
+        l->handle.data = l;
+        int r;
+        if ((r = uv_tcp_open(&l->handle, listeners->items[i].fd)) != 0 ||
+            (r = uv_listen((uv_stream_t *)&l->handle, 4096, on_accept)) != 0) {
+            llg_error("worker %u: cannot accept on %s port %u: %s", index, listeners->items[i].address,
+                      (unsigned)listeners->items[i].port, uv_strerror(r));
+            exit(2);
+        }
+    }
+
+    uv_signal_init(&w.loop, &w.sigterm);
+    uv_signal_start(&w.sigterm, on_sigterm, SIGTERM);
+    uv_unref((uv_handle_t *)&w.sigterm);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    llg_debug("worker %u (generation %u) started", index, generation);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    llg_debug("worker %u drained", index);
+    exit(0);
+}

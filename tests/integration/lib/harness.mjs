@@ -1,0 +1,468 @@
+// Test harness for the llmgate black-box integration tests.
+//
+// Every process started here runs in its own process group and is killed when
+// the test process exits, whatever happened (see killAll). Tests only ever talk
+// to 127.0.0.1 / ::1.
+
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const BIN = process.env.LLMGATE_BIN || path.resolve(here, '../../../build/llmgate');
+
+// Environment variables the gateway reads: removed from the inherited
+// environment so that each test states exactly what the gateway sees.
+const GATEWAY_ENV = [
+  'PORT', 'LLMGATE_CONFIG', 'LLMGATE_WORKERS', 'API_ACCESS_TOKENS', 'TOKEN',
+  'POE_APIKEYS', 'OPENROUTER_API_KEY', 'OPENAI_API_KEY', 'DEEPINFRA_API_KEY',
+];
+
+export function cleanEnv(extra = {}) {
+  const env = { ...process.env };
+  for (const k of GATEWAY_ENV) delete env[k];
+  return { ...env, ...extra };
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(fn, { timeout = 5000, interval = 50, what = 'condition' } = {}) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${last})`);
+    await sleep(interval);
+  }
+}
+
+export function tmpDir(prefix = 'llmgate-it-') {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.push(dir);
+  return dir;
+}
+
+// ---- ports -----------------------------------------------------------------
+
+export function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function freePorts(n, host = '127.0.0.1') {
+  const ports = new Set();
+  while (ports.size < n) ports.add(await freePort(host));
+  return [...ports];
+}
+
+export function ipv6LoopbackAvailable() {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.on('error', () => resolve(false));
+    srv.listen(0, '::1', () => srv.close(() => resolve(true)));
+  });
+}
+
+// Resolves true if a TCP connection to host:port is accepted.
+export function canConnect(port, host = '127.0.0.1', timeout = 1000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    const done = (v) => { s.destroy(); resolve(v); };
+    s.setTimeout(timeout, () => done(false));
+    s.on('connect', () => done(true));
+    s.on('error', () => done(false));
+  });
+}
+
+// ---- process bookkeeping ---------------------------------------------------
+
+const live = new Set();
+const tmpDirs = [];
+
+function killAll() {
+  for (const g of live) {
+    try { process.kill(-g.pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const w of g.lastWorkers || []) { try { process.kill(w, 'SIGKILL'); } catch { /* gone */ } }
+  }
+  live.clear();
+  for (const d of tmpDirs) { try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* ignore */ } }
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => { killAll(); process.exit(130); });
+}
+
+// Children of a process, from /proc (every thread's children file), zombies
+// excluded (a reaped-late dead worker is not a worker).
+export function childPids(pid) {
+  let kids = [];
+  try {
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+        if (s) kids.push(...s.split(/\s+/).map(Number));
+      } catch { /* thread gone */ }
+    }
+  } catch {
+    const r = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' });
+    kids = r.stdout.split(/\s+/).filter(Boolean).map(Number);
+  }
+  return [...new Set(kids)].filter((p) => procState(p) !== 'Z' && procState(p) !== null).sort((a, b) => a - b);
+}
+
+export function procState(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return null;
+  }
+}
+
+// ---- the gateway -----------------------------------------------------------
+
+// Spawns the llmgate binary.
+//   config: YAML string, or a function ({port, ports, dir}) => YAML, or null for
+//           no -c (embedded default: env PORT is set to a free port, cwd is an
+//           empty temp dir).
+//   ports:  how many free ports to pick (ports[0] is `port`).
+//   env, args, cwd: extra environment, extra arguments, working directory.
+//   wait:   wait for the `listening on` log line (default true).
+export async function startGateway({ config = null, ports: nports = 1, env = {}, args = [], cwd, wait = true, readyTimeout = 10000 } = {}) {
+  if (!fs.existsSync(BIN)) throw new Error(`llmgate binary not found at ${BIN} (build it with ninja -C build, or set LLMGATE_BIN)`);
+  const dir = tmpDir();
+  const ports = await freePorts(nports);
+  const port = ports[0];
+  const fullEnv = cleanEnv(env);
+  const argv = [...args];
+  let configFile = null;
+  if (config !== null) {
+    const text = typeof config === 'function' ? config({ port, ports, dir }) : config;
+    configFile = path.join(dir, 'gateway.yaml');
+    fs.writeFileSync(configFile, text);
+    argv.unshift('-c', configFile);
+  } else if (fullEnv.PORT === undefined) {
+    fullEnv.PORT = String(port);
+  }
+  const proc = spawn(BIN, argv, { cwd: cwd || dir, env: fullEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const g = {
+    proc, pid: proc.pid, port, ports, dir, configFile, lastWorkers: [],
+    stderr: '', stdout: '', exitCode: undefined, exitSignal: undefined,
+  };
+  live.add(g);
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { g.stderr += d; });
+  proc.stdout.on('data', (d) => { g.stdout += d; });
+  g.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      g.exitCode = code;
+      g.exitSignal = signal;
+      // workers left behind by a crashed master are killed with the group
+      try { process.kill(-g.pid, 'SIGKILL'); } catch { /* gone */ }
+      live.delete(g);
+      resolve({ code, signal });
+    });
+  });
+  proc.on('error', (e) => { g.stderr += `\n[harness] spawn error: ${e.message}\n`; });
+
+  g.logs = () => g.stderr + g.stdout;
+  g.url = (p = '/', host = '127.0.0.1', prt = port) => `http://${host.includes(':') ? `[${host}]` : host}:${prt}${p}`;
+  g.workerPids = () => { const w = childPids(g.pid); if (w.length) g.lastWorkers = w; return w; };
+  g.alive = () => g.exitCode === undefined && g.exitSignal === undefined;
+  g.signal = (sig) => process.kill(g.pid, sig);
+  // Sends `sig` (default SIGTERM), waits for the master to exit, SIGKILLs the
+  // group after `timeout` ms. Returns {code, signal}.
+  g.stop = async (sig = 'SIGTERM', timeout = 10000) => {
+    if (!g.alive()) return { code: g.exitCode, signal: g.exitSignal };
+    try { process.kill(g.pid, sig); } catch { /* gone */ }
+    const t = setTimeout(() => { try { process.kill(-g.pid, 'SIGKILL'); } catch { /* gone */ } }, timeout);
+    const r = await g.exited;
+    clearTimeout(t);
+    return r;
+  };
+  g.waitLog = (needle, timeout = 10000) => waitFor(
+    () => (typeof needle === 'string' ? g.logs().includes(needle) : needle.test(g.logs())),
+    { timeout, what: `log ${needle}` });
+
+  if (wait) {
+    const ready = waitFor(() => g.stderr.includes('listening on'), { timeout: readyTimeout, interval: 20, what: '"listening on" in stderr' });
+    const died = g.exited.then((r) => { throw new Error(`llmgate exited before ready (${JSON.stringify(r)})`); });
+    try {
+      await Promise.race([ready, died]);
+    } catch (e) {
+      await g.stop('SIGKILL', 1000);
+      e.message += `\n--- llmgate stderr ---\n${g.logs()}`;
+      throw e;
+    }
+    g.workerPids();
+  }
+  return g;
+}
+
+// The usual test config: one echo provider. opts: port, workers, extra YAML
+// (top-level keys, appended verbatim), delay, listen (YAML list replacing the
+// default listener).
+export function echoConfig({ port, workers = 2, extra = '', delay, listen } = {}) {
+  return [
+    'listen:',
+    listen || `  - address: 127.0.0.1\n    port: ${port}`,
+    `workers: ${workers}`,
+    'providers:',
+    '  - name: echo',
+    '    type: echo',
+    '    models: [echo, "echo-*"]',
+    delay !== undefined ? `    delay: ${delay}` : '',
+    extra,
+  ].filter((l) => l !== '').join('\n') + '\n';
+}
+
+// Runs the binary to completion (for -t, --version, ...).
+export function runCli(args, { env = {}, cwd, timeout = 10000 } = {}) {
+  if (!fs.existsSync(BIN)) throw new Error(`llmgate binary not found at ${BIN}`);
+  return runProcess(BIN, args, { env: cleanEnv(env), cwd: cwd || tmpDir(), timeout });
+}
+
+export function runProcess(cmd, args, { env = process.env, cwd, timeout = 20000, input } = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    let stdout = '', stderr = '';
+    p.stdout.setEncoding('utf8');
+    p.stderr.setEncoding('utf8');
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } }, timeout);
+    p.on('error', (e) => { stderr += `spawn error: ${e.message}`; });
+    p.on('close', (code, signal) => { clearTimeout(t); resolve({ code, signal, stdout, stderr }); });
+    if (input !== undefined) p.stdin.end(input); else p.stdin.end();
+  });
+}
+
+// ---- HTTP clients ----------------------------------------------------------
+
+// fetch wrapper: returns {status, headers (Headers), text, json (or undefined)}.
+export async function request(url, { method = 'GET', body, headers = {}, token, timeout = 10000 } = {}) {
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  let payload = body;
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) {
+    payload = JSON.stringify(body);
+    h['content-type'] = h['content-type'] || 'application/json';
+  }
+  let res, text;
+  try {
+    res = await fetch(url, { method, body: payload, headers: h, signal: AbortSignal.timeout(timeout) });
+    text = await res.text();
+  } catch (e) {
+    const c = e.cause;
+    throw new Error(`${method} ${url}: ${e.message}${c ? ` (${c.code || ''} ${c.message || c})` : ''}`);
+  }
+  let json;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+export function chat(gw, body, opts = {}) {
+  return request(gw.url(opts.path || '/v1/chat/completions'), { method: 'POST', body, ...opts });
+}
+
+// Runs the curl CLI. Returns {status, httpVersion, headers (lower-cased map of
+// the last header block), headerBlocks, body, exitCode, stderr, info}.
+export async function curl(args, { timeout = 20000 } = {}) {
+  const dir = tmpDir('llmgate-curl-');
+  const hdr = path.join(dir, 'h'), out = path.join(dir, 'b');
+  const r = await runProcess('curl', ['-sS', '-D', hdr, '-o', out, '-w', '%{json}', ...args], { timeout });
+  let info = {};
+  try { info = JSON.parse(r.stdout); } catch { /* curl killed */ }
+  const raw = fs.existsSync(hdr) ? fs.readFileSync(hdr, 'utf8') : '';
+  const blocks = raw.split(/\r?\n\r?\n/).filter((b) => /^HTTP\//.test(b));
+  const headerBlocks = blocks.map(parseHeaderBlock);
+  const last = headerBlocks[headerBlocks.length - 1] || { status: 0, headers: {} };
+  const body = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+  fs.rmSync(dir, { recursive: true, force: true });
+  let json;
+  try { json = JSON.parse(body); } catch { /* not JSON */ }
+  return {
+    status: last.status, headers: last.headers, headerBlocks, body, json,
+    httpVersion: info.http_version, exitCode: r.code, stderr: r.stderr, info,
+  };
+}
+
+function parseHeaderBlock(block) {
+  const lines = block.split(/\r?\n/);
+  const status = Number(lines[0].split(' ')[1]);
+  const headers = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i <= 0) continue;
+    const k = l.slice(0, i).trim().toLowerCase(), v = l.slice(i + 1).trim();
+    headers[k] = headers[k] !== undefined ? `${headers[k]}, ${v}` : v;
+  }
+  return { status, headers, statusLine: lines[0] };
+}
+
+export function nghttp(args, opts = {}) {
+  return runProcess('nghttp', args, { timeout: 20000, ...opts });
+}
+
+// A raw TCP exchange: writes `data`, collects everything until the peer
+// closes or `timeout` ms pass. Returns {text, closed, error}.
+export function rawExchange(port, data, { host = '127.0.0.1', timeout = 5000 } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    let text = '', error = null, done = false, timer = null;
+    const finish = (closed) => { if (done) return; done = true; clearTimeout(timer); s.destroy(); resolve({ text, closed, error }); };
+    s.setEncoding('latin1');
+    s.on('connect', () => s.write(data));
+    s.on('data', (d) => { text += d; });
+    s.on('error', (e) => { error = e; });
+    s.on('close', () => finish(true));
+    timer = setTimeout(() => finish(false), timeout);
+  });
+}
+
+// Parses one HTTP/1.x response (Content-Length or chunked body).
+export function parseHttpResponse(text) {
+  const i = text.indexOf('\r\n\r\n');
+  if (i < 0) return null;
+  const head = parseHeaderBlock(text.slice(0, i));
+  let rest = text.slice(i + 4), body = '';
+  if (/chunked/i.test(head.headers['transfer-encoding'] || '')) {
+    for (;;) {
+      const j = rest.indexOf('\r\n');
+      if (j < 0) break;
+      const n = parseInt(rest.slice(0, j), 16);
+      if (!n) break;
+      body += rest.slice(j + 2, j + 2 + n);
+      rest = rest.slice(j + 2 + n + 2);
+    }
+  } else if (head.headers['content-length'] !== undefined) {
+    body = rest.slice(0, Number(head.headers['content-length']));
+  } else {
+    body = rest;
+  }
+  return { ...head, body };
+}
+
+// One HTTP/1.1 request on a fresh connection (Connection: close).
+export async function http1(port, { method = 'GET', path: p = '/', headers = {}, body = '', host = '127.0.0.1', timeout = 5000 } = {}) {
+  const h = { host: `127.0.0.1:${port}`, connection: 'close', ...headers };
+  if (body !== '' || method === 'POST') h['content-length'] = Buffer.byteLength(body);
+  const req = `${method} ${p} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`;
+  const r = await rawExchange(port, req, { host, timeout });
+  const res = parseHttpResponse(r.text);
+  if (!res) throw new Error(`no HTTP response (closed=${r.closed}, error=${r.error && r.error.code}, got ${JSON.stringify(r.text.slice(0, 200))})`);
+  return res;
+}
+
+// ---- SSE -------------------------------------------------------------------
+
+// Parses an SSE body into the list of `data:` payloads (comments skipped).
+export function parseSSE(text) {
+  const out = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    const data = block.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
+    if (data.length) out.push(data.join('\n'));
+  }
+  return out;
+}
+
+// Reads a fetch Response body as SSE, yielding {data, t} as each event
+// completes (t: performance.now() at arrival).
+export async function* sseEvents(res) {
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const t = performance.now();
+    buf += dec.decode(value, { stream: true });
+    let m;
+    while ((m = /\r?\n\r?\n/.exec(buf))) {
+      const block = buf.slice(0, m.index);
+      buf = buf.slice(m.index + m[0].length);
+      const data = block.split(/\r?\n/).filter((l) => l.startsWith('data:')).map((l) => l.slice(5).replace(/^ /, ''));
+      if (data.length) yield { data: data.join('\n'), t };
+    }
+  }
+  if (buf.trim()) yield { data: null, rest: buf, t: performance.now() };
+}
+
+// Checks a list of SSE payloads is a well-formed chat completion stream and
+// returns {text, chunks, usage}. Uses assert-like throws.
+export function checkChatStream(payloads, { model, includeUsage = false } = {}) {
+  const fail = (m) => { throw new Error(`${m}\nstream: ${JSON.stringify(payloads).slice(0, 2000)}`); };
+  if (payloads[payloads.length - 1] !== '[DONE]') fail('stream does not end with [DONE]');
+  if (payloads.filter((p) => p === '[DONE]').length !== 1) fail('more than one [DONE]');
+  const chunks = payloads.slice(0, -1).map((p) => { try { return JSON.parse(p); } catch { return fail(`non-JSON event ${p}`); } });
+  if (chunks.length < 3) fail('fewer than 3 chunks');
+  const id = chunks[0].id, created = chunks[0].created;
+  if (typeof id !== 'string' || !id.startsWith('chatcmpl-')) fail(`bad id ${id}`);
+  if (!Number.isInteger(created)) fail(`bad created ${created}`);
+  for (const c of chunks) {
+    if (c.id !== id) fail(`chunk id ${c.id} differs from ${id}`);
+    if (c.created !== created) fail('created differs between chunks');
+    if (c.object !== 'chat.completion.chunk') fail(`object ${c.object}`);
+    if (model !== undefined && c.model !== model) fail(`model ${c.model} != ${model}`);
+  }
+  let usage;
+  let body = chunks;
+  if (includeUsage) {
+    const u = chunks[chunks.length - 1];
+    if (!Array.isArray(u.choices) || u.choices.length !== 0) fail('usage chunk must have choices: []');
+    if (!u.usage) fail('usage chunk has no usage');
+    usage = u.usage;
+    body = chunks.slice(0, -1);
+  }
+  for (const c of body) if (c.usage) fail('usage present without include_usage / before the usage chunk');
+  const first = body[0].choices[0];
+  if (first.delta.role !== 'assistant' || first.delta.content !== '') fail(`first delta ${JSON.stringify(first.delta)}`);
+  const last = body[body.length - 1].choices[0];
+  if (last.finish_reason !== 'stop' || Object.keys(last.delta).length !== 0) fail(`last chunk ${JSON.stringify(last)}`);
+  const content = body.slice(1, -1).map((c) => {
+    if (c.choices.length !== 1 || c.choices[0].index !== 0) fail('content chunk choices');
+    if (c.choices[0].finish_reason !== null) fail(`content chunk finish_reason ${c.choices[0].finish_reason}`);
+    if (typeof c.choices[0].delta.content !== 'string') fail('content delta not a string');
+    return c.choices[0].delta.content;
+  });
+  return { text: content.join(''), pieces: content, chunks, usage };
+}
+
+// ---- assertions about the OpenAI error shape -------------------------------
+
+export function isOpenAIError(json) {
+  if (!json || typeof json !== 'object' || !json.error || typeof json.error !== 'object') return false;
+  const e = json.error;
+  return typeof e.message === 'string' && e.message.length > 0 && typeof e.type === 'string' && e.type.length > 0 &&
+    (e.param === null || typeof e.param === 'string') && (e.code === null || typeof e.code === 'string') &&
+    'param' in e && 'code' in e;
+}
+
+// ---- TLS -------------------------------------------------------------------
+
+export async function makeCert(dir) {
+  const cert = path.join(dir, 'cert.pem'), key = path.join(dir, 'key.pem');
+  const r = await runProcess('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', key, '-out', cert,
+  ]);
+  if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
+  return { cert, key };
+}

@@ -1,0 +1,225 @@
+/*
+ * tests/unit/test_server.c: unit tests of the request path's pure parts:
+ * UTF-8 validation, JSON escaping, the chat request validator, routing, the
+ * echo word splitter and the OpenAI-form writer.
+ */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/echo.h"
+#include "providers/openai_form.h"
+#include "server/chat.h"
+#include "server/route.h"
+#include "server/strbuf.h"
+#include "tests/test.h"
+
+TEST(utf8)
+{
+    CHECK(llg_utf8_valid("", 0));
+    CHECK(llg_utf8_valid("hello world, plain ascii text", 29));
+    CHECK(llg_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
+    CHECK(!llg_utf8_valid("\xc3", 1));               /* truncated */
+    CHECK(!llg_utf8_valid("abc\xc3", 4));            /* truncated at end */
+    CHECK(!llg_utf8_valid("\xc0\xaf", 2));           /* overlong */
+    CHECK(!llg_utf8_valid("\xe0\x80\xaf", 3));       /* overlong */
+    CHECK(!llg_utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
+    CHECK(!llg_utf8_valid("\xf4\x90\x80\x80", 4));   /* past U+10FFFF */
+    CHECK(!llg_utf8_valid("\xff", 1));
+    CHECK(!llg_utf8_valid("12345678\x80", 9));       /* after the 8-byte fast path */
+    CHECK(!llg_utf8_valid("\xe2\x82", 2));
+}
+
+TEST(json_escape)
+{
+    llg_strbuf_t b = {0};
+    llg_strbuf_append_json_string(&b, "a\"b\\c\n\t\x01\xc3\xa9", 10);
+    CHECK_EQ_STR(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001\xc3\xa9\"");
+    llg_strbuf_reset(&b);
+    llg_strbuf_append_json_string(&b, "", 0);
+    CHECK_EQ_STR(b.data, "\"\"");
+    llg_strbuf_free(&b);
+}
+
+static void expect_invalid(const char *body, const char *param, const char *fragment)
+{
+    char err[512], p[64];
+    cJSON *root = llg_chat_parse(body, strlen(body), err, sizeof(err), p, sizeof(p));
+    CHECK(root == NULL);
+    if (root != NULL) {
+        cJSON_Delete(root);
+        fprintf(stderr, "  body accepted: %s\n", body);
+        return;
+    }
+    if (strcmp(p, param) != 0 || strstr(err, fragment) == NULL) {
+        fprintf(stderr, "  body %s: param \"%s\" message \"%s\"; expected param \"%s\" and \"%s\"\n", body, p, err, param,
+                fragment);
+        test_current_failed_ = 1;
+    }
+}
+
+TEST(chat_parse)
+{
+    expect_invalid("", "", "empty");
+    expect_invalid("{", "", "could not parse");
+    expect_invalid("{\"messages\":[]} x", "", "unexpected data");
+    expect_invalid("null", "", "not null");
+    expect_invalid("[1]", "", "not an array");
+    expect_invalid("42", "", "not a number");
+    expect_invalid("\"s\"", "", "not a string");
+    expect_invalid("{\"model\":\"echo\"}", "messages", "Missing required parameter: 'messages'");
+    expect_invalid("{\"messages\":{}}", "messages", "expected an array");
+    expect_invalid("{\"messages\":[],\"model\":3}", "model", "expected a string");
+    expect_invalid("{\"messages\":[],\"stream\":\"yes\"}", "stream", "expected a boolean");
+    expect_invalid("{\"messages\":[1]}", "messages[0]", "expected an object");
+    expect_invalid("{\"messages\":[{\"content\":\"x\"}]}", "messages[0].role", "Missing");
+    expect_invalid("{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content", "string or an array");
+    expect_invalid("{\"messages\":[],\"stream_options\":1}", "stream_options", "expected an object");
+    expect_invalid("{\"messages\":[],\"stream_options\":{\"include_usage\":1}}", "stream_options.include_usage", "boolean");
+    expect_invalid("{\"messages\":[],\"model\":\"a\",\"model\":\"b\"}", "model", "Duplicate key");
+    expect_invalid("{\"messages\":[],\"model\":\"a\\u0000b\"}", "", "NUL");
+    expect_invalid("{\"messages\":\"\xff\"}", "", "UTF-8");
+
+    char err[512], p[64];
+    const char *ok = "{\"model\":\"echo\",\"messages\":[{\"role\":\"user\",\"content\":\"hi \\\\u0000 there\"}],"
+                     "\"stream\":true,\"stream_options\":{\"include_usage\":true}}  \n";
+    cJSON *root = llg_chat_parse(ok, strlen(ok), err, sizeof(err), p, sizeof(p));
+    CHECK(root != NULL);
+    if (root != NULL)
+        CHECK_EQ_STR(cJSON_GetObjectItem(root, "model")->valuestring, "echo");
+    cJSON_Delete(root);
+
+    /* nesting far past the parser's limit is refused, not a crash */
+    size_t depth = 200000;
+    char *deep = malloc(depth * 2 + 64);
+    size_t n = (size_t)sprintf(deep, "{\"messages\":[],\"x\":");
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    root = llg_chat_parse(deep, n, err, sizeof(err), p, sizeof(p));
+    CHECK(root == NULL);
+    cJSON_Delete(root);
+    free(deep);
+}
+
+TEST(route)
+{
+    char *p1_models[] = {"gpt-*"};
+    char *p2_models[] = {"*"};
+    llg_conf_kv_t map[] = {{"fast", "gpt-4o-mini"}};
+    llg_conf_provider_t providers[2];
+    memset(providers, 0, sizeof(providers));
+    providers[0].name = "a";
+    providers[0].models = (llg_conf_strv_t){p1_models, 1};
+    providers[0].model_map = (llg_conf_kvv_t){map, 1};
+    providers[1].name = "b";
+    providers[1].models = (llg_conf_strv_t){p2_models, 1};
+    llg_conf_t conf;
+    memset(&conf, 0, sizeof(conf));
+    conf.providers = providers;
+    conf.provider_count = 2;
+
+    const char *up = NULL;
+    CHECK_EQ_INT(llg_route(&conf, "gpt-4o", &up), 0);
+    CHECK_EQ_STR(up, "gpt-4o");
+    CHECK_EQ_INT(llg_route(&conf, "fast", &up), 0);
+    CHECK_EQ_STR(up, "gpt-4o-mini");
+    CHECK_EQ_INT(llg_route(&conf, "llama", &up), 1);
+    conf.provider_count = 1;
+    CHECK_EQ_INT(llg_route(&conf, "llama", &up), -1);
+
+    char *allow[] = {"echo", "gpt-4o*"};
+    llg_conf_token_t tok;
+    memset(&tok, 0, sizeof(tok));
+    CHECK(llg_token_allows(&tok, "anything"));
+    tok.models = (llg_conf_strv_t){allow, 2};
+    CHECK(llg_token_allows(&tok, "echo"));
+    CHECK(llg_token_allows(&tok, "gpt-4o-mini"));
+    CHECK(!llg_token_allows(&tok, "echo-2"));
+}
+
+TEST(echo_words)
+{
+    const char *t = "hello big  world ";
+    size_t n = strlen(t), pos = 0;
+    const char *expect[] = {"hello", " big", "  world", " "};
+    for (size_t i = 0; i < 4; i++) {
+        size_t end = llg_echo_next_word(t, n, pos);
+        CHECK_EQ_INT(end - pos, strlen(expect[i]));
+        CHECK(memcmp(t + pos, expect[i], end - pos) == 0);
+        pos = end;
+    }
+    CHECK_EQ_INT(pos, n);
+}
+
+static cJSON *parse_event(const char *ev)
+{
+    CHECK(strncmp(ev, "data: ", 6) == 0);
+    const char *end = strstr(ev, "\n\n");
+    CHECK(end != NULL);
+    return cJSON_ParseWithLength(ev + 6, (size_t)(end - ev - 6));
+}
+
+TEST(openai_form)
+{
+    llg_oai_form_t f;
+    llg_oai_form_init(&f, "my \"model\"", 10, true, 12345, 67890);
+    CHECK_EQ_INT(strlen(f.id), 33);
+    CHECK(strncmp(f.id, "chatcmpl-", 9) == 0);
+
+    llg_strbuf_t b = {0};
+    llg_oai_chunk_role(&b, &f);
+    cJSON *j = parse_event(b.data);
+    CHECK(j != NULL);
+    CHECK_EQ_STR(cJSON_GetObjectItem(j, "id")->valuestring, f.id);
+    CHECK_EQ_STR(cJSON_GetObjectItem(j, "object")->valuestring, "chat.completion.chunk");
+    CHECK_EQ_STR(cJSON_GetObjectItem(j, "model")->valuestring, "my \"model\"");
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "usage")));
+    cJSON *delta = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "delta");
+    CHECK_EQ_STR(cJSON_GetObjectItem(delta, "role")->valuestring, "assistant");
+    cJSON_Delete(j);
+
+    llg_strbuf_reset(&b);
+    llg_oai_chunk_content(&b, &f, "a\nb", 3);
+    j = parse_event(b.data);
+    delta = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "delta");
+    CHECK_EQ_STR(cJSON_GetObjectItem(delta, "content")->valuestring, "a\nb");
+    cJSON_Delete(j);
+
+    llg_strbuf_reset(&b);
+    llg_oai_chunk_usage(&b, &f, 3, 4);
+    j = parse_event(b.data);
+    CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "choices")), 0);
+    CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "usage"), "total_tokens")->valueint, 7);
+    cJSON_Delete(j);
+
+    llg_strbuf_reset(&b);
+    llg_oai_completion(&b, &f, "hi", 2, "stop", 1, 1);
+    j = cJSON_Parse(b.data);
+    CHECK(j != NULL);
+    CHECK_EQ_STR(cJSON_GetObjectItem(j, "object")->valuestring, "chat.completion");
+    CHECK_EQ_STR(cJSON_GetObjectItem(j, "id")->valuestring, f.id);
+    cJSON *msg = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0), "message");
+    CHECK_EQ_STR(cJSON_GetObjectItem(msg, "content")->valuestring, "hi");
+    cJSON_Delete(j);
+
+    llg_strbuf_free(&b);
+    llg_oai_form_dispose(&f);
+
+    CHECK_EQ_INT(llg_estimate_tokens("", 0), 0);
+    CHECK_EQ_INT(llg_estimate_tokens("hello world", 11), 2);
+    CHECK_EQ_INT(llg_estimate_tokens("hi, there!", 10), 4);
+}
+
+int main(void)
+{
+    RUN(utf8);
+    RUN(json_escape);
+    RUN(chat_parse);
+    RUN(route);
+    RUN(echo_words);
+    RUN(openai_form);
+    TEST_MAIN_END();
+}
