@@ -10,7 +10,6 @@
  */
 #include "internal.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -78,51 +77,6 @@ static void report_yaml_error(conf_ctx_t *c, const yaml_parser_t *p, const char 
                         (unsigned long)p->context_mark.line + 1, (unsigned long)p->context_mark.column + 1);
     else
         conf_error_mark(c, p->problem_mark, "invalid YAML: %s", problem);
-}
-
-static bool addr_of(const char *s, int *family, unsigned char *buf)
-{
-    if (inet_pton(AF_INET, s, buf) == 1) {
-        *family = AF_INET;
-        return true;
-    }
-    if (inet_pton(AF_INET6, s, buf) == 1) {
-        *family = AF_INET6;
-        return true;
-    }
-    return false;
-}
-
-/* Two listeners on one port clash when their addresses are equal or one of
- * them is the wildcard of the same family (bind() would fail). Run after PORT
- * is applied, which can create a clash. */
-static void check_listeners(conf_ctx_t *c)
-{
-    llg_conf_t *conf = c->conf;
-    bool port_env = conf_env_get(c->env, "PORT") != NULL && *conf_env_get(c->env, "PORT") != '\0';
-    static const unsigned char zero[16];
-    for (size_t j = 1; j < conf->listen_count; j++) {
-        const llg_conf_listen_t *b = &conf->listen[j];
-        unsigned char bb[16];
-        int bf;
-        if (b->address == NULL || b->port == 0 || !addr_of(b->address, &bf, bb))
-            continue;
-        for (size_t i = 0; i < j; i++) {
-            const llg_conf_listen_t *a = &conf->listen[i];
-            unsigned char ab[16];
-            int af;
-            size_t alen = bf == AF_INET ? 4 : 16;
-            if (a->port != b->port || a->address == NULL || !addr_of(a->address, &af, ab) || af != bf)
-                continue;
-            if (memcmp(ab, bb, alen) != 0 && memcmp(ab, zero, alen) != 0 && memcmp(bb, zero, alen) != 0)
-                continue;
-            yaml_mark_t m = {0, b->mark.line ? b->mark.line - 1 : 0, b->mark.column ? b->mark.column - 1 : 0};
-            conf_error_mark(c, m, "listen[%zu]: %s%s%s:%u clashes with listen[%zu] (%s%s%s:%u)%s", j, bf == AF_INET6 ? "[" : "",
-                            b->address, bf == AF_INET6 ? "]" : "", b->port, i, af == AF_INET6 ? "[" : "", a->address,
-                            af == AF_INET6 ? "]" : "", a->port, i == 0 && port_env ? ", whose port comes from PORT" : "");
-            break;
-        }
-    }
 }
 
 static void release(load_state_t *s)
@@ -209,7 +163,7 @@ static llg_conf_t *load(const char *name, const char *dir, const char *text, siz
     }
 
     conf_apply_env(c);
-    check_listeners(c);
+    conf_check_listeners(c);
 
     release(s);
     llg_arena_set_oom(arena, NULL);

@@ -113,11 +113,12 @@ static void env_tokens(conf_ctx_t *c, const char *var)
     if (conf->token_count > 0)
         memcpy(ts, conf->tokens, conf->token_count * sizeof(*ts));
     size_t count = conf->token_count;
+    conf_strset_t seen;
+    conf_strset_init(c, &seen, count + n);
+    for (size_t i = 0; i < count; i++)
+        conf_strset_add(&seen, ts[i].token, i);
     for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < count && strcmp(ts[j].token, items[i]) != 0)
-            j++;
-        if (j < count)
+        if (conf_strset_add(&seen, items[i], count) != SIZE_MAX)
             continue;
         ts[count].token = items[i];
         ts[count].from_env = true;
@@ -138,13 +139,13 @@ static void env_provider_keys(conf_ctx_t *c, llg_conf_provider_t *p)
     if (p->keys.count > 0)
         memcpy(keys, p->keys.items, p->keys.count * sizeof(char *));
     size_t count = p->keys.count;
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < count && strcmp(keys[j], items[i]) != 0)
-            j++;
-        if (j == count)
+    conf_strset_t seen;
+    conf_strset_init(c, &seen, count + n);
+    for (size_t i = 0; i < count; i++)
+        conf_strset_add(&seen, keys[i], i);
+    for (size_t i = 0; i < n; i++)
+        if (conf_strset_add(&seen, items[i], count) == SIZE_MAX)
             keys[count++] = items[i];
-    }
     p->keys.items = keys;
     p->keys.count = count;
 }

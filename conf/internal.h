@@ -82,6 +82,16 @@ const char *conf_describe(const yaml_node_t *n, char *buf, size_t size);
 bool conf_map(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *const *known, size_t count, yaml_node_t **vals,
               yaml_node_t **keys);
 
+#define CONF_COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+
+size_t conf_seq_len(const yaml_node_t *n);
+yaml_node_t *conf_seq_item(conf_ctx_t *c, const yaml_node_t *n, size_t i);
+/* Reports an error unless `n` is a sequence. */
+bool conf_expect_list(conf_ctx_t *c, yaml_node_t *n, const char *path);
+llg_conf_mark_t conf_mark_of(const yaml_node_t *n);
+/* Reports `path: missing required key "key"` at the mapping. */
+void conf_missing(conf_ctx_t *c, yaml_node_t *map, const char *path, const char *key);
+
 /* Reports and returns true when the key of pair `pair_index` of mapping `map`
  * repeats an earlier key. */
 bool conf_dup_key(conf_ctx_t *c, yaml_node_t *map, size_t pair_index, const char *path);
@@ -109,6 +119,20 @@ size_t conf_suggest(const char *word, const char *const *cands, size_t count);
  * text is not one or does not fit 64 bits. */
 bool conf_parse_int(const char *s, bool *neg, uint64_t *abs);
 
+/* ---- string sets (strset.c) ------------------------------------------------ */
+
+typedef struct conf_strset {
+    const char **keys;
+    size_t *vals;
+    size_t cap;
+} conf_strset_t;
+
+/* Room for `expected` strings; adding more than that is a bug. */
+void conf_strset_init(conf_ctx_t *c, conf_strset_t *set, size_t expected);
+/* Adds `s` (not copied) with `val`; returns SIZE_MAX, or the value stored
+ * with an equal string already present (then nothing is added). */
+size_t conf_strset_add(conf_strset_t *set, const char *s, size_t val);
+
 /* ---- the rest -------------------------------------------------------------- */
 
 /* json.c: the value of a `defaults.params` entry as JSON text (arena), or NULL
@@ -117,6 +141,11 @@ char *conf_yaml_to_json(conf_ctx_t *c, yaml_node_t *n, const char *path);
 
 /* schema.c: fills c->conf from the document root (SPEC section 3). */
 void conf_walk(conf_ctx_t *c, yaml_node_t *root);
+/* listen.c: the `listen` list; the clash check runs after the environment. */
+void conf_parse_listen(conf_ctx_t *c, yaml_node_t *n);
+void conf_check_listeners(conf_ctx_t *c);
+/* provider.c: the `providers` list, fallback names included. */
+void conf_parse_providers(conf_ctx_t *c, yaml_node_t *n);
 
 /* env.c: the value of NAME in the environment passed to the loader. */
 const char *conf_env_get(llg_env_t env, const char *name);

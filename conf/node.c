@@ -404,3 +404,33 @@ size_t conf_suggest(const char *word, const char *const *cands, size_t count)
     }
     return best;
 }
+
+/* ---- small shared helpers -------------------------------------------------- */
+size_t conf_seq_len(const yaml_node_t *n)
+{
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+yaml_node_t *conf_seq_item(conf_ctx_t *c, const yaml_node_t *n, size_t i)
+{
+    return conf_node(c, n->data.sequence.items.start[i]);
+}
+
+bool conf_expect_list(conf_ctx_t *c, yaml_node_t *n, const char *path)
+{
+    if (n->type == YAML_SEQUENCE_NODE)
+        return true;
+    char db[64];
+    conf_error_node(c, n, "%s: expected a list, got %s", path, conf_describe(n, db, sizeof(db)));
+    return false;
+}
+
+llg_conf_mark_t conf_mark_of(const yaml_node_t *n)
+{
+    return (llg_conf_mark_t){(unsigned)n->start_mark.line + 1, (unsigned)n->start_mark.column + 1};
+}
+
+void conf_missing(conf_ctx_t *c, yaml_node_t *map, const char *path, const char *key)
+{
+    conf_error_node(c, map, "%s: missing required key \"%s\"", path, key);
+}

@@ -49,6 +49,10 @@ int main(int argc, char **argv)
             test_only = 1;
         } else if (strcmp(a, "--print-default-config") == 0) {
             char *yaml = llg_conf_default_yaml(environ);
+            if (yaml == NULL) {
+                fprintf(stderr, "llmgate: out of memory\n");
+                return 1;
+            }
             fputs(yaml, stdout);
             free(yaml);
             return 0;

@@ -1114,6 +1114,36 @@ TEST(env_provider_keys)
                   "environment variable K: key 2 must not contain spaces or control characters");
 }
 
+TEST(many_tokens_and_keys)
+{
+    /* thousands of entries: duplicates are still found, wherever they are */
+    size_t n = 5000, cap = n * 40 + 200, o = 0;
+    char *yaml = malloc(cap), *envkeys = malloc(n * 20 + 64);
+    o += (size_t)snprintf(yaml + o, cap - o, "access_tokens:\n");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(yaml + o, cap - o, "  - tok-%zu\n", i);
+    o += (size_t)snprintf(yaml + o, cap - o, "  - tok-1234\n");
+    EXPECT_ERRORS(yaml, NULL, "t.yaml:5002:5: access_tokens[5000]: duplicate access token (same as access_tokens[1234])");
+
+    o = (size_t)snprintf(yaml, cap, "providers:\n  - {name: a, type: openai, base_url: 'https://x', keys_env: K, keys: [");
+    for (size_t i = 0; i < n; i += 2)
+        o += (size_t)snprintf(yaml + o, cap - o, "%sk%zu", i ? ", " : "", i);
+    snprintf(yaml + o, cap - o, "]}\n");
+    o = (size_t)snprintf(envkeys, n * 20 + 64, "K=");
+    for (size_t i = 0; i < n; i++) /* every key: half of them repeat the file's */
+        o += (size_t)snprintf(envkeys + o, n * 20 + 64 - o, "k%zu,", i);
+    char *env[] = {envkeys, NULL};
+    llg_conf_t *c = load_ok(yaml, env);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->providers[0].keys.count, n);
+        CHECK_EQ_STR(c->providers[0].keys.items[0], "k0");
+        CHECK_EQ_STR(c->providers[0].keys.items[n / 2], "k1"); /* env keys come after the file's */
+    }
+    llg_conf_free(c);
+    free(yaml);
+    free(envkeys);
+}
+
 TEST(env_never_read_from_process)
 {
     /* the loader reads the array it is given, not the process environment */
@@ -1473,6 +1503,7 @@ int main(int argc, char **argv)
     RUN(env_workers);
     RUN(env_tokens);
     RUN(env_provider_keys);
+    RUN(many_tokens_and_keys);
     RUN(env_never_read_from_process);
     RUN(default_config_no_env);
     RUN(default_config_all_env);
