@@ -1,0 +1,112 @@
+/*
+ * providers/sse.c: incremental SSE reader (see sse.h).
+ */
+#include "providers/sse.h"
+
+#include <string.h>
+
+void llg_sse_init(llg_sse_reader_t *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+void llg_sse_dispose(llg_sse_reader_t *r)
+{
+    llg_strbuf_free(&r->_raw);
+    llg_strbuf_free(&r->_data);
+    llg_strbuf_free(&r->_name);
+}
+
+static void reset_event(llg_sse_reader_t *r)
+{
+    r->_raw.len = 0;
+    r->_data.len = 0;
+    r->_name.len = 0;
+    r->_line_start = 0;
+    r->_scanned = 0;
+    r->_has_data = false;
+    r->_has_field = false;
+    r->_has_line = false;
+}
+
+/* One complete line (without its terminator) of the current event. */
+static void take_line(llg_sse_reader_t *r, const char *line, size_t len)
+{
+    if (len > 0 && line[0] == ':')
+        return; /* comment */
+    const char *colon = memchr(line, ':', len);
+    size_t flen = colon != NULL ? (size_t)(colon - line) : len;
+    const char *value = colon != NULL ? colon + 1 : line + len;
+    size_t vlen = len - (size_t)(value - line);
+    if (vlen > 0 && value[0] == ' ') {
+        value++;
+        vlen--;
+    }
+    r->_has_field = true;
+    if (flen == 4 && memcmp(line, "data", 4) == 0) {
+        if (r->_has_data)
+            llg_strbuf_append(&r->_data, "\n", 1);
+        llg_strbuf_append(&r->_data, value, vlen);
+        r->_has_data = true;
+    } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
+        r->_name.len = 0;
+        llg_strbuf_append(&r->_name, value, vlen);
+    }
+}
+
+static int dispatch(llg_sse_reader_t *r, llg_sse_cb cb, void *ctx)
+{
+    llg_sse_event_t ev;
+    llg_strbuf_append(&r->_data, "", 0); /* NUL-terminate even when empty */
+    llg_strbuf_append(&r->_name, "", 0);
+    ev.name = r->_name.data;
+    ev.name_len = r->_name.len;
+    ev.data = r->_data.data;
+    ev.data_len = r->_data.len;
+    ev.has_data = r->_has_data;
+    ev.comment = !r->_has_field;
+    ev.raw = r->_raw.data;
+    ev.raw_len = r->_raw.len;
+    int rc = cb(ctx, &ev);
+    reset_event(r);
+    return rc;
+}
+
+int llg_sse_feed(llg_sse_reader_t *r, const char *p, size_t n, llg_sse_cb cb, void *ctx)
+{
+    size_t max = r->max_event ? r->max_event : (size_t)1 << 20;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        llg_strbuf_append(&r->_raw, &c, 1);
+        if (r->_cr && c == '\n') {
+            /* the LF of a CRLF whose CR already ended the line; its byte stays
+             * in the raw stream (the next event's) so a relay loses nothing */
+            r->_cr = false;
+            r->_line_start = r->_raw.len;
+            continue;
+        }
+        r->_cr = c == '\r';
+        if (c != '\n' && c != '\r') {
+            if (r->_raw.len > max)
+                return -1;
+            continue;
+        }
+        size_t line_len = r->_raw.len - 1 - r->_line_start;
+        if (line_len != 0) {
+            take_line(r, r->_raw.data + r->_line_start, line_len);
+            r->_has_line = true;
+        } else if (r->_has_line) {
+            if (dispatch(r, cb, ctx) != 0)
+                return -1;
+            continue;
+        }
+        /* a blank line before any line of an event starts nothing */
+        r->_line_start = r->_raw.len;
+    }
+    return 0;
+}
+
+size_t llg_sse_pending(const llg_sse_reader_t *r)
+{
+    return r->_raw.len;
+}

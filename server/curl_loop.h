@@ -1,0 +1,43 @@
+/*
+ * server/curl_loop.h: libcurl's multi interface on the worker's libuv loop.
+ * One CURLM per worker; each curl socket is a uv_poll_t and curl's single timer
+ * is a uv_timer_t, so upstream transfers never block the loop. Connections to
+ * upstreams are kept alive and reused by the multi handle.
+ *
+ * Contract for users: an easy handle is added with a completion callback; the
+ * callback runs after curl_multi_socket_action() returned, never inside a curl
+ * callback, so it may free the handle. llg_curl_cancel() may be called from
+ * anywhere (an h2o stop callback, a curl write callback): removal is deferred
+ * to a safe point when needed.
+ */
+#ifndef LLG_CURL_LOOP_H
+#define LLG_CURL_LOOP_H
+
+#include <curl/curl.h>
+#include <uv.h>
+
+typedef struct llg_curl llg_curl_t;
+
+/* Called once per added transfer that was not cancelled, with curl's result.
+ * The easy handle has been removed from the multi handle. */
+typedef void (*llg_curl_done_cb)(CURL *easy, CURLcode result, void *data);
+
+llg_curl_t *llg_curl_create(uv_loop_t *loop);
+
+/* Starts a transfer. Returns 0 or -1. */
+int llg_curl_add(llg_curl_t *c, CURL *easy, llg_curl_done_cb done, void *data);
+
+/* Stops a transfer at once: its connection is closed (not reused), and the
+ * done callback will not run. Safe inside curl callbacks. The easy handle may
+ * be cleaned up by the caller only after llg_curl_cancel returns AND outside
+ * curl callbacks; llg_curl_cancel_and_free does both at the right time. */
+void llg_curl_cancel_and_free(llg_curl_t *c, CURL *easy);
+
+/* Resumes a transfer paused by CURL_WRITEFUNC_PAUSE. May call the write,
+ * header, socket and timer callbacks before it returns. */
+void llg_curl_resume(llg_curl_t *c, CURL *easy);
+
+/* Number of transfers in progress. */
+unsigned llg_curl_running(const llg_curl_t *c);
+
+#endif
