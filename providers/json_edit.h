@@ -1,0 +1,25 @@
+/*
+ * providers/json_edit.h: edits of a request body at the byte level. The body a
+ * client sent is forwarded upstream as sent, except for the top-level members
+ * llmgate must change (model mapping, defaults, stream_options, messages);
+ * those are spliced in, so numbers, key order and whitespace of everything
+ * else stay exactly as the client wrote them.
+ */
+#ifndef LLG_JSON_EDIT_H
+#define LLG_JSON_EDIT_H
+
+#include <stddef.h>
+
+#include "server/strbuf.h"
+
+typedef struct llg_json_patch {
+    const char *key;   /* a top-level member name (no escapes needed) */
+    const char *value; /* JSON text of the new value; NULL removes the member */
+} llg_json_patch_t;
+
+/* Writes `body` (a JSON object; already validated) to `out` with each patch
+ * applied: a present member is replaced (or removed), an absent one is added
+ * at the end. Returns 0, or -1 when the body is not a well-formed object. */
+int llg_json_patch_object(const char *body, size_t len, const llg_json_patch_t *patches, size_t npatches, llg_strbuf_t *out);
+
+#endif
