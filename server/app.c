@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/auth.h"
+#include "server/curl_loop.h"
+#include "server/models.h"
 
 static uint64_t splitmix(uint64_t *x)
 {
@@ -30,10 +31,12 @@ uint64_t llg_app_random(llg_app_t *app)
     return app->_rng[1] + s0;
 }
 
-void llg_app_init(llg_app_t *app, const llg_conf_t *conf)
+void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, const llg_pool_view_t *view)
 {
     memset(app, 0, sizeof(*app));
     app->conf = conf;
+    app->pool = pool;
+    app->view = view;
 
     uint64_t seed;
     if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
@@ -45,26 +48,43 @@ void llg_app_init(llg_app_t *app, const llg_conf_t *conf)
     for (size_t i = 0; i < conf->provider_count; i++)
         if (conf->providers[i].auth == LLG_AUTH_PASSTHROUGH)
             app->has_passthrough = true;
-    llg_auth_init(app);
 
     h2o_config_init(&app->h2o);
     app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("llmgate"));
-    app->h2o.max_request_entity_size = (size_t)conf->max_body_bytes;
+    /* h2o refuses a larger body by itself, and over HTTP/2 it does so with
+     * REFUSED_STREAM (which clients retry) instead of 413: its limit is set
+     * above max_body_bytes and the handler sends the 413 (server/http.c) */
+    uint64_t limit = conf->max_body_bytes * 4 + ((uint64_t)16 << 20);
+    app->h2o.max_request_entity_size = (size_t)(limit < ((uint64_t)1 << 30) ? limit : ((uint64_t)1 << 30));
     llg_app_register_handlers(app);
+}
+
+static h2o_timeout_t *new_timeout(llg_app_t *app, uint64_t ms)
+{
+    if (ms == 0)
+        return NULL;
+    h2o_timeout_t *t = malloc(sizeof(*t));
+    if (t == NULL)
+        abort();
+    h2o_timeout_init(app->ctx.loop, t, ms);
+    return t;
 }
 
 void llg_app_context_init(llg_app_t *app)
 {
     const llg_conf_t *conf = app->conf;
+    app->request_timeout = new_timeout(app, conf->timeouts.request_ms);
+    app->idle_timeout = new_timeout(app, conf->timeouts.idle_ms);
+    app->ping_timeout = new_timeout(app, conf->timeouts.ping_ms);
+    if ((app->curl = llg_curl_create(app->ctx.loop)) == NULL)
+        abort();
+    app->models = llg_models_create(app);
     app->echo_delay = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->echo_delay));
     if (app->echo_delay == NULL)
         abort();
     for (size_t i = 0; i < conf->provider_count; i++) {
         if (conf->providers[i].type != LLG_PROVIDER_ECHO || conf->providers[i].delay_ms == 0)
             continue;
-        app->echo_delay[i] = malloc(sizeof(h2o_timeout_t));
-        if (app->echo_delay[i] == NULL)
-            abort();
-        h2o_timeout_init(app->ctx.loop, app->echo_delay[i], conf->providers[i].delay_ms);
+        app->echo_delay[i] = new_timeout(app, conf->providers[i].delay_ms);
     }
 }

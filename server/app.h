@@ -11,6 +11,10 @@
 
 #include "conf/conf.h"
 #include "h2o.h"
+#include "pool/pool.h"
+
+struct llg_curl;
+struct llg_models;
 
 typedef struct llg_app {
     const llg_conf_t *conf;
@@ -19,8 +23,14 @@ typedef struct llg_app {
     /* per provider (same index as conf->providers): the echo delay timer, or
      * NULL when the provider has no delay */
     h2o_timeout_t **echo_delay;
-    /* SHA-256 of every access token, compared in constant time */
-    unsigned char (*token_digests)[32];
+    /* the shared key/token pool and this config's view of it (set by the
+     * master before fork) */
+    llg_pool_t *pool;
+    const llg_pool_view_t *view;
+    struct llg_curl *curl; /* upstream transfers on this worker's loop */
+    struct llg_models *models; /* the /v1/models cache */
+    /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
+    h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;
     bool has_passthrough; /* some provider uses auth: passthrough */
     bool draining;
     /* request ids: a per-process random salt and a counter */
@@ -31,12 +41,13 @@ typedef struct llg_app {
 } llg_app_t;
 
 /* Fills `conf`-derived fields; call once in the worker, after fork(). */
-void llg_app_init(llg_app_t *app, const llg_conf_t *conf);
+void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, const llg_pool_view_t *view);
 
 /* Registers the request handler and response filters on app->h2o. */
 void llg_app_register_handlers(llg_app_t *app);
 
-/* After h2o_context_init: creates the per-context timers. */
+/* After h2o_context_init: creates the per-context timers and the curl multi
+ * handle. */
 void llg_app_context_init(llg_app_t *app);
 
 /* A uniformly random 64-bit value (not for secrets). */

@@ -3,22 +3,9 @@
  */
 #include "server/auth.h"
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "server/respond.h"
-
-void llg_auth_init(llg_app_t *app)
-{
-    const llg_conf_t *conf = app->conf;
-    app->token_digests = calloc(conf->token_count ? conf->token_count : 1, 32);
-    if (app->token_digests == NULL)
-        abort();
-    for (size_t i = 0; i < conf->token_count; i++)
-        SHA256((const unsigned char *)conf->tokens[i].token, strlen(conf->tokens[i].token), app->token_digests[i]);
-}
 
 h2o_iovec_t llg_auth_presented(h2o_req_t *req)
 {
@@ -50,14 +37,7 @@ llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *toke
     h2o_iovec_t presented = llg_auth_presented(req);
     if (presented.base == NULL)
         return LLG_AUTH_MISSING;
-    unsigned char digest[32];
-    SHA256((const unsigned char *)presented.base, presented.len, digest);
-    /* every digest is compared, so the position of a match is not timed either */
-    int found = -1;
-    for (size_t i = 0; i < app->conf->token_count; i++) {
-        int eq = CRYPTO_memcmp(digest, app->token_digests[i], 32) == 0;
-        found = eq && found < 0 ? (int)i : found;
-    }
+    int found = llg_pool_token_lookup(app->view, presented.base, presented.len);
     if (found < 0)
         return LLG_AUTH_INVALID;
     *token_index = found;

@@ -1,8 +1,7 @@
 /*
  * server/auth.h: client access tokens. The presented token is read from
- * `Authorization: Bearer` or `x-api-key`, hashed with SHA-256, and compared in
- * constant time with the digest of every configured token, so the time taken
- * does not depend on how much of a secret matched.
+ * `Authorization: Bearer` or `x-api-key` and looked up in the pool, in time
+ * that does not depend on how much of a secret matched (pool/pool.h).
  */
 #ifndef LLG_AUTH_H
 #define LLG_AUTH_H
@@ -24,8 +23,5 @@ llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *toke
 
 /* Sends the 401 for a result other than LLG_AUTH_OK. */
 void llg_auth_reject(h2o_req_t *req, llg_auth_result_t result);
-
-/* Fills app->token_digests. */
-void llg_auth_init(llg_app_t *app);
 
 #endif

@@ -10,7 +10,9 @@
 #include "providers/echo.h"
 #include "providers/openai_form.h"
 #include "server/auth.h"
+#include "server/http.h"
 #include "server/log.h"
+#include "server/proxy.h"
 #include "server/respond.h"
 #include "server/route.h"
 #include "server/strbuf.h"
@@ -181,7 +183,7 @@ static void content_text(const cJSON *content, llg_strbuf_t *out)
     }
 }
 
-static void respond_echo(llg_app_t *app, h2o_req_t *req, size_t provider, const cJSON *root, const char *model)
+void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const cJSON *root, const char *model)
 {
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
     const cJSON *last_user = NULL, *m;
@@ -214,7 +216,42 @@ static void respond_echo(llg_app_t *app, h2o_req_t *req, size_t provider, const 
     llg_strbuf_free(&answer);
 }
 
-void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
+/* A JSON object with an optional string `model`: what /v1/completions,
+ * /v1/embeddings and /v1/images/generations need before they are relayed. */
+static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
+{
+    param[0] = '\0';
+    if (len == 0 || !llg_utf8_valid(body, len) || has_escaped_nul(body, len)) {
+        snprintf(err, errsize, len == 0 ? "The request body is empty; expected a JSON object."
+                                        : "The request body is not valid UTF-8 JSON.");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    const char *p = end;
+    while (root != NULL && p < body + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    if (root == NULL || p != body + len) {
+        snprintf(err, errsize, "We could not parse the JSON body of your request.");
+        cJSON_Delete(root);
+        return NULL;
+    }
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errsize, "The request body must be a JSON object, not %s.", json_type_name(root));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    if (model != NULL && !cJSON_IsString(model)) {
+        snprintf(param, paramsize, "model");
+        snprintf(err, errsize, "Invalid type for 'model': expected a string, but got %s.", json_type_name(model));
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
 {
     const llg_conf_t *conf = app->conf;
     int token_index;
@@ -226,7 +263,9 @@ void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
     }
 
     char err[512], param[64];
-    cJSON *root = llg_chat_parse(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param));
+    cJSON *root = endpoint == LLG_ENDPOINT_CHAT
+                      ? llg_chat_parse(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))
+                      : parse_generic(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param));
     if (root == NULL) {
         if (auth != LLG_AUTH_OK)
             llg_auth_reject(req, auth);
@@ -240,6 +279,8 @@ void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
     int provider = -1;
     if (model != NULL && model[0] != '\0')
         provider = llg_route(conf, model, NULL);
+    if (provider >= 0)
+        llg_http_set_provider(app, req, provider);
 
     if (provider >= 0 && conf->providers[provider].auth == LLG_AUTH_PASSTHROUGH) {
         /* the client's bearer token is the upstream key: the access-token check does not apply */
@@ -247,6 +288,7 @@ void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
             llg_auth_reject(req, LLG_AUTH_MISSING);
             goto Exit;
         }
+        token_index = -1;
     } else if (auth != LLG_AUTH_OK) {
         llg_auth_reject(req, auth);
         goto Exit;
@@ -262,21 +304,66 @@ void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
         goto Exit;
     }
     if (token_index >= 0 && !llg_token_allows(&conf->tokens[token_index], model)) {
+        llg_pool_token_reject(app->pool, app->view, token_index);
         llg_respond_error(req, 403, "permission_error", "model_not_allowed", "model",
                           "This API key is not allowed to use the model '%s'.", model);
         goto Exit;
     }
+    if (token_index >= 0) {
+        uint64_t retry_ms;
+        if (llg_pool_token_admit(app->pool, app->view, token_index, llg_pool_now_ms(), &retry_ms) != 0) {
+            char secs[32];
+            snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((retry_ms + 999) / 1000));
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, secs, strlen(secs));
+            llg_respond_error(req, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                              "Rate limit reached for this API key (%u requests per minute); retry after %s seconds.",
+                              conf->tokens[token_index].rpm, secs);
+            goto Exit;
+        }
+    }
 
-    switch (conf->providers[provider].type) {
+    const llg_conf_provider_t *p = &conf->providers[provider];
+    switch (p->type) {
     case LLG_PROVIDER_ECHO:
-        respond_echo(app, req, (size_t)provider, root, model);
+        llg_http_set_provider(app, req, provider);
+        if (endpoint != LLG_ENDPOINT_CHAT) {
+            llg_respond_error(req, 400, "invalid_request_error", "unsupported_endpoint", "model",
+                              "The model '%s' (provider '%s', type echo) only serves chat completions.", model, p->name);
+            break;
+        }
+        llg_chat_respond_echo(app, req, provider, root, model);
+        break;
+    case LLG_PROVIDER_OPENAI:
+        llg_proxy_start(app, req, root, model, provider, token_index, endpoint);
+        root = NULL; /* the proxy owns it */
         break;
     default:
+        llg_http_set_provider(app, req, provider);
         llg_respond_error(req, 501, "server_error", "provider_not_available", NULL,
-                          "Provider '%s' (type %s) cannot serve requests in this version of llmgate.",
-                          conf->providers[provider].name, llg_provider_type_name(conf->providers[provider].type));
+                          "Provider '%s' (type %s) cannot serve requests in this version of llmgate.", p->name,
+                          llg_provider_type_name(p->type));
         break;
     }
 Exit:
     cJSON_Delete(root);
+}
+
+void llg_chat_handle(llg_app_t *app, h2o_req_t *req)
+{
+    handle(app, req, LLG_ENDPOINT_CHAT);
+}
+
+void llg_completions_handle(llg_app_t *app, h2o_req_t *req)
+{
+    handle(app, req, LLG_ENDPOINT_COMPLETIONS);
+}
+
+void llg_embeddings_handle(llg_app_t *app, h2o_req_t *req)
+{
+    handle(app, req, LLG_ENDPOINT_EMBEDDINGS);
+}
+
+void llg_images_handle(llg_app_t *app, h2o_req_t *req)
+{
+    handle(app, req, LLG_ENDPOINT_IMAGES);
 }

@@ -23,6 +23,11 @@ struct llg_curl {
     int depth;      /* > 0 while inside curl_multi_* calls: removals must wait */
     CURL **doomed;  /* cancelled handles waiting for a safe point */
     size_t ndoomed, capdoomed;
+    struct deferred {
+        void *p;
+        void (*fn)(void *);
+    } *deferred; /* objects to free at the same safe point */
+    size_t ndeferred, capdeferred;
 };
 
 typedef struct poll_ctx {
@@ -176,6 +181,25 @@ static void reap_doomed(llg_curl_t *c)
         CURL *easy = c->doomed[--c->ndoomed];
         remove_and_free(c, easy);
     }
+    while (c->ndeferred > 0) {
+        struct deferred d = c->deferred[--c->ndeferred];
+        d.fn(d.p);
+    }
+}
+
+void llg_curl_defer_free(llg_curl_t *c, void *p, void (*fn)(void *))
+{
+    if (c->depth == 0) {
+        fn(p);
+        return;
+    }
+    if (c->ndeferred == c->capdeferred) {
+        c->capdeferred = c->capdeferred ? c->capdeferred * 2 : 16;
+        c->deferred = realloc(c->deferred, c->capdeferred * sizeof(*c->deferred));
+        if (c->deferred == NULL)
+            abort();
+    }
+    c->deferred[c->ndeferred++] = (struct deferred){p, fn};
 }
 
 void llg_curl_cancel_and_free(llg_curl_t *c, CURL *easy)

@@ -37,6 +37,10 @@ void llg_curl_cancel_and_free(llg_curl_t *c, CURL *easy);
  * header, socket and timer callbacks before it returns. */
 void llg_curl_resume(llg_curl_t *c, CURL *easy);
 
+/* Frees `p` with `fn` at the next point where no curl callback is running
+ * (at once when called outside curl). */
+void llg_curl_defer_free(llg_curl_t *c, void *p, void (*fn)(void *));
+
 /* Number of transfers in progress. */
 unsigned llg_curl_running(const llg_curl_t *c);
 

@@ -4,12 +4,19 @@
  * response, including the errors h2o generates itself (413, malformed
  * requests), an x-request-id, the CORS headers and an OpenAI-shaped body.
  */
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/app.h"
+#include "server/auth.h"
 #include "server/chat.h"
+#include "server/http.h"
 #include "server/log.h"
+#include "server/models.h"
 #include "server/respond.h"
 #include "server/strbuf.h"
 
@@ -38,21 +45,64 @@ static int reqid_acceptable(h2o_iovec_t v)
     return 1;
 }
 
-/* The client's x-request-id when it is sane, else a new one. */
-static h2o_iovec_t request_id(llg_app_t *app, h2o_req_t *req)
-{
-    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
-    if (i != -1 && reqid_acceptable(req->headers.entries[i].value))
-        return req->headers.entries[i].value;
-    char *buf = h2o_mem_alloc_pool(&req->pool, 40);
-    int n = snprintf(buf, 40, "req_%016llx%08llx", (unsigned long long)app->reqid_salt,
-                     (unsigned long long)(++app->reqid_seq & 0xffffffffull));
-    return h2o_iovec_init(buf, (size_t)n);
-}
-
 static void add_header(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t value_len)
 {
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value, value_len);
+}
+
+h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1)
+        return req->res.headers.entries[i].value;
+    h2o_iovec_t id;
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1 && reqid_acceptable(req->headers.entries[i].value)) {
+        id = req->headers.entries[i].value;
+    } else {
+        char *buf = h2o_mem_alloc_pool(&req->pool, 40);
+        int n = snprintf(buf, 40, "req_%016llx%08llx", (unsigned long long)app->reqid_salt,
+                         (unsigned long long)(++app->reqid_seq & 0xffffffffull));
+        id = h2o_iovec_init(buf, (size_t)n);
+    }
+    add_header(req, H2O_STRLIT("x-request-id"), id.base, id.len);
+    return id;
+}
+
+/* What the logger needs of a request that reached the handler, kept in its
+ * pool and found through h2o's per-request env. */
+typedef struct req_state {
+    uint64_t start_us;       /* the handler saw the request */
+    uint64_t first_byte_us;  /* the response started; 0 before */
+    int provider;            /* -1: not routed */
+} req_state_t;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static req_state_t *req_state(h2o_req_t *req, int create)
+{
+    h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT("llg-state"), create);
+    if (slot == NULL)
+        return NULL;
+    if (slot->base == NULL) {
+        req_state_t *st = h2o_mem_alloc_pool(&req->pool, sizeof(*st));
+        st->start_us = now_us();
+        st->first_byte_us = 0;
+        st->provider = -1;
+        *slot = h2o_iovec_init(st, sizeof(*st));
+    }
+    return (req_state_t *)slot->base;
+}
+
+void llg_http_set_provider(llg_app_t *app, h2o_req_t *req, int provider)
+{
+    (void)app;
+    req_state(req, 1)->provider = provider;
 }
 
 /* ---- CORS -------------------------------------------------------------- */
@@ -113,17 +163,21 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
     const llg_conf_t *conf = app->conf;
     llg_strbuf_t b = {0};
     int degraded = 0;
+    uint64_t now = llg_pool_now_ms();
     llg_strbuf_appends(&b, "\"providers\":[");
     for (size_t i = 0; i < conf->provider_count; i++) {
         const llg_conf_provider_t *p = &conf->providers[i];
-        size_t total = p->keys.count;
-        /* a provider that needs pool keys and has none cannot serve */
-        if (p->type != LLG_PROVIDER_ECHO && p->auth == LLG_AUTH_POOL && total == 0)
+        uint32_t total = 0, usable = 0;
+        llg_pool_provider_keys(app->pool, app->view, (unsigned)i, &total, &usable, now);
+        /* a provider that needs pool keys and has no usable one cannot serve */
+        if (p->type != LLG_PROVIDER_ECHO && p->auth == LLG_AUTH_POOL && usable == 0)
             degraded = 1;
         llg_strbuf_appendf(&b, "%s{\"name\":", i ? "," : "");
         llg_strbuf_append_json_string(&b, p->name, strlen(p->name));
-        llg_strbuf_appendf(&b, ",\"type\":\"%s\",\"keys\":{\"total\":%zu,\"usable\":%zu}}", llg_provider_type_name(p->type), total,
-                           total);
+        llg_strbuf_appendf(&b, ",\"type\":\"%s\",\"auth\":\"%s\",\"keys\":{\"total\":%u,\"usable\":%u}}",
+                           llg_provider_type_name(p->type),
+                           p->auth == LLG_AUTH_POOL ? "pool" : p->auth == LLG_AUTH_PASSTHROUGH ? "passthrough" : "none", total,
+                           usable);
     }
     llg_strbuf_appends(&b, "]}");
     llg_strbuf_t out = {0};
@@ -136,31 +190,72 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
     llg_strbuf_free(&out);
 }
 
-static void respond_models(llg_app_t *app, h2o_req_t *req)
+static void respond_metrics(llg_app_t *app, h2o_req_t *req)
 {
-    const llg_conf_t *conf = app->conf;
-    llg_strbuf_t b = {0};
-    llg_strbuf_appends(&b, "{\"object\":\"list\",\"data\":[");
-    int first = 1;
-    for (size_t i = 0; i < conf->provider_count; i++) {
-        const llg_conf_provider_t *p = &conf->providers[i];
-        /* static lists only: the echo models without wildcards, and list_models */
-        const llg_conf_strv_t *ids = p->list_models_set ? &p->list_models : p->type == LLG_PROVIDER_ECHO ? &p->models : NULL;
-        for (size_t j = 0; ids != NULL && j < ids->count; j++) {
-            const char *id = ids->items[j];
-            if (strpbrk(id, "*?[") != NULL)
-                continue;
-            llg_strbuf_appends(&b, first ? "{\"id\":" : ",{\"id\":");
-            first = 0;
-            llg_strbuf_append_json_string(&b, id, strlen(id));
-            llg_strbuf_appends(&b, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
-            llg_strbuf_append_json_string(&b, p->name, strlen(p->name));
-            llg_strbuf_appends(&b, "}");
-        }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL || llg_pool_write_metrics(app->pool, app->view, llg_pool_now_ms(), f) != 0) {
+        if (f != NULL)
+            fclose(f);
+        free(text);
+        llg_respond_error(req, 500, NULL, "internal_error", NULL, "The metrics could not be rendered.");
+        return;
     }
-    llg_strbuf_appends(&b, "]}");
-    llg_respond_json(req, 200, b.data, b.len);
-    llg_strbuf_free(&b);
+    fclose(f);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, text, len);
+    free(text);
+}
+
+/* Paths under /admin/: 404 unless admin_token is set; then the Bearer token must match,
+ * compared in constant time. */
+static void respond_admin(llg_app_t *app, h2o_req_t *req)
+{
+    const char *admin = app->conf->admin_token;
+    h2o_iovec_t path = req->path_normalized;
+    if (admin == NULL) {
+        llg_respond_error(req, 404, "invalid_request_error", "not_found", NULL, "Unknown request URL: %.*s.",
+                          (int)(path.len > 256 ? 256 : path.len), path.base);
+        return;
+    }
+    h2o_iovec_t presented = llg_auth_presented(req);
+    unsigned char a[32], b[32];
+    SHA256((const unsigned char *)admin, strlen(admin), a);
+    SHA256((const unsigned char *)(presented.base != NULL ? presented.base : ""), presented.len, b);
+    if (presented.base == NULL || CRYPTO_memcmp(a, b, 32) != 0) {
+        llg_auth_reject(req, presented.base == NULL ? LLG_AUTH_MISSING : LLG_AUTH_INVALID);
+        return;
+    }
+    if (!h2o_memis(path.base, path.len, H2O_STRLIT("/admin/keys"))) {
+        llg_respond_error(req, 404, "invalid_request_error", "not_found", NULL, "Unknown request URL: %.*s.",
+                          (int)(path.len > 256 ? 256 : path.len), path.base);
+        return;
+    }
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+        add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("GET, OPTIONS"));
+        llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, "Use GET on /admin/keys.");
+        return;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (f == NULL || llg_pool_write_admin_json(app->pool, app->view, llg_pool_now_ms(), f) != 0) {
+        if (f != NULL)
+            fclose(f);
+        free(text);
+        llg_respond_error(req, 500, NULL, "internal_error", NULL, "The key list could not be rendered.");
+        return;
+    }
+    fclose(f);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    llg_respond_json(req, 200, text, len);
+    free(text);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -183,18 +278,33 @@ static const route_t routes[] = {
     {"/chat/completions", M_POST, "POST, OPTIONS", NULL, llg_chat_handle},
     {"/", M_GET | M_POST, "GET, POST, OPTIONS", respond_info, llg_chat_handle},
     {"/health", M_GET, "GET, HEAD, OPTIONS", respond_health, NULL},
-    {"/v1/models", M_GET, "GET, HEAD, OPTIONS", respond_models, NULL},
-    {"/models", M_GET, "GET, HEAD, OPTIONS", respond_models, NULL},
+    {"/v1/models", M_GET, "GET, HEAD, OPTIONS", llg_models_handle, NULL},
+    {"/models", M_GET, "GET, HEAD, OPTIONS", llg_models_handle, NULL},
+    {"/v1/completions", M_POST, "POST, OPTIONS", NULL, llg_completions_handle},
+    {"/v1/embeddings", M_POST, "POST, OPTIONS", NULL, llg_embeddings_handle},
+    {"/v1/images/generations", M_POST, "POST, OPTIONS", NULL, llg_images_handle},
+    {"/metrics", M_GET, "GET, HEAD, OPTIONS", respond_metrics, NULL},
 };
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     llg_app_t *app = ((llg_handler_t *)self)->app;
+    req_state(req, 1);
     h2o_iovec_t path = req->path_normalized;
     h2o_iovec_t method = req->method;
 
     if (h2o_memis(method.base, method.len, H2O_STRLIT("OPTIONS"))) {
         respond_preflight(app, req);
+        return 0;
+    }
+    if (req->entity.len > app->conf->max_body_bytes) {
+        llg_respond_error(req, 413, "invalid_request_error", "request_too_large", NULL,
+                          "The request body is larger than the limit of %llu bytes (max_body_bytes).",
+                          (unsigned long long)app->conf->max_body_bytes);
+        return 0;
+    }
+    if (path.len >= 7 && memcmp(path.base, "/admin/", 7) == 0) {
+        respond_admin(app, req);
         return 0;
     }
     int is_get = h2o_memis(method.base, method.len, H2O_STRLIT("GET")) || h2o_memis(method.base, method.len, H2O_STRLIT("HEAD"));
@@ -273,10 +383,10 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
 {
     llg_app_t *app = ((llg_filter_t *)self)->app;
 
-    if (h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1) == -1) {
-        h2o_iovec_t id = request_id(app, req);
-        add_header(req, H2O_STRLIT("x-request-id"), id.base, id.len);
-    }
+    llg_request_id(app, req);
+    req_state_t *st = req_state(req, 0);
+    if (st != NULL)
+        st->first_byte_us = now_us();
     int vary;
     h2o_iovec_t origin = cors_origin(app->conf, req, &vary);
     if (origin.base != NULL) {
@@ -289,6 +399,49 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     if (req->res.status >= 400)
         slot = rewrite_h2o_error(app, req, slot);
     h2o_setup_next_ostream(req, slot);
+}
+
+/* ---- the logger: metrics and the debug access log ---------------------- */
+
+typedef struct llg_logger {
+    h2o_logger_t super;
+    llg_app_t *app;
+} llg_logger_t;
+
+static uint64_t tv_us(const struct timeval *tv)
+{
+    return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
+}
+
+/* Runs once per finished request, whatever answered it (h2o's own errors too). */
+static void log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    llg_app_t *app = ((llg_logger_t *)self)->app;
+    int provider = -1;
+    uint64_t duration, ttfb;
+    req_state_t *st = req_state(req, 0);
+    if (st != NULL) {
+        /* precise: h2o's own timestamps are cached once per loop turn */
+        provider = st->provider;
+        duration = now_us() - st->start_us;
+        ttfb = st->first_byte_us > st->start_us ? st->first_byte_us - st->start_us : 0;
+    } else {
+        uint64_t begin = tv_us(&req->timestamps.request_begin_at);
+        uint64_t end = tv_us(&req->timestamps.response_end_at);
+        duration = end > begin ? end - begin : 0;
+        ttfb = duration;
+    }
+    int status = req->res.status;
+    llg_pool_count_request(app->pool, app->view, provider, status, duration, ttfb);
+    h2o_iovec_t id = {NULL, 0};
+    ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
+    if (i != -1)
+        id = req->res.headers.entries[i].value;
+    h2o_iovec_t path = req->path_normalized.base != NULL ? req->path_normalized : req->input.path;
+    llg_debug("%.*s %.*s %d %.3f ms provider=%s id=%.*s", (int)(req->method.len > 16 ? 16 : req->method.len),
+              req->method.base != NULL ? req->method.base : "", (int)(path.len > 256 ? 256 : path.len),
+              path.base != NULL ? path.base : "", status, (double)duration / 1000.0,
+              provider >= 0 ? app->conf->providers[provider].name : "-", (int)id.len, id.base != NULL ? id.base : "");
 }
 
 void llg_app_register_handlers(llg_app_t *app)
@@ -305,5 +458,8 @@ void llg_app_register_handlers(llg_app_t *app)
         llg_filter_t *f = (llg_filter_t *)h2o_create_filter(paths[i], sizeof(*f));
         f->super.on_setup_ostream = on_setup_ostream;
         f->app = app;
+        llg_logger_t *l = (llg_logger_t *)h2o_create_logger(paths[i], sizeof(*l));
+        l->super.log_access = log_access;
+        l->app = app;
     }
 }

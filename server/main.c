@@ -4,6 +4,7 @@
  * The config is -c FILE, else $LLMGATE_CONFIG, else ./llmgate.yaml when it
  * exists, else the embedded default.
  */
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,5 +93,7 @@ int main(int argc, char **argv)
         llg_conf_free(conf);
         return 0;
     }
+    /* before any fork: libcurl's global state is shared by the workers' copies */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     return llg_master_run(conf, config_path);
 }

@@ -36,6 +36,8 @@ static volatile sig_atomic_t got_chld, got_hup, got_term, got_alrm;
 
 static struct {
     llg_conf_t *conf;
+    llg_pool_t *pool;
+    llg_pool_view_t *view;
     const char *config_path;
     llg_listeners_t listeners;
     unsigned generation;
@@ -99,7 +101,7 @@ static void spawn(unsigned index)
         struct itimerval off;
         memset(&off, 0, sizeof(off));
         setitimer(ITIMER_REAL, &off, NULL);
-        llg_worker_run(m.conf, &m.listeners, index, m.generation);
+        llg_worker_run(m.conf, &m.listeners, m.pool, m.view, index, m.generation);
     }
     m.procs = realloc(m.procs, (m.nprocs + 1) * sizeof(*m.procs));
     if (m.procs == NULL)
@@ -185,14 +187,25 @@ static void reload(void)
             llg_error("%s", errs.items[i]);
         llg_error("configuration reload failed (%zu error(s)); keeping the current configuration", errs.count);
         llg_conf_errors_free(&errs);
+        llg_pool_count_reload(m.pool, false);
         return;
     }
     llg_listeners_t listeners;
     if (llg_listeners_open(&listeners, conf, &m.listeners) != 0) {
         llg_error("configuration reload failed; keeping the current configuration");
         llg_conf_free(conf);
+        llg_pool_count_reload(m.pool, false);
         return;
     }
+    /* the pool keeps the state of every key and token present before and after */
+    if (llg_pool_sync(&m.pool, conf, &m.view) != 0) {
+        llg_error("configuration reload failed: the key pool could not be resized; keeping the current configuration");
+        llg_listeners_close(&listeners);
+        llg_conf_free(conf);
+        llg_pool_count_reload(m.pool, false);
+        return;
+    }
+    llg_pool_count_reload(m.pool, true);
     /* old workers keep their own copies of the sockets they still need */
     llg_listeners_close(&m.listeners);
     m.listeners = listeners;
@@ -220,6 +233,8 @@ static void begin_stop(void)
     }
     llg_info("stopping: draining %zu worker(s) for up to %llu ms", m.nprocs, (unsigned long long)m.conf->timeouts.drain_ms);
     m.stopping = 1;
+    /* once the workers close theirs too, new connections are refused */
+    llg_listeners_close(&m.listeners);
     m.npending = 0;
     signal_generation(SIGTERM, false, now_ms() + m.conf->timeouts.drain_ms + 1000);
 }
@@ -247,6 +262,15 @@ int llg_master_run(llg_conf_t *conf, const char *config_path)
     signal(SIGPIPE, SIG_IGN);
 
     if (llg_listeners_open(&m.listeners, conf, NULL) != 0) {
+        llg_conf_free(conf);
+        return 1;
+    }
+    size_t keys = 0;
+    for (size_t i = 0; i < conf->provider_count; i++)
+        keys += conf->providers[i].keys.count;
+    m.pool = llg_pool_create((uint32_t)(keys * 2), (uint32_t)(conf->token_count * 2), (uint32_t)(conf->provider_count * 2));
+    if (m.pool == NULL || llg_pool_sync(&m.pool, conf, &m.view) != 0) {
+        llg_error("cannot create the shared key pool");
         llg_conf_free(conf);
         return 1;
     }
@@ -283,6 +307,8 @@ int llg_master_run(llg_conf_t *conf, const char *config_path)
     }
     llg_info("stopped");
     llg_listeners_close(&m.listeners);
+    llg_pool_view_free(m.view);
+    llg_pool_destroy(m.pool);
     llg_conf_free(m.conf);
     free(m.procs);
     free(m.pending);

@@ -26,6 +26,7 @@ static struct {
     size_t listener_count;
     uv_signal_t sigterm;
     uv_timer_t drain_timer;
+    uv_timer_t idle_sweep;
     size_t open_conns;
     unsigned index;
 } w;
@@ -45,7 +46,9 @@ static void on_conn_close(uv_handle_t *handle)
 
 static void on_accept(uv_stream_t *listener, int status)
 {
-    if (status != 0 || w.app.draining)
+    /* accept even while draining: libuv has already taken the connection from
+     * the kernel, and leaving it would drop it unanswered */
+    if (status != 0)
         return;
     worker_listener_t *l = listener->data;
     uv_tcp_t *conn = malloc(sizeof(*conn));
@@ -70,6 +73,17 @@ static void on_drain_timeout(uv_timer_t *timer)
     exit(0);
 }
 
+/* Closes the HTTP/1.1 connections that have waited for a request for longer
+ * than DRAIN_IDLE_GRACE_MS. h2o 2.2.5 would keep idle keep-alive connections
+ * until its request timeout; the grace lets a connection accepted just before
+ * the drain deliver its first request. */
+#define DRAIN_IDLE_GRACE_MS 250
+static void on_idle_sweep(uv_timer_t *timer)
+{
+    (void)timer;
+    h2o_timeout_run(&w.loop, &w.app.ctx.http1.req_timeout, h2o_now(&w.loop));
+}
+
 static void begin_drain(void)
 {
     if (w.app.draining)
@@ -79,10 +93,10 @@ static void begin_drain(void)
         uv_close((uv_handle_t *)&w.listeners[i].handle, NULL);
     /* HTTP/2: GOAWAY; HTTP/1.1: no keep-alive after the current response */
     h2o_context_request_shutdown(&w.app.ctx);
-    /* h2o 2.2.5 leaves idle HTTP/1.1 keep-alive connections alone until their
-     * request timeout: expire that timeout now so they close at once */
-    w.app.ctx.http1.req_timeout.timeout = 0;
-    h2o_timeout_run(&w.loop, &w.app.ctx.http1.req_timeout, h2o_now(&w.loop));
+    w.app.ctx.http1.req_timeout.timeout = DRAIN_IDLE_GRACE_MS;
+    uv_timer_init(&w.loop, &w.idle_sweep);
+    uv_timer_start(&w.idle_sweep, on_idle_sweep, 0, 50);
+    uv_unref((uv_handle_t *)&w.idle_sweep);
     uv_timer_init(&w.loop, &w.drain_timer);
     uv_timer_start(&w.drain_timer, on_drain_timeout, w.app.conf->timeouts.drain_ms, 0);
     uv_unref((uv_handle_t *)&w.drain_timer);
@@ -97,7 +111,8 @@ static void on_sigterm(uv_signal_t *handle, int signum)
     begin_drain();
 }
 
-void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, unsigned index, unsigned generation)
+void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, llg_pool_t *pool, const llg_pool_view_t *view,
+                    unsigned index, unsigned generation)
 {
     pid_t master = getppid();
     /* a worker never outlives its master */
@@ -110,7 +125,7 @@ void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, un
 
     memset(&w, 0, sizeof(w));
     w.index = index;
-    llg_app_init(&w.app, conf);
+    llg_app_init(&w.app, conf, pool, view);
     uv_loop_init(&w.loop);
     h2o_context_init(&w.app.ctx, &w.loop, &w.app.h2o);
     llg_app_context_init(&w.app);

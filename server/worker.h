@@ -8,12 +8,14 @@
 #define LLG_WORKER_H
 
 #include "conf/conf.h"
+#include "pool/pool.h"
 #include "server/listener.h"
 
 /* Runs in the child after fork(); never returns. The caller has blocked
  * SIGTERM, SIGINT, SIGHUP and SIGCHLD; the worker installs its own handling
  * and unblocks them. */
-void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, unsigned index, unsigned generation)
+void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, llg_pool_t *pool, const llg_pool_view_t *view,
+                    unsigned index, unsigned generation)
     __attribute__((noreturn));
 
 #endif

@@ -196,3 +196,25 @@ test('embedded default: no config file, PORT set, serves model echo', async (t) 
   const stop = await gw.stop();
   assert.equal(stop.code, 0, `exit ${JSON.stringify(stop)}`);
 });
+
+test('-t errors never print a token or key value', async () => {
+  const file = writeConf([
+    'access_tokens:',
+    '  - token: sk-gate-very-secret-1',
+    '    rpm: lots', // bad value next to a secret
+    '  - token: sk-gate-very-secret-2',
+    '    nmae: typo', // unknown key next to a secret
+    'admin_token: [sk-admin-secret-3]', // wrong type: the value itself is a secret
+    'providers:',
+    '  - name: up',
+    '    type: openai',
+    '    base_url: http://127.0.0.1:9/v1',
+    '    keys: [sk-upstream-secret-4, {bad: sk-upstream-secret-5}]',
+    '',
+  ].join('\n'));
+  const r = await runCli(['-t', '-c', file]);
+  assert.equal(r.code, 1);
+  const lines = errorLines(r.stderr, file).map((e) => e.line);
+  for (const l of [3, 5, 6, 11]) assert.ok(lines.includes(l), `no error reported for line ${l}:\n${r.stderr}`);
+  assert.doesNotMatch(r.stdout + r.stderr, /secret/, 'a secret value appears in the error output');
+});

@@ -27,9 +27,9 @@ function loadLoop(port, token, n = 4) {
           headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         });
         if (r.status === 200 && JSON.parse(r.body).choices[0].message.content === 'reload load') ok++;
-        else failures.push(`status ${r.status}: ${r.body.slice(0, 200)}`);
+        else failures.push({ at: Date.now(), what: `status ${r.status}: ${r.body.slice(0, 200)}` });
       } catch (e) {
-        failures.push(String(e.message || e));
+        failures.push({ at: Date.now(), what: String(e.message || e) });
       }
     }
   };
@@ -83,7 +83,8 @@ test('SIGHUP with a valid file: the new setting applies, no request fails meanwh
   await sleep(1000); // keep the load on while the old workers drain
   const { ok, failures } = await load.stop();
   assert.ok(ok >= 50, `only ${ok} requests completed during the reload`);
-  assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${ok + failures.length} requests failed during the reload`);
+  assert.deepEqual(failures.slice(0, 5).map((f) => `${f.at - t0} ms after SIGHUP: ${f.what}`), [],
+    `${failures.length} of ${ok + failures.length} requests failed during the reload`);
   assert.ok(applied < 5000);
 
   // new workers replaced the old ones

@@ -107,6 +107,15 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => { killAll(); process.exit(130); });
 }
 
+// If this test process dies without running its exit handler (SIGKILL, a
+// runner timeout), a detached shell kills the gateway's process group.
+function watchdog(gpid) {
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${gpid} 2>/dev/null; do sleep 1; done; ` +
+    `kill -0 ${process.pid} 2>/dev/null || kill -KILL -${gpid} 2>/dev/null`;
+  const w = spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  w.unref();
+}
+
 // Children of a process, from /proc (every thread's children file), zombies
 // excluded (a reaped-late dead worker is not a worker).
 export function childPids(pid) {
@@ -165,6 +174,7 @@ export async function startGateway({ config = null, ports: nports = 1, env = {},
     stderr: '', stdout: '', exitCode: undefined, exitSignal: undefined,
   };
   live.add(g);
+  watchdog(proc.pid);
   proc.stderr.setEncoding('utf8');
   proc.stdout.setEncoding('utf8');
   proc.stderr.on('data', (d) => { g.stderr += d; });

@@ -1,0 +1,49 @@
+/*
+ * pool/digest.c: the keyed hash of secrets: HMAC-SHA256 under the pool's
+ * random key (drawn once per master lifetime, kept in process memory only).
+ * Keys and tokens are matched across reloads by it, tokens are looked up by
+ * it, and slot ids show 8 hex digits of it: stable across reloads, and never
+ * a hash of the bare secret that could be checked against a guess.
+ *
+ * One EVP_MAC context is keyed once and re-initialised per digest (OpenSSL
+ * then reuses the prepared key: about 200 ns for a short secret, against
+ * 1.2 us for the one-shot HMAC()).
+ */
+#include "internal.h"
+
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+
+EVP_MAC_CTX *pool_mac_new(const unsigned char key[POOL_HASH_KEY])
+{
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL)
+        return NULL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac); /* the context holds its own reference */
+    if (ctx == NULL)
+        return NULL;
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+    if (!EVP_MAC_init(ctx, key, POOL_HASH_KEY, params)) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+void pool_mac_free(EVP_MAC_CTX *mac)
+{
+    EVP_MAC_CTX_free(mac);
+}
+
+int pool_digest(EVP_MAC_CTX *mac, char domain, const char *secret, size_t len, unsigned char out[POOL_DIGEST])
+{
+    unsigned char d = (unsigned char)domain;
+    size_t outlen = 0;
+    if (!EVP_MAC_init(mac, NULL, 0, NULL) || !EVP_MAC_update(mac, &d, 1) ||
+        !EVP_MAC_update(mac, (const unsigned char *)secret, len) || !EVP_MAC_final(mac, out, &outlen, POOL_DIGEST) ||
+        outlen != POOL_DIGEST)
+        return -1;
+    return 0;
+}

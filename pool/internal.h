@@ -1,0 +1,229 @@
+/*
+ * pool/internal.h: what the files of pool/ share and nothing else sees: the
+ * layout of the shared region (fixed-size structs of C11 atomics, addressed
+ * by offsets, never by pointers stored in it), the process-local handle and
+ * view, the health word of a key, and the keyed hash.
+ */
+#ifndef LLG_POOL_INTERNAL_H
+#define LLG_POOL_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include <openssl/evp.h>
+
+#include "pool.h"
+
+/* A lock-based atomic in shared memory would hold a process-local lock: the
+ * region relies on lock-free 64-bit atomics. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");
+
+#define POOL_MAGIC    0x316c6f6f7067676cULL /* "llgpool1" */
+#define POOL_CACHE    64
+#define POOL_DIGEST   32 /* HMAC-SHA256 */
+#define POOL_ID_HEX   8
+#define POOL_HASH_KEY 32
+
+/* A probe older than timeouts.request plus this is abandoned: its process
+ * died, and the next pick takes the probe turn over. */
+#define POOL_PROBE_SLACK_MS 1000
+
+/* requests_total{code}: these codes, then `other`. */
+#define POOL_CODES 16
+extern const int pool_codes[POOL_CODES - 1];
+
+/* Histogram upper bounds in microseconds; the last bucket is +Inf. */
+#define POOL_BUCKETS 15
+extern const uint64_t pool_bucket_us[POOL_BUCKETS - 1];
+extern const char *const pool_bucket_label[POOL_BUCKETS - 1];
+
+/* ---- the shared region ------------------------------------------------- */
+
+typedef struct pool_hist {
+    _Atomic uint64_t bucket[POOL_BUCKETS]; /* not cumulative; summed when written */
+    _Atomic uint64_t sum_us;               /* _count is the sum of the buckets, so the two always agree */
+} pool_hist_t;
+
+/* One provider (or the `none` row of unrouted requests). */
+typedef struct pool_prov {
+    /* hot: every pick */
+    _Alignas(POOL_CACHE) _Atomic uint64_t cursor; /* round-robin position */
+    _Atomic uint64_t blocked;                     /* no-usable-key hint, see health.c */
+    /* once per request or attempt */
+    _Alignas(POOL_CACHE) _Atomic uint64_t codes[POOL_CODES];
+    pool_hist_t duration;
+    pool_hist_t ttfb;
+    _Atomic uint64_t attempts[LLG_OUTCOME_COUNT];
+    _Atomic uint64_t prompt_tokens, completion_tokens;
+} pool_prov_t;
+
+/* The counters of one key; its health word lives in a dense array of its own
+ * (pool_t.health) so that a pick scans 8 bytes per key. */
+typedef struct pool_key {
+    _Alignas(POOL_CACHE) _Atomic uint64_t requests;
+    _Atomic uint64_t outcomes[LLG_OUTCOME_COUNT];
+    _Atomic uint64_t prompt_tokens, completion_tokens;
+    _Atomic uint32_t consecutive; /* consecutive failures */
+    _Atomic int32_t in_flight;
+    _Atomic int32_t last_status;
+    _Atomic uint32_t provider; /* provider slot, for report() */
+} pool_key_t;
+
+typedef struct pool_token {
+    _Alignas(POOL_CACHE) _Atomic uint64_t tat; /* GCRA theoretical arrival time, ns of monotonic time */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t rejected_rate;
+    _Atomic uint64_t rejected_forbidden;
+    _Atomic uint64_t prompt_tokens, completion_tokens;
+} pool_token_t;
+
+typedef struct pool_header {
+    uint64_t magic;
+    uint64_t size;
+    uint32_t key_capacity, token_capacity, provider_capacity;
+    uint64_t off_providers, off_health, off_keys, off_tokens;
+
+    /* written by the master at sync, read by everyone */
+    _Atomic uint64_t generation; /* sync count: a view of another generation stores no hint */
+    _Atomic uint64_t cooldown_ms, max_cooldown_ms, probe_after_ms;
+    _Atomic uint64_t probe_timeout_ms; /* a probe older than this is abandoned (its process died) */
+
+    _Atomic uint64_t reloads_ok, reloads_failed;
+    _Atomic int64_t active_streams;
+
+    pool_prov_t none; /* requests not routed to a provider */
+} pool_header_t;
+
+/* The process-local handle: pointers into this process's mapping. */
+struct llg_pool {
+    pool_header_t *hdr;
+    size_t size;
+    pool_prov_t *provs;
+    _Atomic uint64_t *health;
+    pool_key_t *keys;
+    pool_token_t *tokens;
+    unsigned char hash_key[POOL_HASH_KEY]; /* HMAC key of slot ids; never in the region */
+};
+
+/* ---- the health word of a key ------------------------------------------ */
+
+/*
+ * One 64-bit word per key, changed only by CAS, so that every transition is
+ * atomic and a process killed between two instructions leaves a valid word:
+ *
+ *   bits  0..47  COOLING/DISABLED: monotonic ms until which the key rests;
+ *                while PROBING: the monotonic ms at which the probe started
+ *   bits 48..49  kind: 0 usable, 1 cooling, 2 disabled
+ *   bit  50      PROBING: one attempt is testing the key
+ *   bits 51..63  sequence, bumped by every transition, so that a word taken as
+ *                a probe ticket is never seen again (no ABA)
+ */
+#define HW_TIME_MASK  ((UINT64_C(1) << 48) - 1)
+#define HW_KIND_SHIFT 48
+#define HW_KIND_MASK  (UINT64_C(3) << HW_KIND_SHIFT)
+#define HW_PROBING    (UINT64_C(1) << 50)
+#define HW_SEQ_SHIFT  51
+#define HW_SEQ_ONE    (UINT64_C(1) << HW_SEQ_SHIFT)
+
+enum { HW_USABLE = 0, HW_COOLING = 1, HW_DISABLED = 2 };
+
+static inline unsigned hw_kind(uint64_t w)
+{
+    return (unsigned)((w & HW_KIND_MASK) >> HW_KIND_SHIFT);
+}
+
+static inline uint64_t hw_time(uint64_t w)
+{
+    return w & HW_TIME_MASK;
+}
+
+/* The word that follows `old` with this kind, probing flag and time. */
+static inline uint64_t hw_next(uint64_t old, unsigned kind, bool probing, uint64_t time)
+{
+    uint64_t seq = (old & ~(HW_SEQ_ONE - 1)) + HW_SEQ_ONE; /* wraps harmlessly */
+    if (time > HW_TIME_MASK)
+        time = HW_TIME_MASK;
+    return seq | ((uint64_t)kind << HW_KIND_SHIFT) | (probing ? HW_PROBING : 0) | time;
+}
+
+/* The state shown outside (metrics, admin, /health). */
+llg_key_state_t pool_key_state(uint64_t w, uint64_t now_ms, uint64_t *remaining_ms);
+
+/* ---- the view ------------------------------------------------------------ */
+
+typedef struct view_key {
+    uint32_t slot;
+    uint32_t provider; /* config index */
+    uint32_t conf_index;
+    unsigned char digest[POOL_DIGEST];
+    char *id; /* <provider>-<8 hex> */
+} view_key_t;
+
+typedef struct view_provider {
+    char *name;
+    uint32_t slot;
+    uint32_t key_count;
+    uint32_t first_key; /* into view.keys: this provider's keys are consecutive */
+} view_provider_t;
+
+typedef struct view_token {
+    int32_t first; /* the entry that owns the slot: itself, or the first entry with the same secret */
+    uint32_t slot;
+    uint32_t rpm;
+    unsigned char digest[POOL_DIGEST];
+    char *label; /* name, else token-<8 hex>; unique within the view; NULL for a duplicate */
+    char *name;  /* the configured name, or NULL */
+} view_token_t;
+
+struct llg_pool_view {
+    uint64_t generation;
+    uint32_t key_capacity, token_capacity, provider_capacity; /* of the region it was built for */
+
+    view_provider_t *providers;
+    size_t provider_count;
+    view_key_t *keys;
+    size_t key_count;
+    int32_t *key_by_slot; /* key_capacity entries: index into keys, or -1 */
+    view_token_t *tokens; /* one per config token; a duplicate secret shares the slot of the first */
+    size_t token_count;
+    int32_t *token_table; /* open addressing on the digest: config token index, or -1 */
+    size_t token_table_mask;
+
+    /* where the next slot search starts: freed slots are reused last */
+    uint32_t next_key, next_token, next_provider;
+
+    EVP_MAC_CTX *mac; /* process-local scratch of lookups, keyed like the pool */
+};
+
+/* ---- the keyed hash ------------------------------------------------------ */
+
+/* HMAC-SHA256 under the pool's random key of `domain` ('k' key, 't' token)
+ * followed by the secret. `mac` is a context made by pool_mac_new(). */
+EVP_MAC_CTX *pool_mac_new(const unsigned char key[POOL_HASH_KEY]);
+void pool_mac_free(EVP_MAC_CTX *mac);
+int pool_digest(EVP_MAC_CTX *mac, char domain, const char *secret, size_t len, unsigned char out[POOL_DIGEST]);
+
+/* ---- region internals ------------------------------------------------------ */
+
+/* Maps a region of these exact capacities (no minimum applied). */
+llg_pool_t *pool_map(uint32_t key_capacity, uint32_t token_capacity, uint32_t provider_capacity);
+
+void pool_zero_key(llg_pool_t *pool, uint32_t slot);
+void pool_zero_token(llg_pool_t *pool, uint32_t slot);
+void pool_zero_provider(llg_pool_t *pool, uint32_t slot);
+
+/* Makes every hint of "no key usable" stale (health.c). */
+void pool_unblock(pool_prov_t *prov);
+
+/* Relaxed atomic helpers: counters need atomicity, not ordering. */
+static inline void pool_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t pool_load(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)c, memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * pool/pool.h: the key pool (SPEC sections 1 and 6): upstream key selection and
+ * health, access-token lookup and rate limits, and the metrics counters, all
+ * kept in one shared-memory region that the master creates before forking and
+ * every worker updates concurrently.
+ *
+ * The region holds fixed-size data and C11 atomics only: no pointer, no lock,
+ * no secret. A process may be SIGKILLed at any instruction without leaving it
+ * corrupt or blocking the others (docs/key-health.md says what such a process
+ * leaves behind). Secrets stay in the config, in process memory; the region
+ * keys its slots by a keyed hash, and a process-local view, built by the master
+ * from the config before it forks and never changed afterwards, maps config
+ * entries to slots.
+ *
+ * Times: `now_ms` is CLOCK_MONOTONIC in milliseconds (llg_pool_now_ms()), the
+ * same clock in every process of the machine, so absolute monotonic times are
+ * stored in the region; tests pass a fake clock. `now_epoch_s` is wall-clock
+ * seconds, used only to read HTTP dates.
+ *
+ * Handles and views are process-local and used by one thread at a time (each
+ * worker runs one event loop); the region itself is shared by everyone.
+ *
+ * This module includes no libuv, h2o or curl header; it uses libcrypto for
+ * HMAC-SHA256 and CRYPTO_memcmp.
+ */
+#ifndef LLG_POOL_H
+#define LLG_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf/conf.h"
+
+typedef struct llg_pool llg_pool_t;           /* a handle on the shared region (process-local) */
+typedef struct llg_pool_view llg_pool_view_t; /* config entries -> slots (process-local, immutable) */
+
+/* The default minimum capacities (SPEC section 6). */
+#define LLG_POOL_MIN_KEYS      10000u
+#define LLG_POOL_MIN_TOKENS    10000u
+#define LLG_POOL_MIN_PROVIDERS 64u
+
+/* ---- the region -------------------------------------------------------- */
+
+/* Maps a new zeroed region (MAP_SHARED | MAP_ANONYMOUS) for at least the given
+ * numbers of key, token and provider slots (each raised to its LLG_POOL_MIN_*),
+ * and draws the random HMAC key of the slot ids (once per master lifetime: a
+ * region that sync grows inherits it). Call before fork(). NULL on failure. */
+llg_pool_t *llg_pool_create(uint32_t key_capacity, uint32_t token_capacity, uint32_t provider_capacity);
+
+/* Unmaps this process's mapping and frees the handle; other processes that
+ * mapped the region keep it until they unmap or exit. NULL is accepted. */
+void llg_pool_destroy(llg_pool_t *pool);
+
+/* Bytes mapped by the region, and its capacities. */
+size_t llg_pool_region_size(const llg_pool_t *pool);
+uint32_t llg_pool_key_capacity(const llg_pool_t *pool);
+uint32_t llg_pool_token_capacity(const llg_pool_t *pool);
+
+/* CLOCK_MONOTONIC in milliseconds: the `now_ms` the server passes. */
+uint64_t llg_pool_now_ms(void);
+
+/* ---- the view: config -> slots ----------------------------------------- */
+
+/* Run by the master at start (`*view` NULL) and on every reload, before the
+ * (new) workers are forked. Builds the view of `conf`: providers are matched
+ * by name, keys by (provider name, keyed hash of the secret), tokens by keyed
+ * hash of the secret. Entries present before and after keep all their state;
+ * removed ones free their slot (and vanish from metrics); added ones start
+ * fresh. Stores conf->keys (cooldown, max_cooldown, probe_after) as the policy
+ * every process reads.
+ *
+ * When the region is too small, a bigger one is created, the retained state is
+ * copied into it and `*pool` is replaced (the old region is unmapped here;
+ * old workers keep their mapping until they exit, and the counter updates
+ * they make after the copy are lost). On success the old view is freed and
+ * `*view` replaced; the view owns copies of what it needs, so `conf` may be
+ * freed afterwards. Returns 0, or -1 with nothing changed. */
+int llg_pool_sync(llg_pool_t **pool, const llg_conf_t *conf, llg_pool_view_t **view);
+
+void llg_pool_view_free(llg_pool_view_t *view);
+
+/* The external id of a key slot, `<provider>-<8 hex>` (8 hex digits of an
+ * HMAC-SHA256 of the secret under the per-master random key), or NULL when the
+ * slot is not in the view. */
+const char *llg_pool_key_id(const llg_pool_view_t *view, int32_t slot);
+
+/* The slot of key `key` (config index) of provider `provider`, or -1. */
+int32_t llg_pool_key_slot(const llg_pool_view_t *view, unsigned provider, unsigned key);
+
+/* The label of token `token` (config index): its `name`, else `token-<8 hex>`. */
+const char *llg_pool_token_label(const llg_pool_view_t *view, int token);
+
+/* ---- key selection and health (SPEC section 6) ------------------------- */
+
+typedef enum llg_outcome {
+    LLG_OUTCOME_SUCCESS,      /* 2xx: resets the consecutive failures; a probe makes the key usable */
+    LLG_OUTCOME_RATE_LIMITED, /* 429: cooldown from the hints, else keys.cooldown doubled per failure */
+    LLG_OUTCOME_AUTH,         /* 401, 403: disabled, probed again after keys.probe_after */
+    LLG_OUTCOME_PAYMENT,      /* 402, insufficient_quota, insufficient_fund: as AUTH */
+    LLG_OUTCOME_SERVER,       /* 5xx: cooldown from the third consecutive failure on */
+    LLG_OUTCOME_NETWORK,      /* connect error, timeout: as SERVER */
+    LLG_OUTCOME_CLIENT,       /* 4xx caused by the request: a success for health, recorded */
+    LLG_OUTCOME_CANCELLED,    /* the client went away: not blamed, no health change */
+    LLG_OUTCOME_COUNT
+} llg_outcome_t;
+
+/* "success", "rate_limited", "auth", "payment", "server", "network", "client", "cancelled". */
+const char *llg_outcome_name(llg_outcome_t outcome);
+
+/* The outcome of an upstream answer: `http_status` 0 means no answer (connect
+ * error or timeout); `error_code` is the `error.code` (or `error.type`) of the
+ * body when known, else NULL. insufficient_quota (OpenAI sends it with 429) and
+ * Poe's insufficient_fund are PAYMENT whatever the status; 408 is NETWORK;
+ * other 4xx are CLIENT. */
+llg_outcome_t llg_pool_classify(int http_status, const char *error_code);
+
+typedef struct llg_pool_pick {
+    int32_t slot;            /* the key slot; -1 when none */
+    uint32_t key;            /* index of the key in conf->providers[provider].keys.items */
+    bool probe;              /* this attempt is the single half-open probe of the key */
+    uint64_t ticket;         /* identifies the probe (internal; pass the pick back as is) */
+    uint64_t retry_after_ms; /* when pick fails: time until the first key becomes usable */
+} llg_pool_pick_t;
+
+/* Picks a key of provider `provider` (config index) by round robin over its
+ * usable keys, with a cursor shared by all processes. A key whose cooldown or
+ * disabled period is over gets exactly one in-flight probe at a time. Returns
+ * 0 (the attempt is counted and in flight: report it, then release it), or -1
+ * when no key is usable, with out->retry_after_ms (0 for a provider without
+ * keys). */
+int llg_pool_pick(llg_pool_t *pool, const llg_pool_view_t *view, unsigned provider, uint64_t now_ms, llg_pool_pick_t *out);
+
+/* The rate-limit headers of an upstream answer, as plain C strings (NULL when
+ * absent), read for RATE_LIMITED only, in this order. */
+typedef struct llg_pool_hints {
+    const char *retry_after_ms;           /* `retry-after-ms`: milliseconds, may be fractional */
+    const char *retry_after;              /* `Retry-After`: delta-seconds or an HTTP-date */
+    const char *ratelimit_reset_requests; /* `x-ratelimit-reset-requests`: "1s", "6m0s", "20ms", "1m30.5s" */
+} llg_pool_hints_t;
+
+/* Records the outcome of the attempt `pick` (at most once per attempt):
+ * counters, last status (`http_status`, 0 when there was no answer), health
+ * transitions (docs/key-health.md). `hints` may be NULL. */
+void llg_pool_report(llg_pool_t *pool, const llg_pool_pick_t *pick, llg_outcome_t outcome, int http_status,
+                     const llg_pool_hints_t *hints, uint64_t now_ms, int64_t now_epoch_s);
+
+/* Ends the attempt `pick` (exactly once per successful pick, after its report
+ * if any): in-flight decrement; a probe whose report did not settle the key
+ * (none, or CANCELLED) gives its turn back so that the next pick probes again. */
+void llg_pool_release(llg_pool_t *pool, const llg_pool_pick_t *pick);
+
+/* Adds the `usage` of an answer to the key and its provider. */
+void llg_pool_key_usage(llg_pool_t *pool, int32_t slot, uint64_t prompt, uint64_t completion);
+
+/* Adds usage to a provider when no pool key was used (passthrough, client key). */
+void llg_pool_provider_usage(llg_pool_t *pool, const llg_pool_view_t *view, unsigned provider, uint64_t prompt,
+                             uint64_t completion);
+
+/* Number of keys of `provider` and how many are usable now (usable, or a
+ * cooldown that is over; a disabled key counts once a probe restored it). */
+void llg_pool_provider_keys(const llg_pool_t *pool, const llg_pool_view_t *view, unsigned provider, uint32_t *total,
+                            uint32_t *usable, uint64_t now_ms);
+
+/* A snapshot of one key slot, for tests and tools. */
+typedef enum llg_key_state {
+    LLG_KEY_USABLE,
+    LLG_KEY_COOLING,
+    LLG_KEY_DISABLED,
+    LLG_KEY_PROBING,
+} llg_key_state_t;
+
+typedef struct llg_pool_key_stats {
+    llg_key_state_t state;
+    uint64_t cooldown_remaining_ms; /* until the key may be probed (COOLING, DISABLED) */
+    uint64_t requests;              /* attempts picked */
+    uint64_t outcomes[LLG_OUTCOME_COUNT];
+    uint32_t consecutive_failures;
+    int32_t in_flight;
+    int32_t last_status;
+    uint64_t prompt_tokens, completion_tokens;
+} llg_pool_key_stats_t;
+
+int llg_pool_key_stats(const llg_pool_t *pool, int32_t slot, uint64_t now_ms, llg_pool_key_stats_t *out);
+
+/* ---- access tokens ------------------------------------------------------ */
+
+/* The config index of the access token `secret` (`len` bytes), or -1. The time
+ * taken does not depend on how much of the secret matches a token: the secret
+ * is hashed with a keyed HMAC-SHA256 and full digests are compared with
+ * CRYPTO_memcmp. */
+int llg_pool_token_lookup(const llg_pool_view_t *view, const char *secret, size_t len);
+
+/* Counts a request of token `token` and applies its `rpm` (exact across all
+ * processes: GCRA on one 64-bit theoretical arrival time updated by CAS; a
+ * burst of up to rpm requests, then one per 60/rpm s). Returns 0 when
+ * admitted, -1 when refused, with *retry_after_ms set (rounded up to a whole
+ * millisecond) and the rejection counted. */
+int llg_pool_token_admit(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, uint64_t *retry_after_ms);
+
+/* Counts another rejection of the token (403: model not allowed). */
+void llg_pool_token_reject(llg_pool_t *pool, const llg_pool_view_t *view, int token);
+
+void llg_pool_token_usage(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t prompt, uint64_t completion);
+
+typedef struct llg_pool_token_stats {
+    uint64_t requests;
+    uint64_t rejected_rate;      /* refused by rpm */
+    uint64_t rejected_forbidden; /* llg_pool_token_reject */
+    uint64_t prompt_tokens, completion_tokens;
+} llg_pool_token_stats_t;
+
+int llg_pool_token_stats(const llg_pool_t *pool, const llg_pool_view_t *view, int token, llg_pool_token_stats_t *out);
+
+/* ---- metrics ------------------------------------------------------------ */
+
+/* Counts a finished client request: `provider` is the config index of the
+ * provider that served it, or -1 when it was not routed (label `none`);
+ * `ttfb_us` 0 when no byte of an answer was sent. */
+void llg_pool_count_request(llg_pool_t *pool, const llg_pool_view_t *view, int provider, int status, uint64_t duration_us,
+                            uint64_t ttfb_us);
+
+void llg_pool_stream_begin(llg_pool_t *pool);
+void llg_pool_stream_end(llg_pool_t *pool);
+
+/* Counts a configuration reload (kept when sync replaces the region). */
+void llg_pool_count_reload(llg_pool_t *pool, bool ok);
+
+/* Prometheus text exposition format (docs/metrics.md). 0, or -1 on a write error. */
+int llg_pool_write_metrics(llg_pool_t *pool, const llg_pool_view_t *view, uint64_t now_ms, FILE *out);
+
+/* {"keys":[...],"tokens":[...]} for /admin/keys: ids, states and counters,
+ * never a secret. 0, or -1 on a write error. */
+int llg_pool_write_admin_json(llg_pool_t *pool, const llg_pool_view_t *view, uint64_t now_ms, FILE *out);
+
+/* ---- rate-limit hints (exposed for tests) ------------------------------- */
+
+/* An HTTP-date (RFC 9110 section 5.6.7: IMF-fixdate, RFC 850, asctime) as
+ * epoch seconds. 0 or -1. `now_epoch_s` resolves RFC 850's two-digit year. */
+int llg_pool_parse_http_date(const char *s, int64_t now_epoch_s, int64_t *epoch_s);
+
+/* A Go-style duration (`1s`, `6m0s`, `20ms`, `1m30.5s`, `2h`, `150us`; a bare
+ * number is seconds), rounded up to whole milliseconds. 0 or -1. */
+int llg_pool_parse_reset_duration(const char *s, uint64_t *ms);
+
+/* The cooldown the hints ask for, in ms, or -1 when none of them is valid. */
+int64_t llg_pool_hint_cooldown_ms(const llg_pool_hints_t *hints, int64_t now_epoch_s);
+
+#endif

@@ -1,0 +1,881 @@
+/*
+ * server/proxy.c: the relay to openai-type upstreams (see proxy.h).
+ *
+ * One proxy_t lives for one client request. It is malloc'ed, not in the
+ * request's pool, because curl may still hold it for a moment after the
+ * client went away; it is freed at a point where neither h2o nor curl can
+ * call back into it (llg_curl_defer_free).
+ *
+ * Relay: upstream bytes go into the accumulating buffer; when no send is in
+ * flight the buffer is handed to h2o_send() and the other buffer accumulates
+ * (h2o's proxy.c double buffer). When the accumulating buffer passes the high
+ * water mark while a send is in flight, curl is paused and resumed from the
+ * generator's proceed, so a slow client holds at most two buffers per stream.
+ */
+#include "server/proxy.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pool/pool.h"
+#include "providers/echo.h"
+#include "providers/json_edit.h"
+#include "providers/sse.h"
+#include "server/auth.h"
+#include "server/chat.h"
+#include "server/curl_loop.h"
+#include "server/http.h"
+#include "server/log.h"
+#include "server/respond.h"
+#include "server/route.h"
+#include "server/strbuf.h"
+
+#define HIGH_WATER (64 * 1024)         /* pause the upstream past this much unsent data */
+#define ERRBODY_MAX (64 * 1024)        /* bytes of an upstream error body kept */
+#define USAGE_COPY_MAX (1024 * 1024)   /* a non-stream body is kept for `usage` up to this size */
+#define MAX_CHAIN 16
+#define MAX_TRIED 16
+
+static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations"};
+
+typedef struct proxy {
+    h2o_generator_t super;
+    llg_app_t *app;
+    h2o_req_t *req; /* NULL once the client is gone or the response is final */
+    llg_endpoint_t endpoint;
+    cJSON *root;
+    h2o_iovec_t client_body;
+    char *model;
+    bool stream, client_usage, add_usage;
+    int token;
+    h2o_iovec_t request_id;
+    h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
+
+    int chain[MAX_CHAIN];
+    size_t nchain, chain_pos;
+    unsigned attempts;
+    int32_t tried[MAX_TRIED];
+    size_t ntried;
+    uint64_t retry_after_ms; /* smallest wait seen when every key was cooling */
+    bool all_cooling;
+    int last_status;       /* status of the last upstream answer; 0 none */
+    bool last_was_timeout; /* the last attempt timed out */
+
+    /* the attempt in progress */
+    CURL *easy;
+    struct curl_slist *headers;
+    llg_strbuf_t body;
+    int provider;
+    bool has_pick;
+    llg_pool_pick_t pick;
+    long status;
+    char content_type[128];
+    char hint_retry_after[96], hint_retry_after_ms[32], hint_reset_requests[32];
+    llg_strbuf_t errbody;
+
+    /* towards the client */
+    bool committed;        /* the response was started */
+    bool upstream_started; /* a byte of an upstream answer reached the client buffer */
+    llg_strbuf_t out[2];
+    int cur;       /* the buffer accumulating; out[1 - cur] is in flight when sending */
+    bool sending;  /* an h2o_send is waiting for proceed */
+    bool paused;   /* curl is paused on backpressure */
+    bool upstream_done;
+    bool error_end; /* end the response with H2O_SEND_STATE_ERROR */
+    llg_sse_reader_t sse;
+    bool saw_done;
+    bool have_usage;
+    uint64_t prompt_tokens, completion_tokens;
+    llg_strbuf_t copy; /* non-stream body, for usage */
+    bool stream_counted;
+
+    h2o_timeout_entry_t t_request, t_idle, t_ping;
+    /* in the request's pool: tells the proxy when h2o disposes of the request
+     * (a client that leaves before the response started gets no stop call) */
+    struct proxy **guard;
+} proxy_t;
+
+static void start_attempt(proxy_t *x);
+static void finish(proxy_t *x);
+static void flush(proxy_t *x);
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void unlink_timers(proxy_t *x)
+{
+    h2o_timeout_unlink(&x->t_request);
+    h2o_timeout_unlink(&x->t_idle);
+    h2o_timeout_unlink(&x->t_ping);
+}
+
+static void proxy_free(void *p)
+{
+    proxy_t *x = p;
+    if (x->root != NULL)
+        cJSON_Delete(x->root);
+    free(x->model);
+    llg_strbuf_free(&x->body);
+    llg_strbuf_free(&x->errbody);
+    llg_strbuf_free(&x->out[0]);
+    llg_strbuf_free(&x->out[1]);
+    llg_strbuf_free(&x->copy);
+    llg_sse_dispose(&x->sse);
+    free(x);
+}
+
+/* Ends the attempt in progress: reports its outcome (unless NONE) and
+ * releases its key. The easy handle is dropped (cancelled if still running). */
+static void end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status)
+{
+    llg_app_t *app = x->app;
+    if (x->easy != NULL) {
+        llg_curl_cancel_and_free(app->curl, x->easy);
+        x->easy = NULL;
+    }
+    if (x->headers != NULL) {
+        curl_slist_free_all(x->headers);
+        x->headers = NULL;
+    }
+    if (x->has_pick) {
+        if (report) {
+            llg_pool_hints_t hints = {
+                x->hint_retry_after_ms[0] ? x->hint_retry_after_ms : NULL,
+                x->hint_retry_after[0] ? x->hint_retry_after : NULL,
+                x->hint_reset_requests[0] ? x->hint_reset_requests : NULL,
+            };
+            llg_pool_report(app->pool, &x->pick, outcome, status, &hints, llg_pool_now_ms(), (int64_t)time(NULL));
+        }
+        llg_pool_release(app->pool, &x->pick);
+        x->has_pick = false;
+    }
+}
+
+/* The proxy is done with h2o and curl: free it once no callback can run. */
+static void dispose(proxy_t *x)
+{
+    if (x->guard != NULL) {
+        *x->guard = NULL;
+        x->guard = NULL;
+    }
+    unlink_timers(x);
+    if (x->stream_counted)
+        llg_pool_stream_end(x->app->pool);
+    llg_curl_defer_free(x->app->curl, x, proxy_free);
+}
+
+static void client_gone(proxy_t *x)
+{
+    x->req = NULL;
+    /* the upstream transfer stops at once and the key is not blamed */
+    end_attempt(x, 1, LLG_OUTCOME_CANCELLED, 0);
+    dispose(x);
+}
+
+static void on_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    (void)req;
+    client_gone((proxy_t *)self);
+}
+
+static void on_request_dispose(void *p)
+{
+    proxy_t *x = *(proxy_t **)p;
+    if (x != NULL) {
+        x->guard = NULL;
+        client_gone(x);
+    }
+}
+
+/* ---- responses --------------------------------------------------------- */
+
+static void set_provider_env(proxy_t *x, int provider)
+{
+    llg_http_set_provider(x->app, x->req, provider);
+}
+
+/* An error response before anything was sent; the proxy is done. */
+static void fail(proxy_t *x, int status, const char *code, const char *fmt, const char *arg)
+{
+    h2o_req_t *req = x->req;
+    x->req = NULL;
+    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    llg_respond_error(req, status, NULL, code, NULL, fmt, arg);
+    dispose(x);
+}
+
+static void append_error_event(proxy_t *x, const char *code, const char *message)
+{
+    llg_strbuf_t *b = &x->out[x->cur];
+    llg_strbuf_appends(b, "data: ");
+    llg_render_error(b, "server_error", code, NULL, message);
+    llg_strbuf_appends(b, "\n\ndata: [DONE]\n\n");
+}
+
+/* After the response started: end it with an error the client can see. */
+static void fail_committed(proxy_t *x, const char *code, const char *message)
+{
+    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    if (x->stream)
+        append_error_event(x, code, message);
+    else
+        x->error_end = true; /* a truncated JSON body must not look complete */
+    x->upstream_done = true;
+    finish(x);
+}
+
+static void commit(proxy_t *x)
+{
+    h2o_req_t *req = x->req;
+    x->committed = true;
+    set_provider_env(x, x->provider);
+    if (x->stream) {
+        llg_set_sse_headers(req);
+        llg_sse_init(&x->sse);
+        if (!x->stream_counted) {
+            x->stream_counted = true;
+            llg_pool_stream_begin(x->app->pool);
+        }
+    } else {
+        req->res.status = 200;
+        req->res.reason = "OK";
+        const char *ct = x->content_type[0] ? x->content_type : "application/json";
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+    }
+    h2o_start_response(req, &x->super);
+}
+
+/* Sends the accumulating buffer when no send is in flight. */
+static void flush(proxy_t *x)
+{
+    if (x->sending || x->req == NULL || !x->committed)
+        return;
+    if (x->upstream_done) {
+        finish(x);
+        return;
+    }
+    llg_strbuf_t *b = &x->out[x->cur];
+    if (b->len == 0)
+        return;
+    h2o_iovec_t buf = h2o_iovec_init(b->data, b->len);
+    x->cur = 1 - x->cur;
+    x->out[x->cur].len = 0;
+    x->sending = true;
+    if (x->app->ping_timeout != NULL && x->stream) {
+        h2o_timeout_unlink(&x->t_ping);
+        h2o_timeout_link(x->app->ctx.loop, x->app->ping_timeout, &x->t_ping);
+    }
+    h2o_send(x->req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* The last send: whatever is buffered, with the final (or error) state. */
+static void finish(proxy_t *x)
+{
+    x->upstream_done = true;
+    if (x->sending || x->req == NULL)
+        return; /* proceed comes back here */
+    if (!x->committed)
+        commit(x);
+    h2o_req_t *req = x->req;
+    x->req = NULL;
+    llg_strbuf_t *b = &x->out[x->cur];
+    /* no proceed follows a final send: the bytes must live as long as the request */
+    h2o_iovec_t buf = h2o_strdup(&req->pool, b->data != NULL ? b->data : "", b->len);
+    h2o_send_state_t state = x->error_end ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
+    dispose(x);
+    h2o_send(req, &buf, buf.len != 0 ? 1 : 0, state);
+}
+
+static void on_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    (void)req;
+    proxy_t *x = (proxy_t *)self;
+    x->sending = false;
+    x->out[1 - x->cur].len = 0;
+    if (x->upstream_done) {
+        finish(x);
+        return;
+    }
+    flush(x);
+    if (x->paused && x->out[x->cur].len < HIGH_WATER) {
+        x->paused = false;
+        /* may call on_write (and flush) before it returns */
+        llg_curl_resume(x->app->curl, x->easy);
+    }
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void on_request_timeout(h2o_timeout_entry_t *entry)
+{
+    proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_request, entry);
+    if (x->req == NULL)
+        return;
+    llg_warn("upstream request timed out after %llu ms (provider %s)", (unsigned long long)x->app->conf->timeouts.request_ms,
+             x->app->conf->providers[x->provider].name);
+    end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
+    if (!x->committed) {
+        set_provider_env(x, x->provider);
+        fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time%s.", "");
+    } else {
+        fail_committed(x, "upstream_timeout", "The upstream provider did not finish in time.");
+    }
+}
+
+static void on_idle_timeout(h2o_timeout_entry_t *entry)
+{
+    proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_idle, entry);
+    if (x->req == NULL)
+        return;
+    end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
+    fail_committed(x, "upstream_idle", "The upstream provider stopped sending.");
+}
+
+static void on_ping(h2o_timeout_entry_t *entry)
+{
+    proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_ping, entry);
+    if (x->req == NULL || !x->stream)
+        return;
+    if (!x->committed)
+        commit(x);
+    if (!x->sending && x->out[x->cur].len == 0)
+        llg_strbuf_appends(&x->out[x->cur], ": ping\n\n");
+    flush(x);
+    if (!x->sending)
+        h2o_timeout_link(x->app->ctx.loop, x->app->ping_timeout, &x->t_ping);
+}
+
+/* ---- curl callbacks ---------------------------------------------------- */
+
+static void copy_header_value(char *dst, size_t dstsize, const char *v, size_t len)
+{
+    while (len > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        len--;
+    }
+    while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+        len--;
+    if (len >= dstsize)
+        len = dstsize - 1;
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    proxy_t *x = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* a new status line (after a 1xx, or the first) resets what was read */
+        const char *sp = memchr(p, ' ', n);
+        x->status = sp != NULL ? strtol(sp + 1, NULL, 10) : 0;
+        x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
+        return n;
+    }
+    const char *colon = memchr(p, ':', n);
+    if (colon == NULL)
+        return n;
+    size_t nlen = (size_t)(colon - p);
+    const char *v = colon + 1;
+    size_t vlen = n - nlen - 1;
+#define IS(name) (nlen == sizeof(name) - 1 && h2o_lcstris(p, nlen, name, sizeof(name) - 1))
+    if (IS("content-type"))
+        copy_header_value(x->content_type, sizeof(x->content_type), v, vlen);
+    else if (IS("retry-after"))
+        copy_header_value(x->hint_retry_after, sizeof(x->hint_retry_after), v, vlen);
+    else if (IS("retry-after-ms"))
+        copy_header_value(x->hint_retry_after_ms, sizeof(x->hint_retry_after_ms), v, vlen);
+    else if (IS("x-ratelimit-reset-requests"))
+        copy_header_value(x->hint_reset_requests, sizeof(x->hint_reset_requests), v, vlen);
+#undef IS
+    return n;
+}
+
+/* Reads `usage` from a JSON text that has one. */
+static void take_usage(proxy_t *x, const char *json, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    if (j == NULL)
+        return;
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    if (cJSON_IsObject(u)) {
+        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
+        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
+        if (cJSON_IsNumber(pt) || cJSON_IsNumber(ct)) {
+            x->have_usage = true;
+            x->prompt_tokens = cJSON_IsNumber(pt) && pt->valuedouble > 0 ? (uint64_t)pt->valuedouble : 0;
+            x->completion_tokens = cJSON_IsNumber(ct) && ct->valuedouble > 0 ? (uint64_t)ct->valuedouble : 0;
+        }
+    }
+    cJSON_Delete(j);
+}
+
+static int on_event(void *ctx, const llg_sse_event_t *ev)
+{
+    proxy_t *x = ctx;
+    if (ev->has_data) {
+        if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+            x->saw_done = true;
+        } else if (memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL) {
+            bool had = x->have_usage;
+            x->have_usage = false;
+            take_usage(x, ev->data, ev->data_len);
+            /* the usage-only chunk llmgate asked for is not shown to a client that did not */
+            if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
+                return 0;
+            x->have_usage = x->have_usage || had;
+        }
+    }
+    llg_strbuf_append(&x->out[x->cur], ev->raw, ev->raw_len);
+    return 0;
+}
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    proxy_t *x = ud;
+    size_t n = size * nmemb;
+    if (x->req == NULL)
+        return 0;
+    if (x->status < 200 || x->status >= 300) {
+        if (x->errbody.len < ERRBODY_MAX)
+            llg_strbuf_append(&x->errbody, p, n < ERRBODY_MAX - x->errbody.len ? n : ERRBODY_MAX - x->errbody.len);
+        return n;
+    }
+    /* take all of a delivery or none: curl delivers the same bytes again after a pause */
+    if (x->sending && x->out[x->cur].len >= HIGH_WATER) {
+        x->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (x->app->idle_timeout != NULL) {
+        h2o_timeout_unlink(&x->t_idle);
+        h2o_timeout_link(x->app->ctx.loop, x->app->idle_timeout, &x->t_idle);
+    }
+    if (!x->committed)
+        commit(x);
+    x->upstream_started = true;
+    if (x->stream) {
+        if (llg_sse_feed(&x->sse, p, n, on_event, x) != 0) {
+            fail_committed(x, "upstream_protocol_error", "The upstream sent an event larger than 1 MiB.");
+            return 0;
+        }
+    } else {
+        llg_strbuf_append(&x->out[x->cur], p, n);
+        if (x->copy.len + n <= USAGE_COPY_MAX)
+            llg_strbuf_append(&x->copy, p, n);
+    }
+    flush(x);
+    return n;
+}
+
+/* The upstream's error message, normalised to the OpenAI shape (OpenRouter's
+ * numeric `code` becomes a string). */
+static void relay_upstream_error(proxy_t *x, int status)
+{
+    h2o_req_t *req = x->req;
+    x->req = NULL;
+    char message[1024] = "The upstream provider rejected the request.";
+    char code_buf[64] = "";
+    const char *type = NULL, *code = NULL, *param = NULL;
+    cJSON *j = cJSON_ParseWithLength(x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len);
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *msg = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message")
+                                           : cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (cJSON_IsString(err))
+        msg = err;
+    if (cJSON_IsString(msg))
+        snprintf(message, sizeof(message), "%s", msg->valuestring);
+    if (cJSON_IsObject(err)) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
+        const cJSON *pa = cJSON_GetObjectItemCaseSensitive(err, "param");
+        if (cJSON_IsString(t))
+            type = t->valuestring;
+        if (cJSON_IsString(c))
+            code = c->valuestring;
+        else if (cJSON_IsNumber(c)) {
+            snprintf(code_buf, sizeof(code_buf), "%d", c->valueint);
+            code = code_buf;
+        }
+        if (cJSON_IsString(pa))
+            param = pa->valuestring;
+    }
+    llg_http_set_provider(x->app, req, x->provider);
+    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    llg_respond_error(req, status, type != NULL ? type : llg_error_type_for_status(status), code, param, "%s", message);
+    cJSON_Delete(j);
+    dispose(x);
+}
+
+static void on_done(CURL *easy, CURLcode result, void *data)
+{
+    proxy_t *x = data;
+    (void)easy;
+    /* curl_loop removed the handle; it is ours to free */
+    curl_easy_cleanup(x->easy);
+    x->easy = NULL;
+    h2o_timeout_unlink(&x->t_idle);
+    int status = (int)x->status;
+
+    if (result == CURLE_OK && status >= 200 && status < 300) {
+        if (x->stream) {
+            if (llg_sse_pending(&x->sse) > 0 || !x->saw_done) {
+                end_attempt(x, 1, LLG_OUTCOME_SERVER, status);
+                append_error_event(x, "upstream_truncated", "The upstream provider ended the stream early.");
+                x->upstream_done = true;
+                finish(x);
+                return;
+            }
+        } else if (x->copy.len > 0 && memmem(x->copy.data, x->copy.len, "\"usage\"", 7) != NULL) {
+            take_usage(x, x->copy.data, x->copy.len);
+        }
+        if (x->have_usage) {
+            if (x->has_pick)
+                llg_pool_key_usage(x->app->pool, x->pick.slot, x->prompt_tokens, x->completion_tokens);
+            else
+                llg_pool_provider_usage(x->app->pool, x->app->view, (unsigned)x->provider, x->prompt_tokens,
+                                        x->completion_tokens);
+            if (x->token >= 0)
+                llg_pool_token_usage(x->app->pool, x->app->view, x->token, x->prompt_tokens, x->completion_tokens);
+        }
+        end_attempt(x, 1, LLG_OUTCOME_SUCCESS, status);
+        x->upstream_done = true;
+        finish(x);
+        return;
+    }
+
+    if (x->upstream_started) {
+        /* after the first byte nothing can be retried */
+        end_attempt(x, 1, result == CURLE_OK ? LLG_OUTCOME_SERVER : LLG_OUTCOME_NETWORK, status);
+        fail_committed(x, "upstream_error", "The upstream provider failed in the middle of the answer.");
+        return;
+    }
+
+    llg_outcome_t outcome;
+    if (result != CURLE_OK) {
+        outcome = LLG_OUTCOME_NETWORK;
+        x->last_was_timeout = result == CURLE_OPERATION_TIMEDOUT;
+        llg_warn("upstream %s: %s", x->app->conf->providers[x->provider].name, curl_easy_strerror(result));
+    } else {
+        const char *code = NULL;
+        cJSON *j = cJSON_ParseWithLength(x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len);
+        const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
+        const cJSON *c = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "code") : NULL;
+        const cJSON *t = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "type") : NULL;
+        if (cJSON_IsString(c))
+            code = c->valuestring;
+        else if (cJSON_IsString(t))
+            code = t->valuestring;
+        outcome = llg_pool_classify(status, code);
+        cJSON_Delete(j);
+        x->last_status = status;
+    }
+    /* with the client's own key, its auth and quota errors are its own */
+    if (outcome == LLG_OUTCOME_CLIENT || (!x->has_pick && x->client_key.base != NULL &&
+                                          (outcome == LLG_OUTCOME_AUTH || outcome == LLG_OUTCOME_PAYMENT ||
+                                           outcome == LLG_OUTCOME_RATE_LIMITED))) {
+        /* the request itself is at fault: the upstream's answer is the client's */
+        end_attempt(x, 1, outcome, status);
+        relay_upstream_error(x, status);
+        return;
+    }
+    end_attempt(x, 1, outcome, status);
+    llg_strbuf_reset(&x->errbody);
+    start_attempt(x);
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+/* The upstream body for provider `p`: the client's bytes, with only the
+ * members llmgate must set spliced in. */
+static int build_body(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out)
+{
+    const llg_conf_t *conf = x->app->conf;
+    llg_json_patch_t patches[24];
+    size_t n = 0;
+    llg_strbuf_t model_json = {0};
+    char *opts_json = NULL;
+    int rc = 0;
+
+    const char *upstream_model = x->model;
+    for (size_t i = 0; i < p->model_map.count; i++)
+        if (strcmp(p->model_map.items[i].key, x->model) == 0)
+            upstream_model = p->model_map.items[i].value;
+    const cJSON *body_model = cJSON_GetObjectItemCaseSensitive(x->root, "model");
+    if (!cJSON_IsString(body_model) || strcmp(body_model->valuestring, upstream_model) != 0) {
+        llg_strbuf_append_json_string(&model_json, upstream_model, strlen(upstream_model));
+        patches[n++] = (llg_json_patch_t){"model", model_json.data};
+    }
+    if (x->endpoint == LLG_ENDPOINT_CHAT || x->endpoint == LLG_ENDPOINT_COMPLETIONS) {
+        for (size_t i = 0; i < conf->defaults.param_count && n < 20; i++)
+            if (cJSON_GetObjectItemCaseSensitive(x->root, conf->defaults.params[i].key) == NULL)
+                patches[n++] = (llg_json_patch_t){conf->defaults.params[i].key, conf->defaults.params[i].json};
+    }
+    if (x->add_usage) {
+        /* ask for usage to count tokens; the extra chunk is hidden from the client */
+        cJSON *opts = cJSON_GetObjectItemCaseSensitive(x->root, "stream_options");
+        cJSON *copy = cJSON_IsObject(opts) ? cJSON_Duplicate(opts, 1) : cJSON_CreateObject();
+        cJSON_DeleteItemFromObjectCaseSensitive(copy, "include_usage");
+        cJSON_AddTrueToObject(copy, "include_usage");
+        opts_json = cJSON_PrintUnformatted(copy);
+        cJSON_Delete(copy);
+        if (opts_json != NULL)
+            patches[n++] = (llg_json_patch_t){"stream_options", opts_json};
+    }
+    if (n == 0) {
+        *out = x->client_body;
+    } else {
+        llg_strbuf_reset(&x->body);
+        rc = llg_json_patch_object(x->client_body.base, x->client_body.len, patches, n, &x->body);
+        *out = h2o_iovec_init(x->body.data, x->body.len);
+    }
+    llg_strbuf_free(&model_json);
+    free(opts_json);
+    return rc;
+}
+
+static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, const char *a, size_t alen, const char *b)
+{
+    char stack[2048];
+    int len = snprintf(stack, sizeof(stack), fmt, (int)alen, a, b);
+    if (len < 0)
+        return list;
+    char *line = stack;
+    if ((size_t)len >= sizeof(stack)) {
+        line = malloc((size_t)len + 1);
+        if (line == NULL)
+            return list;
+        snprintf(line, (size_t)len + 1, fmt, (int)alen, a, b);
+    }
+    struct curl_slist *r = curl_slist_append(list, line);
+    if (line != stack) {
+        memset(line, 0, (size_t)len); /* it may hold a key */
+        free(line);
+    }
+    else
+        memset(stack, 0, sizeof(stack));
+    return r != NULL ? r : list;
+}
+
+static struct curl_slist *build_headers(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len)
+{
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, x->stream ? "Accept: text/event-stream" : "Accept: application/json");
+    /* never "Expect: 100-continue": it costs a round trip */
+    h = curl_slist_append(h, "Expect:");
+    h = curl_slist_append(h, "User-Agent: llmgate/" LLG_VERSION);
+    if (key != NULL)
+        h = add_header(h, "Authorization: Bearer %.*s%s", key, key_len, "");
+    h = add_header(h, "X-Request-Id: %.*s%s", x->request_id.base, x->request_id.len, "");
+    for (size_t i = 0; i < p->headers.count; i++)
+        h = add_header(h, "%.*s: %s", p->headers.items[i].key, strlen(p->headers.items[i].key), p->headers.items[i].value);
+    return h;
+}
+
+static void give_up(proxy_t *x)
+{
+    const llg_conf_provider_t *p = &x->app->conf->providers[x->provider];
+    if (x->committed) {
+        fail_committed(x, "upstream_unavailable", "No upstream provider could answer the request.");
+        return;
+    }
+    set_provider_env(x, x->provider);
+    if (x->all_cooling) {
+        char secs[32];
+        uint64_t s = (x->retry_after_ms + 999) / 1000;
+        snprintf(secs, sizeof(secs), "%llu", (unsigned long long)(s == 0 ? 1 : s));
+        h2o_add_header(&x->req->pool, &x->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, secs, strlen(secs));
+        fail(x, 429, "upstream_rate_limited",
+             "Every upstream key for this model is rate limited or unavailable; retry after %s seconds.", secs);
+    } else if (x->last_was_timeout) {
+        fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time (%s).", p->name);
+    } else if (x->attempts == 0) {
+        fail(x, 502, "no_upstream_key", "No upstream key is configured for provider '%s'.", p->name);
+    } else {
+        fail(x, 502, "upstream_unavailable", "The upstream provider could not answer the request (%s).", p->name);
+    }
+}
+
+static void next_provider(proxy_t *x)
+{
+    x->chain_pos++;
+    x->ntried = 0;
+}
+
+static void start_attempt(proxy_t *x)
+{
+    llg_app_t *app = x->app;
+    const llg_conf_t *conf = app->conf;
+    for (;;) {
+        if (x->req == NULL)
+            return;
+        if (x->chain_pos >= x->nchain || x->attempts >= conf->retry_attempts) {
+            give_up(x);
+            return;
+        }
+        int idx = x->chain[x->chain_pos];
+        const llg_conf_provider_t *p = &conf->providers[idx];
+        x->provider = idx;
+
+        if (p->type == LLG_PROVIDER_ECHO && !x->committed && x->endpoint == LLG_ENDPOINT_CHAT) {
+            h2o_req_t *req = x->req;
+            set_provider_env(x, idx);
+            x->req = NULL;
+            llg_chat_respond_echo(app, req, idx, x->root, x->model);
+            dispose(x);
+            return;
+        }
+        if (p->type != LLG_PROVIDER_OPENAI) {
+            next_provider(x);
+            continue;
+        }
+
+        const char *key = NULL;
+        size_t key_len = 0;
+        h2o_iovec_t client_key = {NULL, 0};
+        if (p->client_key_header != NULL) {
+            ssize_t hi = h2o_find_header_by_str(&x->req->headers, p->client_key_header, strlen(p->client_key_header), -1);
+            if (hi != -1)
+                client_key = x->req->headers.entries[hi].value;
+        }
+        if (client_key.base == NULL && p->auth == LLG_AUTH_PASSTHROUGH)
+            client_key = llg_auth_presented(x->req);
+        if (client_key.base != NULL || p->auth != LLG_AUTH_POOL) {
+            /* one attempt per provider with the client's own key (or none) */
+            if (x->ntried > 0) {
+                next_provider(x);
+                continue;
+            }
+            x->ntried = 1;
+            key = client_key.base;
+            key_len = client_key.len;
+            x->client_key = client_key;
+        } else {
+            llg_pool_pick_t pick;
+            if (llg_pool_pick(app->pool, app->view, (unsigned)idx, llg_pool_now_ms(), &pick) != 0) {
+                if (pick.retry_after_ms > 0 || x->ntried > 0) {
+                    uint64_t wait = pick.retry_after_ms;
+                    if (!x->all_cooling || wait < x->retry_after_ms)
+                        x->retry_after_ms = wait;
+                    x->all_cooling = true;
+                }
+                next_provider(x);
+                continue;
+            }
+            bool seen = false;
+            for (size_t i = 0; i < x->ntried; i++)
+                seen = seen || x->tried[i] == pick.slot;
+            if (seen || x->ntried == MAX_TRIED) {
+                llg_pool_release(app->pool, &pick);
+                next_provider(x);
+                continue;
+            }
+            x->tried[x->ntried++] = pick.slot;
+            x->pick = pick;
+            x->has_pick = true;
+            x->client_key = (h2o_iovec_t){NULL, 0};
+            key = p->keys.items[pick.key];
+            key_len = strlen(key);
+        }
+
+        h2o_iovec_t body;
+        if (build_body(x, p, &body) != 0) {
+            end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+            fail(x, 400, "invalid_request", "The request body could not be edited for the upstream%s.", "");
+            return;
+        }
+        char url[2048];
+        snprintf(url, sizeof(url), "%s%s", p->base_url, endpoint_paths[x->endpoint]);
+        CURL *easy = curl_easy_init();
+        if (easy == NULL) {
+            end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+            fail(x, 500, "internal_error", "Out of memory%s.", "");
+            return;
+        }
+        x->headers = build_headers(x, p, key, key_len);
+        x->status = 0;
+        llg_strbuf_reset(&x->errbody);
+        curl_easy_setopt(easy, CURLOPT_URL, url);
+        curl_easy_setopt(easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.base);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->headers);
+        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
+        curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, x);
+        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+        if (conf->timeouts.connect_ms > 0)
+            curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->timeouts.connect_ms);
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        x->easy = easy;
+        x->attempts++;
+        if (llg_curl_add(app->curl, easy, on_done, x) != 0) {
+            curl_easy_cleanup(easy);
+            x->easy = NULL;
+            end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
+            continue;
+        }
+        return;
+    }
+}
+
+void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token,
+                     llg_endpoint_t endpoint)
+{
+    const llg_conf_t *conf = app->conf;
+    proxy_t *x = calloc(1, sizeof(*x));
+    char *model_copy = strdup(model);
+    if (x == NULL || model_copy == NULL) {
+        free(x);
+        free(model_copy);
+        cJSON_Delete(root);
+        llg_respond_error(req, 500, NULL, "internal_error", NULL, "Out of memory.");
+        return;
+    }
+    x->super.proceed = on_proceed;
+    x->super.stop = on_stop;
+    x->app = app;
+    x->req = req;
+    x->root = root;
+    x->model = model_copy;
+    x->token = token;
+    x->endpoint = endpoint;
+    x->client_body = req->entity;
+    x->request_id = llg_request_id(app, req);
+    x->t_request.cb = on_request_timeout;
+    x->t_idle.cb = on_idle_timeout;
+    x->t_ping.cb = on_ping;
+    if (endpoint == LLG_ENDPOINT_CHAT || endpoint == LLG_ENDPOINT_COMPLETIONS) {
+        x->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+        const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
+        x->client_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "include_usage"));
+        x->add_usage = x->stream && !x->client_usage;
+    }
+
+    /* the routed provider, then its fallbacks in order */
+    x->chain[x->nchain++] = provider;
+    const llg_conf_provider_t *p = &conf->providers[provider];
+    for (size_t i = 0; i < p->fallback.count && x->nchain < MAX_CHAIN; i++) {
+        for (size_t j = 0; j < conf->provider_count; j++) {
+            if (strcmp(conf->providers[j].name, p->fallback.items[i]) != 0)
+                continue;
+            bool dup = false;
+            for (size_t k = 0; k < x->nchain; k++)
+                dup = dup || x->chain[k] == (int)j;
+            if (!dup)
+                x->chain[x->nchain++] = (int)j;
+        }
+    }
+    x->provider = provider;
+    x->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*x->guard), on_request_dispose);
+    *x->guard = x;
+    if (app->request_timeout != NULL)
+        h2o_timeout_link(app->ctx.loop, app->request_timeout, &x->t_request);
+    if (x->stream && app->ping_timeout != NULL)
+        h2o_timeout_link(app->ctx.loop, app->ping_timeout, &x->t_ping);
+    start_attempt(x);
+}

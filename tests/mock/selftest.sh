@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# tests/mock/selftest.sh: checks llmgate-mock itself with curl: every wire
+# format against the shape of shared/fixtures, every fault once, the record.
+#   bash tests/mock/selftest.sh build/tests/mock/llmgate-mock [FIXTURES_DIR]
+# Ends with `N passed, N failed`; exits non-zero when anything failed.
+set -uo pipefail
+MOCK=${1:?usage: selftest.sh path/to/llmgate-mock [fixtures dir]}
+HERE=$(cd "$(dirname "$0")" && pwd)
+FIX=${2:-${FIXTURES:-}}
+if [ -z "$FIX" ]; then
+    for d in "$HERE/../../../shared/fixtures" "$HERE/../../shared/fixtures" /work/shared/fixtures; do
+        [ -d "$d" ] && FIX=$d && break
+    done
+fi
+T=$(mktemp -d)
+REC=$T/record.jsonl
+"$MOCK" --port 0 --record "$REC" 2>"$T/mock.err" &
+MOCK_PID=$!
+trap 'kill $MOCK_PID 2>/dev/null; rm -rf "$T"' EXIT
+for _ in $(seq 100); do
+    grep -q 'mock listening on' "$T/mock.err" 2>/dev/null && break
+    sleep 0.02
+done
+PORT=$(sed -n 's/^mock listening on .*:\([0-9][0-9]*\)$/\1/p' "$T/mock.err")
+if [ -z "$PORT" ]; then
+    cat "$T/mock.err"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+U=http://127.0.0.1:$PORT
+pass=0
+fail=0
+
+ok() {
+    pass=$((pass + 1))
+    echo "ok - $1"
+}
+no() {
+    fail=$((fail + 1))
+    echo "FAIL - $1${2:+ ($2)}"
+}
+# check NAME COMMAND...: passes when the command succeeds
+check() {
+    local name=$1
+    shift
+    if "$@"; then ok "$name"; else no "$name"; fi
+}
+eq() { [ "$1" = "$2" ] || { echo "   expected [$2]" >&2; echo "   got      [$1]" >&2; return 1; }; }
+has() { grep -qF -- "$2" "$1"; }
+# the shape of SSE/NDJSON output: values replaced, distinct lines sorted
+shape() {
+    tr -d '\r' <"$1" | sed -E 's/"id":"[^"]*"/"id":I/g; s/"created":[0-9]+/"created":T/g; s/"model":"[^"]*"/"model":M/g;
+        s/"(content|text|reasoning)": ?"([^"\\]|\\.)*"/"\1":C/g; s/"(prompt|completion|total)_tokens":[0-9]+/"\1_tokens":N/g;
+        s/"(cost|estimated_cost)":[0-9.e-]+/"\1":N/g' | sort -u
+}
+same_shape() { diff <(shape "$1") <(shape "$2") >&2; }
+# the content of an OpenAI-shaped stream, joined
+content_of() { grep -o '"delta":{[^}]*"content":"[^"]*"' "$1" | sed -E 's/.*"content":"([^"]*)"/\1/' | tr -d '\n'; }
+post() { # post PATH BODY [curl args...]: body to $T/out, status printed
+    local p=$1 b=$2
+    shift 2
+    curl -s -o "$T/out" -D "$T/hdr" -w '%{http_code}' "$@" -H 'content-type: application/json' --data-binary "$b" "$U$p"
+}
+CHAT='{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"stream":true,"stream_options":{"include_usage":true}}'
+PLAIN='{"model":"m","messages":[{"role":"user","content":"Hello world"}]}'
+SCHAT='{"model":"m","stream":true,"messages":[{"role":"user","content":"Hello world"}]}'
+
+# ---- basics
+check "health" eq "$(curl -s $U/health)" '{"status":"ok"}'
+check "static small" eq "$(curl -s $U/static/100 | wc -c)" 100
+check "static large" eq "$(curl -s $U/static/1000000 | wc -c)" 1000000
+check "static pipelined 50 on one connection" eq "$(curl -s $(for i in $(seq 50); do echo $U/static/10; done) | wc -c)" 500
+
+# ---- OpenAI
+check "openai stream status" eq "$(post /v1/chat/completions "$CHAT")" 200
+check "openai stream shape = fixture" same_shape "$T/out" "$FIX/openai/chat-stream.sse"
+check "openai stream content" eq "$(content_of $T/out)" "mock: Hi"
+check "openai stream 8 chunks + role + finish + usage + DONE" eq "$(grep -c '^data: ' $T/out)" 12
+check "openai stream headers" has "$T/hdr" "text/event-stream"
+check "openai stream x-ratelimit and set-cookie" bash -c "grep -qi '^x-ratelimit-limit-requests' $T/hdr && grep -qi '^set-cookie' $T/hdr"
+post /v1/chat/completions "$SCHAT" >/dev/null
+check "openai stream without include_usage has no usage" bash -c "! grep -q usage $T/out"
+check "openai non-stream status" eq "$(post /v1/chat/completions "$PLAIN")" 200
+check "openai non-stream shape = fixture" same_shape "$T/out" "$FIX/openai/chat-nonstream.json"
+check "openai non-stream content" has "$T/out" '"content":"mock: Hello world"'
+post /s/chunks=3,chunk_size=5/v1/chat/completions "$SCHAT" >/dev/null
+check "chunk_size filler" eq "$(content_of $T/out)" "The quick brown"
+post /s/usage=1/v1/chat/completions "$SCHAT" >/dev/null
+check "usage=1 forces the usage chunk" has "$T/out" '"choices":[],"usage":{'
+post /s/finish=length,chunks=2/v1/chat/completions "$SCHAT" >/dev/null
+check "finish=length" has "$T/out" '"finish_reason":"length"'
+post /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"part one"},{"type":"text","text":" two"}]}]}' >/dev/null
+check "content parts" has "$T/out" '"content":"mock: part one two"'
+post /v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"héllo wörld ✓"}],"stream":true,"mock":{"chunks":20}}' >/dev/null
+check "utf-8 kept whole across chunks" eq "$(content_of $T/out)" "mock: héllo wörld ✓"
+
+# ---- OpenRouter, DeepInfra, Poe's OpenAI API
+post /s/format=openrouter/v1/chat/completions "$SCHAT" >/dev/null
+check "openrouter stream shape = fixture" same_shape "$T/out" "$FIX/openrouter/chat-stream.sse"
+post /api/v1/chat/completions "$SCHAT" >/dev/null
+check "/api/v1 prefix selects openrouter" has "$T/out" ': OPENROUTER PROCESSING'
+post /v1/openai/chat/completions "$SCHAT" >/dev/null
+check "deepinfra stream shape = fixture (/v1/openai prefix)" same_shape "$T/out" "$FIX/deepinfra/chat-stream.sse"
+check "openrouter models = fixture" eq "$(curl -s $U/s/format=openrouter/v1/models)" "$(tr -d '\n' <"$FIX/openrouter/models.json")"
+check "poe models = fixture" eq "$(curl -s -H 'x-mock-format: poe' $U/v1/models)" "$(tr -d '\n' <"$FIX/poe/models-openai-api.json")"
+check "deepinfra models list" eq "$(curl -s $U/v1/openai/models | grep -o '"id"' | wc -l)" "$(grep -vc '^#' "$FIX/deepinfra/models.txt")"
+check "openai models shape" has <(curl -s $U/v1/models) '"object":"model","created":1715367049,"owned_by":"system"'
+check "models= override" eq "$(curl -s "$U/s/models=a|b/v1/models" | grep -o '"id":"[ab]"' | tr -d '\n')" '"id":"a""id":"b"'
+
+# ---- faults: HTTP errors
+check "429 status" eq "$(post /s/fault=429,retry_after=2/v1/chat/completions "$PLAIN")" 429
+check "429 retry-after" has "$T/hdr" "retry-after: 2"
+check "429 body = fixture" eq "$(cat $T/out)" "$(tail -n 1 "$FIX/openai/error-429-headers.txt")"
+post /s/fault=429,retry_after_ms=1500,reset_requests=1m30s/v1/chat/completions "$PLAIN" >/dev/null
+check "429 retry-after-ms and x-ratelimit-reset-requests" bash -c "grep -q 'retry-after-ms: 1500' $T/hdr && grep -q 'x-ratelimit-reset-requests: 1m30s' $T/hdr && ! grep -q '^retry-after:' $T/hdr"
+post /s/fault=429,retry_after_date=30/v1/chat/completions "$PLAIN" >/dev/null
+check "429 retry-after as HTTP date" grep -qE '^retry-after: [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT' "$T/hdr"
+post /s/fault=429/v1/chat/completions "$PLAIN" >/dev/null
+check "429 without hints has no retry headers" bash -c "! grep -qiE '^(retry-after|x-ratelimit-reset-requests)' $T/hdr"
+check "key sk-x-fail401 gets 401" eq "$(post /v1/chat/completions "$PLAIN" -H 'Authorization: Bearer sk-test1234-fail401')" 401
+check "401 body is OpenAI's invalid_api_key" has "$T/out" '"code":"invalid_api_key"'
+check "key name=value segments" eq "$(post /v1/chat/completions "$PLAIN" -H 'Authorization: Bearer sk-a-fail429-retry_after=9')" 429
+check "key retry_after applied" has "$T/hdr" "retry-after: 9"
+check "openrouter 402 body = fixture" eq "$(post /s/format=openrouter,fault=402/v1/chat/completions "$PLAIN"; cat $T/out)" "402$(tr -d '\n' <"$FIX/openrouter/error-402.json")"
+check "deepinfra 429 body = fixture" eq "$(post /s/fault=429/v1/openai/chat/completions "$PLAIN"; cat $T/out)" "429$(tr -d '\n' <"$FIX/deepinfra/error-429.json")"
+check "insufficient_quota" eq "$(post /s/fault=insufficient_quota/v1/chat/completions "$PLAIN"; grep -o '"code":"insufficient_quota"' $T/out)" '429"code":"insufficient_quota"'
+for s in 400 403 404 422 500 503; do
+    check "fault=$s" eq "$(post /s/fault=$s/v1/chat/completions "$SCHAT")" $s
+done
+check "502 is an HTML page" eq "$(post /s/fault=502/v1/chat/completions "$PLAIN"; grep -c '502 Bad Gateway' $T/out)" "5022"
+check "message= overrides" eq "$(post '/s/fault=400,message=bad%20thing/v1/chat/completions' "$PLAIN"; grep -o '"message":"bad thing"' $T/out)" '400"message":"bad thing"'
+check "body mock field" eq "$(post /v1/chat/completions '{"model":"m","messages":[],"mock":{"fault":"503"}}')" 503
+check "model ~suffix" eq "$(post /v1/chat/completions '{"model":"gpt~fault=404","messages":[]}')" 404
+check "x-mock header" eq "$(post /v1/chat/completions "$PLAIN" -H 'x-mock: fault=403')" 403
+check "times=1: first faulted" eq "$(post /s/fault=500,times=1/v1/chat/completions "$PLAIN" -H 'Authorization: Bearer sk-times')" 500
+check "times=1: then healthy" eq "$(post /s/fault=500,times=1/v1/chat/completions "$PLAIN" -H 'Authorization: Bearer sk-times')" 200
+check "unknown option is a 400" eq "$(post /s/fualt=500/v1/chat/completions "$PLAIN"; grep -o mock_error $T/out)" "400mock_error"
+check "bad JSON is a 400" eq "$(post /v1/chat/completions '{"model":')" 400
+check "unknown path is a 404" eq "$(post /v1/nothing '{}')" 404
+check "wrong method is a 405" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/chat/completions)" 405
+
+# ---- faults: transport
+curl -sN -o "$T/out" -H 'content-type: application/json' -d "$SCHAT" "$U/s/fault=reset_midstream,after=3,chunks=50/v1/chat/completions"
+check "reset_midstream: curl error 56" eq "$?" 56
+check "reset_midstream: 3 chunks first" eq "$(content_of $T/out)" "moc"
+post /s/fault=error_midstream,after=2/v1/chat/completions "$SCHAT" >/dev/null
+check "error_midstream (openai)" eq "$(tail -n 2 $T/out | head -n 1)" 'data: {"error":{"message":"The server had an error while processing your request. Sorry about that!","type":"server_error","param":null,"code":null}}'
+post /s/fault=error_midstream,after=1,format=openrouter/v1/chat/completions "$SCHAT" >/dev/null
+check "error_midstream (openrouter) shape = fixture" same_shape <(grep '"error"' $T/out) <(grep '"error"' "$FIX/openrouter/midstream-error.sse")
+post /s/fault=truncate,after=2,chunks=50/v1/chat/completions "$SCHAT" >/dev/null
+check "truncate: clean end" eq "$?" 0
+check "truncate: no finish, no [DONE]" eq "$(content_of $T/out) $(grep -c 'DONE\|finish_reason":"stop' $T/out)" "mo 0"
+curl -s -o /dev/null -m 1 "$U/s/fault=hang/v1/models"
+check "hang: curl times out (28)" eq "$?" 28
+curl -sN -o "$T/out" -m 1 -H 'content-type: application/json' -d "$SCHAT" "$U/s/fault=hang_midstream,after=2,chunks=50/v1/chat/completions"
+check "hang_midstream: curl times out (28)" eq "$?" 28
+check "hang_midstream: 2 chunks first" eq "$(content_of $T/out)" "mo"
+curl -s -o /dev/null "$U/s/fault=close_before_headers/v1/models"
+check "close_before_headers: empty reply (52)" eq "$?" 52
+curl -s -o /dev/null "$U/s/fault=reset_before_headers/v1/models"
+check "reset_before_headers: reset (56)" eq "$?" 56
+post /s/fault=reset_midstream/v1/chat/completions "$PLAIN" >/dev/null
+check "reset_midstream on a non-stream body: curl error 56" eq "$?" 56
+
+# ---- pacing and framing
+t=$(curl -s -o /dev/null -w '%{time_starttransfer}' "$U/s/latency=300/v1/models")
+check "latency=300" awk -v t="$t" 'BEGIN { exit !(t >= 0.3 && t < 1.5) }'
+t=$(curl -sN -o /dev/null -w '%{time_total}' -d "$SCHAT" "$U/s/interval=100,chunks=4/v1/chat/completions")
+check "interval=100 with 4 chunks" awk -v t="$t" 'BEGIN { exit !(t >= 0.3 && t < 1.5) }'
+t=$(curl -sN -o "$T/out" -w '%{time_starttransfer} %{time_total}' -d "$SCHAT" "$U/s/ttft=200,chunks=2/v1/chat/completions")
+check "ttft=200" awk -v t="$t" 'BEGIN { split(t, a, " "); exit !(a[2] >= 0.2 && a[2] < 1.5) }'
+post /s/split=1,chunks=5/v1/chat/completions "$SCHAT" --trace-ascii "$T/trace" >/dev/null
+check "split=1: same bytes" eq "$(content_of $T/out)" "mock: Hello world"
+check "split=1: many small reads" awk '/<= Recv data/ { n++ } END { exit !(n >= 20) }' "$T/trace"
+post /s/crlf=1/v1/chat/completions "$SCHAT" >/dev/null
+check "crlf=1" eq "$(grep -c $'\r$' $T/out)" "$(wc -l <$T/out)"
+post /s/comments=1,chunks=3/v1/chat/completions "$SCHAT" >/dev/null
+check "comments=1" eq "$(grep -c '^: keep-alive' $T/out)" 3
+post /s/stamp=1,chunks=2/v1/chat/completions "$SCHAT" >/dev/null
+check "stamp=1" eq "$(grep -c '"content":"\[t=[0-9]*\]' $T/out)" 2
+post /s/chunked=0/v1/chat/completions "$SCHAT" >/dev/null
+check "chunked=0: close-delimited stream" bash -c "grep -qi '^connection: close' $T/hdr && ! grep -qi transfer-encoding $T/hdr && grep -q DONE $T/out"
+t=$(curl -s -o /dev/null -w '%{time_total}' -H 'x-mock: fault=slow_read,pause=400' -H 'content-type: application/json' --data-binary "$PLAIN" "$U/v1/chat/completions")
+check "slow_read pause=400" awk -v t="$t" 'BEGIN { exit !(t >= 0.4 && t < 2) }'
+head -c 300000 /dev/zero | tr '\0' 'a' >"$T/big"
+check "big body with Expect: 100-continue" eq "$(curl -s -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' --data-binary @"$T/big" "$U/v1/models" -X GET)" 200
+check "chunked request body" eq "$(post /v1/chat/completions "$PLAIN" -H 'Transfer-Encoding: chunked'; grep -o '"content":"[^"]*"' $T/out)" '200"content":"mock: Hello world"'
+exec 3<>/dev/tcp/127.0.0.1/$PORT
+printf 'GET /static/3 HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /static/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+timeout 2 cat <&3 >"$T/out"
+exec 3<&-
+check "pipelining: 3 responses in order, then close" eq "$(grep -o 'HTTP/1.1 200' $T/out | wc -l) $(tail -c 2 $T/out)" "3 xx"
+
+# ---- Poe bot protocol
+POEQ=$(cat "$FIX/poe/query-request.json")
+check "poe status" eq "$(post /bot/GPT-4o "$POEQ")" 200
+check "poe shape = fixture" same_shape "$T/out" "$FIX/poe/bot-stream.sse"
+check "poe text" eq "$(grep -o '"text": "[^"]*"' $T/out | head -n 8 | sed 's/"text": "//; s/"$//' | tr -d '\n')" "mock: 2+2?"
+post /s/poe_replace=1,chunks=2/bot/GPT-4o "$POEQ" >/dev/null
+check "poe_replace" eq "$(grep -o '^event: [a-z_]*' $T/out | tr '\n' ' ')" "event: meta event: text event: replace_response event: text event: suggested_reply event: done "
+post /bot/GPT-4o "$POEQ" -H 'x-mock: fault=poe_error_before,error_type=insufficient_fund' >/dev/null
+check "poe_error_before = fixture" eq "$(cat $T/out)" "$(cat "$FIX/poe/bot-error.sse")"
+post /bot/GPT-4o "$POEQ" -H 'x-mock: fault=poe_error_after,after=2,allow_retry=1' >/dev/null
+check "poe_error_after" eq "$(grep -o '^event: [a-z]*' $T/out | tr '\n' ' ')" "event: meta event: text event: text event: error event: done "
+check "poe allow_retry" has "$T/out" '"allow_retry": true'
+post /s/fault=poe_no_done/bot/GPT-4o "$POEQ" >/dev/null
+check "poe_no_done" bash -c "! grep -q 'event: done' $T/out && grep -q 'event: text' $T/out"
+check "poe with an OpenAI body" eq "$(post /bot/X "$PLAIN"; grep -c '^event: text' $T/out)" "2008"
+check "poe 401" eq "$(post /bot/X "$POEQ" -H 'Authorization: Bearer k-fail401')" 401
+
+# ---- Puter driver API
+PUTQ=$(cat "$FIX/puter/request.json")
+post /drivers/call "$PUTQ" -H 'x-mock: puter_noise=1,puter_reasoning=1,puter_nonl=1,chunks=4' >/dev/null
+check "puter stream shape = fixture" same_shape "$T/out" "$FIX/puter/stream.ndjson"
+check "puter stream text" eq "$(grep -o '"type":"text","text":"[^"]*"' $T/out | sed 's/.*"text":"//; s/"$//' | tr -d '\n')" "mock: Hello"
+check "puter_nonl: no final newline" eq "$(tail -c 1 $T/out | od -An -c | tr -d ' ')" '}'
+post /drivers/call "$PUTQ" -H 'x-mock: puter_tools=1,crlf=1' >/dev/null
+check "puter tool_use and CRLF" bash -c "grep -q '\"type\":\"tool_use\"' $T/out && [ \$(grep -c \$'\r\$' $T/out) = \$(wc -l <$T/out) ]"
+NS=$(echo "$PUTQ" | sed 's/"stream":true/"stream":false/')
+post /drivers/call "$NS" >/dev/null
+check "puter non-stream shape = fixture" eq "$(sed -E 's/"content":"[^"]*"/C/; s/"amount":[0-9]+/A/g' $T/out)" "$(tr -d '\n' <"$FIX/puter/nonstream.json" | sed -E 's/"content":"[^"]*"/C/; s/"amount":[0-9]+/A/g')"
+post /drivers/call "$NS" -H 'x-mock: puter_array=1,chunks=2' >/dev/null
+check "puter array content" has "$T/out" '"content":[{"type":"text","text":"mock:"},{"type":"text","text":" Hello"}]'
+check "puter_200_error = fixture" eq "$(post /drivers/call "$PUTQ" -H 'x-mock: fault=puter_200_error'; cat $T/out)" "200$(tr -d '\n' <"$FIX/puter/error-200.json")"
+check "puter 401 = fixture" eq "$(post /drivers/call "$PUTQ" -H 'Authorization: Bearer tok-fail401'; cat $T/out)" "401$(tr -d '\n' <"$FIX/puter/error-401.json")"
+check "puter models = fixture" eq "$(curl -s $U/puterai/chat/models)" "$(tr -d '\n' <"$FIX/puter/models.json")"
+
+# ---- completions, embeddings, images
+post /v1/completions '{"model":"m","prompt":"Say this"}' >/dev/null
+check "completions" has "$T/out" '"object":"text_completion"'
+check "completions text" has "$T/out" '"text":"mock: Say this"'
+post /v1/completions '{"model":"m","prompt":"Say this","stream":true}' >/dev/null
+check "completions stream" eq "$(grep -o '"text":"[^"]*"' $T/out | sed 's/"text":"//; s/"$//' | tr -d '\n')" "mock: Say this"
+post /v1/embeddings '{"model":"e","input":["a","b"],"dimensions":4}' >/dev/null
+cp "$T/out" "$T/emb1"
+post /v1/embeddings '{"model":"e","input":["a","b"],"dimensions":4}' >/dev/null
+check "embeddings deterministic" cmp -s "$T/out" "$T/emb1"
+check "embeddings 2 x 4" eq "$(grep -o '"embedding":\[[^]]*\]' $T/out | tr -cd ',\n' | awk '{ print length }' | tr '\n' ' ')" "3 3 "
+check "images" eq "$(post /v1/images/generations '{"prompt":"cat"}'; grep -o '"revised_prompt":"cat"' $T/out)" '200"revised_prompt":"cat"'
+
+# ---- record
+curl -s -X POST $U/_mock/reset >/dev/null
+post /s/fault=429/v1/chat/completions '{"model":"rec-model","messages":[]}' -H 'Authorization: Bearer sk-rec' -H 'X-Custom: Yes' >/dev/null
+curl -s "$U/_mock/record" >"$T/rec"
+check "record: request and done lines" eq "$(grep -o '"event":"[a-z_]*"' $T/rec | tr '\n' ' ')" '"event":"request" "event":"done" '
+check "record: fields" bash -c "grep -q '\"path\":\"/s/fault=429/v1/chat/completions\"' $T/rec && grep -q '\"key\":\"sk-rec\"' $T/rec && grep -q '\"x-custom\":\"Yes\"' $T/rec && grep -q '\"scenario\":{\"format\":\"openai\",\"fault\":\"429\"}' $T/rec && grep -q '\"body\":\"{\\\\\"model\\\\\":\\\\\"rec-model\\\\\"' $T/rec"
+curl -s -m 0.5 -o /dev/null -d "$SCHAT" "$U/s/interval=100,chunks=50/v1/chat/completions"
+sleep 0.05
+curl -s "$U/_mock/record" >"$T/rec"
+closed=$(grep '"event":"client_closed"' $T/rec | head -n 1)
+req=$(grep 'interval=100' $T/rec | grep '"event":"request"' | head -n 1)
+tc=$(echo "$closed" | sed -E 's/.*"t_ms":([0-9.]+).*/\1/')
+tr_=$(echo "$req" | sed -E 's/.*"t_ms":([0-9.]+).*/\1/')
+check "record: client_closed seen within 100 ms of the abort" awk -v a="$tr_" -v b="$tc" 'BEGIN { d = b - a; exit !(d >= 450 && d < 600) }'
+check "record: chunks_sent at close" bash -c "echo '$closed' | grep -qE '\"chunks_sent\":[45],'"
+check "record file has the same lines" eq "$(grep '"event":"client_closed"' "$REC" | tail -n 1)" "$closed"
+curl -s -X POST $U/_mock/reset >/dev/null
+check "record reset" eq "$(curl -s $U/_mock/record)" "[]"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
