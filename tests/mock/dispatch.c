@@ -59,6 +59,10 @@ void mock_on_head(struct mock_conn *c)
         t += skip;
         pl -= skip;
     }
+    while (pl > 1 && t[0] == '/' && t[1] == '/') { /* base_url ending in '/' */
+        t++;
+        pl--;
+    }
     r->path = (uint32_t)(t - base);
     r->path_len = (uint32_t)pl;
     /* the endpoint: without the API prefix, which also hints at the format */

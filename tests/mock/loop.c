@@ -388,7 +388,8 @@ static void process_input(struct mock_conn *c)
 static void conn_read(struct mock_conn *c)
 {
     for (;;) {
-        mbuf_reserve(&c->rbuf, c->rbuf.len < 16384 ? 16384 - c->rbuf.len : 16384);
+        /* 4 KB to start with (thousands of idle streams), doubling when full */
+        mbuf_reserve(&c->rbuf, c->rbuf.cap - c->rbuf.len < 1024 ? (c->rbuf.cap < 4096 ? 4096 : c->rbuf.cap) : 0);
         size_t room = c->rbuf.cap - c->rbuf.len;
         ssize_t n = read(c->fd, c->rbuf.p + c->rbuf.len, room);
         if (n > 0) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -117,6 +118,13 @@ int main(int argc, char **argv)
         mock_record_on = true;
     }
     mock_record_config(max_lines, 64u << 20);
+
+    /* thousands of connections: raise the descriptor limit to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

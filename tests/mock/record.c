@@ -144,14 +144,14 @@ void mock_record_event(struct mock_conn *c, const char *event)
 
 void mock_record_dump(struct mbuf *o)
 {
-    mbuf_addc(o, '[');
+    mbuf_adds(o, ring_count ? "[\n" : "[");
     for (size_t i = 0; i < ring_count; i++) {
         struct mbuf *l = &ring[(ring_head + max_lines - ring_count + i) % max_lines];
         if (i > 0)
             mbuf_adds(o, ",\n");
         mbuf_add(o, l->p, l->len);
     }
-    mbuf_adds(o, "]\n");
+    mbuf_adds(o, ring_count ? "\n]\n" : "]\n");
 }
 
 void mock_record_reset(void)

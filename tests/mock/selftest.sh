@@ -247,7 +247,7 @@ check "record: fields" bash -c "grep -q '\"path\":\"/s/fault=429/v1/chat/complet
 curl -s -m 0.5 -o /dev/null -d "$SCHAT" "$U/s/interval=100,chunks=50/v1/chat/completions"
 sleep 0.05
 curl -s "$U/_mock/record" >"$T/rec"
-closed=$(grep '"event":"client_closed"' $T/rec | head -n 1)
+closed=$(grep '"event":"client_closed"' $T/rec | head -n 1 | sed 's/,$//')
 req=$(grep 'interval=100' $T/rec | grep '"event":"request"' | head -n 1)
 tc=$(echo "$closed" | sed -E 's/.*"t_ms":([0-9.]+).*/\1/')
 tr_=$(echo "$req" | sed -E 's/.*"t_ms":([0-9.]+).*/\1/')
@@ -256,6 +256,10 @@ check "record: chunks_sent at close" bash -c "echo '$closed' | grep -qE '\"chunk
 check "record file has the same lines" eq "$(grep '"event":"client_closed"' "$REC" | tail -n 1)" "$closed"
 curl -s -X POST $U/_mock/reset >/dev/null
 check "record reset" eq "$(curl -s $U/_mock/record)" "[]"
+
+kill $MOCK_PID 2>/dev/null
+wait $MOCK_PID 2>/dev/null
+check "mock exits cleanly on SIGTERM with nothing on stderr" eq "$(grep -v '^mock listening on' "$T/mock.err")" ""
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

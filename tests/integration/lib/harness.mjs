@@ -476,3 +476,83 @@ export async function makeCert(dir) {
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return { cert, key };
 }
+
+// ---- Prometheus text format --------------------------------------------------
+
+// Parses a Prometheus text exposition (format 0.0.4). Returns
+// {samples: [{name, labels, value, line}], help: Map, type: Map, errors: [...]}
+// where errors lists every line that does not parse, every sample of a family
+// without # HELP or # TYPE (or whose TYPE comes after its first sample), every
+// duplicated series and every TYPE given twice.
+export function parsePrometheus(text) {
+  const help = new Map(), type = new Map(), errors = [], samples = [];
+  const seenSeries = new Set(), sampledFamilies = new Set();
+  const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
+  const sampleRe = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (\\S+)(?: (-?\\d+))?$`);
+  const labelRe = /^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)/;
+  const family = (name) => {
+    for (const suf of ['_bucket', '_sum', '_count']) {
+      const base = name.endsWith(suf) ? name.slice(0, -suf.length) : null;
+      if (base && ['histogram', 'summary'].includes(type.get(base))) return base;
+    }
+    return name;
+  };
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  else errors.push('the exposition does not end with a newline');
+  lines.forEach((line, i) => {
+    const at = `line ${i + 1}: ${JSON.stringify(line)}`;
+    if (line.startsWith('#')) {
+      const m = /^# (HELP|TYPE) (\S+)(?: (.*))?$/.exec(line);
+      if (!m) return; // a plain comment
+      const [, kind, name, rest = ''] = m;
+      if (!new RegExp(`^${NAME}$`).test(name)) errors.push(`${at}: bad metric name`);
+      if (kind === 'HELP') {
+        if (help.has(name)) errors.push(`${at}: second HELP for ${name}`);
+        help.set(name, rest);
+      } else {
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) errors.push(`${at}: bad TYPE`);
+        if (type.has(name)) errors.push(`${at}: second TYPE for ${name}`);
+        if (sampledFamilies.has(name)) errors.push(`${at}: TYPE after the first sample of ${name}`);
+        type.set(name, rest);
+      }
+      return;
+    }
+    const m = sampleRe.exec(line);
+    if (!m) { errors.push(`${at}: not "name{labels} value"`); return; }
+    const [, name, labelText = '', valueText] = m;
+    const labels = {};
+    let rest = labelText;
+    while (rest.length) {
+      const l = labelRe.exec(rest);
+      if (!l) { errors.push(`${at}: bad labels`); return; }
+      if (l[1] in labels) errors.push(`${at}: label ${l[1]} twice`);
+      labels[l[1]] = l[2].replace(/\\(["\\n])/g, (_, c) => (c === 'n' ? '\n' : c));
+      rest = rest.slice(l[0].length);
+    }
+    let value;
+    if (/^[+-]?Inf$/.test(valueText)) value = valueText.startsWith('-') ? -Infinity : Infinity;
+    else if (valueText === 'NaN') value = NaN;
+    else if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(valueText)) value = Number(valueText);
+    else { errors.push(`${at}: bad value`); return; }
+    const fam = family(name);
+    sampledFamilies.add(fam);
+    if (!help.has(fam)) errors.push(`${at}: no # HELP for ${fam} before its samples`);
+    if (!type.has(fam)) errors.push(`${at}: no # TYPE for ${fam} before its samples`);
+    const key = `${name}{${Object.keys(labels).sort().map((k) => `${k}=${JSON.stringify(labels[k])}`).join(',')}}`;
+    if (seenSeries.has(key)) errors.push(`${at}: duplicate series ${key}`);
+    seenSeries.add(key);
+    samples.push({ name, labels, value, line });
+  });
+  return { samples, help, type, errors };
+}
+
+// The value of the one sample `name` whose labels equal `labels` exactly;
+// undefined when there is none.
+export function metricValue(parsed, name, labels = {}) {
+  const want = Object.entries(labels);
+  const hits = parsed.samples.filter((s) => s.name === name &&
+    Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === String(v)));
+  if (hits.length > 1) throw new Error(`${hits.length} samples of ${name} ${JSON.stringify(labels)}`);
+  return hits.length ? hits[0].value : undefined;
+}
