@@ -199,7 +199,8 @@ int llg_pool_token_lookup(const llg_pool_view_t *view, const char *secret, size_
  * millisecond) and the rejection counted. */
 int llg_pool_token_admit(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, uint64_t *retry_after_ms);
 
-/* Counts another rejection of the token (403: model not allowed). */
+/* Counts a request of the token refused before its rpm was applied (403:
+ * model not allowed): one request and one rejection. */
 void llg_pool_token_reject(llg_pool_t *pool, const llg_pool_view_t *view, int token);
 
 void llg_pool_token_usage(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t prompt, uint64_t completion);

@@ -77,8 +77,11 @@ int llg_pool_token_admit(llg_pool_t *pool, const llg_pool_view_t *view, int toke
 void llg_pool_token_reject(llg_pool_t *pool, const llg_pool_view_t *view, int token)
 {
     pool_token_t *t = token_slot(pool, view, token);
-    if (t != NULL)
-        pool_add(&t->rejected_forbidden, 1);
+    if (t == NULL)
+        return;
+    /* a refused request is still a request of the token */
+    pool_add(&t->requests, 1);
+    pool_add(&t->rejected_forbidden, 1);
 }
 
 void llg_pool_token_usage(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t prompt, uint64_t completion)

@@ -753,6 +753,11 @@ static void start_attempt(proxy_t *x)
             key_len = client_key.len;
             x->client_key = client_key;
         } else {
+            /* each key at most once per request: a pick counts as an attempt of the key */
+            if (x->ntried >= p->keys.count) {
+                next_provider(x);
+                continue;
+            }
             llg_pool_pick_t pick;
             if (llg_pool_pick(app->pool, app->view, (unsigned)idx, llg_pool_now_ms(), &pick) != 0) {
                 if (pick.retry_after_ms > 0 || x->ntried > 0) {

@@ -921,7 +921,7 @@ TEST(token_rpm)
     llg_pool_token_reject(f.pool, f.view, 1);
     llg_pool_token_stats_t ts;
     llg_pool_token_stats(f.pool, f.view, 1, &ts);
-    CHECK_EQ_INT(ts.requests, 19);
+    CHECK_EQ_INT(ts.requests, 20); /* 19 admissions and the refused request */
     CHECK_EQ_INT(ts.rejected_rate, 8);
     CHECK_EQ_INT(ts.rejected_forbidden, 1);
     /* rpm 0: unlimited */
@@ -987,7 +987,7 @@ TEST(metrics)
         "llmgate_config_reloads_total{result=\"failed\"} 0\n",
         "# TYPE llmgate_key_state gauge\n",
         "# TYPE llmgate_key_cooldown_seconds gauge\n",
-        "llmgate_token_requests_total{token=\"team-a\"} 1\n",
+        "llmgate_token_requests_total{token=\"team-a\"} 2\n", /* admitted, then refused (403) */
         "llmgate_token_requests_total{token=\"team \\\"b\\\"\"} 1\n", /* escaped */
         "llmgate_token_rejections_total{token=\"team-a\",reason=\"forbidden\"} 1\n",
         "llmgate_pool_capacity{kind=\"keys\"} 10000\n",
