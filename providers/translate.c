@@ -1,0 +1,184 @@
+/*
+ * providers/translate.c: the error helpers shared by the translators (see
+ * translate.h): filling and rendering llg_xlate_error_t, reading upstream
+ * error bodies of any shape, UTF-8 sanitising of upstream text.
+ */
+#include "providers/translate.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "providers/openai_form.h"
+
+/* The length of the well-formed UTF-8 sequence at s[0..n), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t need;
+    uint32_t cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 1;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 2;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 3;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (need >= n)
+        return 0;
+    for (size_t k = 1; k <= need; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return need + 1;
+}
+
+void llg_utf8_append_sanitized(llg_strbuf_t *out, const char *s, size_t n)
+{
+    if (llg_utf8_valid(s, n)) {
+        llg_strbuf_append(out, s, n);
+        return;
+    }
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        size_t k = utf8_seq(u + i, n - i);
+        if (k == 0) {
+            llg_strbuf_append(out, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            llg_strbuf_append(out, s + i, k);
+            i += k;
+        }
+    }
+}
+
+/* Copies `s` into dst[cap] as valid UTF-8, cut on a character boundary. */
+static void copy_text(char *dst, size_t cap, const char *s, size_t n)
+{
+    llg_strbuf_t b = {0};
+    llg_utf8_append_sanitized(&b, s, n);
+    size_t len = b.len < cap - 1 ? b.len : cap - 1;
+    /* back up over continuation bytes so no character is cut */
+    if (len < b.len)
+        while (len > 0 && ((unsigned char)b.data[len] & 0xc0) == 0x80)
+            len--;
+    if (len > 0)
+        memcpy(dst, b.data, len);
+    dst[len] = '\0';
+    llg_strbuf_free(&b);
+}
+
+void llg_xlate_set_error(llg_xlate_error_t *err, int http_status, const char *type, const char *code, llg_outcome_t outcome,
+                         const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(tmp))
+        n = sizeof(tmp) - 1;
+    err->http_status = http_status;
+    err->outcome = outcome;
+    copy_text(err->type, sizeof(err->type), type, strlen(type));
+    copy_text(err->code, sizeof(err->code), code, strlen(code));
+    copy_text(err->message, sizeof(err->message), tmp, (size_t)n);
+}
+
+void llg_xlate_error_body(const llg_xlate_error_t *err, llg_strbuf_t *out)
+{
+    llg_oai_error_body(out, err->type[0] ? err->type : "server_error", err->code[0] ? err->code : NULL, err->message);
+}
+
+void llg_xlate_error_event(const llg_xlate_error_t *err, llg_strbuf_t *out)
+{
+    llg_oai_error_event(out, err->type[0] ? err->type : "server_error", err->code[0] ? err->code : NULL, err->message);
+    llg_oai_done(out);
+}
+
+static const cJSON *member(const cJSON *obj, const char *name)
+{
+    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, name) : NULL;
+}
+
+static void take_string(char *dst, size_t cap, const cJSON *v)
+{
+    if (dst[0] == '\0' && cJSON_IsString(v) && v->valuestring[0] != '\0')
+        copy_text(dst, cap, v->valuestring, strlen(v->valuestring));
+}
+
+static void take_code(char *dst, size_t cap, const cJSON *v)
+{
+    if (dst[0] != '\0')
+        return;
+    if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+        copy_text(dst, cap, v->valuestring, strlen(v->valuestring));
+    else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9)
+        snprintf(dst, cap, "%d", (int)v->valuedouble);
+}
+
+static void take_status(int *dst, const cJSON *v)
+{
+    if (*dst == 0 && cJSON_IsNumber(v) && v->valuedouble >= 100 && v->valuedouble < 600)
+        *dst = (int)v->valuedouble;
+}
+
+void llg_xlate_parse_error_body(const char *body, size_t len, llg_upstream_error_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (body == NULL || len == 0)
+        return;
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (cJSON_IsObject(root)) {
+        const cJSON *e = member(root, "error");
+        if (cJSON_IsObject(e)) {
+            take_string(out->message, sizeof(out->message), member(e, "message"));
+            take_code(out->code, sizeof(out->code), member(e, "code"));
+            take_code(out->code, sizeof(out->code), member(e, "type"));
+            take_status(&out->status, member(e, "status"));
+        } else {
+            take_string(out->message, sizeof(out->message), e);
+        }
+        take_string(out->message, sizeof(out->message), member(root, "message"));
+        take_string(out->message, sizeof(out->message), member(root, "text"));
+        const cJSON *d = member(root, "detail");
+        take_string(out->message, sizeof(out->message), d);
+        if (cJSON_IsArray(d))
+            take_string(out->message, sizeof(out->message), member(cJSON_GetArrayItem(d, 0), "msg"));
+        take_code(out->code, sizeof(out->code), member(root, "code"));
+        take_code(out->code, sizeof(out->code), member(root, "error_type"));
+        take_code(out->code, sizeof(out->code), member(root, "type"));
+        take_status(&out->status, member(root, "status"));
+        cJSON_Delete(root);
+        return;
+    }
+    cJSON_Delete(root);
+    /* plain text (or JSON that is no object): its first bytes, trimmed, one line */
+    size_t a = 0, b = len;
+    while (a < b && isspace((unsigned char)body[a]))
+        a++;
+    while (b > a && isspace((unsigned char)body[b - 1]))
+        b--;
+    if (b - a > 200)
+        b = a + 200;
+    char line[256];
+    size_t k = 0;
+    for (size_t i = a; i < b && k < sizeof(line) - 1; i++)
+        line[k++] = (unsigned char)body[i] < 0x20 ? ' ' : body[i];
+    copy_text(out->message, sizeof(out->message), line, k);
+}
