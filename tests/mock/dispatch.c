@@ -339,8 +339,8 @@ static void route_embeddings(struct mock_conn *c, const cJSON *root)
     struct mbuf b = {0};
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
     const cJSON *dimj = cJSON_GetObjectItemCaseSensitive(root, "dimensions");
-    uint32_t dims = cJSON_IsNumber(dimj) && dimj->valuedouble >= 1 && dimj->valuedouble <= 4096 ? (uint32_t)dimj->valuedouble
-                                                                                                  : c->sc.dims;
+    uint32_t dims =
+        cJSON_IsNumber(dimj) && dimj->valuedouble >= 1 && dimj->valuedouble <= 4096 ? (uint32_t)dimj->valuedouble : c->sc.dims;
     mbuf_adds(&b, "{\"object\":\"list\",\"data\":[");
     uint32_t tokens = 0;
     int idx = 0;
@@ -455,8 +455,9 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
     st->stream = cJSON_IsTrue(stream);
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     bool want_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    st->include_usage = sc->usage == 1 || (sc->usage == -1 && (want_usage || sc->format == MOCK_FMT_OPENROUTER ||
-                                                                sc->format == MOCK_FMT_DEEPINFRA || !st->stream));
+    st->include_usage =
+        sc->usage == 1 ||
+        (sc->usage == -1 && (want_usage || sc->format == MOCK_FMT_OPENROUTER || sc->format == MOCK_FMT_DEEPINFRA || !st->stream));
     snprintf(st->id, sizeof(st->id), "%s%llu", sc->format == MOCK_FMT_OPENROUTER ? "gen-mock" : "chatcmpl-mock",
              (unsigned long long)c->seq);
     mbuf_adds(&st->text, "mock: ");
@@ -597,6 +598,7 @@ static void reset_stream(struct mock_conn *c)
     st->text_chars = st->char_pos = 0;
     st->prompt_tokens = 1;
     st->filler = 0;
+    st->pace_at = 0;
     st->id[0] = st->model[0] = '\0';
 }
 
@@ -692,7 +694,7 @@ static bool midstream_fault_now(struct mock_conn *c)
     }
 }
 
-enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint32_t *ms)
+enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint64_t *at)
 {
     struct mock_stream *st = &c->st;
     struct mock_scenario *sc = &c->sc;
@@ -700,7 +702,7 @@ enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint32_t *ms)
     case P_LATENCY:
         st->phase = P_START;
         if (sc->latency_ms > 0) {
-            *ms = sc->latency_ms;
+            *at = mock_now_ns() + (uint64_t)sc->latency_ms * 1000000ULL;
             return MOCK_ACT_WAIT;
         }
         /* fall through */
@@ -751,7 +753,7 @@ enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint32_t *ms)
     case P_TTFT:
         st->phase = P_CHUNKS;
         if (sc->ttft_ms > 0) {
-            *ms = sc->ttft_ms;
+            *at = mock_now_ns() + (uint64_t)sc->ttft_ms * 1000000ULL;
             return MOCK_ACT_WAIT;
         }
         /* fall through */
@@ -773,7 +775,7 @@ enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint32_t *ms)
         if (st->i < st->n) {
             if (st->i > 0 && sc->interval_ms > 0 && !st->waited) {
                 st->waited = true;
-                *ms = sc->interval_ms;
+                *at = st->pace_at + (uint64_t)st->i * sc->interval_ms * 1000000ULL;
                 return MOCK_ACT_WAIT;
             }
             if (sc->comments && !st->commented) {
@@ -783,6 +785,8 @@ enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint32_t *ms)
                     return MOCK_ACT_EVENT;
             }
             st->waited = st->commented = false;
+            if (st->i == 0)
+                st->pace_at = mock_now_ns();
             static struct mbuf piece;
             piece.len = 0;
             mock_piece(c, &piece);

@@ -160,7 +160,8 @@ static int oa_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
     if (k > 0)
         return 0;
     oa_begin(c, o);
-    mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}");
+    mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},"
+                 "\"logprobs\":null,\"finish_reason\":null}");
     oa_end(c, o);
     return 1;
 }
@@ -504,11 +505,12 @@ void mock_fmt_models(struct mock_conn *c, struct mbuf *o)
     const char *ids = c->sc.models;
     if (ids[0] == '\0') {
         if (f == MOCK_FMT_OPENROUTER) {
-            mbuf_adds(&b, "{\"data\":[{\"id\":\"openai/gpt-4o\",\"canonical_slug\":\"openai/gpt-4o\",\"name\":\"OpenAI: GPT-4o\","
-                          "\"created\":1715367049,\"context_length\":128000,\"pricing\":{\"prompt\":\"0.0000025\",\"completion\":"
-                          "\"0.00001\"}},{\"id\":\"anthropic/claude-3.5-sonnet\",\"canonical_slug\":\"anthropic/claude-3.5-sonnet\","
-                          "\"name\":\"Anthropic: Claude 3.5 Sonnet\",\"created\":1718841600,\"context_length\":200000,\"pricing\":{"
-                          "\"prompt\":\"0.000003\",\"completion\":\"0.000015\"}}]}");
+            mbuf_adds(&b,
+                      "{\"data\":[{\"id\":\"openai/gpt-4o\",\"canonical_slug\":\"openai/gpt-4o\",\"name\":\"OpenAI: GPT-4o\","
+                      "\"created\":1715367049,\"context_length\":128000,\"pricing\":{\"prompt\":\"0.0000025\",\"completion\":"
+                      "\"0.00001\"}},{\"id\":\"anthropic/claude-3.5-sonnet\",\"canonical_slug\":\"anthropic/claude-3.5-sonnet\","
+                      "\"name\":\"Anthropic: Claude 3.5 Sonnet\",\"created\":1718841600,\"context_length\":200000,\"pricing\":{"
+                      "\"prompt\":\"0.000003\",\"completion\":\"0.000015\"}}]}");
             finish_whole(c, o, &b);
             return;
         }
@@ -727,7 +729,8 @@ void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char 
         mbuf_adds(&b, ",\"metadata\":{}}}");
     } else if (c->sc.format == MOCK_FMT_DEEPINFRA) {
         if (status == 422 && !c->sc.message[0]) {
-            mbuf_adds(&b, "{\"detail\":[{\"loc\":[\"body\",\"messages\"],\"msg\":\"field required\",\"type\":\"value_error.missing\"}]}");
+            mbuf_adds(
+                &b, "{\"detail\":[{\"loc\":[\"body\",\"messages\"],\"msg\":\"field required\",\"type\":\"value_error.missing\"}]}");
         } else {
             mbuf_adds(&b, "{\"error\":{\"message\":");
             jstr(&b, c->sc.message[0] ? c->sc.message : status == 429 ? "Model busy, retry later" : generic_message(c, status));

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WBUF_HIGH   (256 * 1024)  /* stop generating while this much is unsent */
-#define RBUF_BUSY   (4 << 20)     /* stop reading a busy connection past this */
+#define WBUF_HIGH   (256 * 1024) /* stop generating while this much is unsent */
+#define RBUF_BUSY   (4 << 20)    /* stop reading a busy connection past this */
 #define FILLER_SIZE (64 * 1024)
 
 static int epfd = -1;
@@ -107,7 +107,7 @@ static void timer_cancel(struct mock_conn *c)
     heap_down((size_t)heap[i]->heap_idx);
 }
 
-static void timer_set(struct mock_conn *c, uint32_t ms)
+static void timer_set_at(struct mock_conn *c, uint64_t at)
 {
     timer_cancel(c);
     if (heap_len == heap_cap) {
@@ -116,10 +116,15 @@ static void timer_set(struct mock_conn *c, uint32_t ms)
         if (heap == NULL)
             abort();
     }
-    c->timer_at = mock_now_ns() + (uint64_t)ms * 1000000ULL;
+    c->timer_at = at;
     c->heap_idx = (int)heap_len;
     heap[heap_len++] = c;
     heap_up((size_t)c->heap_idx);
+}
+
+static void timer_set(struct mock_conn *c, uint32_t ms)
+{
+    timer_set_at(c, mock_now_ns() + (uint64_t)ms * 1000000ULL);
 }
 
 /* ---- connections ---- */
@@ -272,8 +277,8 @@ static void run_script(struct mock_conn *c)
             return;
         }
         c->ebuf.len = 0;
-        uint32_t ms = 0;
-        enum mock_act act = mock_next(c, &c->ebuf, &ms);
+        uint64_t at = 0;
+        enum mock_act act = mock_next(c, &c->ebuf, &at);
         switch (act) {
         case MOCK_ACT_HEAD:
             mbuf_add(&c->wbuf, c->ebuf.p, c->ebuf.len);
@@ -289,8 +294,8 @@ static void run_script(struct mock_conn *c)
         case MOCK_ACT_WAIT:
             if (!conn_flush(c))
                 return;
-            if (ms > 0)
-                timer_set(c, ms);
+            if (at > mock_now_ns())
+                timer_set_at(c, at);
             break;
         case MOCK_ACT_END:
             if (c->st.chunked_body)
@@ -321,8 +326,8 @@ static void run_script(struct mock_conn *c)
 static void simple_error(struct mock_conn *c, int status)
 {
     char body[96];
-    int bl = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"mock: malformed request (%d)\",\"type\":\"invalid_request_error\"}}",
-                      status);
+    int bl = snprintf(body, sizeof(body),
+                      "{\"error\":{\"message\":\"mock: malformed request (%d)\",\"type\":\"invalid_request_error\"}}", status);
     mbuf_addf(&c->wbuf, "HTTP/1.1 %d %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
               status, mock_http_reason(status), mock_http_date(), bl, body);
     c->state = MOCK_C_DRAIN;
@@ -331,6 +336,8 @@ static void simple_error(struct mock_conn *c, int status)
 
 static void process_input(struct mock_conn *c)
 {
+    if (c->state == MOCK_C_READ && !(c->events & EPOLLIN))
+        set_events(c, c->events | EPOLLIN | EPOLLRDHUP); /* reading was stopped while busy */
     while (c->state == MOCK_C_READ && !c->dead && c->filler == 0 && pending(c) < WBUF_HIGH) {
         char *base = c->rbuf.p + c->rpos;
         size_t avail = c->rbuf.len - c->rpos;
@@ -440,11 +447,8 @@ static void conn_event(struct mock_conn *c, uint32_t ev)
                 if (!c->dead)
                     conn_flush(c);
             }
-            if (!c->dead && c->state == MOCK_C_READ) {
-                if (!(c->events & EPOLLIN))
-                    set_events(c, c->events | EPOLLIN | EPOLLRDHUP);
+            if (!c->dead && c->state == MOCK_C_READ)
                 process_input(c);
-            }
         }
     }
 }

@@ -20,9 +20,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void on_signal(int sig)
+static volatile sig_atomic_t stop_sig, stop_pid;
+
+static void on_signal(int sig, siginfo_t *si, void *ctx)
 {
-    (void)sig;
+    (void)ctx;
+    stop_sig = sig;
+    stop_pid = si ? si->si_pid : 0;
     mock_loop_stop();
 }
 
@@ -35,8 +39,8 @@ static void usage(FILE *f)
 
 static int listen_on(const char *addr, const char *port)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *res;
     int rc = getaddrinfo(addr, port, &hints, &res);
     if (rc != 0) {
@@ -130,12 +134,17 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = NULL;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
     int fd = listen_on(addr, port);
     if (fd < 0)
         return 1;
-    return mock_loop_run(fd);
+    int rc = mock_loop_run(fd);
+    if (stop_sig != 0)
+        fprintf(stderr, "llmgate-mock: stopped by %s from pid %d\n", strsignal(stop_sig), (int)stop_pid);
+    return rc;
 }

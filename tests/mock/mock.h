@@ -71,8 +71,8 @@ struct mock_scenario {
     bool crlf, split, comments, stamp, chunked, allow_retry;
     bool poe_replace, poe_extras, puter_reasoning, puter_tools, puter_noise, puter_nonl, puter_array;
     int64_t retry_after, retry_after_ms, retry_after_date; /* -1: not sent */
-    uint64_t hash;   /* of every option source and the key, for times=N */
-    char error[160]; /* an unknown option or bad value: answered with 400 */
+    uint64_t hash;                                         /* of every option source and the key, for times=N */
+    char error[160];                                       /* an unknown option or bad value: answered with 400 */
     /* what was set, for the record: names (static strings) and values */
     unsigned nset;
     const char *set_name[MOCK_SC_MAX_SET]; /* from here on: not cleared by init */
@@ -111,9 +111,9 @@ struct mock_req {
     uint32_t method, method_len, target, target_len;
     int minor;
     unsigned nhdrs;
-    size_t head_len;  /* request line and headers, blank line included */
-    size_t body_len;  /* Content-Length, or the decoded chunked length */
-    size_t raw_len;   /* bytes of the whole request in the read buffer */
+    size_t head_len; /* request line and headers, blank line included */
+    size_t body_len; /* Content-Length, or the decoded chunked length */
+    size_t raw_len;  /* bytes of the whole request in the read buffer */
     bool chunked, keep_alive, expect_continue, body_done;
     /* set by mock_on_head: the path without /s/<options>/ and query, the
      * endpoint without its API prefix (/v1, /api/v1, /v1/openai), the key */
@@ -136,7 +136,7 @@ void mock_http_date_fmt(char *out, size_t cap, int64_t epoch);
 enum mock_act {
     MOCK_ACT_HEAD,  /* bytes to send as they are (status line, headers, whole bodies) */
     MOCK_ACT_EVENT, /* one body event: framed as a chunk, split when asked */
-    MOCK_ACT_WAIT,  /* pause *ms before the next step */
+    MOCK_ACT_WAIT,  /* pause until *at before the next step */
     MOCK_ACT_END,   /* the response is complete */
     MOCK_ACT_RESET, /* abort with a TCP RST once the bytes so far are written */
     MOCK_ACT_CLOSE, /* close (FIN) once the bytes so far are written */
@@ -173,7 +173,8 @@ struct mock_stream {
     uint32_t i, n; /* content chunk index, count */
     uint32_t chunks_sent;
     bool waited, commented, stream, include_usage, chunked_body, api, any_line;
-    uint64_t filler; /* static filler bytes after the head */
+    uint64_t filler;  /* static filler bytes after the head */
+    uint64_t pace_at; /* when content chunk 0 was written: chunk i is due at pace_at + i * interval */
     int status;
     struct mbuf text; /* the answer (echo) */
     size_t text_pos;
@@ -224,11 +225,14 @@ void mock_on_head(struct mock_conn *c);
 /* a complete request: prepares c->st (and c->sc) and records it */
 void mock_dispatch(struct mock_conn *c);
 /* the next step of the current response */
-enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint32_t *ms);
+/* MOCK_ACT_WAIT sets *at, a CLOCK_MONOTONIC deadline in ns */
+enum mock_act mock_next(struct mock_conn *c, struct mbuf *o, uint64_t *at);
 /* the common head: status line, Date, content type, length (-1: chunked or close) */
 void mock_head(struct mock_conn *c, struct mbuf *o, int status, const char *ctype, int64_t clen);
 /* a whole response with a body */
 void mock_whole(struct mock_conn *c, struct mbuf *o, int status, const char *ctype, const char *body, size_t n);
+/* records client_closed for a request whose body never completed */
+void mock_record_partial(struct mock_conn *c);
 /* the answer's next content piece */
 void mock_piece(struct mock_conn *c, struct mbuf *o);
 extern uint64_t mock_seq;
@@ -258,8 +262,6 @@ void mock_record_config(size_t max_lines, size_t max_bytes);
 void mock_record_prepare(struct mock_conn *c, const char *body, size_t body_len, const char *key, size_t key_len);
 /* writes one line: event is "request", "done" or "client_closed" */
 void mock_record_event(struct mock_conn *c, const char *event);
-/* records client_closed for a request whose body never completed */
-void mock_record_partial(struct mock_conn *c);
 void mock_record_dump(struct mbuf *o);
 void mock_record_reset(void);
 

@@ -83,7 +83,7 @@ static void poe_comment(struct mock_conn *c, struct mbuf *o)
 static void poe_error(struct mock_conn *c, struct mbuf *o)
 {
     const char *type = c->sc.error_type;
-    const char *msg = c->sc.message[0]                          ? c->sc.message
+    const char *msg = c->sc.message[0]                         ? c->sc.message
                       : strcmp(type, "insufficient_fund") == 0 ? "This bot needs more points to answer your request."
                                                                : "The bot encountered an unexpected issue.";
     ev(c, o, "error");

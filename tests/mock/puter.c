@@ -132,8 +132,9 @@ void mock_puter_whole(struct mock_conn *c, struct mbuf *o)
 void mock_puter_models(struct mock_conn *c, struct mbuf *o)
 {
     struct mbuf b = {0};
-    const char *ids = c->sc.models[0] ? c->sc.models
-                                      : "openrouter:anthropic/claude-3.5-sonnet|openrouter:openai/gpt-4o|gpt-4o-mini|claude-sonnet-4";
+    const char *ids = c->sc.models[0]
+                          ? c->sc.models
+                          : "openrouter:anthropic/claude-3.5-sonnet|openrouter:openai/gpt-4o|gpt-4o-mini|claude-sonnet-4";
     mbuf_adds(&b, "{\"models\":[");
     const char *p = ids;
     bool first = true;

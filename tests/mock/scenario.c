@@ -57,7 +57,10 @@ struct opt {
     size_t size; /* of strings */
 };
 
-#define O(n, t, f) {n, t, offsetof(struct mock_scenario, f), sizeof(((struct mock_scenario *)0)->f)}
+#define O(n, t, f)                                                                                                                 \
+    {                                                                                                                              \
+        n, t, offsetof(struct mock_scenario, f), sizeof(((struct mock_scenario *)0)->f)                                            \
+    }
 static const struct opt opts[] = {
     O("format", T_FORMAT, format),
     O("latency", T_MS, latency_ms),
@@ -153,7 +156,7 @@ static void set_error(struct mock_scenario *sc, const char *what, const char *na
         snprintf(sc->error, sizeof(sc->error), "mock: %s '%.*s'", what, (int)(nlen > 64 ? 64 : nlen), name);
 }
 
-#define FAIL(...)                                                                                                          \
+#define FAIL(...)                                                                                                                  \
     do {                                                                                                                           \
         set_error(sc, __VA_ARGS__);                                                                                                \
         return;                                                                                                                    \
