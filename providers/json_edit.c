@@ -68,24 +68,39 @@ static const llg_json_patch_t *find_patch(const llg_json_patch_t *p, size_t n, c
     return NULL;
 }
 
+typedef struct member {
+    size_t start;   /* just after the '{' or ',' before it */
+    size_t vstart;  /* its value */
+    size_t vend;
+    size_t next;    /* just after the ',' that follows it, or at the '}' */
+    const llg_json_patch_t *patch;
+} member_t;
+
+#define MAX_MEMBERS 1024
+
 int llg_json_patch_object(const char *s, size_t len, const llg_json_patch_t *patches, size_t npatches, llg_strbuf_t *out)
 {
     unsigned char used[32] = {0};
+    member_t members[MAX_MEMBERS];
+    size_t n = 0;
     if (npatches > sizeof(used))
         return -1;
+
+    /* pass 1: where every top-level member is */
     size_t i = skip_ws(s, 0, len);
     if (i >= len || s[i] != '{')
         return -1;
-    llg_strbuf_append(out, s, i + 1);
-    i++;
-    int members = 0;  /* members written so far */
-    size_t tail = i;  /* where the bytes after the last member begin */
+    size_t open = i + 1;
+    i = open;
+    size_t close;
     for (;;) {
-        size_t item_start = i;
+        size_t start = i;
         i = skip_ws(s, i, len);
-        if (i < len && s[i] == '}')
+        if (i < len && s[i] == '}' && n == 0) {
+            close = i;
             break;
-        if (i >= len || s[i] != '"')
+        }
+        if (i >= len || s[i] != '"' || n == MAX_MEMBERS)
             return -1;
         size_t kstart = i + 1;
         size_t kend = skip_string(s, i, len);
@@ -98,39 +113,65 @@ int llg_json_patch_object(const char *s, size_t len, const llg_json_patch_t *pat
         size_t vend = skip_value(s, vstart, len);
         if (vend == 0)
             return -1;
-        const llg_json_patch_t *p = find_patch(patches, npatches, s + kstart, kend - 1 - kstart, used);
-        if (p == NULL) {
-            if (members++ > 0)
-                llg_strbuf_append(out, ",", 1);
-            /* keep the member's leading whitespace only for the first one */
-            llg_strbuf_append(out, s + item_start, vend - item_start);
-        } else if (p->value != NULL) {
-            if (members++ > 0)
-                llg_strbuf_append(out, ",", 1);
-            llg_strbuf_append(out, s + item_start, vstart - item_start);
-            llg_strbuf_appends(out, p->value);
-        }
-        tail = vend;
+        member_t *m = &members[n++];
+        m->start = start;
+        m->vstart = vstart;
+        m->vend = vend;
+        m->patch = find_patch(patches, npatches, s + kstart, kend - 1 - kstart, used);
         i = skip_ws(s, vend, len);
         if (i < len && s[i] == ',') {
-            i++;
+            m->next = ++i;
             continue;
         }
-        if (i < len && s[i] == '}')
+        if (i < len && s[i] == '}') {
+            m->next = i;
+            close = i;
             break;
+        }
         return -1;
     }
+
+    /* pass 2: the original bytes, with replaced values and removed members cut out */
+    size_t pos = 0, kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        const member_t *m = &members[k];
+        if (m->patch == NULL) {
+            kept++;
+        } else if (m->patch->value != NULL) {
+            llg_strbuf_append(out, s + pos, m->vstart - pos);
+            llg_strbuf_appends(out, m->patch->value);
+            pos = m->vend;
+            kept++;
+        } else if (k + 1 < n) {
+            /* the member, its comma and the space before the next one */
+            llg_strbuf_append(out, s + pos, m->start - pos);
+            pos = m->next;
+        } else if (kept > 0) {
+            /* the last member goes with the comma before it */
+            const member_t *prev = &members[k - 1];
+            if (prev->vend > pos)
+                llg_strbuf_append(out, s + pos, prev->vend - pos);
+            pos = m->vend;
+        } else {
+            llg_strbuf_append(out, s + pos, m->start - pos);
+            pos = m->vend;
+        }
+    }
+    /* new members go after the last value, before the space and the '}' */
+    size_t tail = n > 0 ? members[n - 1].vend : open;
+    if (tail < pos)
+        tail = pos;
+    llg_strbuf_append(out, s + pos, tail - pos);
     for (size_t k = 0; k < npatches; k++) {
         if (used[k] || patches[k].value == NULL)
             continue;
-        if (members++ > 0)
+        if (kept++ > 0)
             llg_strbuf_append(out, ",", 1);
         llg_strbuf_append_json_string(out, patches[k].key, strlen(patches[k].key));
         llg_strbuf_append(out, ":", 1);
         llg_strbuf_appends(out, patches[k].value);
     }
-    /* the closing brace with the whitespace around it (that between members
-     * may change; the members themselves never do) */
+    (void)close;
     llg_strbuf_append(out, s + tail, len - tail);
     return 0;
 }

@@ -96,6 +96,14 @@ int llg_sse_feed(llg_sse_reader_t *r, const char *p, size_t n, llg_sse_cb cb, vo
             take_line(r, r->_raw.data + r->_line_start, line_len);
             r->_has_line = true;
         } else if (r->_has_line) {
+            /* the LF of a CRLF ending the event belongs to it when it is already
+             * here; only one split exactly between CR and LF leaves it to the
+             * next event's bytes */
+            if (c == '\r' && i + 1 < n && p[i + 1] == '\n') {
+                llg_strbuf_append(&r->_raw, "\n", 1);
+                r->_cr = false;
+                i++;
+            }
             if (dispatch(r, cb, ctx) != 0)
                 return -1;
             continue;
@@ -109,4 +117,17 @@ int llg_sse_feed(llg_sse_reader_t *r, const char *p, size_t n, llg_sse_cb cb, vo
 size_t llg_sse_pending(const llg_sse_reader_t *r)
 {
     return r->_raw.len;
+}
+
+const char *llg_sse_pending_bytes(const llg_sse_reader_t *r)
+{
+    return r->_raw.data != NULL ? r->_raw.data : "";
+}
+
+bool llg_sse_pending_event(const llg_sse_reader_t *r)
+{
+    for (size_t i = 0; i < r->_raw.len; i++)
+        if (r->_raw.data[i] != '\r' && r->_raw.data[i] != '\n')
+            return true;
+    return false;
 }

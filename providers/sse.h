@@ -48,8 +48,13 @@ void llg_sse_dispose(llg_sse_reader_t *r);
  * callback stopped or an event exceeded max_event. */
 int llg_sse_feed(llg_sse_reader_t *r, const char *p, size_t n, llg_sse_cb cb, void *ctx);
 
-/* At end of stream: the bytes of an unterminated event, if any (SSE drops an
- * event that was not ended by a blank line). */
+/* At end of stream: the bytes not yet handed over in an event, if any (SSE
+ * drops an event that was not ended by a blank line). */
 size_t llg_sse_pending(const llg_sse_reader_t *r);
+const char *llg_sse_pending_bytes(const llg_sse_reader_t *r);
+
+/* Whether those bytes hold part of an event (anything but line ends, such as
+ * the LF of a CRLF split from its CR): a stream cut there was truncated. */
+bool llg_sse_pending_event(const llg_sse_reader_t *r);
 
 #endif

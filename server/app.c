@@ -76,6 +76,7 @@ void llg_app_context_init(llg_app_t *app)
     app->request_timeout = new_timeout(app, conf->timeouts.request_ms);
     app->idle_timeout = new_timeout(app, conf->timeouts.idle_ms);
     app->ping_timeout = new_timeout(app, conf->timeouts.ping_ms);
+    app->gone_check = new_timeout(app, LLG_GONE_CHECK_MS);
     if ((app->curl = llg_curl_create(app->ctx.loop)) == NULL)
         abort();
     app->models = llg_models_create(app);

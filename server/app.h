@@ -16,6 +16,8 @@
 struct llg_curl;
 struct llg_models;
 
+#define LLG_GONE_CHECK_MS 200
+
 typedef struct llg_app {
     const llg_conf_t *conf;
     h2o_globalconf_t h2o;
@@ -31,6 +33,7 @@ typedef struct llg_app {
     struct llg_models *models; /* the /v1/models cache */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;
+    h2o_timeout_t *gone_check; /* LLG_GONE_CHECK_MS: HTTP/1.1 client hang-up checks */
     bool has_passthrough; /* some provider uses auth: passthrough */
     bool draining;
     /* request ids: a per-process random salt and a counter */

@@ -208,7 +208,15 @@ static void on_waiter_dispose(void *p)
 
 static void on_waiter_timeout(h2o_timeout_entry_t *entry)
 {
-    waiter_answer(H2O_STRUCT_FROM_MEMBER(waiter_t, timeout, entry));
+    waiter_t *w = H2O_STRUCT_FROM_MEMBER(waiter_t, timeout, entry);
+    llg_models_t *m = w->owner;
+    /* an upstream that did not answer in time has had its chance: later
+     * listings do not wait for it again */
+    uint64_t now = llg_pool_now_ms();
+    for (size_t i = 0; i < m->app->conf->provider_count; i++)
+        if (m->caches[i].fetching && m->caches[i].fetched_ms == 0)
+            m->caches[i].fetched_ms = now;
+    waiter_answer(w);
 }
 
 static bool first_fetch_pending(llg_models_t *m)

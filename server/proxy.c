@@ -14,6 +14,7 @@
  */
 #include "server/proxy.h"
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "providers/echo.h"
 #include "providers/json_edit.h"
 #include "providers/sse.h"
+#include "providers/translate.h"
 #include "server/auth.h"
 #include "server/chat.h"
 #include "server/curl_loop.h"
@@ -87,12 +89,14 @@ typedef struct proxy {
     bool error_end; /* end the response with H2O_SEND_STATE_ERROR */
     llg_sse_reader_t sse;
     bool saw_done;
+    bool saw_error; /* the upstream sent an error event of its own */
+    llg_outcome_t last_outcome; /* of the last attempt that ended */
     bool have_usage;
     uint64_t prompt_tokens, completion_tokens;
     llg_strbuf_t copy; /* non-stream body, for usage */
     bool stream_counted;
 
-    h2o_timeout_entry_t t_request, t_idle, t_ping;
+    h2o_timeout_entry_t t_request, t_idle, t_ping, t_gone;
     /* in the request's pool: tells the proxy when h2o disposes of the request
      * (a client that leaves before the response started gets no stop call) */
     struct proxy **guard;
@@ -106,6 +110,7 @@ static void flush(proxy_t *x);
 
 static void unlink_timers(proxy_t *x)
 {
+    h2o_timeout_unlink(&x->t_gone);
     h2o_timeout_unlink(&x->t_request);
     h2o_timeout_unlink(&x->t_idle);
     h2o_timeout_unlink(&x->t_ping);
@@ -333,6 +338,30 @@ static void on_idle_timeout(h2o_timeout_entry_t *entry)
     fail_committed(x, "upstream_idle", "The upstream provider stopped sending.");
 }
 
+/* HTTP/1.1: h2o reads nothing from a connection while its request is being
+ * handled, so a client that leaves before the response starts would go
+ * unnoticed until the upstream answered. The socket is checked for a hang-up
+ * (POLLRDHUP also sees one behind unread TLS records) every
+ * LLG_GONE_CHECK_MS until the response starts. */
+static void on_gone_check(h2o_timeout_entry_t *entry)
+{
+    proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_gone, entry);
+    if (x->req == NULL || x->committed)
+        return;
+    h2o_socket_t *sock = x->req->conn->callbacks->get_socket != NULL ? x->req->conn->callbacks->get_socket(x->req->conn) : NULL;
+    int fd = sock != NULL ? h2o_socket_get_fd(sock) : -1;
+    struct pollfd pfd = {fd, POLLRDHUP, 0};
+    if (fd >= 0 && poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+        h2o_req_t *req = x->req;
+        client_gone(x);
+        /* the write fails, and h2o closes the connection and frees the request */
+        req->http1_is_persistent = 0;
+        llg_respond_error(req, 499, NULL, "client_closed_request", NULL, "The client closed the connection%s.", "");
+        return;
+    }
+    h2o_timeout_link(x->app->ctx.loop, x->app->gone_check, &x->t_gone);
+}
+
 static void on_ping(h2o_timeout_entry_t *entry)
 {
     proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_ping, entry);
@@ -416,6 +445,10 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
 {
     proxy_t *x = ctx;
     if (ev->has_data) {
+        /* an error-only event ({"error":...}) tells the client why the stream
+         * ends; an error inside a chunk (OpenRouter) may not reach every client */
+        if (ev->data_len > 8 && memcmp(ev->data, "{\"error\":", 9) == 0)
+            x->saw_error = true;
         if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
             x->saw_done = true;
         } else if (memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL) {
@@ -426,6 +459,16 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
             if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
                 return 0;
             x->have_usage = x->have_usage || had;
+        }
+        /* OpenAI adds "usage":null to every chunk once usage is asked for: a
+         * client that did not ask does not see it */
+        static const char usage_null[] = ",\"usage\":null";
+        const char *u;
+        if (x->add_usage && (u = memmem(ev->raw, ev->raw_len, usage_null, sizeof(usage_null) - 1)) != NULL) {
+            size_t head = (size_t)(u - ev->raw), skip = sizeof(usage_null) - 1;
+            llg_strbuf_append(&x->out[x->cur], ev->raw, head);
+            llg_strbuf_append(&x->out[x->cur], u + skip, ev->raw_len - head - skip);
+            return 0;
         }
     }
     llg_strbuf_append(&x->out[x->cur], ev->raw, ev->raw_len);
@@ -473,34 +516,50 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
  * numeric `code` becomes a string). */
 static void relay_upstream_error(proxy_t *x, int status)
 {
-    h2o_req_t *req = x->req;
-    x->req = NULL;
     char message[1024] = "The upstream provider rejected the request.";
     char code_buf[64] = "";
     const char *type = NULL, *code = NULL, *param = NULL;
-    cJSON *j = cJSON_ParseWithLength(x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len);
+    const char *body = x->errbody.data != NULL ? x->errbody.data : "";
+    cJSON *j = cJSON_ParseWithLength(body, x->errbody.len);
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(j, "error");
-    const cJSON *msg = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "message")
-                                           : cJSON_GetObjectItemCaseSensitive(j, "message");
-    if (cJSON_IsString(err))
-        msg = err;
-    if (cJSON_IsString(msg))
-        snprintf(message, sizeof(message), "%s", msg->valuestring);
     if (cJSON_IsObject(err)) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
         const cJSON *pa = cJSON_GetObjectItemCaseSensitive(err, "param");
         if (cJSON_IsString(t))
             type = t->valuestring;
-        if (cJSON_IsString(c))
+        if (cJSON_IsString(c)) {
             code = c->valuestring;
-        else if (cJSON_IsNumber(c)) {
+        } else if (cJSON_IsNumber(c)) {
+            /* OpenRouter's numeric code becomes a string */
             snprintf(code_buf, sizeof(code_buf), "%d", c->valueint);
             code = code_buf;
         }
         if (cJSON_IsString(pa))
             param = pa->valuestring;
     }
+    /* the message, whatever the shape (OpenAI, FastAPI's detail, plain text) */
+    llg_upstream_error_t parsed;
+    llg_xlate_parse_error_body(body, x->errbody.len, &parsed);
+    if (parsed.message[0] != '\0')
+        snprintf(message, sizeof(message), "%s", parsed.message);
+    if (code == NULL && parsed.code[0] != '\0')
+        code = parsed.code;
+
+    if (x->committed) {
+        /* a `: ping` already started the stream: the error becomes its last event */
+        end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+        llg_strbuf_t *b = &x->out[x->cur];
+        llg_strbuf_appends(b, "data: ");
+        llg_render_error(b, type != NULL ? type : llg_error_type_for_status(status), code, param, message);
+        llg_strbuf_appends(b, "\n\ndata: [DONE]\n\n");
+        cJSON_Delete(j);
+        x->upstream_done = true;
+        finish(x);
+        return;
+    }
+    h2o_req_t *req = x->req;
+    x->req = NULL;
     llg_http_set_provider(x->app, req, x->provider);
     end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
     llg_respond_error(req, status, type != NULL ? type : llg_error_type_for_status(status), code, param, "%s", message);
@@ -520,9 +579,14 @@ static void on_done(CURL *easy, CURLcode result, void *data)
 
     if (result == CURLE_OK && status >= 200 && status < 300) {
         if (x->stream) {
-            if (llg_sse_pending(&x->sse) > 0 || !x->saw_done) {
+            /* line ends held back at the end of the last event go out as received */
+            llg_strbuf_append(&x->out[x->cur], llg_sse_pending_bytes(&x->sse), llg_sse_pending(&x->sse));
+            if (llg_sse_pending_event(&x->sse) || !x->saw_done) {
                 end_attempt(x, 1, LLG_OUTCOME_SERVER, status);
-                append_error_event(x, "upstream_truncated", "The upstream provider ended the stream early.");
+                if (x->saw_error)
+                    llg_strbuf_appends(&x->out[x->cur], "data: [DONE]\n\n"); /* its own error event said why */
+                else
+                    append_error_event(x, "upstream_truncated", "The upstream provider ended the stream early.");
                 x->upstream_done = true;
                 finish(x);
                 return;
@@ -548,6 +612,12 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     if (x->upstream_started) {
         /* after the first byte nothing can be retried */
         end_attempt(x, 1, result == CURLE_OK ? LLG_OUTCOME_SERVER : LLG_OUTCOME_NETWORK, status);
+        if (x->stream && x->saw_error) {
+            llg_strbuf_appends(&x->out[x->cur], "data: [DONE]\n\n");
+            x->upstream_done = true;
+            finish(x);
+            return;
+        }
         fail_committed(x, "upstream_error", "The upstream provider failed in the middle of the answer.");
         return;
     }
@@ -581,6 +651,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         return;
     }
     end_attempt(x, 1, outcome, status);
+    x->last_outcome = outcome;
     llg_strbuf_reset(&x->errbody);
     start_attempt(x);
 }
@@ -674,9 +745,45 @@ static struct curl_slist *build_headers(proxy_t *x, const llg_conf_provider_t *p
     return h;
 }
 
+/* Whether every pool key of the providers tried is resting (cooling or
+ * disabled), and the shortest wait until one is usable again. */
+static bool chain_resting(proxy_t *x, uint64_t *wait_ms)
+{
+    const llg_conf_t *conf = x->app->conf;
+    uint64_t now = llg_pool_now_ms();
+    bool any = false;
+    *wait_ms = UINT64_MAX;
+    for (size_t i = 0; i < x->nchain; i++) {
+        const llg_conf_provider_t *p = &conf->providers[x->chain[i]];
+        if (p->type != LLG_PROVIDER_OPENAI || p->auth != LLG_AUTH_POOL)
+            continue;
+        for (size_t k = 0; k < p->keys.count; k++) {
+            llg_pool_key_stats_t st;
+            int32_t slot = llg_pool_key_slot(x->app->view, (unsigned)x->chain[i], (unsigned)k);
+            if (slot < 0 || llg_pool_key_stats(x->app->pool, slot, now, &st) != 0)
+                continue;
+            if (st.state != LLG_KEY_COOLING && st.state != LLG_KEY_DISABLED)
+                return false;
+            any = true;
+            if (st.cooldown_remaining_ms < *wait_ms)
+                *wait_ms = st.cooldown_remaining_ms;
+        }
+    }
+    return any;
+}
+
 static void give_up(proxy_t *x)
 {
     const llg_conf_provider_t *p = &x->app->conf->providers[x->provider];
+    uint64_t wait_ms;
+    /* the last attempt's key was rate limited or refused, and now no key is usable */
+    if (!x->all_cooling && x->attempts > 0 &&
+        (x->last_outcome == LLG_OUTCOME_RATE_LIMITED || x->last_outcome == LLG_OUTCOME_AUTH ||
+         x->last_outcome == LLG_OUTCOME_PAYMENT) &&
+        chain_resting(x, &wait_ms)) {
+        x->all_cooling = true;
+        x->retry_after_ms = wait_ms;
+    }
     if (x->committed) {
         fail_committed(x, "upstream_unavailable", "No upstream provider could answer the request.");
         return;
@@ -854,6 +961,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
     x->t_request.cb = on_request_timeout;
     x->t_idle.cb = on_idle_timeout;
     x->t_ping.cb = on_ping;
+    x->t_gone.cb = on_gone_check;
     if (endpoint == LLG_ENDPOINT_CHAT || endpoint == LLG_ENDPOINT_COMPLETIONS) {
         x->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
         const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
@@ -882,5 +990,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
         h2o_timeout_link(app->ctx.loop, app->request_timeout, &x->t_request);
     if (x->stream && app->ping_timeout != NULL)
         h2o_timeout_link(app->ctx.loop, app->ping_timeout, &x->t_ping);
+    if (req->version < 0x200)
+        h2o_timeout_link(app->ctx.loop, app->gone_check, &x->t_gone);
     start_attempt(x);
 }

@@ -27,7 +27,7 @@ TEST(patches)
     llg_json_patch_t model = {"model", "\"upstream/x\""};
     expect("{\"model\":\"x\",\"seed\":12345678901234567890}", &model, 1,
            "{\"model\":\"upstream/x\",\"seed\":12345678901234567890}");
-    expect("{ \"seed\" : 1.50 , \"model\" : \"x\" }", &model, 1, "{ \"seed\" : 1.50, \"model\" : \"upstream/x\" }");
+    expect("{ \"seed\" : 1.50 , \"model\" : \"x\" }", &model, 1, "{ \"seed\" : 1.50 , \"model\" : \"upstream/x\" }");
     expect("{\"messages\":[]}", &model, 1, "{\"messages\":[],\"model\":\"upstream/x\"}");
     expect("{}", &model, 1, "{\"model\":\"upstream/x\"}");
     expect("  {  }  \n", &model, 1, "  {\"model\":\"upstream/x\"  }  \n");
@@ -36,6 +36,10 @@ TEST(patches)
     expect("{\"a\":1,\"stream_options\":{\"x\":[1,{\"y\":\"}\"}]},\"b\":2}", &rm, 1, "{\"a\":1,\"b\":2}");
     expect("{\"stream_options\":{},\"b\":2}", &rm, 1, "{\"b\":2}");
     expect("{\"b\":2,\"stream_options\":null}", &rm, 1, "{\"b\":2}");
+    expect("{ \"b\" : 2 , \"stream_options\" : null , \"c\" : 3 }", &rm, 1, "{ \"b\" : 2 , \"c\" : 3 }");
+    expect("{ \"stream_options\" : 1 }", &rm, 1, "{ }");
+    llg_json_patch_t add = {"temperature", "0.7"};
+    expect("{ \"model\" : \"x\" , \"seed\" : 7 }", &add, 1, "{ \"model\" : \"x\" , \"seed\" : 7,\"temperature\":0.7 }");
 
     llg_json_patch_t two[] = {{"temperature", "0.7"}, {"max_tokens", "1000"}};
     expect("{\"temperature\":0,\"messages\":[{\"content\":\"a,\\\"b}\"}]}", two, 2,

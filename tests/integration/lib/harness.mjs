@@ -242,6 +242,66 @@ export function echoConfig({ port, workers = 2, extra = '', delay, listen } = {}
   ].filter((l) => l !== '').join('\n') + '\n';
 }
 
+// ---- the mock upstream -------------------------------------------------------
+
+export const MOCK_BIN = process.env.LLMGATE_MOCK_BIN || path.resolve(here, '../../../build/tests/mock/llmgate-mock');
+
+// Spawns the mock upstream (docs/mock.md) on a free port and waits for its
+// `mock listening on 127.0.0.1:PORT` line. args: extra arguments (e.g.
+// ['--record', FILE]). Returns {proc, pid, port, base, url(p), record(),
+// reset(), stop(), stderr}:
+//   base:     'http://127.0.0.1:PORT'
+//   record(): GET /_mock/record, parsed (an array of entries)
+//   reset():  POST /_mock/reset
+export async function startMock({ args = [], readyTimeout = 5000 } = {}) {
+  if (!fs.existsSync(MOCK_BIN)) throw new Error(`mock binary not found at ${MOCK_BIN} (build it with ninja -C build, or set LLMGATE_MOCK_BIN)`);
+  const proc = spawn(MOCK_BIN, ['--port', '0', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const m = { proc, pid: proc.pid, port: 0, stderr: '', lastWorkers: [], exitCode: undefined, exitSignal: undefined };
+  live.add(m);
+  watchdog(proc.pid);
+  proc.stderr.setEncoding('utf8');
+  proc.stdout.setEncoding('utf8');
+  proc.stderr.on('data', (d) => { m.stderr += d; });
+  proc.stdout.on('data', (d) => { m.stderr += d; });
+  m.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => { m.exitCode = code; m.exitSignal = signal; live.delete(m); resolve({ code, signal }); });
+  });
+  proc.on('error', (e) => { m.stderr += `\n[harness] spawn error: ${e.message}\n`; });
+  m.alive = () => m.exitCode === undefined && m.exitSignal === undefined;
+  m.stop = async (timeout = 5000) => {
+    if (!m.alive()) return { code: m.exitCode, signal: m.exitSignal };
+    try { process.kill(m.pid, 'SIGTERM'); } catch { /* gone */ }
+    const t = setTimeout(() => { try { process.kill(-m.pid, 'SIGKILL'); } catch { /* gone */ } }, timeout);
+    const r = await m.exited;
+    clearTimeout(t);
+    return r;
+  };
+  const ready = waitFor(() => /mock listening on \S+:(\d+)/.exec(m.stderr), { timeout: readyTimeout, interval: 10, what: '"mock listening on" in the mock\'s stderr' });
+  const died = m.exited.then((r) => { throw new Error(`llmgate-mock exited before ready (${JSON.stringify(r)})`); });
+  let match;
+  try {
+    match = await Promise.race([ready, died]);
+  } catch (e) {
+    try { process.kill(-m.pid, 'SIGKILL'); } catch { /* gone */ }
+    e.message += `\n--- mock stderr ---\n${m.stderr}`;
+    throw e;
+  }
+  m.port = Number(match[1]);
+  m.base = `http://127.0.0.1:${m.port}`;
+  m.url = (p = '/') => `${m.base}${p}`;
+  m.record = async () => {
+    const r = await fetch(m.url('/_mock/record'), { signal: AbortSignal.timeout(5000) });
+    if (r.status !== 200) throw new Error(`GET /_mock/record: ${r.status}`);
+    return JSON.parse(await r.text());
+  };
+  m.reset = async () => {
+    const r = await fetch(m.url('/_mock/reset'), { method: 'POST', signal: AbortSignal.timeout(5000) });
+    if (r.status !== 200) throw new Error(`POST /_mock/reset: ${r.status}`);
+    await r.text();
+  };
+  return m;
+}
+
 // Runs the binary to completion (for -t, --version, ...).
 export function runCli(args, { env = {}, cwd, timeout = 10000 } = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`llmgate binary not found at ${BIN}`);

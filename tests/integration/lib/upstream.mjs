@@ -1,0 +1,121 @@
+// Helpers shared by the upstream tests (upstream*.test.mjs): llmgate in front
+// of the mock upstream (tests/mock, docs/mock.md).
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { request, curl, parseSSE, parsePrometheus, metricValue, isOpenAIError, waitFor, sleep } from './harness.mjs';
+
+export const rnd = (n = 6) => crypto.randomBytes(n).toString('hex');
+
+// An upstream key for the mock: `sk-<tag>-<random>[-<mock options>]`. The mock
+// reads `fail<fault>` and `name=value` segments (docs/mock.md, "Key patterns");
+// the random part makes every key a secret that can be searched for later.
+export const mkKey = (tag, opts = '') => `sk-${tag}-${rnd()}${opts ? `-${opts}` : ''}`;
+
+// One provider as YAML (a list item under `providers:`).
+export function providerYaml({ name, type = 'openai', base, keys, models, extra = {} }) {
+  const lines = [`  - name: ${name}`, `    type: ${type}`];
+  if (base) lines.push(`    base_url: "${base}"`);
+  if (keys) lines.push(`    keys: [${keys.map((k) => JSON.stringify(k)).join(', ')}]`);
+  if (models) lines.push(`    models: [${models.map((k) => JSON.stringify(k)).join(', ')}]`);
+  for (const [k, v] of Object.entries(extra)) lines.push(`    ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return lines.join('\n');
+}
+
+// A whole gateway config. top: extra top-level YAML.
+export function gatewayYaml({ port, workers = 1, top = '', providers }) {
+  return [
+    'listen:',
+    `  - {address: 127.0.0.1, port: ${port}}`,
+    `workers: ${workers}`,
+    top.trim(),
+    'providers:',
+    ...providers.map(providerYaml),
+  ].filter((l) => l !== '').join('\n') + '\n';
+}
+
+export const userMsg = (content) => [{ role: 'user', content }];
+export const chatBody = (model, content = 'Hi', extra = {}) => ({ model, messages: userMsg(content), ...extra });
+
+// The record entries of `event` (default 'request'), optionally only those
+// whose body contains `tag`.
+export async function mockRequests(mock, { tag, event = 'request' } = {}) {
+  const rec = await mock.record();
+  return rec.filter((e) => e.event === event && (tag === undefined || (e.body || '').includes(tag)));
+}
+
+// Waits until the mock logged a `done` (or client_closed) entry for every
+// request entry of `tag`, so that a record read afterwards is complete.
+export async function settledRequests(mock, tag, { timeout = 3000 } = {}) {
+  return waitFor(async () => {
+    const rec = await mock.record();
+    const reqs = rec.filter((e) => e.event === 'request' && (tag === undefined || (e.body || '').includes(tag)));
+    const ends = new Set(rec.filter((e) => e.event !== 'request').map((e) => e.seq));
+    return reqs.every((e) => ends.has(e.seq)) ? reqs : null;
+  }, { timeout, interval: 20, what: `mock requests of ${tag} to finish` });
+}
+
+// GET /admin/keys; returns its `keys` rows of `provider` (config order).
+export async function keyRows(gw, admin, provider) {
+  const r = await request(gw.url('/admin/keys'), { token: admin });
+  assert.equal(r.status, 200, `/admin/keys: ${r.text}`);
+  const rows = r.json.keys.filter((k) => k.provider === provider);
+  assert.ok(rows.length > 0, `no key of provider ${provider} in /admin/keys: ${r.text.slice(0, 500)}`);
+  return rows;
+}
+
+export async function scrape(gw) {
+  const r = await request(gw.url('/metrics'));
+  assert.equal(r.status, 200, r.text);
+  const m = parsePrometheus(r.text);
+  m.text = r.text;
+  return m;
+}
+export const metric = (m, name, labels) => metricValue(m, name, labels) ?? 0;
+
+// Replaces the parts of a mock answer that differ between two calls (ids with
+// the mock's request number, `created` timestamps, the [t=...] stamps).
+export function normalizeMock(text) {
+  return text
+    .replace(/"(chatcmpl|gen|cmpl)-mock\d+"/g, '"$1-mockN"')
+    .replace(/"created":\s*\d+/g, '"created":0');
+}
+
+// Splits an SSE body into its raw events (each with its terminating blank line),
+// keeping comments and line ends exactly as sent.
+export function rawEvents(text) {
+  const out = [];
+  const re = /\r\n\r\n|\n\n|\r\r/g;
+  let last = 0, m;
+  while ((m = re.exec(text))) {
+    out.push(text.slice(last, m.index + m[0].length));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+// The event data of a raw event, or null for a comment-only event.
+export function eventData(raw) {
+  const d = parseSSE(raw);
+  return d.length ? d[0] : null;
+}
+
+// Calls the mock directly with what the gateway sent for the recorded request
+// `entry` (same path, same key, same body), and returns {status, headers,
+// body}: the reference for what the gateway should have relayed.
+export async function replayDirect(mock, entry) {
+  const args = ['-N', '-X', entry.method, mock.url(entry.path), '-H', 'content-type: application/json'];
+  if (entry.key) args.push('-H', `authorization: Bearer ${entry.key}`);
+  if (entry.body) args.push('--data-binary', entry.body);
+  const r = await curl(args);
+  assert.equal(r.exitCode, 0, `direct call to the mock failed: ${r.stderr}`);
+  return r;
+}
+
+export function assertOpenAIError(r, status, what = '') {
+  const body = r.body ?? r.text;
+  assert.equal(r.status, status, `${what} status: ${body}`);
+  assert.ok(isOpenAIError(r.json), `${what}: not an OpenAI-shaped error: ${body}`);
+}
+
+export { sleep, waitFor };
