@@ -115,8 +115,8 @@ static void tool_call_members(llg_strbuf_t *out, const char *id, size_t id_len, 
     llg_strbuf_appends(out, "}}");
 }
 
-void llg_oai_chunk_tool_call(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *id, size_t id_len,
-                             const char *name, size_t name_len, const char *arguments, size_t arguments_len)
+void llg_oai_chunk_tool_call(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *id, size_t id_len, const char *name,
+                             size_t name_len, const char *arguments, size_t arguments_len)
 {
     chunk_open(out, f);
     llg_strbuf_appendf(out, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%u,", index);

@@ -1,6 +1,7 @@
 /*
  * providers/openai_form.h: the writer of OpenAI-form answers, shared by every
- * provider that is not OpenAI-shaped itself (echo now; poe and puter later).
+ * provider that is not OpenAI-shaped itself (echo; poe and puter through
+ * providers/answer.h).
  * A stream is: a role chunk, content chunks, a finish chunk, a usage chunk when
  * the client set stream_options.include_usage, then `data: [DONE]`; every chunk
  * of one response carries the same `chatcmpl-` id and epoch `created`.
@@ -15,8 +16,8 @@
 #include "server/strbuf.h"
 
 typedef struct llg_oai_form {
-    char id[48];     /* "chatcmpl-" + 24 random characters */
-    int64_t created; /* epoch seconds */
+    char id[48];         /* "chatcmpl-" + 24 random characters */
+    int64_t created;     /* epoch seconds */
     llg_strbuf_t prefix; /* private: `{"id":..,"object":..,"created":..,"model":..,` rendered once */
     bool include_usage;  /* adds "usage":null to chunks, as OpenAI does when asked for usage */
 } llg_oai_form_t;
@@ -40,8 +41,8 @@ void llg_oai_chunk_reasoning(llg_strbuf_t *out, llg_oai_form_t *f, const char *t
  * "function":{"name","arguments"}}]. OpenAI splits the arguments over several
  * chunks; one chunk carrying all of them is valid for every client (they
  * concatenate the pieces by index). */
-void llg_oai_chunk_tool_call(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *id, size_t id_len,
-                             const char *name, size_t name_len, const char *arguments, size_t arguments_len);
+void llg_oai_chunk_tool_call(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *id, size_t id_len, const char *name,
+                             size_t name_len, const char *arguments, size_t arguments_len);
 
 /* One tool call object as message.tool_calls holds it:
  * {"id","type":"function","function":{"name","arguments"}}. */

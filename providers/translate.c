@@ -122,13 +122,10 @@ static void take_string(char *dst, size_t cap, const cJSON *v)
         copy_text(dst, cap, v->valuestring, strlen(v->valuestring));
 }
 
-static void take_code(char *dst, size_t cap, const cJSON *v)
+/* a numeric code (OpenRouter's {"code":402}) only when no string says more */
+static void take_number_code(char *dst, size_t cap, const cJSON *v)
 {
-    if (dst[0] != '\0')
-        return;
-    if (cJSON_IsString(v) && v->valuestring[0] != '\0')
-        copy_text(dst, cap, v->valuestring, strlen(v->valuestring));
-    else if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9)
+    if (dst[0] == '\0' && cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e9)
         snprintf(dst, cap, "%d", (int)v->valuedouble);
 }
 
@@ -148,8 +145,9 @@ void llg_xlate_parse_error_body(const char *body, size_t len, llg_upstream_error
         const cJSON *e = member(root, "error");
         if (cJSON_IsObject(e)) {
             take_string(out->message, sizeof(out->message), member(e, "message"));
-            take_code(out->code, sizeof(out->code), member(e, "code"));
-            take_code(out->code, sizeof(out->code), member(e, "type"));
+            take_string(out->code, sizeof(out->code), member(e, "code"));
+            take_string(out->code, sizeof(out->code), member(e, "type"));
+            take_number_code(out->code, sizeof(out->code), member(e, "code"));
             take_status(&out->status, member(e, "status"));
         } else {
             take_string(out->message, sizeof(out->message), e);
@@ -160,9 +158,10 @@ void llg_xlate_parse_error_body(const char *body, size_t len, llg_upstream_error
         take_string(out->message, sizeof(out->message), d);
         if (cJSON_IsArray(d))
             take_string(out->message, sizeof(out->message), member(cJSON_GetArrayItem(d, 0), "msg"));
-        take_code(out->code, sizeof(out->code), member(root, "code"));
-        take_code(out->code, sizeof(out->code), member(root, "error_type"));
-        take_code(out->code, sizeof(out->code), member(root, "type"));
+        take_string(out->code, sizeof(out->code), member(root, "code"));
+        take_string(out->code, sizeof(out->code), member(root, "error_type"));
+        take_string(out->code, sizeof(out->code), member(root, "type"));
+        take_number_code(out->code, sizeof(out->code), member(root, "code"));
         take_status(&out->status, member(root, "status"));
         cJSON_Delete(root);
         return;

@@ -27,18 +27,18 @@
 #include "server/strbuf.h"
 
 typedef struct llg_xlate_params {
-    const char *model;              /* as the client named it; copied (NULL: "") */
-    bool stream;                    /* the client asked for SSE */
-    bool include_usage;             /* stream_options.include_usage */
+    const char *model;               /* as the client named it; copied (NULL: "") */
+    bool stream;                     /* the client asked for SSE */
+    bool include_usage;              /* stream_options.include_usage */
     uint64_t prompt_tokens_estimate; /* used when the upstream reports no usage */
-    uint64_t random[2];             /* randomness for the chatcmpl- id */
+    uint64_t random[2];              /* randomness for the chatcmpl- id */
 } llg_xlate_params_t;
 
 typedef struct llg_xlate_error {
-    int http_status;    /* status for the client when nothing was sent yet; 0: already committed */
-    char code[64];      /* OpenAI-style error code ("insufficient_quota", "upstream_error", ...) */
-    char type[64];      /* OpenAI-style error type ("server_error", ...) */
-    char message[512];  /* human-readable, valid UTF-8 */
+    int http_status;       /* status for the client when nothing was sent yet; 0: already committed */
+    char code[64];         /* OpenAI-style error code ("insufficient_quota", "upstream_error", ...) */
+    char type[64];         /* OpenAI-style error type ("server_error", ...) */
+    char message[512];     /* human-readable, valid UTF-8 */
     llg_outcome_t outcome; /* what the attempt says about the upstream key (for the key pool) */
 } llg_xlate_error_t;
 

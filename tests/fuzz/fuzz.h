@@ -1,0 +1,83 @@
+/*
+ * tests/fuzz/fuzz.h: helpers shared by the libFuzzer targets: how an input is
+ * cut into two deliveries (a checksum of the bytes picks the cut, so the seed
+ * corpus is the raw wire fixtures, unchanged), the output checks every target
+ * makes, and a hard failure that libFuzzer reports as a crash.
+ */
+#ifndef LLG_FUZZ_H
+#define LLG_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "server/strbuf.h"
+
+#define FUZZ_ASSERT(cond)                                                                                                          \
+    do {                                                                                                                           \
+        if (!(cond)) {                                                                                                             \
+            fprintf(stderr, "%s:%d: FUZZ_ASSERT(%s) failed\n", __FILE__, __LINE__, #cond);                                         \
+            abort();                                                                                                               \
+        }                                                                                                                          \
+    } while (0)
+
+/* a cut in [0, size], different for most inputs */
+static inline size_t fuzz_cut(const uint8_t *data, size_t size)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < size; i++)
+        h = (h ^ data[i]) * 16777619u;
+    return size == 0 ? 0 : h % (size + 1);
+}
+
+/* "created":<digits> -> "created":0: two runs may straddle a second */
+static inline void fuzz_normalize_created(llg_strbuf_t *b)
+{
+    llg_strbuf_t o = {0};
+    const char *p = b->data != NULL ? b->data : "";
+    const char *key = "\"created\":";
+    const char *q;
+    while ((q = strstr(p, key)) != NULL) {
+        q += strlen(key);
+        llg_strbuf_append(&o, p, (size_t)(q - p));
+        llg_strbuf_appends(&o, "0");
+        while (*q >= '0' && *q <= '9')
+            q++;
+        p = q;
+    }
+    llg_strbuf_appends(&o, p);
+    llg_strbuf_free(b);
+    *b = o;
+}
+
+/* An SSE answer as llmgate writes it: only `data: <JSON>\n\n` and
+ * `data: [DONE]\n\n` events, valid UTF-8; returns 1 when the last event is
+ * [DONE] (0 for an empty output). */
+static inline int fuzz_check_sse_output(const llg_strbuf_t *out)
+{
+    FUZZ_ASSERT(llg_utf8_valid(out->data != NULL ? out->data : "", out->len));
+    size_t pos = 0;
+    int last_done = 0;
+    while (pos < out->len) {
+        FUZZ_ASSERT(out->len - pos >= 8 && memcmp(out->data + pos, "data: ", 6) == 0);
+        const char *end = strstr(out->data + pos, "\n\n");
+        FUZZ_ASSERT(end != NULL);
+        const char *d = out->data + pos + 6;
+        size_t dlen = (size_t)(end - d);
+        FUZZ_ASSERT(memchr(d, '\n', dlen) == NULL);
+        last_done = dlen == 6 && memcmp(d, "[DONE]", 6) == 0;
+        if (!last_done) {
+            cJSON *j = cJSON_ParseWithLength(d, dlen);
+            FUZZ_ASSERT(cJSON_IsObject(j));
+            cJSON_Delete(j);
+        }
+        pos = (size_t)(end - out->data) + 2;
+    }
+    return last_done;
+}
+
+#endif

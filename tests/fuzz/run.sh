@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of tests/fuzz/ with clang (ASan+UBSan) in their
+# own build directory and runs each for N seconds (default 10), starting from
+# the seed corpus in tests/fuzz/corpus/<target>/ (new inputs go to a temporary
+# copy, never into the repository). A target that crashes, leaks or trips a
+# check counts as failed; its reproducer is kept under build-fuzz/artifacts/.
+# Ends with `N passed, N failed`; exits non-zero when anything failed.
+#
+#   tests/fuzz/run.sh [seconds]
+#   FUZZ_BUILD_DIR=build-fuzz   the build directory (configured if absent)
+#   FUZZ_TARGETS="fuzz_poe ..." a subset of the targets
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+seconds=${1:-10}
+dir=${FUZZ_BUILD_DIR:-build-fuzz}
+targets=${FUZZ_TARGETS:-"fuzz_sse fuzz_ndjson fuzz_poe fuzz_puter"}
+
+if ! command -v clang >/dev/null; then
+    echo "tests/fuzz/run.sh: clang is needed (apt-get install clang libclang-rt-14-dev)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+if [ ! -f "$dir/build.ninja" ]; then
+    CC=clang meson setup "$dir" -Dbuildtype=debug >"$dir.setup.log" 2>&1 || {
+        cat "$dir.setup.log"
+        echo "0 passed, 1 failed"
+        exit 1
+    }
+    rm -f "$dir.setup.log"
+fi
+build_targets=()
+for t in $targets; do build_targets+=("tests/fuzz/$t"); done
+if ! ninja -C "$dir" "${build_targets[@]}"; then
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$dir/artifacts"
+passed=0
+failed=0
+for t in $targets; do
+    mkdir -p "$work/$t"
+    echo "== $t: ${seconds}s"
+    if "$dir/tests/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 \
+        -artifact_prefix="$dir/artifacts/$t-" "$work/$t" "tests/fuzz/corpus/$t" >"$work/$t.log" 2>&1; then
+        grep -E '^stat::number_of_executed_units|^Done ' "$work/$t.log" | tail -n 2
+        passed=$((passed + 1))
+    else
+        tail -n 40 "$work/$t.log"
+        echo "$t: FAILED (reproducer in $dir/artifacts/)"
+        failed=$((failed + 1))
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
