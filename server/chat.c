@@ -337,11 +337,17 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         llg_proxy_start(app, req, root, model, provider, token_index, endpoint);
         root = NULL; /* the proxy owns it */
         break;
-    default:
-        llg_http_set_provider(app, req, provider);
-        llg_respond_error(req, 501, "server_error", "provider_not_available", NULL,
-                          "Provider '%s' (type %s) cannot serve requests in this version of llmgate.", p->name,
-                          llg_provider_type_name(p->type));
+    case LLG_PROVIDER_POE:
+    case LLG_PROVIDER_PUTER:
+        if (endpoint != LLG_ENDPOINT_CHAT) {
+            llg_http_set_provider(app, req, provider);
+            llg_respond_error(req, 400, "invalid_request_error", "unsupported_endpoint", "model",
+                              "The model '%s' (provider '%s', type %s) only serves chat completions.", model, p->name,
+                              llg_provider_type_name(p->type));
+            break;
+        }
+        llg_proxy_start(app, req, root, model, provider, token_index, endpoint);
+        root = NULL; /* the proxy owns it */
         break;
     }
 Exit:

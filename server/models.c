@@ -66,8 +66,12 @@ llg_models_t *llg_models_create(llg_app_t *app)
 /* Whether the provider's list comes from its upstream. */
 static bool from_upstream(const llg_conf_provider_t *p)
 {
-    return !p->list_models_set && p->type == LLG_PROVIDER_OPENAI && p->auth != LLG_AUTH_PASSTHROUGH &&
-           (p->auth == LLG_AUTH_NONE || p->keys.count > 0);
+    if (p->list_models_set)
+        return false;
+    /* Puter's model list needs no key */
+    if (p->type == LLG_PROVIDER_PUTER)
+        return true;
+    return p->type == LLG_PROVIDER_OPENAI && p->auth != LLG_AUTH_PASSTHROUGH && (p->auth == LLG_AUTH_NONE || p->keys.count > 0);
 }
 
 /* ---- the response ------------------------------------------------------ */
@@ -290,7 +294,7 @@ static void start_fetch(llg_models_t *m, cache_t *c)
     llg_app_t *app = m->app;
     const llg_conf_provider_t *p = &app->conf->providers[c->provider];
     const char *key = NULL;
-    if (p->auth == LLG_AUTH_POOL) {
+    if (p->auth == LLG_AUTH_POOL && p->type != LLG_PROVIDER_PUTER) {
         if (llg_pool_pick(app->pool, app->view, (unsigned)c->provider, llg_pool_now_ms(), &c->pick) != 0) {
             c->fetched_ms = llg_pool_now_ms(); /* every key is cooling: try again after the TTL */
             return;
@@ -302,7 +306,7 @@ static void start_fetch(llg_models_t *m, cache_t *c)
     if (easy == NULL)
         return;
     char url[2048];
-    snprintf(url, sizeof(url), "%s/models", p->base_url);
+    snprintf(url, sizeof(url), "%s%s", p->base_url, p->type == LLG_PROVIDER_PUTER ? "/puterai/chat/models" : "/models");
     c->headers = curl_slist_append(NULL, "Accept: application/json");
     if (key != NULL) {
         size_t n = strlen(key) + 32;

@@ -24,6 +24,10 @@
 #include "pool/pool.h"
 #include "providers/echo.h"
 #include "providers/json_edit.h"
+#include "providers/messages.h"
+#include "providers/openai_form.h"
+#include "providers/poe.h"
+#include "providers/puter.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
 #include "server/auth.h"
@@ -78,6 +82,12 @@ typedef struct proxy {
     char hint_retry_after[96], hint_retry_after_ms[32], hint_reset_requests[32];
     llg_strbuf_t errbody;
 
+    /* poe and puter: the translator of the attempt in progress */
+    llg_poe_stream_t *poe;
+    llg_puter_stream_t *puter;
+    bool xl_failed; /* the translator reported an upstream error (in xl_err) */
+    llg_xlate_error_t xl_err;
+
     /* towards the client */
     bool committed;        /* the response was started */
     bool upstream_started; /* a byte of an upstream answer reached the client buffer */
@@ -104,6 +114,7 @@ typedef struct proxy {
 
 static void start_attempt(proxy_t *x);
 static void finish(proxy_t *x);
+static bool translated(const proxy_t *x);
 static void flush(proxy_t *x);
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -144,6 +155,10 @@ static void end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int statu
         curl_slist_free_all(x->headers);
         x->headers = NULL;
     }
+    llg_poe_stream_free(x->poe);
+    llg_puter_stream_free(x->puter);
+    x->poe = NULL;
+    x->puter = NULL;
     if (x->has_pick) {
         if (report) {
             llg_pool_hints_t hints = {
@@ -246,7 +261,7 @@ static void commit(proxy_t *x)
     } else {
         req->res.status = 200;
         req->res.reason = "OK";
-        const char *ct = x->content_type[0] ? x->content_type : "application/json";
+        const char *ct = x->content_type[0] && !translated(x) ? x->content_type : "application/json";
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
     }
     h2o_start_response(req, &x->super);
@@ -475,6 +490,84 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
     return 0;
 }
 
+/* ---- translated upstreams (poe, puter) --------------------------------- */
+
+static bool translated(const proxy_t *x)
+{
+    return x->poe != NULL || x->puter != NULL;
+}
+
+static int xl_feed(proxy_t *x, const char *p, size_t n, llg_xlate_error_t *err)
+{
+    llg_strbuf_t *out = &x->out[x->cur];
+    return x->poe != NULL ? llg_poe_feed(x->poe, p, n, out, err) : llg_puter_feed(x->puter, p, n, out, err);
+}
+
+static int xl_end(proxy_t *x, llg_xlate_error_t *err)
+{
+    llg_strbuf_t *out = &x->out[x->cur];
+    return x->poe != NULL ? llg_poe_end(x->poe, out, err) : llg_puter_end(x->puter, out, err);
+}
+
+static void xl_usage(proxy_t *x)
+{
+    bool estimated;
+    if (x->poe != NULL)
+        llg_poe_usage(x->poe, &x->prompt_tokens, &x->completion_tokens, &estimated);
+    else
+        llg_puter_usage(x->puter, &x->prompt_tokens, &x->completion_tokens, &estimated);
+    x->have_usage = true;
+}
+
+/* An upstream error the client must see as is (its own key, or a fault of the
+ * request): an HTTP error, or the last event of a stream already started. */
+static void respond_xlate_error(proxy_t *x, const llg_xlate_error_t *err)
+{
+    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    if (x->committed) {
+        llg_xlate_error_event(err, &x->out[x->cur]);
+        x->upstream_done = true;
+        finish(x);
+        return;
+    }
+    h2o_req_t *req = x->req;
+    x->req = NULL;
+    llg_http_set_provider(x->app, req, x->provider);
+    int status = err->http_status != 0 ? err->http_status : 502;
+    llg_respond_error(req, status, err->type[0] ? err->type : llg_error_type_for_status(status), err->code[0] ? err->code : NULL,
+                      NULL, "%s", err->message);
+    dispose(x);
+}
+
+/* After a translator error: the stream it already ended, or the next attempt,
+ * or the error itself. */
+static void after_xlate_error(proxy_t *x, llg_xlate_error_t *err, int status)
+{
+    if (err->http_status == 0) {
+        /* the translator ended the client's stream with an error event */
+        end_attempt(x, 1, err->outcome, status);
+        x->upstream_done = true;
+        finish(x);
+        return;
+    }
+    bool own_key = !x->has_pick && x->client_key.base != NULL;
+    if (err->outcome == LLG_OUTCOME_CLIENT ||
+        (own_key && (err->outcome == LLG_OUTCOME_AUTH || err->outcome == LLG_OUTCOME_PAYMENT ||
+                     err->outcome == LLG_OUTCOME_RATE_LIMITED))) {
+        end_attempt(x, 1, err->outcome, status);
+        /* the client's own key: it sees the upstream's own status */
+        if (own_key && status >= 400 && status < 500 && err->outcome != LLG_OUTCOME_CLIENT)
+            err->http_status = status;
+        respond_xlate_error(x, err);
+        return;
+    }
+    end_attempt(x, 1, err->outcome, status);
+    x->last_outcome = err->outcome;
+    x->last_status = status;
+    llg_strbuf_reset(&x->errbody);
+    start_attempt(x);
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
     proxy_t *x = ud;
@@ -494,6 +587,23 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     if (x->app->idle_timeout != NULL) {
         h2o_timeout_unlink(&x->t_idle);
         h2o_timeout_link(x->app->ctx.loop, x->app->idle_timeout, &x->t_idle);
+    }
+    if (translated(x)) {
+        size_t before = x->out[x->cur].len;
+        if (xl_feed(x, p, n, &x->xl_err) != 0) {
+            /* handled in on_done, outside curl's callbacks, where a retry may start */
+            x->xl_failed = true;
+            if (x->xl_err.http_status == 0 && !x->committed)
+                commit(x);
+            return 0;
+        }
+        if (x->out[x->cur].len > before) {
+            if (!x->committed)
+                commit(x);
+            x->upstream_started = true;
+            flush(x);
+        }
+        return n;
     }
     if (!x->committed)
         commit(x);
@@ -576,6 +686,51 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     x->easy = NULL;
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
+
+    if (translated(x)) {
+        llg_xlate_error_t err;
+        memset(&err, 0, sizeof(err));
+        if (x->xl_failed) {
+            x->xl_failed = false;
+            err = x->xl_err;
+        } else if (result != CURLE_OK) {
+            if (x->upstream_started) {
+                end_attempt(x, 1, LLG_OUTCOME_NETWORK, status);
+                fail_committed(x, "upstream_error", "The upstream provider failed in the middle of the answer.");
+                return;
+            }
+            llg_xlate_set_error(&err, 502, "server_error", "upstream_unavailable", LLG_OUTCOME_NETWORK,
+                                "The upstream provider could not be reached (%s).", curl_easy_strerror(result));
+            x->last_was_timeout = result == CURLE_OPERATION_TIMEDOUT;
+        } else if (status < 200 || status >= 300) {
+            if (x->poe != NULL)
+                llg_poe_http_error(status, x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len, &err);
+            else
+                llg_puter_http_error(status, x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len, &err);
+        } else {
+            size_t before = x->out[x->cur].len;
+            if (xl_end(x, &err) == 0) {
+                xl_usage(x);
+                if (x->has_pick)
+                    llg_pool_key_usage(x->app->pool, x->pick.slot, x->prompt_tokens, x->completion_tokens);
+                else
+                    llg_pool_provider_usage(x->app->pool, x->app->view, (unsigned)x->provider, x->prompt_tokens,
+                                            x->completion_tokens);
+                if (x->token >= 0)
+                    llg_pool_token_usage(x->app->pool, x->app->view, x->token, x->prompt_tokens, x->completion_tokens);
+                end_attempt(x, 1, LLG_OUTCOME_SUCCESS, status);
+                if (!x->committed && x->out[x->cur].len > before)
+                    commit(x);
+                x->upstream_done = true;
+                finish(x);
+                return;
+            }
+            if (err.http_status == 0 && !x->committed)
+                commit(x);
+        }
+        after_xlate_error(x, &err, status);
+        return;
+    }
 
     if (result == CURLE_OK && status >= 200 && status < 300) {
         if (x->stream) {
@@ -683,6 +838,18 @@ static int build_body(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out
             if (cJSON_GetObjectItemCaseSensitive(x->root, conf->defaults.params[i].key) == NULL)
                 patches[n++] = (llg_json_patch_t){conf->defaults.params[i].key, conf->defaults.params[i].json};
     }
+    char *messages_json = NULL;
+    if (p->message_mode != LLG_MESSAGES_RAW && x->endpoint == LLG_ENDPOINT_CHAT) {
+        cJSON *m = llg_messages_apply(p->message_mode, cJSON_GetObjectItemCaseSensitive(x->root, "messages"));
+        if (m == NULL) {
+            rc = -1;
+            goto Exit;
+        }
+        messages_json = cJSON_PrintUnformatted(m);
+        cJSON_Delete(m);
+        if (messages_json != NULL)
+            patches[n++] = (llg_json_patch_t){"messages", messages_json};
+    }
     if (x->add_usage) {
         /* ask for usage to count tokens; the extra chunk is hidden from the client */
         cJSON *opts = cJSON_GetObjectItemCaseSensitive(x->root, "stream_options");
@@ -701,8 +868,68 @@ static int build_body(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out
         rc = llg_json_patch_object(x->client_body.base, x->client_body.len, patches, n, &x->body);
         *out = h2o_iovec_init(x->body.data, x->body.len);
     }
+Exit:
     llg_strbuf_free(&model_json);
     free(opts_json);
+    free(messages_json);
+    return rc;
+}
+
+/* The upstream request of a poe or puter provider, and the translator of its
+ * answer. */
+static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out, char *url, size_t urlsize)
+{
+    int rc = -1;
+    const cJSON *root = x->root;
+    cJSON *copy = NULL;
+    if (p->message_mode != LLG_MESSAGES_RAW) {
+        cJSON *m = llg_messages_apply(p->message_mode, cJSON_GetObjectItemCaseSensitive(x->root, "messages"));
+        if (m == NULL || (copy = cJSON_Duplicate(x->root, 1)) == NULL) {
+            cJSON_Delete(m);
+            return -1;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(copy, "messages", m);
+        root = copy;
+    }
+    const char *upstream_model = x->model;
+    for (size_t i = 0; i < p->model_map.count; i++)
+        if (strcmp(p->model_map.items[i].key, x->model) == 0)
+            upstream_model = p->model_map.items[i].value;
+
+    llg_strbuf_t text = {0};
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "messages"))
+    {
+        llg_message_text(m, &text);
+        llg_strbuf_append(&text, " ", 1);
+    }
+    llg_xlate_params_t params = {
+        .model = x->model,
+        .stream = x->stream,
+        .include_usage = x->client_usage,
+        .prompt_tokens_estimate = llg_estimate_tokens(text.data != NULL ? text.data : "", text.len),
+        .random = {llg_app_random(x->app), llg_app_random(x->app)},
+    };
+    llg_strbuf_free(&text);
+
+    llg_strbuf_reset(&x->body);
+    if (p->type == LLG_PROVIDER_POE) {
+        const char *bot = llg_poe_bot_name(p, x->model);
+        if (bot == NULL)
+            goto Exit;
+        snprintf(url, urlsize, "%s/bot/%s", p->base_url, bot);
+        if (llg_poe_build_query(root, &x->body) != 0 || (x->poe = llg_poe_stream_new(&params)) == NULL)
+            goto Exit;
+    } else {
+        snprintf(url, urlsize, "%s/drivers/call", p->base_url);
+        if (llg_puter_build_call(root, upstream_model, NULL, x->stream, &x->body) != 0 ||
+            (x->puter = llg_puter_stream_new(&params)) == NULL)
+            goto Exit;
+    }
+    *out = h2o_iovec_init(x->body.data, x->body.len);
+    rc = 0;
+Exit:
+    cJSON_Delete(copy);
     return rc;
 }
 
@@ -834,7 +1061,8 @@ static void start_attempt(proxy_t *x)
             dispose(x);
             return;
         }
-        if (p->type != LLG_PROVIDER_OPENAI) {
+        /* poe and puter answer chat completions only */
+        if (p->type == LLG_PROVIDER_ECHO || (p->type != LLG_PROVIDER_OPENAI && x->endpoint != LLG_ENDPOINT_CHAT)) {
             next_provider(x);
             continue;
         }
@@ -893,13 +1121,15 @@ static void start_attempt(proxy_t *x)
         }
 
         h2o_iovec_t body;
-        if (build_body(x, p, &body) != 0) {
+        char url[2048];
+        int built = p->type == LLG_PROVIDER_OPENAI ? build_body(x, p, &body) : build_translated(x, p, &body, url, sizeof(url));
+        if (p->type == LLG_PROVIDER_OPENAI)
+            snprintf(url, sizeof(url), "%s%s", p->base_url, endpoint_paths[x->endpoint]);
+        if (built != 0) {
             end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
             fail(x, 400, "invalid_request", "The request body could not be edited for the upstream%s.", "");
             return;
         }
-        char url[2048];
-        snprintf(url, sizeof(url), "%s%s", p->base_url, endpoint_paths[x->endpoint]);
         CURL *easy = curl_easy_init();
         if (easy == NULL) {
             end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
