@@ -28,6 +28,8 @@ struct llg_curl {
         void (*fn)(void *);
     } *deferred; /* objects to free at the same safe point */
     size_t ndeferred, capdeferred;
+    CURL *spare[64]; /* finished easy handles kept for reuse */
+    size_t nspare;
 };
 
 typedef struct poll_ctx {
@@ -259,6 +261,23 @@ static void process_completions(llg_curl_t *c)
         free(t);
         done(easy, result, data);
     }
+}
+
+CURL *llg_curl_easy_get(llg_curl_t *c)
+{
+    if (c->nspare > 0)
+        return c->spare[--c->nspare];
+    return curl_easy_init();
+}
+
+void llg_curl_easy_put(llg_curl_t *c, CURL *easy)
+{
+    if (c->nspare == sizeof(c->spare) / sizeof(c->spare[0])) {
+        curl_easy_cleanup(easy);
+        return;
+    }
+    curl_easy_reset(easy);
+    c->spare[c->nspare++] = easy;
 }
 
 unsigned llg_curl_running(const llg_curl_t *c)

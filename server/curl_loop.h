@@ -41,6 +41,13 @@ void llg_curl_resume(llg_curl_t *c, CURL *easy);
  * (at once when called outside curl). */
 void llg_curl_defer_free(llg_curl_t *c, void *p, void (*fn)(void *));
 
+/* An easy handle with no options set: a reused one when there is one (its
+ * buffers and DNS cache stay allocated), else a new one. */
+CURL *llg_curl_easy_get(llg_curl_t *c);
+
+/* Gives back a handle whose transfer ended (the done callback ran). */
+void llg_curl_easy_put(llg_curl_t *c, CURL *easy);
+
 /* Number of transfers in progress. */
 unsigned llg_curl_running(const llg_curl_t *c);
 

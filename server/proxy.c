@@ -681,8 +681,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
 {
     proxy_t *x = data;
     (void)easy;
-    /* curl_loop removed the handle; it is ours to free */
-    curl_easy_cleanup(x->easy);
+    /* curl_loop removed the handle; it is ours to reuse */
+    llg_curl_easy_put(x->app->curl, x->easy);
     x->easy = NULL;
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
@@ -1130,7 +1130,7 @@ static void start_attempt(proxy_t *x)
             fail(x, 400, "invalid_request", "The request body could not be edited for the upstream%s.", "");
             return;
         }
-        CURL *easy = curl_easy_init();
+        CURL *easy = llg_curl_easy_get(app->curl);
         if (easy == NULL) {
             end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
             fail(x, 500, "internal_error", "Out of memory%s.", "");
@@ -1156,7 +1156,7 @@ static void start_attempt(proxy_t *x)
         x->easy = easy;
         x->attempts++;
         if (llg_curl_add(app->curl, easy, on_done, x) != 0) {
-            curl_easy_cleanup(easy);
+            llg_curl_easy_put(app->curl, easy);
             x->easy = NULL;
             end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
             continue;

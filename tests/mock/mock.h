@@ -189,6 +189,7 @@ struct mock_stream {
 enum mock_cstate { MOCK_C_READ, MOCK_C_PAUSED, MOCK_C_RESP, MOCK_C_HANG, MOCK_C_DRAIN };
 
 struct mock_conn {
+    struct mock_conn *all_next; /* every connection ever allocated: live ones stay reachable */
     int fd;
     uint32_t events;
     enum mock_cstate state;
