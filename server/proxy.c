@@ -718,9 +718,10 @@ static void on_done(CURL *easy, CURLcode result, void *data)
                                             x->completion_tokens);
                 if (x->token >= 0)
                     llg_pool_token_usage(x->app->pool, x->app->view, x->token, x->prompt_tokens, x->completion_tokens);
-                end_attempt(x, 1, LLG_OUTCOME_SUCCESS, status);
+                /* before end_attempt frees the translator: commit() asks for it */
                 if (!x->committed && x->out[x->cur].len > before)
                     commit(x);
+                end_attempt(x, 1, LLG_OUTCOME_SUCCESS, status);
                 x->upstream_done = true;
                 finish(x);
                 return;
