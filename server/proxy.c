@@ -86,6 +86,7 @@ typedef struct proxy {
     llg_poe_stream_t *poe;
     llg_puter_stream_t *puter;
     bool xl_failed; /* the translator reported an upstream error (in xl_err) */
+    bool has_last_xl; /* xl_err holds the error of the last translated attempt */
     llg_xlate_error_t xl_err;
 
     /* towards the client */
@@ -564,6 +565,10 @@ static void after_xlate_error(proxy_t *x, llg_xlate_error_t *err, int status)
     end_attempt(x, 1, err->outcome, status);
     x->last_outcome = err->outcome;
     x->last_status = status;
+    /* what the client is told if no other attempt answers */
+    if (err != &x->xl_err)
+        x->xl_err = *err;
+    x->has_last_xl = true;
     llg_strbuf_reset(&x->errbody);
     start_attempt(x);
 }
@@ -916,8 +921,10 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
     llg_strbuf_reset(&x->body);
     if (p->type == LLG_PROVIDER_POE) {
         const char *bot = llg_poe_bot_name(p, x->model);
-        if (bot == NULL)
+        if (bot == NULL) {
+            rc = -2;
             goto Exit;
+        }
         snprintf(url, urlsize, "%s/bot/%s", p->base_url, bot);
         if (llg_poe_build_query(root, &x->body) != 0 || (x->poe = llg_poe_stream_new(&params)) == NULL)
             goto Exit;
@@ -1028,6 +1035,9 @@ static void give_up(proxy_t *x)
         fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time (%s).", p->name);
     } else if (x->attempts == 0) {
         fail(x, 502, "no_upstream_key", "No upstream key is configured for provider '%s'.", p->name);
+    } else if (x->has_last_xl && x->xl_err.message[0] != '\0') {
+        /* the last translated attempt said why */
+        fail(x, 502, x->xl_err.code[0] ? x->xl_err.code : "upstream_unavailable", "%s", x->xl_err.message);
     } else {
         fail(x, 502, "upstream_unavailable", "The upstream provider could not answer the request (%s).", p->name);
     }
@@ -1128,7 +1138,11 @@ static void start_attempt(proxy_t *x)
             snprintf(url, sizeof(url), "%s%s", p->base_url, endpoint_paths[x->endpoint]);
         if (built != 0) {
             end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
-            fail(x, 400, "invalid_request", "The request body could not be edited for the upstream%s.", "");
+            if (built == -2)
+                fail(x, 400, "invalid_model",
+                     "'%s' is not a valid Poe bot name (1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-').", x->model);
+            else
+                fail(x, 400, "invalid_request", "The request body could not be prepared for the upstream%s.", "");
             return;
         }
         CURL *easy = llg_curl_easy_get(app->curl);
