@@ -48,6 +48,8 @@ void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, cons
     for (size_t i = 0; i < conf->provider_count; i++)
         if (conf->providers[i].auth == LLG_AUTH_PASSTHROUGH)
             app->has_passthrough = true;
+    const char *h2 = getenv("LLMGATE_UPSTREAM_HTTP2");
+    app->upstream_http2 = h2 != NULL && strcmp(h2, "1") == 0;
 
     h2o_config_init(&app->h2o);
     app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("llmgate"));

@@ -1167,7 +1167,14 @@ static void start_attempt(proxy_t *x)
         curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
         if (conf->timeouts.connect_ms > 0)
             curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->timeouts.connect_ms);
-        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        if (app->upstream_http2) {
+            /* HTTP/2 over TLS when the upstream offers it (ALPN), one connection
+             * multiplexed; cleartext upstreams stay on HTTP/1.1 */
+            curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+            curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+        } else {
+            curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        }
         x->easy = easy;
         x->attempts++;
         if (llg_curl_add(app->curl, easy, on_done, x) != 0) {
