@@ -51,17 +51,17 @@ typedef struct llg_conf_mark {
 } llg_conf_mark_t;
 
 typedef struct llg_conf_listen {
-    char *address; /* IPv4 or IPv6 literal, default "0.0.0.0" */
-    uint16_t port; /* default 8080 */
+    char *address;         /* IPv4 or IPv6 literal, default "0.0.0.0" */
+    uint16_t port;         /* default 8080 */
     char *tls_certificate; /* NULL: cleartext (HTTP/1.1 and h2c) */
     char *tls_key;
     llg_conf_mark_t mark;
 } llg_conf_listen_t;
 
 typedef struct llg_conf_token {
-    char *token;          /* the secret; never logged */
-    char *name;           /* NULL: derived id is used in logs and metrics */
-    uint32_t rpm;         /* 0 = unlimited */
+    char *token;            /* the secret; never logged */
+    char *name;             /* NULL: derived id is used in logs and metrics */
+    uint32_t rpm;           /* 0 = unlimited */
     llg_conf_strv_t models; /* globs; count 0 = every model */
     bool from_env;
 } llg_conf_token_t;
@@ -88,14 +88,14 @@ typedef enum llg_message_mode {
 typedef struct llg_conf_provider {
     char *name; /* [a-z0-9_-]+, unique */
     llg_provider_type_t type;
-    char *base_url;         /* NULL for echo */
-    llg_conf_strv_t keys;   /* from `keys` then from `keys_env` (env keys appended) */
-    char *keys_env;         /* NULL when absent */
+    char *base_url;       /* NULL for echo */
+    llg_conf_strv_t keys; /* from `keys` then from `keys_env` (env keys appended) */
+    char *keys_env;       /* NULL when absent */
     llg_auth_mode_t auth;
     llg_conf_strv_t models; /* default ["*"] */
     llg_conf_kvv_t model_map;
     llg_conf_strv_t list_models;
-    bool list_models_set;   /* true when list_models was given (even empty) */
+    bool list_models_set; /* true when list_models was given (even empty) */
     llg_conf_kvv_t headers;
     char *client_key_header; /* NULL when absent */
     llg_message_mode_t message_mode;

@@ -115,8 +115,7 @@ void llg_echo_respond(h2o_req_t *req, const llg_echo_params_t *p)
         llg_oai_form_t form;
         llg_oai_form_init(&form, p->model, p->model_len, false, p->random[0], p->random[1]);
         llg_strbuf_t body = {0};
-        llg_oai_completion(&body, &form, p->text, p->text_len, "stop", p->prompt_tokens,
-                           llg_estimate_tokens(p->text, p->text_len));
+        llg_oai_completion(&body, &form, p->text, p->text_len, "stop", p->prompt_tokens, llg_estimate_tokens(p->text, p->text_len));
         llg_respond_json(req, 200, body.data, body.len);
         llg_strbuf_free(&body);
         llg_oai_form_dispose(&form);

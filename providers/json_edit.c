@@ -69,10 +69,10 @@ static const llg_json_patch_t *find_patch(const llg_json_patch_t *p, size_t n, c
 }
 
 typedef struct member {
-    size_t start;   /* just after the '{' or ',' before it */
-    size_t vstart;  /* its value */
+    size_t start;  /* just after the '{' or ',' before it */
+    size_t vstart; /* its value */
     size_t vend;
-    size_t next;    /* just after the ',' that follows it, or at the '}' */
+    size_t next; /* just after the ',' that follows it, or at the '}' */
     const llg_json_patch_t *patch;
 } member_t;
 

@@ -20,9 +20,9 @@ typedef struct llg_sse_event {
     size_t name_len;
     const char *data; /* data lines joined by "\n", NUL-terminated */
     size_t data_len;
-    bool has_data;    /* at least one data: line */
-    bool comment;     /* a block of comment lines only */
-    const char *raw;  /* the bytes of this event as received */
+    bool has_data;   /* at least one data: line */
+    bool comment;    /* a block of comment lines only */
+    const char *raw; /* the bytes of this event as received */
     size_t raw_len;
 } llg_sse_event_t;
 
@@ -32,7 +32,7 @@ typedef int (*llg_sse_cb)(void *ctx, const llg_sse_event_t *ev);
 typedef struct llg_sse_reader {
     size_t max_event; /* 0: 1 MiB */
     /* private */
-    llg_strbuf_t _raw;   /* bytes of the current event so far */
+    llg_strbuf_t _raw; /* bytes of the current event so far */
     llg_strbuf_t _data;
     llg_strbuf_t _name;
     size_t _line_start; /* offset in _raw of the current line */

@@ -13,48 +13,15 @@
 
 #include "providers/openai_form.h"
 
-/* The length of the well-formed UTF-8 sequence at s[0..n), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t need;
-    uint32_t cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 1;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 2;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 3;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (need >= n)
-        return 0;
-    for (size_t k = 1; k <= need; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[k] & 0x3f);
-    }
-    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-        return 0;
-    return need + 1;
-}
-
 void llg_utf8_append_sanitized(llg_strbuf_t *out, const char *s, size_t n)
 {
     if (llg_utf8_valid(s, n)) {
         llg_strbuf_append(out, s, n);
         return;
     }
-    const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        size_t k = utf8_seq(u + i, n - i);
+        size_t k = llg_utf8_seq(s + i, n - i);
         if (k == 0) {
             llg_strbuf_append(out, "\xef\xbf\xbd", 3);
             i++;

@@ -29,13 +29,13 @@ typedef struct llg_app {
      * master before fork) */
     llg_pool_t *pool;
     const llg_pool_view_t *view;
-    struct llg_curl *curl; /* upstream transfers on this worker's loop */
+    struct llg_curl *curl;     /* upstream transfers on this worker's loop */
     struct llg_models *models; /* the /v1/models cache */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;
     h2o_timeout_t *gone_check; /* LLG_GONE_CHECK_MS: HTTP/1.1 client hang-up checks */
-    bool has_passthrough; /* some provider uses auth: passthrough */
-    bool upstream_http2;  /* $LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 to TLS upstreams (docs/upstream-http2.md) */
+    bool has_passthrough;      /* some provider uses auth: passthrough */
+    bool upstream_http2;       /* $LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 to TLS upstreams (docs/upstream-http2.md) */
     bool draining;
     /* request ids: a per-process random salt and a counter */
     uint64_t reqid_salt;

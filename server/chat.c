@@ -125,8 +125,9 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
         if (!cJSON_IsString(role)) {
             snprintf(param, paramsize, "messages[%d].role", i);
-            snprintf(err, errsize, role == NULL ? "Missing required parameter: 'messages[%d].role'."
-                                                : "Invalid type for 'messages[%d].role': expected a string.",
+            snprintf(err, errsize,
+                     role == NULL ? "Missing required parameter: 'messages[%d].role'."
+                                  : "Invalid type for 'messages[%d].role': expected a string.",
                      i);
             goto Error;
         }
@@ -222,8 +223,8 @@ static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errs
 {
     param[0] = '\0';
     if (len == 0 || !llg_utf8_valid(body, len) || has_escaped_nul(body, len)) {
-        snprintf(err, errsize, len == 0 ? "The request body is empty; expected a JSON object."
-                                        : "The request body is not valid UTF-8 JSON.");
+        snprintf(err, errsize,
+                 len == 0 ? "The request body is empty; expected a JSON object." : "The request body is not valid UTF-8 JSON.");
         return NULL;
     }
     const char *end = NULL;

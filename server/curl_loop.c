@@ -20,13 +20,13 @@ struct llg_curl {
     CURLM *multi;
     uv_timer_t timer;
     unsigned running;
-    int depth;      /* > 0 while inside curl_multi_* calls: removals must wait */
-    CURL **doomed;  /* cancelled handles waiting for a safe point */
+    int depth;     /* > 0 while inside curl_multi_* calls: removals must wait */
+    CURL **doomed; /* cancelled handles waiting for a safe point */
     size_t ndoomed, capdoomed;
     struct deferred {
         void *p;
         void (*fn)(void *);
-    } *deferred; /* objects to free at the same safe point */
+    } * deferred; /* objects to free at the same safe point */
     size_t ndeferred, capdeferred;
     CURL *spare[64]; /* finished easy handles kept for reuse */
     size_t nspare;

@@ -72,9 +72,9 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
 /* What the logger needs of a request that reached the handler, kept in its
  * pool and found through h2o's per-request env. */
 typedef struct req_state {
-    uint64_t start_us;       /* the handler saw the request */
-    uint64_t first_byte_us;  /* the response started; 0 before */
-    int provider;            /* -1: not routed */
+    uint64_t start_us;      /* the handler saw the request */
+    uint64_t first_byte_us; /* the response started; 0 before */
+    int provider;           /* -1: not routed */
 } req_state_t;
 
 static uint64_t now_us(void)
@@ -176,8 +176,10 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
         llg_strbuf_append_json_string(&b, p->name, strlen(p->name));
         llg_strbuf_appendf(&b, ",\"type\":\"%s\",\"auth\":\"%s\",\"keys\":{\"total\":%u,\"usable\":%u}}",
                            llg_provider_type_name(p->type),
-                           p->auth == LLG_AUTH_POOL ? "pool" : p->auth == LLG_AUTH_PASSTHROUGH ? "passthrough" : "none", total,
-                           usable);
+                           p->auth == LLG_AUTH_POOL          ? "pool"
+                           : p->auth == LLG_AUTH_PASSTHROUGH ? "passthrough"
+                                                             : "none",
+                           total, usable);
     }
     llg_strbuf_appends(&b, "]}");
     llg_strbuf_t out = {0};
@@ -190,25 +192,37 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
     llg_strbuf_free(&out);
 }
 
-static void respond_metrics(llg_app_t *app, h2o_req_t *req)
+typedef int (*pool_writer_t)(llg_pool_t *, const llg_pool_view_t *, uint64_t, FILE *);
+
+/* Renders a pool report into a malloc'ed text; on failure answers 500 and
+ * returns NULL. */
+static char *render_pool(llg_app_t *app, h2o_req_t *req, pool_writer_t write, size_t *len)
 {
     char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (f == NULL || llg_pool_write_metrics(app->pool, app->view, llg_pool_now_ms(), f) != 0) {
+    FILE *f = open_memstream(&text, len);
+    if (f == NULL || write(app->pool, app->view, llg_pool_now_ms(), f) != 0) {
         if (f != NULL)
             fclose(f);
         free(text);
-        llg_respond_error(req, 500, NULL, "internal_error", NULL, "The metrics could not be rendered.");
-        return;
+        llg_respond_error(req, 500, NULL, "internal_error", NULL, "The report could not be rendered.");
+        return NULL;
     }
     fclose(f);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    return text;
+}
+
+static void respond_metrics(llg_app_t *app, h2o_req_t *req)
+{
+    size_t len;
+    char *text = render_pool(app, req, llg_pool_write_metrics, &len);
+    if (text == NULL)
+        return;
     req->res.status = 200;
     req->res.reason = "OK";
     req->res.content_length = len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     h2o_send_inline(req, text, len);
     free(text);
 }
@@ -242,23 +256,22 @@ static void respond_admin(llg_app_t *app, h2o_req_t *req)
         llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, "Use GET on /admin/keys.");
         return;
     }
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (f == NULL || llg_pool_write_admin_json(app->pool, app->view, llg_pool_now_ms(), f) != 0) {
-        if (f != NULL)
-            fclose(f);
-        free(text);
-        llg_respond_error(req, 500, NULL, "internal_error", NULL, "The key list could not be rendered.");
+    size_t len;
+    char *text = render_pool(app, req, llg_pool_write_admin_json, &len);
+    if (text == NULL)
         return;
-    }
-    fclose(f);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     llg_respond_json(req, 200, text, len);
     free(text);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
+
+/* The 413 message, whether h2o or the handler refused the body. */
+static void too_large_message(llg_app_t *app, char *buf, size_t size)
+{
+    snprintf(buf, size, "The request body is larger than the limit of %llu bytes (max_body_bytes).",
+             (unsigned long long)app->conf->max_body_bytes);
+}
 
 enum {
     M_GET = 1,
@@ -298,9 +311,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (req->entity.len > app->conf->max_body_bytes) {
-        llg_respond_error(req, 413, "invalid_request_error", "request_too_large", NULL,
-                          "The request body is larger than the limit of %llu bytes (max_body_bytes).",
-                          (unsigned long long)app->conf->max_body_bytes);
+        char message[160];
+        too_large_message(app, message, sizeof(message));
+        llg_respond_error(req, 413, "invalid_request_error", "request_too_large", NULL, "%s", message);
         return 0;
     }
     if (path.len >= 7 && memcmp(path.base, "/admin/", 7) == 0) {
@@ -359,8 +372,7 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
     char message[256];
     const char *code = NULL;
     if (req->res.status == 413) {
-        snprintf(message, sizeof(message), "The request body is larger than the limit of %llu bytes (max_body_bytes).",
-                 (unsigned long long)app->conf->max_body_bytes);
+        too_large_message(app, message, sizeof(message));
         code = "request_too_large";
     } else {
         snprintf(message, sizeof(message), "%s: the request could not be read.",

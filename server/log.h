@@ -20,8 +20,8 @@ void llg_log_init(void);
 void llg_log(llg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define llg_error(...) llg_log(LLG_LOG_ERROR, __VA_ARGS__)
-#define llg_warn(...) llg_log(LLG_LOG_WARN, __VA_ARGS__)
-#define llg_info(...) llg_log(LLG_LOG_INFO, __VA_ARGS__)
+#define llg_warn(...)  llg_log(LLG_LOG_WARN, __VA_ARGS__)
+#define llg_info(...)  llg_log(LLG_LOG_INFO, __VA_ARGS__)
 #define llg_debug(...) llg_log(LLG_LOG_DEBUG, __VA_ARGS__)
 
 #endif

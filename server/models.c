@@ -21,7 +21,7 @@
 typedef struct cache {
     llg_models_t *owner;
     int provider;
-    llg_strbuf_t items; /* normalised items, one per line */
+    llg_strbuf_t items;  /* normalised items, one per line */
     uint64_t fetched_ms; /* last attempt that ended; 0: never */
     bool fetching;
     CURL *easy;

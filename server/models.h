@@ -14,7 +14,7 @@
 #include "h2o.h"
 #include "server/app.h"
 
-#define LLG_MODELS_TTL_MS (10 * 60 * 1000)
+#define LLG_MODELS_TTL_MS  (10 * 60 * 1000)
 #define LLG_MODELS_WAIT_MS 5000
 
 typedef struct llg_models llg_models_t;

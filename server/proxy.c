@@ -39,11 +39,11 @@
 #include "server/route.h"
 #include "server/strbuf.h"
 
-#define HIGH_WATER (64 * 1024)         /* pause the upstream past this much unsent data */
-#define ERRBODY_MAX (64 * 1024)        /* bytes of an upstream error body kept */
-#define USAGE_COPY_MAX (1024 * 1024)   /* a non-stream body is kept for `usage` up to this size */
-#define MAX_CHAIN 16
-#define MAX_TRIED 16
+#define HIGH_WATER     (64 * 1024)   /* pause the upstream past this much unsent data */
+#define ERRBODY_MAX    (64 * 1024)   /* bytes of an upstream error body kept */
+#define USAGE_COPY_MAX (1024 * 1024) /* a non-stream body is kept for `usage` up to this size */
+#define MAX_CHAIN      16
+#define MAX_TRIED      16
 
 static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations"};
 
@@ -85,7 +85,7 @@ typedef struct proxy {
     /* poe and puter: the translator of the attempt in progress */
     llg_poe_stream_t *poe;
     llg_puter_stream_t *puter;
-    bool xl_failed; /* the translator reported an upstream error (in xl_err) */
+    bool xl_failed;   /* the translator reported an upstream error (in xl_err) */
     bool has_last_xl; /* xl_err holds the error of the last translated attempt */
     llg_xlate_error_t xl_err;
 
@@ -93,14 +93,14 @@ typedef struct proxy {
     bool committed;        /* the response was started */
     bool upstream_started; /* a byte of an upstream answer reached the client buffer */
     llg_strbuf_t out[2];
-    int cur;       /* the buffer accumulating; out[1 - cur] is in flight when sending */
-    bool sending;  /* an h2o_send is waiting for proceed */
-    bool paused;   /* curl is paused on backpressure */
+    int cur;      /* the buffer accumulating; out[1 - cur] is in flight when sending */
+    bool sending; /* an h2o_send is waiting for proceed */
+    bool paused;  /* curl is paused on backpressure */
     bool upstream_done;
     bool error_end; /* end the response with H2O_SEND_STATE_ERROR */
     llg_sse_reader_t sse;
     bool saw_done;
-    bool saw_error; /* the upstream sent an error event of its own */
+    bool saw_error;             /* the upstream sent an error event of its own */
     llg_outcome_t last_outcome; /* of the last attempt that ended */
     bool have_usage;
     uint64_t prompt_tokens, completion_tokens;
@@ -227,12 +227,33 @@ static void fail(proxy_t *x, int status, const char *code, const char *fmt, cons
     dispose(x);
 }
 
-static void append_error_event(proxy_t *x, const char *code, const char *message)
+static void append_error_event(proxy_t *x, const char *type, const char *code, const char *param, const char *message)
 {
     llg_strbuf_t *b = &x->out[x->cur];
     llg_strbuf_appends(b, "data: ");
-    llg_render_error(b, "server_error", code, NULL, message);
+    llg_render_error(b, type, code, param, message);
     llg_strbuf_appends(b, "\n\ndata: [DONE]\n\n");
+}
+
+/* An error the client must see as it is: the last event of a stream that
+ * already started (a `: ping` may have started it), else an HTTP error. The
+ * proxy is done afterwards. */
+static void client_error(proxy_t *x, int status, const char *type, const char *code, const char *param, const char *message)
+{
+    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    if (type == NULL)
+        type = llg_error_type_for_status(status);
+    if (x->committed) {
+        append_error_event(x, type, code, param, message);
+        x->upstream_done = true;
+        finish(x);
+        return;
+    }
+    h2o_req_t *req = x->req;
+    x->req = NULL;
+    llg_http_set_provider(x->app, req, x->provider);
+    llg_respond_error(req, status, type, code, param, "%s", message);
+    dispose(x);
 }
 
 /* After the response started: end it with an error the client can see. */
@@ -240,7 +261,7 @@ static void fail_committed(proxy_t *x, const char *code, const char *message)
 {
     end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
     if (x->stream)
-        append_error_event(x, code, message);
+        append_error_event(x, "server_error", code, NULL, message);
     else
         x->error_end = true; /* a truncated JSON body must not look complete */
     x->upstream_done = true;
@@ -524,20 +545,8 @@ static void xl_usage(proxy_t *x)
  * request): an HTTP error, or the last event of a stream already started. */
 static void respond_xlate_error(proxy_t *x, const llg_xlate_error_t *err)
 {
-    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
-    if (x->committed) {
-        llg_xlate_error_event(err, &x->out[x->cur]);
-        x->upstream_done = true;
-        finish(x);
-        return;
-    }
-    h2o_req_t *req = x->req;
-    x->req = NULL;
-    llg_http_set_provider(x->app, req, x->provider);
     int status = err->http_status != 0 ? err->http_status : 502;
-    llg_respond_error(req, status, err->type[0] ? err->type : llg_error_type_for_status(status), err->code[0] ? err->code : NULL,
-                      NULL, "%s", err->message);
-    dispose(x);
+    client_error(x, status, err->type[0] ? err->type : NULL, err->code[0] ? err->code : NULL, NULL, err->message);
 }
 
 /* After a translator error: the stream it already ended, or the next attempt,
@@ -553,8 +562,8 @@ static void after_xlate_error(proxy_t *x, llg_xlate_error_t *err, int status)
     }
     bool own_key = !x->has_pick && x->client_key.base != NULL;
     if (err->outcome == LLG_OUTCOME_CLIENT ||
-        (own_key && (err->outcome == LLG_OUTCOME_AUTH || err->outcome == LLG_OUTCOME_PAYMENT ||
-                     err->outcome == LLG_OUTCOME_RATE_LIMITED))) {
+        (own_key &&
+         (err->outcome == LLG_OUTCOME_AUTH || err->outcome == LLG_OUTCOME_PAYMENT || err->outcome == LLG_OUTCOME_RATE_LIMITED))) {
         end_attempt(x, 1, err->outcome, status);
         /* the client's own key: it sees the upstream's own status */
         if (own_key && status >= 400 && status < 500 && err->outcome != LLG_OUTCOME_CLIENT)
@@ -661,25 +670,8 @@ static void relay_upstream_error(proxy_t *x, int status)
     if (code == NULL && parsed.code[0] != '\0')
         code = parsed.code;
 
-    if (x->committed) {
-        /* a `: ping` already started the stream: the error becomes its last event */
-        end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
-        llg_strbuf_t *b = &x->out[x->cur];
-        llg_strbuf_appends(b, "data: ");
-        llg_render_error(b, type != NULL ? type : llg_error_type_for_status(status), code, param, message);
-        llg_strbuf_appends(b, "\n\ndata: [DONE]\n\n");
-        cJSON_Delete(j);
-        x->upstream_done = true;
-        finish(x);
-        return;
-    }
-    h2o_req_t *req = x->req;
-    x->req = NULL;
-    llg_http_set_provider(x->app, req, x->provider);
-    end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
-    llg_respond_error(req, status, type != NULL ? type : llg_error_type_for_status(status), code, param, "%s", message);
+    client_error(x, status, type, code, param, message);
     cJSON_Delete(j);
-    dispose(x);
 }
 
 static void on_done(CURL *easy, CURLcode result, void *data)
@@ -747,7 +739,8 @@ static void on_done(CURL *easy, CURLcode result, void *data)
                 if (x->saw_error)
                     llg_strbuf_appends(&x->out[x->cur], "data: [DONE]\n\n"); /* its own error event said why */
                 else
-                    append_error_event(x, "upstream_truncated", "The upstream provider ended the stream early.");
+                    append_error_event(x, "server_error", "upstream_truncated", NULL,
+                                       "The upstream provider ended the stream early.");
                 x->upstream_done = true;
                 finish(x);
                 return;
@@ -759,8 +752,7 @@ static void on_done(CURL *easy, CURLcode result, void *data)
             if (x->has_pick)
                 llg_pool_key_usage(x->app->pool, x->pick.slot, x->prompt_tokens, x->completion_tokens);
             else
-                llg_pool_provider_usage(x->app->pool, x->app->view, (unsigned)x->provider, x->prompt_tokens,
-                                        x->completion_tokens);
+                llg_pool_provider_usage(x->app->pool, x->app->view, (unsigned)x->provider, x->prompt_tokens, x->completion_tokens);
             if (x->token >= 0)
                 llg_pool_token_usage(x->app->pool, x->app->view, x->token, x->prompt_tokens, x->completion_tokens);
         }
@@ -803,9 +795,9 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         x->last_status = status;
     }
     /* with the client's own key, its auth and quota errors are its own */
-    if (outcome == LLG_OUTCOME_CLIENT || (!x->has_pick && x->client_key.base != NULL &&
-                                          (outcome == LLG_OUTCOME_AUTH || outcome == LLG_OUTCOME_PAYMENT ||
-                                           outcome == LLG_OUTCOME_RATE_LIMITED))) {
+    if (outcome == LLG_OUTCOME_CLIENT ||
+        (!x->has_pick && x->client_key.base != NULL &&
+         (outcome == LLG_OUTCOME_AUTH || outcome == LLG_OUTCOME_PAYMENT || outcome == LLG_OUTCOME_RATE_LIMITED))) {
         /* the request itself is at fault: the upstream's answer is the client's */
         end_attempt(x, 1, outcome, status);
         relay_upstream_error(x, status);
@@ -958,8 +950,7 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, c
     if (line != stack) {
         memset(line, 0, (size_t)len); /* it may hold a key */
         free(line);
-    }
-    else
+    } else
         memset(stack, 0, sizeof(stack));
     return r != NULL ? r : list;
 }

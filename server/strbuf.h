@@ -29,4 +29,8 @@ void llg_strbuf_free(llg_strbuf_t *b);
  * past U+10FFFF). */
 int llg_utf8_valid(const char *s, size_t n);
 
+/* The length of the well-formed UTF-8 sequence at s[0] (n > 0 bytes left),
+ * or 0 when none starts there. */
+size_t llg_utf8_seq(const char *s, size_t n);
+
 #endif

@@ -15,7 +15,6 @@
  * SIGTERM, SIGINT, SIGHUP and SIGCHLD; the worker installs its own handling
  * and unblocks them. */
 void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, llg_pool_t *pool, const llg_pool_view_t *view,
-                    unsigned index, unsigned generation)
-    __attribute__((noreturn));
+                    unsigned index, unsigned generation) __attribute__((noreturn));
 
 #endif

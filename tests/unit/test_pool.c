@@ -987,7 +987,7 @@ TEST(metrics)
         "llmgate_config_reloads_total{result=\"failed\"} 0\n",
         "# TYPE llmgate_key_state gauge\n",
         "# TYPE llmgate_key_cooldown_seconds gauge\n",
-        "llmgate_token_requests_total{token=\"team-a\"} 2\n", /* admitted, then refused (403) */
+        "llmgate_token_requests_total{token=\"team-a\"} 2\n",         /* admitted, then refused (403) */
         "llmgate_token_requests_total{token=\"team \\\"b\\\"\"} 1\n", /* escaped */
         "llmgate_token_rejections_total{token=\"team-a\",reason=\"forbidden\"} 1\n",
         "llmgate_pool_capacity{kind=\"keys\"} 10000\n",

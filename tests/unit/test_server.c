@@ -19,14 +19,14 @@ TEST(utf8)
     CHECK(llg_utf8_valid("", 0));
     CHECK(llg_utf8_valid("hello world, plain ascii text", 29));
     CHECK(llg_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80", 15));
-    CHECK(!llg_utf8_valid("\xc3", 1));               /* truncated */
-    CHECK(!llg_utf8_valid("abc\xc3", 4));            /* truncated at end */
-    CHECK(!llg_utf8_valid("\xc0\xaf", 2));           /* overlong */
-    CHECK(!llg_utf8_valid("\xe0\x80\xaf", 3));       /* overlong */
-    CHECK(!llg_utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
-    CHECK(!llg_utf8_valid("\xf4\x90\x80\x80", 4));   /* past U+10FFFF */
+    CHECK(!llg_utf8_valid("\xc3", 1));             /* truncated */
+    CHECK(!llg_utf8_valid("abc\xc3", 4));          /* truncated at end */
+    CHECK(!llg_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    CHECK(!llg_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+    CHECK(!llg_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!llg_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
     CHECK(!llg_utf8_valid("\xff", 1));
-    CHECK(!llg_utf8_valid("12345678\x80", 9));       /* after the 8-byte fast path */
+    CHECK(!llg_utf8_valid("12345678\x80", 9)); /* after the 8-byte fast path */
     CHECK(!llg_utf8_valid("\xe2\x82", 2));
 }
 

@@ -83,8 +83,7 @@ static void run_splits(const char *input, size_t len, const char *label, int exp
             llg_sse_feed(&r, input + split, split2 - split, collect, &c);
             llg_sse_feed(&r, input + split2, len - split2, collect, &c);
             if (c.count != whole.count || c.summary.len != whole.summary.len ||
-                memcmp(c.summary.data, whole.summary.data, c.summary.len) != 0 ||
-                c.raw.len + llg_sse_pending(&r) != len) {
+                memcmp(c.summary.data, whole.summary.data, c.summary.len) != 0 || c.raw.len + llg_sse_pending(&r) != len) {
                 fprintf(stderr, "%s: split at %zu,%zu differs\n", label, split, split2);
                 test_current_failed_ = 1;
                 split = len;
@@ -138,9 +137,9 @@ TEST(fields)
     CHECK_EQ_INT(llg_sse_feed(&r, in, strlen(in), collect, &c), 0);
     CHECK_EQ_INT(c.count, 4);
     CHECK(strstr(c.summary.data, "text|a\nb|0|1\n") == c.summary.data);
-    CHECK(strstr(c.summary.data, "||1|0\n") != NULL);   /* the comment block */
-    CHECK(strstr(c.summary.data, "||0|1\n") != NULL);   /* bare "data" line: empty data */
-    CHECK(strstr(c.summary.data, "x||0|0\n") != NULL);  /* event with no data */
+    CHECK(strstr(c.summary.data, "||1|0\n") != NULL);  /* the comment block */
+    CHECK(strstr(c.summary.data, "||0|1\n") != NULL);  /* bare "data" line: empty data */
+    CHECK(strstr(c.summary.data, "x||0|0\n") != NULL); /* event with no data */
     CHECK_EQ_INT(llg_sse_pending(&r), 0);
     llg_sse_dispose(&r);
     llg_strbuf_free(&c.summary);
