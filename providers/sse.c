@@ -72,44 +72,64 @@ static int dispatch(llg_sse_reader_t *r, llg_sse_cb cb, void *ctx)
     return rc;
 }
 
+/* A complete line ended at r->_raw.len - 1 (its terminator). Returns 1 when
+ * it was the blank line that ends an event, else 0. */
+static int end_line(llg_sse_reader_t *r)
+{
+    size_t line_len = r->_raw.len - 1 - r->_line_start;
+    if (line_len != 0) {
+        take_line(r, r->_raw.data + r->_line_start, line_len);
+        r->_has_line = true;
+    } else if (r->_has_line) {
+        return 1;
+    }
+    /* a blank line before any line of an event starts nothing */
+    r->_line_start = r->_raw.len;
+    return 0;
+}
+
 int llg_sse_feed(llg_sse_reader_t *r, const char *p, size_t n, llg_sse_cb cb, void *ctx)
 {
     size_t max = r->max_event ? r->max_event : (size_t)1 << 20;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        llg_strbuf_append(&r->_raw, &c, 1);
-        if (r->_cr && c == '\n') {
-            /* the LF of a CRLF whose CR already ended the line; its byte stays
-             * in the raw stream (the next event's) so a relay loses nothing */
+    size_t i = 0;
+    while (i < n) {
+        if (r->_cr) {
             r->_cr = false;
-            r->_line_start = r->_raw.len;
-            continue;
-        }
-        r->_cr = c == '\r';
-        if (c != '\n' && c != '\r') {
-            if (r->_raw.len > max)
-                return -1;
-            continue;
-        }
-        size_t line_len = r->_raw.len - 1 - r->_line_start;
-        if (line_len != 0) {
-            take_line(r, r->_raw.data + r->_line_start, line_len);
-            r->_has_line = true;
-        } else if (r->_has_line) {
-            /* the LF of a CRLF ending the event belongs to it when it is already
-             * here; only one split exactly between CR and LF leaves it to the
-             * next event's bytes */
-            if (c == '\r' && i + 1 < n && p[i + 1] == '\n') {
+            if (p[i] == '\n') {
+                /* the LF of a CRLF whose CR already ended the line; its byte stays
+                 * in the raw stream (the next event's) so a relay loses nothing */
                 llg_strbuf_append(&r->_raw, "\n", 1);
-                r->_cr = false;
+                r->_line_start = r->_raw.len;
                 i++;
+                continue;
             }
-            if (dispatch(r, cb, ctx) != 0)
-                return -1;
-            continue;
         }
-        /* a blank line before any line of an event starts nothing */
-        r->_line_start = r->_raw.len;
+        /* the run up to the next line end is copied at once */
+        size_t j = i;
+        while (j < n && p[j] != '\n' && p[j] != '\r')
+            j++;
+        if (j == n) {
+            llg_strbuf_append(&r->_raw, p + i, n - i);
+            return r->_raw.len > max ? -1 : 0;
+        }
+        char c = p[j];
+        llg_strbuf_append(&r->_raw, p + i, j + 1 - i);
+        if (r->_raw.len > max)
+            return -1;
+        i = j + 1;
+        r->_cr = c == '\r';
+        if (!end_line(r))
+            continue;
+        /* the LF of a CRLF ending the event belongs to it when it is already
+         * here; only one split exactly between CR and LF leaves it to the
+         * next event's bytes */
+        if (c == '\r' && i < n && p[i] == '\n') {
+            llg_strbuf_append(&r->_raw, "\n", 1);
+            r->_cr = false;
+            i++;
+        }
+        if (dispatch(r, cb, ctx) != 0)
+            return -1;
     }
     return 0;
 }
