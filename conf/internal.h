@@ -72,6 +72,7 @@ enum {
 yaml_node_t *conf_node(conf_ctx_t *c, int index);
 bool conf_is_null(const yaml_node_t *n);
 /* For messages: `a list`, `a mapping`, `null` or the scalar quoted (cut). */
+const char *conf_describe_kind(const yaml_node_t *n);
 const char *conf_describe(const yaml_node_t *n, char *buf, size_t size);
 
 /* Walks mapping `n` (named `path` in messages; "" is the top level) whose

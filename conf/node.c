@@ -26,6 +26,22 @@ bool conf_is_null(const yaml_node_t *n)
            strcmp(s, "NULL") == 0;
 }
 
+/* What a node is, never what it says: for the places where a secret may be
+ * written by mistake (a token or key where a list or mapping belongs). */
+const char *conf_describe_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SCALAR_NODE:
+        return conf_is_null(n) ? "null" : "a single value";
+    default:
+        return "nothing";
+    }
+}
+
 const char *conf_describe(const yaml_node_t *n, char *buf, size_t size)
 {
     switch (n->type) {
@@ -110,8 +126,7 @@ bool conf_map(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *const
             keys[i] = NULL;
     }
     if (n->type != YAML_MAPPING_NODE) {
-        char db[64];
-        conf_error_node(c, n, "%s: expected a mapping, got %s", path, conf_describe(n, db, sizeof(db)));
+        conf_error_node(c, n, "%s: expected a mapping, got %s", path, conf_describe_kind(n));
         return false;
     }
     yaml_node_pair_t *pairs = n->data.mapping.pairs.start;
@@ -297,8 +312,7 @@ bool conf_get_strv(conf_ctx_t *c, yaml_node_t *n, const char *path, int flags, l
     if (n == NULL)
         return false;
     if (n->type != YAML_SEQUENCE_NODE) {
-        char db[64];
-        conf_error_node(c, n, "%s: expected a list, got %s", path, conf_describe(n, db, sizeof(db)));
+        conf_error_node(c, n, "%s: expected a list, got %s", path, conf_describe_kind(n));
         return false;
     }
     yaml_node_item_t *items = n->data.sequence.items.start;
@@ -332,8 +346,7 @@ bool conf_get_kvv(conf_ctx_t *c, yaml_node_t *n, const char *path, bool headers,
     if (n == NULL)
         return false;
     if (n->type != YAML_MAPPING_NODE) {
-        char db[64];
-        conf_error_node(c, n, "%s: expected a mapping, got %s", path, conf_describe(n, db, sizeof(db)));
+        conf_error_node(c, n, "%s: expected a mapping, got %s", path, conf_describe_kind(n));
         return false;
     }
     yaml_node_pair_t *pairs = n->data.mapping.pairs.start;
@@ -420,8 +433,7 @@ bool conf_expect_list(conf_ctx_t *c, yaml_node_t *n, const char *path)
 {
     if (n->type == YAML_SEQUENCE_NODE)
         return true;
-    char db[64];
-    conf_error_node(c, n, "%s: expected a list, got %s", path, conf_describe(n, db, sizeof(db)));
+    conf_error_node(c, n, "%s: expected a list, got %s", path, conf_describe_kind(n));
     return false;
 }
 

@@ -49,8 +49,7 @@ static void parse_tokens(conf_ctx_t *c, yaml_node_t *n)
                 conf_error_node(c, v[3], "%s: must list at least one model glob (leave it out to allow every model)", sub);
             snprintf(sub, sizeof(sub), "%s.token", p);
         } else {
-            char db[64];
-            conf_error_node(c, item, "%s: expected a token string or a mapping, got %s", p, conf_describe(item, db, sizeof(db)));
+            conf_error_node(c, item, "%s: expected a token string or a mapping, got %s", p, conf_describe_kind(item));
             continue;
         }
         if (tnode == NULL)

@@ -48,7 +48,7 @@ int llg_models_normalize(const char *json, size_t len, const char *owner, llg_st
                 /* Poe reports milliseconds: no epoch second is above 1e11 before the year 5138 */
                 if (c > 1e11)
                     c /= 1000;
-                created = (long long)c;
+                created = c < 1e11 ? (long long)c : 0;
             }
             v = cJSON_GetObjectItemCaseSensitive(item, "owned_by");
             if (cJSON_IsString(v) && v->valuestring[0] != '\0')

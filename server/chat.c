@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "providers/echo.h"
@@ -48,6 +49,35 @@ static int has_escaped_nul(const char *body, size_t len)
     return 0;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A top-level key that appears twice, or NULL. Sorted, so that a body with
+ * many keys costs n log n, not n squared. */
+static const char *duplicate_key(const cJSON *root)
+{
+    size_t n = 0;
+    for (const cJSON *a = root->child; a != NULL; a = a->next)
+        n++;
+    if (n < 2)
+        return NULL;
+    const char **names = malloc(n * sizeof(*names));
+    if (names == NULL)
+        return NULL;
+    size_t i = 0;
+    for (const cJSON *a = root->child; a != NULL; a = a->next)
+        names[i++] = a->string;
+    qsort(names, n, sizeof(*names), cmp_names);
+    const char *dup = NULL;
+    for (i = 1; i < n && dup == NULL; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            dup = names[i];
+    free(names);
+    return dup;
+}
+
 cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     param[0] = '\0';
@@ -59,9 +89,9 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
         snprintf(err, errsize, "The request body is not valid UTF-8.");
         return NULL;
     }
-    /* cJSON ends strings at an escaped NUL; refuse it rather than read a
-     * different string than the upstream would */
-    if (has_escaped_nul(body, len)) {
+    /* cJSON ends strings at a NUL, raw or escaped; refuse it rather than read
+     * a different string than the upstream would */
+    if (memchr(body, '\0', len) != NULL || has_escaped_nul(body, len)) {
         snprintf(err, errsize, "The request body contains an escaped NUL character (\\u0000), which is not supported.");
         return NULL;
     }
@@ -87,14 +117,11 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
     }
     /* the body is forwarded as sent: a duplicate key could be read one way here
      * and another way upstream, so it is refused */
-    for (const cJSON *a = root->child; a != NULL; a = a->next) {
-        for (const cJSON *b = a->next; b != NULL; b = b->next) {
-            if (strcmp(a->string, b->string) == 0) {
-                snprintf(param, paramsize, "%s", a->string);
-                snprintf(err, errsize, "Duplicate key '%.64s' in the request body.", a->string);
-                goto Error;
-            }
-        }
+    const char *dup = duplicate_key(root);
+    if (dup != NULL) {
+        snprintf(param, paramsize, "%s", dup);
+        snprintf(err, errsize, "Duplicate key '%.64s' in the request body.", dup);
+        goto Error;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model != NULL && !cJSON_IsString(model)) {
@@ -222,7 +249,7 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
 static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     param[0] = '\0';
-    if (len == 0 || !llg_utf8_valid(body, len) || has_escaped_nul(body, len)) {
+    if (len == 0 || !llg_utf8_valid(body, len) || memchr(body, '\0', len) != NULL || has_escaped_nul(body, len)) {
         snprintf(err, errsize,
                  len == 0 ? "The request body is empty; expected a JSON object." : "The request body is not valid UTF-8 JSON.");
         return NULL;
@@ -335,7 +362,7 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         llg_chat_respond_echo(app, req, provider, root, model);
         break;
     case LLG_PROVIDER_OPENAI:
-        llg_proxy_start(app, req, root, model, provider, token_index, endpoint);
+        llg_proxy_start(app, req, root, model, provider, token_index, auth == LLG_AUTH_OK, endpoint);
         root = NULL; /* the proxy owns it */
         break;
     case LLG_PROVIDER_POE:
@@ -347,7 +374,7 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
                               llg_provider_type_name(p->type));
             break;
         }
-        llg_proxy_start(app, req, root, model, provider, token_index, endpoint);
+        llg_proxy_start(app, req, root, model, provider, token_index, auth == LLG_AUTH_OK, endpoint);
         root = NULL; /* the proxy owns it */
         break;
     }

@@ -450,6 +450,13 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     if (i != -1)
         id = req->res.headers.entries[i].value;
     h2o_iovec_t path = req->path_normalized.base != NULL ? req->path_normalized : req->input.path;
+    /* the decoded path may hold line breaks: they must not forge log lines */
+    char safe[257];
+    size_t plen = path.base != NULL ? (path.len < 256 ? path.len : 256) : 0;
+    for (size_t k = 0; k < plen; k++)
+        safe[k] = (unsigned char)path.base[k] < 0x20 || path.base[k] == 0x7f ? '?' : path.base[k];
+    safe[plen] = '\0';
+    path = h2o_iovec_init(safe, plen);
     llg_debug("%.*s %.*s %d %.3f ms provider=%s id=%.*s", (int)(req->method.len > 16 ? 16 : req->method.len),
               req->method.base != NULL ? req->method.base : "", (int)(path.len > 256 ? 256 : path.len),
               path.base != NULL ? path.base : "", status, (double)duration / 1000.0,

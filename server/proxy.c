@@ -57,6 +57,7 @@ typedef struct proxy {
     char *model;
     bool stream, client_usage, add_usage;
     int token;
+    bool authenticated; /* false: the token check was skipped (passthrough) */
     h2o_iovec_t request_id;
     h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
 
@@ -447,8 +448,13 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     const char *v = colon + 1;
     size_t vlen = n - nlen - 1;
 #define IS(name) (nlen == sizeof(name) - 1 && h2o_lcstris(p, nlen, name, sizeof(name) - 1))
-    if (IS("content-type"))
+    if (IS("content-type")) {
         copy_header_value(x->content_type, sizeof(x->content_type), v, vlen);
+        /* only a plain media type goes to the client */
+        for (const char *c = x->content_type; *c != '\0'; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                x->content_type[0] = '\0';
+    }
     else if (IS("retry-after"))
         copy_header_value(x->hint_retry_after, sizeof(x->hint_retry_after), v, vlen);
     else if (IS("retry-after-ms"))
@@ -471,8 +477,10 @@ static void take_usage(proxy_t *x, const char *json, size_t len)
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
         if (cJSON_IsNumber(pt) || cJSON_IsNumber(ct)) {
             x->have_usage = true;
-            x->prompt_tokens = cJSON_IsNumber(pt) && pt->valuedouble > 0 ? (uint64_t)pt->valuedouble : 0;
-            x->completion_tokens = cJSON_IsNumber(ct) && ct->valuedouble > 0 ? (uint64_t)ct->valuedouble : 0;
+            /* an upstream's numbers are bounded before they become integers */
+            x->prompt_tokens = cJSON_IsNumber(pt) && pt->valuedouble > 0 && pt->valuedouble < 1e12 ? (uint64_t)pt->valuedouble : 0;
+            x->completion_tokens =
+                cJSON_IsNumber(ct) && ct->valuedouble > 0 && ct->valuedouble < 1e12 ? (uint64_t)ct->valuedouble : 0;
         }
     }
     cJSON_Delete(j);
@@ -1063,6 +1071,14 @@ static void start_attempt(proxy_t *x)
             dispose(x);
             return;
         }
+        /* a client that was not checked against the access tokens (it was
+         * routed to a passthrough provider) never reaches the pool's keys, and
+         * its credential goes only to passthrough providers it was meant for */
+        if ((!x->authenticated && p->auth != LLG_AUTH_PASSTHROUGH) ||
+            (p->auth == LLG_AUTH_PASSTHROUGH && conf->providers[x->chain[0]].auth != LLG_AUTH_PASSTHROUGH)) {
+            next_provider(x);
+            continue;
+        }
         /* poe and puter answer chat completions only */
         if (p->type == LLG_PROVIDER_ECHO || (p->type != LLG_PROVIDER_OPENAI && x->endpoint != LLG_ENDPOINT_CHAT)) {
             next_provider(x);
@@ -1179,7 +1195,7 @@ static void start_attempt(proxy_t *x)
 }
 
 void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token,
-                     llg_endpoint_t endpoint)
+                     bool authenticated, llg_endpoint_t endpoint)
 {
     const llg_conf_t *conf = app->conf;
     proxy_t *x = calloc(1, sizeof(*x));
@@ -1198,6 +1214,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
     x->root = root;
     x->model = model_copy;
     x->token = token;
+    x->authenticated = authenticated;
     x->endpoint = endpoint;
     x->client_body = req->entity;
     x->request_id = llg_request_id(app, req);

@@ -24,8 +24,10 @@ typedef enum llg_endpoint {
 
 /* Starts relaying `req` (its body parsed into `root`, which the proxy takes
  * over) to `provider`. `model` is the model the client asked for (or the
- * default), `token` the access token's index or -1. */
+ * default), `token` the access token's index or -1. `authenticated` is false
+ * when the access-token check was skipped for a passthrough provider: then no
+ * fallback may use the pool's keys. */
 void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token,
-                     llg_endpoint_t endpoint);
+                     bool authenticated, llg_endpoint_t endpoint);
 
 #endif

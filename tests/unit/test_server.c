@@ -89,6 +89,25 @@ TEST(chat_parse)
         CHECK_EQ_STR(cJSON_GetObjectItem(root, "model")->valuestring, "echo");
     cJSON_Delete(root);
 
+    /* a duplicate among many keys is found wherever it is */
+    llg_strbuf_t many = {0};
+    llg_strbuf_appends(&many, "{\"messages\":[],\"k500\":0");
+    for (int k = 0; k < 1000; k++)
+        llg_strbuf_appendf(&many, ",\"k%d\":%d", k, k);
+    llg_strbuf_appends(&many, "}");
+    root = llg_chat_parse(many.data, many.len, err, sizeof(err), p, sizeof(p));
+    CHECK(root == NULL);
+    CHECK_EQ_STR(p, "k500");
+    cJSON_Delete(root);
+    llg_strbuf_free(&many);
+
+    /* a raw NUL would end the string cJSON reads: refused */
+    static const char raw_nul[] = "{\"messages\":[],\"model\":\"echo\0other\"}";
+    root = llg_chat_parse(raw_nul, sizeof(raw_nul) - 1, err, sizeof(err), p, sizeof(p));
+    CHECK(root == NULL);
+    CHECK(strstr(err, "NUL") != NULL);
+    cJSON_Delete(root);
+
     /* nesting far past the parser's limit is refused, not a crash */
     size_t depth = 200000;
     char *deep = malloc(depth * 2 + 64);
