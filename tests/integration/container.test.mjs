@@ -1,0 +1,434 @@
+// The container deliverables (docs/containers.md):
+//   - scripts/build.sh, the Dockerfile's build step, builds a binary that runs,
+//     and the runtime stage's packages provide every library it links;
+//   - the binary as PID 1 of a fresh PID namespace (what it is in a container):
+//     serves, reaps its dead workers and orphans reparented to it, reloads on a
+//     SIGHUP sent from inside, drains and exits 0 on SIGTERM, and the
+//     namespace ends empty;
+//   - the Dockerfile, docker-compose.yml and deploy/kubernetes/ hold together
+//     (there is no Docker engine in CI: the image itself is not built here).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BIN, cleanEnv, echoConfig, freePort, procState, request, runCli, runProcess, sseEvents, checkChatStream,
+  tmpDir, waitFor, sleep,
+} from './lib/harness.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+const VERSION = /version:\s*'([^']+)'/.exec(fs.readFileSync(path.join(ROOT, 'meson.build'), 'utf8'))[1];
+
+function depsList(mode) {
+  const r = spawnSync('bash', [path.join(ROOT, 'scripts/install-deps.sh'), '--list', mode], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+// ---- (a) scripts/build.sh ----------------------------------------------------
+
+test('scripts/build.sh builds a release binary into a temp dir; it answers --version; the runtime packages cover its libraries', async (t) => {
+  if (!has('meson') || !has('ninja')) {
+    t.skip('meson or ninja is not installed');
+    return;
+  }
+  // the script's own variables must not leak in from the caller
+  const env = cleanEnv();
+  for (const k of ['LLMGATE_BUILD_DIR', 'LLMGATE_DESTDIR', 'LLMGATE_PREFIX', 'LLMGATE_BUILDTYPE']) delete env[k];
+  const dir = tmpDir('llmgate-buildsh-');
+  const buildDir = path.join(dir, 'build'), stage = path.join(dir, 'stage');
+  const r = await runProcess('bash', [path.join(ROOT, 'scripts/build.sh'), buildDir, stage],
+    { env, cwd: dir, timeout: 600000 });
+  assert.equal(r.code, 0, `scripts/build.sh failed:\n${r.stdout}\n${r.stderr}`);
+  const bin = path.join(stage, 'usr/local/bin/llmgate');
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines[lines.length - 1], `llmgate binary: ${bin}`, 'the last line names the installed binary');
+  assert.ok(fs.statSync(bin).mode & 0o111, 'the installed binary is executable');
+  assert.match(r.stdout, /--buildtype=release/);
+  assert.match(r.stdout, /--prefix=\/usr\/local/);
+  // only the llmgate target: the image's build stage has no test tools
+  assert.ok(!fs.existsSync(path.join(buildDir, 'tests/test_conf')), 'the unit tests were built too');
+
+  const v = await runProcess(bin, ['--version'], { env: cleanEnv() });
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout.trim(), `llmgate ${VERSION}`);
+
+  // a second run reconfigures the same directory and rebuilds nothing
+  const again = await runProcess('bash', [path.join(ROOT, 'scripts/build.sh'), buildDir],
+    { env, cwd: dir, timeout: 600000 });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /no work to do/);
+  assert.match(again.stdout, new RegExp(`llmgate binary: ${buildDir}/llmgate\\n$`));
+
+  await t.test('every library the binary links comes from a package of `install-deps.sh runtime`', async (st) => {
+    if (!has('readelf') || !has('dpkg-query')) {
+      st.skip('needs readelf and dpkg (Debian)');
+      return;
+    }
+    const runtime = depsList('runtime');
+    const needed = [...spawnSync('readelf', ['-d', bin], { encoding: 'utf8' }).stdout.matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)]
+      .map((m) => m[1]);
+    assert.ok(needed.includes('libh2o.so.0.13'), `NEEDED: ${needed}`);
+    const base = new Set(['libc6']); // in every Debian image
+    for (const so of needed) {
+      const q = spawnSync('dpkg-query', ['-S', `*/${so}`], { encoding: 'utf8' });
+      assert.equal(q.status, 0, `no package owns ${so}: ${q.stderr}`);
+      const owners = new Set();
+      for (const line of q.stdout.split('\n').filter(Boolean)) {
+        for (const p of line.slice(0, line.lastIndexOf(': ')).split(', ')) owners.add(p.split(':')[0]);
+      }
+      assert.ok([...owners].some((p) => runtime.includes(p) || base.has(p)),
+        `${so} comes from ${[...owners]}, not in \`install-deps.sh runtime\` (${runtime})`);
+    }
+    // the image is debian:12: on Debian 12 the names must be real, installed packages
+    const osr = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
+    if (/^ID=debian$/m.test(osr) && /^VERSION_ID="12"$/m.test(osr)) {
+      for (const p of runtime) {
+        const s = spawnSync('dpkg-query', ['-W', '-f=${Status}', p], { encoding: 'utf8' });
+        assert.equal(s.stdout, 'install ok installed', `runtime package ${p} is not installed here (install-deps.sh installs it)`);
+      }
+    }
+  });
+});
+
+// ---- (b) PID 1 in a fresh PID namespace -----------------------------------------
+
+function status(pid) {
+  try { return fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return null; }
+}
+function nspid(pid) { // [outer, ..., inner]
+  const m = /^NSpid:\s+(.*)$/m.exec(status(pid) || '');
+  return m ? m[1].trim().split(/\s+/).map(Number) : null;
+}
+function ppid(pid) {
+  const m = /^PPid:\s+(\d+)$/m.exec(status(pid) || '');
+  return m ? Number(m[1]) : null;
+}
+function pidNs(pid) {
+  try { return fs.readlinkSync(`/proc/${pid}/ns/pid`); } catch { return null; }
+}
+// every process of PID namespace `ns`: [{pid (outer), inner, state}]
+function nsProcs(ns) {
+  const out = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || pidNs(e) !== ns) continue;
+    const ids = nspid(e);
+    out.push({ pid: Number(e), inner: ids ? ids[ids.length - 1] : null, state: procState(e) });
+  }
+  return out;
+}
+function children(pid) {
+  const kids = new Set();
+  try {
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        for (const k of fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/)) if (k) kids.add(Number(k));
+      } catch { /* thread gone */ }
+    }
+  } catch { /* gone */ }
+  return [...kids].sort((a, b) => a - b);
+}
+const live = (pids) => pids.filter((p) => { const s = procState(p); return s !== null && s !== 'Z'; });
+
+test('as PID 1 of its own PID namespace: serves, reaps workers and orphans, reloads on SIGHUP from inside, SIGTERM drains and exits 0', async (t) => {
+  if (!has('unshare')) {
+    t.skip('unshare (util-linux) is not installed');
+    return;
+  }
+  const probe = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    t.skip(`cannot create a PID namespace here (needs root): ${probe.stderr.trim()}`);
+    return;
+  }
+  const dir = tmpDir();
+  const port = await freePort();
+  const config = path.join(dir, 'llmgate.yaml');
+  fs.writeFileSync(config, echoConfig({ port, workers: 2, delay: '100ms', extra: 'timeouts: {drain: 5s}' }));
+
+  // --kill-child: if unshare dies, the namespace's init (llmgate) gets SIGKILL
+  const u = spawn('unshare', ['--pid', '--fork', '--mount-proc', '--kill-child', BIN, '-c', config],
+    { cwd: dir, env: cleanEnv(), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  u.stdout.setEncoding('utf8');
+  u.stderr.setEncoding('utf8');
+  u.stdout.on('data', (d) => { logs += d; });
+  u.stderr.on('data', (d) => { logs += d; });
+  const exited = new Promise((resolve) => u.on('exit', (code, signal) => resolve({ code, signal })));
+  let done = false;
+  exited.then(() => { done = true; });
+  const killGroup = () => { try { process.kill(-u.pid, 'SIGKILL'); } catch { /* gone */ } };
+  process.on('exit', killGroup);
+  t.after(() => { if (!done) killGroup(); });
+
+  try {
+    await waitFor(() => logs.includes('listening on') || done, { timeout: 10000, what: '"listening on"' });
+    assert.ok(!done, `llmgate exited before it was ready:\n${logs}`);
+
+    // the master: unshare's only child, PID 1 inside
+    const [master] = children(u.pid);
+    assert.ok(master, 'unshare has a child');
+    assert.deepEqual(nspid(master), [master, 1], `NSpid of the master: ${nspid(master)}`);
+    const ns = pidNs(master);
+    assert.notEqual(ns, pidNs(process.pid), 'the master runs in a PID namespace of its own');
+    assert.match(logs, /\[1\] llmgate .*listening on/, 'the master logs with its own pid, 1');
+
+    const health = await request(`http://127.0.0.1:${port}/health`);
+    assert.equal(health.status, 200, health.text);
+    assert.equal(health.json.status, 'ok');
+
+    const workers = await waitFor(() => { const w = live(children(master)); return w.length === 2 && w; }, { what: '2 workers' });
+    for (const w of workers) {
+      const ids = nspid(w);
+      assert.equal(ids.length, 2);
+      assert.ok(ids[1] > 1, `worker ${w} has inner pid ${ids[1]}`);
+    }
+
+    // 1. a worker killed with SIGKILL is reaped (no zombie) and replaced
+    process.kill(workers[0], 'SIGKILL');
+    await waitFor(() => procState(workers[0]) === null, { what: `the killed worker ${workers[0]} to be reaped` });
+    const replaced = await waitFor(() => { const w = live(children(master)); return w.length === 2 && !w.includes(workers[0]) && w; },
+      { what: 'a replacement worker' });
+    assert.ok(replaced.includes(workers[1]));
+    assert.deepEqual(nsProcs(ns).filter((p) => p.state === 'Z'), [], 'no zombie in the namespace');
+    assert.equal((await request(`http://127.0.0.1:${port}/health`)).status, 200);
+
+    // 2. an orphan: nsenter starts a shell inside the namespace (its parent,
+    // nsenter, is outside), the shell starts `sleep` in the background and
+    // exits, so the kernel reparents `sleep` to the namespace's init. Killed
+    // from outside, it must be reaped by llmgate, not stay a zombie.
+    if (has('nsenter')) {
+      const o = await runProcess('nsenter', ['--target', String(master), '--pid', '--',
+        'sh', '-c', 'sleep 300 </dev/null >/dev/null 2>&1 & echo $!'], { env: cleanEnv(), timeout: 10000 });
+      assert.equal(o.code, 0, o.stderr);
+      const inner = Number(o.stdout.trim());
+      const orphan = await waitFor(() => {
+        const p = nsProcs(ns).find((x) => x.inner === inner);
+        return p && ppid(p.pid) === master && p.pid;
+      }, { what: `the orphan (inner pid ${inner}) reparented to the master` });
+      process.kill(orphan, 'SIGKILL');
+      await waitFor(() => procState(orphan) === null, { what: `the orphan ${orphan} to be reaped by the master` });
+      assert.deepEqual(live(children(master)), replaced, 'the orphan was not taken for a worker');
+      assert.doesNotMatch(logs, new RegExp(`\\(pid ${inner}\\)`), 'the orphan was not reported as a worker');
+    } else {
+      t.diagnostic('nsenter is not installed: the orphan check and the SIGHUP-from-inside check are skipped');
+    }
+
+    // 3. SIGHUP from inside the namespace, as `kubectl exec ... sh -c 'kill -HUP 1'`
+    // does (the kernel delivers it to PID 1 because llmgate handles SIGHUP)
+    if (has('nsenter')) {
+      const h = await runProcess('nsenter', ['--target', String(master), '--pid', '--', 'sh', '-c', 'kill -HUP 1'],
+        { env: cleanEnv(), timeout: 10000 });
+      assert.equal(h.code, 0, h.stderr);
+      await waitFor(() => logs.includes('configuration reloaded'), { what: '"configuration reloaded"' });
+      await waitFor(() => { const w = live(children(master)); return w.length === 2 && w.every((p) => !replaced.includes(p)); },
+        { timeout: 10000, what: 'the new generation of workers alone' });
+    }
+
+    // 4. SIGTERM from outside (docker stop, the kubelet) while a stream is in
+    // flight: the stream ends normally, the master exits 0 within the drain
+    // bound, the namespace is left empty
+    const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'echo', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] }),
+      signal: AbortSignal.timeout(15000),
+    });
+    assert.equal(res.status, 200);
+    const events = [];
+    const it = sseEvents(res);
+    events.push((await it.next()).value.data); // the stream has started
+    const before = nsProcs(ns).map((p) => p.pid);
+    const t0 = Date.now();
+    process.kill(master, 'SIGTERM');
+    for await (const e of it) events.push(e.data);
+    const { text } = checkChatStream(events, { model: 'echo' });
+    assert.equal(text, 'one two three four five six seven eight');
+    const r = await Promise.race([exited, sleep(5000 + 3000).then(() => 'timeout')]);
+    assert.notEqual(r, 'timeout', `still running ${Date.now() - t0} ms after SIGTERM (drain is 5s):\n${logs}`);
+    assert.deepEqual(r, { code: 0, signal: null }, `unshare (with the master's status):\n${logs}`);
+    assert.match(logs, /\[1\] stopped/);
+    assert.deepEqual(nsProcs(ns), [], 'processes left in the namespace');
+    assert.deepEqual(before.filter((p) => procState(p) !== null), [], 'processes of the namespace still exist');
+  } catch (e) {
+    e.message += `\n--- llmgate (PID 1) logs ---\n${logs}`;
+    throw e;
+  }
+});
+
+// ---- (c) the Dockerfile, compose, Kubernetes --------------------------------------
+
+// Parses a Dockerfile: continuation lines joined, comment lines dropped.
+// Returns the stages: [{from, name, instrs: [{op, args}]}].
+function parseDockerfile(text) {
+  const instrs = [];
+  let cur = '';
+  for (const raw of text.split('\n')) {
+    if (/^\s*#/.test(raw)) continue; // comments (also inside a continuation)
+    if (!cur && !raw.trim()) continue;
+    cur += (cur ? ' ' : '') + raw.trim().replace(/\\$/, '').trim();
+    if (/\\\s*$/.test(raw)) continue;
+    const m = /^(\S+)\s*(.*)$/.exec(cur);
+    instrs.push({ op: m[1].toUpperCase(), args: m[2] });
+    cur = '';
+  }
+  assert.equal(cur, '', 'the Dockerfile ends inside a continuation');
+  const stages = [];
+  for (const i of instrs) {
+    if (i.op === 'FROM') {
+      const m = /^(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?$/i.exec(i.args);
+      stages.push({ from: m[1], name: m[2], instrs: [] });
+    } else {
+      assert.ok(stages.length, `${i.op} before the first FROM`);
+      stages[stages.length - 1].instrs.push(i);
+    }
+  }
+  return stages;
+}
+
+const dockerfile = () => parseDockerfile(fs.readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8'));
+const one = (stage, op) => {
+  const all = stage.instrs.filter((i) => i.op === op);
+  assert.equal(all.length, 1, `the final stage has ${all.length} ${op}`);
+  return all[0].args;
+};
+
+test('Dockerfile: two debian:12 stages; the build runs scripts/build.sh; non-root USER, HEALTHCHECK, STOPSIGNAL SIGTERM, ENTRYPOINT', () => {
+  const stages = dockerfile();
+  assert.equal(stages.length, 2, 'two FROM stages');
+  const [build, run] = stages;
+  for (const s of stages) assert.match(s.from, /^debian:(12|bookworm)(-slim)?$/, `base image ${s.from}`);
+  assert.ok(build.name, 'the build stage is named');
+
+  // every RUN is one of the project's scripts, which CI runs too
+  const runs = (s) => s.instrs.filter((i) => i.op === 'RUN').map((i) => i.args);
+  for (const s of stages) {
+    for (const r of runs(s)) {
+      assert.doesNotMatch(r, /\b(apt-get|aptitude)\b|\bapt\s+(install|update)\b/, `RUN installs packages without scripts/install-deps.sh: ${r}`);
+      if (/\b(meson|ninja|make|cmake|gcc|cc|clang)\b/.test(r)) assert.fail(`RUN builds without scripts/build.sh: ${r}`);
+    }
+  }
+  const buildRuns = runs(build).filter((r) => /scripts\/build\.sh/.test(r));
+  assert.equal(buildRuns.length, 1, 'the build stage runs scripts/build.sh once');
+  for (const r of runs(build)) {
+    assert.ok(/^bash (\S*\/)?scripts\/(build|install-deps)\.sh\b/.test(r), `a build-stage RUN that is not a project script: ${r}`);
+  }
+  assert.ok(runs(build).some((r) => /install-deps\.sh build$/.test(r)), 'the build stage installs `install-deps.sh build`');
+  assert.ok(runs(run).some((r) => /install-deps\.sh runtime\b/.test(r)), 'the final stage installs `install-deps.sh runtime`');
+
+  // what build.sh installs is what the final stage copies and runs
+  const m = /scripts\/build\.sh\s+(\S+)\s+(\S+)$/.exec(buildRuns[0]);
+  assert.ok(m, `scripts/build.sh BUILD_DIR DESTDIR: ${buildRuns[0]}`);
+  const destdir = m[2];
+  assert.ok(path.isAbsolute(destdir), 'an absolute DESTDIR');
+  const copy = run.instrs.find((i) => i.op === 'COPY' && new RegExp(`--from=${build.name}\\b`).test(i.args));
+  assert.ok(copy, 'COPY --from=<build stage>');
+  const [src, dst] = copy.args.split(/\s+/).filter((a) => !a.startsWith('--'));
+  assert.equal(path.posix.normalize(src), path.posix.join(destdir, 'usr/local/bin/llmgate'), 'COPY takes what build.sh installs');
+  assert.equal(dst, '/usr/local/bin/llmgate');
+  assert.deepEqual(JSON.parse(one(run, 'ENTRYPOINT')), ['/usr/local/bin/llmgate']);
+
+  // a numeric, non-root user (runAsNonRoot can only check a number)
+  const user = one(run, 'USER');
+  assert.match(user, /^\d+(:\d+)?$/, `USER ${user}: want a numeric uid[:gid] (Kubernetes' runAsNonRoot can only check a number)`);
+  assert.notEqual(Number(user.split(':')[0]), 0, 'USER is not root');
+  assert.ok(runs(run).some((r) => new RegExp(`useradd\\b.*--uid ${user.split(':')[0]}\\b.*\\bllmgate$`).test(r)),
+    'the user exists in /etc/passwd, as llmgate');
+
+  assert.equal(one(run, 'STOPSIGNAL'), 'SIGTERM');
+  assert.match(one(run, 'EXPOSE'), /^8080(\/tcp)?$/);
+  const hc = one(run, 'HEALTHCHECK');
+  assert.match(hc, /\bCMD\b.*\/health\b/, `HEALTHCHECK ${hc}`);
+  if (/\bcurl\b/.test(hc)) assert.ok(depsList('runtime').includes('curl'), 'the HEALTHCHECK uses curl: the runtime stage installs it');
+  assert.equal(one(run, 'WORKDIR'), '/etc/llmgate', 'a mounted /etc/llmgate/llmgate.yaml is found as ./llmgate.yaml');
+
+  // CI (install-deps.sh all) installs every package the image installs
+  const all = depsList('all');
+  for (const mode of ['build', 'runtime']) {
+    for (const p of depsList(mode)) assert.ok(all.includes(p), `${p} (${mode}) is not in install-deps.sh all`);
+  }
+  // the build context leaves out local builds, node modules and secrets
+  const ignore = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  for (const p of ['.git', 'build', 'build-*', 'tests/integration/node_modules', '.env']) assert.ok(ignore.includes(p), `.dockerignore lacks ${p}`);
+});
+
+function loadYaml(files) {
+  const script = 'import sys, json, yaml\nprint(json.dumps([list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]))';
+  const r = spawnSync('python3', ['-c', script, ...files], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout);
+}
+const yamlAvailable = () => spawnSync('python3', ['-c', 'import yaml'], { stdio: 'ignore' }).status === 0;
+
+test('docker-compose.yml and deploy/kubernetes/ agree with the image and with the config schema', async (t) => {
+  if (!yamlAvailable()) {
+    t.skip('python3 with the yaml module (python3-yaml) is not installed');
+    return;
+  }
+  const k8s = path.join(ROOT, 'deploy/kubernetes');
+  const [[compose], [cm], [dep], [secret], [svc], [kust]] = loadYaml([
+    path.join(ROOT, 'docker-compose.yml'), ...['configmap.yaml', 'deployment.yaml', 'secret.example.yaml', 'service.yaml', 'kustomization.yaml'].map((f) => path.join(k8s, f)),
+  ]);
+  const uid = Number(one(dockerfile()[1], 'USER').split(':')[0]);
+
+  // compose
+  const c = compose.services.llmgate;
+  assert.ok(c.ports.some((p) => String(p).endsWith(':8080')), 'publishes 8080');
+  for (const k of ['OPENAI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPINFRA_API_KEY', 'POE_APIKEYS', 'API_ACCESS_TOKENS']) {
+    assert.equal(c.environment[k], `\${${k}:-}`, `${k} comes from .env`);
+  }
+  assert.ok(c.healthcheck.test.some((a) => /\/health$/.test(a)));
+  assert.ok(c.restart);
+  assert.ok(parseInt(c.stop_grace_period, 10) > 30, 'docker stop waits longer than the default drain (30s)');
+
+  // the ConfigMap's file is a valid config
+  assert.equal(cm.kind, 'ConfigMap');
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'llmgate.yaml'), cm.data['llmgate.yaml']);
+  const check = await runCli(['-t', '-c', path.join(dir, 'llmgate.yaml')]);
+  assert.equal(check.code, 0, check.stderr);
+  const drainS = parseInt(/^\s+drain:\s*(\d+)/m.exec(cm.data['llmgate.yaml'])?.[1] ?? '30', 10);
+
+  // the Deployment
+  assert.equal(dep.kind, 'Deployment');
+  const pod = dep.spec.template.spec;
+  for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) assert.equal(dep.spec.template.metadata.labels[k], v, 'the selector matches the pods');
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.equal(pod.securityContext.runAsUser, uid, 'runAsUser is the image USER');
+  const [ctr] = pod.containers;
+  const http = ctr.ports.find((p) => p.name === 'http');
+  assert.equal(http.containerPort, 8080);
+  for (const probe of ['readinessProbe', 'livenessProbe']) {
+    assert.equal(ctr[probe].httpGet.path, '/health', probe);
+    assert.ok([8080, 'http'].includes(ctr[probe].httpGet.port), probe);
+  }
+  assert.ok(ctr.resources.requests && ctr.resources.limits, 'resources');
+  assert.equal(ctr.securityContext.allowPrivilegeEscalation, false);
+  const env = Object.fromEntries((ctr.env || []).map((e) => [e.name, e.value]));
+  const cfgPath = env.LLMGATE_CONFIG;
+  assert.equal(cfgPath, '/etc/llmgate/llmgate.yaml');
+  const mount = ctr.volumeMounts.find((v) => v.mountPath === path.posix.dirname(cfgPath));
+  assert.ok(mount, 'the config directory is mounted');
+  assert.equal(mount.subPath, undefined, 'a subPath mount would never see ConfigMap updates');
+  const vol = pod.volumes.find((v) => v.name === mount.name);
+  assert.equal(vol.configMap.name, cm.metadata.name);
+  assert.ok(ctr.envFrom.some((e) => e.secretRef && e.secretRef.name === secret.metadata.name), 'keys come from the Secret');
+  assert.ok(Number(env.LLMGATE_WORKERS) >= 1, 'LLMGATE_WORKERS is set (auto would count the node\'s CPUs)');
+  const preStop = ctr.lifecycle?.preStop?.exec?.command;
+  const pause = preStop && preStop[0] === 'sleep' ? Number(preStop[1]) : 0;
+  assert.ok(pod.terminationGracePeriodSeconds > pause + drainS,
+    `terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} must exceed preStop ${pause}s + drain ${drainS}s`);
+
+  // the Secret holds only placeholders, named as the variables llmgate reads
+  assert.equal(secret.kind, 'Secret');
+  for (const [k, v] of Object.entries(secret.stringData)) {
+    assert.match(k, /^[A-Z_][A-Z0-9_]*$/);
+    assert.match(v, /REPLACE-ME/, `${k} is a placeholder`);
+  }
+  // the Service reaches the pods
+  assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
+  assert.ok(svc.spec.ports.every((p) => p.targetPort === 'http' || p.targetPort === 8080));
+  assert.deepEqual(kust.resources.sort(), ['configmap.yaml', 'deployment.yaml', 'service.yaml']);
+});
