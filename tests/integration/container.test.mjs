@@ -13,10 +13,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import {
   BIN, cleanEnv, echoConfig, freePort, procState, request, runCli, runProcess, sseEvents, checkChatStream,
   tmpDir, waitFor, sleep,
 } from './lib/harness.mjs';
+
+// Debian's python3 (with python3-yaml from scripts/install-deps.sh), not another one first in PATH
+const PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -356,11 +360,11 @@ test('Dockerfile: two debian:12 stages; the build runs scripts/build.sh; non-roo
 
 function loadYaml(files) {
   const script = 'import sys, json, yaml\nprint(json.dumps([list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]))';
-  const r = spawnSync('python3', ['-c', script, ...files], { encoding: 'utf8' });
+  const r = spawnSync(PYTHON, ['-c', script, ...files], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   return JSON.parse(r.stdout);
 }
-const yamlAvailable = () => spawnSync('python3', ['-c', 'import yaml'], { stdio: 'ignore' }).status === 0;
+const yamlAvailable = () => spawnSync(PYTHON, ['-c', 'import yaml'], { stdio: 'ignore' }).status === 0;
 
 test('docker-compose.yml and deploy/kubernetes/ agree with the image and with the config schema', async (t) => {
   if (!yamlAvailable()) {
