@@ -1,0 +1,1689 @@
+#!/usr/bin/env python3
+"""tests/bench/bench.py: the side-by-side benchmark of llmgate (SPEC section 9).
+
+Started by tests/bench/run.sh, which installs the tools and builds the
+binaries first; see docs/benchmarks.md for what every number means.
+
+One run starts a fast local upstream (llmgate-mock) and, in front of it,
+llmgate, h2o's reverse proxy, nginx proxy_pass and the Portkey gateway, all
+listening on 127.0.0.1 only. The gateways run pinned to core 1, the mock and
+the load generators to core 0. Each cell (one contender, one setting) is run
+REPS times, the contenders alternating (A B C A B C ...), and the medians are
+reported. Every process started here is in its own session and is killed on
+exit, whatever happens.
+
+Output: results/<timestamp>/{raw.jsonl,results.json,results.md,*.png,work/}
+and, with --write-docs, docs/benchmarks.md.
+"""
+import argparse
+import ctypes
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+CLK = os.sysconf("SC_CLK_TCK")
+CORE_GW, CORE_LOAD = "1", "0"
+
+NONSTREAM_BODY = '{"model":"bench","messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+# 64 content chunks of 8 bytes, each stamped by the mock with the CLOCK_MONOTONIC
+# microsecond at which it was written ([t=...])
+def stream_body(chunks, interval_ms):
+    opts = f"chunks={chunks},chunk_size=8,stamp=true"
+    if interval_ms:
+        opts += f",interval={interval_ms}ms"
+    return ('{"model":"bench~%s","stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}' % opts)
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def proc_cpu(pid):
+    """utime + stime of a process (all its threads), seconds"""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+        fields = s[s.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / CLK
+    except (OSError, ValueError):
+        return 0.0
+
+
+def children_of(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                s = f.read()
+            if int(s[s.rindex(")") + 2:].split()[1]) == pid:
+                out.append(int(d))
+        except (OSError, ValueError):
+            pass
+    return sorted(out)
+
+
+def pss_kb(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def stat_busy():
+    """user + nice + system of /proc/stat, seconds (all cores)"""
+    with open("/proc/stat") as f:
+        v = f.readline().split()
+    return (int(v[1]) + int(v[2]) + int(v[3])) / CLK
+
+
+def core_busy():
+    """per core: everything but idle and iowait (softirq included: the
+    kernel's loopback work), seconds"""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                v = line.split()
+                n = [int(x) for x in v[1:9]]
+                out[v[0]] = (n[0] + n[1] + n[2] + n[5] + n[6] + n[7]) / CLK
+    return out
+
+
+def rusage_s(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def wall_ok(rec):
+    """CPU shares of cells shorter than 0.25 s mean nothing (10 ms ticks)"""
+    return rec.get("wall_s", 0) >= 0.25
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# ---------------------------------------------------------------- processes
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _child_setup():
+    """in the child before exec: die with this script (PR_SET_PDEATHSIG),
+    even when it is killed with SIGKILL and cannot clean up"""
+    _libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+class Procs:
+    """every long-lived process started here; each in its own session"""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, cmd, logpath, env=None, cwd=None):
+        f = open(logpath, "ab")
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             start_new_session=True, env=env, cwd=cwd, preexec_fn=_child_setup)
+        f.close()
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, wait=5.0):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait(timeout=5)
+        else:
+            # the leader is gone; its group may not be
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        """SIGTERM to every group at once, then SIGKILL what is left after 3 s"""
+        ps = list(self.procs)
+        for p in ps:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + 3
+        for p in ps:
+            try:
+                p.wait(timeout=max(0.01, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for p in ps:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                log(f"could not stop pid {p.pid}")
+        self.procs = []
+
+
+PROCS = Procs()
+
+
+def run_client(cmd, timeout, env=None):
+    """runs a load generator to completion; returns (rc, stdout, stderr)"""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                         start_new_session=True, env=env, preexec_fn=_child_setup)
+    PROCS.procs.append(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        err = (err or b"") + b"\n(killed: took longer than %d s)" % timeout
+    finally:
+        if p in PROCS.procs:
+            PROCS.procs.remove(p)
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def http_ok(port, method="GET", path="/health", body=None, headers=None, timeout=1.0):
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError:
+        return False
+    try:
+        h = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+        for x in headers or []:
+            h += x + "\r\n"
+        if body is not None:
+            h += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        s.sendall((h + "\r\n" + (body or "")).encode())
+        data = b""
+        while len(data) < 12:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.startswith(b"HTTP/1.1 200") or data.startswith(b"HTTP/1.0 200")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- contenders
+class Contender:
+    def __init__(self, key, label, short):
+        self.key, self.label, self.short = key, label, short
+        self.port = None
+        self.h2c_port = None  # None: no h2c
+        self.headers = []
+        self.proc = None
+        self.ready_ms = None
+
+    def url(self, h2c=False):
+        return f"http://127.0.0.1:{self.h2c_port if h2c else self.port}/v1/chat/completions"
+
+    def pids(self):
+        """the processes whose CPU and memory are counted"""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return [self.proc.pid] + children_of(self.proc.pid)
+
+    def ready(self):
+        return http_ok(self.port, "POST", "/v1/chat/completions", NONSTREAM_BODY, self.headers)
+
+    def wait_ready(self, timeout=30):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.label} exited with {self.proc.returncode}; see its log")
+            if self.ready():
+                self.ready_ms = (time.monotonic() - t0) * 1000
+                return
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.label} not ready after {timeout} s")
+
+
+def start_mock(cfg, work, name, pin):
+    logp = os.path.join(work, f"{name}.log")
+    cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.mock, "--port", "0", "--no-record"]
+    p = PROCS.start(cmd, logp)
+    for _ in range(500):
+        try:
+            m = re.search(r"mock listening on 127\.0\.0\.1:(\d+)", open(logp).read())
+        except OSError:
+            m = None
+        if m:
+            return p, int(m.group(1))
+        if p.poll() is not None:
+            break
+        time.sleep(0.01)
+    raise RuntimeError(f"the mock did not start; see {logp}")
+
+
+def make_direct(mock_port):
+    c = Contender("direct", "mock, direct", "direct")
+    c.port = mock_port
+    return c
+
+
+def make_llmgate(cfg, work, mock_port, key="llmgate", workers=1, pin=CORE_GW):
+    c = Contender(key, "llmgate" if workers == 1 else f"llmgate, {workers} workers, unpinned", key)
+    c.port = free_port()
+    c.h2c_port = c.port
+    conf = os.path.join(work, f"{key}.yaml")
+    with open(conf, "w") as f:
+        f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
+                f"workers: {workers}\n"
+                f"providers: [{{name: up, type: openai, base_url: \"http://127.0.0.1:{mock_port}/v1\", "
+                f"keys: [sk-bench], models: [\"*\"]}}]\n")
+    cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.llmgate, "-c", conf]
+    c.proc = PROCS.start(cmd, os.path.join(work, f"{key}.log"))
+    return c
+
+
+def make_h2o(cfg, work, mock_port, key="h2o", threads=1, pin=CORE_GW):
+    c = Contender(key, "h2o proxy" if threads == 1 else f"h2o proxy, {threads} threads, unpinned", key)
+    c.port = free_port()
+    c.h2c_port = c.port
+    d = os.path.join(work, key)
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "h2o.conf")
+    with open(conf, "w") as f:
+        f.write(f"""listen:
+  host: 127.0.0.1
+  port: {c.port}
+num-threads: {threads}
+max-connections: 20000
+error-log: {d}/error.log
+pid-file: {d}/h2o.pid
+user: root
+hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: http://127.0.0.1:{mock_port}/
+        proxy.timeout.keepalive: 60000
+        proxy.timeout.io: 60000
+""")
+    cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.h2o, "-c", conf]
+    c.proc = PROCS.start(cmd, os.path.join(work, f"{key}.log"))
+    return c
+
+
+def h2o_pids(c):
+    # the server process only: h2o also spawns a perl crash handler
+    # (annotate-backtrace-symbols) that serves no request
+    if c.proc is None or c.proc.poll() is not None:
+        return []
+    return [c.proc.pid]
+
+
+def make_nginx(cfg, work, mock_port, key="nginx", pin=CORE_GW):
+    c = Contender(key, "nginx proxy_pass", key)
+    c.port = free_port()
+    c.h2c_port = free_port()
+    d = os.path.join(work, key)
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+master_process on;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 16000; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  upstream mock {{
+    server 127.0.0.1:{mock_port};
+    keepalive 1024;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+  }}
+  server {{
+    listen 127.0.0.1:{c.port} backlog=4096;
+    listen 127.0.0.1:{c.h2c_port} http2 backlog=4096;
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+""")
+    cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.nginx, "-c", conf, "-p", d, "-e", f"{d}/error.log"]
+    c.proc = PROCS.start(cmd, os.path.join(work, f"{key}.log"))
+    return c
+
+
+def make_portkey(cfg, work, mock_port, key="portkey", pin=CORE_GW):
+    c = Contender(key, f"Portkey gateway {cfg.portkey_version}", "portkey")
+    c.port = free_port()
+    c.headers = ["x-portkey-provider: openai", f"x-portkey-custom-host: http://127.0.0.1:{mock_port}/v1",
+                 "Authorization: Bearer sk-bench"]
+    cmd = ([] if pin is None else ["taskset", "-c", pin]) + ["node", os.path.join(HERE, "portkey", "serve.mjs"),
+                                                              f"--port={c.port}", "--headless"]
+    env = dict(os.environ, PORTKEY_DIR=cfg.portkey_dir, NODE_ENV="production")
+    c.proc = PROCS.start(cmd, os.path.join(work, f"{key}.log"), env=env, cwd=cfg.portkey_dir)
+    return c
+
+
+# ---------------------------------------------------------------- the run
+class Bench:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.out = cfg.out
+        self.work = os.path.join(self.out, "work")
+        os.makedirs(self.work, exist_ok=True)
+        self.raw = open(os.path.join(self.out, "raw.jsonl"), "w")
+        self.failures = []
+        self.r = {}  # results
+        self.last_load = {}
+        self.mock_max = {"cpu_pct": 0.0, "core0_pct": 0.0}
+        self.foreign = []
+        self.retried = 0
+        self.noisy_waits = 0
+        self.retry_budget = cfg.retry_budget
+        with open(os.path.join(self.work, "body.json"), "w") as f:
+            f.write(NONSTREAM_BODY)
+
+    # -- bookkeeping
+    def all_pids(self):
+        pids = list(self.mock_pids)
+        for c in self.contenders:
+            pids += c.pids()
+        return pids
+
+    def alive(self, c):
+        """restarts a contender that died since the last cell (and says so):
+        a run on a shared machine must not measure a dead process"""
+        if c.proc is None or c.proc.poll() is None:
+            return
+        msg = f"{c.label} exited (status {c.proc.returncode}) before a {self.cur_phase} cell; restarted"
+        log(msg)
+        self.failures.append(msg)
+        PROCS.stop(c.proc)
+        if c.key in ("llmgate", "h2o", "nginx", "portkey"):
+            n = self.fresh(c, self.mport, key=c.key + "-restarted")
+            c.proc, c.port, c.h2c_port = n.proc, n.port, n.h2c_port
+            c.wait_ready()
+
+    def foreign_now(self, window=0.3):
+        """CPU (% of one core) used by processes outside the benchmark now"""
+        pids = self.all_pids()
+        c0 = sum(proc_cpu(p) for p in pids)
+        b0, s0 = stat_busy(), rusage_s(resource.RUSAGE_SELF)
+        time.sleep(window)
+        c1 = sum(proc_cpu(p) for p in pids)
+        b1, s1 = stat_busy(), rusage_s(resource.RUSAGE_SELF)
+        return 100 * max(0.0, (b1 - b0) - (c1 - c0) - (s1 - s0)) / window
+
+    def wait_quiet(self):
+        """waits (up to cfg.quiet_wait s) until other jobs leave the CPU alone"""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.cfg.quiet_wait:
+            if self.foreign_now() <= self.cfg.noise_pct:
+                return
+            time.sleep(0.5)
+        self.noisy_waits += 1
+
+    def cell(self, phase, c, params, fn, check=True, retry=True):
+        """runs one measurement with CPU accounting around it; a cell during
+        which other jobs used more than noise_pct of a core is run again
+        (up to cfg.retries times, within a budget for the whole run)"""
+        for attempt in range(1 + (self.cfg.retries if retry else 0)):
+            rec = self.cell_once(phase, c, params, fn, check=False)
+            noisy = rec["wall_s"] >= 0.25 and rec["foreign_cpu_pct"] > self.cfg.noise_pct
+            if not noisy or not retry or attempt == self.cfg.retries or self.retry_budget <= 0:
+                break
+            self.retry_budget -= 1
+            self.retried += 1
+            rec["discarded"] = "other jobs used the CPU"
+            self.raw.write(json.dumps(rec) + "\n")
+            self.r[phase][rec["contender_key"]].remove(rec) if phase != "mem_streams" else None
+            self.wait_quiet()
+        self.raw.write(json.dumps(rec) + "\n")
+        self.raw.flush()
+        if wall_ok(rec):
+            if c.pinned:
+                self.mock_max["cpu_pct"] = max(self.mock_max["cpu_pct"], rec["mock_cpu_pct"])
+                self.mock_max["core0_pct"] = max(self.mock_max["core0_pct"], rec.get("core0_busy_pct", 0))
+            self.foreign.append(rec["foreign_cpu_pct"])
+        if check and rec.get("errors", 0):
+            msg = f"{phase} {c.key} {params}: {rec.get('errors')} errors ({rec.get('first_error', '')})"
+            self.failures.append(msg)
+            log("FAIL " + msg)
+        return rec
+
+    def cell_once(self, phase, c, params, fn, check=True):
+        self.cur_phase = phase
+        if c in self.contenders:
+            self.alive(c)
+        pids = list(dict.fromkeys(self.all_pids() + self.gw_pids(c)))
+        gw = set(self.gw_pids(c))
+        cpu0 = {p: proc_cpu(p) for p in pids}
+        busy0, ch0, self0 = stat_busy(), rusage_s(resource.RUSAGE_CHILDREN), rusage_s(resource.RUSAGE_SELF)
+        cores0 = core_busy()
+        t0 = time.monotonic()
+        res = fn()
+        t1 = time.monotonic()
+        cpu1 = {p: proc_cpu(p) for p in pids}
+        busy1, ch1, self1 = stat_busy(), rusage_s(resource.RUSAGE_CHILDREN), rusage_s(resource.RUSAGE_SELF)
+        cores1 = core_busy()
+        wall = t1 - t0
+        d = {p: cpu1[p] - cpu0[p] for p in pids}
+        res["wall_s"] = round(wall, 3)
+        res["gw_cpu_s"] = round(sum(v for p, v in d.items() if p in gw), 3)
+        mock_cpu = sum(d.get(p, 0) for p in self.mock_pids_for(c))
+        res["mock_cpu_pct"] = round(100 * mock_cpu / wall, 1)
+        res["client_cpu_pct"] = round(100 * (ch1 - ch0) / wall, 1)
+        ours = sum(d.values()) + (ch1 - ch0) + (self1 - self0)
+        res["foreign_cpu_pct"] = round(100 * max(0.0, (busy1 - busy0) - ours) / wall, 1)
+        for core in ("cpu0", "cpu1"):
+            if core in cores0 and core in cores1:
+                res[f"core{core[3:]}_busy_pct"] = round(100 * (cores1[core] - cores0[core]) / wall, 1)
+        rec = {"phase": phase, "contender": c.key, **params, **res}
+        rec["contender_key"] = c.key
+        if phase != "mem_streams":
+            self.r.setdefault(phase, {}).setdefault(c.key, []).append(rec)
+        else:
+            self.r.setdefault(phase, {})
+        self.last_load[c.key] = time.monotonic()
+        return rec
+
+    def gw_pids(self, c):
+        if c.key == "direct" or c.key == "direct2":
+            return []
+        if c.key.startswith("h2o"):
+            return h2o_pids(c)
+        return c.pids()
+
+    def mock_pids_for(self, c):
+        return [c.mock_pid]
+
+    # -- load generators
+    def loadgen(self, args, timeout=120):
+        rc, out, err = run_client([*self.client_pin(), self.cfg.loadgen, *args], timeout)
+        try:
+            res = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = {"errors": 1, "first_error": f"loadgen rc={rc}: {err.strip()[-300:]}"}
+        return res
+
+    def h2load(self, c, conns, dur, h2c=False, streams=1):
+        args = [*self.client_pin(), "h2load", "-t", "1", "-c", str(conns), "-D", f"{int(dur * 1000)}ms",
+                "-d", os.path.join(self.work, "body.json"), "-H", "content-type: application/json"]
+        for h in c.headers:
+            args += ["-H", h]
+        if h2c:
+            args += ["-m", str(streams)]
+        else:
+            args += ["--h1"]
+        args.append(c.url(h2c))
+        mid = {}
+        if self.sample_load_pss:
+            def sampler():
+                time.sleep(dur / 2)
+                mid["pss"] = pss_kb(self.gw_pids(c))
+            th = threading.Thread(target=sampler, daemon=True)
+            th.start()
+        rc, out, err = run_client(args, timeout=dur + 60)
+        res = {"errors": 0}
+        m = re.search(r"finished in ([\d.]+)(?:ms|s), ([\d.]+) req/s", out)
+        m2 = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+        m3 = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        if not (m and m2 and m3):
+            return {"errors": 1, "first_error": f"h2load rc={rc}: {(out + err).strip()[-300:]}"}
+        res["rps"] = float(m.group(2))
+        res["done"] = int(m2.group(3))
+        res["succeeded"] = int(m2.group(4))
+        res["failed"], res["errored"], res["timeout"] = int(m2.group(5)), int(m2.group(6)), int(m2.group(7))
+        res["non2xx"] = int(m3.group(2)) + int(m3.group(3)) + int(m3.group(4))
+        res["errors"] = res["failed"] + res["errored"] + res["timeout"] + res["non2xx"]
+        if res["errors"]:
+            res["first_error"] = " ".join(l for l in out.splitlines() if l.startswith(("requests:", "status codes:")))
+        if self.sample_load_pss:
+            th.join()
+            res["pss_kb"] = mid.get("pss")
+        return res
+
+    def client_pin(self):
+        return ["taskset", "-c", CORE_LOAD] if self.pinned_now else []
+
+    # -- phases
+    def run(self):
+        cfg = self.cfg
+        S = cfg.smoke
+        self.pinned_now = True
+        self.sample_load_pss = False
+        mock, mport = start_mock(cfg, self.work, "mock", CORE_LOAD)
+        self.mock_pids = [mock.pid]
+        self.mport = mport
+        cs = [make_direct(mport)]
+        cs.append(make_llmgate(cfg, self.work, mport))
+        cs.append(make_h2o(cfg, self.work, mport))
+        cs.append(make_nginx(cfg, self.work, mport))
+        if cfg.portkey:
+            cs.append(make_portkey(cfg, self.work, mport))
+        for c in cs:
+            c.mock_pid = mock.pid
+            c.pinned = True
+        self.contenders = cs
+        for c in cs:
+            c.wait_ready()
+        # idle memory: every contender answered one request (the readiness
+        # probe) and nothing else
+        self.r["mem_idle"] = {}
+        for c in cs[1:]:
+            pids = self.gw_pids(c)
+            self.r["mem_idle"][c.key] = {"pss_kb": pss_kb(pids),
+                                         "per_process_kb": {str(p): pss_kb([p]) for p in pids}}
+        if "llmgate" in self.r["mem_idle"]:
+            lg = next(c for c in cs if c.key == "llmgate")
+            self.r["mem_idle"]["llmgate"]["workers_kb"] = [pss_kb([p]) for p in children_of(lg.proc.pid)]
+            self.r["mem_idle"]["llmgate"]["master_kb"] = pss_kb([lg.proc.pid])
+        log("started: " + ", ".join(f"{c.key}:{c.port}" for c in cs) + f", mock:{mport}")
+        reps = cfg.reps
+        gws = [c for c in cs if c.key != "direct"]
+
+        # warm-up: every contender gets a short burst first
+        # (Portkey longer: node's JIT needs a few thousand requests)
+        for c in cs:
+            self.loadgen(["closed", "--url", c.url(), "--body-file", os.path.join(self.work, "body.json"),
+                          *sum((["--header", h] for h in c.headers), []), "--conns", "8",
+                          "--duration", str(cfg.warm * (5 if c.key == "portkey" else 1)), "--warmup", "0"])
+
+        # 1. non-streaming latency at concurrency 1
+        log("latency at concurrency 1")
+        self.wait_quiet()
+        for rep in range(reps):
+            for c in cs:
+                self.cell("lat1", c, {"rep": rep}, lambda c=c: self.loadgen(
+                    ["closed", "--url", c.url(), "--body-file", os.path.join(self.work, "body.json"),
+                     *sum((["--header", h] for h in c.headers), []), "--conns", "1",
+                     "--duration", str(cfg.lat_dur), "--warmup", str(cfg.lat_warm)]))
+
+        # 1b. the first request on a new connection (connect included)
+        for rep in range(reps):
+            for c in cs:
+                self.cell("newconn", c, {"rep": rep}, lambda c=c: self.loadgen(
+                    ["closed", "--url", c.url(), "--body-file", os.path.join(self.work, "body.json"),
+                     *sum((["--header", h] for h in c.headers), []), "--conns", "1", "--reconnect", "1", "--pause-ms", "50",
+                     "--duration", str(cfg.newconn_dur), "--warmup", "0"]))
+
+        # 2. throughput: HTTP/1.1 keep-alive, h2c
+        log("throughput")
+        for rep in range(reps):
+            for n in cfg.conc:
+                for c in cs:
+                    self.sample_load_pss = n == max(cfg.conc)
+                    self.cell("tput_h1", c, {"rep": rep, "conns": n},
+                              lambda c=c, n=n: self.h2load(c, n, cfg.tput_dur))
+                    self.sample_load_pss = False
+            for c in cs:
+                if c.h2c_port:
+                    self.cell("tput_h2c", c, {"rep": rep, "conns": cfg.h2c_conns, "streams": 16},
+                              lambda c=c: self.h2load(c, cfg.h2c_conns, cfg.tput_dur, h2c=True, streams=16))
+
+        # 3. rate sweep with a constant-rate (open-loop) client
+        log("rate sweep")
+        base = {}
+        for c in cs:
+            base[c.key] = med([x["rps"] for x in self.r["tput_h1"][c.key]
+                               if x["conns"] == cfg.rate_base_conns and x.get("rps")]) or 1000
+        for rep in range(reps):
+            for c in cs:
+                overloaded = 0
+                for frac in cfg.rate_fracs:
+                    rate = max(100, int(base[c.key] * frac))
+                    rec = self.cell("rate", c, {"rep": rep, "frac": frac, "rate": rate}, lambda c=c, rate=rate: self.loadgen(
+                        ["rate", "--url", c.url(), "--body-file", os.path.join(self.work, "body.json"),
+                         *sum((["--header", h] for h in c.headers), []), "--rate", str(rate), "--conns", "64",
+                         "--duration", str(cfg.rate_dur), "--warmup", str(cfg.rate_warm)]), check=False)
+                    if rec.get("non2xx") or rec.get("sock_errors"):
+                        self.failures.append(f"rate {c.key} {rate}/s: {rec.get('first_error')}")
+                    # p99 is not monotonic in the rate here (idle cores wake
+                    # up slowly): sweep on until clearly overloaded
+                    over = rec.get("errors") or rec.get("p99_us", -1) < 0 or rec.get("p99_us", 0) > 20000
+                    overloaded = overloaded + 1 if over else 0
+                    if overloaded >= 2 or rec.get("errors"):
+                        break
+
+        # 4. streaming: one stream at a time, 64 chunks 20 ms apart
+        log("streaming, one stream")
+        sb = stream_body(cfg.chunks, 20)
+        for rep in range(reps):
+            for c in cs:
+                self.cell("stream1", c, {"rep": rep}, lambda c=c: self.stream(c, 1, cfg.stream1_total, sb, cfg.chunks))
+        # burst: the same chunks with no delay (the mock writes them at once)
+        log("streaming, burst")
+        bb = stream_body(cfg.chunks, 0)
+        for rep in range(reps):
+            for c in cs:
+                self.cell("burst1", c, {"rep": rep}, lambda c=c: self.stream(c, 1, cfg.burst_total, bb, cfg.chunks))
+                self.cell("burst64", c, {"rep": rep},
+                          lambda c=c: self.stream(c, cfg.burst_conc, cfg.burst_conc * 4, bb, cfg.chunks))
+        # concurrency sweep
+        log("streaming, concurrency sweep")
+        for rep in range(reps):
+            for n in cfg.stream_conc:
+                for c in cs:
+                    rec = self.cell("sweep", c, {"rep": rep, "streams": n},
+                                    lambda c=c, n=n: self.stream(c, n, n, sb, cfg.chunks, timeout=cfg.sweep_timeout),
+                                    check=False)
+                    if n <= 64 and rec.get("errors"):
+                        self.failures.append(f"sweep {c.key} {n} streams: {rec.get('first_error')}")
+        for c in cs:
+            self.last_load[c.key] = time.monotonic()
+
+        # 5. startup
+        log("start to ready")
+        self.startup()
+
+        # 6. memory after the load
+        log(f"memory {cfg.after_s} s after the load")
+        self.r["mem_after"] = {}
+        for c in sorted(gws, key=lambda c: self.last_load.get(c.key, 0)):
+            wait = self.last_load[c.key] + cfg.after_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self.r["mem_after"][c.key] = {"pss_kb": pss_kb(self.gw_pids(c)),
+                                          "after_s": round(time.monotonic() - self.last_load[c.key], 1)}
+        # 7. memory per in-flight stream: a fresh copy of each gateway (what an
+        # earlier cell allocated would hide the cost), Pss after one request,
+        # then with mem_streams streams open
+        log(f"memory with {cfg.mem_streams} open streams (fresh processes)")
+        for rep in range(reps):
+            for c in gws:
+                f = self.fresh(c, mport)
+                try:
+                    f.wait_ready()
+                    time.sleep(0.2)
+                    pre = pss_kb(self.gw_pids(f))
+                    rec = self.cell("mem_streams", f, {"rep": rep, "streams": cfg.mem_streams, "of": c.key,
+                                                       "pss_before_kb": pre},
+                                    lambda f=f: self.stream(f, cfg.mem_streams, cfg.mem_streams, sb, cfg.chunks,
+                                                            pss=self.gw_pids(f), timeout=cfg.sweep_timeout),
+                                    check=False, retry=False)
+                    self.r["mem_streams"].setdefault(c.key, []).append(rec)
+                finally:
+                    PROCS.stop(f.proc)
+
+        for c in cs:
+            if c.proc:
+                PROCS.stop(c.proc)
+        PROCS.stop(mock)
+
+        # 8. the unpinned run: llmgate with 2 workers and h2o with 2 threads
+        if cfg.unpinned:
+            log("unpinned run")
+            self.pinned_now = False
+            mock2, mport2 = start_mock(cfg, self.work, "mock-unpinned", None)
+            self.mock_pids = [mock2.pid]
+            us = [make_direct(mport2)]
+            us[0].key, us[0].label = "direct2", "mock, direct, unpinned"
+            us.append(make_llmgate(cfg, self.work, mport2, key="llmgate2", workers=2, pin=None))
+            us.append(make_h2o(cfg, self.work, mport2, key="h2o2", threads=2, pin=None))
+            for c in us:
+                c.mock_pid = mock2.pid
+                c.pinned = False
+            self.contenders = us
+            for c in us:
+                c.wait_ready()
+            for c in us:
+                self.loadgen(["closed", "--url", c.url(), "--body-file", os.path.join(self.work, "body.json"),
+                              "--conns", "8", "--duration", str(cfg.warm), "--warmup", "0"])
+            for rep in range(reps):
+                for c in us:
+                    self.cell("u_lat1", c, {"rep": rep}, lambda c=c: self.loadgen(
+                        ["closed", "--url", c.url(), "--body-file", os.path.join(self.work, "body.json"),
+                         "--conns", "1", "--duration", str(cfg.lat_dur), "--warmup", str(cfg.lat_warm)]))
+                for c in us:
+                    self.cell("u_tput_h1", c, {"rep": rep, "conns": cfg.unpinned_conns},
+                              lambda c=c: self.h2load(c, cfg.unpinned_conns, cfg.tput_dur))
+                for c in us:
+                    if c.h2c_port:
+                        self.cell("u_tput_h2c", c, {"rep": rep, "conns": cfg.h2c_conns, "streams": 16},
+                                  lambda c=c: self.h2load(c, cfg.h2c_conns, cfg.tput_dur, h2c=True, streams=16))
+            self.unpinned_labels = {c.key: c.label for c in us}
+            for c in us:
+                if c.proc:
+                    PROCS.stop(c.proc)
+            PROCS.stop(mock2)
+        self.labels = {c.key: c.label for c in cs}
+        self.ready_ms = {c.key: c.ready_ms for c in cs}
+
+    def fresh(self, c, mport, key=None):
+        cfg, key = self.cfg, key or c.key + "-fresh"
+        if c.key == "llmgate":
+            f = make_llmgate(cfg, self.work, mport, key=key)
+        elif c.key == "h2o":
+            f = make_h2o(cfg, self.work, mport, key=key)
+        elif c.key == "nginx":
+            f = make_nginx(cfg, self.work, mport, key=key)
+        else:
+            f = make_portkey(cfg, self.work, mport, key=key)
+        f.mock_pid, f.pinned = c.mock_pid, c.pinned
+        return f
+
+    def stream(self, c, n, total, body, chunks, pss=None, timeout=None):
+        args = ["stream", "--url", c.url(), "--body", body, *sum((["--header", h] for h in c.headers), []),
+                "--streams", str(n), "--total", str(total), "--chunks", str(chunks),
+                "--timeout", str(timeout or self.cfg.stream_timeout)]
+        if n > 1:
+            # spread the starts over at least one chunk interval, so that the
+            # streams' chunks are not all due at the same instant
+            args += ["--ramp-ms", str(max(20, min(400, n / 16)))]
+        if pss:
+            args += ["--pss-pids", ",".join(map(str, pss))]
+        return self.loadgen(args, timeout=(timeout or self.cfg.stream_timeout) + 30)
+
+    def startup(self):
+        cfg = self.cfg
+        res = {}
+        # llmgate: the project's own script (median of 10 starts, /health answered)
+        env = dict(os.environ, PORT=str(free_port()))
+        rc, out, err = run_client(["bash", os.path.join(HERE, "startup.sh"), cfg.llmgate], 120, env=env)
+        m = re.search(r"median ([\d.]+) ms", out)
+        res["llmgate"] = {"median_ms": float(m.group(1)) if m else None, "how": out.strip() or err.strip()[-200:]}
+        # the others: the same measure (exec to the first answered /health,
+        # which they proxy to the mock), fewer starts
+        mock, mport = start_mock(cfg, self.work, "mock-startup", CORE_LOAD)
+        try:
+            makers = [("h2o", lambda: make_h2o(cfg, self.work, mport, key="h2o-start")),
+                      ("nginx", lambda: make_nginx(cfg, self.work, mport, key="nginx-start"))]
+            if cfg.portkey:
+                makers.append(("portkey", lambda: make_portkey(cfg, self.work, mport)))
+            for key, mk in makers:
+                times = []
+                for _ in range(cfg.startup_n):
+                    t0 = time.monotonic()
+                    c = mk()
+                    try:
+                        while time.monotonic() - t0 < 30:
+                            if (http_ok(c.port) if key != "portkey" else c.ready()):
+                                times.append((time.monotonic() - t0) * 1000)
+                                break
+                            time.sleep(0.0005)
+                    finally:
+                        PROCS.stop(c.proc)
+                res[key] = {"median_ms": round(med(times), 1) if times else None, "n": len(times)}
+        finally:
+            PROCS.stop(mock)
+        self.r["startup"] = res
+
+
+# ---------------------------------------------------------------- report
+SHORT = {"direct": "mock, direct", "llmgate": "llmgate", "h2o": "h2o proxy", "nginx": "nginx", "portkey": "Portkey"}
+
+
+def fmt(v, unit="", nd=0):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and nd == 0 and abs(v) < 10 and v != int(v):
+        nd = 1
+    return f"{v:,.{nd}f}{unit}"
+
+
+def ratio(a, b):
+    """a / b; none when either is missing or not positive (an added time
+    that is zero or negative is within the noise: no meaningful ratio)"""
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return a / b
+
+
+def rfmt(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.3f}×" if x < 0.1 else f"{x:.2f}×"
+
+
+class Report:
+    def __init__(self, b):
+        self.b = b
+        self.cfg = b.cfg
+        self.r = b.r
+        self.labels = b.labels
+        self.keys = [k for k in ["direct", "llmgate", "h2o", "nginx", "portkey"] if k in self.labels]
+        self.gws = [k for k in self.keys if k != "direct"]
+        self.s = self.summarize()
+
+    def medof(self, phase, key, field, **match):
+        rows = [x for x in self.r.get(phase, {}).get(key, []) if all(x.get(k) == v for k, v in match.items())]
+        return med([x.get(field) for x in rows if x.get(field) is not None and x.get(field) >= 0])
+
+    def summarize(self):
+        cfg, r = self.cfg, self.r
+        s = {"lat": {}, "tput": {}, "h2c": {}, "cpu": {}, "rate": {}, "stream1": {}, "burst": {}, "sweep": {},
+             "mem": {}, "startup": r.get("startup", {}), "unpinned": {}}
+        for k in self.keys:
+            s["lat"][k] = {q: self.medof("lat1", k, q) for q in ["p50_us", "p99_us", "p999_us", "rps"]}
+        d = s["lat"]["direct"]
+        for k in self.gws:
+            for q in ["p50_us", "p99_us", "p999_us"]:
+                v = s["lat"][k][q]
+                s["lat"][k]["added_" + q] = None if v is None or d[q] is None else v - d[q]
+        s["newconn"] = {k: {q: self.medof("newconn", k, q) for q in ["p50_us", "p99_us", "rps"]} for k in self.keys}
+        for k in self.keys:
+            s["tput"][k] = {n: self.medof("tput_h1", k, "rps", conns=n) for n in cfg.conc}
+            s["h2c"][k] = self.medof("tput_h2c", k, "rps")
+            # CPU per request at the base concurrency, from the gateway's (or,
+            # for direct, the mock's) utime+stime
+            rows = [x for x in r.get("tput_h1", {}).get(k, []) if x["conns"] == cfg.rate_base_conns and x.get("done")]
+            if k == "direct":
+                s["cpu"][k] = med([x["mock_cpu_pct"] / 100 * x["wall_s"] / x["done"] * 1e6 for x in rows])
+            else:
+                s["cpu"][k] = med([x["gw_cpu_s"] / x["done"] * 1e6 for x in rows])
+            s.setdefault("busy", {})[k] = {
+                "gw_pct": med([x.get("core1_busy_pct") for x in rows]) if k != "direct" else None,
+                "core0_pct": med([x.get("core0_busy_pct") for x in rows])}
+        # rate sweep: per rep, the highest rate whose p99 was under the bound
+        # (without errors); the median of the reps
+        for k in self.keys:
+            rows = r.get("rate", {}).get(k, [])
+            out = {}
+            for bound in (1000, 5000):
+                per = []
+                for rep in range(cfg.reps):
+                    ok = [x["rate"] for x in rows if x["rep"] == rep and not x.get("errors")
+                          and 0 <= x.get("p99_us", -1) < bound]
+                    per.append(max(ok) if ok else 0)
+                out[bound] = med(per)
+            out["curve"] = sorted({x["rate"]: None for x in rows})
+            s["rate"][k] = out
+        for k in self.keys:
+            s["stream1"][k] = {q: self.medof("stream1", k, q) for q in
+                               ["ttft_p50_us", "delay_p50_us", "delay_p99_us", "gap_p50_us", "gap_p99_us", "gap_max_us"]}
+            rows = r.get("stream1", {}).get(k, []) + r.get("burst1", {}).get(k, []) + r.get("burst64", {}).get(k, [])
+            s["burst"][k] = {"ttft_p50_us": self.medof("burst1", k, "ttft_p50_us"),
+                             "delay_p50_us": self.medof("burst1", k, "delay_p50_us"),
+                             "delay_p99_us": self.medof("burst1", k, "delay_p99_us"),
+                             "delay64_p99_us": self.medof("burst64", k, "delay_p99_us"),
+                             "events": sum(x.get("content_events", 0) for x in rows),
+                             "expected": sum(x.get("streams", 0) * x.get("chunks_expected", 0) for x in rows),
+                             "lost": sum(x.get("lost_chunks", 0) for x in rows),
+                             "merged": sum(x.get("merged_events", 0) for x in rows),
+                             "bad": sum(x.get("streams_bad", 0) for x in rows)}
+        for k in self.keys:
+            s["sweep"][k] = {}
+            sustained, broken = 0, False
+            for n in cfg.stream_conc:
+                rows = [x for x in r.get("sweep", {}).get(k, []) if x["streams"] == n]
+                ok = bool(rows) and all(not x.get("errors") and not x.get("lost_chunks") and
+                                        0 <= x.get("gap_max_us", -1) < 200000 for x in rows)
+                s["sweep"][k][n] = {
+                    "ok": ok,
+                    "lost": sum(x.get("lost_chunks", 0) for x in rows),
+                    "bad": sum(x.get("streams_bad", 0) for x in rows),
+                    "errors": sum(x.get("errors", 0) for x in rows),
+                    "gap_max_us": max([x.get("gap_max_us", -1) for x in rows] or [None]),
+                    "gap_p99_us": med([x.get("gap_p99_us") for x in rows]),
+                    "delay_p50_us": med([x.get("delay_p50_us") for x in rows if x.get("delay_p50_us", -1) >= 0]),
+                    "delay_p99_us": med([x.get("delay_p99_us") for x in rows if x.get("delay_p99_us", -1) >= 0]),
+                    "ttft_p50_us": med([x.get("ttft_p50_us") for x in rows if x.get("ttft_p50_us", -1) >= 0]),
+                    "cpu_us_per_chunk": med([x["gw_cpu_s"] * 1e6 / x["content_events"] for x in rows
+                                             if x.get("content_events")]) if k != "direct" else None,
+                    "mock_cpu_pct": max([x.get("mock_cpu_pct", 0) for x in rows] or [0]),
+                    "client_cpu_pct": max([x.get("client_cpu_pct", 0) for x in rows] or [0]),
+                }
+                if ok and not broken:
+                    sustained = n
+                broken = broken or not ok
+            s["sweep"][k]["sustained"] = sustained
+        for k in self.gws:
+            idle = r.get("mem_idle", {}).get(k, {})
+            rows = [x for x in r.get("mem_streams", {}).get(k, []) if x.get("pss_kb", -1) > 0]
+            per_stream = med([(x["pss_kb"] - x["pss_before_kb"]) / x["pss_inflight"] for x in rows if x.get("pss_inflight")])
+            s["mem"][k] = {"idle_kb": idle.get("pss_kb"),
+                           "load_kb": med([x.get("pss_kb") for x in r.get("tput_h1", {}).get(k, [])
+                                           if x["conns"] == max(cfg.conc) and x.get("pss_kb")]),
+                           "per_stream_kb": per_stream,
+                           "inflight_kb": med([x["pss_kb"] for x in rows]),
+                           "after_kb": r.get("mem_after", {}).get(k, {}).get("pss_kb"),
+                           "after_s": r.get("mem_after", {}).get(k, {}).get("after_s")}
+            if k == "llmgate":
+                s["mem"][k]["workers_kb"] = idle.get("workers_kb")
+                s["mem"][k]["master_kb"] = idle.get("master_kb")
+        for k in getattr(self.b, "unpinned_labels", {}):
+            s["unpinned"][k] = {"p50_us": self.medof("u_lat1", k, "p50_us"), "p99_us": self.medof("u_lat1", k, "p99_us"),
+                                "rps": self.medof("u_tput_h1", k, "rps"), "h2c": self.medof("u_tput_h2c", k, "rps")}
+        s["mock_max"] = self.b.mock_max
+        s["foreign_max_pct"] = max(self.b.foreign or [0])
+        s["foreign_median_pct"] = med(self.b.foreign)
+        return s
+
+    # -- the targets of SPEC section 9
+    def targets(self):
+        s, cfg = self.s, self.cfg
+        t = []
+        lg, h = s["lat"].get("llmgate", {}), s["lat"].get("h2o", {})
+
+        def row(name, target, value, ok):
+            t.append((name, target, value, "pass" if ok else ("FAIL" if ok is not None else "n/a")))
+
+        v = lg.get("added_p50_us")
+        row("added latency, concurrency 1, p50", "≤ 120 µs", fmt(v, " µs"), None if v is None else v <= 120)
+        v = lg.get("added_p99_us")
+        row("added latency, concurrency 1, p99", "≤ 250 µs", fmt(v, " µs"), None if v is None else v <= 250)
+        ratios = [(n, ratio(s["tput"]["llmgate"][n], s["tput"]["h2o"][n])) for n in cfg.conc]
+        worst = min([x for _, x in ratios if x is not None] or [None]) if ratios else None
+        row("HTTP/1.1 keep-alive throughput vs h2o (each of " + ", ".join(map(str, cfg.conc)) + " connections)",
+            "≥ 70% of h2o", ", ".join(f"{n}: {fmt(100 * x if x is not None else None, '%')}" for n, x in ratios),
+            None if worst is None else worst >= 0.70)
+        d1, st = s["stream1"], s["sweep"]
+
+        def added(tab, k, q):
+            a, b = tab.get(k, {}).get(q), tab.get("direct", {}).get(q)
+            return None if a is None or b is None else a - b
+
+        for q, what in (("delay_p50_us", "added delay per chunk (p50)"), ("ttft_p50_us", "added time to first token (p50)")):
+            a, b = added(d1, "llmgate", q), added(d1, "h2o", q)
+            row(f"{what}, 1 stream", "≤ h2o's", f"llmgate {fmt(a, ' µs')}, h2o {fmt(b, ' µs')}",
+                None if a is None or b is None else a <= b)
+            n = cfg.mem_streams
+            sw = {k: st.get(k, {}).get(n, {}) for k in ("llmgate", "h2o", "direct")}
+            a = None if sw["llmgate"].get(q) is None or sw["direct"].get(q) is None else sw["llmgate"][q] - sw["direct"][q]
+            b = None if sw["h2o"].get(q) is None or sw["direct"].get(q) is None else sw["h2o"][q] - sw["direct"][q]
+            row(f"{what}, {n} concurrent streams", "≤ h2o's", f"llmgate {fmt(a, ' µs')}, h2o {fmt(b, ' µs')}",
+                None if a is None or b is None else a <= b)
+        a = added(d1, "llmgate", "ttft_p50_us")
+        row("absolute: added time to first token, 1 stream (quieter hardware)", "≤ 300 µs", fmt(a, " µs"),
+            None if a is None else a <= 300)
+        a = added(d1, "llmgate", "delay_p50_us")
+        row("absolute: added delay per chunk, 1 stream (quieter hardware)", "≤ 50 µs", fmt(a, " µs"),
+            None if a is None else a <= 50)
+        big = max(cfg.stream_conc)
+        x = st.get("llmgate", {}).get(big, {})
+        row(f"{big} concurrent streams without a lost chunk", "0 lost",
+            f"{x.get('lost', 'n/a')} lost, {x.get('bad', 'n/a')} incomplete streams, {x.get('errors', 'n/a')} errors",
+            None if not x else (x.get("lost") == 0 and x.get("bad") == 0 and x.get("errors") == 0))
+        m = s["mem"].get("llmgate", {})
+        w = max(m.get("workers_kb") or [0]) or None
+        row("memory per idle worker (Pss)", "≤ 10 MB", fmt(w and w / 1024, " MB", 1) + f" (master {fmt((m.get('master_kb') or 0) / 1024, ' MB', 1)})",
+            None if w is None else w <= 10 * 1024)
+        v = m.get("per_stream_kb")
+        row(f"memory per in-flight stream ({cfg.mem_streams} open)", "≤ 64 KB", fmt(v, " KB", 1), None if v is None else v <= 64)
+        v = s["startup"].get("llmgate", {}).get("median_ms")
+        row("ready after start", "≤ 50 ms", fmt(v, " ms", 1), None if v is None else v <= 50)
+        return t
+
+    def headline(self):
+        """llmgate against h2o and Portkey, one line per metric"""
+        s, cfg = self.s, self.cfg
+        rows = []
+
+        def add(metric, vals, better="higher", unit="", nd=0):
+            lg = vals.get("llmgate")
+            line = [metric, fmt(lg, unit, nd)]
+            for k in ("h2o", "portkey"):
+                if k not in self.keys:
+                    line += ["n/a", "n/a"]
+                    continue
+                v = vals.get(k)
+                line += [fmt(v, unit, nd), rfmt(ratio(lg, v)) if better == "higher" else rfmt(ratio(v, lg))]
+            rows.append(line)
+
+        g = lambda tab, q: {k: s[tab].get(k, {}).get(q) for k in self.keys}
+        add("added latency p50, concurrency 1", g("lat", "added_p50_us"), "lower", " µs")
+        add("added latency p99, concurrency 1", g("lat", "added_p99_us"), "lower", " µs")
+        add("added latency p99.9, concurrency 1", g("lat", "added_p999_us"), "lower", " µs")
+        nc = s.get("newconn", {})
+        if nc.get("direct", {}).get("p50_us") is not None:
+            add("added latency p50, a new connection per request, 50 ms apart",
+                {k: None if nc[k]["p50_us"] is None else nc[k]["p50_us"] - nc["direct"]["p50_us"] for k in self.keys},
+                "lower", " µs")
+        for n in cfg.conc:
+            add(f"HTTP/1.1 keep-alive req/s, {n} conn", {k: s["tput"][k][n] for k in self.keys})
+        add(f"h2c req/s, {cfg.h2c_conns} conn × 16 streams", {k: s["h2c"][k] for k in self.keys})
+        add("highest rate with p99 < 1 ms (req/s)", {k: s["rate"][k][1000] for k in self.keys})
+        add("highest rate with p99 < 5 ms (req/s)", {k: s["rate"][k][5000] for k in self.keys})
+        add(f"CPU per request ({cfg.rate_base_conns} conn)", s["cpu"], "lower", " µs", 1)
+
+        def addd(tab, q):
+            return {k: (None if s[tab].get(k, {}).get(q) is None or s[tab]["direct"].get(q) is None
+                        else s[tab][k][q] - s[tab]["direct"][q]) for k in self.keys}
+        add("streaming, 1 stream: added time to first token", addd("stream1", "ttft_p50_us"), "lower", " µs")
+        add("streaming, 1 stream: added delay per chunk p50", addd("stream1", "delay_p50_us"), "lower", " µs")
+        add("streaming, 1 stream: added delay per chunk p99", addd("stream1", "delay_p99_us"), "lower", " µs")
+        n = cfg.mem_streams
+        sw = {k: s["sweep"][k].get(n, {}) for k in self.keys}
+        add(f"streaming, {n} streams: added delay per chunk p50",
+            {k: None if sw[k].get("delay_p50_us") is None or sw["direct"].get("delay_p50_us") is None
+             else sw[k]["delay_p50_us"] - sw["direct"]["delay_p50_us"] for k in self.keys}, "lower", " µs")
+        add(f"streaming, {n} streams: CPU per chunk", {k: sw[k].get("cpu_us_per_chunk") for k in self.keys}, "lower", " µs", 1)
+        add("concurrent streams sustained", {k: s["sweep"][k]["sustained"] for k in self.keys})
+        add("memory idle (Pss)", {k: s["mem"].get(k, {}).get("idle_kb") and s["mem"][k]["idle_kb"] / 1024 for k in self.keys},
+            "lower", " MB", 1)
+        add(f"memory per in-flight stream ({n} open)", {k: s["mem"].get(k, {}).get("per_stream_kb") for k in self.keys},
+            "lower", " KB", 1)
+        add("start to ready", {k: s["startup"].get(k, {}).get("median_ms") for k in self.keys}, "lower", " ms", 1)
+        return rows
+
+    def md_table(self, head, rows):
+        out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        out += ["| " + " | ".join(str(x) for x in r) + " |" for r in rows]
+        return "\n".join(out)
+
+    def tables(self):
+        s, cfg, L = self.s, self.cfg, self.labels
+        parts = []
+        parts.append("### llmgate against h2o and Portkey\n\nRatios are llmgate's advantage: above 1× llmgate is "
+                     "better (more requests, or less added time, CPU or memory), below 1× it is worse.\n")
+        parts.append(self.md_table(["metric", "llmgate", "h2o proxy", "llmgate vs h2o", "Portkey", "llmgate vs Portkey"],
+                                   self.headline()))
+        parts.append("\n### Targets (SPEC section 9)\n")
+        parts.append(self.md_table(["target", "goal", "measured", "result"], self.targets()))
+        parts.append("\n### Non-streaming latency at concurrency 1 (µs; added = contender − direct)\n")
+        rows = []
+        for k in self.keys:
+            x = s["lat"][k]
+            rows.append([L[k], fmt(x["p50_us"], "", 1), fmt(x["p99_us"], "", 1), fmt(x["p999_us"], "", 1),
+                         fmt(x.get("added_p50_us"), "", 1) if k != "direct" else "—",
+                         fmt(x.get("added_p99_us"), "", 1) if k != "direct" else "—",
+                         fmt(x.get("added_p999_us"), "", 1) if k != "direct" else "—", fmt(x["rps"])])
+        parts.append(self.md_table(["contender", "p50", "p99", "p99.9", "added p50", "added p99", "added p99.9", "req/s"], rows))
+        nc = s.get("newconn", {})
+        if nc.get("direct", {}).get("p50_us") is not None:
+            parts.append("\n### A new connection per request, 50 ms apart (µs, connect() to the complete answer)\n")
+            rows = [[L[k], fmt(nc[k]["p50_us"], "", 1), fmt(nc[k]["p99_us"], "", 1),
+                     fmt(nc[k]["p50_us"] - nc["direct"]["p50_us"] if nc[k]["p50_us"] is not None else None, "", 1)
+                     if k != "direct" else "—", fmt(nc[k]["rps"])] for k in self.keys]
+            parts.append(self.md_table(["contender", "p50", "p99", "added p50", "req/s"], rows))
+        parts.append("\n### Throughput (requests/s, h2load, medians)\n")
+        b = cfg.rate_base_conns
+        head = ["contender"] + [f"HTTP/1.1 {n} conn" for n in cfg.conc] + [
+            f"h2c {cfg.h2c_conns}×16", f"CPU µs/req ({b} conn)", f"gateway core busy ({b} conn)", f"core 0 busy ({b} conn)"]
+        rows = [[L[k]] + [fmt(s["tput"][k][n]) for n in cfg.conc] + [
+            fmt(s["h2c"][k]), fmt(s["cpu"][k], "", 1), fmt(s["busy"][k]["gw_pct"], "%"), fmt(s["busy"][k]["core0_pct"], "%")]
+            for k in self.keys]
+        parts.append(self.md_table(head, rows))
+        parts.append("\n(*Core busy*: /proc/stat of core 1 (the gateway's) and core 0 (mock and load generator), "
+                     "kernel network work included, over the run. A gateway whose core is well under 100% while core 0 "
+                     "is near 100% was held back by the load side: its number is a lower bound.)\n")
+        parts.append("\n### Constant-rate sweep (open loop, 64 connections)\n")
+        rows = [[L[k], fmt(s["rate"][k][1000]), fmt(s["rate"][k][5000])] for k in self.keys]
+        parts.append(self.md_table(["contender", "highest req/s with p99 < 1 ms", "highest req/s with p99 < 5 ms"], rows))
+        parts.append(f"\n### Streaming, one stream ({cfg.chunks} chunks, 20 ms apart; µs)\n")
+        rows = []
+        for k in self.keys:
+            x = s["stream1"][k]
+            rows.append([L[k], fmt(x["ttft_p50_us"], "", 1), fmt(x["delay_p50_us"], "", 1), fmt(x["delay_p99_us"], "", 1),
+                         fmt(x["gap_p50_us"], "", 1), fmt(x["gap_p99_us"], "", 1), fmt(x["gap_max_us"], "", 1)])
+        parts.append(self.md_table(["contender", "time to first token p50", "delay per chunk p50", "delay p99",
+                                    "gap p50", "gap p99", "gap max"], rows))
+        parts.append(f"\n### Streaming burst ({cfg.chunks} chunks written at once)\n")
+        rows = []
+        for k in self.keys:
+            x = s["burst"][k]
+            rows.append([L[k], fmt(x["ttft_p50_us"], "", 1), fmt(x["delay_p50_us"], "", 1), fmt(x["delay_p99_us"], "", 1),
+                         fmt(x["delay64_p99_us"], "", 1), f"{x['events']:,} / {x['expected']:,}", x["lost"], x["merged"], x["bad"]])
+        parts.append(self.md_table(["contender", "TTFT p50 (µs)", "delay p50 (µs)", "delay p99 (µs)",
+                                    f"delay p99, {cfg.burst_conc} streams (µs)",
+                                    "content events received / sent (all streaming cells)", "lost", "merged", "incomplete streams"], rows))
+        parts.append("\n### Concurrent streams (each cell: lost chunks / max gap ms / added delay p50 µs / TTFT p50 ms)\n")
+        head = ["contender"] + [f"{n}" for n in cfg.stream_conc] + ["sustained"]
+        rows = []
+        for k in self.keys:
+            line = [L[k]]
+            for n in cfg.stream_conc:
+                x = s["sweep"][k][n]
+                dd = s["sweep"]["direct"][n].get("delay_p50_us")
+                ad = None if x["delay_p50_us"] is None or dd is None else x["delay_p50_us"] - dd
+                line.append(f"{x['lost']} / {fmt(x['gap_max_us'] and x['gap_max_us'] / 1000, '', 0)} / "
+                            f"{fmt(ad if k != 'direct' else x['delay_p50_us'], '', 0)} / "
+                            f"{fmt(x['ttft_p50_us'] and x['ttft_p50_us'] / 1000, '', 1)}" + ("" if x["ok"] else " ✗")
+                            + (f" ({x['errors']:,} errors)" if x["errors"] else ""))
+            line.append(str(s["sweep"][k]["sustained"]))
+            rows.append(line)
+        parts.append(self.md_table(head, rows))
+        note = ("\n(For *direct* the third number is the delay itself, not an added one. ✗: a lost chunk, an "
+                "error or a gap over 200 ms in at least one repetition; errors are resets and streams still open "
+                f"at the {cfg.sweep_timeout} s time limit, whose missing chunks count as lost.")
+        bad = [n for n in cfg.stream_conc if not s["sweep"]["direct"][n]["ok"]]
+        if bad:
+            note += (f" The client and the mock on core 0 cannot themselves deliver {bad[0]:,} streams' chunks on time "
+                     f"(*direct* fails there): at {', '.join(f'{n:,}' for n in bad)} streams the gaps and delays say "
+                     "little about the gateways; the lost-chunk counts still hold.")
+        parts.append(note + ")\n")
+        parts.append("\n### Memory (proportional set size, all processes of the contender)\n")
+        rows = []
+        for k in self.gws:
+            x = s["mem"][k]
+            rows.append([L[k], fmt(x["idle_kb"] and x["idle_kb"] / 1024, "", 1), fmt(x["load_kb"] and x["load_kb"] / 1024, "", 1),
+                         fmt(x["inflight_kb"] and x["inflight_kb"] / 1024, "", 1), fmt(x["per_stream_kb"], "", 1),
+                         fmt(x["after_kb"] and x["after_kb"] / 1024, "", 1) + (f" ({x['after_s']:.0f} s)" if x.get("after_s") else "")])
+        parts.append(self.md_table(["contender", "idle (MB)", f"under load, {max(cfg.conc)} conn (MB)",
+                                    f"{cfg.mem_streams} open streams (MB)", "per in-flight stream (KB)",
+                                    f"after the last load ({max(cfg.stream_conc):,} streams) (MB)"], rows))
+        m = s["mem"].get("llmgate", {})
+        if m.get("workers_kb"):
+            parts.append(f"\nllmgate idle: master {fmt(m['master_kb'] / 1024, ' MB', 1)}, worker(s) "
+                         + ", ".join(fmt(w / 1024, " MB", 1) for w in m["workers_kb"]) + ".")
+        parts.append("\n### Start to ready (median ms)\n")
+        rows = [[L[k], fmt(s["startup"].get(k, {}).get("median_ms"), "", 1)] for k in self.gws]
+        parts.append(self.md_table(["contender", "exec to first answered request"], rows))
+        if s["unpinned"]:
+            parts.append(f"\n### Unpinned run (no taskset; llmgate `workers: 2`, h2o `num-threads: 2`)\n")
+            UL = self.b.unpinned_labels
+            rows = [[UL[k], fmt(x["p50_us"], "", 1), fmt(x["p99_us"], "", 1), fmt(x["rps"]), fmt(x["h2c"])]
+                    for k, x in s["unpinned"].items()]
+            parts.append(self.md_table(["contender", "latency p50, conc. 1 (µs)", "p99 (µs)",
+                                        f"HTTP/1.1 {cfg.unpinned_conns} conn (req/s)", f"h2c {cfg.h2c_conns}×16 (req/s)"], rows))
+        parts.append("\n### Checks\n")
+        direct = s["tput"]["direct"].get(cfg.rate_base_conns)
+        best = max([s["tput"][k].get(cfg.rate_base_conns) or 0 for k in self.gws] or [0])
+        chk = [
+            ["failed cells (non-2xx, socket errors)", str(len(self.b.failures)), "pass" if not self.b.failures else "FAIL"],
+            ["the mock's CPU, highest of any pinned cell (its core: < 80%)", fmt(s["mock_max"]["cpu_pct"], "%"),
+             "pass" if s["mock_max"]["cpu_pct"] < 80 else "FAIL"],
+            ["core 0 (mock + load generator + kernel), highest of any pinned cell", fmt(s["mock_max"]["core0_pct"], "%"), "info"],
+            [f"direct-to-mock rate vs the fastest gateway ({cfg.rate_base_conns} conn)",
+             f"{fmt(direct)} vs {fmt(best)} ({rfmt(ratio(direct, best))})",
+             "pass" if direct and best and direct > 1.5 * best else "FAIL"],
+            ["CPU of processes outside the benchmark, median / highest cell (% of one core)",
+             f"{fmt(s['foreign_median_pct'], '%')} / {fmt(s['foreign_max_pct'], '%')}",
+             "pass" if (s["foreign_max_pct"] or 0) < 10 else "noisy"],
+            [f"cells run again because other jobs used over {cfg.noise_pct}% of a core (up to {cfg.retries} times each)",
+             str(self.b.retried), "info"],
+        ]
+        parts.append(self.md_table(["check", "value", "result"], chk))
+        if self.b.failures:
+            parts.append("\nFailed cells:\n\n" + "\n".join(f"- {f}" for f in self.b.failures))
+        return "\n".join(parts) + "\n"
+
+    # -- charts
+    def charts(self, out):
+        if not shutil.which("gnuplot"):
+            log("gnuplot missing: no charts")
+            return []
+        s, cfg, L = self.s, self.cfg, self.labels
+        d = os.path.join(out, "plot")
+        os.makedirs(d, exist_ok=True)
+        files = []
+        colors = {"direct": "#888888", "llmgate": "#d62728", "h2o": "#1f77b4", "nginx": "#2ca02c", "portkey": "#9467bd"}
+        term = "set terminal pngcairo size 960,560 font 'DejaVu Sans,11' noenhanced\n"
+
+        def q(x):
+            return "NaN" if x is None else f"{x:.3f}"
+
+        # throughput vs connections
+        with open(f"{d}/tput.dat", "w") as f:
+            f.write("# conns " + " ".join(self.keys) + "\n")
+            for n in cfg.conc:
+                f.write(f"{n} " + " ".join(q(s["tput"][k][n]) for k in self.keys) + "\n")
+        plots = ", ".join(f"'{d}/tput.dat' using 1:{i + 2} with linespoints lw 2 pt 7 lc rgb '{colors[k]}' title '{L[k]}'"
+                          for i, k in enumerate(self.keys))
+        gp = term + f"""set output '{out}/throughput.png'
+set title 'Non-streaming throughput, HTTP/1.1 keep-alive (gateways on 1 pinned core)'
+set xlabel 'connections'; set ylabel 'requests/s'; set logscale x 2; set grid; set key outside right
+set xtics ({', '.join(str(n) for n in cfg.conc)}); set yrange [0:*]
+set xrange [{min(cfg.conc) * 0.7}:{max(cfg.conc) * 1.4}]
+plot {plots}
+"""
+        files.append(self.gnuplot(gp, d, "throughput"))
+        # latency at concurrency 1
+        with open(f"{d}/lat.dat", "w") as f:
+            for k in self.keys:
+                x = s["lat"][k]
+                f.write(f"\"{SHORT.get(k, k)}\" {q(x['p50_us'])} {q(x['p99_us'])} {q(x['p999_us'])}\n")
+        gp = term + f"""set output '{out}/latency.png'
+set title 'Non-streaming latency at concurrency 1 (client-measured round trip)'
+set ylabel 'microseconds (log)'; set logscale y; set grid ytics
+set style data histogram; set style histogram clustered gap 1; set style fill solid 0.85 border -1; set boxwidth 0.9
+set key top left; set xtics nomirror
+plot '{d}/lat.dat' using 2:xtic(1) title 'p50' lc rgb '#4c72b0', '' using 3 title 'p99' lc rgb '#dd8452', '' using 4 title 'p99.9' lc rgb '#c44e52'
+"""
+        files.append(self.gnuplot(gp, d, "latency"))
+        # rate sweep: p99 against the offered rate
+        plots = []
+        for i, k in enumerate(self.keys):
+            rows = {}
+            for x in self.r.get("rate", {}).get(k, []):
+                if x.get("p99_us", -1) > 0:
+                    rows.setdefault(x["rate"], []).append(x["p99_us"] / 1000)
+            with open(f"{d}/rate_{k}.dat", "w") as f:
+                for rate in sorted(rows):
+                    f.write(f"{rate} {statistics.median(rows[rate]):.4f}\n")
+            if rows:
+                plots.append(f"'{d}/rate_{k}.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '{colors[k]}' title '{L[k]}'")
+        gp = term + f"""set output '{out}/rate.png'
+set title 'Constant-rate sweep: p99 latency against the offered rate (open loop)'
+set xlabel 'offered requests/s (log)'; set ylabel 'p99 latency, ms (log)'; set logscale xy; set grid; set key outside right
+plot {', '.join(plots + ["1 with lines dt 2 lc rgb '#444444' title '1 ms'", "5 with lines dt 3 lc rgb '#444444' title '5 ms'"])}
+"""
+        files.append(self.gnuplot(gp, d, "rate"))
+        # streaming: per-chunk delay p50 and max gap against concurrency
+        with open(f"{d}/sweep.dat", "w") as f:
+            for n in cfg.stream_conc:
+                vals = []
+                for k in self.keys:
+                    x = s["sweep"][k][n]
+                    vals += [q(x["delay_p50_us"] and x["delay_p50_us"] / 1000), q(x["delay_p99_us"] and x["delay_p99_us"] / 1000),
+                             q(x["gap_max_us"] and x["gap_max_us"] / 1000 if (x["gap_max_us"] or -1) > 0 else None)]
+                f.write(f"{n} " + " ".join(vals) + "\n")
+        p1 = ", ".join(f"'{d}/sweep.dat' using 1:{3 * i + 2} with linespoints lw 2 pt 7 lc rgb '{colors[k]}' title '{L[k]} p50', "
+                       f"'' using 1:{3 * i + 3} with linespoints lw 1 dt 2 pt 6 lc rgb '{colors[k]}' title '{L[k]} p99'"
+                       for i, k in enumerate(self.keys))
+        p2 = ", ".join(f"'{d}/sweep.dat' using 1:{3 * i + 4} with linespoints lw 2 pt 7 lc rgb '{colors[k]}' title '{L[k]}'"
+                       for i, k in enumerate(self.keys))
+        gp = term.replace("960,560", "960,820") + f"""set output '{out}/streams.png'
+set multiplot layout 2,1 title 'Streaming, {cfg.chunks} chunks 20 ms apart, N concurrent streams'
+set logscale xy; set grid; set key outside right; set xlabel 'concurrent streams (log)'
+set xtics ({', '.join(str(n) for n in cfg.stream_conc)})
+set ylabel 'delay per chunk, ms (log)'; set title 'upstream write to client read (mock stamp to read time)'
+plot {p1}
+set ylabel 'largest gap, ms (log)'; set title 'largest gap between two chunks of one stream (sent 20 ms apart; 200 ms = fail)'
+plot {p2}, 200 with lines dt 2 lc rgb '#444444' title '200 ms'
+unset multiplot
+"""
+        files.append(self.gnuplot(gp, d, "streams"))
+        # memory
+        with open(f"{d}/mem.dat", "w") as f:
+            for k in self.gws:
+                x = s["mem"][k]
+                mb = lambda v: q(v / 1024 if v else 0.0)
+                f.write(f"\"{SHORT.get(k, k)}\" {mb(x['idle_kb'])} {mb(x['load_kb'])} {mb(x['inflight_kb'])} {mb(x['after_kb'])}\n")
+        gp = term + f"""set output '{out}/memory.png'
+set title 'Memory: proportional set size of all the contender''s processes'
+set ylabel 'MB'; set grid ytics; set yrange [0:*]
+set style data histogram; set style histogram clustered gap 1; set style fill solid 0.85 border -1; set boxwidth 0.9
+set key top left
+plot '{d}/mem.dat' using 2:xtic(1) title 'idle' lc rgb '#4c72b0', '' using 3 title 'under load ({max(cfg.conc)} conn)' lc rgb '#dd8452', \\
+     '' using 4 title '{cfg.mem_streams} open streams' lc rgb '#c44e52', '' using 5 title 'after the load' lc rgb '#55a868'
+"""
+        files.append(self.gnuplot(gp, d, "memory"))
+        return [f for f in files if f]
+
+    def gnuplot(self, script, d, name):
+        p = f"{d}/{name}.gp"
+        with open(p, "w") as f:
+            f.write(script)
+        r = subprocess.run(["gnuplot", p], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            log(f"gnuplot {name}: {r.stderr.strip()[-300:]}")
+            return None
+        return name + ".png"
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(), "memory": mem}
+
+
+def versions(cfg):
+    def first(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip().splitlines()[0]
+        except Exception:
+            return "?"
+    v = {"h2o": first([cfg.h2o, "--version"]), "nginx": first([cfg.nginx, "-v"]),
+         "h2load": first(["h2load", "--version"]), "node": first(["node", "--version"])}
+    if cfg.portkey:
+        v["portkey"] = f"@portkey-ai/gateway {cfg.portkey_version}"
+    try:
+        v["llmgate"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
+                                      text=True, timeout=10).stdout.strip()
+    except Exception:
+        v["llmgate"] = "?"
+    return v
+
+
+DOC_HOW = """## Running it
+
+Run it (root; installs h2o, nginx-light, gnuplot-nox, nghttp2-client and the
+pinned Portkey gateway when they are missing; builds into `build-bench/`):
+
+```
+{command}
+```
+
+`bash tests/bench/run.sh --smoke` runs every kind of measurement with tiny
+durations and one repetition (about 10-20 seconds after the build) for CI; its
+numbers mean nothing. Each run writes `tests/bench/results/<timestamp>/`
+(gitignored): `results.md` (the tables below), `raw.jsonl` (every cell),
+`results.json`, the PNG charts `throughput.png`, `latency.png`, `rate.png`,
+`streams.png`, `memory.png`, and the configs and logs of every process under
+`work/`. A full run rewrites this page; `python3 tests/bench/bench.py
+--redo-report tests/bench/results/<timestamp> --write-docs` rebuilds it (and
+the charts) from a finished run's `state.json`.
+"""
+
+DOC_MEANING = """## What each number means
+
+**Setup.** The machine has 2 cores. Every gateway runs pinned to core 1
+(`taskset -c 1`): llmgate with `workers: 1` (plus its master, which serves no
+request), h2o with `num-threads: 1`, nginx with `worker_processes 1`, Portkey
+as one node process. The mock upstream and the load generators are pinned to
+core 0. All listen on 127.0.0.1 only, and all run at `nice -n -20` (the
+machine may be shared with other jobs; their CPU use is measured, see the
+checks). Every cell is repeated {reps} times with
+the contenders alternating (direct, llmgate, h2o, nginx, Portkey, direct,
+llmgate, ...); the tables show medians. A non-2xx answer or a socket error in
+any cell fails the run (except the concurrent-streams sweep, whose failures are
+its result). The unpinned run at the end uses no taskset at all and 2
+workers/threads.
+
+**Contenders.** *direct*: the load generator talks to the mock itself; it is
+the floor every "added" number is measured against. *h2o proxy*: Debian's h2o
+2.2.5, `proxy.reverse.url` with upstream keep-alive (the same libh2o version
+llmgate is built on). *nginx proxy_pass*: Debian's nginx-light, an `upstream`
+block with `keepalive 1024`, `proxy_http_version 1.1`, `proxy_buffering off`
+(needed for streaming), h2c on a second `listen ... http2` port. *Portkey*:
+`@portkey-ai/gateway` at an exact version with the dependency versions of its
+own lock file (`tests/bench/portkey/`), bound to 127.0.0.1, given the mock as a
+custom OpenAI host with the headers `x-portkey-provider: openai` and
+`x-portkey-custom-host: http://127.0.0.1:PORT/v1`. h2o and nginx are plain
+reverse proxies and do no API work; llmgate and Portkey parse and route the
+request (llmgate: model routing, key pool, body checks; Portkey: its provider
+transforms). Every contender is warmed up before the first cell (Portkey 5×
+longer: node's JIT needs a few thousand requests).
+
+**Request.** Non-streaming: `POST /v1/chat/completions` with a {body_len}-byte
+JSON body; the mock answers a ~300-byte chat completion at once. Streaming: the same
+with `"stream": true` and a model name that tells the mock to send {chunks}
+content chunks of 8 bytes, 20 ms apart (or all at once for the burst case),
+each stamped with the CLOCK_MONOTONIC microsecond at which the mock wrote it.
+
+**Non-streaming latency at concurrency 1**: one connection, one request at a
+time, `loadgen closed --conns 1`, for {lat_dur} s after {lat_warm} s of warm-up;
+p50, p99 and p99.9 of the client-measured round trip. *Added* = the
+contender's percentile minus direct's. *A new connection per request*: the
+same, one request per TCP connection, 50 ms apart (a sporadic client; for
+{newconn_dur} s, `--reconnect 1 --pause-ms 50`), timed from `connect()` to the
+complete answer.
+
+**Throughput**: `h2load` with HTTP/1.1 keep-alive (`--h1 -c N`, one request in
+flight per connection) for {tput_dur} s, and h2c (HTTP/2 without TLS, prior
+knowledge) with {h2c_conns} connections × 16 concurrent streams (the mock
+itself and Portkey speak no HTTP/2: n/a). *CPU µs/req*: utime+stime of all the
+gateway's processes (/proc/PID/stat) during the {base} connection run, divided
+by the requests done; for direct, the mock's own.
+
+**Constant-rate sweep**: an open-loop client (`loadgen rate`, 64 connections)
+sends requests on a fixed schedule, at {fracs} of each contender's own
+{base}-connection throughput, {rate_dur} s per step; latency is counted from
+when a request was due, so a contender that falls behind is charged for its
+queue (when a connection was free at the due time but the client woke up
+late, the latency counts from the send instead: that lateness is the
+client's). The number is the highest rate of the sweep whose p99 stayed under
+1 ms (or 5 ms), median of the repetitions; the sweep goes on until two steps
+in a row are over 20 ms, because p99 is not monotonic in the rate here (see
+below). The mock and the client share core 0, so the floor (direct) is itself
+limited: read these against the direct row.
+
+**Streaming, one stream**: {stream1_total} streams one after the other per
+repetition. *Time to first token*: request written to the first content chunk
+read. *Delay per chunk*: the client's read time minus the mock's stamp (both
+CLOCK_MONOTONIC on the same machine) — the time from the upstream writing a
+chunk to the client reading it. *Gap*: time between two consecutive chunks of
+one stream at the client (20 ms by design). Added = contender − direct.
+
+**Burst**: the {chunks} chunks written at once by the mock, one stream at a
+time ({burst_total} streams) and {burst_conc} at a time. *Received / sent*
+counts the content events the client parsed against those the mock sent, over
+all streaming cells: a gateway must deliver every SSE event intact — *lost*
+(fewer events than sent), *merged* (two stamps in one event) and *incomplete
+streams* (lost chunk, missing `[DONE]`, error) must all be 0.
+
+**Concurrent streams**: N streams at once (opened over ≤ 400 ms), N =
+{conc_list}. A level is *sustained* when no repetition lost a chunk, had an
+error, or showed a gap over 200 ms between two chunks of a stream. The same
+client against the mock directly shows what the client and mock themselves
+can do on core 0.
+
+**Memory**: proportional set size (`Pss` of /proc/PID/smaps_rollup), summed
+over the contender's processes (llmgate: master + workers; nginx: master +
+worker; h2o: its server process, without the perl crash-handler helper it
+spawns; Portkey: the node process). *Idle*: after start and one request.
+*Under load*: mid-way through the {maxc}-connection throughput run. *{mem_streams}
+open streams* and *per in-flight stream*: a fresh copy of each gateway (so that
+buffers kept from earlier cells hide nothing), Pss after one request, then Pss
+once all {mem_streams} streams have their first chunk (for a server too slow
+for that moment to come, Portkey, at the 100 ms sample with the most streams
+sent and not complete); per stream = the difference / the streams open.
+*After*: about {after_s} s after the contender's last load, which is the
+{maxs}-stream cell (the long-running copy).
+
+**Start to ready**: llmgate: `tests/bench/startup.sh` (exec to the first
+answered `/health`, median of 10 starts, `workers: 2`, an echo provider). Others:
+the same measure with their configs from this run ({startup_n} starts; h2o and
+nginx answer `/health` through the mock; Portkey: the first proxied request).
+
+**Reading the latency numbers on this machine.** Its 2 cores are the vCPUs
+of a VM. A request through a gateway crosses between the cores four times
+(client → gateway → mock → gateway → client); each crossing wakes a vCPU that
+was idle, which costs tens of µs and sometimes milliseconds, and more so when
+the machine is lightly loaded (so p99 is often worse at low rates than at
+medium ones). The mock called directly never crosses (client and mock share
+core 0). h2o and nginx do almost no work per request, so what they add is
+mostly this floor: compare llmgate's added time with theirs, not with zero.
+
+**Trust checks.** The mock must never be the bottleneck: its CPU in any pinned
+cell stays under 80% of its core, and the direct-to-mock rate must be well
+above the fastest gateway's. The CPU used by processes outside the benchmark
+(other jobs on the machine) is measured in every cell from /proc/stat; before
+the first cell and before each repeated one the run waits (up to 10 s) for it
+to drop, and a cell during which it was over 15% of a core is run again, up to
+twice, within a budget for the run (the discarded cells stay in `raw.jsonl`,
+marked). The checks table says how noisy the run still was.
+"""
+
+
+def write_docs(rep, cfg, mach, vers, tables, charts, date):
+    """docs/benchmarks.md: the ratios first, then the targets, the run, every
+    table, how to run it and what each number means"""
+    head, _, rest = tables.partition("\n### Targets")
+    targets, _, rest = rest.partition("\n### Non-streaming latency")
+    missed = [t for t in rep.targets() if t[3] == "FAIL"]
+    lines = [
+        "# Benchmarks\n",
+        "llmgate next to the upstream called directly, h2o's own reverse proxy, nginx `proxy_pass` and the Portkey "
+        "gateway, all in front of the same fast local upstream (llmgate-mock), on one 2-core machine, in one run "
+        f"({date}). These are measurements, not tests. How the numbers are made and what each one means: "
+        "[below](#what-each-number-means).\n",
+        head.strip() + "\n",
+        "### Targets" + targets.rstrip() + "\n",
+    ]
+    tt = rep.targets()
+    lines.append(f"{sum(t[3] == 'pass' for t in tt)} of {len(tt)} targets met in this run, {len(missed)} missed "
+                 "(FAIL above).\n")
+    lines += [
+        "## The run\n",
+        f"- machine: `nproc` = {mach['nproc']}, CPU: {mach['cpu']} (/proc/cpuinfo), kernel {mach['kernel']}, "
+        f"memory {mach['memory']}",
+        f"- llmgate: `{vers.get('llmgate')}` (git describe), release build",
+        f"- references: {vers.get('h2o')}; {vers.get('nginx')}; {vers.get('portkey', 'Portkey: not run')} on node "
+        f"{vers.get('node')}",
+        f"- load: {vers.get('h2load')}; tests/bench/loadgen.c",
+        f"- command: `bash tests/bench/run.sh` ({cfg.reps} repetitions per cell, contenders alternating, medians; "
+        f"{cfg.elapsed_min:.1f} min)",
+        f"- charts (PNG, not committed): `tests/bench/results/{os.path.basename(cfg.out)}/` "
+        + ", ".join(f"`{c}`" for c in charts) + "\n",
+        "## All numbers\n",
+        "### Non-streaming latency" + rest.rstrip() + "\n",
+        DOC_HOW.format(command="bash tests/bench/run.sh"),
+        DOC_MEANING.format(reps=cfg.reps, chunks=cfg.chunks, lat_dur=cfg.lat_dur, lat_warm=cfg.lat_warm,
+                           tput_dur=cfg.tput_dur, h2c_conns=cfg.h2c_conns, base=cfg.rate_base_conns,
+                           rate_dur=cfg.rate_dur, stream1_total=cfg.stream1_total, burst_total=cfg.burst_total,
+                           burst_conc=cfg.burst_conc, conc_list=", ".join(map(str, cfg.stream_conc)),
+                           maxc=max(cfg.conc), mem_streams=cfg.mem_streams, after_s=cfg.after_s,
+                           startup_n=cfg.startup_n, body_len=len(NONSTREAM_BODY), maxs=max(cfg.stream_conc),
+                           newconn_dur=getattr(cfg, "newconn_dur", 1), fracs=", ".join(f"{round(f * 100)}%" for f in cfg.rate_fracs)),
+    ]
+    with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def redo_report(d, write):
+    """rebuilds results.md, the charts and (with write) docs/benchmarks.md
+    from a finished run's state.json"""
+    with open(os.path.join(d, "state.json")) as f:
+        st = json.load(f)
+    cfg = argparse.Namespace(**st["cfg"])
+    cfg.out = d
+    b = argparse.Namespace(r=st["r"], failures=st["failures"], labels=st["labels"],
+                           unpinned_labels=st.get("unpinned_labels", {}), mock_max=st["mock_max"],
+                           foreign=st["foreign"], retried=st.get("retried", 0), cfg=cfg)
+    return finish(b, cfg, st["machine"], st["versions"], st["date"], write)
+
+
+def finish(b, cfg, mach, vers, date, write):
+    rep = Report(b)
+    tables = rep.tables()
+    charts = rep.charts(cfg.out)
+    with open(os.path.join(cfg.out, "results.json"), "w") as f:
+        json.dump({"machine": mach, "versions": vers, "date": date, "summary": rep.s, "failures": b.failures},
+                  f, indent=1, default=str)
+    with open(os.path.join(cfg.out, "results.md"), "w") as f:
+        f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}\n\n"
+                f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}; versions: {vers}\n\n" + tables)
+    if write:
+        write_docs(rep, cfg, mach, vers, tables, charts, date)
+        log("wrote docs/benchmarks.md")
+    print(tables)
+    return rep
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--no-portkey", action="store_true")
+    ap.add_argument("--write-docs", action="store_true")
+    ap.add_argument("--out")
+    ap.add_argument("--redo-report", metavar="DIR", help="rebuild the report of a finished run from DIR/state.json")
+    a = ap.parse_args()
+    if a.redo_report:
+        redo_report(a.redo_report, a.write_docs)
+        return
+    cfg = argparse.Namespace()
+    cfg.smoke = a.smoke
+    cfg.llmgate = os.path.join(a.build, "llmgate")
+    cfg.mock = os.path.join(a.build, "tests", "mock", "llmgate-mock")
+    cfg.loadgen = os.path.join(a.build, "bench", "loadgen")
+    cfg.h2o = shutil.which("h2o") or "/usr/bin/h2o"
+    cfg.nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    cfg.portkey_dir = os.path.join(a.build, "portkey")
+    cfg.portkey = not a.no_portkey and os.path.isdir(os.path.join(cfg.portkey_dir, "node_modules", "@portkey-ai", "gateway"))
+    cfg.portkey_version = "?"
+    if cfg.portkey:
+        with open(os.path.join(cfg.portkey_dir, "node_modules", "@portkey-ai", "gateway", "package.json")) as f:
+            cfg.portkey_version = json.load(f)["version"]
+    ts = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if a.smoke else "")
+    cfg.out = a.out or os.path.join(HERE, "results", ts)
+    os.makedirs(cfg.out, exist_ok=True)
+    if a.smoke:
+        cfg.reps, cfg.warm = 1, 0.1
+        cfg.lat_dur, cfg.lat_warm, cfg.newconn_dur = 0.3, 0.05, 0.2
+        cfg.conc, cfg.tput_dur, cfg.h2c_conns = [32], 0.3, 8
+        cfg.rate_base_conns, cfg.rate_fracs, cfg.rate_dur, cfg.rate_warm = 32, [0.2, 0.5], 0.3, 0.05
+        cfg.chunks, cfg.stream1_total, cfg.burst_total, cfg.burst_conc = 16, 1, 10, 8
+        cfg.stream_conc, cfg.mem_streams, cfg.sweep_timeout, cfg.stream_timeout = [64], 64, 10, 10
+        cfg.after_s, cfg.startup_n, cfg.unpinned, cfg.unpinned_conns = 1, 2, True, 32
+        cfg.noise_pct, cfg.retries, cfg.retry_budget, cfg.quiet_wait = 15, 0, 0, 0.5
+    else:
+        cfg.reps, cfg.warm = 3, 1.0
+        cfg.lat_dur, cfg.lat_warm, cfg.newconn_dur = 3, 0.5, 2
+        cfg.conc, cfg.tput_dur, cfg.h2c_conns = [1, 8, 32, 128, 512], 2, 8
+        cfg.rate_base_conns, cfg.rate_fracs, cfg.rate_dur, cfg.rate_warm = 32, [0.1, 0.2, 0.3, 0.45, 0.6, 0.75, 0.9], 1.5, 0.3
+        cfg.chunks, cfg.stream1_total, cfg.burst_total, cfg.burst_conc = 64, 3, 50, 64
+        cfg.stream_conc, cfg.mem_streams, cfg.sweep_timeout, cfg.stream_timeout = [1, 64, 256, 1024, 4096], 1024, 40, 30
+        cfg.after_s, cfg.startup_n, cfg.unpinned, cfg.unpinned_conns = 30, 5, True, 128
+        cfg.noise_pct, cfg.retries, cfg.retry_budget, cfg.quiet_wait = 15, 2, 80, 10
+    for p in (cfg.llmgate, cfg.mock, cfg.loadgen):
+        if not os.access(p, os.X_OK):
+            sys.exit(f"bench: {p} missing; run tests/bench/run.sh")
+    # the binary under another name, so that a `killall llmgate` by another
+    # job on a shared machine cannot stop the benchmark's gateway mid-run
+    copy = os.path.join(a.build, "bench", "llmgate-bench")
+    shutil.copy2(cfg.llmgate, copy)
+    cfg.llmgate = copy
+
+    def on_signal(sig, _frame):
+        raise SystemExit(128 + sig)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    t0 = time.monotonic()
+    mach, vers = machine(), versions(cfg)
+    b = Bench(cfg)
+    try:
+        log(f"llmgate benchmark ({'smoke' if cfg.smoke else 'full'}), results in {cfg.out}")
+        b.run()
+    finally:
+        PROCS.stop_all()
+    cfg.elapsed_min = (time.monotonic() - t0) / 60
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with open(os.path.join(cfg.out, "state.json"), "w") as f:
+        json.dump({"r": b.r, "failures": b.failures, "labels": b.labels,
+                   "unpinned_labels": getattr(b, "unpinned_labels", {}), "mock_max": b.mock_max,
+                   "foreign": b.foreign, "retried": b.retried, "machine": mach, "versions": vers, "date": date,
+                   "cfg": {k: v for k, v in vars(cfg).items() if isinstance(v, (int, float, str, list, bool))}},
+                  f, default=str)
+    finish(b, cfg, mach, vers, date, a.write_docs)
+    log(f"done in {cfg.elapsed_min:.1f} min: {cfg.out}")
+    if b.failures:
+        log(f"{len(b.failures)} failed cell(s)")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
