@@ -15,6 +15,20 @@ void llg_models_item(llg_strbuf_t *out, const char *id, long long created, const
     llg_strbuf_appends(out, "}\n");
 }
 
+/* An id or owner from the upstream is listed only when it is printable,
+ * valid UTF-8 and of a sane length: the list is JSON a client parses, and an
+ * id nobody could type would not route anyway. */
+static int printable(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 512 || !llg_utf8_valid(s, n))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 int llg_models_normalize(const char *json, size_t len, const char *owner, llg_strbuf_t *out)
 {
     cJSON *root = cJSON_ParseWithLength(json, len);
@@ -51,10 +65,10 @@ int llg_models_normalize(const char *json, size_t len, const char *owner, llg_st
                 created = c < 1e11 ? (long long)c : 0;
             }
             v = cJSON_GetObjectItemCaseSensitive(item, "owned_by");
-            if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+            if (cJSON_IsString(v) && printable(v->valuestring))
                 by = v->valuestring;
         }
-        if (id == NULL || id[0] == '\0')
+        if (id == NULL || !printable(id))
             continue;
         llg_models_item(out, id, created, by);
         n++;

@@ -43,6 +43,11 @@
 #include "providers/translate.h"
 #include "server/strbuf.h"
 
+/* The most of a bot's answer kept per request (the whole text, for
+ * replace_response and for a non-stream answer): beyond it the request fails
+ * with 502 upstream_protocol_error. */
+#define LLG_POE_ANSWER_MAX (16u << 20)
+
 /* The query body for the client's chat body `root` (messages as the message
  * mode left them): every message becomes {role, content, content_type
  * "text/markdown", timestamp 0, message_id "", feedback [], attachments []}.

@@ -116,8 +116,8 @@ static int on_error_event(llg_poe_stream_t *s, const char *data, size_t len)
     int rc;
     if (strcmp(t, "insufficient_fund") == 0 || strstr(t, "insufficient") != NULL)
         rc = fail(s, 402, "insufficient_quota", "insufficient_quota", LLG_OUTCOME_PAYMENT, msg);
-    else if (strstr(t, "auth") != NULL)
-        rc = fail(s, 502, "server_error", "upstream_auth_failed", LLG_OUTCOME_AUTH, msg);
+    else if (strstr(t, "auth") != NULL) /* about our key: its text stays here */
+        rc = fail(s, 502, "server_error", "upstream_auth_failed", LLG_OUTCOME_AUTH, "Poe rejected the gateway's API key.");
     else if (strstr(t, "rate_limit") != NULL)
         rc = fail(s, 429, "rate_limit_error", "rate_limit_exceeded", LLG_OUTCOME_RATE_LIMITED, msg);
     else if (strcmp(t, "user_message_too_long") == 0)
@@ -148,10 +148,18 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
             cJSON_Delete(j);
             return protocol_error(s, text ? "text" : "replace_response");
         }
+        size_t tlen = strlen(t->valuestring);
+        /* the answer is kept whole (replace_response compares against it):
+         * a bot may not grow it past what a worker should hold */
+        if ((text ? s->answer.len : 0) + tlen > LLG_POE_ANSWER_MAX) {
+            cJSON_Delete(j);
+            return fail(s, 502, "server_error", "upstream_protocol_error", LLG_OUTCOME_SERVER,
+                        "The Poe bot's answer is larger than 16 MiB.");
+        }
         if (text)
-            on_text(s, t->valuestring, strlen(t->valuestring));
+            on_text(s, t->valuestring, tlen);
         else
-            on_replace(s, t->valuestring, strlen(t->valuestring));
+            on_replace(s, t->valuestring, tlen);
         cJSON_Delete(j);
         return 0;
     }
@@ -230,8 +238,9 @@ void llg_poe_http_error(int status, const char *body, size_t len, llg_xlate_erro
         llg_xlate_set_error(err, 402, "insufficient_quota", "insufficient_quota", LLG_OUTCOME_PAYMENT, "%s",
                             m[0] ? m : "The Poe account has no points left for this bot.");
     else if (status == 401 || status == 403)
+        /* Poe's own text is not relayed: it is about our key, and may quote it */
         llg_xlate_set_error(err, 502, "server_error", "upstream_auth_failed", LLG_OUTCOME_AUTH,
-                            "Poe rejected the gateway's API key (HTTP %d)%s%s", status, m[0] ? ": " : ".", m);
+                            "Poe rejected the gateway's API key (HTTP %d).", status);
     else if (status == 429)
         llg_xlate_set_error(err, 429, "rate_limit_error", "rate_limit_exceeded", LLG_OUTCOME_RATE_LIMITED, "%s",
                             m[0] ? m : "Poe rate limit reached.");

@@ -68,10 +68,16 @@ static SSL_CTX *create_ssl_ctx(const llg_conf_t *conf, const llg_conf_listen_t *
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL)
         goto Error;
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-    /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are OpenSSL's defaults */
-    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    /* TLS 1.2: forward-secret AEAD suites only; TLS 1.3 suites are OpenSSL's
+     * defaults. A library that refuses either setting gets no listener rather
+     * than a weaker one. */
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+        llg_error("%s:%u:%u: the TLS library refused TLS 1.2+ with ECDHE AEAD suites: %s", conf->source, l->mark.line,
+                  l->mark.column, ERR_reason_error_string(ERR_get_error()));
+        goto Error;
+    }
     if (SSL_CTX_use_certificate_chain_file(ctx, l->tls_certificate) != 1) {
         llg_error("%s:%u:%u: cannot load TLS certificate \"%s\": %s", conf->source, l->mark.line, l->mark.column,
                   l->tls_certificate, ERR_reason_error_string(ERR_get_error()));

@@ -286,6 +286,8 @@ static void commit(proxy_t *x)
         req->res.reason = "OK";
         const char *ct = x->content_type[0] && !translated(x) ? x->content_type : "application/json";
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+        /* the upstream chose that type: a browser must not guess another */
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     }
     h2o_start_response(req, &x->super);
 }
@@ -644,6 +646,22 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* An upstream's error `type`, `code` or `param` reaches the client only when
+ * it is a short, printable, valid UTF-8 string; otherwise ours is used. */
+static const char *clean_error_field(const cJSON *item)
+{
+    if (!cJSON_IsString(item))
+        return NULL;
+    const char *s = item->valuestring;
+    size_t n = strlen(s);
+    if (n == 0 || n > 256 || !llg_utf8_valid(s, n))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return NULL;
+    return s;
+}
+
 /* The upstream's error message, normalised to the OpenAI shape (OpenRouter's
  * numeric `code` becomes a string). */
 static void relay_upstream_error(proxy_t *x, int status)
@@ -658,17 +676,15 @@ static void relay_upstream_error(proxy_t *x, int status)
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(err, "type");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(err, "code");
         const cJSON *pa = cJSON_GetObjectItemCaseSensitive(err, "param");
-        if (cJSON_IsString(t))
-            type = t->valuestring;
+        type = clean_error_field(t);
         if (cJSON_IsString(c)) {
-            code = c->valuestring;
+            code = clean_error_field(c);
         } else if (cJSON_IsNumber(c)) {
             /* OpenRouter's numeric code becomes a string */
             snprintf(code_buf, sizeof(code_buf), "%d", c->valueint);
             code = code_buf;
         }
-        if (cJSON_IsString(pa))
-            param = pa->valuestring;
+        param = clean_error_field(pa);
     }
     /* the message, whatever the shape (OpenAI, FastAPI's detail, plain text) */
     llg_upstream_error_t parsed;

@@ -76,20 +76,45 @@ void llg_respond_json(h2o_req_t *req, int status, const char *body, size_t len)
     h2o_send_inline(req, body, len);
 }
 
+/* A JSON string of `s` where every byte that starts no well-formed UTF-8
+ * sequence becomes U+FFFD: error texts quote client paths, parameters and
+ * upstream words, and may be cut mid-character by the formatter. */
+static void append_text(llg_strbuf_t *out, const char *s)
+{
+    size_t n = strlen(s);
+    if (llg_utf8_valid(s, n)) {
+        llg_strbuf_append_json_string(out, s, n);
+        return;
+    }
+    llg_strbuf_t clean = {0};
+    for (size_t i = 0; i < n;) {
+        size_t k = llg_utf8_seq(s + i, n - i);
+        if (k == 0) {
+            llg_strbuf_append(&clean, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            llg_strbuf_append(&clean, s + i, k);
+            i += k;
+        }
+    }
+    llg_strbuf_append_json_string(out, clean.data, clean.len);
+    llg_strbuf_free(&clean);
+}
+
 void llg_render_error(llg_strbuf_t *out, const char *type, const char *code, const char *param, const char *message)
 {
     llg_strbuf_appends(out, "{\"error\":{\"message\":");
-    llg_strbuf_append_json_string(out, message, strlen(message));
+    append_text(out, message);
     llg_strbuf_appends(out, ",\"type\":");
-    llg_strbuf_append_json_string(out, type, strlen(type));
+    append_text(out, type);
     llg_strbuf_appends(out, ",\"param\":");
     if (param != NULL)
-        llg_strbuf_append_json_string(out, param, strlen(param));
+        append_text(out, param);
     else
         llg_strbuf_appends(out, "null");
     llg_strbuf_appends(out, ",\"code\":");
     if (code != NULL)
-        llg_strbuf_append_json_string(out, code, strlen(code));
+        append_text(out, code);
     else
         llg_strbuf_appends(out, "null");
     llg_strbuf_appends(out, "}}");

@@ -204,6 +204,7 @@ test('-t errors never print a token or key value', async () => {
     '    rpm: lots', // bad value next to a secret
     '  - token: sk-gate-very-secret-2',
     '    nmae: typo', // unknown key next to a secret
+    '  - {sk-gate-very-secret-6: 1, token: y}', // a token written where a key name belongs
     'admin_token: [sk-admin-secret-3]', // wrong type: the value itself is a secret
     'providers:',
     '  - name: up',
@@ -215,6 +216,6 @@ test('-t errors never print a token or key value', async () => {
   const r = await runCli(['-t', '-c', file]);
   assert.equal(r.code, 1);
   const lines = errorLines(r.stderr, file).map((e) => e.line);
-  for (const l of [3, 5, 6, 11]) assert.ok(lines.includes(l), `no error reported for line ${l}:\n${r.stderr}`);
+  for (const l of [3, 5, 6, 7, 12]) assert.ok(lines.includes(l), `no error reported for line ${l}:\n${r.stderr}`);
   assert.doesNotMatch(r.stdout + r.stderr, /secret/, 'a secret value appears in the error output');
 });

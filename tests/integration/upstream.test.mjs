@@ -424,6 +424,11 @@ test('header hygiene downstream: no Set-Cookie, x-ratelimit-* or other upstream 
     assert.ok(r.status === 200 || (what === 'relayed 400' && r.status === 400), `${what}: ${r.status} ${r.body}`);
     assertNoUpstreamHeaders(r, what);
   }
+  // a relayed non-stream body keeps the upstream's type, so browsers must not sniff another
+  for (const what of ['non-stream', 'embeddings']) {
+    const r = cases.find((c) => c[0] === what)[1];
+    assert.equal(r.headers['x-content-type-options'], 'nosniff', `${what}: ${JSON.stringify(r.headers)}`);
+  }
 });
 
 test('auth: passthrough sends the client\'s own bearer token upstream (no access token needed)', async () => {

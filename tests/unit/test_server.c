@@ -10,6 +10,7 @@
 #include "providers/echo.h"
 #include "providers/openai_form.h"
 #include "server/chat.h"
+#include "server/respond.h"
 #include "server/route.h"
 #include "server/strbuf.h"
 #include "tests/test.h"
@@ -232,6 +233,26 @@ TEST(openai_form)
     CHECK_EQ_INT(llg_estimate_tokens("hi, there!", 10), 4);
 }
 
+/* error bodies stay valid JSON and UTF-8 whatever their text quotes
+ * (docs/security.md: an invalid path, an upstream's words) */
+TEST(render_error_utf8)
+{
+    llg_strbuf_t b = {0};
+    llg_render_error(&b, "t\xff", "c\xc0\x80", "p\xed\xa0\x80", "Unknown request URL: /\xff\xfe\xe2\x82.");
+    CHECK(llg_utf8_valid(b.data, b.len));
+    cJSON *j = cJSON_ParseWithLength(b.data, b.len);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message")),
+                 "Unknown request URL: /\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd.");
+    CHECK_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type")), "t\xef\xbf\xbd");
+    cJSON_Delete(j);
+    b.len = 0;
+    llg_render_error(&b, "invalid_request_error", NULL, NULL, "caf\xc3\xa9");
+    CHECK_EQ_STR(b.data,
+                 "{\"error\":{\"message\":\"caf\xc3\xa9\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}");
+    llg_strbuf_free(&b);
+}
+
 int main(void)
 {
     RUN(utf8);
@@ -240,5 +261,6 @@ int main(void)
     RUN(route);
     RUN(echo_words);
     RUN(openai_form);
+    RUN(render_error_utf8);
     TEST_MAIN_END();
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "providers/messages.h"
+#include "providers/models.h"
 #include "providers/ndjson.h"
 #include "providers/openai_form.h"
 #include "providers/poe.h"
@@ -1013,7 +1014,7 @@ TEST(poe_http_errors)
         const char *message; /* NULL: not checked */
     } cases[] = {
         {401, "{\"error\":{\"code\":401,\"type\":\"authentication_error\",\"message\":\"Invalid API key\"}}", 502, LLG_OUTCOME_AUTH,
-         "upstream_auth_failed", "Poe rejected the gateway's API key (HTTP 401): Invalid API key"},
+         "upstream_auth_failed", "Poe rejected the gateway's API key (HTTP 401)."},
         {403, "Forbidden", 502, LLG_OUTCOME_AUTH, "upstream_auth_failed", NULL},
         {402, "{\"error\":{\"message\":\"Out of points\"}}", 402, LLG_OUTCOME_PAYMENT, "insufficient_quota", "Out of points"},
         {400, "{\"text\":\"no points\",\"error_type\":\"insufficient_fund\"}", 402, LLG_OUTCOME_PAYMENT, "insufficient_quota",
@@ -1434,6 +1435,65 @@ TEST(error_event_helper)
     CHECK(strlen(err.message) >= 509);
 }
 
+/* providers/poe.h LLG_POE_ANSWER_MAX: a bot cannot grow a worker's memory
+ * without bound (docs/security.md); a replacement starts the count again */
+TEST(poe_answer_cap)
+{
+    const size_t piece = 900u << 10; /* under the SSE reader's 1 MiB event limit */
+    llg_strbuf_t in = {0};
+    char *text = malloc(piece);
+    memset(text, 'a', piece);
+    for (int i = 0; i < 19; i++) { /* 17.1 MB of text */
+        llg_strbuf_appends(&in, "event: text\ndata: {\"text\": \"");
+        llg_strbuf_append(&in, text, piece);
+        llg_strbuf_appends(&in, "\"}\n\n");
+    }
+    llg_strbuf_appends(&in, "event: done\ndata: {}\n\n");
+    for (int stream = 0; stream < 2; stream++) {
+        llg_xlate_params_t p = params_of(stream != 0, false);
+        run_t r;
+        translate(POE, &p, in.data, in.len, NULL, 0, &r);
+        CHECK_EQ_INT(r.rc, -1);
+        CHECK_EQ_STR(r.err.code, "upstream_protocol_error");
+        CHECK_EQ_INT(r.err.http_status, stream ? 0 : 502);
+        run_free(&r);
+    }
+    /* the same volume as replacements of one another is fine */
+    in.len = 0;
+    for (int i = 0; i < 19; i++) {
+        llg_strbuf_appends(&in, "event: replace_response\ndata: {\"text\": \"");
+        llg_strbuf_append(&in, text, piece);
+        llg_strbuf_appends(&in, "\"}\n\n");
+    }
+    llg_strbuf_appends(&in, "event: done\ndata: {}\n\n");
+    llg_xlate_params_t p = params_of(false, false);
+    run_t r;
+    translate(POE, &p, in.data, in.len, NULL, 0, &r);
+    CHECK_EQ_INT(r.rc, 0);
+    run_free(&r);
+    free(text);
+    llg_strbuf_free(&in);
+}
+
+/* docs/security.md: an upstream's model list reaches clients as valid JSON
+ * and UTF-8, whatever it holds */
+TEST(models_normalize_hostile)
+{
+    const char in[] = "{\"data\":[{\"id\":\"good\",\"owned_by\":\"o\\u0001x\"},{\"id\":\"bad\\u0007\"},"
+                      "{\"id\":\"\xff\xfe\"},{\"id\":\"\xed\xa0\x80\"},{\"id\":\"ok2\",\"owned_by\":\"\xc0\x80\"},"
+                      "{\"id\":\"big\",\"created\":1e300},\"plain\",\"\"]}";
+    llg_strbuf_t out = {0};
+    int n = llg_models_normalize(in, sizeof(in) - 1, "prov", &out);
+    CHECK_EQ_INT(n, 4);
+    CHECK(llg_utf8_valid(out.data, out.len));
+    CHECK(strstr(out.data, "\"id\":\"good\",\"object\":\"model\",\"created\":0,\"owned_by\":\"prov\"") != NULL);
+    CHECK(strstr(out.data, "\"id\":\"ok2\",\"object\":\"model\",\"created\":0,\"owned_by\":\"prov\"") != NULL);
+    CHECK(strstr(out.data, "\"id\":\"big\",\"object\":\"model\",\"created\":0,") != NULL);
+    CHECK(strstr(out.data, "\"id\":\"plain\"") != NULL);
+    CHECK(strstr(out.data, "bad") == NULL);
+    llg_strbuf_free(&out);
+}
+
 int main(int argc, char **argv)
 {
     /* argv[1] is tests/conf; the wire fixtures are beside it */
@@ -1450,6 +1510,8 @@ int main(int argc, char **argv)
     RUN(poe_nonstream_fixtures);
     RUN(poe_replace);
     RUN(poe_errors);
+    RUN(models_normalize_hostile);
+    RUN(poe_answer_cap);
     RUN(poe_big_event);
     RUN(poe_query);
     RUN(poe_bot_names);
