@@ -815,6 +815,14 @@ static void on_done(CURL *easy, CURLcode result, void *data)
         else if (cJSON_IsString(t))
             code = t->valuestring;
         outcome = llg_pool_classify(status, code);
+        /* OpenRouter refuses moderation-flagged input with 403 and
+         * error.metadata.{reasons,flagged_input}: the request is at fault,
+         * not the key (docs/key-health.md) */
+        const cJSON *meta = cJSON_IsObject(err) ? cJSON_GetObjectItemCaseSensitive(err, "metadata") : NULL;
+        if (status == 403 && cJSON_IsObject(meta) &&
+            (cJSON_GetObjectItemCaseSensitive(meta, "flagged_input") != NULL ||
+             cJSON_GetObjectItemCaseSensitive(meta, "reasons") != NULL))
+            outcome = LLG_OUTCOME_CLIENT;
         cJSON_Delete(j);
         x->last_status = status;
     }

@@ -344,6 +344,24 @@ test('upstream 400 (OpenRouter): numeric code normalised to a string, message re
   assert.equal(k.client, 1);
 });
 
+test('upstream 403 for moderation-flagged input (OpenRouter, metadata.reasons): relayed as 403, the key is not disabled', async () => {
+  const tag = `rel-or-mod-${rnd()}`;
+  const [before] = await rows('rel-or');
+  const r = await post('rel-or~fault=moderation', `rel ${tag}`);
+  assertOpenAIError(r, 403);
+  assert.match(r.json.error.message, /flagged/);
+  const [k] = await rows('rel-or');
+  assert.equal(k.state, 'usable');
+  assert.equal(k.auth, before.auth, 'a flagged input must not count against the key');
+  assert.equal(k.client, before.client + 1);
+  assert.equal(k.requests, before.requests + 1, 'not retried on another key');
+  // the same status without the moderation metadata is about the key
+  const r2 = await post('rel-or~fault=403', `rel2 ${tag}`);
+  assert.notEqual(r2.status, 403, r2.body);
+  const [k2] = await rows('rel-or');
+  assert.equal(k2.auth, before.auth + 1);
+});
+
 test('upstream 422 (DeepInfra, FastAPI {"detail":[...]}): relayed as 422 with the upstream\'s message', async () => {
   const { r, ref, k } = await relayCase('rel-di', 422);
   assertOpenAIError(r, 422);

@@ -259,7 +259,7 @@ static void whole_json(struct mock_conn *c, int status, struct mbuf *body)
 
 static bool is_http_fault(const struct mock_scenario *sc)
 {
-    return sc->fault == MOCK_FAULT_HTTP || sc->fault == MOCK_FAULT_INSUFFICIENT_QUOTA;
+    return sc->fault == MOCK_FAULT_HTTP || sc->fault == MOCK_FAULT_INSUFFICIENT_QUOTA || sc->fault == MOCK_FAULT_MODERATION;
 }
 
 static void route_static(struct mock_conn *c, uint64_t n)
@@ -562,6 +562,8 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         st->kind = MOCK_K_CHAT;
     if (sc->fault == MOCK_FAULT_INSUFFICIENT_QUOTA)
         error_for_route(c, 429, "insufficient_quota");
+    else if (sc->fault == MOCK_FAULT_MODERATION)
+        error_for_route(c, 403, "moderation");
     else if (sc->fault == MOCK_FAULT_HTTP)
         error_for_route(c, sc->fault_status, NULL);
     else if (sc->fault == MOCK_FAULT_PUTER_200_ERROR)

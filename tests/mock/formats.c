@@ -716,6 +716,15 @@ void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char 
     struct mbuf b = {0};
     const char *ctype = "application/json";
     c->st.status = status;
+    if (what != NULL && strcmp(what, "moderation") == 0) {
+        /* OpenRouter's refusal of flagged input, whatever the format */
+        mbuf_adds(&b, "{\"error\":{\"code\":403,\"message\":\"Your chosen model requires moderation and your input was "
+                      "flagged for \\\"harassment\\\".\",\"metadata\":{\"reasons\":[\"harassment\"],\"flagged_input\":\"...\","
+                      "\"provider_name\":\"OpenAI\",\"model_slug\":\"openai/gpt-4o\"}}}");
+        mock_whole(c, o, status, ctype, b.p, b.len);
+        mbuf_free(&b);
+        return;
+    }
     bool mine = what != NULL && strcmp(what, "insufficient_quota") != 0; /* not an injected fault */
     if (status == 502 && !mine) {
         mbuf_adds(&b, cf_502);

@@ -57,6 +57,7 @@ enum mock_fault {
     MOCK_FAULT_POE_ERROR_AFTER,
     MOCK_FAULT_POE_NO_DONE,
     MOCK_FAULT_PUTER_200_ERROR,
+    MOCK_FAULT_MODERATION, /* OpenRouter's 403 for flagged input */
 };
 
 #define MOCK_SC_MAX_SET 24

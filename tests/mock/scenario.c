@@ -117,6 +117,7 @@ static const struct {
     {"poe_error_after", MOCK_FAULT_POE_ERROR_AFTER},
     {"poe_no_done", MOCK_FAULT_POE_NO_DONE},
     {"puter_200_error", MOCK_FAULT_PUTER_200_ERROR},
+    {"moderation", MOCK_FAULT_MODERATION},
 };
 
 const char *mock_fault_name(const struct mock_scenario *sc, char *tmp, size_t cap)

@@ -123,6 +123,7 @@ check "key name=value segments" eq "$(post /v1/chat/completions "$PLAIN" -H 'Aut
 check "key retry_after applied" has "$T/hdr" "retry-after: 9"
 check "openrouter 402 body = fixture" eq "$(post /s/format=openrouter,fault=402/v1/chat/completions "$PLAIN"; cat $T/out)" "402$(tr -d '\n' <"$FIX/openrouter/error-402.json")"
 check "deepinfra 429 body = fixture" eq "$(post /s/fault=429/v1/openai/chat/completions "$PLAIN"; cat $T/out)" "429$(tr -d '\n' <"$FIX/deepinfra/error-429.json")"
+check "moderation: OpenRouter's 403 with metadata.reasons" eq "$(post /s/fault=moderation/v1/chat/completions "$PLAIN"; grep -o '"reasons":\["harassment"\]' $T/out)" '403"reasons":["harassment"]'
 check "insufficient_quota" eq "$(post /s/fault=insufficient_quota/v1/chat/completions "$PLAIN"; grep -o '"code":"insufficient_quota"' $T/out)" '429"code":"insufficient_quota"'
 for s in 400 403 404 422 500 503; do
     check "fault=$s" eq "$(post /s/fault=$s/v1/chat/completions "$SCHAT")" $s
