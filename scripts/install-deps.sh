@@ -24,8 +24,9 @@ BUILD_PKGS=(gcc libc6-dev pkg-config meson ninja-build
 # (it costs little: libcurl4 is needed anyway)
 RUNTIME_PKGS=(libh2o0.13 libuv1 libssl3 libyaml-0-2 libcurl4 libcjson1 ca-certificates curl)
 # the test suite's tools (tests/run; python3-yaml reads the compose and
-# Kubernetes files in container.test.mjs), clang for the fuzz targets
-TEST_PKGS=(openssl nghttp2-client procps iproute2 python3-yaml clang libclang-rt-14-dev)
+# Kubernetes files in container.test.mjs; systemd's systemd-analyze checks
+# deploy/systemd/llmgate.service there), clang for the fuzz targets
+TEST_PKGS=(openssl nghttp2-client procps iproute2 python3-yaml systemd clang libclang-rt-14-dev)
 
 list=0
 if [ "${1:-}" = "--list" ]; then

@@ -436,3 +436,31 @@ test('docker-compose.yml and deploy/kubernetes/ agree with the image and with th
   assert.ok(svc.spec.ports.every((p) => p.targetPort === 'http' || p.targetPort === 8080));
   assert.deepEqual(kust.resources.sort(), ['configmap.yaml', 'deployment.yaml', 'service.yaml']);
 });
+
+// ---- (d) the systemd unit ------------------------------------------------------
+
+test('deploy/systemd/llmgate.service: systemd-analyze verify passes; it validates before start and reload, reloads by SIGHUP, drains on stop', (t) => {
+  const unitText = fs.readFileSync(path.join(ROOT, 'deploy/systemd/llmgate.service'), 'utf8');
+  const dir = tmpDir('unit');
+  const conf = path.join(dir, 'llmgate.yaml');
+  fs.writeFileSync(conf, echoConfig({ port: 18080 }));
+  // the unit as installed, pointed at this build and a config that exists
+  const unit = path.join(dir, 'llmgate.service');
+  fs.writeFileSync(unit, unitText.replaceAll('/usr/local/bin/llmgate', BIN).replaceAll('/etc/llmgate/llmgate.yaml', conf));
+  const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `systemd-analyze verify:\n${r.stdout}${r.stderr}`);
+  assert.equal((r.stdout + r.stderr).trim(), '', `warnings:\n${r.stdout}${r.stderr}`);
+  const lines = unitText.split('\n').filter((l) => /^[A-Za-z]+=/.test(l));
+  const values = (k) => lines.filter((l) => l.startsWith(`${k}=`)).map((l) => l.slice(k.length + 1));
+  assert.deepEqual(values('ExecReload'), ['/usr/local/bin/llmgate -t -c /etc/llmgate/llmgate.yaml', '/bin/kill -HUP $MAINPID']);
+  assert.deepEqual(values('ExecStartPre'), ['/usr/local/bin/llmgate -t -c /etc/llmgate/llmgate.yaml']);
+  assert.deepEqual(values('KillMode'), ['mixed'], 'SIGTERM must reach the master alone, which drains its workers');
+  assert.deepEqual(values('KillSignal'), ['SIGTERM']);
+  // longer than the default timeouts.drain (30 s), so a drain is never cut short by systemd
+  assert.ok(Number(values('TimeoutStopSec')[0]) > 30);
+  assert.deepEqual(values('Type'), ['simple'], 'llmgate stays in the foreground');
+  // the same -t the unit runs accepts the config and refuses a broken one
+  assert.equal(spawnSync(BIN, ['-t', '-c', conf]).status, 0);
+  fs.writeFileSync(conf, 'listen: [\n');
+  assert.notEqual(spawnSync(BIN, ['-t', '-c', conf]).status, 0);
+});
