@@ -13,6 +13,7 @@
 #include "h2o.h"
 #include "server/app.h"
 #include "server/log.h"
+#include "server/memtrim.h"
 
 typedef struct worker_listener {
     uv_tcp_t handle;
@@ -27,6 +28,7 @@ static struct {
     uv_signal_t sigterm;
     uv_timer_t drain_timer;
     uv_timer_t idle_sweep;
+    llg_memtrim_t memtrim;
     size_t open_conns;
     unsigned index;
 } w;
@@ -153,6 +155,7 @@ void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, ll
     uv_signal_init(&w.loop, &w.sigterm);
     uv_signal_start(&w.sigterm, on_sigterm, SIGTERM);
     uv_unref((uv_handle_t *)&w.sigterm);
+    llg_memtrim_start(&w.memtrim, &w.loop);
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
