@@ -39,6 +39,11 @@ static void set_defaults(conf_ctx_t *c)
     conf->timeouts.idle_ms = 60 * 1000;
     conf->timeouts.ping_ms = 15 * 1000;
     conf->timeouts.drain_ms = 30 * 1000;
+    /* h2o 2.2.5's own defaults (http1.req_timeout, http2.idle_timeout and
+     * handshake_timeout are all 10 s): what llmgate did before they were set */
+    conf->timeouts.client_header_ms = 10 * 1000;
+    conf->timeouts.client_idle_ms = 10 * 1000;
+    conf->max_header_bytes = 65536;
     conf->cors_allow_origins.items = llg_arena_calloc(c->arena, 2, sizeof(char *));
     conf->cors_allow_origins.items[0] = "*";
     conf->cors_allow_origins.count = 1;

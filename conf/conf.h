@@ -28,6 +28,16 @@ void llg_conf_errors_free(llg_conf_errors_t *errs);
 
 /* ---- the model --------------------------------------------------------- */
 
+/* Bounds of max_header_bytes. The upper one leaves room inside h2o 2.2.5's
+ * H2O_MAX_REQLEN (417,792 bytes for the whole HTTP/1.1 request head, or for
+ * one HPACK-encoded HTTP/2 header block) for the framing that the count leaves
+ * out (": ", CRLFs, the version, Content-Length): blocks over H2O_MAX_REQLEN
+ * never reach the handler (server/http.c). */
+#define LLG_CONF_MIN_HEADER_BYTES 1024u
+#define LLG_CONF_MAX_HEADER_BYTES 409600u
+/* Client timeouts longer than a day are refused: they only hold sockets. */
+#define LLG_CONF_MAX_CLIENT_TIMEOUT_MS (24ull * 3600 * 1000)
+
 typedef struct llg_conf_strv {
     char **items;
     size_t count;
@@ -117,6 +127,9 @@ typedef struct llg_conf {
 
     unsigned workers; /* >= 1; `auto` is resolved to the number of online CPUs */
     uint64_t max_body_bytes;
+    /* A request whose method, target, authority and header fields (names and
+     * values) add up to more than this gets 431; LLG_CONF_MIN/MAX_HEADER_BYTES. */
+    uint64_t max_header_bytes;
 
     struct {
         uint64_t connect_ms;
@@ -124,6 +137,14 @@ typedef struct llg_conf {
         uint64_t idle_ms;
         uint64_t ping_ms; /* 0 = off */
         uint64_t drain_ms;
+        /* Client side, both > 0 and at most LLG_CONF_MAX_CLIENT_TIMEOUT_MS.
+         * client_header: the TLS handshake, and an HTTP/1.1 request (line,
+         * headers and body) must arrive within it. client_idle: an HTTP/2
+         * connection with no request is closed after it. HTTP/1.1 has a single
+         * timer per request in h2o 2.2.5 (the keep-alive wait and the request
+         * share it): it runs for the shorter of the two (server/app.c). */
+        uint64_t client_header_ms;
+        uint64_t client_idle_ms;
     } timeouts;
 
     llg_conf_token_t *tokens;

@@ -12,10 +12,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The length of the well-formed UTF-8 sequence at s (NUL-terminated), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90))
+        return 0; /* overlong, surrogate, past U+10FFFF */
+    return n;
+}
+
+/* A message is one line of valid UTF-8 whatever the file holds: messages
+ * quote scalars of the file (a double-quoted YAML scalar may span lines and
+ * hold any escaped byte) and cut them at a byte count (%.100s may end inside a
+ * character). Control bytes and broken sequences become '?', in place. */
+static void sanitize(char *msg)
+{
+    unsigned char *p = (unsigned char *)msg;
+    while (*p != 0) {
+        size_t n = utf8_seq(p);
+        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f))) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void add(conf_ctx_t *c, unsigned line, unsigned column, char *msg)
 {
     if (msg == NULL)
         longjmp(c->oom, 1);
+    sanitize(msg);
     if (c->error_count == c->error_cap) {
         size_t cap = c->error_cap ? c->error_cap * 2 : 16;
         conf_error_t *e = realloc(c->errors, cap * sizeof(*e));

@@ -143,13 +143,14 @@ bool conf_map(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *const
             char wb[256], kb[64];
             size_t s = conf_suggest(key, known, count);
             /* `- {sk-...: x}` in access_tokens puts a token where a key name
-             * belongs: there the key is never quoted (docs/security.md) */
-            if (strncmp(path, "access_tokens", 13) == 0)
-                conf_error_node(c, k, "unknown key %s (a key name is never quoted here: it may be a token)",
-                                where(path, wb, sizeof(wb)));
-            else if (s != SIZE_MAX)
+             * belongs: there a key is quoted only when it is a near miss of
+             * a known one, which no secret is (docs/security.md) */
+            if (s != SIZE_MAX)
                 conf_error_node(c, k, "unknown key %s %s; did you mean \"%s\"?", conf_describe(k, kb, sizeof(kb)),
                                 where(path, wb, sizeof(wb)), known[s]);
+            else if (strncmp(path, "access_tokens", 13) == 0)
+                conf_error_node(c, k, "unknown key %s (a key name is never quoted here: it may be a token)",
+                                where(path, wb, sizeof(wb)));
             else
                 conf_error_node(c, k, "unknown key %s %s", conf_describe(k, kb, sizeof(kb)), where(path, wb, sizeof(wb)));
             continue;

@@ -87,18 +87,39 @@ static void parse_workers(conf_ctx_t *c, yaml_node_t *n)
     }
 }
 
+/* A client-side timeout: 0 cannot mean "off" there (h2o would close every
+ * connection at once), and a huge one only holds sockets open. */
+static void get_client_timeout(conf_ctx_t *c, yaml_node_t *n, const char *path, uint64_t *out_ms)
+{
+    uint64_t ms;
+    if (!conf_get_duration(c, n, path, &ms))
+        return;
+    char db[64];
+    if (ms == 0)
+        conf_error_node(c, n, "%s: must be greater than 0, got %s", path, conf_describe(n, db, sizeof(db)));
+    else if (ms > LLG_CONF_MAX_CLIENT_TIMEOUT_MS)
+        conf_error_node(c, n, "%s: must be at most 24h, got %s", path, conf_describe(n, db, sizeof(db)));
+    else
+        *out_ms = ms;
+}
+
 static void parse_timeouts(conf_ctx_t *c, yaml_node_t *n, yaml_node_t **request_node)
 {
-    static const char *const known[] = {"connect", "request", "idle", "ping", "drain"};
+    static const char *const known[] = {"connect", "request", "idle", "ping", "drain", "client_header", "client_idle"};
+    enum { UPSTREAM_KEYS = 5 }; /* the first five: 0 is allowed */
     yaml_node_t *v[CONF_COUNTOF(known)];
     if (!conf_map(c, n, "timeouts", known, CONF_COUNTOF(known), v, NULL))
         return;
-    uint64_t *dst[] = {&c->conf->timeouts.connect_ms, &c->conf->timeouts.request_ms, &c->conf->timeouts.idle_ms,
-                       &c->conf->timeouts.ping_ms, &c->conf->timeouts.drain_ms};
+    uint64_t *dst[] = {&c->conf->timeouts.connect_ms,    &c->conf->timeouts.request_ms, &c->conf->timeouts.idle_ms,
+                       &c->conf->timeouts.ping_ms,       &c->conf->timeouts.drain_ms,   &c->conf->timeouts.client_header_ms,
+                       &c->conf->timeouts.client_idle_ms};
     for (size_t i = 0; i < CONF_COUNTOF(known); i++) {
         char p[64];
         snprintf(p, sizeof(p), "timeouts.%s", known[i]);
-        conf_get_duration(c, v[i], p, dst[i]);
+        if (i < UPSTREAM_KEYS)
+            conf_get_duration(c, v[i], p, dst[i]);
+        else
+            get_client_timeout(c, v[i], p, dst[i]);
     }
     *request_node = v[1];
 }
@@ -181,6 +202,7 @@ enum {
     T_LISTEN,
     T_WORKERS,
     T_MAX_BODY,
+    T_MAX_HEADER,
     T_TIMEOUT,
     T_TIMEOUTS,
     T_TOKENS,
@@ -193,8 +215,9 @@ enum {
     T_COUNT
 };
 
-static const char *const top_keys[T_COUNT] = {"listen",      "workers", "max_body_bytes", "timeout", "timeouts", "access_tokens",
-                                              "admin_token", "cors",    "defaults",       "retry",   "keys",     "providers"};
+static const char *const top_keys[T_COUNT] = {
+    "listen",   "workers", "max_body_bytes", "max_header_bytes", "timeout", "timeouts", "access_tokens", "admin_token", "cors",
+    "defaults", "retry",   "keys",           "providers"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
@@ -218,6 +241,8 @@ void conf_walk(conf_ctx_t *c, yaml_node_t *root)
     if (v[T_WORKERS] != NULL)
         parse_workers(c, v[T_WORKERS]);
     conf_get_uint(c, v[T_MAX_BODY], "max_body_bytes", 1, UINT64_MAX, &conf->max_body_bytes);
+    conf_get_uint(c, v[T_MAX_HEADER], "max_header_bytes", LLG_CONF_MIN_HEADER_BYTES, LLG_CONF_MAX_HEADER_BYTES,
+                  &conf->max_header_bytes);
 
     yaml_node_t *request_node = NULL;
     if (v[T_TIMEOUTS] != NULL)

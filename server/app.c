@@ -12,6 +12,10 @@
 #include "server/curl_loop.h"
 #include "server/models.h"
 
+/* max_header_bytes must stay below what h2o reads of a request head, with
+ * room for the framing it does not count (conf/conf.h) */
+_Static_assert(LLG_CONF_MAX_HEADER_BYTES + 8192 <= H2O_MAX_REQLEN, "max_header_bytes bound exceeds h2o's H2O_MAX_REQLEN");
+
 static uint64_t splitmix(uint64_t *x)
 {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
@@ -58,6 +62,20 @@ void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, cons
      * above max_body_bytes and the handler sends the 413 (server/http.c) */
     uint64_t limit = conf->max_body_bytes * 4 + ((uint64_t)16 << 20);
     app->h2o.max_request_entity_size = (size_t)(limit < ((uint64_t)1 << 30) ? limit : ((uint64_t)1 << 30));
+    /* Client timeouts (docs/security.md "Slow clients"). h2o 2.2.5 has one
+     * HTTP/1.1 timer, http1.req_timeout: armed when a connection starts
+     * waiting for a request (accept, or the end of the previous response) and
+     * stopped once the request's headers and body are in. The keep-alive wait
+     * and a slowloris share it, so it runs for the shorter of client_idle and
+     * client_header; neither is then exceeded. handshake_timeout bounds the
+     * TLS handshake, before that timer starts. http2.idle_timeout closes an
+     * HTTP/2 connection without an open request, restarted by every frame. The
+     * context copies these in h2o_context_init; a draining worker lowers its
+     * copy of req_timeout (server/worker.c). */
+    uint64_t client_header = conf->timeouts.client_header_ms, client_idle = conf->timeouts.client_idle_ms;
+    app->h2o.handshake_timeout = client_header;
+    app->h2o.http1.req_timeout = client_header < client_idle ? client_header : client_idle;
+    app->h2o.http2.idle_timeout = client_idle;
     llg_app_register_handlers(app);
 }
 

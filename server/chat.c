@@ -34,17 +34,24 @@ static const char *json_type_name(const cJSON *v)
 }
 
 /* 1 when a JSON string escape \u0000 occurs (a backslash preceded by an even
- * number of backslashes, then u0000). */
+ * number of backslashes, then u0000), or a \u not followed by four hex digits:
+ * cJSON reads "\uZZZZ" as U+0000 too (found by tests/fuzz/fuzz_json_edit: a
+ * key "model\uZZZZjunk" read as "model"), where any other parser refuses it. */
 static int has_escaped_nul(const char *body, size_t len)
 {
     const char *p = body, *end = body + len;
-    while ((p = memmem(p, (size_t)(end - p), "\\u0000", 6)) != NULL) {
+    while ((p = memmem(p, (size_t)(end - p), "\\u", 2)) != NULL) {
         size_t run = 0;
         while (p - run > body && p[-(ptrdiff_t)run - 1] == '\\')
             run++;
-        if (run % 2 == 0)
-            return 1;
-        p += 6;
+        if (run % 2 == 0) {
+            if (end - p < 6 || memcmp(p + 2, "0000", 4) == 0)
+                return 1;
+            for (int i = 2; i < 6; i++)
+                if (strchr("0123456789abcdefABCDEF", p[i]) == NULL || p[i] == '\0')
+                    return 1;
+        }
+        p += 2;
     }
     return 0;
 }
@@ -78,6 +85,59 @@ static const char *duplicate_key(const cJSON *root)
     return dup;
 }
 
+/* Copies the longest prefix of `s` (valid UTF-8) that fits in size - 1 bytes
+ * and ends on a whole character: a key is echoed in the JSON error body, and a
+ * cut inside a character would make that body invalid UTF-8. */
+static void copy_utf8_prefix(char *dst, size_t size, const char *s)
+{
+    size_t n = 0, len = strlen(s);
+    while (n < len) {
+        size_t q = llg_utf8_seq(s + n, len - n);
+        if (q == 0 || n + q >= size)
+            break;
+        n += q;
+    }
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* The offset of the first control byte JSON forbids (RFC 8259: none inside a
+ * string, only tab, LF and CR between tokens), or len. cJSON takes any byte
+ * up to 0x20 for whitespace and copies raw controls into strings, while an
+ * upstream parser refuses both, so they are refused here. */
+static size_t bad_control_byte(const char *body, size_t len)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; /* the escaped byte is checked by cJSON */
+            else if (c == '"')
+                in_string = 0;
+            else if (c < 0x20)
+                return i;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            return i;
+        }
+    }
+    return len;
+}
+
+/* 1 when an optional sampling parameter is neither absent, JSON null nor of
+ * its type; integer: a whole number of at least 1 (max_tokens, n). */
+static int bad_number(const cJSON *v, int integer)
+{
+    if (v == NULL || cJSON_IsNull(v))
+        return 0;
+    if (!cJSON_IsNumber(v))
+        return 1;
+    double d = v->valuedouble;
+    return integer && (!(d >= 1 && d <= 9007199254740992.0) || d != (double)(long long)d);
+}
+
 cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     param[0] = '\0';
@@ -89,10 +149,24 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
         snprintf(err, errsize, "The request body is not valid UTF-8.");
         return NULL;
     }
+    /* cJSON skips a byte order mark, but the body goes upstream as sent */
+    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
+        snprintf(err, errsize, "The request body starts with a UTF-8 byte order mark; send the JSON without it.");
+        return NULL;
+    }
     /* cJSON ends strings at a NUL, raw or escaped; refuse it rather than read
      * a different string than the upstream would */
     if (memchr(body, '\0', len) != NULL || has_escaped_nul(body, len)) {
-        snprintf(err, errsize, "The request body contains an escaped NUL character (\\u0000), which is not supported.");
+        snprintf(err, errsize,
+                 "The request body contains an escaped NUL character (\\u0000) or an invalid \\u escape, which is not "
+                 "supported.");
+        return NULL;
+    }
+    size_t ctl = bad_control_byte(body, len);
+    if (ctl < len) {
+        snprintf(err, errsize,
+                 "We could not parse the JSON body of your request (unescaped control character 0x%02x at byte %zu).",
+                 (unsigned)(unsigned char)body[ctl], ctl);
         return NULL;
     }
     const char *end = NULL;
@@ -119,8 +193,10 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
      * and another way upstream, so it is refused */
     const char *dup = duplicate_key(root);
     if (dup != NULL) {
-        snprintf(param, paramsize, "%s", dup);
-        snprintf(err, errsize, "Duplicate key '%.64s' in the request body.", dup);
+        char shown[65];
+        copy_utf8_prefix(param, paramsize, dup);
+        copy_utf8_prefix(shown, sizeof(shown), dup);
+        snprintf(err, errsize, "Duplicate key '%s' in the request body.", shown);
         goto Error;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -172,6 +248,40 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
         snprintf(param, paramsize, "stream");
         snprintf(err, errsize, "Invalid type for 'stream': expected a boolean, but got %s.", json_type_name(stream));
         goto Error;
+    }
+    /* sampling parameters: a wrong type is refused here rather than dropped by
+     * a translating provider or refused by only some upstreams */
+    static const struct {
+        const char *name;
+        int integer;
+    } numeric[] = {
+        {"temperature", 0},       {"top_p", 0}, {"presence_penalty", 0}, {"frequency_penalty", 0},
+        {"max_completion_tokens", 1}, {"max_tokens", 1}, {"n", 1},
+    };
+    for (size_t k = 0; k < sizeof(numeric) / sizeof(numeric[0]); k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, numeric[k].name);
+        if (bad_number(v, numeric[k].integer)) {
+            snprintf(param, paramsize, "%s", numeric[k].name);
+            if (cJSON_IsNumber(v))
+                snprintf(err, errsize, "Invalid value for '%s': expected an integer of at least 1, but got %.17g.",
+                         numeric[k].name, v->valuedouble);
+            else
+                snprintf(err, errsize, "Invalid type for '%s': expected %s, but got %s.", numeric[k].name,
+                         numeric[k].integer ? "an integer" : "a number", json_type_name(v));
+            goto Error;
+        }
+    }
+    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop");
+    if (stop != NULL && !cJSON_IsNull(stop) && !cJSON_IsString(stop)) {
+        int ok = cJSON_IsArray(stop);
+        const cJSON *s;
+        cJSON_ArrayForEach(s, stop) ok = ok && cJSON_IsString(s);
+        if (!ok) {
+            snprintf(param, paramsize, "stop");
+            snprintf(err, errsize, "Invalid type for 'stop': expected a string or an array of strings, but got %s.",
+                     cJSON_IsArray(stop) ? "an array with a non-string" : json_type_name(stop));
+            goto Error;
+        }
     }
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     if (opts != NULL && !cJSON_IsNull(opts)) {
@@ -249,7 +359,8 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
 static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     param[0] = '\0';
-    if (len == 0 || !llg_utf8_valid(body, len) || memchr(body, '\0', len) != NULL || has_escaped_nul(body, len)) {
+    if (len == 0 || !llg_utf8_valid(body, len) || memchr(body, '\0', len) != NULL || has_escaped_nul(body, len) ||
+        (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) || bad_control_byte(body, len) < len) {
         snprintf(err, errsize,
                  len == 0 ? "The request body is empty; expected a JSON object." : "The request body is not valid UTF-8 JSON.");
         return NULL;

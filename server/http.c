@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "server/app.h"
+#include "server/bad_request.h"
 #include "server/auth.h"
 #include "server/chat.h"
 #include "server/http.h"
@@ -273,6 +274,21 @@ static void too_large_message(llg_app_t *app, char *buf, size_t size)
              (unsigned long long)app->conf->max_body_bytes);
 }
 
+/* The size of a request's head as max_header_bytes counts it: the method, the
+ * target as sent, the authority (Host or :authority) and every header field's
+ * name and value that h2o keeps. HTTP/1.1 Host and Upgrade live in their own
+ * fields and are counted there; Content-Length, Transfer-Encoding and Expect
+ * (and repeats of Host) are dropped by h2o's parser and so cannot be counted:
+ * a client repeating them can exceed the limit, but never H2O_MAX_REQLEN,
+ * which bounds the head as read. */
+static uint64_t header_bytes(const h2o_req_t *req)
+{
+    uint64_t n = (uint64_t)req->input.method.len + req->input.path.len + req->input.authority.len + req->upgrade.len;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += (uint64_t)req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    return n;
+}
+
 enum {
     M_GET = 1,
     M_POST = 2,
@@ -306,6 +322,19 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t path = req->path_normalized;
     h2o_iovec_t method = req->method;
 
+    /* First: a head over the limit is refused whatever the path and method.
+     * h2o itself only refuses heads over H2O_MAX_REQLEN (417,792 bytes), with
+     * a bare 400 on HTTP/1.1 and REFUSED_STREAM on HTTP/2; the limit is bounded
+     * below that (LLG_CONF_MAX_HEADER_BYTES) so that these reach this check.
+     * The request was read whole: the connection stays usable. */
+    uint64_t head = header_bytes(req);
+    if (head > app->conf->max_header_bytes) {
+        llg_respond_error(req, 431, "invalid_request_error", "request_header_fields_too_large", NULL,
+                          "The request line and header fields (%llu bytes) are larger than the limit of %llu bytes "
+                          "(max_header_bytes).",
+                          (unsigned long long)head, (unsigned long long)app->conf->max_header_bytes);
+        return 0;
+    }
     if (h2o_memis(method.base, method.len, H2O_STRLIT("OPTIONS"))) {
         respond_preflight(app, req);
         return 0;
@@ -362,7 +391,13 @@ static void replace_body_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *
 }
 
 /* h2o answers some errors itself (413 for a body over max_body_bytes, 400 for
- * a malformed request) with a text/plain body: give those the OpenAI shape. */
+ * a malformed request) with a text/plain body: give those the OpenAI shape.
+ * Not all of them pass here: on HTTP/1.1, a request head that is malformed,
+ * has more than H2O_MAX_HEADERS (100) fields or exceeds H2O_MAX_REQLEN gets a
+ * fixed "400 Bad Request" that lib/http1.c (send_bad_request) writes straight
+ * to the socket, before any request or filter exists; it cannot be turned
+ * into a 431 from here. max_header_bytes, below H2O_MAX_REQLEN, catches every
+ * head that h2o does parse. */
 static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ostream_t **slot)
 {
     ssize_t i = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
@@ -465,6 +500,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
 
 void llg_app_register_handlers(llg_app_t *app)
 {
+    llg_bad_request_init(app);
     h2o_hostconf_t *host = h2o_config_register_host(&app->h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     llg_handler_t *h = (llg_handler_t *)h2o_create_handler(path, sizeof(*h));

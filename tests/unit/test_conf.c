@@ -98,6 +98,9 @@ static void check_defaults(const llg_conf_t *c)
     CHECK_EQ_INT(c->timeouts.idle_ms, 60000);
     CHECK_EQ_INT(c->timeouts.ping_ms, 15000);
     CHECK_EQ_INT(c->timeouts.drain_ms, 30000);
+    CHECK_EQ_INT(c->timeouts.client_header_ms, 10000);
+    CHECK_EQ_INT(c->timeouts.client_idle_ms, 10000);
+    CHECK_EQ_INT(c->max_header_bytes, 65536);
     CHECK_EQ_INT(c->token_count, 0);
     CHECK(c->admin_token == NULL);
     CHECK_EQ_INT(c->cors_allow_origins.count, 1);
@@ -232,6 +235,9 @@ TEST(full_file)
     CHECK_EQ_INT(c->timeouts.idle_ms, 45000);
     CHECK_EQ_INT(c->timeouts.ping_ms, 0);
     CHECK_EQ_INT(c->timeouts.drain_ms, 1500);
+    CHECK_EQ_INT(c->timeouts.client_header_ms, 5000);
+    CHECK_EQ_INT(c->timeouts.client_idle_ms, 30000);
+    CHECK_EQ_INT(c->max_header_bytes, 32768);
 
     CHECK_EQ_INT(c->token_count, 2);
     CHECK_EQ_STR(c->tokens[0].token, "sk-gate-plain");
@@ -303,7 +309,7 @@ TEST(full_file)
     CHECK_EQ_STR(p->fallback.items[0], "deepinfra");
     CHECK_EQ_STR(p->fallback.items[1], "echo");
     CHECK_EQ_INT(p->delay_ms, 0);
-    CHECK_EQ_INT(p->mark.line, 42);
+    CHECK_EQ_INT(p->mark.line, 45);
     CHECK_EQ_INT(p->mark.column, 5);
 
     p = &c->providers[1];
@@ -542,6 +548,64 @@ TEST(duration_errors)
                   "t.yaml:3:17: keys.max_cooldown (30000 ms) must not be shorter than keys.cooldown (60000 ms)");
     EXPECT_ERRORS("keys:\n  cooldown: 20m\n", NULL,
                   "t.yaml:2:13: keys.max_cooldown (600000 ms) must not be shorter than keys.cooldown (1200000 ms)");
+}
+
+/* ---- client timeouts and the header limit (docs/security.md) ------------------ */
+
+TEST(client_timeouts_and_header_limit)
+{
+    llg_conf_t *c = load_ok("timeouts:\n  client_header: 2s\n  client_idle: 250ms\nmax_header_bytes: 4096\n", NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->timeouts.client_header_ms, 2000);
+        CHECK_EQ_INT(c->timeouts.client_idle_ms, 250);
+        CHECK_EQ_INT(c->max_header_bytes, 4096);
+        CHECK_EQ_INT(c->timeouts.request_ms, 120000); /* the upstream ones keep their defaults */
+    }
+    llg_conf_free(c);
+    /* one set, the other keeps its default; the bounds themselves are accepted */
+    c = load_ok("timeouts: {client_idle: 24h}\nmax_header_bytes: 409600\n", NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->timeouts.client_header_ms, 10000);
+        CHECK_EQ_INT(c->timeouts.client_idle_ms, 24ull * 3600 * 1000);
+        CHECK_EQ_INT(c->max_header_bytes, LLG_CONF_MAX_HEADER_BYTES);
+    }
+    llg_conf_free(c);
+    c = load_ok("timeouts: {client_header: 1ms}\nmax_header_bytes: 1024\n", NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->timeouts.client_header_ms, 1);
+        CHECK_EQ_INT(c->timeouts.client_idle_ms, 10000);
+        CHECK_EQ_INT(c->max_header_bytes, LLG_CONF_MIN_HEADER_BYTES);
+    }
+    llg_conf_free(c);
+    /* null values count as absent */
+    c = load_ok("timeouts: {client_header: ~, client_idle: null}\nmax_header_bytes:\n", NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->timeouts.client_header_ms, 10000);
+        CHECK_EQ_INT(c->timeouts.client_idle_ms, 10000);
+        CHECK_EQ_INT(c->max_header_bytes, 65536);
+    }
+    llg_conf_free(c);
+}
+
+TEST(client_timeouts_and_header_limit_errors)
+{
+    /* 0 is "off" for the upstream timeouts but refused here */
+    EXPECT_ERRORS("timeouts:\n  client_header: 0\n  client_idle: 0ms\n", NULL,
+                  "t.yaml:2:18: timeouts.client_header: must be greater than 0, got \"0\"",
+                  "t.yaml:3:16: timeouts.client_idle: must be greater than 0, got \"0ms\"");
+    EXPECT_ERRORS("timeouts:\n  client_header: 25h\n  client_idle: 86400001ms\n", NULL,
+                  "t.yaml:2:18: timeouts.client_header: must be at most 24h, got \"25h\"",
+                  "t.yaml:3:16: timeouts.client_idle: must be at most 24h, got \"86400001ms\"");
+    EXPECT_ERRORS("timeouts:\n  client_header: -1\n  client_idle: 1.5s\n  client_heder: 3\n", NULL,
+                  "t.yaml:2:18: timeouts.client_header: must not be negative, got \"-1\"",
+                  "t.yaml:3:16: timeouts.client_idle: expected a duration (whole seconds, or a whole number with unit ms, s, m or "
+                  "h), got \"1.5s\"",
+                  "t.yaml:4:3: unknown key \"client_heder\" in timeouts; did you mean \"client_header\"?");
+    EXPECT_ERRORS("max_header_bytes: 1023\n", NULL, "t.yaml:1:19: max_header_bytes: must be between 1024 and 409600, got 1023");
+    EXPECT_ERRORS("max_header_bytes: 409601\n", NULL, "t.yaml:1:19: max_header_bytes: must be between 1024 and 409600, got 409601");
+    EXPECT_ERRORS("max_header_bytes: 64k\nmax_header_byte: 1\n", NULL,
+                  "t.yaml:1:19: max_header_bytes: expected an integer, got \"64k\"",
+                  "t.yaml:2:1: unknown key \"max_header_byte\" at the top level; did you mean \"max_header_bytes\"?");
 }
 
 /* ---- globs ------------------------------------------------------------------- */
@@ -870,6 +934,21 @@ TEST(errors_addresses)
                   "  - {address: '::', port: 9000}\n",
                   NULL, "t.yaml:3:5: listen[1]: 127.0.0.1:9000 clashes with listen[0] (0.0.0.0:9000)",
                   "t.yaml:5:5: listen[3]: [::]:9000 clashes with listen[2] ([::1]:9000)");
+}
+
+/* An error that quotes a scalar stays one line of valid UTF-8: a double-quoted
+ * scalar may hold line breaks and control bytes, and a quote cut at a byte
+ * count may end inside a character (both found by tests/fuzz/fuzz_conf). */
+TEST(errors_quoted_scalar_one_line_utf8)
+{
+    EXPECT_ERRORS("listen:\n  - address: \"1.2\n\n  3\\t\\x7f\"\n", NULL,
+                  "t.yaml:2:14: listen[0].address: \"1.2?3??\" is not an IPv4 or IPv6 address (write IPv6 without brackets)");
+    EXPECT_ERRORS("listen:\n  - address: "
+                  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\xc3\xa9\n",
+                  NULL,
+                  "t.yaml:2:14: listen[0].address: "
+                  "\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx?\" "
+                  "is not an IPv4 or IPv6 address (write IPv6 without brackets)");
 }
 
 TEST(errors_tls_map)
@@ -1478,6 +1557,8 @@ int main(int argc, char **argv)
     RUN(duration_table);
     RUN(duration_in_yaml);
     RUN(duration_errors);
+    RUN(client_timeouts_and_header_limit);
+    RUN(client_timeouts_and_header_limit_errors);
     RUN(glob_table);
     RUN(glob_pathological_is_fast);
     RUN(errors_bad_many_fixture);
@@ -1493,6 +1574,7 @@ int main(int argc, char **argv)
     RUN(errors_ranges);
     RUN(errors_addresses);
     RUN(errors_tls_map);
+    RUN(errors_quoted_scalar_one_line_utf8);
     RUN(errors_tokens);
     RUN(errors_nul_bytes);
     RUN(errors_providers);

@@ -10,6 +10,7 @@
 #include "providers/echo.h"
 #include "providers/openai_form.h"
 #include "server/chat.h"
+#include "server/memtrim.h"
 #include "server/respond.h"
 #include "server/route.h"
 #include "server/strbuf.h"
@@ -122,6 +123,48 @@ TEST(chat_parse)
     CHECK(root == NULL);
     cJSON_Delete(root);
     free(deep);
+}
+
+/* A long duplicate key is echoed cut on a character boundary: the param and
+ * message go into a JSON error body, which must stay valid UTF-8 (found by
+ * reading the fuzz_request checks; the old code cut at 63 and 64 bytes). */
+TEST(chat_parse_duplicate_key_utf8)
+{
+    char err[512], p[64];
+    /* 62 + 2 bytes: param (63 bytes max) would end inside the e-acute */
+    const char *k1 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9";
+    /* 63 + 3 bytes: the message (64 bytes of it) would end inside the euro sign */
+    const char *k2 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\xe2\x82\xac";
+    const char *keys[] = {k1, k2};
+    for (int i = 0; i < 2; i++) {
+        llg_strbuf_t b = {0};
+        llg_strbuf_appendf(&b, "{\"%s\":1,\"messages\":[],\"%s\":2}", keys[i], keys[i]);
+        cJSON *root = llg_chat_parse(b.data, b.len, err, sizeof(err), p, sizeof(p));
+        CHECK(root == NULL);
+        CHECK(strncmp(err, "Duplicate key '", 15) == 0);
+        CHECK(llg_utf8_valid(err, strlen(err)));
+        CHECK(llg_utf8_valid(p, strlen(p)));
+        CHECK(strncmp(p, keys[i], strlen(p)) == 0 && strlen(p) >= 62);
+        cJSON_Delete(root);
+        llg_strbuf_free(&b);
+    }
+}
+
+/* cJSON reads a \u escape without four hex digits as U+0000 (so a key
+ * "model\uZZZZjunk" was read as "model"): refused like \u0000 (found by
+ * tests/fuzz/fuzz_json_edit). An escaped backslash before a u is no escape. */
+TEST(chat_parse_bad_u_escape)
+{
+    expect_invalid("{\"model\\uZZZZjunk\":\"echo\",\"messages\":[]}", "", "invalid \\u escape");
+    expect_invalid("{\"model\":\"echo\\u00e\",\"messages\":[]}", "", "invalid \\u escape");
+    expect_invalid("{\"messages\":[],\"x\":\"\\u12", "", "invalid \\u escape");
+    char err[512], p[64];
+    const char *ok = "{\"model\":\"echo\",\"messages\":[],\"x\":\"\\\\uZZZZ \\u00e9 \\uD83D\\uDE00\"}";
+    cJSON *root = llg_chat_parse(ok, strlen(ok), err, sizeof(err), p, sizeof(p));
+    CHECK(root != NULL);
+    if (root != NULL)
+        CHECK_EQ_STR(cJSON_GetObjectItem(root, "x")->valuestring, "\\uZZZZ \xc3\xa9 \xf0\x9f\x98\x80");
+    cJSON_Delete(root);
 }
 
 TEST(route)
@@ -253,14 +296,29 @@ TEST(render_error_utf8)
     llg_strbuf_free(&b);
 }
 
+/* server/memtrim.h: trim only when the load fell (free heap over 8 MiB and
+ * larger than what is in use) */
+TEST(memtrim_due)
+{
+    CHECK(!llg_memtrim_due(0, 0));
+    CHECK(!llg_memtrim_due(LLG_MEMTRIM_MIN_FREE - 1, 0));
+    CHECK(llg_memtrim_due(LLG_MEMTRIM_MIN_FREE, 0));
+    CHECK(llg_memtrim_due(LLG_MEMTRIM_MIN_FREE, 1 << 20));
+    CHECK(!llg_memtrim_due((size_t)100 << 20, (size_t)200 << 20)); /* steady load: used dominates */
+    CHECK(llg_memtrim_due((size_t)170 << 20, (size_t)10 << 20));   /* after a burst */
+}
+
 int main(void)
 {
     RUN(utf8);
     RUN(json_escape);
     RUN(chat_parse);
+    RUN(chat_parse_duplicate_key_utf8);
+    RUN(chat_parse_bad_u_escape);
     RUN(route);
     RUN(echo_words);
     RUN(openai_form);
     RUN(render_error_utf8);
+    RUN(memtrim_due);
     TEST_MAIN_END();
 }
