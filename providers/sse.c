@@ -104,10 +104,12 @@ int llg_sse_feed(llg_sse_reader_t *r, const char *p, size_t n, llg_sse_cb cb, vo
                 continue;
             }
         }
-        /* the run up to the next line end is copied at once */
-        size_t j = i;
-        while (j < n && p[j] != '\n' && p[j] != '\r')
-            j++;
+        /* the run up to the next line end is copied at once (memchr: a
+         * byte loop here was a tenth of the CPU of a relayed chunk) */
+        const char *lf = memchr(p + i, '\n', n - i);
+        size_t lim = lf != NULL ? (size_t)(lf - p) : n;
+        const char *cr = memchr(p + i, '\r', lim - i);
+        size_t j = cr != NULL ? (size_t)(cr - p) : lim;
         if (j == n) {
             llg_strbuf_append(&r->_raw, p + i, n - i);
             return r->_raw.len > max ? -1 : 0;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "server/log.h"
 
@@ -30,12 +32,23 @@ struct llg_curl {
     size_t ndeferred, capdeferred;
     CURL *spare[64]; /* finished easy handles kept for reuse */
     size_t nspare;
+    struct poll_ctx **byfd; /* the poll of each connection socket curl opened */
+    size_t nbyfd;
 };
 
+/* One per socket curl asks to watch. The poll of a connection socket (one
+ * curl opened through on_open_socket) lives until curl closes the socket, not
+ * just while a transfer uses it: libuv's uv_poll_start() costs two epoll_ctl
+ * calls (it always deletes the fd from the epoll set first) and a new poll an
+ * ioctl as well, and a keep-alive connection would pay them per request. */
 typedef struct poll_ctx {
     uv_poll_t poll;
     llg_curl_t *curl;
     curl_socket_t fd;
+    bool inited;  /* poll was initialised (uv_close needed) */
+    bool owned;   /* a connection socket: closed through on_close_socket */
+    bool wanted;  /* curl watches it now (else it is idle in the pool) */
+    int events;   /* what the poll watches now (UV_READABLE...), 0 stopped */
 } poll_ctx_t;
 
 static void process_completions(llg_curl_t *c);
@@ -54,6 +67,14 @@ static void socket_action(llg_curl_t *c, curl_socket_t fd, int events)
 static void on_poll(uv_poll_t *handle, int status, int events)
 {
     poll_ctx_t *p = handle->data;
+    if (!p->wanted) {
+        /* an idle keep-alive connection became readable: the upstream closed
+         * it (or sent junk); curl finds out when it next checks the
+         * connection. Stop watching, or the level-triggered event repeats. */
+        uv_poll_stop(&p->poll);
+        p->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -69,16 +90,96 @@ static void on_poll_close(uv_handle_t *handle)
     free(handle->data);
 }
 
+static poll_ctx_t *byfd_get(llg_curl_t *c, curl_socket_t fd)
+{
+    return fd >= 0 && (size_t)fd < c->nbyfd ? c->byfd[fd] : NULL;
+}
+
+static int byfd_set(llg_curl_t *c, curl_socket_t fd, poll_ctx_t *p)
+{
+    if (fd < 0)
+        return -1;
+    if ((size_t)fd >= c->nbyfd) {
+        size_t n = c->nbyfd ? c->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        poll_ctx_t **a = realloc(c->byfd, n * sizeof(*a));
+        if (a == NULL)
+            return -1;
+        memset(a + c->nbyfd, 0, (n - c->nbyfd) * sizeof(*a));
+        c->byfd = a;
+        c->nbyfd = n;
+    }
+    c->byfd[fd] = p;
+    return 0;
+}
+
+/* Forgets a poll: closed (its fd leaves the epoll set at once, while the fd
+ * is still open) and freed. */
+static void poll_destroy(llg_curl_t *c, poll_ctx_t *p)
+{
+    if (byfd_get(c, p->fd) == p)
+        c->byfd[p->fd] = NULL;
+    if (p->inited)
+        uv_close((uv_handle_t *)&p->poll, on_poll_close);
+    else
+        free(p);
+}
+
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    llg_curl_t *c = clientp;
+    (void)purpose;
+    curl_socket_t fd = socket(addr->family, addr->socktype, addr->protocol);
+    if (fd == CURL_SOCKET_BAD)
+        return fd;
+    poll_ctx_t *old = byfd_get(c, fd);
+    if (old != NULL)
+        poll_destroy(c, old); /* stale: the fd was closed behind our back */
+    poll_ctx_t *p = calloc(1, sizeof(*p));
+    if (p == NULL || byfd_set(c, fd, p) != 0) {
+        free(p);
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    p->curl = c;
+    p->fd = fd;
+    p->owned = true;
+    return fd;
+}
+
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    llg_curl_t *c = clientp;
+    poll_ctx_t *p = byfd_get(c, fd);
+    if (p != NULL)
+        poll_destroy(c, p);
+    return close(fd);
+}
+
 static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
     llg_curl_t *c = userp;
-    poll_ctx_t *p = socketp;
+    poll_ctx_t *p = socketp != NULL ? socketp : byfd_get(c, fd);
     if (what == CURL_POLL_REMOVE) {
         if (p != NULL) {
-            uv_poll_stop(&p->poll);
-            uv_close((uv_handle_t *)&p->poll, on_poll_close);
             curl_multi_assign(c->multi, fd, NULL);
+            if (!p->owned) {
+                /* not a connection socket (the threaded resolver's): curl
+                 * closes it without telling on_close_socket */
+                poll_destroy(c, p);
+                return 0;
+            }
+            /* back in the keep-alive pool: watched for a close while idle,
+             * which needs reading only */
+            p->wanted = false;
+            if (p->inited)
+                uv_unref((uv_handle_t *)&p->poll); /* an idle poll keeps no loop alive */
+            if (p->events != 0 && p->events != UV_READABLE) {
+                uv_poll_stop(&p->poll);
+                p->events = 0;
+            }
         }
         return 0;
     }
@@ -88,19 +189,31 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             return -1;
         p->curl = c;
         p->fd = fd;
+    }
+    if (!p->inited) {
         if (uv_poll_init_socket(c->loop, &p->poll, fd) != 0) {
+            if (byfd_get(c, fd) == p)
+                c->byfd[fd] = NULL;
             free(p);
             return -1;
         }
+        p->inited = true;
         p->poll.data = p;
-        curl_multi_assign(c->multi, fd, p);
     }
+    if (socketp == NULL)
+        curl_multi_assign(c->multi, fd, p);
+    if (!p->wanted)
+        uv_ref((uv_handle_t *)&p->poll);
+    p->wanted = true;
     int events = 0;
     if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
         events |= UV_READABLE;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&p->poll, events, on_poll);
+    if (events != p->events) {
+        p->events = events;
+        uv_poll_start(&p->poll, events, on_poll);
+    }
     return 0;
 }
 
@@ -152,6 +265,10 @@ int llg_curl_add(llg_curl_t *c, CURL *easy, llg_curl_done_cb done, void *data)
     t->done = done;
     t->data = data;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, c);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, c);
     c->depth++;
     CURLMcode rc = curl_multi_add_handle(c->multi, easy);
     c->depth--;

@@ -16,6 +16,7 @@
 
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +43,10 @@
 #define HIGH_WATER     (64 * 1024)   /* pause the upstream past this much unsent data */
 #define ERRBODY_MAX    (64 * 1024)   /* bytes of an upstream error body kept */
 #define USAGE_COPY_MAX (1024 * 1024) /* a non-stream body is kept for `usage` up to this size */
+#define BODY_HOLD      (16 * 1024)   /* a non-stream body is relayed as it comes only past this size */
 #define MAX_CHAIN      16
 #define MAX_TRIED      16
+#define MAX_HNODES     12 /* upstream request header lines without an allocation */
 
 static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations"};
 
@@ -73,7 +76,10 @@ typedef struct proxy {
 
     /* the attempt in progress */
     CURL *easy;
-    struct curl_slist *headers;
+    struct curl_slist *headers; /* hnodes, or hnodes_heap when they do not fit */
+    struct curl_slist hnodes[MAX_HNODES];
+    struct curl_slist *hnodes_heap;
+    llg_strbuf_t hbuf; /* the header lines that are not constant; wiped after the attempt */
     llg_strbuf_t body;
     int provider;
     bool has_pick;
@@ -105,7 +111,8 @@ typedef struct proxy {
     llg_outcome_t last_outcome; /* of the last attempt that ended */
     bool have_usage;
     uint64_t prompt_tokens, completion_tokens;
-    llg_strbuf_t copy; /* non-stream body, for usage */
+    llg_strbuf_t copy; /* non-stream body, for usage, once a part of it was sent */
+    bool body_sent;    /* a part of the non-stream body was handed to h2o */
     bool stream_counted;
 
     h2o_timeout_entry_t t_request, t_idle, t_ping, t_gone;
@@ -140,6 +147,10 @@ static void proxy_free(void *p)
     llg_strbuf_free(&x->out[0]);
     llg_strbuf_free(&x->out[1]);
     llg_strbuf_free(&x->copy);
+    if (x->hbuf.data != NULL)
+        memset(x->hbuf.data, 0, x->hbuf.cap);
+    llg_strbuf_free(&x->hbuf);
+    free(x->hnodes_heap);
     llg_sse_dispose(&x->sse);
     free(x);
 }
@@ -154,8 +165,13 @@ static void end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int statu
         x->easy = NULL;
     }
     if (x->headers != NULL) {
-        curl_slist_free_all(x->headers);
+        /* the lines live in the proxy: nothing to free but the key's copy */
         x->headers = NULL;
+        free(x->hnodes_heap);
+        x->hnodes_heap = NULL;
+        if (x->hbuf.data != NULL)
+            memset(x->hbuf.data, 0, x->hbuf.cap);
+        x->hbuf.len = 0;
     }
     llg_poe_stream_free(x->poe);
     llg_puter_stream_free(x->puter);
@@ -285,7 +301,10 @@ static void commit(proxy_t *x)
         req->res.status = 200;
         req->res.reason = "OK";
         const char *ct = x->content_type[0] && !translated(x) ? x->content_type : "application/json";
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+        /* h2o keeps the pointer, and the head may go out after the proxy is
+         * freed (finish() sends a whole non-stream body at once) */
+        h2o_iovec_t ctv = h2o_strdup(&req->pool, ct, strlen(ct));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctv.base, ctv.len);
         /* the upstream chose that type: a browser must not guess another */
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL, H2O_STRLIT("nosniff"));
     }
@@ -467,13 +486,153 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+static const char *json_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Whether a JSON text may have a "usage" member whose value is an object:
+ * `"usage"`, blanks, `:`, blanks, `{`. Without one take_usage() finds nothing,
+ * so its parse is skipped: OpenAI puts "usage":null in every chunk of a stream
+ * once usage is asked for, and a parse per chunk was half of the CPU of a
+ * relayed chunk (docs/benchmarks.md, "Profiles"). */
+/* The first `"usage"` in [p, e), or NULL. By its letter u: fewer stops than
+ * memmem's setup and hash scan cost on a 250-byte chunk. */
+static const char *find_usage_key(const char *p, const char *e)
+{
+    if (e - p < 7)
+        return NULL;
+    for (const char *q = p + 1; q < e && (q = memchr(q, 'u', (size_t)(e - q))) != NULL; q++)
+        if (q[-1] == '"' && (size_t)(e - q) >= 6 && memcmp(q, "usage\"", 6) == 0)
+            return q - 1;
+    return NULL;
+}
+
+/* The first `,"usage":null` in [p, p + n), or NULL (memmem's answer). */
+static const char *find_usage_null(const char *p, size_t n)
+{
+    const char *e = p + n;
+    for (const char *q = p; (q = find_usage_key(q, e)) != NULL; q += 7)
+        if (q > p && q[-1] == ',' && (size_t)(e - q) >= 12 && memcmp(q + 7, ":null", 5) == 0)
+            return q - 1;
+    return NULL;
+}
+
+static bool may_have_usage(const char *p, size_t n)
+{
+    const char *e = p + n, *q = p;
+    while ((q = find_usage_key(q, e)) != NULL) {
+        q = json_ws(q + 7, e);
+        if (q < e && *q == ':') {
+            q = json_ws(q + 1, e);
+            if (q < e && *q == '{')
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Past the JSON string at p (its opening quote), or NULL. */
+static const char *json_skip_string(const char *p, const char *e)
+{
+    for (p++; p < e;) {
+        const char *q = memchr(p, '"', (size_t)(e - p));
+        if (q == NULL)
+            return NULL;
+        /* escaped when an odd number of backslashes precede it */
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        p = q + 1;
+    }
+    return NULL;
+}
+
+/* Past the JSON value at p (a string, an object or array with its nesting
+ * counted outside strings, or a scalar), or NULL when it does not end. */
+static const char *json_skip_value(const char *p, const char *e)
+{
+    if (p >= e)
+        return NULL;
+    if (*p == '"')
+        return json_skip_string(p, e);
+    if (*p == '{' || *p == '[') {
+        size_t depth = 0;
+        while (p < e) {
+            if (*p == '"') {
+                if ((p = json_skip_string(p, e)) == NULL)
+                    return NULL;
+                continue;
+            }
+            if (*p == '{' || *p == '[')
+                depth++;
+            else if ((*p == '}' || *p == ']') && --depth == 0)
+                return p + 1;
+            p++;
+        }
+        return NULL;
+    }
+    const char *s = p;
+    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        p++;
+    return p > s ? p : NULL;
+}
+
+/* The value of the first top-level member `"usage"` of a JSON object text
+ * whose members all end (the object's closing brace is there), without
+ * parsing the rest of the document: a non-stream answer is not parsed whole
+ * for four numbers. Returns false when there is none. */
+static bool find_usage_member(const char *json, size_t len, const char **v, size_t *vlen)
+{
+    const char *e = json + len, *p = json_ws(json, e);
+    bool found = false;
+    if (p >= e || *p != '{')
+        return false;
+    p = json_ws(p + 1, e);
+    if (p < e && *p == '}')
+        return false;
+    for (;;) {
+        if (p >= e || *p != '"')
+            return false;
+        const char *k = p;
+        if ((p = json_skip_string(p, e)) == NULL)
+            return false;
+        bool is_usage = p - k == 7 && memcmp(k, "\"usage\"", 7) == 0;
+        p = json_ws(p, e);
+        if (p >= e || *p != ':')
+            return false;
+        const char *vs = json_ws(p + 1, e);
+        if ((p = json_skip_value(vs, e)) == NULL)
+            return false;
+        if (is_usage && !found) {
+            found = true;
+            *v = vs;
+            *vlen = (size_t)(p - vs);
+        }
+        p = json_ws(p, e);
+        if (p < e && *p == ',') {
+            p = json_ws(p + 1, e);
+            continue;
+        }
+        return p < e && *p == '}' && found;
+    }
+}
+
 /* Reads `usage` from a JSON text that has one. */
 static void take_usage(proxy_t *x, const char *json, size_t len)
 {
-    cJSON *j = cJSON_ParseWithLength(json, len);
+    const char *uv = NULL;
+    size_t ulen = 0;
+    if (!find_usage_member(json, len, &uv, &ulen))
+        return;
+    cJSON *j = cJSON_ParseWithLength(uv, ulen);
     if (j == NULL)
         return;
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "usage");
+    const cJSON *u = j;
     if (cJSON_IsObject(u)) {
         const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
         const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
@@ -498,7 +657,7 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
             x->saw_error = true;
         if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
             x->saw_done = true;
-        } else if (memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL) {
+        } else if (may_have_usage(ev->data, ev->data_len)) {
             bool had = x->have_usage;
             x->have_usage = false;
             take_usage(x, ev->data, ev->data_len);
@@ -511,7 +670,7 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
          * client that did not ask does not see it */
         static const char usage_null[] = ",\"usage\":null";
         const char *u;
-        if (x->add_usage && (u = memmem(ev->raw, ev->raw_len, usage_null, sizeof(usage_null) - 1)) != NULL) {
+        if (x->add_usage && (u = find_usage_null(ev->raw, ev->raw_len)) != NULL) {
             size_t head = (size_t)(u - ev->raw), skip = sizeof(usage_null) - 1;
             llg_strbuf_append(&x->out[x->cur], ev->raw, head);
             llg_strbuf_append(&x->out[x->cur], u + skip, ev->raw_len - head - skip);
@@ -638,9 +797,21 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
             return 0;
         }
     } else {
-        llg_strbuf_append(&x->out[x->cur], p, n);
-        if (x->copy.len + n <= USAGE_COPY_MAX)
-            llg_strbuf_append(&x->copy, p, n);
+        /* a non-stream body goes out whole with the final send (one write
+         * with the head and the last chunk; no proceed round trip); only a
+         * large one is relayed as it comes, and then copied for `usage` */
+        llg_strbuf_t *b = &x->out[x->cur];
+        llg_strbuf_append(b, p, n);
+        if (x->body_sent) {
+            if (x->copy.len + n <= USAGE_COPY_MAX)
+                llg_strbuf_append(&x->copy, p, n);
+        } else if (b->len < BODY_HOLD) {
+            return n;
+        } else {
+            x->body_sent = true;
+            if (b->len <= USAGE_COPY_MAX)
+                llg_strbuf_append(&x->copy, b->data, b->len);
+        }
     }
     flush(x);
     return n;
@@ -769,8 +940,11 @@ static void on_done(CURL *easy, CURLcode result, void *data)
                 finish(x);
                 return;
             }
-        } else if (x->copy.len > 0 && memmem(x->copy.data, x->copy.len, "\"usage\"", 7) != NULL) {
-            take_usage(x, x->copy.data, x->copy.len);
+        } else {
+            /* the body is still whole in the buffer unless a part was sent */
+            const llg_strbuf_t *src = x->body_sent ? &x->copy : &x->out[x->cur];
+            if (src->len > 0 && may_have_usage(src->data, src->len))
+                take_usage(x, src->data, src->len);
         }
         if (x->have_usage) {
             if (x->has_pick)
@@ -965,42 +1139,63 @@ Exit:
     return rc;
 }
 
-static struct curl_slist *add_header(struct curl_slist *list, const char *fmt, const char *a, size_t alen, const char *b)
+/* Appends a line (a then c, then a NUL) and returns its offset. */
+static size_t hbuf_line(llg_strbuf_t *b, const char *a, size_t alen, const char *c, size_t clen)
 {
-    char stack[2048];
-    int len = snprintf(stack, sizeof(stack), fmt, (int)alen, a, b);
-    if (len < 0)
-        return list;
-    char *line = stack;
-    if ((size_t)len >= sizeof(stack)) {
-        line = malloc((size_t)len + 1);
-        if (line == NULL)
-            return list;
-        snprintf(line, (size_t)len + 1, fmt, (int)alen, a, b);
-    }
-    struct curl_slist *r = curl_slist_append(list, line);
-    if (line != stack) {
-        memset(line, 0, (size_t)len); /* it may hold a key */
-        free(line);
-    } else
-        memset(stack, 0, sizeof(stack));
-    return r != NULL ? r : list;
+    size_t off = b->len;
+    if (alen > 0)
+        llg_strbuf_append(b, a, alen);
+    if (clen > 0)
+        llg_strbuf_append(b, c, clen);
+    llg_strbuf_append(b, "", 1); /* its NUL */
+    return off;
 }
 
+/* The upstream request's header lines, as a curl_slist whose nodes and lines
+ * live in the proxy (no allocation per line; curl only reads the list). */
 static struct curl_slist *build_headers(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len)
 {
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, x->stream ? "Accept: text/event-stream" : "Accept: application/json");
-    /* never "Expect: 100-continue": it costs a round trip */
-    h = curl_slist_append(h, "Expect:");
-    h = curl_slist_append(h, "User-Agent: llmgate/" LLG_VERSION);
+    static const char bearer[] = "Authorization: Bearer ", rid[] = "X-Request-Id: ";
+    const char *fixed[4] = {
+        "Content-Type: application/json",
+        x->stream ? "Accept: text/event-stream" : "Accept: application/json",
+        /* never "Expect: 100-continue": it costs a round trip */
+        "Expect:",
+        "User-Agent: llmgate/" LLG_VERSION,
+    };
+    size_t n = 4 + (key != NULL) + 1 + p->headers.count;
+    struct curl_slist *nodes = x->hnodes;
+    if (n > MAX_HNODES) {
+        nodes = x->hnodes_heap = calloc(n, sizeof(*nodes));
+        if (nodes == NULL)
+            return NULL;
+    }
+    llg_strbuf_t *b = &x->hbuf;
+    b->len = 0;
+    /* room for every line at once: the key is never left behind in a block
+     * that realloc gave up */
+    size_t need = sizeof(bearer) + key_len + sizeof(rid) + x->request_id.len;
+    for (size_t k = 0; k < p->headers.count; k++)
+        need += strlen(p->headers.items[k].key) + 2 + strlen(p->headers.items[k].value) + 1;
+    llg_strbuf_reserve(b, need);
+    /* the variable lines' offsets first, their addresses once the buffer no
+     * longer moves */
+    size_t i = 4;
     if (key != NULL)
-        h = add_header(h, "Authorization: Bearer %.*s%s", key, key_len, "");
-    h = add_header(h, "X-Request-Id: %.*s%s", x->request_id.base, x->request_id.len, "");
-    for (size_t i = 0; i < p->headers.count; i++)
-        h = add_header(h, "%.*s: %s", p->headers.items[i].key, strlen(p->headers.items[i].key), p->headers.items[i].value);
-    return h;
+        nodes[i++].data = (char *)(uintptr_t)hbuf_line(b, bearer, sizeof(bearer) - 1, key, key_len);
+    nodes[i++].data = (char *)(uintptr_t)hbuf_line(b, rid, sizeof(rid) - 1, x->request_id.base, x->request_id.len);
+    for (size_t k = 0; k < p->headers.count; k++) {
+        const char *name = p->headers.items[k].key, *v = p->headers.items[k].value;
+        size_t off = b->len;
+        llg_strbuf_append(b, name, strlen(name));
+        hbuf_line(b, ": ", 2, v, strlen(v));
+        nodes[i++].data = (char *)(uintptr_t)off;
+    }
+    for (size_t k = 0; k < n; k++) {
+        nodes[k].data = k < 4 ? (char *)fixed[k] : b->data + (uintptr_t)nodes[k].data;
+        nodes[k].next = k + 1 < n ? &nodes[k + 1] : NULL;
+    }
+    return nodes;
 }
 
 /* Whether every pool key of the providers tried is resting (cooling or
@@ -1183,6 +1378,12 @@ static void start_attempt(proxy_t *x)
             return;
         }
         x->headers = build_headers(x, p, key, key_len);
+        if (x->headers == NULL) {
+            llg_curl_easy_put(app->curl, easy);
+            end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+            fail(x, 500, "internal_error", "Out of memory%s.", "");
+            return;
+        }
         x->status = 0;
         llg_strbuf_reset(&x->errbody);
         curl_easy_setopt(easy, CURLOPT_URL, url);

@@ -1569,7 +1569,18 @@ def write_docs(rep, cfg, mach, vers, tables, charts, date):
                            startup_n=cfg.startup_n, body_len=len(NONSTREAM_BODY), maxs=max(cfg.stream_conc),
                            newconn_dur=getattr(cfg, "newconn_dur", 1), fracs=", ".join(f"{round(f * 100)}%" for f in cfg.rate_fracs)),
     ]
-    with open(os.path.join(ROOT, "docs", "benchmarks.md"), "w") as f:
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    # the "## Profiles" section (tests/bench/profile.sh) is written by hand:
+    # a new run keeps it
+    try:
+        with open(path) as f:
+            old = f.read()
+        i = old.find("\n## Profiles\n")
+        if i >= 0:
+            lines.append(old[i:].strip("\n") + "\n")
+    except OSError:
+        pass
+    with open(path, "w") as f:
         f.write("\n".join(lines))
 
 
