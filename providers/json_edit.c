@@ -49,18 +49,98 @@ static size_t skip_value(const char *s, size_t i, size_t len)
         } else if (depth > 0 && (c == ',' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
             i++;
         } else {
-            /* a literal or number: up to a delimiter */
-            while (i < len && strchr(",}] \t\r\n", s[i]) == NULL)
+            /* a literal or number: up to a delimiter (a NUL byte is none:
+             * strchr() finds the terminator, and the scan stood still) */
+            while (i < len && (s[i] == '\0' || strchr(",}] \t\r\n", s[i]) == NULL))
                 i++;
         }
     } while (depth > 0);
     return i;
 }
 
+/* The value of the four hex digits at s, or -1. */
+static int hex4(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v = v * 16 + (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* 1 when the raw member name `raw` (between its quotes, escapes as sent)
+ * spells `key`. A client may escape any character of a name ("mo\u0064el"),
+ * and the parsers here and upstream read it decoded: comparing the raw bytes
+ * would leave that member in place and add a second "model" after it. */
+static int key_equals(const char *raw, size_t n, const char *key)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char b[4];
+        size_t blen = 1;
+        b[0] = (unsigned char)raw[i++];
+        if (b[0] == '\\') {
+            if (i >= n)
+                return 0;
+            char e = raw[i++];
+            unsigned cp;
+            if (e == '"' || e == '\\' || e == '/') {
+                b[0] = (unsigned char)e;
+            } else if (e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+                b[0] = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : '\t';
+            } else if (e == 'u' && i + 4 <= n && hex4(raw + i, &cp) == 0) {
+                i += 4;
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    unsigned lo;
+                    if (i + 6 > n || raw[i] != '\\' || raw[i + 1] != 'u' || hex4(raw + i + 2, &lo) != 0 || lo < 0xdc00 ||
+                        lo > 0xdfff)
+                        return 0;
+                    i += 6;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                }
+                if (cp < 0x80) {
+                    b[0] = (unsigned char)cp;
+                } else if (cp < 0x800) {
+                    b[0] = (unsigned char)(0xc0 | (cp >> 6));
+                    b[1] = (unsigned char)(0x80 | (cp & 0x3f));
+                    blen = 2;
+                } else if (cp < 0x10000) {
+                    b[0] = (unsigned char)(0xe0 | (cp >> 12));
+                    b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+                    b[2] = (unsigned char)(0x80 | (cp & 0x3f));
+                    blen = 3;
+                } else {
+                    b[0] = (unsigned char)(0xf0 | (cp >> 18));
+                    b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+                    b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+                    b[3] = (unsigned char)(0x80 | (cp & 0x3f));
+                    blen = 4;
+                }
+            } else {
+                return 0;
+            }
+        }
+        for (size_t j = 0; j < blen; j++)
+            if (*k == '\0' || *k++ != b[j])
+                return 0;
+    }
+    return *k == '\0';
+}
+
 static const llg_json_patch_t *find_patch(const llg_json_patch_t *p, size_t n, const char *key, size_t klen, unsigned char *used)
 {
     for (size_t i = 0; i < n; i++) {
-        if (strlen(p[i].key) == klen && memcmp(p[i].key, key, klen) == 0) {
+        if (key_equals(key, klen, p[i].key)) {
             used[i] = 1;
             return &p[i];
         }
@@ -131,6 +211,13 @@ int llg_json_patch_object(const char *s, size_t len, const llg_json_patch_t *pat
         return -1;
     }
 
+    /* the last member that stays (n: none); the removed ones after it go with
+     * the comma that follows it */
+    size_t last_kept = n;
+    for (size_t k = 0; k < n; k++)
+        if (members[k].patch == NULL || members[k].patch->value != NULL)
+            last_kept = k;
+
     /* pass 2: the original bytes, with replaced values and removed members cut out */
     size_t pos = 0, kept = 0;
     for (size_t k = 0; k < n; k++) {
@@ -142,18 +229,16 @@ int llg_json_patch_object(const char *s, size_t len, const llg_json_patch_t *pat
             llg_strbuf_appends(out, m->patch->value);
             pos = m->vend;
             kept++;
-        } else if (k + 1 < n) {
-            /* the member, its comma and the space before the next one */
+        } else if (last_kept == n || k < last_kept) {
+            /* the member, its comma and the space before the next one (the
+             * last of all: up to its value's end) */
             llg_strbuf_append(out, s + pos, m->start - pos);
-            pos = m->next;
-        } else if (kept > 0) {
-            /* the last member goes with the comma before it */
-            const member_t *prev = &members[k - 1];
-            if (prev->vend > pos)
-                llg_strbuf_append(out, s + pos, prev->vend - pos);
-            pos = m->vend;
+            pos = k + 1 < n ? m->next : m->vend;
         } else {
-            llg_strbuf_append(out, s + pos, m->start - pos);
+            /* after the last member that stays: from the end of its value */
+            const member_t *lk = &members[last_kept];
+            if (lk->vend > pos)
+                llg_strbuf_append(out, s + pos, lk->vend - pos);
             pos = m->vend;
         }
     }

@@ -2,9 +2,15 @@
 # Builds the libFuzzer targets of tests/fuzz/ with clang (ASan+UBSan) in their
 # own build directory and runs each for N seconds (default 10), starting from
 # the seed corpus in tests/fuzz/corpus/<target>/ (new inputs go to a temporary
-# copy, never into the repository). A target that crashes, leaks or trips a
-# check counts as failed; its reproducer is kept under build-fuzz/artifacts/.
+# copy, never into the repository) and, when it exists, the dictionary
+# tests/fuzz/<target>.dict. A target that crashes, leaks or trips a
+# check, or runs one input for more than 10 s (-timeout=10: a hang), counts as
+# failed; its reproducer is kept under build-fuzz/artifacts/.
 # Ends with `N passed, N failed`; exits non-zero when anything failed.
+# tests/run runs it for 10 s a target; a longer run before a release, or
+# after a change to a parser, is `tests/fuzz/run.sh 600` (10 minutes a
+# target). docs/fuzzing.md lists the targets, what each asserts, and how to
+# reproduce a crash from its artifact.
 #
 #   tests/fuzz/run.sh [seconds]
 #   FUZZ_BUILD_DIR=build-fuzz   the build directory (configured if absent)
@@ -13,7 +19,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_sse fuzz_ndjson fuzz_poe fuzz_puter"}
+targets=${FUZZ_TARGETS:-"fuzz_sse fuzz_ndjson fuzz_poe fuzz_puter fuzz_conf fuzz_request fuzz_json_edit"}
 
 if ! command -v clang >/dev/null; then
     echo "tests/fuzz/run.sh: clang is needed (apt-get install clang libclang-rt-14-dev)" >&2
@@ -43,7 +49,9 @@ failed=0
 for t in $targets; do
     mkdir -p "$work/$t"
     echo "== $t: ${seconds}s"
-    if "$dir/tests/fuzz/$t" -max_total_time="$seconds" -print_final_stats=1 \
+    dict=()
+    [ -f "tests/fuzz/$t.dict" ] && dict=("-dict=tests/fuzz/$t.dict")
+    if "$dir/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$dir/artifacts/$t-" "$work/$t" "tests/fuzz/corpus/$t" >"$work/$t.log" 2>&1; then
         grep -E '^stat::number_of_executed_units|^Done ' "$work/$t.log" | tail -n 2
         passed=$((passed + 1))

@@ -174,8 +174,8 @@ TEST(defaults_null_document_and_null_values)
 {
     static const char *const docs[] = {"---\n", "~\n", "null\n", "# c\n---\n# c\n",
                                        /* `key:` with no value is the same as leaving the key out */
-                                       "listen:\nworkers:\ntimeouts:\naccess_tokens:\nadmin_token:\ncors:\n  allow_origins:\n"
-                                       "defaults:\nretry:\nkeys:\nproviders:\ntimeout: ~\nmax_body_bytes: null\n"};
+                                       ("listen:\nworkers:\ntimeouts:\naccess_tokens:\nadmin_token:\ncors:\n  allow_origins:\n"
+                                        "defaults:\nretry:\nkeys:\nproviders:\ntimeout: ~\nmax_body_bytes: null\n")};
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
         llg_conf_t *c = load_ok(docs[i], NULL);
         if (c != NULL)

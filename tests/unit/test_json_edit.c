@@ -46,6 +46,42 @@ TEST(patches)
            "{\"temperature\":0.7,\"messages\":[{\"content\":\"a,\\\"b}\"}],\"max_tokens\":1000}");
 }
 
+/* Regressions found by tests/fuzz/fuzz_json_edit. */
+TEST(fuzz_regressions)
+{
+    /* two or more removed members at the end: the comma after the last one
+     * kept goes too (was {"a":1,} and then {"a":1,,"x":..}) */
+    llg_json_patch_t rm2[] = {{"stream", NULL}, {"stream_options", NULL}};
+    expect("{\"a\":1,\"stream\":true,\"stream_options\":{}}", rm2, 2, "{\"a\":1}");
+    expect("{ \"a\" : 1 , \"stream\" : true , \"stream_options\" : {} }", rm2, 2, "{ \"a\" : 1 }");
+    llg_json_patch_t rm2_add[] = {{"stream", NULL}, {"stream_options", NULL}, {"temperature", "0.7"}};
+    expect("{\"a\":1,\"stream\":true,\"stream_options\":{}}", rm2_add, 3, "{\"a\":1,\"temperature\":0.7}");
+    expect("{\"stream\":true,\"stream_options\":{}}", rm2_add, 3, "{\"temperature\":0.7}");
+
+    /* a NUL byte inside a nested value ended the scan's progress (a hang);
+     * chat.c refuses such a body first, the editor must still return */
+    static const char nul[] = "{\"a\":[1,\0],\"model\":1}";
+    llg_strbuf_t out = {0};
+    llg_json_patch_t model = {"model", "\"upstream/x\""};
+    CHECK(llg_json_patch_object(nul, sizeof(nul) - 1, &model, 1, &out) == 0);
+    static const char want[] = "{\"a\":[1,\0],\"model\":\"upstream/x\"}";
+    CHECK(out.len == sizeof(want) - 1 && memcmp(out.data, want, out.len) == 0);
+    llg_strbuf_free(&out);
+
+    /* a member name written with escapes is the same member: it is replaced,
+     * not left in place next to a second "model" */
+    expect("{\"mo\\u0064el\":\"x\",\"messages\":[]}", &model, 1, "{\"mo\\u0064el\":\"upstream/x\",\"messages\":[]}");
+    expect("{\"\\u006D\\u006f\\u0064\\u0065\\u006c\":\"x\"}", &model, 1,
+           "{\"\\u006D\\u006f\\u0064\\u0065\\u006c\":\"upstream/x\"}");
+    llg_json_patch_t rm = {"stream_options", NULL};
+    expect("{\"a\":1,\"stream\\u005foptions\":{}}", &rm, 1, "{\"a\":1}");
+    /* a bad \u escape matches nothing (chat.c refuses such a body anyway) */
+    expect("{\"mo\\u006zel\":1}", &model, 1, "{\"mo\\u006zel\":1,\"model\":\"upstream/x\"}");
+    /* other escapes are compared decoded too, and do not match by accident */
+    expect("{\"model\\n\":\"x\",\"mod\\\"el\":1,\"\\ud83d\\ude00\":2}", &model, 1,
+           "{\"model\\n\":\"x\",\"mod\\\"el\":1,\"\\ud83d\\ude00\":2,\"model\":\"upstream/x\"}");
+}
+
 TEST(malformed)
 {
     llg_json_patch_t model = {"model", "\"m\""};
@@ -65,5 +101,6 @@ int main(void)
 {
     RUN(patches);
     RUN(malformed);
+    RUN(fuzz_regressions);
     TEST_MAIN_END();
 }
