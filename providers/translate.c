@@ -13,25 +13,6 @@
 
 #include "providers/openai_form.h"
 
-void llg_utf8_append_sanitized(llg_strbuf_t *out, const char *s, size_t n)
-{
-    if (llg_utf8_valid(s, n)) {
-        llg_strbuf_append(out, s, n);
-        return;
-    }
-    size_t i = 0;
-    while (i < n) {
-        size_t k = llg_utf8_seq(s + i, n - i);
-        if (k == 0) {
-            llg_strbuf_append(out, "\xef\xbf\xbd", 3);
-            i++;
-        } else {
-            llg_strbuf_append(out, s + i, k);
-            i += k;
-        }
-    }
-}
-
 /* Copies `s` into dst[cap] as valid UTF-8, cut on a character boundary. */
 static void copy_text(char *dst, size_t cap, const char *s, size_t n)
 {

@@ -68,9 +68,4 @@ typedef struct llg_upstream_error {
 } llg_upstream_error_t;
 void llg_xlate_parse_error_body(const char *body, size_t len, llg_upstream_error_t *out);
 
-/* Appends `s` made valid UTF-8: each byte that starts no well-formed sequence
- * becomes U+FFFD. Upstream text goes through this before it is written as a
- * JSON string, so a client never receives invalid JSON text. */
-void llg_utf8_append_sanitized(llg_strbuf_t *out, const char *s, size_t n);
-
 #endif

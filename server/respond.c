@@ -76,9 +76,9 @@ void llg_respond_json(h2o_req_t *req, int status, const char *body, size_t len)
     h2o_send_inline(req, body, len);
 }
 
-/* A JSON string of `s` where every byte that starts no well-formed UTF-8
- * sequence becomes U+FFFD: error texts quote client paths, parameters and
- * upstream words, and may be cut mid-character by the formatter. */
+/* `s` as a JSON string made valid UTF-8: error texts quote client paths,
+ * parameters and upstream words, and may be cut mid-character by the
+ * formatter. */
 static void append_text(llg_strbuf_t *out, const char *s)
 {
     size_t n = strlen(s);
@@ -87,16 +87,7 @@ static void append_text(llg_strbuf_t *out, const char *s)
         return;
     }
     llg_strbuf_t clean = {0};
-    for (size_t i = 0; i < n;) {
-        size_t k = llg_utf8_seq(s + i, n - i);
-        if (k == 0) {
-            llg_strbuf_append(&clean, "\xef\xbf\xbd", 3);
-            i++;
-        } else {
-            llg_strbuf_append(&clean, s + i, k);
-            i += k;
-        }
-    }
+    llg_utf8_append_sanitized(&clean, s, n);
     llg_strbuf_append_json_string(out, clean.data, clean.len);
     llg_strbuf_free(&clean);
 }

@@ -173,3 +173,22 @@ int llg_utf8_valid(const char *str, size_t n)
     }
     return 1;
 }
+
+void llg_utf8_append_sanitized(llg_strbuf_t *b, const char *s, size_t n)
+{
+    if (llg_utf8_valid(s, n)) {
+        llg_strbuf_append(b, s, n);
+        return;
+    }
+    size_t i = 0;
+    while (i < n) {
+        size_t k = llg_utf8_seq(s + i, n - i);
+        if (k == 0) {
+            llg_strbuf_append(b, "\xef\xbf\xbd", 3);
+            i++;
+        } else {
+            llg_strbuf_append(b, s + i, k);
+            i += k;
+        }
+    }
+}

@@ -33,4 +33,9 @@ int llg_utf8_valid(const char *s, size_t n);
  * or 0 when none starts there. */
 size_t llg_utf8_seq(const char *s, size_t n);
 
+/* Appends `s` made valid UTF-8: each byte that starts no well-formed sequence
+ * becomes U+FFFD. Upstream text and error texts go through this before they
+ * are written as JSON strings, so a client never receives invalid JSON text. */
+void llg_utf8_append_sanitized(llg_strbuf_t *b, const char *s, size_t n);
+
 #endif
