@@ -21,12 +21,7 @@ void llg_models_item(llg_strbuf_t *out, const char *id, long long created, const
 static int printable(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 512 || !llg_utf8_valid(s, n))
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
+    return n > 0 && n <= 512 && llg_utf8_printable(s, n);
 }
 
 int llg_models_normalize(const char *json, size_t len, const char *owner, llg_strbuf_t *out)

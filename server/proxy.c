@@ -825,12 +825,7 @@ static const char *clean_error_field(const cJSON *item)
         return NULL;
     const char *s = item->valuestring;
     size_t n = strlen(s);
-    if (n == 0 || n > 256 || !llg_utf8_valid(s, n))
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return NULL;
-    return s;
+    return n > 0 && n <= 256 && llg_utf8_printable(s, n) ? s : NULL;
 }
 
 /* The upstream's error message, normalised to the OpenAI shape (OpenRouter's

@@ -192,3 +192,11 @@ void llg_utf8_append_sanitized(llg_strbuf_t *b, const char *s, size_t n)
         }
     }
 }
+
+int llg_utf8_printable(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return llg_utf8_valid(s, n);
+}

@@ -33,6 +33,10 @@ int llg_utf8_valid(const char *s, size_t n);
  * or 0 when none starts there. */
 size_t llg_utf8_seq(const char *s, size_t n);
 
+/* 1 when [s, s+n) is well-formed UTF-8 without C0 control bytes or DEL:
+ * upstream text that may be shown to a client as it is. */
+int llg_utf8_printable(const char *s, size_t n);
+
 /* Appends `s` made valid UTF-8: each byte that starts no well-formed sequence
  * becomes U+FFFD. Upstream text and error texts go through this before they
  * are written as JSON strings, so a client never receives invalid JSON text. */
