@@ -362,7 +362,7 @@ static int build_tokens(llg_pool_view_t *nv, const llg_conf_t *conf, plan_t *pl)
         if (pool_digest(nv->mac, 't', ct->token, strlen(ct->token), vt->digest) != 0)
             return -1;
         vt->first = dtab_add(&tab, (int32_t)i);
-        pl->tok_old[i] = -1; /* set by the slot plan; -2 marks a duplicate */
+        pl->tok_old[i] = -1;           /* set by the slot plan; -2 marks a duplicate */
         if (vt->first != (int32_t)i) { /* the same secret twice: the first entry is the token */
             pl->tok_old[i] = -2;
             continue;

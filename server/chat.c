@@ -164,8 +164,7 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
     }
     size_t ctl = bad_control_byte(body, len);
     if (ctl < len) {
-        snprintf(err, errsize,
-                 "We could not parse the JSON body of your request (unescaped control character 0x%02x at byte %zu).",
+        snprintf(err, errsize, "We could not parse the JSON body of your request (unescaped control character 0x%02x at byte %zu).",
                  (unsigned)(unsigned char)body[ctl], ctl);
         return NULL;
     }
@@ -255,16 +254,16 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
         const char *name;
         int integer;
     } numeric[] = {
-        {"temperature", 0},       {"top_p", 0}, {"presence_penalty", 0}, {"frequency_penalty", 0},
-        {"max_completion_tokens", 1}, {"max_tokens", 1}, {"n", 1},
+        {"temperature", 0}, {"top_p", 0}, {"presence_penalty", 0}, {"frequency_penalty", 0}, {"max_completion_tokens", 1},
+        {"max_tokens", 1},  {"n", 1},
     };
     for (size_t k = 0; k < sizeof(numeric) / sizeof(numeric[0]); k++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, numeric[k].name);
         if (bad_number(v, numeric[k].integer)) {
             snprintf(param, paramsize, "%s", numeric[k].name);
             if (cJSON_IsNumber(v))
-                snprintf(err, errsize, "Invalid value for '%s': expected an integer of at least 1, but got %.17g.",
-                         numeric[k].name, v->valuedouble);
+                snprintf(err, errsize, "Invalid value for '%s': expected an integer of at least 1, but got %.17g.", numeric[k].name,
+                         v->valuedouble);
             else
                 snprintf(err, errsize, "Invalid type for '%s': expected %s, but got %s.", numeric[k].name,
                          numeric[k].integer ? "an integer" : "a number", json_type_name(v));

@@ -45,10 +45,10 @@ typedef struct poll_ctx {
     uv_poll_t poll;
     llg_curl_t *curl;
     curl_socket_t fd;
-    bool inited;  /* poll was initialised (uv_close needed) */
-    bool owned;   /* a connection socket: closed through on_close_socket */
-    bool wanted;  /* curl watches it now (else it is idle in the pool) */
-    int events;   /* what the poll watches now (UV_READABLE...), 0 stopped */
+    bool inited; /* poll was initialised (uv_close needed) */
+    bool owned;  /* a connection socket: closed through on_close_socket */
+    bool wanted; /* curl watches it now (else it is idle in the pool) */
+    int events;  /* what the poll watches now (UV_READABLE...), 0 stopped */
 } poll_ctx_t;
 
 static void process_completions(llg_curl_t *c);

@@ -475,8 +475,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
         for (const char *c = x->content_type; *c != '\0'; c++)
             if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
                 x->content_type[0] = '\0';
-    }
-    else if (IS("retry-after"))
+    } else if (IS("retry-after"))
         copy_header_value(x->hint_retry_after, sizeof(x->hint_retry_after), v, vlen);
     else if (IS("retry-after-ms"))
         copy_header_value(x->hint_retry_after_ms, sizeof(x->hint_retry_after_ms), v, vlen);
@@ -1414,8 +1413,8 @@ static void start_attempt(proxy_t *x)
     }
 }
 
-void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token,
-                     bool authenticated, llg_endpoint_t endpoint)
+void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token, bool authenticated,
+                     llg_endpoint_t endpoint)
 {
     const llg_conf_t *conf = app->conf;
     proxy_t *x = calloc(1, sizeof(*x));

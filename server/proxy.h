@@ -27,7 +27,7 @@ typedef enum llg_endpoint {
  * default), `token` the access token's index or -1. `authenticated` is false
  * when the access-token check was skipped for a passthrough provider: then no
  * fallback may use the pool's keys. */
-void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token,
-                     bool authenticated, llg_endpoint_t endpoint);
+void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token, bool authenticated,
+                     llg_endpoint_t endpoint);
 
 #endif

@@ -135,8 +135,8 @@ static uint64_t pause_ns;
 
 /* ---- results ---- */
 static struct vec lat, svc, late, ttft, delay, gap;
-static uint64_t completed, measured, non2xx, sock_errors, timeouts, merged, lost_chunks, streams_ok, streams_bad,
-    content_events, missing_done, reconnects;
+static uint64_t completed, measured, non2xx, sock_errors, timeouts, merged, lost_chunks, streams_ok, streams_bad, content_events,
+    missing_done, reconnects;
 static long pss_kb = -1;
 static int pss_inflight;
 static bool pss_final;
@@ -1061,9 +1061,8 @@ int main(int argc, char **argv)
                "\"gap_p50_us\":%.1f,\"gap_p99_us\":%.1f,\"gap_max_us\":%.1f,\"pss_kb\":%ld,\"pss_inflight\":%d",
                total, nstreams, (unsigned long long)streams_ok, (unsigned long long)streams_bad, expect_chunks,
                (unsigned long long)content_events, (unsigned long long)lost_chunks, (unsigned long long)merged,
-               (unsigned long long)missing_done, pct(&ttft, .5), pct(&ttft, .99), pct(&ttft, 1), pct(&delay, .5),
-               pct(&delay, .99), pct(&delay, .999), pct(&delay, 1), pct(&gap, .5), pct(&gap, .99), pct(&gap, 1), pss_kb,
-               pss_inflight);
+               (unsigned long long)missing_done, pct(&ttft, .5), pct(&ttft, .99), pct(&ttft, 1), pct(&delay, .5), pct(&delay, .99),
+               pct(&delay, .999), pct(&delay, 1), pct(&gap, .5), pct(&gap, .99), pct(&gap, 1), pss_kb, pss_inflight);
         errors += streams_bad;
     }
     printf(",\"first_error\":\"");

@@ -872,7 +872,8 @@ TEST(errors_wrong_types)
         "listen: {port: 1}\nworkers: [1]\nmax_body_bytes: {a: 1}\ntimeouts: 5\naccess_tokens: tok\n"
         "cors: []\ndefaults: {model: [x], params: [1]}\nproviders: {name: x}\n",
         NULL, "t.yaml:1:9: listen: expected a list, got a mapping", "t.yaml:2:10: workers: expected an integer or auto, got a list",
-        "t.yaml:3:17: max_body_bytes: expected an integer, got a mapping", "t.yaml:4:11: timeouts: expected a mapping, got a single value",
+        "t.yaml:3:17: max_body_bytes: expected an integer, got a mapping",
+        "t.yaml:4:11: timeouts: expected a mapping, got a single value",
         "t.yaml:5:16: access_tokens: expected a list, got a single value", "t.yaml:6:7: cors: expected a mapping, got a list",
         "t.yaml:7:19: defaults.model: expected a string, got a list",
         "t.yaml:7:32: defaults.params: expected a mapping, got a list", "t.yaml:8:12: providers: expected a list, got a mapping");

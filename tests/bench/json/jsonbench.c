@@ -40,10 +40,10 @@
  * functions this file never calls are renamed, so linkage is unaffected; at
  * run time both libraries' exports are symbol-versioned (JSONC_0.14 vs
  * libjansson.so.4), so the two json_object_get definitions do not collide. */
-#define json_object jc_object
-#define json_type jc_type
-#define json_object_iter jc_object_iter
-#define json_object_get jc_object_get_unused
+#define json_object           jc_object
+#define json_type             jc_type
+#define json_object_iter      jc_object_iter
+#define json_object_get       jc_object_get_unused
 #define json_object_iter_next jc_object_iter_next_unused
 #include <json-c/json.h>
 #undef json_object
@@ -108,7 +108,8 @@ static const char REQ_SMALL[] =
     "{\"role\":\"system\",\"content\":\"You are a helpful assistant. Answer in the user's language, keep \\\"quoted\\\" "
     "text and back\\\\slashes intact.\\nBe concise, use bullet points when listing more than two items, and never invent "
     "citations.\"},"
-    "{\"role\":\"user\",\"content\":\"Bonjour ! Peux-tu r\xc3\xa9sumer ce texte en fran\xc3\xa7" "ais ? "
+    "{\"role\":\"user\",\"content\":\"Bonjour ! Peux-tu r\xc3\xa9sumer ce texte en fran\xc3\xa7"
+    "ais ? "
     "\xc2\xab Les \xc3\xa9l\xc3\xa8ves ont \xc3\xa9tudi\xc3\xa9 l'\xc5\x93uvre de Victor Hugo pendant tout le "
     "trimestre \xc2\xbb \xe2\x80\x94 merci \xf0\x9f\x99\x82\"},"
     "{\"role\":\"assistant\",\"content\":\"Bien s\\u00fbr : les \\u00e9l\\u00e8ves ont \\u00e9tudi\\u00e9 "
@@ -651,8 +652,8 @@ int main(void)
 
     struct rlimit rl;
     getrlimit(RLIMIT_STACK, &rl);
-    printf("Inputs: (a) %zu bytes, (b) %zu bytes / 200 messages, (c) %zu-byte output. Stack limit: ",
-           sizeof REQ_SMALL - 1, req_big_len, sizeof CHUNK_EXPECTED - 1);
+    printf("Inputs: (a) %zu bytes, (b) %zu bytes / 200 messages, (c) %zu-byte output. Stack limit: ", sizeof REQ_SMALL - 1,
+           req_big_len, sizeof CHUNK_EXPECTED - 1);
     if (rl.rlim_cur == RLIM_INFINITY)
         printf("unlimited.\n\n");
     else
