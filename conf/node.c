@@ -44,18 +44,8 @@ const char *conf_describe_kind(const yaml_node_t *n)
 
 const char *conf_describe(const yaml_node_t *n, char *buf, size_t size)
 {
-    switch (n->type) {
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    case YAML_SCALAR_NODE:
-        break;
-    default:
-        return "nothing";
-    }
-    if (conf_is_null(n))
-        return "null";
+    if (n->type != YAML_SCALAR_NODE || conf_is_null(n))
+        return conf_describe_kind(n);
     /* The scalar, quoted, cut at 40 bytes, with control bytes shown as '?'. */
     size_t len = n->data.scalar.length, o = 0;
     const unsigned char *s = n->data.scalar.value;
