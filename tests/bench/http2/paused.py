@@ -10,20 +10,10 @@ of --pids every 0.25 s for --hold seconds and prints one JSON object:
 idle Pss, the peak while paused and its growth. Loopback only; closes every
 socket it opened.
 """
-import argparse, json, socket, time
+import argparse, json, os, socket, sys, time
 
-
-def pss_kb(pids):
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from bench import pss_kb  # noqa: E402  (tests/bench/bench.py: summed Pss of pids)
 
 
 def main():
