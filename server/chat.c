@@ -138,21 +138,23 @@ static int bad_number(const cJSON *v, int integer)
     return integer && (!(d >= 1 && d <= 9007199254740992.0) || d != (double)(long long)d);
 }
 
-cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
+/* The byte-level checks every JSON body passes before cJSON reads it, for the
+ * ways cJSON would read it differently from an upstream parser. 1 when the
+ * body passes; else 0, with the reason in err. */
+static int body_bytes_ok(const char *body, size_t len, char *err, size_t errsize)
 {
-    param[0] = '\0';
     if (len == 0) {
         snprintf(err, errsize, "The request body is empty; expected a JSON object.");
-        return NULL;
+        return 0;
     }
     if (!llg_utf8_valid(body, len)) {
         snprintf(err, errsize, "The request body is not valid UTF-8.");
-        return NULL;
+        return 0;
     }
     /* cJSON skips a byte order mark, but the body goes upstream as sent */
     if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
         snprintf(err, errsize, "The request body starts with a UTF-8 byte order mark; send the JSON without it.");
-        return NULL;
+        return 0;
     }
     /* cJSON ends strings at a NUL, raw or escaped; refuse it rather than read
      * a different string than the upstream would */
@@ -160,14 +162,22 @@ cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, c
         snprintf(err, errsize,
                  "The request body contains an escaped NUL character (\\u0000) or an invalid \\u escape, which is not "
                  "supported.");
-        return NULL;
+        return 0;
     }
     size_t ctl = bad_control_byte(body, len);
     if (ctl < len) {
         snprintf(err, errsize, "We could not parse the JSON body of your request (unescaped control character 0x%02x at byte %zu).",
                  (unsigned)(unsigned char)body[ctl], ctl);
-        return NULL;
+        return 0;
     }
+    return 1;
+}
+
+cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
+{
+    param[0] = '\0';
+    if (!body_bytes_ok(body, len, err, errsize))
+        return NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (root == NULL) {
@@ -358,8 +368,8 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
 static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     param[0] = '\0';
-    if (len == 0 || !llg_utf8_valid(body, len) || memchr(body, '\0', len) != NULL || has_escaped_nul(body, len) ||
-        (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) || bad_control_byte(body, len) < len) {
+    if (!body_bytes_ok(body, len, err, errsize)) {
+        /* these endpoints say less about why than the chat endpoint */
         snprintf(err, errsize,
                  len == 0 ? "The request body is empty; expected a JSON object." : "The request body is not valid UTF-8 JSON.");
         return NULL;
