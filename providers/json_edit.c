@@ -150,11 +150,71 @@ static const llg_json_patch_t *find_patch(const llg_json_patch_t *p, size_t n, c
 
 typedef struct member {
     size_t start;  /* just after the '{' or ',' before it */
+    size_t kstart; /* its name, inside the quotes */
+    size_t klen;
     size_t vstart; /* its value */
     size_t vend;
     size_t next; /* just after the ',' that follows it, or at the '}' */
     const llg_json_patch_t *patch;
 } member_t;
+
+/* The top-level member of an object that starts at s[*i] (just after the '{'
+ * or a ','; `first`: after the '{'). Returns 1 for a member a ',' follows (*i
+ * is then past the comma), 2 for the last one and 0 for an empty object (both
+ * with the closing '}' at *close), -1 when the text is not an object. */
+static int next_member(const char *s, size_t len, size_t *i, int first, member_t *m, size_t *close)
+{
+    size_t j = skip_ws(s, *i, len);
+    if (first && j < len && s[j] == '}') {
+        *close = j;
+        return 0;
+    }
+    if (j >= len || s[j] != '"')
+        return -1;
+    size_t kend = skip_string(s, j, len);
+    if (kend == 0)
+        return -1;
+    m->start = *i;
+    m->kstart = j + 1;
+    m->klen = kend - 1 - m->kstart;
+    j = skip_ws(s, kend, len);
+    if (j >= len || s[j] != ':')
+        return -1;
+    m->vstart = skip_ws(s, j + 1, len);
+    m->vend = skip_value(s, m->vstart, len);
+    if (m->vend == 0)
+        return -1;
+    j = skip_ws(s, m->vend, len);
+    if (j < len && s[j] == ',') {
+        m->next = *i = j + 1;
+        return 1;
+    }
+    if (j < len && s[j] == '}') {
+        m->next = *i = *close = j;
+        return 2;
+    }
+    return -1;
+}
+
+int llg_json_member(const char *s, size_t len, const char *key, const char **value, size_t *vlen)
+{
+    size_t i = skip_ws(s, 0, len), close;
+    if (i >= len || s[i] != '{')
+        return 0;
+    i++;
+    int found = 0, r;
+    member_t m;
+    for (int first = 1; (r = next_member(s, len, &i, first, &m, &close)) > 0; first = 0) {
+        if (!found && key_equals(s + m.kstart, m.klen, key)) {
+            found = 1;
+            *value = s + m.vstart;
+            *vlen = m.vend - m.vstart;
+        }
+        if (r == 2)
+            return found;
+    }
+    return 0;
+}
 
 #define MAX_MEMBERS 1024
 
@@ -172,43 +232,18 @@ int llg_json_patch_object(const char *s, size_t len, const llg_json_patch_t *pat
         return -1;
     size_t open = i + 1;
     i = open;
-    size_t close;
+    size_t close = 0;
     for (;;) {
-        size_t start = i;
-        i = skip_ws(s, i, len);
-        if (i < len && s[i] == '}' && n == 0) {
-            close = i;
+        member_t m;
+        int r = next_member(s, len, &i, n == 0, &m, &close);
+        if (r < 0 || (r > 0 && n == MAX_MEMBERS))
+            return -1;
+        if (r == 0)
             break;
-        }
-        if (i >= len || s[i] != '"' || n == MAX_MEMBERS)
-            return -1;
-        size_t kstart = i + 1;
-        size_t kend = skip_string(s, i, len);
-        if (kend == 0)
-            return -1;
-        i = skip_ws(s, kend, len);
-        if (i >= len || s[i] != ':')
-            return -1;
-        size_t vstart = skip_ws(s, i + 1, len);
-        size_t vend = skip_value(s, vstart, len);
-        if (vend == 0)
-            return -1;
-        member_t *m = &members[n++];
-        m->start = start;
-        m->vstart = vstart;
-        m->vend = vend;
-        m->patch = find_patch(patches, npatches, s + kstart, kend - 1 - kstart, used);
-        i = skip_ws(s, vend, len);
-        if (i < len && s[i] == ',') {
-            m->next = ++i;
-            continue;
-        }
-        if (i < len && s[i] == '}') {
-            m->next = i;
-            close = i;
+        m.patch = find_patch(patches, npatches, s + m.kstart, m.klen, used);
+        members[n++] = m;
+        if (r == 2)
             break;
-        }
-        return -1;
     }
 
     /* the last member that stays (n: none); the removed ones after it go with

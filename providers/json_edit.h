@@ -22,4 +22,11 @@ typedef struct llg_json_patch {
  * at the end. Returns 0, or -1 when the body is not a well-formed object. */
 int llg_json_patch_object(const char *body, size_t len, const llg_json_patch_t *patches, size_t npatches, llg_strbuf_t *out);
 
+/* Finds the first top-level member `key` (compared with escapes decoded) of
+ * the JSON object text `s`, with the same scanner: 1 with its value's text in
+ * [*value, *value + *vlen), or 0 when the text is no complete object or has no
+ * such member. For reading one member of an upstream answer without parsing
+ * the whole document. */
+int llg_json_member(const char *s, size_t len, const char *key, const char **value, size_t *vlen);
+
 #endif

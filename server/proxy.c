@@ -492,11 +492,6 @@ static const char *json_ws(const char *p, const char *e)
     return p;
 }
 
-/* Whether a JSON text may have a "usage" member whose value is an object:
- * `"usage"`, blanks, `:`, blanks, `{`. Without one take_usage() finds nothing,
- * so its parse is skipped: OpenAI puts "usage":null in every chunk of a stream
- * once usage is asked for, and a parse per chunk was half of the CPU of a
- * relayed chunk (docs/benchmarks.md, "Profiles"). */
 /* The first `"usage"` in [p, e), or NULL. By its letter u: fewer stops than
  * memmem's setup and hash scan cost on a 250-byte chunk. */
 static const char *find_usage_key(const char *p, const char *e)
@@ -519,6 +514,11 @@ static const char *find_usage_null(const char *p, size_t n)
     return NULL;
 }
 
+/* Whether a JSON text may have a "usage" member whose value is an object:
+ * `"usage"`, blanks, `:`, blanks, `{`. Without one take_usage() finds nothing,
+ * so its parse is skipped: OpenAI puts "usage":null in every chunk of a stream
+ * once usage is asked for, and a parse per chunk was half of the CPU of a
+ * relayed chunk (docs/benchmarks.md, "Profiles"). */
 static bool may_have_usage(const char *p, size_t n)
 {
     const char *e = p + n, *q = p;
@@ -533,100 +533,14 @@ static bool may_have_usage(const char *p, size_t n)
     return false;
 }
 
-/* Past the JSON string at p (its opening quote), or NULL. */
-static const char *json_skip_string(const char *p, const char *e)
-{
-    for (p++; p < e;) {
-        const char *q = memchr(p, '"', (size_t)(e - p));
-        if (q == NULL)
-            return NULL;
-        /* escaped when an odd number of backslashes precede it */
-        size_t bs = 0;
-        while (q - bs > p && q[-1 - (ptrdiff_t)bs] == '\\')
-            bs++;
-        if (bs % 2 == 0)
-            return q + 1;
-        p = q + 1;
-    }
-    return NULL;
-}
-
-/* Past the JSON value at p (a string, an object or array with its nesting
- * counted outside strings, or a scalar), or NULL when it does not end. */
-static const char *json_skip_value(const char *p, const char *e)
-{
-    if (p >= e)
-        return NULL;
-    if (*p == '"')
-        return json_skip_string(p, e);
-    if (*p == '{' || *p == '[') {
-        size_t depth = 0;
-        while (p < e) {
-            if (*p == '"') {
-                if ((p = json_skip_string(p, e)) == NULL)
-                    return NULL;
-                continue;
-            }
-            if (*p == '{' || *p == '[')
-                depth++;
-            else if ((*p == '}' || *p == ']') && --depth == 0)
-                return p + 1;
-            p++;
-        }
-        return NULL;
-    }
-    const char *s = p;
-    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
-        p++;
-    return p > s ? p : NULL;
-}
-
-/* The value of the first top-level member `"usage"` of a JSON object text
- * whose members all end (the object's closing brace is there), without
- * parsing the rest of the document: a non-stream answer is not parsed whole
- * for four numbers. Returns false when there is none. */
-static bool find_usage_member(const char *json, size_t len, const char **v, size_t *vlen)
-{
-    const char *e = json + len, *p = json_ws(json, e);
-    bool found = false;
-    if (p >= e || *p != '{')
-        return false;
-    p = json_ws(p + 1, e);
-    if (p < e && *p == '}')
-        return false;
-    for (;;) {
-        if (p >= e || *p != '"')
-            return false;
-        const char *k = p;
-        if ((p = json_skip_string(p, e)) == NULL)
-            return false;
-        bool is_usage = p - k == 7 && memcmp(k, "\"usage\"", 7) == 0;
-        p = json_ws(p, e);
-        if (p >= e || *p != ':')
-            return false;
-        const char *vs = json_ws(p + 1, e);
-        if ((p = json_skip_value(vs, e)) == NULL)
-            return false;
-        if (is_usage && !found) {
-            found = true;
-            *v = vs;
-            *vlen = (size_t)(p - vs);
-        }
-        p = json_ws(p, e);
-        if (p < e && *p == ',') {
-            p = json_ws(p + 1, e);
-            continue;
-        }
-        return p < e && *p == '}' && found;
-    }
-}
-
 /* Reads `usage` from a JSON text that has one. */
 static void take_usage(proxy_t *x, const char *json, size_t len)
 {
     const char *uv = NULL;
     size_t ulen = 0;
-    if (!find_usage_member(json, len, &uv, &ulen))
+    /* the top-level member only: a non-stream answer is not parsed whole
+     * for four numbers */
+    if (!llg_json_member(json, len, "usage", &uv, &ulen))
         return;
     cJSON *j = cJSON_ParseWithLength(uv, ulen);
     if (j == NULL)

@@ -97,10 +97,31 @@ TEST(malformed)
     }
 }
 
+/* llg_json_member: the usage of an upstream answer without parsing it whole */
+TEST(member)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    const char *ans = "{\"id\":\"x\",\"choices\":[{\"message\":{\"usage\":1}}], \"usage\" : {\"prompt_tokens\":3} }";
+    CHECK(llg_json_member(ans, strlen(ans), "usage", &v, &n) == 1);
+    CHECK(n == strlen("{\"prompt_tokens\":3}") && memcmp(v, "{\"prompt_tokens\":3}", n) == 0);
+    /* the first of two, an escaped name, none, an empty object, an unfinished one */
+    const char *two = "{\"usage\":1,\"usage\":2}";
+    CHECK(llg_json_member(two, strlen(two), "usage", &v, &n) == 1 && n == 1 && *v == '1');
+    const char *esc = "{\"usag\\u0065\":7}";
+    CHECK(llg_json_member(esc, strlen(esc), "usage", &v, &n) == 1 && n == 1 && *v == '7');
+    CHECK(llg_json_member("{\"a\":1}", 7, "usage", &v, &n) == 0);
+    CHECK(llg_json_member("{ }", 3, "usage", &v, &n) == 0);
+    const char *cut = "{\"usage\":{\"prompt_tokens\":3},\"id\":";
+    CHECK(llg_json_member(cut, strlen(cut), "usage", &v, &n) == 0);
+    CHECK(llg_json_member("[1]", 3, "usage", &v, &n) == 0);
+}
+
 int main(void)
 {
     RUN(patches);
     RUN(malformed);
     RUN(fuzz_regressions);
+    RUN(member);
     TEST_MAIN_END();
 }
