@@ -1,9 +1,10 @@
 /*
- * providers/json_edit.h: edits of a request body at the byte level. The body a
- * client sent is forwarded upstream as sent, except for the top-level members
- * llmgate must change (model mapping, defaults, stream_options, messages);
- * those are spliced in, so numbers, key order and whitespace of everything
- * else stay exactly as the client wrote them.
+ * providers/json_edit.h: top-level members of a JSON object at the byte level.
+ * The body a client sent is forwarded upstream as sent, except for the
+ * top-level members llmgate must change (model mapping, defaults,
+ * stream_options, messages); those are spliced in, so numbers, key order and
+ * whitespace of everything else stay exactly as the client wrote them. The
+ * same scanner finds one member of an upstream answer (its usage).
  */
 #ifndef LLG_JSON_EDIT_H
 #define LLG_JSON_EDIT_H
