@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "server/curl_loop.h"
+#include "server/h1_client.h"
 #include "server/models.h"
 
 /* max_header_bytes must stay below what h2o reads of a request head, with
@@ -98,6 +99,10 @@ void llg_app_context_init(llg_app_t *app)
     app->ping_timeout = new_timeout(app, conf->timeouts.ping_ms);
     app->gone_check = new_timeout(app, LLG_GONE_CHECK_MS);
     if ((app->curl = llg_curl_create(app->ctx.loop)) == NULL)
+        abort();
+    const char *client = getenv("LLMGATE_UPSTREAM_CLIENT");
+    if ((client == NULL || strcmp(client, "curl") != 0) &&
+        (app->h1 = llg_h1_create(app->ctx.loop, conf->timeouts.connect_ms)) == NULL)
         abort();
     app->models = llg_models_create(app);
     app->echo_delay = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->echo_delay));

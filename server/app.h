@@ -14,6 +14,7 @@
 #include "pool/pool.h"
 
 struct llg_curl;
+struct llg_h1_client;
 struct llg_models;
 
 #define LLG_GONE_CHECK_MS 200
@@ -30,6 +31,7 @@ typedef struct llg_app {
     llg_pool_t *pool;
     const llg_pool_view_t *view;
     struct llg_curl *curl;     /* upstream transfers on this worker's loop */
+    struct llg_h1_client *h1;  /* http:// upstreams; NULL with $LLMGATE_UPSTREAM_CLIENT=curl (libcurl for all) */
     struct llg_models *models; /* the /v1/models cache */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;

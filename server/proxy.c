@@ -34,6 +34,7 @@
 #include "server/auth.h"
 #include "server/chat.h"
 #include "server/curl_loop.h"
+#include "server/h1_client.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/respond.h"
@@ -74,8 +75,9 @@ typedef struct proxy {
     int last_status;       /* status of the last upstream answer; 0 none */
     bool last_was_timeout; /* the last attempt timed out */
 
-    /* the attempt in progress */
+    /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
     CURL *easy;
+    llg_h1_transfer_t *h1;
     struct curl_slist *headers; /* hnodes, or hnodes_heap when they do not fit */
     struct curl_slist hnodes[MAX_HNODES];
     struct curl_slist *hnodes_heap;
@@ -163,6 +165,10 @@ static void end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int statu
     if (x->easy != NULL) {
         llg_curl_cancel_and_free(app->curl, x->easy);
         x->easy = NULL;
+    }
+    if (x->h1 != NULL) {
+        llg_h1_cancel(x->h1);
+        x->h1 = NULL;
     }
     if (x->headers != NULL) {
         /* the lines live in the proxy: nothing to free but the key's copy */
@@ -365,8 +371,11 @@ static void on_proceed(h2o_generator_t *self, h2o_req_t *req)
     flush(x);
     if (x->paused && x->out[x->cur].len < HIGH_WATER) {
         x->paused = false;
-        /* may call on_write (and flush) before it returns */
-        llg_curl_resume(x->app->curl, x->easy);
+        /* may call on_write (and flush, and with h1 the end of the attempt) before it returns */
+        if (x->h1 != NULL)
+            llg_h1_resume(x->h1);
+        else
+            llg_curl_resume(x->app->curl, x->easy);
     }
 }
 
@@ -451,24 +460,16 @@ static void copy_header_value(char *dst, size_t dstsize, const char *v, size_t l
     dst[len] = '\0';
 }
 
-static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+/* A new status line (after a 1xx, or the first) resets what was read. */
+static void take_status(proxy_t *x, long status)
 {
-    proxy_t *x = ud;
-    size_t n = size * nmemb;
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        /* a new status line (after a 1xx, or the first) resets what was read */
-        const char *sp = memchr(p, ' ', n);
-        x->status = sp != NULL ? strtol(sp + 1, NULL, 10) : 0;
-        x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
-        return n;
-    }
-    const char *colon = memchr(p, ':', n);
-    if (colon == NULL)
-        return n;
-    size_t nlen = (size_t)(colon - p);
-    const char *v = colon + 1;
-    size_t vlen = n - nlen - 1;
-#define IS(name) (nlen == sizeof(name) - 1 && h2o_lcstris(p, nlen, name, sizeof(name) - 1))
+    x->status = status;
+    x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
+}
+
+static void take_header(proxy_t *x, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+#define IS(lit) (nlen == sizeof(lit) - 1 && h2o_lcstris(name, nlen, lit, sizeof(lit) - 1))
     if (IS("content-type")) {
         copy_header_value(x->content_type, sizeof(x->content_type), v, vlen);
         /* only a plain media type goes to the client */
@@ -482,6 +483,21 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     else if (IS("x-ratelimit-reset-requests"))
         copy_header_value(x->hint_reset_requests, sizeof(x->hint_reset_requests), v, vlen);
 #undef IS
+}
+
+/* libcurl's header callback: one whole line per call */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    proxy_t *x = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', n);
+        take_status(x, sp != NULL ? strtol(sp + 1, NULL, 10) : 0);
+        return n;
+    }
+    const char *colon = memchr(p, ':', n);
+    if (colon != NULL)
+        take_header(x, p, (size_t)(colon - p), colon + 1, n - (size_t)(colon - p) - 1);
     return n;
 }
 
@@ -777,13 +793,9 @@ static void relay_upstream_error(proxy_t *x, int status)
     cJSON_Delete(j);
 }
 
-static void on_done(CURL *easy, CURLcode result, void *data)
+/* The attempt's transfer ended (on either client), with libcurl's result. */
+static void attempt_done(proxy_t *x, CURLcode result)
 {
-    proxy_t *x = data;
-    (void)easy;
-    /* curl_loop removed the handle; it is ours to reuse */
-    llg_curl_easy_put(x->app->curl, x->easy);
-    x->easy = NULL;
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
 
@@ -923,6 +935,43 @@ static void on_done(CURL *easy, CURLcode result, void *data)
     start_attempt(x);
 }
 
+static void on_done(CURL *easy, CURLcode result, void *data)
+{
+    proxy_t *x = data;
+    (void)easy;
+    /* curl_loop removed the handle; it is ours to reuse */
+    llg_curl_easy_put(x->app->curl, x->easy);
+    x->easy = NULL;
+    attempt_done(x, result);
+}
+
+/* ---- the h1 client's callbacks ----------------------------------------- */
+
+static void on_h1_status(void *ud, int status)
+{
+    take_status(ud, status);
+}
+
+static void on_h1_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    take_header(ud, name, nlen, value, vlen);
+}
+
+static size_t on_h1_data(void *ud, char *p, size_t n)
+{
+    size_t r = on_write(p, 1, n, ud);
+    return r == CURL_WRITEFUNC_PAUSE ? LLG_H1_PAUSE : r;
+}
+
+static void on_h1_done(void *ud, CURLcode result)
+{
+    proxy_t *x = ud;
+    x->h1 = NULL;
+    attempt_done(x, result);
+}
+
+static const llg_h1_callbacks_t h1_callbacks = {on_h1_status, on_h1_header, on_h1_data, on_h1_done};
+
 /* ---- attempts ---------------------------------------------------------- */
 
 /* The upstream body for provider `p`: the client's bytes, with only the
@@ -1047,62 +1096,69 @@ Exit:
     return rc;
 }
 
-/* Appends a line (a then c, then a NUL) and returns its offset. */
-static size_t hbuf_line(llg_strbuf_t *b, const char *a, size_t alen, const char *c, size_t clen)
+/* Appends a line: a, then c, then its end (a NUL for curl's list, CRLF on
+ * the wire for the h1 client). */
+static void hbuf_line(llg_strbuf_t *b, const char *a, size_t alen, const char *c, size_t clen, bool crlf)
 {
-    size_t off = b->len;
     if (alen > 0)
         llg_strbuf_append(b, a, alen);
     if (clen > 0)
         llg_strbuf_append(b, c, clen);
-    llg_strbuf_append(b, "", 1); /* its NUL */
-    return off;
+    if (crlf)
+        llg_strbuf_append(b, "\r\n", 2);
+    else
+        llg_strbuf_append(b, "", 1);
 }
 
-/* The upstream request's header lines, as a curl_slist whose nodes and lines
- * live in the proxy (no allocation per line; curl only reads the list). */
+/* The upstream request's header lines into x->hbuf (wiped after the
+ * attempt: it holds the key). Returns the number of lines. */
+static size_t header_lines(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len, bool crlf)
+{
+    static const char bearer[] = "Authorization: Bearer ", rid[] = "X-Request-Id: ", ct[] = "Content-Type: application/json",
+                      ua[] = "User-Agent: llmgate/" LLG_VERSION;
+    const char *accept = x->stream ? "Accept: text/event-stream" : "Accept: application/json";
+    llg_strbuf_t *b = &x->hbuf;
+    b->len = 0;
+    /* room for every line at once: the key is never left behind in a block
+     * that realloc gave up */
+    size_t need = sizeof(ct) + 32 + sizeof(ua) + 2 + sizeof(bearer) + key_len + 2 + sizeof(rid) + x->request_id.len + 2;
+    for (size_t k = 0; k < p->headers.count; k++)
+        need += strlen(p->headers.items[k].key) + 2 + strlen(p->headers.items[k].value) + 2;
+    llg_strbuf_reserve(b, need);
+    hbuf_line(b, ct, sizeof(ct) - 1, NULL, 0, crlf);
+    hbuf_line(b, accept, strlen(accept), NULL, 0, crlf);
+    hbuf_line(b, ua, sizeof(ua) - 1, NULL, 0, crlf);
+    if (key != NULL)
+        hbuf_line(b, bearer, sizeof(bearer) - 1, key, key_len, crlf);
+    hbuf_line(b, rid, sizeof(rid) - 1, x->request_id.base, x->request_id.len, crlf);
+    for (size_t k = 0; k < p->headers.count; k++) {
+        const char *name = p->headers.items[k].key, *v = p->headers.items[k].value;
+        llg_strbuf_append(b, name, strlen(name));
+        hbuf_line(b, ": ", 2, v, strlen(v), crlf);
+    }
+    return 4 + (key != NULL) + p->headers.count;
+}
+
+/* The lines as a curl_slist whose nodes live in the proxy (no allocation per
+ * line; curl only reads the list). */
 static struct curl_slist *build_headers(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len)
 {
-    static const char bearer[] = "Authorization: Bearer ", rid[] = "X-Request-Id: ";
-    const char *fixed[4] = {
-        "Content-Type: application/json",
-        x->stream ? "Accept: text/event-stream" : "Accept: application/json",
-        /* never "Expect: 100-continue": it costs a round trip */
-        "Expect:",
-        "User-Agent: llmgate/" LLG_VERSION,
-    };
-    size_t n = 4 + (key != NULL) + 1 + p->headers.count;
+    size_t n = header_lines(x, p, key, key_len, false) + 1;
     struct curl_slist *nodes = x->hnodes;
     if (n > MAX_HNODES) {
         nodes = x->hnodes_heap = calloc(n, sizeof(*nodes));
         if (nodes == NULL)
             return NULL;
     }
-    llg_strbuf_t *b = &x->hbuf;
-    b->len = 0;
-    /* room for every line at once: the key is never left behind in a block
-     * that realloc gave up */
-    size_t need = sizeof(bearer) + key_len + sizeof(rid) + x->request_id.len;
-    for (size_t k = 0; k < p->headers.count; k++)
-        need += strlen(p->headers.items[k].key) + 2 + strlen(p->headers.items[k].value) + 1;
-    llg_strbuf_reserve(b, need);
-    /* the variable lines' offsets first, their addresses once the buffer no
-     * longer moves */
-    size_t i = 4;
-    if (key != NULL)
-        nodes[i++].data = (char *)(uintptr_t)hbuf_line(b, bearer, sizeof(bearer) - 1, key, key_len);
-    nodes[i++].data = (char *)(uintptr_t)hbuf_line(b, rid, sizeof(rid) - 1, x->request_id.base, x->request_id.len);
-    for (size_t k = 0; k < p->headers.count; k++) {
-        const char *name = p->headers.items[k].key, *v = p->headers.items[k].value;
-        size_t off = b->len;
-        llg_strbuf_append(b, name, strlen(name));
-        hbuf_line(b, ": ", 2, v, strlen(v));
-        nodes[i++].data = (char *)(uintptr_t)off;
+    /* never "Expect: 100-continue": it costs a round trip */
+    nodes[0].data = (char *)"Expect:";
+    char *line = x->hbuf.data;
+    for (size_t k = 1; k < n; k++) {
+        nodes[k].data = line;
+        line += strlen(line) + 1;
     }
-    for (size_t k = 0; k < n; k++) {
-        nodes[k].data = k < 4 ? (char *)fixed[k] : b->data + (uintptr_t)nodes[k].data;
+    for (size_t k = 0; k < n; k++)
         nodes[k].next = k + 1 < n ? &nodes[k + 1] : NULL;
-    }
     return nodes;
 }
 
@@ -1279,6 +1335,20 @@ static void start_attempt(proxy_t *x)
                 fail(x, 400, "invalid_request", "The request body could not be prepared for the upstream%s.", "");
             return;
         }
+        x->status = 0;
+        llg_strbuf_reset(&x->errbody);
+        if (app->h1 != NULL && llg_h1_takes(app->h1, url)) {
+            header_lines(x, p, key, key_len, true);
+            x->h1 = llg_h1_post(app->h1, url, h2o_iovec_init(x->hbuf.data, x->hbuf.len), body, &h1_callbacks, x);
+            memset(x->hbuf.data, 0, x->hbuf.cap); /* the client has its own copy */
+            x->hbuf.len = 0;
+            x->attempts++;
+            if (x->h1 == NULL) {
+                end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
+                continue;
+            }
+            return;
+        }
         CURL *easy = llg_curl_easy_get(app->curl);
         if (easy == NULL) {
             end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
@@ -1292,8 +1362,6 @@ static void start_attempt(proxy_t *x)
             fail(x, 500, "internal_error", "Out of memory%s.", "");
             return;
         }
-        x->status = 0;
-        llg_strbuf_reset(&x->errbody);
         curl_easy_setopt(easy, CURLOPT_URL, url);
         curl_easy_setopt(easy, CURLOPT_POST, 1L);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.base);

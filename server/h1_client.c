@@ -1,0 +1,695 @@
+/*
+ * server/h1_client.c: the HTTP/1.1 client for http:// upstreams (see
+ * h1_client.h).
+ *
+ * A target is one host:port with its resolved addresses (kept 60 s, as
+ * libcurl's DNS cache) and its idle keep-alive connections (most recently
+ * used first). A transfer owns one connection while it runs. Body bytes are
+ * decoded in place at the front of the socket's input buffer and handed to
+ * on_data in one delivery per read, so the events of one upstream read leave
+ * in one client write.
+ */
+#include "server/h1_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#define DNS_TTL_MS 60000
+#define IDLE_MS    30000 /* an idle connection is closed after this */
+#define IDLE_MAX   1024  /* idle connections kept per target */
+#define MAX_ADDRS  4
+#define HOST_MAX   255
+
+typedef struct target {
+    char host[HOST_MAX + 1]; /* without IPv6 brackets */
+    char authority[HOST_MAX + 9];
+    uint16_t port;
+    bool literal; /* an IP address: never resolved */
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    socklen_t addrlens[MAX_ADDRS];
+    size_t naddrs;
+    uint64_t resolved_at;
+    h2o_linklist_t idle; /* conn_t.link, most recent first */
+    size_t nidle;
+    struct target *next;
+} target_t;
+
+typedef struct conn {
+    h2o_socket_t *sock;
+    target_t *target;
+    llg_h1_transfer_t *t; /* the transfer using it; NULL when idle */
+    h2o_linklist_t link;
+    h2o_timeout_entry_t idle_entry;
+    bool writing; /* a write callback is still due */
+} conn_t;
+
+struct llg_h1_client {
+    h2o_loop_t *loop;
+    bool off; /* a proxy is configured in the environment: libcurl serves all */
+    uint64_t connect_ms;
+    h2o_timeout_t connect_timeout, idle_timeout, zero_timeout;
+    target_t *targets;
+};
+
+struct llg_h1_transfer {
+    llg_h1_client_t *c;
+    target_t *target;
+    conn_t *conn;
+    llg_h1_callbacks_t cb;
+    void *ud;
+    char *req; /* request line and head; wiped when freed */
+    size_t req_len;
+    h2o_iovec_t body;
+    uv_getaddrinfo_t *gai;     /* a lookup in flight; its data is NULLed when we stop waiting */
+    h2o_timeout_entry_t timer; /* connect timeout, or a failure reported on the next turn */
+    CURLcode late_result;      /* for the latter */
+    size_t addr_idx;
+    llg_h1_head_t head;
+    bool head_done, status_sent, body_done;
+    llg_h1_chunked_t chunked;
+    uint64_t left;  /* LLG_H1_BODY_LENGTH: bytes still to come */
+    size_t pending; /* decoded body bytes at the front of the input not yet taken */
+    bool eof;
+    bool in_cb, cancelled, paused;
+    bool reused, retried, got_bytes;
+};
+
+static void start_connect(llg_h1_transfer_t *t);
+static void process(llg_h1_transfer_t *t);
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_close(conn_t *conn)
+{
+    if (h2o_linklist_is_linked(&conn->link)) {
+        h2o_linklist_unlink(&conn->link);
+        conn->target->nidle--;
+    }
+    h2o_timeout_unlink(&conn->idle_entry);
+    h2o_socket_close(conn->sock);
+    free(conn);
+}
+
+static void on_idle_event(h2o_socket_t *sock, const char *err)
+{
+    conn_t *conn = sock->data;
+    if (err == NULL && sock->bytes_read == 0)
+        return;
+    /* a close, or bytes no request asked for: either way it is done */
+    conn_close(conn);
+}
+
+static void on_idle_timeout(h2o_timeout_entry_t *entry)
+{
+    conn_close(H2O_STRUCT_FROM_MEMBER(conn_t, idle_entry, entry));
+}
+
+static void conn_pool(llg_h1_client_t *c, conn_t *conn)
+{
+    target_t *tg = conn->target;
+    conn->t = NULL;
+    /* an idle connection holds no buffer until something arrives */
+    h2o_buffer_dispose(&conn->sock->input);
+    h2o_buffer_init(&conn->sock->input, &h2o_socket_buffer_prototype);
+    h2o_socket_read_start(conn->sock, on_idle_event);
+    h2o_linklist_insert(tg->idle.next, &conn->link);
+    tg->nidle++;
+    h2o_timeout_link(c->loop, &c->idle_timeout, &conn->idle_entry);
+    if (tg->nidle > IDLE_MAX)
+        conn_close(H2O_STRUCT_FROM_MEMBER(conn_t, link, tg->idle.prev));
+}
+
+/* ---- transfer end ------------------------------------------------------ */
+
+static void transfer_free(llg_h1_transfer_t *t)
+{
+    if (t->gai != NULL)
+        t->gai->data = NULL; /* on_resolved frees it */
+    h2o_timeout_unlink(&t->timer);
+    if (t->conn != NULL)
+        conn_close(t->conn);
+    if (t->req != NULL) {
+        memset(t->req, 0, t->req_len);
+        free(t->req);
+    }
+    free(t);
+}
+
+/* Ends the transfer: its connection goes back to the pool when the response
+ * was whole and the connection may carry another; then on_done. */
+static void finish(llg_h1_transfer_t *t, CURLcode result)
+{
+    conn_t *conn = t->conn;
+    if (result == CURLE_OK && conn != NULL && t->head.keep_alive && !conn->writing && conn->sock->input->size == 0) {
+        t->conn = NULL;
+        conn_pool(t->c, conn);
+    }
+    void (*done)(void *, CURLcode) = t->cb.on_done;
+    void *ud = t->ud;
+    transfer_free(t);
+    done(ud, result);
+}
+
+static void on_late_failure(h2o_timeout_entry_t *entry)
+{
+    llg_h1_transfer_t *t = H2O_STRUCT_FROM_MEMBER(llg_h1_transfer_t, timer, entry);
+    finish(t, t->late_result);
+}
+
+/* Reports a failure on the next loop turn (never inside llg_h1_post). */
+static void fail_later(llg_h1_transfer_t *t, CURLcode result)
+{
+    h2o_timeout_unlink(&t->timer);
+    t->late_result = result;
+    t->timer.cb = on_late_failure;
+    h2o_timeout_link(t->c->loop, &t->c->zero_timeout, &t->timer);
+}
+
+/* ---- request ----------------------------------------------------------- */
+
+static void on_read(h2o_socket_t *sock, const char *err);
+
+/* A reused connection the upstream closed before answering: once more on a
+ * new connection. */
+static bool retry_fresh(llg_h1_transfer_t *t)
+{
+    if (!t->reused || t->retried || t->got_bytes)
+        return false;
+    conn_close(t->conn);
+    t->conn = NULL;
+    t->retried = true;
+    t->reused = false;
+    memset(&t->head, 0, sizeof(t->head));
+    t->head_done = t->status_sent = t->body_done = t->eof = false;
+    t->pending = 0;
+    start_connect(t);
+    return true;
+}
+
+static void on_written(h2o_socket_t *sock, const char *err)
+{
+    conn_t *conn = sock->data;
+    llg_h1_transfer_t *t = conn->t;
+    conn->writing = false;
+    if (err == NULL || t == NULL)
+        return;
+    if (!retry_fresh(t))
+        finish(t, CURLE_SEND_ERROR);
+}
+
+static void send_request(llg_h1_transfer_t *t, conn_t *conn)
+{
+    t->conn = conn;
+    conn->t = t;
+    h2o_iovec_t bufs[2] = {h2o_iovec_init(t->req, t->req_len), t->body};
+    conn->writing = true;
+    h2o_socket_write(conn->sock, bufs, t->body.len > 0 ? 2 : 1, on_written);
+    /* an upstream may answer before it read the whole body */
+    h2o_socket_read_start(conn->sock, on_read);
+}
+
+static void on_connect_timeout(h2o_timeout_entry_t *entry)
+{
+    llg_h1_transfer_t *t = H2O_STRUCT_FROM_MEMBER(llg_h1_transfer_t, timer, entry);
+    finish(t, CURLE_OPERATION_TIMEDOUT);
+}
+
+static void on_connect(h2o_socket_t *sock, const char *err)
+{
+    conn_t *conn = sock->data;
+    llg_h1_transfer_t *t = conn->t;
+    if (err != NULL) {
+        conn_close(conn);
+        t->conn = NULL;
+        t->addr_idx++;
+        if (t->addr_idx < t->target->naddrs) {
+            start_connect(t);
+            return;
+        }
+        t->target->resolved_at = 0; /* look the name up again next time */
+        finish(t, CURLE_COULDNT_CONNECT);
+        return;
+    }
+    if (t->timer.cb == on_connect_timeout)
+        h2o_timeout_unlink(&t->timer);
+    int fd = h2o_socket_get_fd(sock), one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    send_request(t, conn);
+}
+
+static void connect_addr(llg_h1_transfer_t *t)
+{
+    target_t *tg = t->target;
+    for (; t->addr_idx < tg->naddrs; t->addr_idx++) {
+        h2o_socket_t *sock =
+            h2o_socket_connect(t->c->loop, (struct sockaddr *)&tg->addrs[t->addr_idx], tg->addrlens[t->addr_idx], on_connect);
+        if (sock == NULL)
+            continue;
+        conn_t *conn = calloc(1, sizeof(*conn));
+        if (conn == NULL) {
+            h2o_socket_close(sock);
+            fail_later(t, CURLE_OUT_OF_MEMORY);
+            return;
+        }
+        conn->sock = sock;
+        conn->target = tg;
+        conn->t = t;
+        conn->idle_entry.cb = on_idle_timeout;
+        sock->data = conn;
+        t->conn = conn;
+        return;
+    }
+    fail_later(t, CURLE_COULDNT_CONNECT);
+}
+
+static void on_resolved(uv_getaddrinfo_t *gai, int status, struct addrinfo *res)
+{
+    llg_h1_transfer_t *t = gai->data;
+    if (t == NULL) {
+        /* the transfer was cancelled meanwhile */
+        uv_freeaddrinfo(res);
+        free(gai);
+        return;
+    }
+    t->gai = NULL;
+    free(gai);
+    target_t *tg = t->target;
+    size_t n = 0;
+    for (struct addrinfo *ai = status == 0 ? res : NULL; ai != NULL && n < MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(tg->addrs[0]) || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+            continue;
+        memcpy(&tg->addrs[n], ai->ai_addr, ai->ai_addrlen);
+        tg->addrlens[n++] = (socklen_t)ai->ai_addrlen;
+    }
+    uv_freeaddrinfo(res);
+    tg->naddrs = n;
+    if (n == 0) {
+        finish(t, CURLE_COULDNT_RESOLVE_HOST);
+        return;
+    }
+    tg->resolved_at = h2o_now(t->c->loop);
+    t->addr_idx = 0;
+    connect_addr(t);
+}
+
+/* A new connection: the addresses are resolved first unless known. */
+static void start_connect(llg_h1_transfer_t *t)
+{
+    target_t *tg = t->target;
+    if (t->c->connect_ms > 0 && !h2o_timeout_is_linked(&t->timer)) {
+        t->timer.cb = on_connect_timeout;
+        h2o_timeout_link(t->c->loop, &t->c->connect_timeout, &t->timer);
+    }
+    t->addr_idx = 0;
+    if (tg->literal || (tg->naddrs > 0 && h2o_now(t->c->loop) - tg->resolved_at < DNS_TTL_MS)) {
+        connect_addr(t);
+        return;
+    }
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)tg->port);
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    uv_getaddrinfo_t *gai = malloc(sizeof(*gai));
+    if (gai == NULL) {
+        fail_later(t, CURLE_OUT_OF_MEMORY);
+        return;
+    }
+    gai->data = t;
+    if (uv_getaddrinfo(t->c->loop, gai, on_resolved, tg->host, port, &hints) != 0) {
+        free(gai);
+        fail_later(t, CURLE_COULDNT_RESOLVE_HOST);
+        return;
+    }
+    t->gai = gai;
+}
+
+/* ---- response ---------------------------------------------------------- */
+
+static void report_status(llg_h1_transfer_t *t)
+{
+    if (!t->status_sent) {
+        t->status_sent = true;
+        if (t->cb.on_status != NULL)
+            t->cb.on_status(t->ud, t->head.status);
+    }
+}
+
+static void on_head_field(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    llg_h1_transfer_t *t = ud;
+    if (t->head.status < 200 || t->cancelled)
+        return; /* an interim response's fields are not the answer's */
+    t->in_cb = true;
+    report_status(t);
+    if (!t->cancelled && t->cb.on_header != NULL)
+        t->cb.on_header(t->ud, name, nlen, value, vlen);
+    t->in_cb = false;
+}
+
+/* Reads the head; false when the transfer ended or needs more bytes. */
+static bool read_head(llg_h1_transfer_t *t)
+{
+    h2o_buffer_t *in = t->conn->sock->input;
+    for (;;) {
+        ssize_t r = llg_h1_parse_head(in->bytes, in->size, &t->head, on_head_field, t);
+        if (t->cancelled) {
+            transfer_free(t);
+            return false;
+        }
+        if (r < 0) {
+            finish(t, CURLE_WEIRD_SERVER_REPLY);
+            return false;
+        }
+        if (r == 0) {
+            if (t->eof) {
+                if (!retry_fresh(t))
+                    finish(t, t->got_bytes ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING);
+            }
+            return false;
+        }
+        h2o_buffer_consume(&t->conn->sock->input, (size_t)r);
+        in = t->conn->sock->input;
+        if (t->head.status == 101) {
+            finish(t, CURLE_WEIRD_SERVER_REPLY); /* no upgrade was asked for */
+            return false;
+        }
+        if (t->head.status >= 200)
+            break;
+        memset(&t->head, 0, sizeof(t->head)); /* 1xx: the answer follows */
+    }
+    t->in_cb = true;
+    report_status(t);
+    t->in_cb = false;
+    if (t->cancelled) {
+        transfer_free(t);
+        return false;
+    }
+    t->head_done = true;
+    switch (t->head.framing) {
+    case LLG_H1_BODY_NONE:
+        t->body_done = true;
+        break;
+    case LLG_H1_BODY_LENGTH:
+        t->left = t->head.content_length;
+        t->body_done = t->left == 0;
+        break;
+    case LLG_H1_BODY_CHUNKED:
+        memset(&t->chunked, 0, sizeof(t->chunked));
+        break;
+    case LLG_H1_BODY_CLOSE:
+        break;
+    }
+    return true;
+}
+
+/* Decodes the input after the pending bytes; false when the transfer ended. */
+static bool decode_body(llg_h1_transfer_t *t)
+{
+    h2o_buffer_t *in = t->conn->sock->input;
+    char *base = in->bytes + t->pending;
+    size_t len = in->size - t->pending;
+    if (t->body_done || len == 0)
+        goto Eof;
+    switch (t->head.framing) {
+    case LLG_H1_BODY_LENGTH: {
+        size_t n = len < t->left ? len : (size_t)t->left;
+        t->pending += n;
+        t->left -= n;
+        t->body_done = t->left == 0;
+        break;
+    }
+    case LLG_H1_BODY_CHUNKED: {
+        size_t out, used;
+        int rc = llg_h1_chunked_decode(&t->chunked, base, len, &out, &used);
+        if (rc < 0) {
+            finish(t, CURLE_RECV_ERROR);
+            return false;
+        }
+        memmove(base + out, base + used, len - used);
+        in->size -= used - out;
+        t->pending += out;
+        t->body_done = rc == 1;
+        break;
+    }
+    default: /* until the close */
+        t->pending += len;
+        break;
+    }
+Eof:
+    if (t->eof && !t->body_done) {
+        if (t->head.framing != LLG_H1_BODY_CLOSE) {
+            finish(t, CURLE_PARTIAL_FILE);
+            return false;
+        }
+        t->body_done = true;
+    }
+    return true;
+}
+
+/* Runs the response as far as the input and the consumer allow. */
+static void process(llg_h1_transfer_t *t)
+{
+    if (!t->head_done && !read_head(t))
+        return;
+    if (!t->paused && !decode_body(t))
+        return;
+    if (t->pending > 0 && !t->paused) {
+        t->in_cb = true;
+        size_t r = t->cb.on_data(t->ud, t->conn->sock->input->bytes, t->pending);
+        t->in_cb = false;
+        if (t->cancelled) {
+            transfer_free(t);
+            return;
+        }
+        if (r == LLG_H1_PAUSE) {
+            t->paused = true;
+            h2o_socket_read_stop(t->conn->sock);
+            return;
+        }
+        if (r != t->pending) {
+            finish(t, CURLE_WRITE_ERROR);
+            return;
+        }
+        h2o_buffer_consume(&t->conn->sock->input, t->pending);
+        t->pending = 0;
+    }
+    if (t->paused)
+        return;
+    if (t->body_done) {
+        finish(t, CURLE_OK);
+        return;
+    }
+    if (!h2o_socket_is_reading(t->conn->sock))
+        h2o_socket_read_start(t->conn->sock, on_read);
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    conn_t *conn = sock->data;
+    llg_h1_transfer_t *t = conn->t;
+    if (err != NULL) {
+        t->eof = true;
+        h2o_socket_read_stop(sock);
+    } else if (sock->bytes_read == 0) {
+        return;
+    } else {
+        t->got_bytes = true;
+    }
+    process(t);
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+llg_h1_client_t *llg_h1_create(h2o_loop_t *loop, uint64_t connect_timeout_ms)
+{
+    llg_h1_client_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->loop = loop;
+    c->connect_ms = connect_timeout_ms;
+    static const char *const proxy_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++) {
+        const char *v = getenv(proxy_vars[i]);
+        c->off = c->off || (v != NULL && v[0] != '\0');
+    }
+    h2o_timeout_init(loop, &c->connect_timeout, connect_timeout_ms);
+    h2o_timeout_init(loop, &c->idle_timeout, IDLE_MS);
+    h2o_timeout_init(loop, &c->zero_timeout, 0);
+    return c;
+}
+
+/* Splits http://host[:port][/path]: the host (brackets removed), port and
+ * where the path starts. -1 when the URL is not of that form. */
+static int split_url(const char *url, char *host, uint16_t *port, const char **path)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        return -1;
+    const char *a = url + 7, *e = a + strcspn(a, "/?#");
+    if (memchr(a, '@', (size_t)(e - a)) != NULL || e == a)
+        return -1;
+    const char *h = a, *he;
+    if (*a == '[') {
+        h = a + 1;
+        he = memchr(h, ']', (size_t)(e - h));
+        if (he == NULL)
+            return -1;
+        a = he + 1;
+    } else {
+        he = memchr(a, ':', (size_t)(e - a));
+        if (he == NULL)
+            he = e;
+        a = he;
+    }
+    unsigned long p = 80;
+    if (a < e) {
+        if (*a != ':' || a + 1 == e || e - a > 6)
+            return -1;
+        p = 0;
+        for (const char *d = a + 1; d < e; d++) {
+            if (*d < '0' || *d > '9')
+                return -1;
+            p = p * 10 + (unsigned long)(*d - '0');
+        }
+        if (p == 0 || p > 65535)
+            return -1;
+    }
+    if (he == h || (size_t)(he - h) > HOST_MAX)
+        return -1;
+    for (const char *c = h; c < he; c++)
+        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+            return -1;
+    memcpy(host, h, (size_t)(he - h));
+    host[he - h] = '\0';
+    *port = (uint16_t)p;
+    *path = e;
+    return 0;
+}
+
+bool llg_h1_takes(const llg_h1_client_t *c, const char *url)
+{
+    char host[HOST_MAX + 1];
+    uint16_t port;
+    const char *path;
+    return !c->off && split_url(url, host, &port, &path) == 0;
+}
+
+static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port)
+{
+    for (target_t *tg = c->targets; tg != NULL; tg = tg->next)
+        if (tg->port == port && strcmp(tg->host, host) == 0)
+            return tg;
+    target_t *tg = calloc(1, sizeof(*tg));
+    if (tg == NULL)
+        return NULL;
+    snprintf(tg->host, sizeof(tg->host), "%s", host);
+    bool v6 = strchr(host, ':') != NULL;
+    if (port == 80)
+        snprintf(tg->authority, sizeof(tg->authority), v6 ? "[%s]" : "%s", host);
+    else
+        snprintf(tg->authority, sizeof(tg->authority), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    tg->port = port;
+    h2o_linklist_init_anchor(&tg->idle);
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&tg->addrs[0];
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&tg->addrs[0];
+    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        tg->addrlens[0] = sizeof(*s4);
+        tg->naddrs = 1;
+        tg->literal = true;
+    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        tg->addrlens[0] = sizeof(*s6);
+        tg->naddrs = 1;
+        tg->literal = true;
+    }
+    tg->next = c->targets;
+    c->targets = tg;
+    return tg;
+}
+
+llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, h2o_iovec_t lines, h2o_iovec_t body,
+                               const llg_h1_callbacks_t *cb, void *ud)
+{
+    char host[HOST_MAX + 1];
+    uint16_t port;
+    const char *path;
+    if (split_url(url, host, &port, &path) != 0)
+        return NULL;
+    target_t *tg = get_target(c, host, port);
+    llg_h1_transfer_t *t = tg != NULL ? calloc(1, sizeof(*t)) : NULL;
+    if (t == NULL)
+        return NULL;
+    size_t plen = strlen(path);
+    char clen[32];
+    int cl = snprintf(clen, sizeof(clen), "%zu", body.len);
+    /* POST path HTTP/1.1, Host, Content-Length, the lines, the empty line */
+    size_t cap = 5 + (plen ? plen : 1) + 11 + 6 + strlen(tg->authority) + 2 + 16 + (size_t)cl + 2 + lines.len + 2;
+    if ((t->req = malloc(cap)) == NULL) {
+        free(t);
+        return NULL;
+    }
+    char *w = t->req;
+#define PUT(p, n) (memcpy(w, (p), (n)), w += (n))
+    PUT("POST ", 5);
+    if (plen == 0)
+        PUT("/", 1);
+    else
+        PUT(path, plen);
+    PUT(" HTTP/1.1\r\nHost: ", 17);
+    PUT(tg->authority, strlen(tg->authority));
+    PUT("\r\nContent-Length: ", 18);
+    PUT(clen, (size_t)cl);
+    PUT("\r\n", 2);
+    PUT(lines.base, lines.len);
+    PUT("\r\n", 2);
+#undef PUT
+    t->req_len = (size_t)(w - t->req);
+    t->c = c;
+    t->target = tg;
+    t->cb = *cb;
+    t->ud = ud;
+    t->body = body;
+    if (!h2o_linklist_is_empty(&tg->idle)) {
+        conn_t *conn = H2O_STRUCT_FROM_MEMBER(conn_t, link, tg->idle.next);
+        h2o_linklist_unlink(&conn->link);
+        tg->nidle--;
+        h2o_timeout_unlink(&conn->idle_entry);
+        t->reused = true;
+        send_request(t, conn);
+    } else {
+        start_connect(t);
+    }
+    return t;
+}
+
+void llg_h1_cancel(llg_h1_transfer_t *t)
+{
+    if (t->in_cb) {
+        t->cancelled = true; /* freed where the callback returns */
+        return;
+    }
+    transfer_free(t);
+}
+
+void llg_h1_resume(llg_h1_transfer_t *t)
+{
+    if (!t->paused)
+        return;
+    t->paused = false;
+    if (t->in_cb)
+        return; /* the delivery loop that called back goes on */
+    process(t);
+}

@@ -1,0 +1,240 @@
+// llmgate's own HTTP/1.1 client for http:// upstreams (server/h1_client.c,
+// docs/upstream-client.md): the request it writes, keep-alive
+// reuse, a reused connection that the upstream closed, name resolution, and
+// the response shapes a real server may send (chunked with extensions and
+// trailers, 100 Continue, HTTP/1.0 until close, bytes past Content-Length)
+// and the malformed ones it must refuse with a 502 while serving on. The
+// byte-exact upstream here is a node `net` server; the mock covers the rest.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startGateway, startMock, request, curl, freePort, sleep } from './lib/harness.mjs';
+import { gatewayYaml, chatBody, assertOpenAIError, mkKey, rawEvents } from './lib/upstream.mjs';
+
+const ANSWER = JSON.stringify({
+  id: 'chatcmpl-raw', object: 'chat.completion', created: 1, model: 'raw',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'raw answer' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+});
+const SSE = ['{"id":"c","object":"chat.completion.chunk","created":1,"model":"raw","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
+  '{"id":"c","object":"chat.completion.chunk","created":1,"model":"raw","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":"stop"}]}']
+  .map((d) => `data: ${d}\n\n`).join('') + 'data: [DONE]\n\n';
+
+function chunk(s, ext = '') {
+  return `${Buffer.byteLength(s).toString(16)}${ext}\r\n${s}\r\n`;
+}
+
+// what each case's upstream writes for a request (sock: its connection, c:
+// {id, n} the connection's number and the request's number on it)
+const CASES = {
+  plain: (req, sock) => sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`),
+  chunked: (req, sock) => sock.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n' +
+    chunk(ANSWER.slice(0, 7), ';name="v"') + chunk(ANSWER.slice(7, 8)) + chunk(ANSWER.slice(8), ' ; x') + '0\r\nX-Trailer: t\r\n\r\n'),
+  continue: (req, sock) => sock.write(`HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`),
+  http10: (req, sock) => { sock.write(`HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n${ANSWER}`); sock.end(); },
+  extra: (req, sock) => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}GARBAGE`),
+  stream: (req, sock) => { sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n${SSE}`); sock.end(); },
+  streamchunked: (req, sock) => {
+    // every event a chunk, written one by one
+    sock.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const events = SSE.split(/(?<=\n\n)/);
+    let i = 0;
+    const next = () => {
+      if (i < events.length) { sock.write(chunk(events[i++])); setTimeout(next, 5); } else sock.write('0\r\n\r\n');
+    };
+    next();
+  },
+  badhead: (req, sock) => sock.write('HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\n{}'),
+  badfield: (req, sock) => sock.write('HTTP/1.1 200 OK\r\nBad Field: 1\r\nContent-Length: 2\r\n\r\n{}'),
+  twolengths: (req, sock) => sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'),
+  hugehead: (req, sock) => sock.write(`HTTP/1.1 200 OK\r\nX-Big: ${'a'.repeat(70 * 1024)}\r\nContent-Length: 2\r\n\r\n{}`),
+  badchunk: (req, sock) => sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'),
+  empty: (req, sock) => sock.end(),
+  short: (req, sock) => { sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length + 10}\r\n\r\n${ANSWER}`); sock.end(); },
+  // keep-alive, then the upstream closes the idle connection after 30 ms
+  idleclose: (req, sock) => { sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`); setTimeout(() => sock.destroy(), 30); },
+  // the second request on a connection is dropped unanswered, as when an
+  // upstream closes a keep-alive connection just as it is reused
+  dropsecond: (req, sock, c) => {
+    if (c.n === 2) { sock.destroy(); return; }
+    sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`);
+  },
+};
+
+let raw, rawPort, mock, gw, deadPort;
+const reqs = [];
+let nconn = 0;
+
+function startRaw() {
+  return new Promise((resolve) => {
+    const server = net.createServer((sock) => {
+      const c = { id: ++nconn, n: 0 };
+      let buf = Buffer.alloc(0);
+      sock.on('error', () => {});
+      sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        for (;;) {
+          const i = buf.indexOf('\r\n\r\n');
+          if (i < 0) return;
+          const head = buf.subarray(0, i).toString('latin1');
+          const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+          const len = m ? Number(m[1]) : 0;
+          if (buf.length < i + 4 + len) return;
+          const body = buf.subarray(i + 4, i + 4 + len).toString();
+          buf = buf.subarray(i + 4 + len);
+          c.n++;
+          const path = head.split(' ')[1];
+          const name = path.split('/')[1];
+          reqs.push({ head, body, conn: c.id, nth: c.n, name });
+          (CASES[name] || CASES.badhead)({ head, body }, sock, c);
+        }
+      });
+    });
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+const reqsOf = (name) => reqs.filter((r) => r.name === name);
+
+before(async () => {
+  raw = await startRaw();
+  rawPort = raw.address().port;
+  mock = await startMock();
+  deadPort = await freePort();
+  const providers = Object.keys(CASES).map((name) => ({
+    name, base: `http://127.0.0.1:${rawPort}/${name}/v1`, keys: [`sk-raw-${name}`], models: [name],
+  }));
+  providers.push({ name: 'byname', base: `http://localhost:${mock.port}/v1`, keys: [mkKey('byname')], models: ['byname'] });
+  providers.push({ name: 'closechunks', base: `${mock.base}/s/chunked=0/v1`, keys: [mkKey('cc')], models: ['closechunks'] });
+  providers.push({ name: 'dead', base: `http://127.0.0.1:${deadPort}/v1`, keys: [mkKey('dead')], models: ['dead'] });
+  gw = await startGateway({
+    config: ({ port }) => gatewayYaml({ port, workers: 1, top: 'retry: {attempts: 1}\ntimeouts: {ping: 0}', providers }),
+  });
+});
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+  raw?.close();
+});
+
+const ask = (model, extra = {}) => request(gw.url('/v1/chat/completions'), { method: 'POST', body: chatBody(model, 'Hi', extra) });
+
+test('the request: POST with Host and Content-Length first, the key and request id, no Expect', async () => {
+  const r = await ask('plain');
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(JSON.parse(r.text), JSON.parse(ANSWER));
+  const q = reqsOf('plain').at(-1);
+  const lines = q.head.split('\r\n');
+  assert.equal(lines[0], 'POST /plain/v1/chat/completions HTTP/1.1');
+  assert.equal(lines[1], `Host: 127.0.0.1:${rawPort}`);
+  assert.equal(lines[2], `Content-Length: ${Buffer.byteLength(q.body)}`);
+  assert.ok(lines.includes('Authorization: Bearer sk-raw-plain'), q.head);
+  assert.ok(lines.some((l) => /^X-Request-Id: req_/.test(l)), q.head);
+  assert.ok(!/^expect:/im.test(q.head), q.head);
+  assert.equal(JSON.parse(q.body).model, 'plain');
+});
+
+test('keep-alive: sequential requests share one upstream connection', async () => {
+  for (let i = 0; i < 5; i++) assert.equal((await ask('plain')).status, 200);
+  const last = reqsOf('plain').slice(-5);
+  assert.equal(new Set(last.map((q) => q.conn)).size, 1, JSON.stringify(last.map((q) => [q.conn, q.nth])));
+  assert.ok(last.at(-1).nth >= 5);
+});
+
+test('response shapes: chunked with extensions and trailers, 100 Continue, HTTP/1.0 until close, bytes past the length', async () => {
+  for (const name of ['chunked', 'continue', 'http10', 'extra']) {
+    for (let i = 0; i < 2; i++) {
+      const r = await ask(name);
+      assert.equal(r.status, 200, `${name}: ${r.text}`);
+      assert.deepEqual(JSON.parse(r.text), JSON.parse(ANSWER), name);
+    }
+  }
+  // the connection that carried bytes past Content-Length is not reused
+  const extra = reqsOf('extra');
+  assert.notEqual(extra[0].conn, extra[1].conn);
+  // a chunked answer leaves the connection reusable; an HTTP/1.0 one does not
+  const ch = reqsOf('chunked');
+  assert.equal(ch[0].conn, ch[1].conn);
+  const h10 = reqsOf('http10');
+  assert.notEqual(h10[0].conn, h10[1].conn);
+});
+
+test('streams: delimited by the close, or one chunk per event', async () => {
+  for (const name of ['stream', 'streamchunked']) {
+    const r = await curl(['-sN', gw.url('/v1/chat/completions'), '-H', 'content-type: application/json',
+      '--data-binary', JSON.stringify(chatBody(name, 'Hi', { stream: true }))]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const ev = rawEvents(r.body);
+    assert.equal(ev.at(-1).trim(), 'data: [DONE]', `${name}: ${r.body}`);
+    assert.ok(r.body.includes('"content":"a"') && r.body.includes('"content":"b"'), r.body);
+  }
+  // the mock streaming without chunked coding (chunked=0: Connection: close)
+  const r = await curl(['-sN', gw.url('/v1/chat/completions'), '-H', 'content-type: application/json',
+    '--data-binary', JSON.stringify(chatBody('closechunks', 'Hello', { stream: true }))]);
+  assert.equal(r.exitCode, 0, r.stderr);
+  assert.equal(rawEvents(r.body).at(-1).trim(), 'data: [DONE]', r.body);
+  assert.ok(!r.body.includes('upstream_truncated'), r.body);
+});
+
+test('malformed answers get a 502 in the OpenAI shape, and the gateway serves on', async () => {
+  for (const name of ['badhead', 'badfield', 'twolengths', 'hugehead', 'badchunk', 'empty']) {
+    const r = await ask(name);
+    assertOpenAIError(r, 502, name);
+    assert.ok(!r.text.includes('sk-raw'), r.text);
+    assert.equal((await ask('plain')).status, 200, `after ${name}`);
+  }
+  // a body cut short after it started: the client's response fails too (it
+  // must not look complete), as with libcurl
+  await assert.rejects(ask('short'), /terminated|closed/);
+  assert.equal((await ask('plain')).status, 200, 'after short');
+});
+
+test('an idle connection the upstream closed is not reused', async () => {
+  assert.equal((await ask('idleclose')).status, 200);
+  await sleep(150);
+  const r = await ask('idleclose');
+  assert.equal(r.status, 200, r.text);
+  const q = reqsOf('idleclose');
+  assert.equal(q.length, 2, 'no request was lost or sent twice');
+  assert.notEqual(q[0].conn, q[1].conn);
+});
+
+test('a reused connection dropped without an answer: the request goes once more on a new connection', async () => {
+  assert.equal((await ask('dropsecond')).status, 200);
+  const r = await ask('dropsecond');
+  assert.equal(r.status, 200, r.text);
+  // the pool is per host and port, so the first request may already have
+  // reused a connection of another case: each request on a connection's
+  // second turn was dropped, and sent once more as the first of a new one
+  const q = reqsOf('dropsecond');
+  const trace = JSON.stringify(q.map((x) => [x.conn, x.nth]));
+  const dropped = q.filter((x) => x.nth === 2);
+  assert.ok(dropped.length >= 1, trace);
+  assert.equal(q.length, 2 + dropped.length, trace);
+  for (const d of dropped) {
+    const next = q[q.indexOf(d) + 1];
+    assert.ok(next && next.nth === 1 && next.conn > d.conn, trace);
+  }
+  // a new connection that drops the request is not tried again
+  const before = reqsOf('empty').length;
+  assertOpenAIError(await ask('empty'), 502);
+  const fresh = reqsOf('empty').slice(before);
+  const t2 = JSON.stringify(fresh.map((x) => [x.conn, x.nth]));
+  assert.ok(fresh.length === 1 || (fresh.length === 2 && fresh[0].nth > 1), t2);
+  assert.equal(fresh.at(-1).nth, 1, t2);
+});
+
+test('a host name is resolved (localhost: each address tried in turn)', async () => {
+  const r = await ask('byname');
+  assert.equal(r.status, 200, r.text);
+  assert.match(JSON.parse(r.text).choices[0].message.content, /Hi/);
+});
+
+test('connection refused: 502 at once, with the reason', async () => {
+  const t0 = Date.now();
+  const r = await ask('dead');
+  assertOpenAIError(r, 502);
+  assert.ok(Date.now() - t0 < 2000);
+  assert.match(r.json.error.message, /\(dead\)/, r.text);
+  assert.match(gw.logs(), /upstream dead: Couldn't connect to server/);
+});
