@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #define DNS_TTL_MS 60000
@@ -208,8 +209,28 @@ static void send_request(llg_h1_transfer_t *t, conn_t *conn)
     t->conn = conn;
     conn->t = t;
     h2o_iovec_t bufs[2] = {h2o_iovec_init(t->req, t->req_len), t->body};
-    conn->writing = true;
-    h2o_socket_write(conn->sock, bufs, t->body.len > 0 ? 2 : 1, on_written);
+    size_t nbufs = t->body.len > 0 ? 2 : 1;
+    /* A request nearly always fits the socket buffer: it is written here, and
+     * libuv's write request is only for what is left. libuv ends every write
+     * request on a later turn with an epoll_ctl (uv__drain), one per request
+     * on a keep-alive connection. On any failure libuv writes it all again
+     * and reports the error through on_written. */
+    struct iovec iov[2] = {{bufs[0].base, bufs[0].len}, {bufs[1].base, bufs[1].len}};
+    int fd = h2o_socket_get_fd(conn->sock);
+    ssize_t n = fd >= 0 ? writev(fd, iov, (int)nbufs) : -1;
+    size_t done = n > 0 ? (size_t)n : 0;
+    h2o_iovec_t *rest = bufs;
+    while (nbufs > 0 && done >= rest->len) {
+        done -= rest->len;
+        rest++;
+        nbufs--;
+    }
+    if (nbufs > 0) {
+        rest->base += done;
+        rest->len -= done;
+        conn->writing = true;
+        h2o_socket_write(conn->sock, rest, nbufs, on_written);
+    }
     /* an upstream may answer before it read the whole body */
     h2o_socket_read_start(conn->sock, on_read);
 }
@@ -633,8 +654,12 @@ llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, h2o_iovec_t 
     if (t == NULL)
         return NULL;
     size_t plen = strlen(path);
-    char clen[32];
-    int cl = snprintf(clen, sizeof(clen), "%zu", body.len);
+    char digits[24], *clen = digits + sizeof(digits);
+    size_t v = body.len;
+    do
+        *--clen = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    int cl = (int)(digits + sizeof(digits) - clen);
     /* POST path HTTP/1.1, Host, Content-Length, the lines, the empty line */
     size_t cap = 5 + (plen ? plen : 1) + 11 + 6 + strlen(tg->authority) + 2 + 16 + (size_t)cl + 2 + lines.len + 2;
     if ((t->req = malloc(cap)) == NULL) {

@@ -61,10 +61,17 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
     if (i != -1 && reqid_acceptable(req->headers.entries[i].value)) {
         id = req->headers.entries[i].value;
     } else {
-        char *buf = h2o_mem_alloc_pool(&req->pool, 40);
-        int n = snprintf(buf, 40, "req_%016llx%08llx", (unsigned long long)app->reqid_salt,
-                         (unsigned long long)(++app->reqid_seq & 0xffffffffull));
-        id = h2o_iovec_init(buf, (size_t)n);
+        /* req_ + 16 hex digits of the salt + 8 of the sequence (no printf:
+         * this runs for every request) */
+        static const char hex[] = "0123456789abcdef";
+        char *buf = h2o_mem_alloc_pool(&req->pool, 28);
+        uint64_t salt = app->reqid_salt, seq = ++app->reqid_seq & 0xffffffffull;
+        memcpy(buf, "req_", 4);
+        for (int k = 0; k < 16; k++)
+            buf[4 + k] = hex[(salt >> (60 - 4 * k)) & 15];
+        for (int k = 0; k < 8; k++)
+            buf[20 + k] = hex[(seq >> (28 - 4 * k)) & 15];
+        id = h2o_iovec_init(buf, 28);
     }
     add_header(req, H2O_STRLIT("x-request-id"), id.base, id.len);
     return id;

@@ -279,10 +279,17 @@ static void client_error(proxy_t *x, int status, const char *type, const char *c
     dispose(x);
 }
 
-/* After the response started: end it with an error the client can see. */
+/* After the first upstream byte: end the response with an error the client
+ * can see; a 502 when a non-stream body was still held back. */
 static void fail_committed(proxy_t *x, const char *code, const char *message)
 {
     end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    if (!x->committed) {
+        /* a non-stream body still held back: nothing reached the client */
+        set_provider_env(x, x->provider);
+        fail(x, 502, code, "%s", message);
+        return;
+    }
     if (x->stream)
         append_error_event(x, "server_error", code, NULL, message);
     else
@@ -346,11 +353,16 @@ static void finish(proxy_t *x)
     x->upstream_done = true;
     if (x->sending || x->req == NULL)
         return; /* proceed comes back here */
-    if (!x->committed)
+    llg_strbuf_t *b = &x->out[x->cur];
+    if (!x->committed) {
+        /* a whole body in one send: a Content-Length rather than chunks (set
+         * before the response starts: h2o picks its encoders then) */
+        if (!x->stream && !x->error_end)
+            x->req->res.content_length = b->len;
         commit(x);
+    }
     h2o_req_t *req = x->req;
     x->req = NULL;
-    llg_strbuf_t *b = &x->out[x->cur];
     /* no proceed follows a final send: the bytes must live as long as the request */
     h2o_iovec_t buf = h2o_strdup(&req->pool, b->data != NULL ? b->data : "", b->len);
     h2o_send_state_t state = x->error_end ? H2O_SEND_STATE_ERROR : H2O_SEND_STATE_FINAL;
@@ -549,31 +561,46 @@ static bool may_have_usage(const char *p, size_t n)
     return false;
 }
 
+/* A token count: member `key` of the JSON object text [o, o + n) when it is
+ * a number; an upstream's numbers are bounded before they become integers.
+ * -1 when there is no such number. */
+static int64_t json_count(const char *o, size_t n, const char *key)
+{
+    const char *v;
+    size_t len;
+    if (!llg_json_member(o, n, key, &v, &len) || len == 0 || len > 31 || (*v != '-' && (*v < '0' || *v > '9')))
+        return -1;
+    uint64_t x = 0;
+    size_t i = 0;
+    while (i < len && i < 12 && v[i] >= '0' && v[i] <= '9')
+        x = x * 10 + (uint64_t)(v[i++] - '0');
+    if (i == len)
+        return (int64_t)x; /* the usual case: a plain integer */
+    char buf[32];
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    if (end != buf + len)
+        return -1;
+    return d > 0 && d < 1e12 ? (int64_t)d : 0;
+}
+
 /* Reads `usage` from a JSON text that has one. */
 static void take_usage(proxy_t *x, const char *json, size_t len)
 {
     const char *uv = NULL;
     size_t ulen = 0;
     /* the top-level member only: a non-stream answer is not parsed whole
-     * for four numbers */
+     * for two numbers */
     if (!llg_json_member(json, len, "usage", &uv, &ulen))
         return;
-    cJSON *j = cJSON_ParseWithLength(uv, ulen);
-    if (j == NULL)
-        return;
-    const cJSON *u = j;
-    if (cJSON_IsObject(u)) {
-        const cJSON *pt = cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens");
-        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(u, "completion_tokens");
-        if (cJSON_IsNumber(pt) || cJSON_IsNumber(ct)) {
-            x->have_usage = true;
-            /* an upstream's numbers are bounded before they become integers */
-            x->prompt_tokens = cJSON_IsNumber(pt) && pt->valuedouble > 0 && pt->valuedouble < 1e12 ? (uint64_t)pt->valuedouble : 0;
-            x->completion_tokens =
-                cJSON_IsNumber(ct) && ct->valuedouble > 0 && ct->valuedouble < 1e12 ? (uint64_t)ct->valuedouble : 0;
-        }
+    int64_t pt = json_count(uv, ulen, "prompt_tokens"), ct = json_count(uv, ulen, "completion_tokens");
+    if (pt >= 0 || ct >= 0) {
+        x->have_usage = true;
+        x->prompt_tokens = pt > 0 ? (uint64_t)pt : 0;
+        x->completion_tokens = ct > 0 ? (uint64_t)ct : 0;
     }
-    cJSON_Delete(j);
 }
 
 static int on_event(void *ctx, const llg_sse_event_t *ev)
@@ -717,7 +744,9 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         }
         return n;
     }
-    if (!x->committed)
+    /* a non-stream answer is committed when it is sent: whole, with its
+     * length, or in parts once it passed BODY_HOLD */
+    if (!x->committed && x->stream)
         commit(x);
     x->upstream_started = true;
     if (x->stream) {
@@ -741,6 +770,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
             if (b->len <= USAGE_COPY_MAX)
                 llg_strbuf_append(&x->copy, b->data, b->len);
         }
+        if (!x->committed)
+            commit(x);
     }
     flush(x);
     return n;
@@ -1324,8 +1355,13 @@ static void start_attempt(proxy_t *x)
         h2o_iovec_t body;
         char url[2048];
         int built = p->type == LLG_PROVIDER_OPENAI ? build_body(x, p, &body) : build_translated(x, p, &body, url, sizeof(url));
-        if (p->type == LLG_PROVIDER_OPENAI)
-            snprintf(url, sizeof(url), "%s%s", p->base_url, endpoint_paths[x->endpoint]);
+        if (p->type == LLG_PROVIDER_OPENAI) {
+            size_t blen = strlen(p->base_url), plen = strlen(endpoint_paths[x->endpoint]);
+            if (blen + plen >= sizeof(url))
+                built = -1;
+            else
+                memcpy(mempcpy(url, p->base_url, blen), endpoint_paths[x->endpoint], plen + 1);
+        }
         if (built != 0) {
             end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
             if (built == -2)

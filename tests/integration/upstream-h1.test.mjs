@@ -123,6 +123,9 @@ test('the request: POST with Host and Content-Length first, the key and request 
   const r = await ask('plain');
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(JSON.parse(r.text), JSON.parse(ANSWER));
+  // the whole body in one send: with its length, not chunked
+  assert.equal(r.headers.get('content-length'), String(Buffer.byteLength(r.text)));
+  assert.equal(r.headers.get('transfer-encoding'), null);
   const q = reqsOf('plain').at(-1);
   const lines = q.head.split('\r\n');
   assert.equal(lines[0], 'POST /plain/v1/chat/completions HTTP/1.1');
@@ -177,16 +180,12 @@ test('streams: delimited by the close, or one chunk per event', async () => {
 });
 
 test('malformed answers get a 502 in the OpenAI shape, and the gateway serves on', async () => {
-  for (const name of ['badhead', 'badfield', 'twolengths', 'hugehead', 'badchunk', 'empty']) {
+  for (const name of ['badhead', 'badfield', 'twolengths', 'hugehead', 'badchunk', 'empty', 'short']) {
     const r = await ask(name);
     assertOpenAIError(r, 502, name);
     assert.ok(!r.text.includes('sk-raw'), r.text);
     assert.equal((await ask('plain')).status, 200, `after ${name}`);
   }
-  // a body cut short after it started: the client's response fails too (it
-  // must not look complete), as with libcurl
-  await assert.rejects(ask('short'), /terminated|closed/);
-  assert.equal((await ask('plain')).status, 200, 'after short');
 });
 
 test('an idle connection the upstream closed is not reused', async () => {
