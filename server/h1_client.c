@@ -340,7 +340,8 @@ static void start_connect(llg_h1_transfer_t *t)
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    hints.ai_flags = AI_NUMERICSERV; /* no AI_ADDRCONFIG: glibc ignores loopback addresses for it, so with loopback only even
+                                        localhost may not resolve */
     uv_getaddrinfo_t *gai = malloc(sizeof(*gai));
     if (gai == NULL) {
         fail_later(t, CURLE_OUT_OF_MEMORY);

@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import { startGateway, startMock, request, curl, freePort, sleep } from './lib/harness.mjs';
 import { gatewayYaml, chatBody, assertOpenAIError, mkKey, rawEvents } from './lib/upstream.mjs';
 
@@ -51,6 +52,19 @@ const CASES = {
   badchunk: (req, sock) => sock.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'),
   empty: (req, sock) => sock.end(),
   short: (req, sock) => { sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length + 10}\r\n\r\n${ANSWER}`); sock.end(); },
+  // 12,000 events of ~2 KB (24 MB), written as fast as the gateway takes
+  // them; how much node still held unsent is sampled for the backpressure test
+  big: (req, sock) => {
+    sock.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const pad = 'x'.repeat(2000);
+    for (let i = 0; i < BIG_EVENTS; i++) {
+      const d = JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'raw',
+        choices: [{ index: 0, delta: { content: `${i}:${pad}` }, finish_reason: null }] });
+      sock.write(chunk(`data: ${d}\n\n`));
+    }
+    sock.write(chunk('data: [DONE]\n\n') + '0\r\n\r\n');
+    bigSock = sock;
+  },
   // keep-alive, then the upstream closes the idle connection after 30 ms
   idleclose: (req, sock) => { sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`); setTimeout(() => sock.destroy(), 30); },
   // the second request on a connection is dropped unanswered, as when an
@@ -61,7 +75,8 @@ const CASES = {
   },
 };
 
-let raw, rawPort, mock, gw, deadPort;
+let raw, rawPort, mock, gw, deadPort, hole, holePort, bigSock;
+const BIG_EVENTS = 12000;
 const reqs = [];
 let nconn = 0;
 
@@ -96,7 +111,32 @@ function startRaw() {
 
 const reqsOf = (name) => reqs.filter((r) => r.name === name);
 
+// A listener whose accept queue is full (listen(0), two connections it never
+// accepts): the kernel drops further SYNs, so a connect to it hangs. node
+// accepts by itself, hence a few lines of Python (python3 is in the test
+// packages).
+function startBlackhole() {
+  const code = [
+    'import socket, time',
+    's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)',
+    'port = s.getsockname()[1]; fill = []',
+    'for _ in range(2):',
+    '    c = socket.socket(); c.setblocking(False)',
+    '    try: c.connect(("127.0.0.1", port))',
+    '    except BlockingIOError: pass',
+    '    fill.append(c)',
+    'time.sleep(0.3); print(port, flush=True); time.sleep(600)',
+  ].join('\n');
+  const p = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    p.stdout.once('data', (d) => resolve({ proc: p, port: Number(String(d).trim()) }));
+    p.once('error', reject);
+  });
+}
+
 before(async () => {
+  hole = await startBlackhole();
+  holePort = hole.port;
   raw = await startRaw();
   rawPort = raw.address().port;
   mock = await startMock();
@@ -107,14 +147,16 @@ before(async () => {
   providers.push({ name: 'byname', base: `http://localhost:${mock.port}/v1`, keys: [mkKey('byname')], models: ['byname'] });
   providers.push({ name: 'closechunks', base: `${mock.base}/s/chunked=0/v1`, keys: [mkKey('cc')], models: ['closechunks'] });
   providers.push({ name: 'dead', base: `http://127.0.0.1:${deadPort}/v1`, keys: [mkKey('dead')], models: ['dead'] });
+  providers.push({ name: 'hole', base: `http://127.0.0.1:${holePort}/v1`, keys: [mkKey('hole')], models: ['hole'] });
   gw = await startGateway({
-    config: ({ port }) => gatewayYaml({ port, workers: 1, top: 'retry: {attempts: 1}\ntimeouts: {ping: 0}', providers }),
+    config: ({ port }) => gatewayYaml({ port, workers: 1, top: 'retry: {attempts: 1}\ntimeouts: {ping: 0, connect: 400ms}', providers }),
   });
 });
 after(async () => {
   await gw?.stop();
   await mock?.stop();
   raw?.close();
+  hole?.proc.kill();
 });
 
 const ask = (model, extra = {}) => request(gw.url('/v1/chat/completions'), { method: 'POST', body: chatBody(model, 'Hi', extra) });
@@ -236,4 +278,44 @@ test('connection refused: 502 at once, with the reason', async () => {
   assert.ok(Date.now() - t0 < 2000);
   assert.match(r.json.error.message, /\(dead\)/, r.text);
   assert.match(gw.logs(), /upstream dead: Couldn't connect to server/);
+});
+
+test('a connect that hangs ends at timeouts.connect (400 ms) with a 504', async () => {
+  const t0 = Date.now();
+  const r = await ask('hole');
+  const took = Date.now() - t0;
+  assertOpenAIError(r, 504);
+  assert.ok(took >= 350 && took < 2500, `answered after ${took} ms`);
+  assert.match(gw.logs(), /upstream hole: Timeout was reached/);
+  assert.equal((await ask('plain')).status, 200);
+});
+
+test('backpressure: a client that stops reading stops the upstream reads; then every event arrives, in order', async () => {
+  const http = await import('node:http');
+  const body = JSON.stringify(chatBody('big', 'Hi', { stream: true }));
+  const res = await new Promise((resolve, reject) => {
+    const rq = http.request(gw.url('/v1/chat/completions'), {
+      method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, resolve);
+    rq.on('error', reject);
+    rq.end(body);
+  });
+  assert.equal(res.statusCode, 200);
+  res.pause();
+  await sleep(1500);
+  // the gateway holds at most two 64 KiB buffers per stream: the rest of the
+  // 24 MB waits in the kernel's socket buffers and in node's, unsent
+  assert.ok(bigSock, 'the upstream got the request');
+  const held = bigSock.writableLength;
+  assert.ok(held > 4 * 1024 * 1024, `the upstream could write all but ${held} bytes: the gateway kept reading`);
+  let text = '';
+  res.setEncoding('utf8');
+  res.on('data', (d) => { text += d; });
+  res.resume();
+  await new Promise((resolve) => res.on('end', resolve));
+  const events = rawEvents(text);
+  assert.equal(events.at(-1).trim(), 'data: [DONE]');
+  const seq = events.slice(0, -1).map((e) => Number(JSON.parse(e.slice(6)).choices[0].delta.content.split(':')[0]));
+  assert.equal(seq.length, BIG_EVENTS);
+  assert.ok(seq.every((n, i) => n === i), 'events lost, merged or out of order');
 });
