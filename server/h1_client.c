@@ -73,6 +73,7 @@ struct llg_h1_transfer {
     size_t addr_idx;
     llg_h1_head_t head;
     bool head_done, status_sent, body_done;
+    size_t scanned; /* input bytes already searched for the head's end */
     llg_h1_chunked_t chunked;
     uint64_t left;  /* LLG_H1_BODY_LENGTH: bytes still to come */
     size_t pending; /* decoded body bytes at the front of the input not yet taken */
@@ -188,7 +189,7 @@ static bool retry_fresh(llg_h1_transfer_t *t)
     t->reused = false;
     memset(&t->head, 0, sizeof(t->head));
     t->head_done = t->status_sent = t->body_done = t->eof = false;
-    t->pending = 0;
+    t->pending = t->scanned = 0;
     start_connect(t);
     return true;
 }
@@ -380,10 +381,28 @@ static void on_head_field(void *ud, const char *name, size_t nlen, const char *v
 }
 
 /* Reads the head; false when the transfer ended or needs more bytes. */
+/* Whether buf[0..len) may hold a whole head: an LF followed by LF or CRLF
+ * after `from`. Searching only the new bytes keeps a head that trickles in a
+ * byte at a time linear, not quadratic, in its length. */
+static bool head_may_end(const char *buf, size_t len, size_t from)
+{
+    const char *e = buf + len;
+    for (const char *p = buf + from; p < e && (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        if ((p + 1 < e && p[1] == '\n') || (p + 2 < e && p[1] == '\r' && p[2] == '\n'))
+            return true;
+    return false;
+}
+
 static bool read_head(llg_h1_transfer_t *t)
 {
     h2o_buffer_t *in = t->conn->sock->input;
     for (;;) {
+        if (!t->eof && in->size < LLG_H1_HEAD_MAX && !head_may_end(in->bytes, in->size, t->scanned)) {
+            /* the last two bytes may begin the end */
+            t->scanned = in->size > 2 ? in->size - 2 : 0;
+            return false;
+        }
+        t->scanned = 0;
         ssize_t r = llg_h1_parse_head(in->bytes, in->size, &t->head, on_head_field, t);
         if (t->cancelled) {
             transfer_free(t);

@@ -32,6 +32,20 @@ const CASES = {
   chunked: (req, sock) => sock.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n' +
     chunk(ANSWER.slice(0, 7), ';name="v"') + chunk(ANSWER.slice(7, 8)) + chunk(ANSWER.slice(8), ' ; x') + '0\r\nX-Trailer: t\r\n\r\n'),
   continue: (req, sock) => sock.write(`HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`),
+  // the head in pieces, cut inside its final CRLF CRLF, then the body
+  split: (req, sock) => {
+    const all = `HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`;
+    const end = all.indexOf('\r\n\r\n');
+    const cuts = [5, end + 1, end + 3, end + 4, all.length];
+    let from = 0;
+    const next = () => {
+      const to = cuts.shift();
+      sock.write(all.slice(from, to));
+      from = to;
+      if (cuts.length) setTimeout(next, 15);
+    };
+    next();
+  },
   http10: (req, sock) => { sock.write(`HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n${ANSWER}`); sock.end(); },
   extra: (req, sock) => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}GARBAGE`),
   stream: (req, sock) => { sock.write(`HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n${SSE}`); sock.end(); },
@@ -186,8 +200,8 @@ test('keep-alive: sequential requests share one upstream connection', async () =
   assert.ok(last.at(-1).nth >= 5);
 });
 
-test('response shapes: chunked with extensions and trailers, 100 Continue, HTTP/1.0 until close, bytes past the length', async () => {
-  for (const name of ['chunked', 'continue', 'http10', 'extra']) {
+test('response shapes: chunked with extensions and trailers, 100 Continue, a head in pieces, HTTP/1.0 until close, bytes past the length', async () => {
+  for (const name of ['chunked', 'continue', 'split', 'http10', 'extra']) {
     for (let i = 0; i < 2; i++) {
       const r = await ask(name);
       assert.equal(r.status, 200, `${name}: ${r.text}`);
