@@ -63,15 +63,10 @@ static int hex4(const char *s, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        if (c >= '0' && c <= '9')
-            v = v * 16 + (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v = v * 16 + (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v = v * 16 + (unsigned)(c - 'A' + 10);
-        else
+        int h = llg_hexval(s[i]);
+        if (h < 0)
             return -1;
+        v = v * 16 + (unsigned)h;
     }
     *out = v;
     return 0;

@@ -25,7 +25,7 @@ int llg_ndjson_skippable(const char *line, size_t len)
         if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v')
             continue; /* whitespace: neither JSON nor a size line cares */
         blank = 0;
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+        if (llg_hexval((char)c) < 0)
             hex = 0;
     }
     return blank || hex;

@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "server/strbuf.h"
+
 /* RFC 9110 token characters (tchar), by byte value; none at or above 128 */
 static const unsigned char tchar[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1,
@@ -234,17 +236,6 @@ enum {
 
 #define TRAILER_MAX (64 * 1024)
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int llg_h1_chunked_decode(llg_h1_chunked_t *d, char *buf, size_t len, size_t *out, size_t *consumed)
 {
     size_t i = 0, o = 0;
@@ -253,7 +244,7 @@ int llg_h1_chunked_decode(llg_h1_chunked_t *d, char *buf, size_t len, size_t *ou
         char c = buf[i];
         switch (d->_state) {
         case CH_SIZE: {
-            int h = hexval(c);
+            int h = llg_hexval(c);
             if (h >= 0) {
                 if (++d->_digits > 15) {
                     rc = -1;

@@ -1,6 +1,7 @@
 /*
  * server/strbuf.h: a growable byte buffer and the JSON string escaper that
- * every response writer uses. Allocation failure aborts: the process is a
+ * every response writer uses, with the small UTF-8 and hex-digit helpers the
+ * readers of outside text share. Allocation failure aborts: the process is a
  * worker that the master replaces, and callers stay simple.
  */
 #ifndef LLG_STRBUF_H
@@ -41,5 +42,17 @@ int llg_utf8_printable(const char *s, size_t n);
  * becomes U+FFFD. Upstream text and error texts go through this before they
  * are written as JSON strings, so a client never receives invalid JSON text. */
 void llg_utf8_append_sanitized(llg_strbuf_t *b, const char *s, size_t n);
+
+/* The value of the hex digit c (0-9, a-f, A-F), or -1. */
+static inline int llg_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
 
 #endif
