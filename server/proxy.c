@@ -1151,8 +1151,8 @@ static size_t header_lines(proxy_t *x, const llg_conf_provider_t *p, const char 
     llg_strbuf_t *b = &x->hbuf;
     b->len = 0;
     /* room for every line at once: the key is never left behind in a block
-     * that realloc gave up */
-    size_t need = sizeof(ct) + 32 + sizeof(ua) + 2 + sizeof(bearer) + key_len + 2 + sizeof(rid) + x->request_id.len + 2;
+     * that realloc gave up (each line end is at most 2 bytes) */
+    size_t need = sizeof(ct) + strlen(accept) + sizeof(ua) + sizeof(bearer) + key_len + sizeof(rid) + x->request_id.len + 5 * 2;
     for (size_t k = 0; k < p->headers.count; k++)
         need += strlen(p->headers.items[k].key) + 2 + strlen(p->headers.items[k].value) + 2;
     llg_strbuf_reserve(b, need);
