@@ -73,7 +73,7 @@ struct llg_h1_transfer {
     size_t addr_idx;
     llg_h1_head_t head;
     bool head_done, status_sent, body_done;
-    size_t scanned; /* input bytes already searched for the head's end */
+    size_t scanned; /* input bytes known not to end the head (after an incomplete parse) */
     llg_h1_chunked_t chunked;
     uint64_t left;  /* LLG_H1_BODY_LENGTH: bytes still to come */
     size_t pending; /* decoded body bytes at the front of the input not yet taken */
@@ -397,12 +397,12 @@ static bool read_head(llg_h1_transfer_t *t)
 {
     h2o_buffer_t *in = t->conn->sock->input;
     for (;;) {
-        if (!t->eof && in->size < LLG_H1_HEAD_MAX && !head_may_end(in->bytes, in->size, t->scanned)) {
-            /* the last two bytes may begin the end */
-            t->scanned = in->size > 2 ? in->size - 2 : 0;
+        /* a head that came whole is parsed at once (one scan); after an
+         * incomplete parse only the new bytes are searched for its end */
+        if (!t->eof && t->scanned > 0 && in->size < LLG_H1_HEAD_MAX && !head_may_end(in->bytes, in->size, t->scanned)) {
+            t->scanned = in->size - 2;
             return false;
         }
-        t->scanned = 0;
         ssize_t r = llg_h1_parse_head(in->bytes, in->size, &t->head, on_head_field, t);
         if (t->cancelled) {
             transfer_free(t);
@@ -416,9 +416,13 @@ static bool read_head(llg_h1_transfer_t *t)
             if (t->eof) {
                 if (!retry_fresh(t))
                     finish(t, t->got_bytes ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING);
+            } else {
+                /* the last two bytes may begin the end */
+                t->scanned = in->size > 2 ? in->size - 2 : 0;
             }
             return false;
         }
+        t->scanned = 0;
         h2o_buffer_consume(&t->conn->sock->input, (size_t)r);
         in = t->conn->sock->input;
         if (t->head.status == 101) {
