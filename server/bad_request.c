@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "h2o.h"
+#include "server/http.h"
 #include "server/respond.h"
 #include "server/strbuf.h"
 
@@ -75,11 +76,12 @@ void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_
         real(sock, bufs, bufcnt, cb);
         return;
     }
+    char id[LLG_REQUEST_ID_LEN];
+    llg_request_id_new(bad_request_app, id);
     int n = snprintf(w->data, sizeof(w->data),
                      "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\nx-request-id: req_%016llx%08llx\r\n\r\n%s",
-                     body.len, (unsigned long long)bad_request_app->reqid_salt,
-                     (unsigned long long)(++bad_request_app->reqid_seq & 0xffffffffull), body.data);
+                     "Content-Length: %zu\r\nx-request-id: %.*s\r\n\r\n%s",
+                     body.len, (int)sizeof(id), id, body.data);
     llg_strbuf_free(&body);
     if (n <= 0 || (size_t)n >= sizeof(w->data)) {
         free(w);

@@ -51,6 +51,18 @@ static void add_header(h2o_req_t *req, const char *name, size_t name_len, const 
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 1, NULL, value, value_len);
 }
 
+void llg_request_id_new(llg_app_t *app, char out[LLG_REQUEST_ID_LEN])
+{
+    /* no printf: this runs for every request */
+    static const char hex[] = "0123456789abcdef";
+    uint64_t salt = app->reqid_salt, seq = ++app->reqid_seq & 0xffffffffull;
+    memcpy(out, "req_", 4);
+    for (int k = 0; k < 16; k++)
+        out[4 + k] = hex[(salt >> (60 - 4 * k)) & 15];
+    for (int k = 0; k < 8; k++)
+        out[20 + k] = hex[(seq >> (28 - 4 * k)) & 15];
+}
+
 h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
 {
     ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
@@ -61,17 +73,9 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
     if (i != -1 && reqid_acceptable(req->headers.entries[i].value)) {
         id = req->headers.entries[i].value;
     } else {
-        /* req_ + 16 hex digits of the salt + 8 of the sequence (no printf:
-         * this runs for every request) */
-        static const char hex[] = "0123456789abcdef";
-        char *buf = h2o_mem_alloc_pool(&req->pool, 28);
-        uint64_t salt = app->reqid_salt, seq = ++app->reqid_seq & 0xffffffffull;
-        memcpy(buf, "req_", 4);
-        for (int k = 0; k < 16; k++)
-            buf[4 + k] = hex[(salt >> (60 - 4 * k)) & 15];
-        for (int k = 0; k < 8; k++)
-            buf[20 + k] = hex[(seq >> (28 - 4 * k)) & 15];
-        id = h2o_iovec_init(buf, 28);
+        char *buf = h2o_mem_alloc_pool(&req->pool, LLG_REQUEST_ID_LEN);
+        llg_request_id_new(app, buf);
+        id = h2o_iovec_init(buf, LLG_REQUEST_ID_LEN);
     }
     add_header(req, H2O_STRLIT("x-request-id"), id.base, id.len);
     return id;

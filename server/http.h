@@ -13,6 +13,12 @@
  * response, so upstream and client see the same id. */
 h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req);
 
+#define LLG_REQUEST_ID_LEN 28 /* "req_" and 24 hex digits */
+
+/* Writes a new request id to `out` (no NUL): req_, 16 hex digits of the
+ * worker's random salt, 8 of its request counter. */
+void llg_request_id_new(llg_app_t *app, char out[LLG_REQUEST_ID_LEN]);
+
 /* Records which provider served the request, for metrics and logs. */
 void llg_http_set_provider(llg_app_t *app, h2o_req_t *req, int provider);
 
