@@ -165,10 +165,12 @@ static uint64_t backoff(const pool_header_t *h, uint32_t failures, uint32_t firs
  * Moves the key to `kind` (resting until `until`) after an attempt ended.
  * The probe (its ticket still current) settles the key either way. Any other
  * attempt (one that started before the key began resting, or a probe that
- * was superseded) cannot make a resting key usable, and can only lengthen a
- * rest: a later cooldown replaces a shorter one (and a probe in flight: the
- * key just failed again), a disable replaces a cooldown, and a cooldown
- * leaves a disabled key alone.
+ * was taken over) cannot make a resting key usable, and can only lengthen a
+ * rest: a later cooldown replaces a shorter one, a disable replaces a
+ * cooldown, and a cooldown leaves a disabled key alone. It leaves a probe in
+ * flight alone: ending that probe's turn here would let the next pick start a
+ * second probe while the first one still runs, and the probe's own outcome is
+ * the newer news about the key.
  */
 static void transition(llg_pool_t *pool, const llg_pool_pick_t *pick, pool_prov_t *prov, unsigned kind, uint64_t until)
 {
@@ -178,7 +180,7 @@ static void transition(llg_pool_t *pool, const llg_pool_pick_t *pick, pool_prov_
         bool mine = pick->probe && w == pick->ticket;
         if (mine) {
             nw = hw_next(w, kind, false, kind == HW_USABLE ? 0 : until);
-        } else if (kind == HW_USABLE) {
+        } else if (kind == HW_USABLE || (w & HW_PROBING)) {
             return;
         } else {
             unsigned cur = hw_kind(w);

@@ -536,6 +536,40 @@ TEST(straggler_cannot_restore)
     teardown(&f);
 }
 
+/* An attempt that started before the key rested fails while the key's probe
+ * is in flight: the probe keeps its turn (no second probe starts when that
+ * failure's rest ends) and still settles the key. */
+TEST(straggler_cannot_end_a_probe)
+{
+    fixture_t f;
+    if (setup(&f, "keys: {cooldown: 1s, max_cooldown: 5s}\n"
+                  "providers: [{name: a, type: openai, base_url: \"http://x/v1\", keys: [sk-only]}]\n") != 0)
+        return;
+    llg_pool_pick_t straggler, probe, q;
+    CHECK_EQ_INT(pick(&f, 0, T0, &straggler), 0);
+    CHECK(!straggler.probe);
+    CHECK_EQ_INT(attempt(&f, 0, T0, LLG_OUTCOME_RATE_LIMITED, 429, &(llg_pool_hints_t){"10", NULL, NULL}), 0);
+    CHECK_EQ_INT(pick(&f, 0, T0 + 10, &probe), 0);
+    CHECK(probe.probe);
+    /* the straggler's 429 (a short rest) and 401 leave the probe in place */
+    llg_pool_report(f.pool, &straggler, LLG_OUTCOME_RATE_LIMITED, 429, &(llg_pool_hints_t){"1", NULL, NULL}, T0 + 20, EPOCH);
+    CHECK_EQ_INT(stats(&f, probe.slot, T0 + 30).state, LLG_KEY_PROBING);
+    CHECK_EQ_INT(llg_pool_pick(f.pool, f.view, 0, T0 + 30, &q), -1); /* no second probe */
+    llg_pool_report(f.pool, &straggler, LLG_OUTCOME_AUTH, 401, NULL, T0 + 30, EPOCH);
+    llg_pool_release(f.pool, &straggler);
+    CHECK_EQ_INT(llg_pool_pick(f.pool, f.view, 0, T0 + 40, &q), -1);
+    /* the probe settles it */
+    llg_pool_report(f.pool, &probe, LLG_OUTCOME_SUCCESS, 200, NULL, T0 + 50, EPOCH);
+    llg_pool_release(f.pool, &probe);
+    llg_pool_key_stats_t st = stats(&f, probe.slot, T0 + 50);
+    CHECK_EQ_INT(st.state, LLG_KEY_USABLE);
+    CHECK_EQ_INT(st.in_flight, 0);
+    CHECK_EQ_INT(pick(&f, 0, T0 + 50, &q), 0);
+    CHECK(!q.probe);
+    llg_pool_release(f.pool, &q);
+    teardown(&f);
+}
+
 static void check_transient(llg_outcome_t o, int status)
 {
     fixture_t f;
@@ -1112,6 +1146,7 @@ int main(void)
     RUN(probe_released_without_report);
     RUN(probe_self_heals);
     RUN(straggler_cannot_restore);
+    RUN(straggler_cannot_end_a_probe);
     RUN(server_errors);
     RUN(network_errors);
     RUN(all_cooling);

@@ -2,16 +2,24 @@
  * tests/unit/test_pool_stress.c: the key pool under real concurrency, across
  * processes sharing one region as the workers do:
  *   - 4 processes pick/report/release with random outcomes and admit tokens
- *     for 2.5 s, each tallying what it did; the region's totals must equal the
- *     sum of the tallies exactly, no key may ever have two probes at once, and
- *     nothing may be left in flight or probing;
+ *     for 2.5 s and until each made MIN_ATTEMPTS attempts and MIN_PROBES
+ *     probes, each tallying what it did; the region's totals must equal the
+ *     sum of the tallies exactly, no key may ever have two probes at once
+ *     (unless the first was older than the probe timeout: then the pool takes
+ *     it over by design), and nothing may be left in flight or probing;
  *   - meanwhile a fifth process, probing a key over and over, is SIGKILLed
- *     (three times, one after the other); afterwards the key is usable again
- *     within the probe timeout, and at most one open attempt per killed
- *     process is left counted in flight;
- *   - rpm exactness: 8 processes each try once at rpm 5 (exactly 5 pass), and
- *     4 processes hammering one rpm-1000 token at a frozen clock (exactly 1000);
+ *     (three times, one after the other, each once it made VICTIM_ATTEMPTS
+ *     attempts); afterwards the key is usable again within the probe timeout,
+ *     and at most one open attempt per killed process is left counted in
+ *     flight;
+ *   - rpm exactness: 8 processes each try once at rpm 5 (exactly 5 pass, the
+ *     3 others are told to retry in exactly 12 s), and 4 processes hammering
+ *     one rpm-1000 token (exactly 1000), both at a frozen clock;
  *   - the cost of pick+report+release and of token lookup+admit (printed).
+ * Nothing here depends on how the processes are scheduled: a loaded machine
+ * only makes it slower (the counts are minimums every process reaches, the
+ * kills wait for the victim's progress, and the clocks of the rpm checks are
+ * frozen).
  */
 #include <signal.h>
 #include <stdatomic.h>
@@ -26,12 +34,15 @@
 #include "pool/pool.h"
 #include "tests/test.h"
 
-#define WORKERS  4
-#define KEYS     8
-#define RUN_MS   2500
-#define KILL_MS  400 /* a victim is killed this often, 3 times */
-#define VICTIMS  3
-#define MAX_CODE 600
+#define WORKERS         4
+#define KEYS            8
+#define RUN_MS          2500
+#define MIN_ATTEMPTS    2500 /* per stress process, besides RUN_MS */
+#define MIN_PROBES      25
+#define VICTIM_ATTEMPTS 200 /* a victim is killed once it made this many */
+#define VICTIMS         3
+#define MAX_CODE        600
+#define PROBE_TIMEOUT   2000 /* timeouts.request (timeout: 1) + 1 s: a probe older than this is taken over */
 
 static char *no_env[] = {NULL};
 
@@ -61,9 +72,11 @@ typedef struct tally {
 } tally_t;
 
 typedef struct shared {
-    _Atomic int probe_holders[KEYS + 1];
-    _Atomic int violations;
+    /* per key, the pick time + 1 of the process holding its probe; 0: none */
+    _Atomic uint64_t probe_holder[KEYS + 1];
+    _Atomic int violations, takeovers;
     _Atomic int go;
+    _Atomic uint64_t victim_attempts;
     tally_t tallies[WORKERS];
 } shared_t;
 
@@ -158,7 +171,7 @@ static void worker(int index, unsigned provider, uint64_t seed)
         ;
     for (;;) {
         uint64_t now = llg_pool_now_ms();
-        if (now >= deadline && provider == 0)
+        if (provider == 0 && now >= deadline && t.probes >= MIN_PROBES && t.ops - t.no_key >= MIN_ATTEMPTS)
             break;
         t.ops++;
         if (llg_pool_token_admit(pool, view, open, now, NULL) == 0)
@@ -176,6 +189,8 @@ static void worker(int index, unsigned provider, uint64_t seed)
         }
         int k = (int)p.key;
         t.picks[k]++;
+        if (provider == 1)
+            atomic_fetch_add(&sh->victim_attempts, 1);
         int status;
         llg_pool_hints_t h;
         llg_outcome_t o = random_outcome(&rng, &status, &h);
@@ -185,13 +200,22 @@ static void worker(int index, unsigned provider, uint64_t seed)
         }
         if (p.probe) {
             /* held from the pick to just before the report or release that
-             * ends the probe: a second holder is a second probe */
+             * ends the probe: a second holder is a second probe, unless the
+             * first one's probe is older than the probe timeout (its holder
+             * was preempted that long), which the pool takes over by design */
             t.probes++;
-            if (atomic_fetch_add(&sh->probe_holders[provider == 0 ? k : KEYS], 1) != 0)
-                atomic_fetch_add(&sh->violations, 1);
+            _Atomic uint64_t *holder = &sh->probe_holder[provider == 0 ? k : KEYS];
+            uint64_t mine = now + 1, other = 0;
+            if (!atomic_compare_exchange_strong(holder, &other, mine)) {
+                if (now < other - 1 + PROBE_TIMEOUT)
+                    atomic_fetch_add(&sh->violations, 1);
+                else
+                    atomic_fetch_add(&sh->takeovers, 1);
+                atomic_store(holder, mine);
+            }
             for (volatile int spin = 0; spin < 200; spin++)
                 ;
-            atomic_fetch_sub(&sh->probe_holders[provider == 0 ? k : KEYS], 1);
+            atomic_compare_exchange_strong(holder, &mine, 0);
         }
         if (o < LLG_OUTCOME_COUNT) {
             llg_pool_report(pool, &p, o, status, &h, now, (int64_t)time(NULL));
@@ -235,10 +259,12 @@ TEST(concurrent_totals_and_kill)
     atomic_store(&sh->go, 1);
     int status;
     for (int v = 0; v < VICTIMS; v++) {
+        uint64_t target = atomic_load(&sh->victim_attempts) + VICTIM_ATTEMPTS;
         victim = fork();
         if (victim == 0)
             worker(-1, 1, 12345 + (uint64_t)v);
-        sleep_ms(KILL_MS);
+        while (atomic_load(&sh->victim_attempts) < target)
+            sleep_ms(1);
         kill(victim, SIGKILL);
         waitpid(victim, &status, 0);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
@@ -280,11 +306,12 @@ TEST(concurrent_totals_and_kill)
     uint64_t attempts = 0;
     for (int k = 0; k < KEYS; k++)
         attempts += sum.picks[k];
-    printf("stress: %d processes, %llu ms, %llu loop iterations, %llu attempts, %llu probes, %llu without a usable key\n", WORKERS,
-           (unsigned long long)elapsed, (unsigned long long)sum.ops, (unsigned long long)attempts, (unsigned long long)sum.probes,
-           (unsigned long long)sum.no_key);
-    CHECK(attempts > 10000);
-    CHECK(sum.probes > 100);
+    printf("stress: %d processes, %llu ms, %llu loop iterations, %llu attempts, %llu probes (%d taken over after the probe "
+           "timeout), %llu without a usable key\n",
+           WORKERS, (unsigned long long)elapsed, (unsigned long long)sum.ops, (unsigned long long)attempts,
+           (unsigned long long)sum.probes, atomic_load(&sh->takeovers), (unsigned long long)sum.no_key);
+    CHECK(attempts >= WORKERS * MIN_ATTEMPTS);
+    CHECK(sum.probes >= WORKERS * MIN_PROBES);
     CHECK_EQ_INT(atomic_load(&sh->violations), 0);
 
     /* every key's counters equal the sum exactly; nothing left in flight */
@@ -343,7 +370,7 @@ TEST(concurrent_totals_and_kill)
         reported += qst.outcomes[o];
     printf("killed process: %llu attempts, left in flight %d, key state %d at the kill\n", (unsigned long long)qst.requests,
            (int)qst.in_flight, (int)qst.state);
-    CHECK(qst.requests > 100);
+    CHECK(qst.requests >= VICTIMS * VICTIM_ATTEMPTS);
     CHECK(qst.in_flight >= 0 && qst.in_flight <= VICTIMS);
     CHECK(qst.requests - reported <= VICTIMS);
     uint64_t until = llg_pool_now_ms() + 3500;
@@ -364,20 +391,24 @@ TEST(concurrent_totals_and_kill)
     free(text);
 }
 
-/* 8 processes, started together, each admit once: exactly 5 pass at rpm 5. */
+/* 8 processes, started together, each admit once: exactly 5 pass at rpm 5,
+ * and the 3 refused are told the next request may pass in exactly one
+ * emission interval (60 s / 5). The clock is frozen (the same instant for
+ * every process), so the answer does not depend on when each one runs. */
 TEST(rpm_across_processes)
 {
     for (int token = 1; token <= 3; token++) {
         atomic_store(&sh->go, 0);
         pid_t pids[8];
+        uint64_t now = llg_pool_now_ms();
         for (int i = 0; i < 8; i++) {
             pids[i] = fork();
             if (pids[i] == 0) {
                 while (atomic_load(&sh->go) == 0)
                     ;
                 uint64_t ra = 0;
-                int rc = llg_pool_token_admit(pool, view, token, llg_pool_now_ms(), &ra);
-                _exit(rc == 0 ? 0 : ra >= 11000 && ra <= 12000 ? 1 : 2);
+                int rc = llg_pool_token_admit(pool, view, token, now, &ra);
+                _exit(rc == 0 ? 0 : ra == 12000 ? 1 : 2);
             }
         }
         atomic_store(&sh->go, 1);
@@ -459,8 +490,9 @@ TEST(bench)
     const int n = 2000000;
     bench_attempts(n / 10, 0); /* warm up */
     double one = bench_attempts(n, 0);
+    /* printed, never judged: a busy machine is slow (tests/bench/ measures) */
     printf("bench: pick+report+release, 1 process: %.0f ns/op\n", one);
-    CHECK(one > 0 && one < 5000);
+    CHECK(one > 0);
 
     /* two processes on the same provider (the 2-core machine: both cores) */
     atomic_store(&sh->go, 0);
@@ -488,7 +520,7 @@ TEST(bench)
     }
     double tok = (now_ns() - t) / (n / 4);
     printf("bench: token lookup (HMAC-SHA256) + admit: %.0f ns/op\n", tok);
-    CHECK(tok > 0 && tok < 20000);
+    CHECK(tok > 0);
 
     t = now_ns();
     for (int i = 0; i < n; i++)
