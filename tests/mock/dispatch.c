@@ -592,7 +592,7 @@ static void reset_stream(struct mock_conn *c)
     st->kind = MOCK_K_NONE;
     st->wire = NULL;
     st->phase = P_LATENCY;
-    st->k = st->i = st->n = st->chunks_sent = 0;
+    st->k = st->i = st->n = st->chunks_sent = st->writes = 0;
     st->waited = st->commented = st->stream = st->include_usage = st->chunked_body = st->api = st->any_line = false;
     st->status = 0;
     st->text.len = st->full.len = 0;

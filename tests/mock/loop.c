@@ -205,6 +205,8 @@ static bool conn_flush(struct mock_conn *c)
         }
         size_t left = (size_t)w;
         size_t inbuf = c->wbuf.len - c->wpos;
+        if (w > 0)
+            c->st.writes++;
         if (left >= inbuf) {
             c->wpos = c->wbuf.len;
             c->filler -= left - inbuf;

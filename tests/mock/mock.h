@@ -173,6 +173,7 @@ struct mock_stream {
     unsigned k;
     uint32_t i, n; /* content chunk index, count */
     uint32_t chunks_sent;
+    uint32_t writes; /* writev calls that sent bytes of this answer (the record's `writes`) */
     bool waited, commented, stream, include_usage, chunked_body, api, any_line;
     uint64_t filler;  /* static filler bytes after the head */
     uint64_t pace_at; /* when content chunk 0 was written: chunk i is due at pace_at + i * interval */

