@@ -29,7 +29,7 @@ export function cleanEnv(extra = {}) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor(fn, { timeout = 5000, interval = 50, what = 'condition' } = {}) {
+export async function waitFor(fn, { timeout = 30000, interval = 50, what = 'condition' } = {}) {
   const end = Date.now() + timeout;
   let last;
   for (;;) {
@@ -152,7 +152,7 @@ export function procState(pid) {
 //   ports:  how many free ports to pick (ports[0] is `port`).
 //   env, args, cwd: extra environment, extra arguments, working directory.
 //   wait:   wait for the `listening on` log line (default true).
-export async function startGateway({ config = null, ports: nports = 1, env = {}, args = [], cwd, wait = true, readyTimeout = 10000 } = {}) {
+export async function startGateway({ config = null, ports: nports = 1, env = {}, args = [], cwd, wait = true, readyTimeout = 30000 } = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`llmgate binary not found at ${BIN} (build it with ninja -C build, or set LLMGATE_BIN)`);
   const dir = tmpDir();
   const ports = await freePorts(nports);
@@ -198,7 +198,7 @@ export async function startGateway({ config = null, ports: nports = 1, env = {},
   g.signal = (sig) => process.kill(g.pid, sig);
   // Sends `sig` (default SIGTERM), waits for the master to exit, SIGKILLs the
   // group after `timeout` ms. Returns {code, signal}.
-  g.stop = async (sig = 'SIGTERM', timeout = 10000) => {
+  g.stop = async (sig = 'SIGTERM', timeout = 30000) => {
     if (!g.alive()) return { code: g.exitCode, signal: g.exitSignal };
     try { process.kill(g.pid, sig); } catch { /* gone */ }
     const t = setTimeout(() => { try { process.kill(-g.pid, 'SIGKILL'); } catch { /* gone */ } }, timeout);
@@ -206,7 +206,7 @@ export async function startGateway({ config = null, ports: nports = 1, env = {},
     clearTimeout(t);
     return r;
   };
-  g.waitLog = (needle, timeout = 10000) => waitFor(
+  g.waitLog = (needle, timeout = 30000) => waitFor(
     () => (typeof needle === 'string' ? g.logs().includes(needle) : needle.test(g.logs())),
     { timeout, what: `log ${needle}` });
 
@@ -253,7 +253,7 @@ export const MOCK_BIN = process.env.LLMGATE_MOCK_BIN || path.resolve(here, '../.
 //   base:     'http://127.0.0.1:PORT'
 //   record(): GET /_mock/record, parsed (an array of entries)
 //   reset():  POST /_mock/reset
-export async function startMock({ args = [], readyTimeout = 5000 } = {}) {
+export async function startMock({ args = [], readyTimeout = 30000 } = {}) {
   if (!fs.existsSync(MOCK_BIN)) throw new Error(`mock binary not found at ${MOCK_BIN} (build it with ninja -C build, or set LLMGATE_MOCK_BIN)`);
   const proc = spawn(MOCK_BIN, ['--port', '0', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const m = { proc, pid: proc.pid, port: 0, stderr: '', lastWorkers: [], exitCode: undefined, exitSignal: undefined };
@@ -290,12 +290,12 @@ export async function startMock({ args = [], readyTimeout = 5000 } = {}) {
   m.base = `http://127.0.0.1:${m.port}`;
   m.url = (p = '/') => `${m.base}${p}`;
   m.record = async () => {
-    const r = await fetch(m.url('/_mock/record'), { signal: AbortSignal.timeout(5000) });
+    const r = await fetch(m.url('/_mock/record'), { signal: AbortSignal.timeout(30000) });
     if (r.status !== 200) throw new Error(`GET /_mock/record: ${r.status}`);
     return JSON.parse(await r.text());
   };
   m.reset = async () => {
-    const r = await fetch(m.url('/_mock/reset'), { method: 'POST', signal: AbortSignal.timeout(5000) });
+    const r = await fetch(m.url('/_mock/reset'), { method: 'POST', signal: AbortSignal.timeout(30000) });
     if (r.status !== 200) throw new Error(`POST /_mock/reset: ${r.status}`);
     await r.text();
   };
@@ -303,12 +303,12 @@ export async function startMock({ args = [], readyTimeout = 5000 } = {}) {
 }
 
 // Runs the binary to completion (for -t, --version, ...).
-export function runCli(args, { env = {}, cwd, timeout = 10000 } = {}) {
+export function runCli(args, { env = {}, cwd, timeout = 30000 } = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`llmgate binary not found at ${BIN}`);
   return runProcess(BIN, args, { env: cleanEnv(env), cwd: cwd || tmpDir(), timeout });
 }
 
-export function runProcess(cmd, args, { env = process.env, cwd, timeout = 20000, input } = {}) {
+export function runProcess(cmd, args, { env = process.env, cwd, timeout = 60000, input } = {}) {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     let stdout = '', stderr = '';
@@ -326,7 +326,7 @@ export function runProcess(cmd, args, { env = process.env, cwd, timeout = 20000,
 // ---- HTTP clients ----------------------------------------------------------
 
 // fetch wrapper: returns {status, headers (Headers), text, json (or undefined)}.
-export async function request(url, { method = 'GET', body, headers = {}, token, timeout = 10000 } = {}) {
+export async function request(url, { method = 'GET', body, headers = {}, token, timeout = 30000 } = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   let payload = body;
@@ -353,7 +353,7 @@ export function chat(gw, body, opts = {}) {
 
 // Runs the curl CLI. Returns {status, httpVersion, headers (lower-cased map of
 // the last header block), headerBlocks, body, exitCode, stderr, info}.
-export async function curl(args, { timeout = 20000 } = {}) {
+export async function curl(args, { timeout = 60000 } = {}) {
   const dir = tmpDir('llmgate-curl-');
   const hdr = path.join(dir, 'h'), out = path.join(dir, 'b');
   const r = await runProcess('curl', ['-sS', '-D', hdr, '-o', out, '-w', '%{json}', ...args], { timeout });
@@ -387,12 +387,12 @@ function parseHeaderBlock(block) {
 }
 
 export function nghttp(args, opts = {}) {
-  return runProcess('nghttp', args, { timeout: 20000, ...opts });
+  return runProcess('nghttp', args, { timeout: 60000, ...opts });
 }
 
 // A raw TCP exchange: writes `data`, collects everything until the peer
 // closes or `timeout` ms pass. Returns {text, closed, error}.
-export function rawExchange(port, data, { host = '127.0.0.1', timeout = 5000 } = {}) {
+export function rawExchange(port, data, { host = '127.0.0.1', timeout = 15000 } = {}) {
   return new Promise((resolve) => {
     const s = net.connect({ port, host });
     let text = '', error = null, done = false, timer = null;
@@ -430,7 +430,7 @@ export function parseHttpResponse(text) {
 }
 
 // One HTTP/1.1 request on a fresh connection (Connection: close).
-export async function http1(port, { method = 'GET', path: p = '/', headers = {}, body = '', host = '127.0.0.1', timeout = 5000 } = {}) {
+export async function http1(port, { method = 'GET', path: p = '/', headers = {}, body = '', host = '127.0.0.1', timeout = 15000 } = {}) {
   const h = { host: `127.0.0.1:${port}`, connection: 'close', ...headers };
   if (body !== '' || method === 'POST') h['content-length'] = Buffer.byteLength(body);
   const req = `${method} ${p} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n${body}`;

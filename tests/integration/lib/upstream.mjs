@@ -45,7 +45,7 @@ export async function mockRequests(mock, { tag, event = 'request' } = {}) {
 
 // Waits until the mock logged a `done` (or client_closed) entry for every
 // request entry of `tag`, so that a record read afterwards is complete.
-export async function settledRequests(mock, tag, { timeout = 3000 } = {}) {
+export async function settledRequests(mock, tag, { timeout = 30000 } = {}) {
   return waitFor(async () => {
     const rec = await mock.record();
     const reqs = rec.filter((e) => e.event === 'request' && (tag === undefined || (e.body || '').includes(tag)));
