@@ -150,7 +150,8 @@ typedef struct llg_conf {
     llg_conf_token_t *tokens;
     size_t token_count;
 
-    char *admin_token; /* NULL: every /admin/ path answers 404 */
+    char *admin_token;   /* NULL: every /admin/ path answers 404 */
+    char *metrics_token; /* NULL: /metrics is open; else it needs this token or admin_token */
 
     llg_conf_strv_t cors_allow_origins; /* default ["*"]; empty: no CORS headers */
 

@@ -207,6 +207,7 @@ enum {
     T_TIMEOUTS,
     T_TOKENS,
     T_ADMIN,
+    T_METRICS,
     T_CORS,
     T_DEFAULTS,
     T_RETRY,
@@ -215,9 +216,9 @@ enum {
     T_COUNT
 };
 
-static const char *const top_keys[T_COUNT] = {
-    "listen",   "workers", "max_body_bytes", "max_header_bytes", "timeout", "timeouts", "access_tokens", "admin_token", "cors",
-    "defaults", "retry",   "keys",           "providers"};
+static const char *const top_keys[T_COUNT] = {"listen",   "workers",       "max_body_bytes", "max_header_bytes", "timeout",
+                                              "timeouts", "access_tokens", "admin_token",    "metrics_token",    "cors",
+                                              "defaults", "retry",         "keys",           "providers"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
@@ -264,6 +265,7 @@ void conf_walk(conf_ctx_t *c, yaml_node_t *root)
     if (v[T_TOKENS] != NULL)
         parse_tokens(c, v[T_TOKENS]);
     conf_get_string(c, v[T_ADMIN], "admin_token", CONF_STR_NONEMPTY | CONF_STR_SECRET, &conf->admin_token);
+    conf_get_string(c, v[T_METRICS], "metrics_token", CONF_STR_NONEMPTY | CONF_STR_SECRET, &conf->metrics_token);
     if (v[T_CORS] != NULL)
         parse_cors(c, v[T_CORS]);
     if (v[T_DEFAULTS] != NULL)

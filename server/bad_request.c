@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "h2o.h"
+#include "server/h1_framing.h"
 #include "server/http.h"
 #include "server/respond.h"
 #include "server/strbuf.h"
@@ -32,7 +33,7 @@ typedef struct bad_request_write {
     h2o_socket_t *sock;
     h2o_socket_cb cb;
     h2o_iovec_t buf;
-    char data[512];
+    char data[768];
 } bad_request_write_t;
 static bad_request_write_t *bad_request_writes;
 
@@ -67,10 +68,12 @@ void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_
         real(sock, bufs, bufcnt, cb);
         return;
     }
+    const char *reason = llg_h1_framing_take_reason();
     llg_strbuf_t body = {0};
     llg_render_error(&body, "invalid_request_error", "invalid_request", NULL,
-                     "Bad Request: the request line or header fields could not be parsed (malformed HTTP/1.x, more "
-                     "than 100 header fields, or a head over 417,792 bytes).");
+                     reason != NULL ? reason
+                                    : "Bad Request: the request line or header fields could not be parsed (malformed HTTP/1.x, "
+                                      "more than 100 header fields, or a head over 417,792 bytes).");
     if (body.data == NULL) {
         free(w);
         real(sock, bufs, bufcnt, cb);

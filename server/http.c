@@ -224,8 +224,30 @@ static char *render_pool(llg_app_t *app, h2o_req_t *req, pool_writer_t write, si
     return text;
 }
 
+/* Whether `secret` (may be NULL: never) equals the presented token, compared
+ * in constant time over digests (the lengths leak nothing either). */
+static int token_matches(const char *secret, h2o_iovec_t presented)
+{
+    if (secret == NULL || presented.base == NULL)
+        return 0;
+    unsigned char a[32], b[32];
+    SHA256((const unsigned char *)secret, strlen(secret), a);
+    SHA256((const unsigned char *)presented.base, presented.len, b);
+    return CRYPTO_memcmp(a, b, 32) == 0;
+}
+
+/* /metrics: open unless metrics_token is set; then that token or the admin
+ * token, as a Bearer token (or x-api-key), is needed: the series name access
+ * tokens and count their usage. */
 static void respond_metrics(llg_app_t *app, h2o_req_t *req)
 {
+    if (app->conf->metrics_token != NULL) {
+        h2o_iovec_t presented = llg_auth_presented(req);
+        if (!token_matches(app->conf->metrics_token, presented) && !token_matches(app->conf->admin_token, presented)) {
+            llg_auth_reject(req, presented.base == NULL ? LLG_AUTH_MISSING : LLG_AUTH_INVALID);
+            return;
+        }
+    }
     size_t len;
     char *text = render_pool(app, req, llg_pool_write_metrics, &len);
     if (text == NULL)
@@ -251,10 +273,7 @@ static void respond_admin(llg_app_t *app, h2o_req_t *req)
         return;
     }
     h2o_iovec_t presented = llg_auth_presented(req);
-    unsigned char a[32], b[32];
-    SHA256((const unsigned char *)admin, strlen(admin), a);
-    SHA256((const unsigned char *)(presented.base != NULL ? presented.base : ""), presented.len, b);
-    if (presented.base == NULL || CRYPTO_memcmp(a, b, 32) != 0) {
+    if (!token_matches(admin, presented)) {
         llg_auth_reject(req, presented.base == NULL ? LLG_AUTH_MISSING : LLG_AUTH_INVALID);
         return;
     }

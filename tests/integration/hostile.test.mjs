@@ -1,18 +1,25 @@
 // Hostile input (issue 7, item 1): every bad request gets an exact 4xx in the
-// OpenAI error shape (or, below HTTP, a GOAWAY or a close), within seconds, and
+// OpenAI error shape (or, below HTTP, a GOAWAY or a close), never a hang, and
 // no worker ever restarts. One gateway (2 workers, an echo provider and an
 // openai-type provider in front of the mock upstream) serves the whole file;
 // every test ends by checking that the same workers still answer /health.
+//
+// No assertion here depends on how fast the machine is (issue 12): the time
+// limits below are ceilings that only catch a hang or a blow-up of seconds
+// (HANG), and `timeouts.client_header` is raised far above them so that a
+// connection the gateway closes within HANG was closed because of what the
+// client did, not by h2o's request timer (10 s by default).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http2 from 'node:http2';
 import tls from 'node:tls';
 import fs from 'node:fs';
-import { startGateway, startMock, request, rawExchange, parseHttpResponse, isOpenAIError, sleep, makeCert, tmpDir } from './lib/harness.mjs';
+import { startGateway, startMock, request, rawExchange, parseHttpResponse, isOpenAIError, sleep, waitFor, makeCert, tmpDir } from './lib/harness.mjs';
 import { gatewayYaml, mkKey } from './lib/upstream.mjs';
 
 const MAX_BODY = 8 * 1024 * 1024;
+const HANG = 30000; // ms: only a hang (or a quadratic blow-up) takes this long
 let gw, mock, workers0;
 
 before(async () => {
@@ -21,9 +28,11 @@ before(async () => {
     config: ({ port }) => gatewayYaml({
       port,
       workers: 2,
-      top: `max_body_bytes: ${MAX_BODY}`,
+      top: `max_body_bytes: ${MAX_BODY}\ntimeouts: {client_header: 300s, client_idle: 300s}`,
       providers: [
         { name: 'echo', type: 'echo', models: ['echo'] },
+        // a stream that lasts (20 ms a word): cancelled while open on the gateway
+        { name: 'echo-slow', type: 'echo', models: ['echo-slow'], extra: { delay: '20ms' } },
         { name: 'up', base: `${mock.base}/v1`, keys: [mkKey('hostile')], models: ['up-*'] },
       ],
     }),
@@ -40,7 +49,7 @@ after(async () => {
 // holds no worker death (server/master.c: "was killed by signal", "exited with
 // status ... starting a new one") nor a sanitizer report.
 async function assertNoRestart(what = '') {
-  const h = await request(gw.url('/health'), { timeout: 5000 }).catch((e) => ({ status: 0, text: e.message }));
+  const h = await request(gw.url('/health'), { timeout: HANG }).catch((e) => ({ status: 0, text: e.message }));
   assert.ok(gw.alive(), `${what}: master exited (${gw.exitCode}/${gw.exitSignal}); log tail:\n${gw.logs().slice(-2000)}`);
   assert.equal(h.status, 200, `${what}: /health: ${h.text}`);
   assert.deepEqual(gw.workerPids(), workers0, `${what}: a worker was replaced; log tail:\n${gw.logs().slice(-2000)}`);
@@ -64,13 +73,13 @@ function assertOpenAIError(r, status, param, what) {
 
 const CHAT = '/v1/chat/completions';
 
-function post1(body, { path = CHAT, timeout = 15000 } = {}) {
+function post1(body, { path = CHAT, timeout = 2 * HANG } = {}) {
   return request(gw.url(path), { method: 'POST', body, headers: { 'content-type': 'application/json' }, timeout });
 }
 
 // One h2c (prior knowledge) request on its own session. Returns
 // {status, headers (plain object), text, json}.
-function post2(body, { path = CHAT, method = 'POST', timeout = 15000 } = {}) {
+function post2(body, { path = CHAT, method = 'POST', timeout = 2 * HANG } = {}) {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://127.0.0.1:${gw.port}`);
     const timer = setTimeout(() => { session.destroy(); reject(new Error(`h2c ${path}: timed out`)); }, timeout);
@@ -260,7 +269,7 @@ test('10,000 messages in one request are served (both protocols)', async () => {
   }
 });
 
-test('100,000 messages (3 MB) are served within a few seconds', async () => {
+test('100,000 messages (3 MB) are served (no quadratic blow-up)', async () => {
   const body = manyMessages(100000);
   const t0 = Date.now();
   const r = await post1(body);
@@ -268,7 +277,8 @@ test('100,000 messages (3 MB) are served within a few seconds', async () => {
   assert.equal(r.status, 200, r.text.slice(0, 300));
   assert.equal(r.json.choices[0].message.content, 'last');
   assert.ok(r.json.usage.prompt_tokens >= 100000, JSON.stringify(r.json.usage));
-  assert.ok(ms < 5000, `took ${ms} ms`);
+  // a ceiling for a blow-up of seconds, not a latency check (about 50 ms unloaded)
+  assert.ok(ms < HANG, `took ${ms} ms`);
   await assertNoRestart('100,000 messages');
 });
 
@@ -281,13 +291,14 @@ test('a 1 MB content string is served whole', async () => {
   }
 });
 
-test('80,000 distinct top-level keys are refused quickly (the duplicate-key check is n log n)', async () => {
+test('80,000 distinct top-level keys are refused (the duplicate-key check is n log n, not quadratic)', async () => {
   const keys = Array.from({ length: 80000 }, (_, i) => `"k${i}":${i}`).join(',');
   const t0 = Date.now();
   const r = await post1(`{${keys}}`);
   const ms = Date.now() - t0;
   assertOpenAIError(r, 400, 'messages', '80,000 keys');
-  assert.ok(ms < 2000, `took ${ms} ms`);
+  // quadratic (3.2e9 key comparisons) would take tens of seconds; n log n is milliseconds
+  assert.ok(ms < HANG, `took ${ms} ms`);
   const r2 = await post1(`{${keys},"k79999":1,"model":"echo","messages":[]}`);
   assertOpenAIError(r2, 400, 'k79999', '80,000 keys and a duplicate');
   await assertNoRestart('80,000 keys');
@@ -297,8 +308,8 @@ test('80,000 distinct top-level keys are refused quickly (the duplicate-key chec
 
 // Sends `data` on a fresh connection; expects one HTTP response with a status in
 // `statuses` (OpenAI-shaped when it is a 4xx) or, when allowClose, a close
-// without a response; never a hang.
-async function rawExpect(name, data, { statuses = [400], allowClose = true, timeout = 3000 } = {}) {
+// without a response; never a hang (the close comes within `timeout`).
+async function rawExpect(name, data, { statuses = [400], allowClose = true, timeout = HANG } = {}) {
   const t0 = Date.now();
   const r = await rawExchange(gw.port, data, { timeout });
   const ms = Date.now() - t0;
@@ -347,7 +358,6 @@ test('garbage request lines and headers: a 400 in the OpenAI shape or a close, n
   for (const [name, data] of cases) {
     const r = await rawExpect(name, data);
     results[name] = r.status ?? 'closed';
-    assert.ok(r.ms < 3000, `${name}: ${r.ms} ms`);
   }
   // a request that parses as HTTP but whose method is absurd reaches the handler
   const absurd = await rawExpect('an absurd method', `${'FROBNICATE'.repeat(100)} ${CHAT} HTTP/1.1\r\n${H}Connection: close\r\n\r\n`, { statuses: [405], allowClose: false });
@@ -372,7 +382,7 @@ test('over TLS too, an unparsable request head gets the OpenAI-shaped 400', asyn
       const text = await new Promise((resolve, reject) => {
         const s = tls.connect({ port: g.port, host: '127.0.0.1', ca: fs.readFileSync(cert), servername: 'localhost', ALPNProtocols: ['http/1.1'] });
         let out = '';
-        const t = setTimeout(() => { s.destroy(); reject(new Error(`TLS: no close, got ${out}`)); }, 3000);
+        const t = setTimeout(() => { s.destroy(); reject(new Error(`TLS: no close, got ${out}`)); }, HANG);
         s.on('secureConnect', () => s.write(data));
         s.on('data', (d) => { out += d; });
         s.on('error', () => {});
@@ -394,25 +404,108 @@ test('empty body with Content-Length: 0, and a POST without any length: 400', as
   assert.ok([400, 411].includes(r2.status));
 });
 
-test('Transfer-Encoding wins over Content-Length; of two Content-Length fields h2o takes the first', async () => {
-  const te = await rawExpect('CL and TE', `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\n`, { allowClose: false });
-  assert.match(JSON.parse(te.body).error.message, /empty/, 'the chunked (empty) body was read, not 4 bytes');
-  const cl = await rawExpect('two CL', `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 5\r\nConnection: close\r\n\r\n{}{}{`, { allowClose: false });
-  assert.match(JSON.parse(cl.body).error.message, /unexpected data at byte 2/, 'the first Content-Length (4) was used');
+// RFC 9112 section 6.3: a head whose framing is ambiguous is refused before
+// any of its body is read, and the connection closed, so that bytes a front
+// proxy framed otherwise are never read as a next request (server/h1_framing.c).
+test('ambiguous framing gets 400 and a close, never "the first one wins": two Content-Length, Content-Length with Transfer-Encoding, two Transfer-Encoding', async () => {
+  const body = JSON.stringify({ model: 'echo', messages: [{ role: 'user', content: 'smuggled?' }] });
+  const next = 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'; // what a front proxy may have framed as a second request
+  const cases = [
+    ['two conflicting Content-Length (5 then the real one)', `Content-Length: 5\r\nContent-Length: ${body.length}\r\n`, body + next, /more than one Content-Length/],
+    ['two conflicting Content-Length (the real one first)', `Content-Length: ${body.length}\r\nContent-Length: 5\r\n`, body + next, /more than one Content-Length/],
+    ['two equal Content-Length', `content-length: ${body.length}\r\nContent-Length: ${body.length}\r\n`, body + next, /more than one Content-Length/],
+    ['Content-Length and Transfer-Encoding', `Content-Length: 4\r\nTransfer-Encoding: chunked\r\n`, `0\r\n\r\n${next}`, /both Content-Length and Transfer-Encoding/],
+    ['Transfer-Encoding then Content-Length', `TRANSFER-ENCODING: chunked\r\ncontent-length: 5\r\n`, `0\r\n\r\n${next}`, /both Content-Length and Transfer-Encoding/],
+    ['two Transfer-Encoding', `Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n`, `0\r\n\r\n${next}`, /more than one Transfer-Encoding/],
+  ];
+  for (const [name, fields, rest, message] of cases) {
+    const r = await rawExpect(name, `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${fields}\r\n${rest}`, { allowClose: false });
+    assert.equal(r.status, 400, `${name}: ${r.raw}`);
+    assert.match(JSON.parse(r.body).error.message, message, name);
+    assert.equal(r.headers.connection, 'close', `${name}: Connection: close`);
+    assert.ok(r.closed, `${name}: the connection is closed`);
+    assert.equal(r.raw.split('HTTP/1.1 ').length - 1, 1, `${name}: one answer only, the rest was never read as a request: ${r.raw}`);
+  }
+  // one Content-Length, or one Transfer-Encoding, is served as before
+  const ok = await rawExpect('one Content-Length', `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`, { statuses: [200], allowClose: false });
+  assert.match(ok.body, /smuggled\?/);
+  const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  const te = await rawExpect('one Transfer-Encoding', `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked}`, { statuses: [200], allowClose: false });
+  assert.match(te.body, /smuggled\?/);
+  await assertNoRestart('ambiguous framing');
 });
 
-// Opens a connection, sends `data`; returns the socket and a promise of
-// {text, closedAfterMs}.
+// /metrics names access tokens and counts their usage: with metrics_token it
+// needs that token (or the admin token); /health never shows token names.
+test('metrics_token guards /metrics (401 in the OpenAI shape otherwise); /health shows no token names', async () => {
+  const g = await startGateway({
+    config: ({ port }) => [
+      `listen: [{address: 127.0.0.1, port: ${port}}]`, 'workers: 1',
+      'access_tokens: [{token: sk-hostile-team-0001, name: secret-team-name}]',
+      'admin_token: sk-hostile-admin-0002', 'metrics_token: sk-hostile-metrics-0003',
+      'providers: [{name: echo, type: echo, models: [echo]}]',
+    ].join('\n') + '\n',
+  });
+  try {
+    const chat = await request(g.url('/v1/chat/completions'), { method: 'POST', token: 'sk-hostile-team-0001',
+      body: { model: 'echo', messages: [{ role: 'user', content: 'count me' }] } });
+    assert.equal(chat.status, 200, chat.text);
+    for (const [who, headers, code] of [
+      ['no token', {}, 'missing_api_key'],
+      ['a wrong token', { authorization: 'Bearer sk-wrong' }, 'invalid_api_key'],
+      ['an access token', { authorization: 'Bearer sk-hostile-team-0001' }, 'invalid_api_key'],
+      ['an access token in x-api-key', { 'x-api-key': 'sk-hostile-team-0001' }, 'invalid_api_key'],
+    ]) {
+      for (const method of ['GET', 'HEAD']) {
+        const r = await request(g.url('/metrics'), { method, headers });
+        assert.equal(r.status, 401, `${method} /metrics with ${who}: ${r.text}`);
+        if (method === 'GET') {
+          assertOpenAIError(r, 401, null, `/metrics with ${who}`);
+          assert.equal(r.json.error.code, code, `/metrics with ${who}: code`);
+          assert.doesNotMatch(r.text, /secret-team-name|llmgate_/, `/metrics with ${who} shows nothing`);
+        }
+      }
+    }
+    for (const [who, token] of [['the metrics token', 'sk-hostile-metrics-0003'], ['the admin token', 'sk-hostile-admin-0002']]) {
+      const r = await request(g.url('/metrics'), { token });
+      assert.equal(r.status, 200, `/metrics with ${who}: ${r.text}`);
+      assert.match(r.text, /token="secret-team-name"/, `/metrics with ${who} has the per-token series`);
+    }
+    const m = await request(g.url('/metrics'), { headers: { 'x-api-key': 'sk-hostile-metrics-0003' } });
+    assert.equal(m.status, 200, 'x-api-key works as for every endpoint');
+    const h = await request(g.url('/health'));
+    assert.equal(h.status, 200);
+    assert.doesNotMatch(h.text, /secret-team-name|sk-hostile/, `/health: ${h.text}`);
+    assert.doesNotMatch(g.logs(), /sk-hostile/, 'no token in the log');
+  } finally {
+    await g.stop();
+  }
+  // without metrics_token /metrics stays open (this file's gateway has none)
+  const open = await request(gw.url('/metrics'));
+  assert.equal(open.status, 200);
+});
+
+
+// Opens a connection, sends `data`; returns the socket, a promise of
+// {text, closedAfterMs}, and `sent`, a promise resolved once `data` is handed
+// to the kernel (written to the gateway's socket).
 function openRaw(data) {
   const s = net.connect({ port: gw.port, host: '127.0.0.1' });
   const t0 = Date.now();
   let text = '';
   s.setEncoding('latin1');
-  s.on('connect', () => s.write(data));
+  const sent = new Promise((resolve) => s.on('connect', () => s.write(data, resolve)));
   s.on('data', (d) => { text += d; });
   s.on('error', () => {});
   const closed = new Promise((resolve) => s.on('close', () => resolve({ text, closedAfterMs: Date.now() - t0 })));
-  return { s, closed, text: () => text };
+  return { s, closed, sent, text: () => text };
+}
+
+// `p`, or null when it has not settled within `ms` (the timer is cleared, so
+// that it does not keep the test process alive).
+function within(p, ms) {
+  let t;
+  return Promise.race([p, new Promise((resolve) => { t = setTimeout(() => resolve(null), ms); })]).finally(() => clearTimeout(t));
 }
 
 test('truncated body, then the client closes: the gateway closes too, answers nothing, and serves others', async () => {
@@ -421,10 +514,12 @@ test('truncated body, then the client closes: the gateway closes too, answers no
     const c = openRaw(`POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":"echo","messa`);
     conns.push(c);
   }
-  await sleep(100);
+  await Promise.all(conns.map((c) => c.sent));
+  await sleep(100); // most likely read by the gateway before the FIN; either order must work
   for (const c of conns) c.s.end(); // half-close: FIN after 22 of 1000 bytes
-  const ends = await Promise.race([Promise.all(conns.map((c) => c.closed)), sleep(3000).then(() => null)]);
-  assert.ok(ends, 'the gateway kept half-closed truncated uploads open for more than 3 s');
+  // client_header is 300 s here: a close within HANG answers the FIN
+  const ends = await within(Promise.all(conns.map((c) => c.closed)), HANG);
+  assert.ok(ends, `the gateway kept half-closed truncated uploads open for more than ${HANG} ms`);
   for (const e of ends) assert.equal(e.text, '', 'nothing is answered to a truncated body');
   await assertNoRestart('truncated body + close');
 });
@@ -432,15 +527,17 @@ test('truncated body, then the client closes: the gateway closes too, answers no
 test('truncated body, the client waiting: other requests are served meanwhile', async () => {
   const conns = [];
   for (let i = 0; i < 20; i++) conns.push(openRaw(`POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"model":"echo"`));
-  await sleep(100);
-  const t0 = Date.now();
+  await Promise.all(conns.map((c) => c.sent));
+  await sleep(100); // let the gateway read them (a situation, nothing depends on it)
+  // served at all while 20 uploads stall (a worker blocked on one would hang
+  // these until the request timeout): how fast is not this test's business
   for (let i = 0; i < 6; i++) {
-    const r = await post1(msgBody('"meanwhile"'), { timeout: 3000 });
+    const r = await post1(msgBody('"meanwhile"'));
     assert.equal(r.status, 200);
-    const r2 = await post2(msgBody('"meanwhile"'), { timeout: 3000 });
+    const r2 = await post2(msgBody('"meanwhile"'));
     assert.equal(r2.status, 200);
   }
-  assert.ok(Date.now() - t0 < 3000, 'others were slowed down');
+  for (const c of conns) assert.equal(c.s.readyState, 'open', 'a stalled upload was dropped (client_header is 300 s here)');
   for (const c of conns) {
     assert.equal(c.text(), '', 'nothing answered before the body is complete');
     c.s.destroy();
@@ -451,7 +548,7 @@ test('truncated body, the client waiting: other requests are served meanwhile', 
 test('short Content-Length: the first request is read as declared, the rest as a (bad) next request', async () => {
   const body = msgBody('"x"');
   // 10 bytes declared: `{"model":"` is the body, the rest is a garbage request head
-  const r = await rawExchange(gw.port, `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n${body}\r\n\r\n`, { timeout: 3000 });
+  const r = await rawExchange(gw.port, `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n${body}\r\n\r\n`, { timeout: HANG });
   assert.ok(r.closed, 'the connection is closed after the garbage');
   const first = parseHttpResponse(r.text);
   assert.equal(first.status, 400, r.text.slice(0, 300));
@@ -464,13 +561,18 @@ test('short Content-Length: the first request is read as declared, the rest as a
   // without a blank line after it, the rest is an incomplete head: nothing more is answered
   // (h2o waits up to http1 req_timeout), and the gateway serves others meanwhile
   const c = openRaw(`POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n${body}`);
-  await sleep(300);
-  assert.equal((c.text().match(/HTTP\/1\.1 /g) || []).length, 1, c.text());
-  assert.equal((await post1(msgBody('"meanwhile"'), { timeout: 3000 })).status, 200);
+  const answers = () => (c.text().match(/HTTP\/1\.1 /g) || []).length;
+  // the event itself: the first answer is complete (its body has its declared length)
+  await waitFor(() => { const p = parseHttpResponse(c.text()); return p && p.body.length === Number(p.headers['content-length']); },
+    { timeout: HANG, what: 'the answer to the first request' });
+  assert.equal((await post1(msgBody('"meanwhile"'))).status, 200);
+  // still one answer after another request went through the gateway, and the connection still open
+  assert.equal(answers(), 1, c.text());
+  assert.equal(c.s.readyState, 'open', 'the incomplete head was answered by a close');
   c.s.destroy();
   // the declared bytes form a complete request: answered, then the rest is a GET /health
   const full = `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`;
-  const r2 = await rawExchange(gw.port, full, { timeout: 3000 });
+  const r2 = await rawExchange(gw.port, full, { timeout: HANG });
   assert.equal((r2.text.match(/HTTP\/1\.1 200 /g) || []).length, 2, r2.text.slice(0, 500));
   await assertNoRestart('short Content-Length');
 });
@@ -479,13 +581,15 @@ test('chunked body: a valid one is served, a truncated one then a close frees th
   const body = msgBody('"chunked"');
   const mid = 20;
   const ok = await rawExchange(gw.port, `POST ${CHAT} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
-    `${mid.toString(16)}\r\n${body.slice(0, mid)}\r\n${(body.length - mid).toString(16)}\r\n${body.slice(mid)}\r\n0\r\n\r\n`, { timeout: 3000 });
+    `${mid.toString(16)}\r\n${body.slice(0, mid)}\r\n${(body.length - mid).toString(16)}\r\n${body.slice(mid)}\r\n0\r\n\r\n`, { timeout: HANG });
   assert.match(ok.text, /^HTTP\/1\.1 200/);
   const c = openRaw(`POST ${CHAT} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${mid.toString(16)}\r\n${body.slice(0, mid)}\r\n`);
-  await sleep(100);
+  await c.sent;
+  await sleep(100); // most likely read before the FIN; either order must work
   c.s.end();
-  const end = await Promise.race([c.closed, sleep(3000).then(() => null)]);
-  assert.ok(end, 'a half-closed chunked upload stayed open');
+  const end = await within(c.closed, HANG); // client_header is 300 s here
+  assert.ok(end, `a half-closed chunked upload stayed open for more than ${HANG} ms`);
+  assert.equal(end.text, '', 'nothing is answered to a truncated chunked body');
   await assertNoRestart('chunked');
 });
 
@@ -514,9 +618,9 @@ const headers = (stream, method = 'GET', path = '/health', flags = F.END_HEADERS
 const START = Buffer.concat([PREFACE, settings()]);
 
 // Writes `data` on a raw connection to the h2c port and reads frames until a
-// GOAWAY (then waits briefly for the close), a close, `until(frames)`, or
-// `timeout` ms.
-function h2raw(data, { timeout = 3000, until } = {}) {
+// GOAWAY (then waits briefly for the close, which nothing asserts), a close,
+// `until(frames)`, or `timeout` ms (a hang).
+function h2raw(data, { timeout = HANG, until } = {}) {
   return new Promise((resolve) => {
     const s = net.connect({ port: gw.port, host: '127.0.0.1' });
     const t0 = Date.now();
@@ -552,13 +656,13 @@ function h2raw(data, { timeout = 3000, until } = {}) {
 }
 
 const h2results = {};
-// The connection ends in a GOAWAY with one of `codes`, or a close, within 2 s.
+// The connection ends in a GOAWAY with one of `codes`, or a close (h2raw's
+// timeout, HANG, catches a hang).
 function expectGoaway(name, r, codes) {
   const got = r.goaway ? `GOAWAY ${ERRNAME[r.goaway.code] ?? r.goaway.code}` : r.closed ? 'closed' : 'still open';
   h2results[name] = got + (r.rst.length ? ` (+${r.rst.length} RST_STREAM ${ERRNAME[r.rst[0].code]})` : '');
   assert.ok(r.goaway || r.closed, `${name}: neither GOAWAY nor close (${got}; ${r.frames.length} frames)`);
   if (r.goaway) assert.ok(codes.map((c) => E[c]).includes(r.goaway.code), `${name}: ${got}, expected one of ${codes}`);
-  assert.ok(r.ms < 2500, `${name}: took ${r.ms} ms`);
 }
 
 test('h2c: a valid raw exchange works (the frame helpers are right)', async () => {
@@ -630,11 +734,11 @@ test('h2c rapid reset: 10,000 HEADERS+RST_STREAM pairs, then the connection stil
     }
     parts.push(frame(T.PING, 0, 0, Buffer.from('rapidrst')));
     const t0 = Date.now();
-    const other = (async () => { await sleep(50); return post1(msgBody('"during the flood"'), { timeout: 5000 }); })();
-    const r = await h2raw(Buffer.concat(parts), { timeout: 8000, until: (fs) => fs.some((f) => f.type === T.PING && (f.flags & F.ACK)) });
+    const other = (async () => { await sleep(50); return post1(msgBody('"during the flood"')); })();
+    const r = await h2raw(Buffer.concat(parts), { timeout: 2 * HANG, until: (fs) => fs.some((f) => f.type === T.PING && (f.flags & F.ACK)) });
     const pong = r.frames.some((f) => f.type === T.PING && (f.flags & F.ACK));
     h2results[`rapid reset ${method}`] = `${pong ? 'PING answered' : ''}${r.goaway ? ` GOAWAY ${ERRNAME[r.goaway.code]}` : ''}${r.closed ? ' closed' : ''} in ${Date.now() - t0} ms`;
-    assert.ok(pong || r.goaway || r.closed, `rapid reset ${method}: no answer within 8 s`);
+    assert.ok(pong || r.goaway || r.closed, `rapid reset ${method}: no answer within ${2 * HANG} ms`);
     if (r.goaway) assert.ok([E.ENHANCE_YOUR_CALM, E.PROTOCOL_ERROR, E.NO_ERROR].includes(r.goaway.code), `GOAWAY ${r.goaway.code}`);
     const o = await other;
     assert.equal(o.status, 200, 'another client was served during the flood');
@@ -643,20 +747,112 @@ test('h2c rapid reset: 10,000 HEADERS+RST_STREAM pairs, then the connection stil
   await assertNoRestart('rapid reset');
 });
 
-test('h2c SETTINGS and PING floods: answered (or refused) within seconds; others served', async () => {
+test('h2c SETTINGS and PING floods: answered (or refused), never a hang; others served', async () => {
   for (const [name, f] of [['SETTINGS', settings([[4, 65535]])], ['PING', frame(T.PING, 0, 0, Buffer.alloc(8))], ['WINDOW_UPDATE', frame(T.WINDOW_UPDATE, 0, 0, u32(1))]]) {
     const n = name === 'WINDOW_UPDATE' ? 1000 : 10000; // 1000 increments stay under 2^31-1 - 65535
     const flood = Buffer.concat([START, ...Array(n).fill(f), frame(T.PING, 0, 0, Buffer.from('lastping'))]);
     const t0 = Date.now();
-    const r = await h2raw(flood, { timeout: 8000, until: (fs) => fs.some((x) => x.type === T.PING && (x.flags & F.ACK) && x.payload.toString() === 'lastping') });
+    const r = await h2raw(flood, { timeout: 2 * HANG, until: (fs) => fs.some((x) => x.type === T.PING && (x.flags & F.ACK) && x.payload.toString() === 'lastping') });
     const pong = r.frames.some((x) => x.type === T.PING && (x.flags & F.ACK) && x.payload.toString() === 'lastping');
     h2results[`${name} flood`] = `${pong ? 'last PING answered' : ''}${r.goaway ? ` GOAWAY ${ERRNAME[r.goaway.code]}` : ''}${r.closed ? ' closed' : ''} in ${Date.now() - t0} ms`;
-    assert.ok(pong || r.goaway || r.closed, `${name} flood: no answer within 8 s`);
-    const o = await post2(msgBody('"after the flood"'), { timeout: 5000 });
+    assert.ok(pong || r.goaway || r.closed, `${name} flood: no answer within ${2 * HANG} ms`);
+    const o = await post2(msgBody('"after the flood"'));
     assert.equal(o.status, 200);
   }
   console.log('floods:', JSON.stringify(h2results, null, 1));
   await assertNoRestart('floods');
+});
+
+// ---- HTTP/2 rapid reset (CVE-2023-44487; server/h2_reset.c) -------------------
+
+const lit = (name, value) => Buffer.concat([Buffer.from([0x00]), str(name), str(value)]); // literal without indexing, new name
+// A complete chat request on `stream` (HEADERS + DATA with END_STREAM), then its RST_STREAM(CANCEL).
+function resetTriple(stream, body) {
+  const block = Buffer.concat([Buffer.from([0x83, 0x86, 0x04]), str(CHAT), Buffer.from([0x01]), str('127.0.0.1'), lit('content-type', 'application/json')]);
+  return Buffer.concat([frame(T.HEADERS, F.END_HEADERS, stream, block), frame(T.DATA, F.END_STREAM, stream, body), frame(T.RST_STREAM, 0, stream, u32(E.CANCEL))]);
+}
+const cpuTicks = (pids) => pids.reduce((a, p) => { const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${p}/stat`, 'utf8').lastIndexOf(')') + 2).split(' '); return a + Number(f[11]) + Number(f[12]); }, 0);
+const BURST = 100; // LLG_H2_RESET_BURST (server/h2_reset.h)
+const chatBody = (content, model, stream = false) => JSON.stringify({ model, stream, messages: [{ role: 'user', content }] });
+
+test('h2c rapid reset is cut: past the budget of client resets, GOAWAY ENHANCE_YOUR_CALM and a close; the rest is never processed', async () => {
+  const logBefore = gw.logs().length;
+  // 150 triples in one write: read by the worker in one go, so the budget is
+  // not refilled in between (it refills with the loop's clock); the 101st
+  // reset overdraws it
+  const body = Buffer.from(chatBody('rapid-150', 'up-rapid'));
+  const parts = [START];
+  for (let i = 0; i < 150; i++) parts.push(resetTriple(1 + 2 * i, body));
+  const r = await h2raw(Buffer.concat(parts), { timeout: HANG });
+  assert.ok(r.goaway, `GOAWAY expected, got ${r.closed ? 'a close' : 'nothing'} (${r.frames.length} frames)`);
+  assert.equal(r.goaway.code, E.ENHANCE_YOUR_CALM, `GOAWAY ${ERRNAME[r.goaway.code]}`);
+  assert.equal(r.goaway.debug, 'too many streams reset');
+  // the cut comes at the 101st reset: stream 201 (a stalled read may refill a few more)
+  assert.ok(r.goaway.last >= 2 * BURST + 1 && r.goaway.last < 2 * 150 - 1, `last stream id ${r.goaway.last}`);
+  await gw.waitLog(/h2: 127\.0\.0\.1 reset \d+ streams, over the budget of 100 at once and 20 a second \(rapid reset\): GOAWAY ENHANCE_YOUR_CALM, connection closed/);
+  assert.ok(gw.logs().slice(logBefore).includes('rapid reset'));
+  await assertNoRestart('rapid reset cut');
+});
+
+test('h2c rapid reset flood: 100,000 HEADERS+DATA+RST_STREAM triples on one connection are cut early; the upstream sees few requests; others served', async () => {
+  await mock.reset();
+  const body = Buffer.from(chatBody('rapid-flood', 'up-rapid'));
+  const ticks0 = cpuTicks(workers0);
+  const s = net.connect({ port: gw.port, host: '127.0.0.1' });
+  const closed = new Promise((resolve) => s.on('close', resolve));
+  s.on('error', () => {});
+  let goaway = null, buf = Buffer.alloc(0), written = 0;
+  s.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+      const len = buf.readUIntBE(0, 3);
+      if (buf[3] === T.GOAWAY && !goaway) goaway = { last: buf.readUInt32BE(9) & 0x7fffffff, code: buf.readUInt32BE(13) };
+      buf = buf.subarray(9 + len);
+    }
+  });
+  await new Promise((resolve) => s.on('connect', resolve));
+  s.write(START);
+  const other = post1(msgBody('"during the flood"'));
+  // 100 writes of 1,000 triples; a write after the close fails (ignored)
+  for (let i = 0; i < 100 && !s.destroyed; i++) {
+    const parts = [];
+    for (let j = 0; j < 1000; j++) parts.push(resetTriple(1 + 2 * (1000 * i + j), body));
+    if (!s.write(Buffer.concat(parts))) await Promise.race([new Promise((r) => s.once('drain', r)), closed]);
+    written += 1000;
+  }
+  await closed; // the gateway closes it; HANG-bounded by the test's own end
+  const cpuMs = (cpuTicks(workers0) - ticks0) * 10;
+  const upstream = (await mock.record()).filter((e) => e.event === 'request' && (e.body || '').includes('rapid-flood')).length;
+  console.log(`rapid reset flood: ${written} triples written before the close, GOAWAY ${goaway ? `${ERRNAME[goaway.code]} last ${goaway.last}` : 'not read (reset)'}, ` +
+    `worker CPU ${cpuMs} ms, upstream requests ${upstream}`);
+  if (goaway) assert.equal(goaway.code, E.ENHANCE_YOUR_CALM);
+  assert.ok(upstream <= BURST + 1, `the upstream saw ${upstream} requests`);
+  assert.equal((await other).status, 200, 'another client was served during the flood');
+  await assertNoRestart('rapid reset flood');
+});
+
+test('h2c: a client that cancels streams now and then (10 a second, 110 in all: past the burst) is never cut', async () => {
+  const session = http2.connect(`http://127.0.0.1:${gw.port}`);
+  session.on('error', () => {});
+  let goaway = null;
+  session.on('goaway', (code) => { goaway = code; });
+  try {
+    for (let i = 0; i < 110; i++) {
+      const req = session.request({ ':method': 'POST', ':path': CHAT, 'content-type': 'application/json' });
+      req.end(chatBody(`cancel ${i} ${'w '.repeat(20)}`, 'echo-slow', true));
+      // cancel once the answer has begun (the stream is open on the gateway)
+      await new Promise((resolve, reject) => { req.on('response', resolve); req.on('error', reject); });
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      await sleep(100); // the client's pace: 10 a second (a busy machine only makes it slower)
+    }
+    assert.equal(goaway, null, `GOAWAY ${goaway}`);
+    const last = session.request({ ':method': 'GET', ':path': '/health' });
+    const status = await new Promise((resolve, reject) => { last.on('response', (h) => resolve(h[':status'])); last.on('error', reject); last.end(); });
+    assert.equal(status, 200, 'the same connection still serves');
+  } finally {
+    session.close();
+  }
+  await assertNoRestart('paced cancels');
 });
 
 test('h2c: a stream whose body never ends is dropped by RST_STREAM, and the session keeps working', async () => {

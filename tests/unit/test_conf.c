@@ -103,6 +103,7 @@ static void check_defaults(const llg_conf_t *c)
     CHECK_EQ_INT(c->max_header_bytes, 65536);
     CHECK_EQ_INT(c->token_count, 0);
     CHECK(c->admin_token == NULL);
+    CHECK(c->metrics_token == NULL);
     CHECK_EQ_INT(c->cors_allow_origins.count, 1);
     CHECK_EQ_STR(c->cors_allow_origins.items[0], "*");
     CHECK(c->defaults.model == NULL);
@@ -172,10 +173,11 @@ TEST(defaults_comments_only)
 
 TEST(defaults_null_document_and_null_values)
 {
-    static const char *const docs[] = {"---\n", "~\n", "null\n", "# c\n---\n# c\n",
-                                       /* `key:` with no value is the same as leaving the key out */
-                                       ("listen:\nworkers:\ntimeouts:\naccess_tokens:\nadmin_token:\ncors:\n  allow_origins:\n"
-                                        "defaults:\nretry:\nkeys:\nproviders:\ntimeout: ~\nmax_body_bytes: null\n")};
+    static const char *const docs[] = {
+        "---\n", "~\n", "null\n", "# c\n---\n# c\n",
+        /* `key:` with no value is the same as leaving the key out */
+        ("listen:\nworkers:\ntimeouts:\naccess_tokens:\nadmin_token:\nmetrics_token:\ncors:\n  allow_origins:\n"
+         "defaults:\nretry:\nkeys:\nproviders:\ntimeout: ~\nmax_body_bytes: null\n")};
     for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
         llg_conf_t *c = load_ok(docs[i], NULL);
         if (c != NULL)
@@ -970,6 +972,13 @@ TEST(errors_tokens)
                   "t.yaml:9:13: access_tokens[7].token: must not be empty");
     EXPECT_ERRORS("admin_token: ''\n", NULL, "t.yaml:1:14: admin_token: must not be empty");
     EXPECT_ERRORS("admin_token: 'a b'\n", NULL, "t.yaml:1:14: admin_token: must not contain spaces or control characters");
+    EXPECT_ERRORS("metrics_token: ''\n", NULL, "t.yaml:1:16: metrics_token: must not be empty");
+    EXPECT_ERRORS("metrics_token: [a]\n", NULL, "t.yaml:1:16: metrics_token: expected a string, got a list");
+    EXPECT_ERRORS("metrics_token: 'a\tb'\n", NULL, "t.yaml:1:16: metrics_token: must not contain spaces or control characters");
+    llg_conf_t *c = load_ok("metrics_token: sk-metrics-1\n", NULL);
+    if (c != NULL)
+        CHECK_EQ_STR(c->metrics_token, "sk-metrics-1");
+    llg_conf_free(c);
 }
 
 TEST(errors_nul_bytes)

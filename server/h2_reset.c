@@ -1,0 +1,140 @@
+/*
+ * server/h2_reset.c: the per-connection budget of client stream resets on
+ * HTTP/2 (see h2_reset.h).
+ */
+#include "server/h2_reset.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "h2o.h"
+#include "h2o/http2.h"
+#include "h2o/http2_internal.h"
+#include "server/log.h"
+
+/* One connection that has reset streams; the others have no entry. */
+typedef struct reset_budget {
+    struct reset_budget *next;
+    const h2o_http2_conn_t *conn;
+    double tokens;
+    uint64_t at_ms; /* when tokens was last refilled */
+    uint32_t resets;
+} reset_budget_t;
+
+#define BUCKETS 1024
+static reset_budget_t *buckets[BUCKETS];
+static uint32_t pending_rst;  /* the stream id of the RST_STREAM being handled; 0: none */
+static uint64_t closed_count; /* connections closed here */
+
+uint64_t llg_h2_reset_closed(void)
+{
+    return closed_count;
+}
+
+static reset_budget_t **slot_of(const h2o_http2_conn_t *conn)
+{
+    uintptr_t h = (uintptr_t)conn;
+    h ^= h >> 17;
+    h *= UINT64_C(0x9e3779b97f4a7c15);
+    reset_budget_t **p = &buckets[(h >> 40) % BUCKETS];
+    while (*p != NULL && (*p)->conn != conn)
+        p = &(*p)->next;
+    return p;
+}
+
+static void *libh2o(const char *name)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+    if (fn == NULL)
+        abort(); /* libh2o linked statically: nothing to stand in front of (Debian ships it shared) */
+    return fn;
+}
+
+/* Sends GOAWAY(ENHANCE_YOUR_CALM) and closes: with the state IS_CLOSING,
+ * h2o's frame loop stops at once, and the write it then makes (the GOAWAY)
+ * ends in close_connection_now(), as for any connection error. */
+static void cut(h2o_http2_conn_t *conn, const reset_budget_t *b)
+{
+    struct sockaddr_storage ss;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    socklen_t sl = conn->super.callbacks->get_peername(&conn->super, (struct sockaddr *)&ss);
+    if (sl != 0 && ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+    else if (sl != 0 && ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+    llg_warn("h2: %s reset %u streams, over the budget of %d at once and %d a second (rapid reset): GOAWAY "
+             "ENHANCE_YOUR_CALM, connection closed",
+             addr, b->resets, LLG_H2_RESET_BURST, LLG_H2_RESET_RATE);
+    h2o_http2_encode_goaway_frame(&conn->_write.buf, conn->pull_stream_ids.max_open, H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM,
+                                  h2o_iovec_init(H2O_STRLIT("too many streams reset")));
+    h2o_http2_conn_request_write(conn);
+    conn->state = H2O_HTTP2_CONN_STATE_IS_CLOSING;
+    closed_count++;
+}
+
+/* Charges one client reset to the connection's budget. */
+static void charge(h2o_http2_conn_t *conn)
+{
+    reset_budget_t **p = slot_of(conn), *b = *p;
+    uint64_t now = h2o_now(conn->super.ctx->loop);
+    if (b == NULL) {
+        if ((b = calloc(1, sizeof(*b))) == NULL)
+            return;
+        b->conn = conn;
+        b->tokens = LLG_H2_RESET_BURST;
+        b->at_ms = now;
+        *p = b;
+    }
+    if (now > b->at_ms) {
+        b->tokens += (double)(now - b->at_ms) * LLG_H2_RESET_RATE / 1000.0;
+        if (b->tokens > LLG_H2_RESET_BURST)
+            b->tokens = LLG_H2_RESET_BURST;
+        b->at_ms = now;
+    }
+    b->resets++;
+    b->tokens -= 1;
+    if (b->tokens < 0 && conn->state < H2O_HTTP2_CONN_STATE_IS_CLOSING)
+        cut(conn, b);
+}
+
+int h2o_http2_decode_rst_stream_payload(h2o_http2_rst_stream_payload_t *payload, const h2o_http2_frame_t *frame,
+                                        const char **err_desc)
+{
+    static int (*real)(h2o_http2_rst_stream_payload_t *, const h2o_http2_frame_t *, const char **);
+    if (real == NULL)
+        *(void **)&real = libh2o("h2o_http2_decode_rst_stream_payload");
+    int r = real(payload, frame, err_desc);
+    pending_rst = r == 0 ? frame->stream_id : 0;
+    return r;
+}
+
+void h2o_http2_stream_reset(h2o_http2_conn_t *conn, h2o_http2_stream_t *stream)
+{
+    static void (*real)(h2o_http2_conn_t *, h2o_http2_stream_t *);
+    if (real == NULL)
+        *(void **)&real = libh2o("h2o_http2_stream_reset");
+    /* the client's RST_STREAM of an open stream: the only caller that
+     * decoded one just before (lib/http2/connection.c handle_rst_stream_frame) */
+    int by_client = pending_rst != 0 && stream->stream_id == pending_rst;
+    pending_rst = 0;
+    real(conn, stream);
+    if (by_client)
+        charge(conn);
+}
+
+void h2o_http2_scheduler_dispose(h2o_http2_scheduler_node_t *root)
+{
+    static void (*real)(h2o_http2_scheduler_node_t *);
+    if (real == NULL)
+        *(void **)&real = libh2o("h2o_http2_scheduler_dispose");
+    /* only a connection's root scheduler is disposed (close_connection_now) */
+    h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, scheduler, root);
+    reset_budget_t **p = slot_of(conn), *b = *p;
+    if (b != NULL) {
+        *p = b->next;
+        free(b);
+    }
+    real(root);
+}
