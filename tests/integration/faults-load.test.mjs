@@ -21,12 +21,18 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  startGateway, startMock, request, curl, parseSSE, isOpenAIError, sleep, waitFor, tmpDir, procState,
+  startGateway, startMock, request, curl, parseSSE, sseEvents, isOpenAIError, sleep, waitFor, tmpDir, procState, withCeiling,
 } from './lib/harness.mjs';
-import { mkKey, gatewayYaml, keyRows, rnd } from './lib/upstream.mjs';
+import { mkKey, gatewayYaml, keyRows, rnd, scrape, metric, heldUpstream, heldProvider } from './lib/upstream.mjs';
 
 const ADMIN = `sk-admin-${rnd()}`;
 const CHAT = '/v1/chat/completions';
+
+// A ceiling for "it eventually happened" (a reload, a replacement worker, a
+// stream's end): generous for an ASan build on a loaded machine; it only
+// bounds a hang. Nothing here judges how fast or how much: the load runs until
+// the events it must overlap have happened.
+const CEILING = 30000;
 
 // ---- load generators ---------------------------------------------------------
 
@@ -42,22 +48,23 @@ function parseH2load(text) {
 }
 const summary = (r) => `${r.total} total, ${r.succeeded} succeeded, ${r.failed} failed, ${r.errored} errored; ${r.s2xx} 2xx ${r.s4xx} 4xx ${r.s5xx} 5xx`;
 
-// Runs h2load for `seconds` (timing-based) POSTing `body` to `url`. Returns a
-// promise of the parsed summary plus {log: [{startUs, status, us}]} when
-// `log` is set (h2load --log-file: one line per finished request).
-function h2load(url, body, { h1 = true, conns = 4, seconds = 8, log = false, extra = [] } = {}) {
+// Runs h2load for `seconds` (timing-based), or for `n` requests when `n` is
+// set, POSTing `body` to `url`. Returns a promise of the parsed summary plus
+// {log: [{startUs, status, us}]} when `log` is set (h2load --log-file: one
+// line per finished request).
+function h2load(url, body, { h1 = true, conns = 4, seconds = 8, n, log = false, extra = [] } = {}) {
   const dir = tmpDir('llmgate-h2load-');
   const bodyFile = path.join(dir, 'body.json');
   fs.writeFileSync(bodyFile, JSON.stringify(body));
   const logFile = path.join(dir, 'log.tsv');
-  const args = [...(h1 ? ['--h1'] : []), '-c', String(conns), '-t', '1', '-D', String(seconds), '-d', bodyFile,
+  const args = [...(h1 ? ['--h1'] : []), '-c', String(conns), '-t', '1', ...(n ? ['-n', String(n)] : ['-D', String(seconds)]), '-d', bodyFile,
     '-H', 'content-type: application/json', ...(log ? ['--log-file', logFile] : []), ...extra, url];
   return new Promise((resolve, reject) => {
     const p = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     p.stderr.on('data', (d) => { out += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), (seconds + 30) * 1000);
+    const t = setTimeout(() => p.kill('SIGKILL'), n ? 120000 : (seconds + 60) * 1000);
     p.on('error', reject);
     p.on('close', () => {
       clearTimeout(t);
@@ -72,41 +79,65 @@ function h2load(url, body, { h1 = true, conns = 4, seconds = 8, log = false, ext
   });
 }
 
+// Runs h2load in batches of `n` requests until done() is true (checked
+// between batches), so that the load lasts exactly as long as the events it
+// must overlap, however fast the machine. Returns the summed summary, with
+// the text of every batch that had a failure and the number of batches.
+async function h2loadUntil(url, body, done, { n = 200, ...opts } = {}) {
+  const sum = { total: 0, started: 0, done: 0, succeeded: 0, failed: 0, errored: 0, timeout: 0, s2xx: 0, s3xx: 0, s4xx: 0, s5xx: 0, processFailures: [], text: '', batches: 0 };
+  do {
+    const r = await h2load(url, body, { ...opts, n });
+    for (const k of ['total', 'started', 'done', 'succeeded', 'failed', 'errored', 'timeout', 's2xx', 's3xx', 's4xx', 's5xx']) sum[k] += r[k];
+    sum.processFailures.push(...r.processFailures);
+    if (r.failed || r.errored || r.timeout || r.s4xx || r.s5xx || r.processFailures.length) sum.text += `--- batch ${sum.batches + 1}:\n${r.text}`;
+    sum.batches++;
+  } while (!done());
+  return sum;
+}
+
 // HTTP/1.1 keep-alive clients that pause 20-500 ms between requests (an
 // interactive client, unlike h2load which sends the next request at once):
 // these are the connections a draining worker finds idle. Each loop has its
 // own agent with one socket, reused whenever the server keeps it. Node does
 // not retry a POST on a reused socket that the server closed: such a race is a
 // failure here, as it would be for a real client.
+// Each failure has `loop` (which client), `at`, `sentAt` (when the request
+// was sent) and `socketBorn` (when its connection was first used).
 function pacedH1(port, body, { loops = 6, pause = [20, 500] } = {}) {
   let running = true, ok = 0, reused = 0;
   const failures = [], okAt = [];
   const payload = JSON.stringify(body);
-  const one = async () => {
+  const one = async (loop) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     while (running) {
+      const sentAt = Date.now();
       const r = await new Promise((resolve) => {
+        let socketBorn;
         const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: CHAT, agent,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (d) => { text += d; });
           res.on('end', () => resolve({ status: res.statusCode, text, reused: req.reusedSocket }));
-          res.on('error', (e) => resolve({ error: e }));
+          res.on('error', (e) => resolve({ error: e, socketBorn }));
         });
-        req.setTimeout(15000, () => req.destroy(new Error('timeout')));
-        req.on('error', (e) => resolve({ error: e, reused: req.reusedSocket }));
+        req.on('socket', (sock) => { sock.llgBorn ??= Date.now(); socketBorn = sock.llgBorn; });
+        req.setTimeout(60000, () => req.destroy(new Error('timeout')));
+        req.on('error', (e) => resolve({ error: e, reused: req.reusedSocket, socketBorn }));
         req.end(payload);
       });
-      if (r.error) failures.push({ at: Date.now(), what: `${r.error.code || r.error.message}${r.reused ? ' (reused socket)' : ''}` });
-      else if (r.status !== 200) failures.push({ at: Date.now(), what: `status ${r.status}: ${r.text.slice(0, 200)}` });
+      if (r.error) failures.push({ loop, at: Date.now(), sentAt, socketBorn: r.socketBorn, what: `${r.error.code || r.error.message}${r.reused ? ' (reused socket)' : ''}` });
+      else if (r.status !== 200) failures.push({ loop, at: Date.now(), sentAt, what: `status ${r.status}: ${r.text.slice(0, 200)}` });
       else { ok++; okAt.push(Date.now()); if (r.reused) reused++; }
       await sleep(pause[0] + Math.random() * (pause[1] - pause[0]));
     }
     agent.destroy();
   };
-  const all = Array.from({ length: loops }, one);
-  return { stop: async () => { running = false; await Promise.all(all); return { ok, reused, failures, okAt }; } };
+  const all = Array.from({ length: loops }, (_, i) => one(i));
+  return {
+    ok: () => ok, reused: () => reused,
+    stop: async () => { running = false; await Promise.all(all); return { ok, reused, failures, okAt }; },
+  };
 }
 
 // HTTP/2 prior-knowledge (h2c) load: `conns` sessions, `streams` concurrent
@@ -161,7 +192,7 @@ function h2Load(port, body, { conns = 2, streams = 4, check } = {}) {
       if (req.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) resolve({ retry: true, why: 'REFUSED_STREAM' });
       else if (status === 0) resolve({ error: new Error(`closed without a response (rst ${req.rstCode})`) });
     });
-    req.setTimeout(15000, () => req.close(http2.constants.NGHTTP2_CANCEL));
+    req.setTimeout(60000, () => req.close(http2.constants.NGHTTP2_CANCEL));
     req.end(payload);
   });
   const loop = async (slot) => {
@@ -182,7 +213,7 @@ function h2Load(port, body, { conns = 2, streams = 4, check } = {}) {
   };
   const all = slots.flatMap((slot) => Array.from({ length: streams }, () => loop(slot)));
   return {
-    t0,
+    t0, ok: () => ok, goaways: () => goaways, sessions: () => sessions,
     stop: async () => {
       running = false;
       await Promise.all(all);
@@ -205,36 +236,48 @@ const jsonOk = (text) => {
 // echo (streamed, a few ms per word) and an OpenAI-type provider on the mock
 // (5 ms latency). `variant` changes the echo delay so that alternating reloads
 // really change the config.
-function loadConfig({ port, mock, variant = 0, drain = '10s', extraTop = '' }) {
+function loadConfig({ port, mock, variant = 0, drain = '10s', extraTop = '', extraProviders = [] }) {
   return gatewayYaml({
     port, workers: 2, top: `timeouts: {drain: ${drain}}\nadmin_token: ${ADMIN}\n${extraTop}`,
     providers: [
       { name: 'echo', type: 'echo', models: ['echo'], extra: { delay: variant ? '3ms' : '2ms' } },
       { name: 'mock', base: `${mock.base}/s/latency=5/v1`, keys: [mkKey('load'), mkKey('load')], models: ['gpt-*'] },
       { name: 'mockstream', base: `${mock.base}/s/interval=100,chunks=20/v1`, keys: [mkKey('slow')], models: ['slow-*'] },
+      ...extraProviders,
     ],
   });
 }
 const echoStreamBody = { model: 'echo', messages: [{ role: 'user', content: 'under load' }], stream: true };
 const gptBody = { model: 'gpt-4o', messages: [{ role: 'user', content: 'under load' }] };
 
-// Sends SIGHUP every 350-500 ms, alternating two valid configs, until stop();
-// returns {reloads, pids: Set of every worker pid seen}.
-function reloadLoop(g, mock, { drain } = {}) {
-  let running = true, reloads = 0, variant = 0;
+// Sends SIGHUP 350-500 ms after the previous reload was logged, alternating
+// two valid configs: `count` reloads, and more while more() is true (at most
+// 100). Each reload is waited for (its "configuration reloaded" line), so no
+// SIGHUP merges into a pending one on a slow machine, and the new workers,
+// forked before that line, are seen. finished() is true once done; done
+// resolves to {reloads, pids: Set of every worker pid seen}.
+function reloadLoop(g, mock, { drain, count = 12, more = () => false } = {}) {
+  let reloads = 0, variant = 0, finished = false;
   const pids = new Set(g.workerPids());
   const done = (async () => {
-    while (running) {
-      await sleep(350 + Math.random() * 150);
-      if (!running) break;
-      variant ^= 1;
-      fs.writeFileSync(g.configFile, loadConfig({ port: g.port, mock, variant, drain }));
-      g.signal('SIGHUP');
-      reloads++;
-      for (const p of g.workerPids()) pids.add(p);
+    try {
+      while (reloads < count || (more() && reloads < 100)) {
+        await sleep(350 + Math.random() * 150);
+        variant ^= 1;
+        fs.writeFileSync(g.configFile, loadConfig({ port: g.port, mock, variant, drain }));
+        const before = reloadedCount(g);
+        g.signal('SIGHUP');
+        reloads++;
+        await waitFor(() => reloadedCount(g) > before, { timeout: CEILING, interval: 10, what: `reload ${reloads} logged` });
+        for (const p of g.workerPids()) pids.add(p);
+      }
+    } finally {
+      finished = true;
     }
+    return { reloads, pids };
   })();
-  return { stop: async () => { running = false; await done; return { reloads, pids }; } };
+  done.catch(() => {});
+  return { done, finished: () => finished };
 }
 
 async function gatewayWithMock(t, opts = {}) {
@@ -252,29 +295,31 @@ test('SIGHUP every ~400 ms under HTTP/1.1 load (h2load --h1 and paced keep-alive
   const { g, mock } = await gatewayWithMock(t);
   const first = g.workerPids();
   const paced = pacedH1(g.port, gptBody);
-  const runs = Promise.all([
-    h2load(g.url(CHAT), echoStreamBody, { conns: 4, seconds: 8 }),
-    h2load(g.url(CHAT), gptBody, { conns: 4, seconds: 8 }),
+  // the paced clients are served before the first reload
+  await waitFor(() => paced.ok() >= 6, { timeout: CEILING, what: 'the paced clients to get going' });
+  // 12 reloads, and on until the paced clients reused connections more than
+  // 10 times; h2load runs (in batches) until the last reload is done
+  const reloader = reloadLoop(g, mock, { count: 12, more: () => paced.reused() <= 10 });
+  const [echo, gpt] = await Promise.all([
+    h2loadUntil(g.url(CHAT), echoStreamBody, reloader.finished, { conns: 4 }),
+    h2loadUntil(g.url(CHAT), gptBody, reloader.finished, { conns: 4 }),
   ]);
-  await sleep(300);
-  const reloader = reloadLoop(g, mock);
-  const [echo, gpt] = await runs;
-  const { reloads, pids } = await reloader.stop();
+  const { reloads, pids } = await reloader.done;
   const pace = await paced.stop();
-  t.diagnostic(`${reloads} reloads, ${pids.size} worker pids; h2load echo stream: ${summary(echo)}; gpt: ${summary(gpt)}; paced: ${pace.ok} ok (${pace.reused} on a reused connection)`);
+  t.diagnostic(`${reloads} reloads, ${pids.size} worker pids; h2load echo stream: ${summary(echo)} in ${echo.batches} batches; gpt: ${summary(gpt)} in ${gpt.batches} batches; paced: ${pace.ok} ok (${pace.reused} on a reused connection)`);
   for (const [name, r] of [['echo stream', echo], ['gpt', gpt]]) {
     assert.equal(r.failed, 0, `${name}: ${summary(r)}\n${r.text}`);
     assert.equal(r.errored, 0, `${name}: ${summary(r)}`);
     assert.equal(r.succeeded, r.total, `${name}: ${summary(r)}`);
     assert.ok(r.s2xx >= r.succeeded && r.s4xx + r.s5xx === 0, `${name}: ${summary(r)}`);
-    assert.ok(r.total >= 100, `${name}: only ${r.total} requests in 8 s`);
+    assert.ok(r.total > 0, `${name}: no request`);
   }
   assert.deepEqual(pace.failures, [], `paced keep-alive clients: ${pace.failures.length} failed of ${pace.ok + pace.failures.length}`);
-  assert.ok(pace.reused > 10, `the paced clients reused connections only ${pace.reused} times`);
+  assert.ok(pace.reused > 10, `the paced clients reused connections only ${pace.reused} times in ${reloads} reloads`);
   assert.ok(reloads >= 12, `only ${reloads} reloads`);
-  await waitFor(() => reloadedCount(g) >= reloads, { timeout: 5000, what: `${reloads} "configuration reloaded" lines (got ${reloadedCount(g)})` });
-  const now = g.workerPids();
-  assert.ok(now.every((p) => !first.includes(p)), `the first workers ${first} are still there: ${now}`);
+  assert.ok(reloadedCount(g) >= reloads, `${reloads} reloads, ${reloadedCount(g)} "configuration reloaded" lines`);
+  await waitFor(() => g.workerPids().every((p) => !first.includes(p)),
+    { timeout: CEILING, what: `the first workers ${first} to exit (now ${g.workerPids()})` });
   assert.ok(pids.size >= 2 + reloads, `only ${pids.size} distinct worker pids seen over ${reloads} reloads`);
   assert.ok(g.alive());
 });
@@ -284,14 +329,15 @@ test('SIGHUP every ~400 ms under h2c load: GOAWAY, no request fails (refused str
   const first = g.workerPids();
   const echo = h2Load(g.port, echoStreamBody, { conns: 2, streams: 3, check: streamOk });
   const gpt = h2Load(g.port, gptBody, { conns: 2, streams: 3, check: jsonOk });
-  const hl = h2load(g.url(CHAT), gptBody, { h1: false, conns: 2, seconds: 8 });
-  await sleep(300);
-  const reloader = reloadLoop(g, mock);
-  await sleep(8000);
-  const { reloads, pids } = await reloader.stop();
+  await waitFor(() => echo.ok() >= 10 && gpt.ok() >= 10, { timeout: CEILING, what: 'the h2c load to get going' });
+  // 12 reloads, and on until each node client has 100 answers and 5 GOAWAYs
+  const reloader = reloadLoop(g, mock, {
+    count: 12, more: () => [echo, gpt].some((l) => l.ok() < 100 || l.goaways() < 5 || l.sessions() < 5),
+  });
+  const hr = await h2loadUntil(g.url(CHAT), gptBody, reloader.finished, { h1: false, conns: 2 });
+  const { reloads, pids } = await reloader.done;
   const re = await echo.stop(), rg = await gpt.stop();
-  const hr = await hl;
-  t.diagnostic(`${reloads} reloads, ${pids.size} worker pids; echo stream: ${re.ok} ok, ${re.retried} refused+retried, ${re.sessions} sessions, ${re.goaways} GOAWAYs; gpt: ${rg.ok} ok, ${rg.retried} retried, ${rg.sessions} sessions; h2load h2c: ${summary(hr)}, ${hr.processFailures.length} "Process Request Failure"`);
+  t.diagnostic(`${reloads} reloads, ${pids.size} worker pids; echo stream: ${re.ok} ok, ${re.retried} refused+retried, ${re.sessions} sessions, ${re.goaways} GOAWAYs; gpt: ${rg.ok} ok, ${rg.retried} retried, ${rg.sessions} sessions; h2load h2c: ${summary(hr)} in ${hr.batches} batches, ${hr.processFailures.length} "Process Request Failure"`);
   // h2load stops a client at its first GOAWAY and counts what it had not
   // finished as failed, even a request it got a 2xx for (its counts do not
   // add up: "Process Request Failure:3", then ":5", then "3 failed"; the
@@ -301,56 +347,76 @@ test('SIGHUP every ~400 ms under h2c load: GOAWAY, no request fails (refused str
   assert.ok(hr.s2xx > 0, summary(hr));
   for (const [name, r] of [['echo stream', re], ['gpt', rg]]) {
     assert.deepEqual(r.failures.slice(0, 5), [], `${name}: ${r.failures.length} failed of ${r.ok + r.failures.length}`);
-    assert.ok(r.ok >= 100, `${name}: only ${r.ok} requests`);
+    assert.ok(r.ok >= 100, `${name}: only ${r.ok} requests in ${reloads} reloads`);
     assert.ok(r.goaways >= 5 && r.sessions >= 5, `${name}: ${r.goaways} GOAWAYs, ${r.sessions} sessions: the reloads did not reach the h2 connections`);
   }
-  await waitFor(() => reloadedCount(g) >= reloads, { timeout: 5000, what: `${reloads} "configuration reloaded" lines` });
-  const now = g.workerPids();
-  assert.ok(now.every((p) => !first.includes(p)), `the first workers ${first} are still there: ${now}`);
+  assert.ok(reloadedCount(g) >= reloads);
+  await waitFor(() => g.workerPids().every((p) => !first.includes(p)),
+    { timeout: CEILING, what: `the first workers ${first} to exit (now ${g.workerPids()})` });
   assert.ok(pids.size >= 2 + reloads);
 });
 
 // ---- SIGTERM -------------------------------------------------------------------
 
+// A stream from the gateway: resolves once its first content piece arrived,
+// to {events, rest: a promise of every event's data once the stream ends}.
+async function heldStream(g, model) {
+  const res = await fetch(g.url(CHAT), {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'held' }], stream: true }), signal: AbortSignal.timeout(120000),
+  });
+  assert.equal(res.status, 200, model);
+  const it = sseEvents(res)[Symbol.asyncIterator]();
+  const events = [];
+  const next = async () => { const r = await it.next(); if (!r.done) events.push(r.value.data); return !r.done; };
+  await withCeiling((async () => { while (events.length < 2) if (!(await next())) throw new Error(`${model} ended early: ${events}`); })(),
+    CEILING, `${model}: the first piece never came`);
+  return { events, rest: (async () => { while (await next()); return events; })() };
+}
+
 test('SIGTERM under load (h2load h1 + h2c + slow streams): everything accepted completes, exit 0 within the drain', async (t) => {
-  const { g } = await gatewayWithMock(t, { drain: '15s' });
-  const slowStream = (model) => curl(['-N', '--max-time', '20', '-X', 'POST', g.url(CHAT), '-H', 'content-type: application/json',
-    '--data', JSON.stringify({ model, messages: [{ role: 'user', content: Array.from({ length: 20 }, (_, i) => `w${i}`).join(' ') }], stream: true })],
-  { timeout: 25000 }).then((r) => ({ ...r, endedAt: Date.now() }));
-  const streams = [slowStream('slow-a'), slowStream('slow-b'), slowStream('slow-c')];
-  const h1 = h2load(g.url(CHAT), echoStreamBody, { conns: 4, seconds: 5, log: true });
+  // the slow streams come from an upstream that holds them until after
+  // SIGTERM: in flight at SIGTERM by construction
+  const up = await heldUpstream(['w0', ' w1', ' w2', ' w3']);
+  t.after(() => up.close());
+  const { g } = await gatewayWithMock(t, {
+    drain: '60s', extraProviders: [{ name: 'gated', base: `http://127.0.0.1:${up.port}/v1`, keys: [mkKey('gated')], models: ['held-*'] }],
+  });
+  // (h2load goes on trying to reconnect after SIGTERM until its time is up;
+  // 10 s leave plenty for the load to get going before SIGTERM)
+  const h1 = h2load(g.url(CHAT), echoStreamBody, { conns: 4, seconds: 10, log: true });
   const h2 = h2Load(g.port, gptBody, { conns: 2, streams: 3, check: jsonOk });
-  await sleep(1000);
+  // the load is on: 20 echo requests (h2load's) and 20 h2c ones answered
+  await waitFor(async () => metric(await scrape(g), 'llmgate_requests_total', { provider: 'echo', code: '200' }) >= 20 && h2.ok() >= 20,
+    { timeout: CEILING, interval: 100, what: 'the load to get going' });
+  const tLoaded = Date.now();
+  const streams = await Promise.all(['held-a', 'held-b', 'held-c'].map((m) => heldStream(g, m)));
   const tTerm = Date.now();
   g.signal('SIGTERM');
-  const exit = await Promise.race([g.exited, sleep(15000).then(() => 'timeout')]);
+  await g.waitLog('stopping: draining', CEILING);
+  assert.ok(g.alive(), 'the master exited with streams in flight');
+  up.release();
+  const exit = await withCeiling(g.exited, 70000, 'the master did not exit within the drain (60 s)');
   const took = Date.now() - tTerm;
-  const results = await Promise.all(streams);
+  const results = await withCeiling(Promise.all(streams.map((x) => x.rest)), CEILING, 'the slow streams did not end');
   const r1 = await h1;
-  await sleep(200);
   const r2 = await h2.stop();
   t.diagnostic(`exit after ${took} ms; h2load h1: ${summary(r1)}; h2c: ${r2.ok} ok, ${r2.failures.length} failures after close (${r2.failures.filter((f) => f.refusedConnect).length} ECONNREFUSED)`);
-  assert.notEqual(exit, 'timeout', 'the master did not exit within the drain (15 s)');
   assert.deepEqual(exit, { code: 0, signal: null });
-  // the slow streams (2 s each, started 1 s before SIGTERM) all ended with [DONE]
-  for (const r of results) {
-    assert.equal(r.exitCode, 0, `slow stream: curl exit ${r.exitCode} ${r.stderr}`);
-    assert.equal(r.status, 200);
-    const d = parseSSE(r.body);
-    assert.equal(d[d.length - 1], '[DONE]', `slow stream cut: ${r.body.slice(-300)}`);
-    assert.ok(d.length >= 22, `slow stream has ${d.length} events`);
+  // the slow streams (held until after SIGTERM) all ended with [DONE]
+  for (const d of results) {
+    assert.equal(d[d.length - 1], '[DONE]', `slow stream cut: ${JSON.stringify(d).slice(-300)}`);
+    assert.equal(d.length, 7, `slow stream: ${JSON.stringify(d)}`); // role, 4 pieces, stop, [DONE]
   }
-  // they were in flight at SIGTERM (so the drain waited for them)
-  const lastEnd = Math.max(...results.map((r) => r.endedAt));
-  assert.ok(lastEnd > tTerm + 200, `the slow streams ended ${lastEnd - tTerm} ms after SIGTERM: they were not in flight`);
   // h2load (HTTP/1.1): every request it started before SIGTERM got a 2xx; after
   // the drain began the workers answered with Connection: close and the
   // listeners closed, so its reconnections are refused: in timing mode
   // (-D) h2load then stops that client without counting a failure, while a
   // request cut on an open connection would count as failed and errored
   const tTermUs = tTerm * 1000;
+  // (20 echo requests were answered before tLoaded, so started before it)
+  assert.ok(r1.log.filter((e) => e.startUs < tLoaded * 1000).length >= 20, `h2load's log lacks the requests answered before SIGTERM`);
   const before = r1.log.filter((e) => e.startUs < tTermUs - 5000);
-  assert.ok(before.length >= 20, `only ${before.length} h2load requests before SIGTERM`);
   const bad = before.filter((e) => e.status < 200 || e.status > 299);
   assert.deepEqual(bad.slice(0, 5), [], `${bad.length} requests started before SIGTERM did not get 2xx`);
   assert.equal(r1.s4xx + r1.s5xx, 0, summary(r1));
@@ -376,15 +442,21 @@ function connectionsByPid(port) {
 
 // ---- kill -9 ---------------------------------------------------------------------
 
-test('kill -9 of a worker under h2load: replaced within ~1 s, failures limited to its in-flight requests', async (t) => {
+test('kill -9 of a worker under h2load: replaced, failures limited to its in-flight requests', async (t) => {
   const { g } = await gatewayWithMock(t);
   const before = g.workerPids();
   const conns = 8;
-  const run = h2load(g.url(CHAT), echoStreamBody, { conns, seconds: 6, log: true });
+  // h2load's run ends once every client stopped: those on the killed worker
+  // at the kill, the others (and the replacement's) when its time is up
+  const run = h2load(g.url(CHAT), echoStreamBody, { conns, seconds: 8, log: true });
   // h2load does not reconnect a client whose connection broke: node
   // keep-alive clients (which do) show that the load goes on
   const ka = pacedH1(g.port, echoStreamBody, { loops: 6, pause: [0, 5] });
-  await sleep(2000);
+  // the load is on and h2load's connections are all established
+  await waitFor(() => {
+    const held = connectionsByPid(g.port);
+    return ka.ok() >= 12 && (held === null || [...held.values()].reduce((a, b) => a + b, 0) >= conns);
+  }, { timeout: CEILING, what: 'the load to get going' });
   // the worker holding the most client connections (libuv's accept is
   // greedy: one worker may hold them all)
   const held = connectionsByPid(g.port);
@@ -395,13 +467,16 @@ test('kill -9 of a worker under h2load: replaced within ~1 s, failures limited t
   const tKill = Date.now();
   process.kill(victim, 'SIGKILL');
   const after = await waitFor(() => { const w = g.workerPids(); return w.length === 2 && !w.includes(victim) ? w : null; },
-    { timeout: 1500, interval: 10, what: `a replacement for worker ${victim}` });
+    { timeout: CEILING, interval: 10, what: `a replacement for worker ${victim}` });
   const took = Date.now() - tKill;
   // new connections reach the replacement too
   for (let i = 0; i < 10; i++) {
-    const r = await request(g.url(CHAT), { method: 'POST', body: gptBody, headers: { connection: 'close' } });
+    const r = await request(g.url(CHAT), { method: 'POST', body: gptBody, headers: { connection: 'close' }, timeout: 30000 });
     assert.equal(r.status, 200, r.text);
   }
+  // the keep-alive clients go on after the kill: 50 more answers
+  const okAtKill = ka.ok();
+  await waitFor(() => ka.ok() >= okAtKill + 50, { timeout: CEILING, what: 'the keep-alive clients to go on after the kill' });
   const r = await run;
   const k = await ka.stop();
   t.diagnostic(`killed worker ${victim} holding ${victimConns} client connections (h2load has ${conns}, the keep-alive clients 6); replaced in ${took} ms; h2load: ${summary(r)}; keep-alive clients: ${k.ok} ok, ${k.failures.length} failed`);
@@ -409,17 +484,24 @@ test('kill -9 of a worker under h2load: replaced within ~1 s, failures limited t
   assert.ok(g.alive());
   assert.ok(r.failed <= Math.min(victimConns, conns), `${r.failed} failed: more than the ${victimConns} connections the killed worker held (one request in flight on each)\n${r.text}`);
   assert.equal(r.s4xx + r.s5xx, 0, summary(r));
-  // h2load's clients on the other worker went on succeeding
+  // h2load's clients on the other worker went on succeeding (the killed
+  // worker's clients had stopped at the kill: they start nothing later)
   const late = r.log.filter((e) => e.startUs > (tKill + 1000) * 1000);
   const lateBad = late.filter((e) => e.status < 200 || e.status > 299);
   assert.deepEqual(lateBad.slice(0, 5), [], `${lateBad.length} h2load requests after the kill failed`);
-  // the keep-alive clients: at most one failure per client (its request in
-  // flight on the killed worker), all at the kill; then success again
+  // the keep-alive clients: at most one failure per client, on a connection
+  // opened before the kill (its request in flight on the killed worker, or
+  // sent on that connection before its close was seen): an order, not a time
   assert.ok(k.failures.length <= 6, `keep-alive clients: ${JSON.stringify(k.failures.slice(0, 10))}`);
-  for (const f of k.failures) assert.ok(f.at - tKill < 500, `a failure ${f.at - tKill} ms after the kill: ${f.what}`);
-  assert.ok(k.okAt.filter((x) => x > tKill + 1000).length >= 50, 'the keep-alive clients did not go on after the kill');
-  await sleep(200);
-  assert.notEqual(procState(victim), 'Z');
+  for (let loop = 0; loop < 6; loop++) {
+    const f = k.failures.filter((x) => x.loop === loop);
+    assert.ok(f.length <= 1, `keep-alive client ${loop} failed ${f.length} times: ${JSON.stringify(f)}`);
+  }
+  for (const f of k.failures) {
+    assert.ok(f.sentAt <= tKill || (f.socketBorn !== undefined && f.socketBorn <= tKill),
+      `a failure on a connection opened after the kill (sent ${f.sentAt - tKill} ms after it): ${f.what}`);
+  }
+  await waitFor(() => procState(victim) !== 'Z', { timeout: CEILING, what: `the killed worker ${victim} to be reaped` });
 });
 
 // ---- DNS ---------------------------------------------------------------------
@@ -429,7 +511,10 @@ test('DNS failure: 502 OpenAI-shaped at once, the key follows the network-error 
   const dnsKey = mkKey('dns'), dnsfKey = mkKey('dnsf');
   const g = await startGateway({
     config: ({ port }) => gatewayYaml({
-      port, workers: 1, top: `admin_token: ${ADMIN}\nkeys: {cooldown: 2s, max_cooldown: 4s}\nretry: {attempts: 3}`,
+      // connect and request timeouts of an hour: an answer within the client's
+      // ceiling proves that no timeout was waited for; a cooldown of 10 min
+      // cannot end between two steps of the test
+      port, workers: 1, top: `admin_token: ${ADMIN}\ntimeouts: {connect: 1h, request: 1h}\nkeys: {cooldown: 10m, max_cooldown: 20m}\nretry: {attempts: 3}`,
       providers: [
         { name: 'dns', base: 'http://no-such-host.invalid/v1', keys: [dnsKey], models: ['dns-*'] },
         { name: 'dnsf', base: 'http://no-such-host.invalid/v1', keys: [dnsfKey], models: ['dnsf-*'], extra: { fallback: '[backup]' } },
@@ -438,17 +523,17 @@ test('DNS failure: 502 OpenAI-shaped at once, the key follows the network-error 
     }),
   });
   t.after(async () => { await g.stop(); await mock.stop(); });
-  const post = (model) => request(g.url(CHAT), { method: 'POST', body: { model, messages: [{ role: 'user', content: `dns ${model}` }] } });
+  const post = (model) => request(g.url(CHAT), { method: 'POST', body: { model, messages: [{ role: 'user', content: `dns ${model}` }] }, timeout: CEILING });
 
-  // no fallback: 502, quickly, three times; the third network failure in a
-  // row cools the key (docs/key-health.md: NETWORK as SERVER)
+  // no fallback: 502, at once (not after a timeout), three times; the third
+  // network failure in a row cools the key (docs/key-health.md: NETWORK as
+  // SERVER)
   for (let i = 1; i <= 3; i++) {
     const t0 = Date.now();
     const r = await post('dns-x');
-    const took = Date.now() - t0;
+    t.diagnostic(`request ${i}: ${r.status} in ${Date.now() - t0} ms`);
     assert.equal(r.status, 502, `request ${i}: ${r.text}`);
     assert.ok(isOpenAIError(r.json), r.text);
-    assert.ok(took < 3000, `request ${i} took ${took} ms`);
     const [k] = await keyRows(g, ADMIN, 'dns');
     assert.equal(k.network, i, JSON.stringify(k));
     assert.equal(k.consecutive_failures, i, JSON.stringify(k));
@@ -464,7 +549,7 @@ test('DNS failure: 502 OpenAI-shaped at once, the key follows the network-error 
 
   // with a fallback: the fallback provider on the mock answers
   const tag = rnd();
-  const r5 = await request(g.url(CHAT), { method: 'POST', body: { model: 'dnsf-y', messages: [{ role: 'user', content: `fb ${tag}` }] } });
+  const r5 = await request(g.url(CHAT), { method: 'POST', body: { model: 'dnsf-y', messages: [{ role: 'user', content: `fb ${tag}` }] }, timeout: CEILING });
   assert.equal(r5.status, 200, r5.text);
   assert.equal(r5.json.choices[0].message.content, `mock: fb ${tag}`);
   const [kf] = await keyRows(g, ADMIN, 'dnsf');
@@ -478,10 +563,12 @@ test('DNS failure: 502 OpenAI-shaped at once, the key follows the network-error 
 
 test('429 storm under h2load: clients get 429 + Retry-After, the upstream is not hammered, service resumes after the storm', async (t) => {
   const mock = await startMock();
-  // every key answers 429 to its first 4 upstream requests, then recovers
-  // (the mock's times=4): one with Retry-After, one with retry-after-ms, one
-  // without a hint (the gateway's own cooldown)
-  const keys = [mkKey('s1', 'fail429-retry_after=1-times=4'), mkKey('s2', 'fail429-retry_after_ms=800-times=4'), mkKey('s3', 'fail429-times=4')];
+  // the storm is in the requests (the mock option in the body, which the
+  // gateway forwards): every upstream answer to them is a 429, however long
+  // the storm takes on this machine; calm requests are answered normally.
+  // One key with Retry-After, one with retry-after-ms, one without a hint
+  // (the gateway's own cooldown)
+  const keys = [mkKey('s1', 'retry_after=1'), mkKey('s2', 'retry_after_ms=800'), mkKey('s3')];
   const g = await startGateway({
     config: ({ port }) => gatewayYaml({
       port, workers: 2, top: `admin_token: ${ADMIN}\nkeys: {cooldown: 1s, max_cooldown: 2s}\nretry: {attempts: 3}`,
@@ -490,33 +577,43 @@ test('429 storm under h2load: clients get 429 + Retry-After, the upstream is not
   });
   t.after(async () => { await g.stop(); await mock.stop(); });
   const body = { model: 'storm-1', messages: [{ role: 'user', content: 'storm' }] };
-  const run = h2load(g.url(CHAT), body, { conns: 2, seconds: 2 });
-  await sleep(300);
-  const during = await request(g.url(CHAT), { method: 'POST', body });
+  const stormBody = { ...body, mock: 'fault=429' };
+  const tStart = Date.now();
+  const run = h2load(g.url(CHAT), stormBody, { conns: 2, seconds: 2 });
+  // every key has had its 429: all cooling, or about to be probed again
+  await waitFor(async () => {
+    const hit = new Set((await mock.record()).filter((e) => e.event === 'request').map((e) => e.key));
+    return keys.every((k) => hit.has(k));
+  }, { timeout: CEILING, interval: 20, what: 'a 429 for every key' });
+  const during = await request(g.url(CHAT), { method: 'POST', body: stormBody, timeout: CEILING });
   const r = await run;
-  const upstream = (await mock.record()).filter((e) => e.event === 'request').length;
-  t.diagnostic(`storm: h2load ${summary(r)}; upstream requests ${upstream}`);
+  const stormMs = Date.now() - tStart;
+  const upstream = (await mock.record()).filter((e) => e.event === 'request');
+  t.diagnostic(`storm: h2load ${summary(r)} in ${stormMs} ms; upstream requests ${upstream.length}`);
+  assert.ok(upstream.every((e) => e.status === 429), 'an upstream answer other than 429 during the storm');
   assert.equal(during.status, 429, during.text);
   assert.ok(isOpenAIError(during.json));
   const ra = Number(during.headers.get('retry-after'));
   assert.ok(ra >= 1 && ra <= 3, `retry-after ${during.headers.get('retry-after')}`);
-  // h2load counts a 4xx as "failed": here every failure must be a 429
+  // h2load counts a 4xx as "failed": here every request got a 429
   assert.equal(r.errored, 0, summary(r));
+  assert.ok(r.total > 0, summary(r));
   assert.equal(r.failed, r.s4xx, summary(r));
-  assert.equal(r.s5xx, 0, summary(r));
-  assert.ok(r.s4xx >= 100, `the storm hardly happened: ${summary(r)}`);
-  // bounded: a few probes per key per cooldown, not one per client request
-  assert.ok(upstream <= 30, `${upstream} upstream requests for ${r.total} client requests: the gateway hammers a rate-limited upstream`);
-  assert.ok(upstream < r.total / 10, `${upstream} upstream requests for ${r.total} client requests`);
-  // after the storm: success again once the keys' cooldowns (and the mock's
-  // times=4) are over
+  assert.equal(r.s4xx, r.total, summary(r));
+  // bounded: a key is probed once per cooling period (0.8 s at least), by at
+  // most every client request in flight at its end (h2load's 2 and
+  // `during`), not once per client request. The bound follows the time the
+  // storm really took, so a slow machine does not break it
+  const bound = keys.length * (Math.floor(stormMs / 800) + 1) * 3;
+  assert.ok(upstream.length <= bound, `${upstream.length} upstream requests (bound ${bound}) for ${r.total} client requests in ${stormMs} ms: the gateway hammers a rate-limited upstream`);
+  // after the storm: success again once the keys' cooldowns are over
   const t0 = Date.now();
-  await waitFor(async () => (await request(g.url(CHAT), { method: 'POST', body })).status === 200,
-    { timeout: 15000, interval: 250, what: 'a 200 after the storm' });
+  await waitFor(async () => (await request(g.url(CHAT), { method: 'POST', body, timeout: CEILING })).status === 200,
+    { timeout: CEILING, interval: 250, what: 'a 200 after the storm' });
   t.diagnostic(`first 200 ${Date.now() - t0} ms after the storm`);
-  const ok = await h2load(g.url(CHAT), body, { conns: 4, seconds: 1 });
-  assert.ok(ok.succeeded >= 50 && ok.failed === 0, summary(ok));
-  const statuses = await Promise.all(Array.from({ length: 10 }, () => request(g.url(CHAT), { method: 'POST', body })));
+  const ok = await h2load(g.url(CHAT), body, { conns: 4, n: 200 });
+  assert.ok(ok.succeeded === 200 && ok.failed === 0, summary(ok));
+  const statuses = await Promise.all(Array.from({ length: 10 }, () => request(g.url(CHAT), { method: 'POST', body, timeout: CEILING })));
   assert.deepEqual(statuses.map((x) => x.status), Array(10).fill(200));
 });
 
@@ -524,9 +621,11 @@ test('429 storm under h2load: clients get 429 + Retry-After, the upstream is not
 
 test('stalling and slow-reading upstreams under load: echo traffic next to them is unaffected', async (t) => {
   const mock = await startMock({ args: ['--no-record'] });
+  // idle 2 s and request 12 s must fire for the stalled and hanging upstreams;
+  // the slow reader (a 3 s pause) must still be answered, well within 12 s
   const g = await startGateway({
     config: ({ port }) => gatewayYaml({
-      port, workers: 2, top: 'timeouts: {idle: 2s, request: 6s, ping: 0}',
+      port, workers: 2, top: 'timeouts: {idle: 2s, request: 12s, ping: 0}',
       providers: [
         { name: 'echo', type: 'echo', models: ['echo'], extra: { delay: '2ms' } },
         { name: 'stall', base: `${mock.base}/s/fault=hang_midstream,after=2,interval=20/v1`, keys: [mkKey('stall')], models: ['stall-*'] },
@@ -542,8 +641,8 @@ test('stalling and slow-reading upstreams under load: echo traffic next to them 
     const t0 = Date.now();
     const file = path.join(dir, `${model}.json`);
     fs.writeFileSync(file, JSON.stringify({ model, messages: [{ role: 'user', content: `x ${'y'.repeat(200000)}` }], stream }));
-    return curl(['-N', '--max-time', '12', '-X', 'POST', g.url(CHAT), '-H', 'content-type: application/json',
-      '--data-binary', `@${file}`], { timeout: 15000 })
+    return curl(['-N', '--max-time', '60', '-X', 'POST', g.url(CHAT), '-H', 'content-type: application/json',
+      '--data-binary', `@${file}`], { timeout: 70000 })
       .then((r) => ({ ...r, model, took: Date.now() - t0 }));
   };
   const faulty = [bad('stall-1', true), bad('stall-2', true), bad('hang-1', false), bad('hang-2', true), bad('slowread-1', false), bad('slowread-2', true)];
@@ -553,12 +652,12 @@ test('stalling and slow-reading upstreams under load: echo traffic next to them 
   assert.equal(run.failed, 0, summary(run));
   assert.equal(run.errored, 0, summary(run));
   assert.equal(run.succeeded, run.total, summary(run));
-  assert.ok(run.total >= 100, summary(run));
+  assert.ok(run.total > 0, summary(run));
   for (const r of res) {
-    // each ends well before curl's own 12 s limit, cut by the gateway's
-    // timeouts (idle 2 s, request 6 s) or answered after the slow read
-    assert.notEqual(r.exitCode, 28, `${r.model}: still hanging after 12 s`);
-    assert.ok(r.took < 9000, `${r.model} took ${r.took} ms`);
+    // each is ended by the gateway (its timeouts: idle 2 s, request 12 s), or
+    // answered after the slow read; curl's own 60 s limit (exit 28) only
+    // bounds a hang
+    assert.notEqual(r.exitCode, 28, `${r.model}: still hanging after 60 s`);
     if (r.model.startsWith('slowread')) assert.equal(r.status, 200, `${r.model}: ${r.body.slice(0, 300)}`);
     if (r.model.startsWith('stall')) {
       const d = parseSSE(r.body);

@@ -19,6 +19,12 @@ import {
 
 const token = (gen) => `sk-reload-gen${gen}-0123`;
 
+// A ceiling for "it eventually happened" (a reload, workers replaced, a
+// listener closed): generous for an ASan build on a loaded machine; it only
+// bounds a hang.
+const CEILING = 60000;
+const T = { timeout: 30000 }; // per-request timeout for chat()
+
 // Generation `gen` of the config: its own model name, access token, worker
 // count, upstream keys (the pool is resized) and, on odd generations, a
 // second listener.
@@ -59,7 +65,7 @@ const msg = (model, content) => ({ model, messages: [{ role: 'user', content }] 
 
 // One non-stream and one stream request that `gen` serves.
 async function exercise(g, gen, what) {
-  const r = await chat(g, msg(`gen${gen}`, `${what} plain`), { token: token(gen) });
+  const r = await chat(g, msg(`gen${gen}`, `${what} plain`), { token: token(gen), ...T });
   assert.equal(r.status, 200, `${what}: ${r.text}`);
   assert.equal(r.json.choices[0].message.content, `${what} plain`);
 
@@ -67,6 +73,7 @@ async function exercise(g, gen, what) {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token(gen)}` },
     body: JSON.stringify({ ...msg(`gen${gen}`, `${what} streamed words`), stream: true, stream_options: { include_usage: true } }),
+    signal: AbortSignal.timeout(30000),
   });
   assert.equal(res.status, 200, what);
   const events = [];
@@ -84,7 +91,7 @@ function sanitizerReports(pids) {
   return files.filter((f) => pids.some((p) => f === `${base}.${p}`)).map((f) => path.join(dir, f));
 }
 
-test('five valid and two invalid reloads with requests between, then SIGTERM: exit 0, no leak report', { timeout: 180000 }, async (t) => {
+test('five valid and two invalid reloads with requests between, then SIGTERM: exit 0, no leak report', { timeout: 400000 }, async (t) => {
   let ports;
   const g = await startGateway({ ports: 2, config: (o) => { ports = o.ports; return configFor(0, ports); } });
   t.after(() => g.stop('SIGKILL'));
@@ -105,43 +112,44 @@ test('five valid and two invalid reloads with requests between, then SIGTERM: ex
       const before = count('configuration reloaded');
       fs.writeFileSync(g.configFile, configFor(next, ports));
       g.signal('SIGHUP');
-      await waitFor(() => count('configuration reloaded') > before, { timeout: 10000, what: `reload to gen${next} logged` });
+      await waitFor(() => count('configuration reloaded') > before, { timeout: CEILING, what: `reload to gen${next} logged` });
       // the new workers replace the old ones (which drain and exit)
       const want = 1 + (next % 2);
       const old = workers;
       workers = note(await waitFor(() => {
         const w = g.workerPids();
         return w.length === want && w.every((p) => !old.includes(p)) ? w : null;
-      }, { timeout: 10000, what: `gen${next}: ${want} new worker(s), old ${old} gone (now ${g.workerPids()})` }));
+      }, { timeout: CEILING, what: `gen${next}: ${want} new worker(s), old ${old} gone (now ${g.workerPids()})` }));
       await exercise(g, next, `gen${next}`);
       // the previous generation's model and token are gone
-      const stale = await chat(g, msg(`gen${gen}`, 'x'), { token: token(next) });
+      const stale = await chat(g, msg(`gen${gen}`, 'x'), { token: token(next), ...T });
       assert.equal(stale.status, 404, `gen${next}: model gen${gen} still served: ${stale.text}`);
-      assert.equal((await chat(g, msg(`gen${next}`, 'x'), { token: token(gen) })).status, 401);
+      assert.equal((await chat(g, msg(`gen${next}`, 'x'), { token: token(gen), ...T })).status, 401);
       // the second listener follows the config
-      if (next % 2 === 1) assert.ok(await canConnect(ports[1]), `gen${next}: second listener not open`);
-      else await waitFor(async () => !(await canConnect(ports[1])), { timeout: 10000, what: `gen${next}: second listener closed` });
+      // (canConnect's own 1 s limit could pass while this process is starved)
+      if (next % 2 === 1) assert.ok(await canConnect(ports[1], '127.0.0.1', 30000), `gen${next}: second listener not open`);
+      else await waitFor(async () => !(await canConnect(ports[1], '127.0.0.1', 30000)), { timeout: CEILING, what: `gen${next}: second listener closed` });
       gen = next;
     } else {
       const before = count('configuration reload failed');
       fs.writeFileSync(g.configFile, invalid[bad++ % invalid.length](gen, ports));
       g.signal('SIGHUP');
-      await waitFor(() => count('configuration reload failed') > before, { timeout: 10000, what: 'failed reload logged' });
+      await waitFor(() => count('configuration reload failed') > before, { timeout: CEILING, what: 'failed reload logged' });
       assert.match(g.logs(), new RegExp(`${g.configFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
       // nothing changed: same workers, same model and token
       assert.deepEqual(note(g.workerPids()), workers, 'an invalid reload must not replace the workers');
       await exercise(g, gen, `still gen${gen}`);
-      assert.equal((await chat(g, msg(`gen${gen + 100}`, 'x'), { token: token(gen) })).status, 404);
+      assert.equal((await chat(g, msg(`gen${gen + 100}`, 'x'), { token: token(gen), ...T })).status, 404);
     }
   }
   assert.equal(gen, 5);
   assert.ok(g.alive());
   assert.ok(!/LeakSanitizer|AddressSanitizer/.test(g.logs()), g.logs());
 
-  const exit = await g.stop('SIGTERM', 20000);
+  const exit = await g.stop('SIGTERM', CEILING);
   // every process this test saw has exited: their reports, if any, are written
   // (a leak also makes LeakSanitizer exit 23: the report says more)
-  await waitFor(() => [...seen].every((p) => p === g.pid || !fs.existsSync(`/proc/${p}`)), { timeout: 10000, what: 'workers to exit' });
+  await waitFor(() => [...seen].every((p) => p === g.pid || !fs.existsSync(`/proc/${p}`)), { timeout: CEILING, what: 'workers to exit' });
   const reports = sanitizerReports([...seen]);
   assert.deepEqual(reports, [], reports.map((f) => fs.readFileSync(f, 'utf8')).join('\n').slice(0, 20000));
   assert.ok(!/LeakSanitizer|AddressSanitizer/.test(g.logs()), g.logs());

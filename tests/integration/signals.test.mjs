@@ -5,13 +5,19 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import {
-  startGateway, echoConfig, chat, http1, curl, sseEvents, checkChatStream, sleep, waitFor, procState,
+  startGateway, echoConfig, chat, http1, curl, sseEvents, checkChatStream, waitFor, procState, withCeiling,
 } from './lib/harness.mjs';
+import { heldUpstream, heldProvider } from './lib/upstream.mjs';
+
+// A ceiling for "it eventually happened": long enough for an ASan build on a
+// loaded machine; it only bounds a hang.
+const CEILING = 30000;
 
 const OLD = 'sk-gate-old-aa11';
 const NEW = 'sk-gate-new-bb22';
 const tokensYaml = (toks) => `access_tokens:\n${toks.map((t) => `  - ${t}`).join('\n')}\n`;
 const msg = (content) => ({ model: 'echo', messages: [{ role: 'user', content }] });
+const failedReloads = (g) => g.logs().split('configuration reload failed').length - 1;
 
 // Runs `n` loops of fresh-connection HTTP/1.1 chat requests until stop() is
 // called; returns {stop: () => Promise<{ok, failures: [...]}>}.
@@ -24,7 +30,7 @@ function loadLoop(port, token, n = 4) {
       try {
         const r = await http1(port, {
           method: 'POST', path: '/v1/chat/completions', body,
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, timeout: 30000,
         });
         if (r.status === 200 && JSON.parse(r.body).choices[0].message.content === 'reload load') ok++;
         else failures.push({ at: Date.now(), what: `status ${r.status}: ${r.body.slice(0, 200)}` });
@@ -34,7 +40,25 @@ function loadLoop(port, token, n = 4) {
     }
   };
   const loops = Array.from({ length: n }, one);
-  return { stop: async () => { running = false; await Promise.all(loops); return { ok, failures }; } };
+  return { ok: () => ok, stop: async () => { running = false; await Promise.all(loops); return { ok, failures }; } };
+}
+
+// Starts a stream of model held-1 and waits (ceiling) for its first content
+// piece. Returns {next: () => the next event's data, events}.
+async function startHeldStream(g, token) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(g.url('/v1/chat/completions'), {
+    method: 'POST', headers, body: JSON.stringify({ ...msg('held'), model: 'held-1', stream: true }),
+    signal: AbortSignal.timeout(120000),
+  });
+  assert.equal(res.status, 200);
+  const it = sseEvents(res)[Symbol.asyncIterator]();
+  const events = [];
+  const next = async () => { const r = await it.next(); if (!r.done) events.push(r.value.data); return r.done ? null : r.value.data; };
+  await withCeiling((async () => { while (events.length < 2) if ((await next()) === null) throw new Error(`ended early: ${events}`); })(),
+    CEILING, 'the first piece of the stream never came');
+  return { next, events };
 }
 
 test('SIGHUP with an invalid file: errors logged as FILE:LINE:COLUMN, old config keeps serving', async (t) => {
@@ -47,19 +71,23 @@ test('SIGHUP with an invalid file: errors logged as FILE:LINE:COLUMN, old config
   const lines = good.trimEnd().split('\n');
   lines.push('bogus_reload_key: 1');
   fs.writeFileSync(g.configFile, lines.join('\n') + '\n');
+  const failedBefore = failedReloads(g);
   g.signal('SIGHUP');
-  await g.waitLog(`${g.configFile}:${lines.length}:1:`, 5000).catch(() => {
+  await g.waitLog(`${g.configFile}:${lines.length}:1:`, CEILING).catch(() => {
     assert.fail(`no "${g.configFile}:${lines.length}:1: ..." error in the logs:\n${g.logs()}`);
   });
+  // the master is done with this reload (and kept the old config)
+  await waitFor(() => failedReloads(g) > failedBefore, { timeout: CEILING, what: 'the reload failure logged' });
   assert.equal((await chat(g, msg('still old'), { token: OLD })).status, 200);
   assert.ok(g.alive());
 
   // 2. a YAML syntax error
   fs.writeFileSync(g.configFile, good + 'listen: [\n');
-  const before = g.logs().length;
+  const before = g.logs().length, failedBefore2 = failedReloads(g);
   g.signal('SIGHUP');
-  await waitFor(() => g.logs().slice(before).includes(`${g.configFile}:`), { timeout: 5000, what: 'syntax error logged' });
-  await sleep(300);
+  await waitFor(() => g.logs().slice(before).includes(`${g.configFile}:`), { timeout: CEILING, what: 'syntax error logged' });
+  // not a pause: the reload is over once its failure is logged
+  await waitFor(() => failedReloads(g) > failedBefore2, { timeout: CEILING, what: 'the reload failure logged' });
   const r = await chat(g, msg('still old'), { token: OLD });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.choices[0].message.content, 'still old');
@@ -74,101 +102,101 @@ test('SIGHUP with a valid file: the new setting applies, no request fails meanwh
   assert.equal((await chat(g, msg('x'), { token: NEW })).status, 401);
 
   const load = loadLoop(g.port, OLD);
-  await sleep(300);
+  // the load is really on before the reload (a count reached, not a pause)
+  await waitFor(() => load.ok() >= 10, { timeout: CEILING, what: 'the load to get going' });
   fs.writeFileSync(g.configFile, echoConfig({ port: g.port, extra: tokensYaml([OLD, NEW]) }));
   const t0 = Date.now();
   g.signal('SIGHUP');
-  await waitFor(async () => (await chat(g, msg('new token'), { token: NEW })).status === 200, { timeout: 5000, interval: 100, what: 'the new token to be accepted' });
-  const applied = Date.now() - t0;
-  await sleep(1000); // keep the load on while the old workers drain
+  await waitFor(async () => (await chat(g, msg('new token'), { token: NEW, timeout: 30000 })).status === 200,
+    { timeout: CEILING, interval: 100, what: 'the new token to be accepted' });
+  t.diagnostic(`new token accepted ${Date.now() - t0} ms after SIGHUP`);
+  // keep the load on while the old workers drain: until new workers replaced
+  // them, and then until more requests were served by the new ones
+  await waitFor(() => { const w = g.workerPids(); return w.length === 2 && w.every((p) => !oldWorkers.includes(p)); },
+    { timeout: CEILING, what: `old workers ${oldWorkers} to be replaced (now ${g.workerPids()})` });
+  const okAtSwap = load.ok();
+  await waitFor(() => load.ok() >= okAtSwap + 10, { timeout: CEILING, what: 'requests served by the new workers' });
   const { ok, failures } = await load.stop();
-  assert.ok(ok >= 50, `only ${ok} requests completed during the reload`);
+  assert.ok(ok >= 20, `only ${ok} requests completed`);
   assert.deepEqual(failures.slice(0, 5).map((f) => `${f.at - t0} ms after SIGHUP: ${f.what}`), [],
     `${failures.length} of ${ok + failures.length} requests failed during the reload`);
-  assert.ok(applied < 5000);
-
-  // new workers replaced the old ones
-  await waitFor(() => { const w = g.workerPids(); return w.length === 2 && w.every((p) => !oldWorkers.includes(p)); },
-    { timeout: 5000, what: `old workers ${oldWorkers} to be replaced (now ${g.workerPids()})` });
   assert.ok(g.alive());
 });
 
 test('SIGHUP with a valid file: a stream in flight completes on the old worker', async (t) => {
-  const g = await startGateway({ config: ({ port }) => echoConfig({ port, delay: '100ms' }) });
+  // the upstream holds the rest of the stream until the reload is done: the
+  // stream is in flight across the reload by construction, not by timing
+  const up = await heldUpstream(['w0', ' w1', ' w2', ' w3']);
+  t.after(() => up.close());
+  const g = await startGateway({ config: ({ port }) => echoConfig({ port, extra: heldProvider(up.port) }) });
   t.after(() => g.stop());
-  const words = Array.from({ length: 15 }, (_, i) => `w${i}`).join(' ');
-  const res = await fetch(g.url('/v1/chat/completions'), {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...msg(words), stream: true }),
-  });
-  const events = [];
-  let reloaded = false;
-  for await (const ev of sseEvents(res)) {
-    events.push(ev);
-    if (events.length === 3 && !reloaded) {
-      reloaded = true;
-      fs.writeFileSync(g.configFile, echoConfig({ port: g.port, delay: '100ms', extra: tokensYaml([NEW]) }));
-      g.signal('SIGHUP');
-    }
-  }
-  assert.ok(reloaded);
-  assert.equal(checkChatStream(events.map((e) => e.data)).text, words);
-  // and the reload did happen
-  await waitFor(async () => (await chat(g, msg('x'))).status === 401, { timeout: 5000, what: 'the new config (tokens) to apply' });
+  const oldWorkers = g.workerPids();
+  const s = await startHeldStream(g);
+  const reloadsBefore = g.logs().split('configuration reloaded').length - 1;
+  fs.writeFileSync(g.configFile, echoConfig({ port: g.port, extra: `${heldProvider(up.port)}\n${tokensYaml([NEW])}` }));
+  g.signal('SIGHUP');
+  await waitFor(() => g.logs().split('configuration reloaded').length - 1 > reloadsBefore, { timeout: CEILING, what: 'the reload logged' });
+  // the new config applies (tokens) while the stream is still open
+  await waitFor(async () => (await chat(g, msg('x'), { timeout: 30000 })).status === 401, { timeout: CEILING, what: 'the new config (tokens) to apply' });
+  await waitFor(() => g.workerPids().some((p) => !oldWorkers.includes(p)), { timeout: CEILING, what: 'new workers' });
+  up.release();
+  await withCeiling((async () => { while ((await s.next()) !== null); })(), CEILING, `the stream did not end after the reload: ${s.events}`);
+  assert.equal(checkChatStream(s.events).text, 'w0 w1 w2 w3');
+  assert.equal(up.requests(), 1, 'the stream was sent upstream again');
+  // and the old worker left once its stream was done
+  await waitFor(() => g.workerPids().every((p) => !oldWorkers.includes(p)), { timeout: CEILING, what: `old workers ${oldWorkers} to exit` });
 });
 
 test('SIGTERM during a slow stream: the stream completes, new connections are refused, exit 0', async (t) => {
-  const g = await startGateway({ config: ({ port }) => echoConfig({ port, delay: '100ms', extra: 'timeouts:\n  drain: 30\n' }) });
+  // the upstream holds the rest of the stream until the test has seen new
+  // connections refused: the stream is in flight all that time
+  const up = await heldUpstream(['word0', ' word1', ' word2']);
+  t.after(() => up.close());
+  const g = await startGateway({ config: ({ port }) => echoConfig({ port, extra: `${heldProvider(up.port)}\ntimeouts:\n  drain: 30\n` }) });
   t.after(() => g.stop('SIGKILL'));
-  const words = Array.from({ length: 20 }, (_, i) => `word${i}`).join(' ');
-  const res = await fetch(g.url('/v1/chat/completions'), {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...msg(words), stream: true }),
-  });
-  assert.equal(res.status, 200);
-  const events = [];
-  let newConn;
-  for await (const ev of sseEvents(res)) {
-    events.push(ev);
-    if (events.length === 3) {
-      g.signal('SIGTERM');
-      // after a moment, a new connection must not be served
-      newConn = sleep(300).then(() => curl(['--http1.1', '--max-time', '3', g.url('/health')]));
-    }
-  }
-  const s = checkChatStream(events.map((e) => e.data));
-  assert.equal(s.text, words, 'the in-flight stream was cut by SIGTERM');
-  const nc = await newConn;
-  assert.notEqual(nc.status, 200, 'a new connection was served after SIGTERM');
-  // refused (7), or closed without a response (52 empty reply, 56 reset), at once: not left hanging in a backlog
+  const s = await startHeldStream(g);
+  g.signal('SIGTERM');
+  // new connections: once the listeners are closed, refused (7) or closed
+  // without a response (52 empty reply, 56 reset), not left hanging in a
+  // backlog (curl's 20 s limit, exit 28, is far beyond "at once")
+  let nc;
+  await waitFor(async () => {
+    nc = await curl(['--http1.1', '--max-time', '20', g.url('/health')], { timeout: 30000 });
+    return nc.status !== 200;
+  }, { timeout: CEILING, interval: 100, what: 'a new connection to be refused after SIGTERM' });
   assert.ok([7, 52, 56].includes(nc.exitCode), `new connection after SIGTERM: curl exit ${nc.exitCode} after ${nc.info.time_total}s: ${nc.stderr}`);
-  assert.ok(nc.info.time_total < 1, `new connection after SIGTERM took ${nc.info.time_total}s to fail (accepted but never served?)`);
-  const exit = await Promise.race([g.exited, sleep(10000).then(() => 'timeout')]);
-  assert.notEqual(exit, 'timeout', 'master did not exit after the stream ended');
+  assert.ok(g.alive(), 'the master exited with a stream in flight');
+  up.release();
+  await withCeiling((async () => { while ((await s.next()) !== null); })(), CEILING, `the stream did not end: ${s.events}`);
+  assert.equal(checkChatStream(s.events).text, 'word0 word1 word2', 'the in-flight stream was cut by SIGTERM');
+  const exit = await withCeiling(g.exited, CEILING, 'master did not exit after the stream ended');
   assert.deepEqual(exit, { code: 0, signal: null });
 });
 
 test('SIGTERM with idle keep-alive connections exits promptly (well under drain)', async (t) => {
-  const g = await startGateway({ config: ({ port }) => echoConfig({ port, extra: 'timeouts:\n  drain: 30\n' }) });
+  // drain: 1 h, so that an exit within the ceiling proves the idle
+  // connections were not waited for
+  const g = await startGateway({ config: ({ port }) => echoConfig({ port, extra: 'timeouts:\n  drain: 1h\n' }) });
   t.after(() => g.stop('SIGKILL'));
   const sockets = await Promise.all(Array.from({ length: 4 }, () => idleKeepAlive(g.port)));
   for (const s of sockets) assert.ok(!s.destroyed);
   const t0 = Date.now();
   g.signal('SIGTERM');
-  const exit = await Promise.race([g.exited, sleep(5000).then(() => 'timeout')]);
+  const exit = await withCeiling(g.exited, CEILING, 'master still running after SIGTERM with only idle connections (drain is 1 h)')
+    .finally(() => { for (const s of sockets) s.destroy(); });
   const took = Date.now() - t0;
-  for (const s of sockets) s.destroy();
-  assert.notEqual(exit, 'timeout', 'master still running 5 s after SIGTERM with only idle connections');
   assert.deepEqual(exit, { code: 0, signal: null });
-  assert.ok(took < 5000, `took ${took} ms`);
+  t.diagnostic(`exited ${took} ms after SIGTERM`);
 });
 
 test('SIGINT drains and exits 0 like SIGTERM', async () => {
   const g = await startGateway({ config: ({ port }) => echoConfig({ port }) });
   assert.equal((await chat(g, msg('x'))).status, 200);
-  const exit = await g.stop('SIGINT', 8000);
+  const exit = await g.stop('SIGINT', CEILING);
   assert.deepEqual(exit, { code: 0, signal: null });
 });
 
-test('kill -9 of a worker: replaced within ~1.5 s, master alive, requests keep succeeding', async (t) => {
+test('kill -9 of a worker: replaced, master alive, requests keep succeeding', async (t) => {
   const g = await startGateway({ config: ({ port }) => echoConfig({ port }) });
   t.after(() => g.stop());
   const before = g.workerPids();
@@ -179,18 +207,17 @@ test('kill -9 of a worker: replaced within ~1.5 s, master alive, requests keep s
   const after = await waitFor(() => {
     const w = g.workerPids();
     return w.length === 2 && !w.includes(victim) ? w : null;
-  }, { timeout: 1500, interval: 20, what: `a replacement for worker ${victim}` });
+  }, { timeout: CEILING, interval: 20, what: `a replacement for worker ${victim}` });
   const took = Date.now() - t0;
   assert.ok(after.includes(before[1]), 'the surviving worker should not be touched');
   assert.ok(g.alive(), 'master died');
   for (let i = 0; i < 20; i++) {
-    const r = await http1(g.port, { method: 'POST', path: '/v1/chat/completions', body: JSON.stringify(msg(`after kill ${i}`)), headers: { 'content-type': 'application/json' } });
+    const r = await http1(g.port, { method: 'POST', path: '/v1/chat/completions', body: JSON.stringify(msg(`after kill ${i}`)), headers: { 'content-type': 'application/json' }, timeout: 30000 });
     assert.equal(r.status, 200, `request ${i}: ${r.body}`);
   }
   t.diagnostic(`worker replaced in ${took} ms`);
   // and the dead worker was reaped (no zombie left behind)
-  await sleep(200);
-  assert.notEqual(procState(victim), 'Z', 'the killed worker is a zombie');
+  await waitFor(() => procState(victim) !== 'Z', { timeout: CEILING, what: `the killed worker ${victim} to be reaped (a zombie)` });
 });
 
 test('kill -9 of every worker at once: all replaced, still serving', async (t) => {
@@ -199,8 +226,8 @@ test('kill -9 of every worker at once: all replaced, still serving', async (t) =
   const before = g.workerPids();
   for (const p of before) process.kill(p, 'SIGKILL');
   await waitFor(() => { const w = g.workerPids(); return w.length === 2 && w.every((p) => !before.includes(p)); },
-    { timeout: 2000, what: 'both workers replaced' });
-  const r = await chat(g, msg('phoenix'));
+    { timeout: CEILING, what: 'both workers replaced' });
+  const r = await chat(g, msg('phoenix'), { timeout: 30000 });
   assert.equal(r.status, 200, r.text);
   assert.ok(g.alive());
 });

@@ -29,6 +29,14 @@ export function cleanEnv(extra = {}) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Resolves with `p`, or rejects with `what` after `ms`: a ceiling that only
+// bounds a hang (the timer is cleared, so it keeps nothing alive).
+export function withCeiling(p, ms, what) {
+  let timer;
+  const limit = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} (nothing after ${ms} ms)`)), ms); });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
 export async function waitFor(fn, { timeout = 30000, interval = 50, what = 'condition' } = {}) {
   const end = Date.now() + timeout;
   let last;
@@ -79,7 +87,7 @@ export function ipv6LoopbackAvailable() {
 }
 
 // Resolves true if a TCP connection to host:port is accepted.
-export function canConnect(port, host = '127.0.0.1', timeout = 1000) {
+export function canConnect(port, host = '127.0.0.1', timeout = 10000) {
   return new Promise((resolve) => {
     const s = net.connect({ port, host });
     const done = (v) => { s.destroy(); resolve(v); };
@@ -189,7 +197,12 @@ export async function startGateway({ config = null, ports: nports = 1, env = {},
       resolve({ code, signal });
     });
   });
-  proc.on('error', (e) => { g.stderr += `\n[harness] spawn error: ${e.message}\n`; });
+  // a failed spawn (ENOENT, ETXTBSY while the binary is being relinked) emits
+  // 'error' and no 'exit': end `exited` too, so that nothing waits forever
+  proc.on('error', (e) => {
+    g.stderr += `\n[harness] spawn error: ${e.message}\n`;
+    if (proc.pid === undefined) proc.emit('exit', null, null);
+  });
 
   g.logs = () => g.stderr + g.stdout;
   g.url = (p = '/', host = '127.0.0.1', prt = port) => `http://${host.includes(':') ? `[${host}]` : host}:${prt}${p}`;
@@ -266,7 +279,10 @@ export async function startMock({ args = [], readyTimeout = 30000 } = {}) {
   m.exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => { m.exitCode = code; m.exitSignal = signal; live.delete(m); resolve({ code, signal }); });
   });
-  proc.on('error', (e) => { m.stderr += `\n[harness] spawn error: ${e.message}\n`; });
+  proc.on('error', (e) => {
+    m.stderr += `\n[harness] spawn error: ${e.message}\n`;
+    if (proc.pid === undefined) proc.emit('exit', null, null);
+  });
   m.alive = () => m.exitCode === undefined && m.exitSignal === undefined;
   m.stop = async (timeout = 5000) => {
     if (!m.alive()) return { code: m.exitCode, signal: m.exitSignal };
@@ -303,7 +319,7 @@ export async function startMock({ args = [], readyTimeout = 30000 } = {}) {
 }
 
 // Runs the binary to completion (for -t, --version, ...).
-export function runCli(args, { env = {}, cwd, timeout = 30000 } = {}) {
+export function runCli(args, { env = {}, cwd, timeout = 60000 } = {}) {
   if (!fs.existsSync(BIN)) throw new Error(`llmgate binary not found at ${BIN}`);
   return runProcess(BIN, args, { env: cleanEnv(env), cwd: cwd || tmpDir(), timeout });
 }
@@ -326,7 +342,7 @@ export function runProcess(cmd, args, { env = process.env, cwd, timeout = 60000,
 // ---- HTTP clients ----------------------------------------------------------
 
 // fetch wrapper: returns {status, headers (Headers), text, json (or undefined)}.
-export async function request(url, { method = 'GET', body, headers = {}, token, timeout = 30000 } = {}) {
+export async function request(url, { method = 'GET', body, headers = {}, token, timeout = 60000 } = {}) {
   const h = { ...headers };
   if (token) h.authorization = `Bearer ${token}`;
   let payload = body;

@@ -2,6 +2,7 @@
 // of the mock upstream (tests/mock, docs/mock.md).
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import http from 'node:http';
 import { request, curl, parseSSE, parsePrometheus, metricValue, isOpenAIError, waitFor, sleep } from './harness.mjs';
 
 export const rnd = (n = 6) => crypto.randomBytes(n).toString('hex');
@@ -117,5 +118,49 @@ export function assertOpenAIError(r, status, what = '') {
   assert.equal(r.status, status, `${what} status: ${body}`);
   assert.ok(isOpenAIError(r.json), `${what}: not an OpenAI-shaped error: ${body}`);
 }
+
+// An OpenAI-style streaming upstream that the test holds back (a node server,
+// not the mock: its pace is the test's, not a timer's). Every request gets the
+// role chunk and pieces[0] at once, and piece i (i >= 1) only once release(i)
+// was called (release() with no argument: every piece); sent[i] is true once
+// piece i was written (by the last request). So a test knows a stream is in
+// flight, and stays so, until it says otherwise, and can prove that a chunk
+// reached the client before the next one existed.
+export async function heldUpstream(pieces) {
+  const sent = pieces.map(() => false);
+  const gates = pieces.map(() => { let open; const p = new Promise((r) => { open = r; }); return { p, open }; });
+  let requests = 0;
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', async () => {
+      requests++;
+      const chunk = (delta, finish = null) => `data: ${JSON.stringify({
+        id: 'chatcmpl-held', object: 'chat.completion.chunk', created: 1713306744, model: 'held-1',
+        choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      })}\n\n`;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(chunk({ role: 'assistant', content: '' }));
+      for (let i = 0; i < pieces.length; i++) {
+        if (i > 0) await gates[i].p;
+        if (res.destroyed) return;
+        res.write(chunk({ content: pieces[i] }));
+        sent[i] = true;
+      }
+      res.write(chunk({}, 'stop'));
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const releaseAll = () => gates.forEach((g) => g.open());
+  return {
+    port: srv.address().port, sent, requests: () => requests,
+    release: (i) => (i === undefined ? releaseAll() : gates[i].open()),
+    close: () => { releaseAll(); srv.closeAllConnections(); return new Promise((r) => srv.close(r)); },
+  };
+}
+
+// The provider (a list item under `providers:`) for a heldUpstream: models held-*.
+export const heldProvider = (port) => ['  - name: held', '    type: openai', `    base_url: "http://127.0.0.1:${port}/v1"`,
+  '    keys: [sk-held-1]', '    models: ["held-*"]'].join('\n');
 
 export { sleep, waitFor };
