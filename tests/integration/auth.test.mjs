@@ -2,17 +2,20 @@
 // codes, WWW-Authenticate, env tokens, open gateway, secrets never logged.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, echoConfig, request, chat, isOpenAIError, sleep } from './lib/harness.mjs';
+import { startGateway, echoConfig, request, chat, isOpenAIError } from './lib/harness.mjs';
 
 const ALPHA = 'sk-gate-alpha-7f3a9c';
 const BETA = 'sk-gate-beta-51d2e8';
 const WRONG = 'sk-wrong-secret-0b4d6e';
 const body = (content = 'authorized') => ({ model: 'echo', messages: [{ role: 'user', content }] });
 
+// debug: the most the gateway ever logs, and one access line per request
+// (ending "id=<x-request-id>"), which tells when a request's lines are all out
 let gw;
 before(async () => {
   gw = await startGateway({
     config: ({ port }) => echoConfig({ port, extra: `access_tokens:\n  - ${ALPHA}\n  - token: ${BETA}\n    name: team-beta\n` }),
+    env: { LLMGATE_LOG_LEVEL: 'debug' },
   });
 });
 after(() => gw?.stop());
@@ -89,13 +92,17 @@ test('/health, GET / and OPTIONS need no token', async () => {
 });
 
 test('no token secret (valid or presented-but-wrong) appears in the logs', async () => {
-  // exercise every path once more, then give the log a moment to flush
-  await chat(gw, body(), { token: ALPHA });
-  await chat(gw, body(), { headers: { 'x-api-key': BETA } });
-  await chat(gw, body(), { token: WRONG });
-  await chat(gw, body(), { headers: { 'x-api-key': `${WRONG}-xk` } });
-  await chat(gw, { model: 'nope-model', messages: [] }, { token: ALPHA });
-  await sleep(300);
+  // exercise every path once more, then wait for each request's access line
+  // (the last line a request logs) so that everything they logged is in
+  const rid = (i) => `auth-log-${i}-${Date.now()}`;
+  const ids = [];
+  const tagged = (i, h = {}) => { ids.push(rid(i)); return { ...h, 'x-request-id': ids[ids.length - 1] }; };
+  assert.equal((await chat(gw, body(), { token: ALPHA, headers: tagged(1) })).status, 200);
+  assert.equal((await chat(gw, body(), { headers: tagged(2, { 'x-api-key': BETA }) })).status, 200);
+  assert.equal((await chat(gw, body(), { token: WRONG, headers: tagged(3) })).status, 401);
+  assert.equal((await chat(gw, body(), { headers: tagged(4, { 'x-api-key': `${WRONG}-xk` }) })).status, 401);
+  assert.equal((await chat(gw, { model: 'nope-model', messages: [] }, { token: ALPHA, headers: tagged(5) })).status, 404);
+  for (const id of ids) await gw.waitLog(`id=${id}`, 30000);
   const logs = gw.logs();
   assert.match(logs, /listening on/, 'logs were not captured');
   assert.ok(!logs.includes(ALPHA), 'valid token ALPHA appears in the logs');

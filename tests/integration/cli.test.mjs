@@ -193,7 +193,7 @@ test('embedded default: no config file, PORT set, serves model echo', async (t) 
   assert.equal(r.json.choices[0].message.content, 'hello default config');
   const h = await request(gw.url('/health'));
   assert.equal(h.status, 200);
-  const stop = await gw.stop();
+  const stop = await gw.stop('SIGTERM', 60000);
   assert.equal(stop.code, 0, `exit ${JSON.stringify(stop)}`);
 });
 

@@ -29,7 +29,7 @@ test('PORT overrides the first listener port only', async (t) => {
   const viaEnv = await chat({ url: (p) => `http://127.0.0.1:${envPort}${p}` }, { model: 'echo', messages: [{ role: 'user', content: 'via PORT' }] });
   assert.equal(viaEnv.status, 200);
   assert.equal(viaEnv.json.choices[0].message.content, 'via PORT');
-  const second = await fetch(`http://127.0.0.1:${g.ports[1]}/health`);
+  const second = await fetch(`http://127.0.0.1:${g.ports[1]}/health`, { signal: AbortSignal.timeout(60000) });
   assert.equal(second.status, 200, 'the second listener keeps its port');
   assert.ok(g.logs().includes(String(envPort)), 'the listening line should show the PORT value');
 });
@@ -45,7 +45,10 @@ test('embedded default config honours LLMGATE_WORKERS and PORT', async (t) => {
 
 test('an invalid LLMGATE_WORKERS is an error at start', async () => {
   const g = await startGateway({ config: ({ port }) => echoConfig({ port }), env: { LLMGATE_WORKERS: 'many' }, wait: false });
-  const exit = await Promise.race([g.exited, new Promise((r) => setTimeout(() => r('running'), 3000))]);
+  // a ceiling: the refusal itself is quick, a slow machine only delays it
+  let timer;
+  const exit = await Promise.race([g.exited, new Promise((r) => { timer = setTimeout(() => r('running'), 30000); })]);
+  clearTimeout(timer);
   if (exit === 'running') await g.stop('SIGKILL');
   assert.notEqual(exit, 'running', 'llmgate started with LLMGATE_WORKERS=many');
   assert.notEqual(exit.code, 0);

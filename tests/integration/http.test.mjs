@@ -2,7 +2,13 @@
 // OpenAI-shaped errors, x-request-id, and robustness against bad requests.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startGateway, echoConfig, request, chat, curl, http1, rawExchange, isOpenAIError } from './lib/harness.mjs';
+import net from 'node:net';
+import {
+  startGateway, echoConfig, request, chat, curl, http1, rawExchange, isOpenAIError,
+} from './lib/harness.mjs';
+
+// a ceiling per request that a slow (sanitizer, loaded) machine never reaches
+const T = 60000;
 
 let gw, gwDefaults;
 before(async () => {
@@ -56,12 +62,13 @@ for (const p of ['/v1/chat/completions', '/chat/completions', '/']) {
   test(`POST ${p}: non-stream chat completion with the echoed text`, async () => {
     const before = Math.floor(Date.now() / 1000);
     const r = await chat(gw, user('hello big world'), { path: p });
+    const after = Math.ceil(Date.now() / 1000);
     assert.equal(r.status, 200, r.text);
     assert.match(r.headers.get('content-type'), /^application\/json/);
     const b = r.json;
     assert.match(b.id, /^chatcmpl-./);
     assert.equal(b.object, 'chat.completion');
-    assert.ok(Number.isInteger(b.created) && Math.abs(b.created - before) <= 5, `created ${b.created}`);
+    assert.ok(Number.isInteger(b.created) && b.created >= before && b.created <= after, `created ${b.created}, request sent at ${before}, answered by ${after}`);
     assert.equal(b.model, 'echo');
     assert.equal(b.choices.length, 1);
     const c = b.choices[0];
@@ -270,15 +277,24 @@ test('robust to malformed HTTP/1.1 request lines and headers', async () => {
 });
 
 test('HTTP/1.0 request without Host is answered', async () => {
-  const r = await rawExchange(gw.port, 'GET /health HTTP/1.0\r\n\r\n', { timeout: 3000 });
+  const r = await rawExchange(gw.port, 'GET /health HTTP/1.0\r\n\r\n', { timeout: T });
   assert.match(r.text, /^HTTP\/1\.[01] 200/);
 });
 
 test('a client that disconnects mid-request does not hurt the gateway', async () => {
   const workers = gw.workerPids();
   const body = JSON.stringify({ ...user('one two three'), stream: true });
-  await rawExchange(gw.port, `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`, { timeout: 5 });
-  const r = await http1(gw.port, { path: '/health' });
+  // the client goes away as soon as its request is handed to the kernel (its
+  // close reaches the gateway right behind the request), whatever the load
+  await new Promise((resolve) => {
+    const s = net.connect({ port: gw.port, host: '127.0.0.1' }, () => {
+      s.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+        () => s.destroy());
+    });
+    s.on('error', () => { /* reset */ });
+    s.on('close', resolve);
+  });
+  const r = await http1(gw.port, { path: '/health', timeout: T });
   assert.equal(r.status, 200);
   await assertStillHealthy(gw, workers);
 });

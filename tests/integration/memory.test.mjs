@@ -47,7 +47,7 @@ function stream(agent, i) {
       res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(30000, () => req.destroy(new Error('timeout')));
+    req.setTimeout(60000, () => req.destroy(new Error('timeout')));
     req.end(body);
   });
 }
@@ -74,10 +74,11 @@ test(`after ${STREAMS} concurrent upstream streams end, the worker's memory fall
   assert.equal(results.filter((r) => r.status === 200 && r.done).length, STREAMS, 'every stream completes');
   const grown = peak - idle;
   assert.ok(grown > 8 * 1024, `the load must grow the worker (idle ${idle} KB, peak ${peak} KB) for this test to mean anything`);
-  // within a few trim periods (1 s each), at most a third of the growth remains
+  // once the trim (every 1 s) has run, at most a third of the growth remains;
+  // the ceiling only bounds a worker that never gives the memory back
   let now = peak;
   await waitFor(() => { now = pssKb(worker); return now - idle < grown / 3; }, {
-    timeout: 6000, interval: 200, what: `Pss back near idle (idle ${idle} KB, peak ${peak} KB, now ${now} KB)`,
+    timeout: 30000, interval: 200, what: `Pss back near idle (idle ${idle} KB, peak ${peak} KB, now ${now} KB)`,
   }).catch((e) => assert.fail(`${e.message}; now ${now} KB`));
   assert.deepEqual(gw.workerPids(), [worker], 'the same worker');
 });

@@ -15,7 +15,8 @@ after(async () => {
   await guarded?.stop();
 });
 
-const client = (gw, apiKey = 'x') => new OpenAI({ baseURL: gw.url('/v1'), apiKey, maxRetries: 0, timeout: 10000 });
+// timeout: a ceiling that a slow (sanitizer, loaded) machine never reaches
+const client = (gw, apiKey = 'x') => new OpenAI({ baseURL: gw.url('/v1'), apiKey, maxRetries: 0, timeout: 60000 });
 const msgs = (content) => [{ role: 'system', content: 'ignored' }, { role: 'user', content }];
 
 test('chat.completions.create (non-stream) returns the echoed text', async () => {
