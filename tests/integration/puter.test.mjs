@@ -46,12 +46,12 @@ after(async () => {
   await mock?.stop();
 });
 
-const sdk = (apiKey = PUTER) => new OpenAI({ baseURL: gw.url('/v1'), apiKey, maxRetries: 0, timeout: 10000 });
+const sdk = (apiKey = PUTER) => new OpenAI({ baseURL: gw.url('/v1'), apiKey, maxRetries: 0, timeout: 60000 });
 const user = (content) => [{ role: 'user', content }];
 
 function post(body, { token = PUTER } = {}) {
   return curl(['-N', '-H', 'content-type: application/json', '-H', `authorization: Bearer ${token}`,
-    '--data-binary', JSON.stringify(body), gw.url('/v1/chat/completions')]);
+    '--data-binary', JSON.stringify(body), gw.url('/v1/chat/completions')], { timeout: 60000 });
 }
 
 async function upstream(tag) {
@@ -347,7 +347,7 @@ test('Puter\'s 401 token_auth_failed: the client gets 401 (its own token), strea
 // ---- model list ---------------------------------------------------------------------------------------------
 
 test('/v1/models: Puter\'s models from GET /puterai/chat/models, in OpenAI shape', async () => {
-  const r = await request(gw.url('/v1/models'), { token: TOKEN });
+  const r = await request(gw.url('/v1/models'), { token: TOKEN, timeout: 30000 });
   assert.equal(r.status, 200, r.text);
   assert.deepEqual(r.json.data.map((m) => m.id), PUTER_MODELS);
   for (const m of r.json.data) {
