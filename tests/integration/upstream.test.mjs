@@ -232,7 +232,6 @@ test('stream relay with CRLF line ends: each event reaches the client whole as i
   // request of this test's own provider stays open until then)
 });
 
-// (600 events: the mock stalls on an unpaced stream past ~256 KiB, see the report)
 test('a large stream (600 events, ~250 KB) is relayed complete and unchanged, HTTP/1.1 and h2', async () => {
   for (const h2 of [false, true]) {
     const tag = `big-${h2}-${rnd()}`;

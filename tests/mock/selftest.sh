@@ -184,6 +184,10 @@ events=$(grep -c '^data: ' "$T/out")
 writes=$(curl -s "$U/_mock/record" | grep '"event":"done"' | sed -E 's/.*"writes":([0-9]+).*/\1/')
 check "split=1: every event written in pieces ($events events, ${writes:-no} writes)" awk -v e="$events" -v w="${writes:-0}" 'BEGIN { exit !(e >= 7 && w >= 2 * e) }'
 
+# an unpaced stream far past the mock's 256 KiB write buffer mark is written
+# whole (it used to stall there when the socket took each batch at once)
+post /s/chunks=3000,chunk_size=200/v1/chat/completions "$SCHAT" -m 60 >/dev/null
+check "unpaced 1 MB stream: complete" bash -c "[ \$(wc -c <$T/out) -gt 1000000 ] && grep -q 'data: \[DONE\]' $T/out"
 post /s/crlf=1/v1/chat/completions "$SCHAT" >/dev/null
 check "crlf=1" eq "$(grep -c $'\r$' $T/out)" "$(wc -l <$T/out)"
 post /s/comments=1,chunks=3/v1/chat/completions "$SCHAT" >/dev/null
