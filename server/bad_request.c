@@ -4,13 +4,13 @@
  */
 #include "server/bad_request.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "h2o.h"
 #include "server/h1_framing.h"
+#include "server/interpose.h"
 #include "server/http.h"
 #include "server/respond.h"
 #include "server/strbuf.h"
@@ -41,7 +41,7 @@ static socket_write_fn libh2o_socket_write(void)
 {
     static socket_write_fn fn;
     if (fn == NULL)
-        *(void **)&fn = dlsym(RTLD_NEXT, "h2o_socket_write");
+        *(void **)&fn = llg_interpose_next("h2o_socket_write");
     return fn;
 }
 

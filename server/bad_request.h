@@ -12,9 +12,10 @@
  * it through its PLT, as it calls malloc), recognises that one buffer and
  * writes an OpenAI-shaped 400 with an x-request-id and `Connection: close`
  * instead; every other write goes to libh2o's own function (dlsym
- * RTLD_NEXT) untouched. The reason of a head refused by server/h1_framing.c
- * (ambiguous framing) is given in the message. It needs libh2o as a shared library, which is how
- * Debian ships it; hostile.test.mjs checks the answer.
+ * RTLD_NEXT, server/interpose.h) untouched. The reason of a head refused by
+ * server/h1_framing.c (ambiguous framing) is given in the message. It needs
+ * libh2o as a shared library, which is how Debian ships it; hostile.test.mjs
+ * checks the answer.
  */
 #ifndef LLG_BAD_REQUEST_H
 #define LLG_BAD_REQUEST_H

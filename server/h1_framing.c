@@ -5,11 +5,11 @@
  */
 #include "server/h1_framing.h"
 
-#include <dlfcn.h>
 #include <stddef.h>
-#include <stdlib.h>
 #include <strings.h>
 #include <sys/types.h>
+
+#include "server/interpose.h"
 
 /* picohttpparser's header entry, as libh2o 2.2.5 embeds it (its header is
  * not installed): name NULL for an obs-fold continuation line */
@@ -66,8 +66,8 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
                       int *minor_version, struct phr_header *headers, size_t *num_headers, size_t last_len)
 {
     static parse_request_fn real;
-    if (real == NULL && (*(void **)&real = dlsym(RTLD_NEXT, "phr_parse_request")) == NULL)
-        abort(); /* libh2o linked statically: nothing to stand in front of (Debian ships it shared) */
+    if (real == NULL)
+        *(void **)&real = llg_interpose_next("phr_parse_request");
     size_t capacity = *num_headers;
     int r = real(buf, len, method, method_len, path, path_len, minor_version, headers, num_headers, last_len);
     pending_reason = NULL;

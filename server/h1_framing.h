@@ -9,7 +9,7 @@
  * Transfer-Encoding), that is request smuggling. This module defines
  * phr_parse_request() in the executable: by ELF symbol interposition (as
  * server/bad_request.c does for h2o_socket_write) it takes the place of the
- * copy inside libh2o, calls it (dlsym RTLD_NEXT), and refuses a parsed head
+ * copy inside libh2o, calls it (server/interpose.h), and refuses a parsed head
  * that has
  *   - more than one Content-Length field (conflicting or not),
  *   - more than one Transfer-Encoding field, or

@@ -5,13 +5,13 @@
 #include "server/h2_reset.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "h2o.h"
 #include "h2o/http2.h"
 #include "h2o/http2_internal.h"
+#include "server/interpose.h"
 #include "server/log.h"
 
 /* One connection that has reset streams; the others have no entry. */
@@ -42,14 +42,6 @@ static reset_budget_t **slot_of(const h2o_http2_conn_t *conn)
     while (*p != NULL && (*p)->conn != conn)
         p = &(*p)->next;
     return p;
-}
-
-static void *libh2o(const char *name)
-{
-    void *fn = dlsym(RTLD_NEXT, name);
-    if (fn == NULL)
-        abort(); /* libh2o linked statically: nothing to stand in front of (Debian ships it shared) */
-    return fn;
 }
 
 /* Sends GOAWAY(ENHANCE_YOUR_CALM) and closes: with the state IS_CLOSING,
@@ -104,7 +96,7 @@ int h2o_http2_decode_rst_stream_payload(h2o_http2_rst_stream_payload_t *payload,
 {
     static int (*real)(h2o_http2_rst_stream_payload_t *, const h2o_http2_frame_t *, const char **);
     if (real == NULL)
-        *(void **)&real = libh2o("h2o_http2_decode_rst_stream_payload");
+        *(void **)&real = llg_interpose_next("h2o_http2_decode_rst_stream_payload");
     int r = real(payload, frame, err_desc);
     pending_rst = r == 0 ? frame->stream_id : 0;
     return r;
@@ -114,7 +106,7 @@ void h2o_http2_stream_reset(h2o_http2_conn_t *conn, h2o_http2_stream_t *stream)
 {
     static void (*real)(h2o_http2_conn_t *, h2o_http2_stream_t *);
     if (real == NULL)
-        *(void **)&real = libh2o("h2o_http2_stream_reset");
+        *(void **)&real = llg_interpose_next("h2o_http2_stream_reset");
     /* the client's RST_STREAM of an open stream: the only caller that
      * decoded one just before (lib/http2/connection.c handle_rst_stream_frame) */
     int by_client = pending_rst != 0 && stream->stream_id == pending_rst;
@@ -128,7 +120,7 @@ void h2o_http2_scheduler_dispose(h2o_http2_scheduler_node_t *root)
 {
     static void (*real)(h2o_http2_scheduler_node_t *);
     if (real == NULL)
-        *(void **)&real = libh2o("h2o_http2_scheduler_dispose");
+        *(void **)&real = llg_interpose_next("h2o_http2_scheduler_dispose");
     /* only a connection's root scheduler is disposed (close_connection_now) */
     h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, scheduler, root);
     reset_budget_t **p = slot_of(conn), *b = *p;

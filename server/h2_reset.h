@@ -18,7 +18,7 @@
  * the stream id of a client's RST_STREAM, h2o_http2_stream_reset() then
  * charges that stream's connection, and h2o_http2_scheduler_dispose(), called
  * once when a connection is freed, forgets the connection. Each wraps libh2o's
- * own function (dlsym RTLD_NEXT). State is per worker (one thread).
+ * own function (server/interpose.h). State is per worker (one thread).
  */
 #ifndef LLG_H2_RESET_H
 #define LLG_H2_RESET_H

@@ -21,9 +21,9 @@ import http2 from 'node:http2';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  startGateway, startMock, request, curl, parseSSE, sseEvents, isOpenAIError, sleep, waitFor, tmpDir, procState, withCeiling,
+  startGateway, startMock, request, curl, parseSSE, isOpenAIError, sleep, waitFor, tmpDir, procState, withCeiling,
 } from './lib/harness.mjs';
-import { mkKey, gatewayYaml, keyRows, rnd, scrape, metric, heldUpstream, heldProvider } from './lib/upstream.mjs';
+import { mkKey, gatewayYaml, keyRows, rnd, scrape, metric, heldUpstream, startHeldStream } from './lib/upstream.mjs';
 
 const ADMIN = `sk-admin-${rnd()}`;
 const CHAT = '/v1/chat/completions';
@@ -358,22 +358,6 @@ test('SIGHUP every ~400 ms under h2c load: GOAWAY, no request fails (refused str
 
 // ---- SIGTERM -------------------------------------------------------------------
 
-// A stream from the gateway: resolves once its first content piece arrived,
-// to {events, rest: a promise of every event's data once the stream ends}.
-async function heldStream(g, model) {
-  const res = await fetch(g.url(CHAT), {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: 'held' }], stream: true }), signal: AbortSignal.timeout(120000),
-  });
-  assert.equal(res.status, 200, model);
-  const it = sseEvents(res)[Symbol.asyncIterator]();
-  const events = [];
-  const next = async () => { const r = await it.next(); if (!r.done) events.push(r.value.data); return !r.done; };
-  await withCeiling((async () => { while (events.length < 2) if (!(await next())) throw new Error(`${model} ended early: ${events}`); })(),
-    CEILING, `${model}: the first piece never came`);
-  return { events, rest: (async () => { while (await next()); return events; })() };
-}
-
 test('SIGTERM under load (h2load h1 + h2c + slow streams): everything accepted completes, exit 0 within the drain', async (t) => {
   // the slow streams come from an upstream that holds them until after
   // SIGTERM: in flight at SIGTERM by construction
@@ -390,7 +374,8 @@ test('SIGTERM under load (h2load h1 + h2c + slow streams): everything accepted c
   await waitFor(async () => metric(await scrape(g), 'llmgate_requests_total', { provider: 'echo', code: '200' }) >= 20 && h2.ok() >= 20,
     { timeout: CEILING, interval: 100, what: 'the load to get going' });
   const tLoaded = Date.now();
-  const streams = await Promise.all(['held-a', 'held-b', 'held-c'].map((m) => heldStream(g, m)));
+  const streams = await Promise.all(['held-a', 'held-b', 'held-c'].map((model) => startHeldStream(g, { model })));
+  const rests = streams.map((x) => x.rest()); // read on as the events come
   const tTerm = Date.now();
   g.signal('SIGTERM');
   await g.waitLog('stopping: draining', CEILING);
@@ -398,7 +383,7 @@ test('SIGTERM under load (h2load h1 + h2c + slow streams): everything accepted c
   up.release();
   const exit = await withCeiling(g.exited, 70000, 'the master did not exit within the drain (60 s)');
   const took = Date.now() - tTerm;
-  const results = await withCeiling(Promise.all(streams.map((x) => x.rest)), CEILING, 'the slow streams did not end');
+  const results = await withCeiling(Promise.all(rests), CEILING, 'the slow streams did not end');
   const r1 = await h1;
   const r2 = await h2.stop();
   t.diagnostic(`exit after ${took} ms; h2load h1: ${summary(r1)}; h2c: ${r2.ok} ok, ${r2.failures.length} failures after close (${r2.failures.filter((f) => f.refusedConnect).length} ECONNREFUSED)`);

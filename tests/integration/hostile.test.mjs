@@ -16,7 +16,7 @@ import http2 from 'node:http2';
 import tls from 'node:tls';
 import fs from 'node:fs';
 import { startGateway, startMock, request, rawExchange, parseHttpResponse, isOpenAIError, sleep, waitFor, makeCert, tmpDir } from './lib/harness.mjs';
-import { gatewayYaml, mkKey } from './lib/upstream.mjs';
+import { gatewayYaml, mkKey, chatBody } from './lib/upstream.mjs';
 
 const MAX_BODY = 8 * 1024 * 1024;
 const HANG = 30000; // ms: only a hang (or a quadratic blow-up) takes this long
@@ -771,16 +771,20 @@ function resetTriple(stream, body) {
   const block = Buffer.concat([Buffer.from([0x83, 0x86, 0x04]), str(CHAT), Buffer.from([0x01]), str('127.0.0.1'), lit('content-type', 'application/json')]);
   return Buffer.concat([frame(T.HEADERS, F.END_HEADERS, stream, block), frame(T.DATA, F.END_STREAM, stream, body), frame(T.RST_STREAM, 0, stream, u32(E.CANCEL))]);
 }
-const cpuTicks = (pids) => pids.reduce((a, p) => { const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8').slice(fs.readFileSync(`/proc/${p}/stat`, 'utf8').lastIndexOf(')') + 2).split(' '); return a + Number(f[11]) + Number(f[12]); }, 0);
+// utime + stime of the processes, in clock ticks (/proc/PID/stat fields 14 and 15)
+const cpuTicks = (pids) => pids.reduce((a, p) => {
+  const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return a + Number(f[11]) + Number(f[12]);
+}, 0);
 const BURST = 100; // LLG_H2_RESET_BURST (server/h2_reset.h)
-const chatBody = (content, model, stream = false) => JSON.stringify({ model, stream, messages: [{ role: 'user', content }] });
 
 test('h2c rapid reset is cut: past the budget of client resets, GOAWAY ENHANCE_YOUR_CALM and a close; the rest is never processed', async () => {
   const logBefore = gw.logs().length;
   // 150 triples in one write: read by the worker in one go, so the budget is
   // not refilled in between (it refills with the loop's clock); the 101st
   // reset overdraws it
-  const body = Buffer.from(chatBody('rapid-150', 'up-rapid'));
+  const body = Buffer.from(JSON.stringify(chatBody('up-rapid', 'rapid-150')));
   const parts = [START];
   for (let i = 0; i < 150; i++) parts.push(resetTriple(1 + 2 * i, body));
   const r = await h2raw(Buffer.concat(parts), { timeout: HANG });
@@ -796,7 +800,7 @@ test('h2c rapid reset is cut: past the budget of client resets, GOAWAY ENHANCE_Y
 
 test('h2c rapid reset flood: 100,000 HEADERS+DATA+RST_STREAM triples on one connection are cut early; the upstream sees few requests; others served', async () => {
   await mock.reset();
-  const body = Buffer.from(chatBody('rapid-flood', 'up-rapid'));
+  const body = Buffer.from(JSON.stringify(chatBody('up-rapid', 'rapid-flood')));
   const ticks0 = cpuTicks(workers0);
   const s = net.connect({ port: gw.port, host: '127.0.0.1' });
   const closed = new Promise((resolve) => s.on('close', resolve));
@@ -839,7 +843,7 @@ test('h2c: a client that cancels streams now and then (10 a second, 110 in all: 
   try {
     for (let i = 0; i < 110; i++) {
       const req = session.request({ ':method': 'POST', ':path': CHAT, 'content-type': 'application/json' });
-      req.end(chatBody(`cancel ${i} ${'w '.repeat(20)}`, 'echo-slow', true));
+      req.end(JSON.stringify(chatBody('echo-slow', `cancel ${i} ${'w '.repeat(20)}`, { stream: true })));
       // cancel once the answer has begun (the stream is open on the gateway)
       await new Promise((resolve, reject) => { req.on('response', resolve); req.on('error', reject); });
       req.close(http2.constants.NGHTTP2_CANCEL);

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import {
-  startGateway, echoConfig, chat, http1, curl, sseEvents, checkChatStream, waitFor, procState, withCeiling,
+  startGateway, echoConfig, chat, http1, curl, checkChatStream, waitFor, procState, withCeiling,
 } from './lib/harness.mjs';
-import { heldUpstream, heldProvider } from './lib/upstream.mjs';
+import { heldUpstream, heldProvider, startHeldStream } from './lib/upstream.mjs';
 
 // A ceiling for "it eventually happened": long enough for an ASan build on a
 // loaded machine; it only bounds a hang.
@@ -41,24 +41,6 @@ function loadLoop(port, token, n = 4) {
   };
   const loops = Array.from({ length: n }, one);
   return { ok: () => ok, stop: async () => { running = false; await Promise.all(loops); return { ok, failures }; } };
-}
-
-// Starts a stream of model held-1 and waits (ceiling) for its first content
-// piece. Returns {next: () => the next event's data, events}.
-async function startHeldStream(g, token) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(g.url('/v1/chat/completions'), {
-    method: 'POST', headers, body: JSON.stringify({ ...msg('held'), model: 'held-1', stream: true }),
-    signal: AbortSignal.timeout(120000),
-  });
-  assert.equal(res.status, 200);
-  const it = sseEvents(res)[Symbol.asyncIterator]();
-  const events = [];
-  const next = async () => { const r = await it.next(); if (!r.done) events.push(r.value.data); return r.done ? null : r.value.data; };
-  await withCeiling((async () => { while (events.length < 2) if ((await next()) === null) throw new Error(`ended early: ${events}`); })(),
-    CEILING, 'the first piece of the stream never came');
-  return { next, events };
 }
 
 test('SIGHUP with an invalid file: errors logged as FILE:LINE:COLUMN, old config keeps serving', async (t) => {
@@ -140,7 +122,7 @@ test('SIGHUP with a valid file: a stream in flight completes on the old worker',
   await waitFor(async () => (await chat(g, msg('x'), { timeout: 30000 })).status === 401, { timeout: CEILING, what: 'the new config (tokens) to apply' });
   await waitFor(() => g.workerPids().some((p) => !oldWorkers.includes(p)), { timeout: CEILING, what: 'new workers' });
   up.release();
-  await withCeiling((async () => { while ((await s.next()) !== null); })(), CEILING, `the stream did not end after the reload: ${s.events}`);
+  await withCeiling(s.rest(), CEILING, `the stream did not end after the reload: ${s.events}`);
   assert.equal(checkChatStream(s.events).text, 'w0 w1 w2 w3');
   assert.equal(up.requests(), 1, 'the stream was sent upstream again');
   // and the old worker left once its stream was done
@@ -167,7 +149,7 @@ test('SIGTERM during a slow stream: the stream completes, new connections are re
   assert.ok([7, 52, 56].includes(nc.exitCode), `new connection after SIGTERM: curl exit ${nc.exitCode} after ${nc.info.time_total}s: ${nc.stderr}`);
   assert.ok(g.alive(), 'the master exited with a stream in flight');
   up.release();
-  await withCeiling((async () => { while ((await s.next()) !== null); })(), CEILING, `the stream did not end: ${s.events}`);
+  await withCeiling(s.rest(), CEILING, `the stream did not end: ${s.events}`);
   assert.equal(checkChatStream(s.events).text, 'word0 word1 word2', 'the in-flight stream was cut by SIGTERM');
   const exit = await withCeiling(g.exited, CEILING, 'master did not exit after the stream ended');
   assert.deepEqual(exit, { code: 0, signal: null });

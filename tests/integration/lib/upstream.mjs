@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { request, curl, parseSSE, parsePrometheus, metricValue, isOpenAIError, waitFor, sleep } from './harness.mjs';
+import {
+  request, curl, parseSSE, sseEvents, parsePrometheus, metricValue, isOpenAIError, waitFor, sleep, withCeiling,
+} from './harness.mjs';
 
 export const rnd = (n = 6) => crypto.randomBytes(n).toString('hex');
 
@@ -157,6 +159,26 @@ export async function heldUpstream(pieces) {
     release: (i) => (i === undefined ? releaseAll() : gates[i].open()),
     close: () => { releaseAll(); srv.closeAllConnections(); return new Promise((r) => srv.close(r)); },
   };
+}
+
+// Starts a stream of `model` (a heldUpstream's: held-*) through the gateway and
+// waits (a 30 s ceiling) for its first content piece. Returns {events: the
+// data of every event so far, next(): the next event's data (null at the end),
+// rest(): reads to the end and returns events}.
+export async function startHeldStream(g, { model = 'held-1', token } = {}) {
+  const headers = { 'content-type': 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(g.url('/v1/chat/completions'), {
+    method: 'POST', headers, body: JSON.stringify({ ...chatBody(model, 'held'), stream: true }), signal: AbortSignal.timeout(120000),
+  });
+  assert.equal(res.status, 200, model);
+  const it = sseEvents(res)[Symbol.asyncIterator]();
+  const events = [];
+  const next = async () => { const r = await it.next(); if (r.done) return null; events.push(r.value.data); return r.value.data; };
+  await withCeiling((async () => { while (events.length < 2) if ((await next()) === null) throw new Error(`${model} ended early: ${events}`); })(),
+    30000, `${model}: the first piece of the stream never came`);
+  const rest = async () => { while ((await next()) !== null); return events; };
+  return { events, next, rest };
 }
 
 // The provider (a list item under `providers:`) for a heldUpstream: models held-*.
