@@ -44,6 +44,11 @@ static void set_defaults(conf_ctx_t *c)
     conf->timeouts.client_header_ms = 10 * 1000;
     conf->timeouts.client_idle_ms = 10 * 1000;
     conf->max_header_bytes = 65536;
+    conf->limits.max_connections = 10000;
+    conf->limits.max_connections_per_client = 1024;
+    /* 0: derived from max_body_bytes once the file is read (conf/schema.c) */
+    conf->limits.max_buffered_body_bytes = 0;
+    conf->limits.max_buffered_body_bytes_per_client = 0;
     conf->cors_allow_origins.items = llg_arena_calloc(c->arena, 2, sizeof(char *));
     conf->cors_allow_origins.items[0] = "*";
     conf->cors_allow_origins.count = 1;
@@ -167,6 +172,7 @@ static llg_conf_t *load(const char *name, const char *dir, const char *text, siz
         }
     }
 
+    conf_derive_limits(c->conf); /* an empty document has none of its keys walked */
     conf_apply_env(c);
     conf_check_listeners(c);
 

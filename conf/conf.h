@@ -131,6 +131,21 @@ typedef struct llg_conf {
      * values) add up to more than this gets 431; LLG_CONF_MIN/MAX_HEADER_BYTES. */
     uint64_t max_header_bytes;
 
+    /* What one worker holds for its clients (docs/security.md "Memory before
+     * authentication"). Connections past max_connections, or past
+     * max_connections_per_client from one client address (0 = no limit), are
+     * closed at accept. A request body is admitted at its head only if its
+     * declared length (or max_body_bytes when it is not declared) fits in
+     * what is left of max_buffered_body_bytes and of its address's
+     * max_buffered_body_bytes_per_client; it is held until the request ends.
+     * Validated: max_body_bytes <= per_client <= max_buffered_body_bytes. */
+    struct {
+        uint64_t max_connections;
+        uint64_t max_connections_per_client;
+        uint64_t max_buffered_body_bytes;
+        uint64_t max_buffered_body_bytes_per_client;
+    } limits;
+
     struct {
         uint64_t connect_ms;
         uint64_t request_ms; /* `timeout` is an alias */

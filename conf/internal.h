@@ -102,6 +102,9 @@ bool conf_dup_key(conf_ctx_t *c, yaml_node_t *map, size_t pair_index, const char
  * as it was (the default). */
 const char *conf_scalar(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *expected);
 bool conf_get_string(conf_ctx_t *c, yaml_node_t *n, const char *path, int flags, char **out);
+/* Fills the buffered-body budgets left unset (0) from max_body_bytes. */
+void conf_derive_limits(llg_conf_t *conf);
+
 bool conf_get_uint(conf_ctx_t *c, yaml_node_t *n, const char *path, uint64_t min, uint64_t max, uint64_t *out);
 bool conf_get_duration(conf_ctx_t *c, yaml_node_t *n, const char *path, uint64_t *out_ms);
 bool conf_get_enum(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *const *names, size_t count, int *out);

@@ -124,6 +124,57 @@ static void parse_timeouts(conf_ctx_t *c, yaml_node_t *n, yaml_node_t **request_
     *request_node = v[1];
 }
 
+/* The buffered-body budgets default to what max_body_bytes needs: one client
+ * address may hold 16 bodies of the largest size at once (at least 64 MiB),
+ * the worker three such clients (at least 192 MiB). */
+#define LIMITS_MIN_PER_CLIENT ((uint64_t)64 << 20)
+
+void conf_derive_limits(llg_conf_t *conf)
+{
+    uint64_t body = conf->max_body_bytes;
+    uint64_t *per = &conf->limits.max_buffered_body_bytes_per_client, *all = &conf->limits.max_buffered_body_bytes;
+    if (*per == 0) {
+        *per = body <= UINT64_MAX / 64 && body * 16 > LIMITS_MIN_PER_CLIENT ? body * 16 : LIMITS_MIN_PER_CLIENT;
+        if (*all != 0 && *per > *all)
+            *per = *all;
+    }
+    if (*all == 0)
+        *all = *per <= UINT64_MAX / 8 ? *per * 3 : *per;
+}
+
+static void parse_limits(conf_ctx_t *c, yaml_node_t *n)
+{
+    static const char *const known[] = {"max_connections", "max_connections_per_client", "max_buffered_body_bytes",
+                                        "max_buffered_body_bytes_per_client"};
+    yaml_node_t *v[CONF_COUNTOF(known)];
+    llg_conf_t *conf = c->conf;
+    if (n != NULL && !conf_map(c, n, "limits", known, CONF_COUNTOF(known), v, NULL))
+        return;
+    if (n == NULL)
+        memset(v, 0, sizeof(v));
+    conf_get_uint(c, v[0], "limits.max_connections", 1, 1000000, &conf->limits.max_connections);
+    conf_get_uint(c, v[1], "limits.max_connections_per_client", 0, 1000000, &conf->limits.max_connections_per_client);
+    conf_get_uint(c, v[2], "limits.max_buffered_body_bytes", 1, UINT64_MAX / 4, &conf->limits.max_buffered_body_bytes);
+    conf_get_uint(c, v[3], "limits.max_buffered_body_bytes_per_client", 1, UINT64_MAX / 4,
+                  &conf->limits.max_buffered_body_bytes_per_client);
+    conf_derive_limits(conf);
+    uint64_t body = conf->max_body_bytes;
+    uint64_t *per = &conf->limits.max_buffered_body_bytes_per_client, *all = &conf->limits.max_buffered_body_bytes;
+    if (v[1] != NULL && conf->limits.max_connections_per_client > conf->limits.max_connections)
+        conf_error_node(c, v[1], "limits.max_connections_per_client (%llu) is larger than limits.max_connections (%llu)",
+                        (unsigned long long)conf->limits.max_connections_per_client,
+                        (unsigned long long)conf->limits.max_connections);
+    if (*per < body)
+        conf_error_node(c, v[3] != NULL ? v[3] : v[2],
+                        "limits.max_buffered_body_bytes_per_client (%llu) is smaller than max_body_bytes (%llu): a body of "
+                        "the largest size could never be admitted",
+                        (unsigned long long)*per, (unsigned long long)body);
+    else if (*per > *all)
+        conf_error_node(c, v[3] != NULL ? v[3] : v[2],
+                        "limits.max_buffered_body_bytes_per_client (%llu) is larger than limits.max_buffered_body_bytes (%llu)",
+                        (unsigned long long)*per, (unsigned long long)*all);
+}
+
 static void parse_cors(conf_ctx_t *c, yaml_node_t *n)
 {
     static const char *const known[] = {"allow_origins"};
@@ -213,12 +264,13 @@ enum {
     T_RETRY,
     T_KEYS,
     T_PROVIDERS,
+    T_LIMITS,
     T_COUNT
 };
 
 static const char *const top_keys[T_COUNT] = {"listen",   "workers",       "max_body_bytes", "max_header_bytes", "timeout",
                                               "timeouts", "access_tokens", "admin_token",    "metrics_token",    "cors",
-                                              "defaults", "retry",         "keys",           "providers"};
+                                              "defaults", "retry",         "keys",           "providers",        "limits"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
@@ -276,4 +328,6 @@ void conf_walk(conf_ctx_t *c, yaml_node_t *root)
         parse_keys(c, v[T_KEYS]);
     if (v[T_PROVIDERS] != NULL)
         conf_parse_providers(c, v[T_PROVIDERS]);
+    /* after max_body_bytes, which its defaults and checks depend on */
+    parse_limits(c, v[T_LIMITS]);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "server/curl_loop.h"
+#include "server/early.h"
 #include "server/h1_client.h"
 #include "server/models.h"
 
@@ -58,11 +59,13 @@ void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, cons
 
     h2o_config_init(&app->h2o);
     app->h2o.server_name = h2o_iovec_init(H2O_STRLIT("llmgate"));
-    /* h2o refuses a larger body by itself, and over HTTP/2 it does so with
-     * REFUSED_STREAM (which clients retry) instead of 413: its limit is set
-     * above max_body_bytes and the handler sends the 413 (server/http.c) */
-    uint64_t limit = conf->max_body_bytes * 4 + ((uint64_t)16 << 20);
-    app->h2o.max_request_entity_size = (size_t)(limit < ((uint64_t)1 << 30) ? limit : ((uint64_t)1 << 30));
+    /* Bodies over max_body_bytes: a declared length is refused at the head
+     * with 413 (server/early.c); h2o stops reading one of unknown length one
+     * byte past the limit (HTTP/1.1 chunked: 413; HTTP/2 without
+     * content-length: REFUSED_STREAM), and the handler refuses that last
+     * byte. So no body occupies more than server/admission.c reserved. */
+    app->h2o.max_request_entity_size = (size_t)(conf->max_body_bytes < ((uint64_t)1 << 40) ? conf->max_body_bytes + 1
+                                                                                             : ((uint64_t)1 << 40));
     /* Client timeouts (docs/security.md "Slow clients"). h2o 2.2.5 has one
      * HTTP/1.1 timer, http1.req_timeout: armed when a connection starts
      * waiting for a request (accept, or the end of the previous response) and
@@ -78,6 +81,7 @@ void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, cons
     app->h2o.http1.req_timeout = client_header < client_idle ? client_header : client_idle;
     app->h2o.http2.idle_timeout = client_idle;
     llg_app_register_handlers(app);
+    llg_early_init(app);
 }
 
 static h2o_timeout_t *new_timeout(llg_app_t *app, uint64_t ms)

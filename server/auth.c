@@ -7,34 +7,41 @@
 
 #include "server/respond.h"
 
-h2o_iovec_t llg_auth_presented(h2o_req_t *req)
+h2o_iovec_t llg_auth_credential(h2o_iovec_t authorization, h2o_iovec_t x_api_key)
 {
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (i != -1) {
-        h2o_iovec_t v = req->headers.entries[i].value;
-        if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer "))) {
-            size_t off = 7;
-            while (off < v.len && v.base[off] == ' ')
-                off++;
-            size_t end = v.len;
-            while (end > off && v.base[end - 1] == ' ')
-                end--;
-            if (end > off)
-                return h2o_iovec_init(v.base + off, end - off);
-        }
+    h2o_iovec_t v = authorization;
+    if (v.base != NULL && v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer "))) {
+        size_t off = 7;
+        while (off < v.len && v.base[off] == ' ')
+            off++;
+        size_t end = v.len;
+        while (end > off && v.base[end - 1] == ' ')
+            end--;
+        if (end > off)
+            return h2o_iovec_init(v.base + off, end - off);
     }
-    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
-    if (i != -1 && req->headers.entries[i].value.len != 0)
-        return req->headers.entries[i].value;
+    if (x_api_key.base != NULL && x_api_key.len != 0)
+        return x_api_key;
     return h2o_iovec_init(NULL, 0);
 }
 
-llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *token_index)
+h2o_iovec_t llg_auth_presented(h2o_req_t *req)
+{
+    h2o_iovec_t authorization = {NULL, 0}, x_api_key = {NULL, 0};
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (i != -1)
+        authorization = req->headers.entries[i].value;
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
+    if (i != -1)
+        x_api_key = req->headers.entries[i].value;
+    return llg_auth_credential(authorization, x_api_key);
+}
+
+llg_auth_result_t llg_auth_lookup(const llg_app_t *app, h2o_iovec_t presented, int *token_index)
 {
     *token_index = -1;
     if (app->conf->token_count == 0)
         return LLG_AUTH_OK;
-    h2o_iovec_t presented = llg_auth_presented(req);
     if (presented.base == NULL)
         return LLG_AUTH_MISSING;
     int found = llg_pool_token_lookup(app->view, presented.base, presented.len);
@@ -42,6 +49,14 @@ llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *toke
         return LLG_AUTH_INVALID;
     *token_index = found;
     return LLG_AUTH_OK;
+}
+
+llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *token_index)
+{
+    *token_index = -1;
+    if (app->conf->token_count == 0)
+        return LLG_AUTH_OK;
+    return llg_auth_lookup(app, llg_auth_presented(req), token_index);
 }
 
 void llg_auth_reject(h2o_req_t *req, llg_auth_result_t result)

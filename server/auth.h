@@ -18,6 +18,13 @@ typedef enum llg_auth_result {
 /* The credential the client sent (Bearer value or x-api-key), or {NULL,0}. */
 h2o_iovec_t llg_auth_presented(h2o_req_t *req);
 
+/* The same from the raw field values ({NULL,0} when absent), for a head
+ * that is not a request yet (server/early.c). */
+h2o_iovec_t llg_auth_credential(h2o_iovec_t authorization, h2o_iovec_t x_api_key);
+
+/* Looks a presented credential up; *token_index as for llg_auth_check(). */
+llg_auth_result_t llg_auth_lookup(const llg_app_t *app, h2o_iovec_t presented, int *token_index);
+
 /* Checks the request; *token_index is the configured token's index, or -1. */
 llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *token_index);
 

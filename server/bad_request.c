@@ -33,7 +33,7 @@ typedef struct bad_request_write {
     h2o_socket_t *sock;
     h2o_socket_cb cb;
     h2o_iovec_t buf;
-    char data[768];
+    char data[1280];
 } bad_request_write_t;
 static bad_request_write_t *bad_request_writes;
 
@@ -68,23 +68,34 @@ void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_
         real(sock, bufs, bufcnt, cb);
         return;
     }
-    const char *reason = llg_h1_framing_take_reason();
+    llg_refusal_t ref;
+    if (!llg_h1_refusal_take(&ref)) {
+        ref = (llg_refusal_t){.status = 400, .code = "invalid_request", .request_id = ""};
+        snprintf(ref.message, sizeof(ref.message), "%s",
+                 "Bad Request: the request line or header fields could not be parsed (malformed HTTP/1.x, more than 100 "
+                 "header fields, or a head over 417,792 bytes).");
+    }
     llg_strbuf_t body = {0};
-    llg_render_error(&body, "invalid_request_error", "invalid_request", NULL,
-                     reason != NULL ? reason
-                                    : "Bad Request: the request line or header fields could not be parsed (malformed HTTP/1.x, "
-                                      "more than 100 header fields, or a head over 417,792 bytes).");
+    llg_render_error(&body, llg_error_type_for_status(ref.status), ref.code, NULL, ref.message);
     if (body.data == NULL) {
         free(w);
         real(sock, bufs, bufcnt, cb);
         return;
     }
-    char id[LLG_REQUEST_ID_LEN];
-    llg_request_id_new(bad_request_app, id);
+    char id[sizeof(ref.request_id)], extra[64] = "";
+    int id_len = LLG_REQUEST_ID_LEN;
+    if (ref.request_id[0] != '\0')
+        id_len = snprintf(id, sizeof(id), "%s", ref.request_id);
+    else
+        llg_request_id_new(bad_request_app, id);
+    if (ref.www_authenticate)
+        snprintf(extra, sizeof(extra), "www-authenticate: Bearer\r\n");
+    else if (ref.retry_after > 0)
+        snprintf(extra, sizeof(extra), "retry-after: %d\r\n", ref.retry_after);
     int n = snprintf(w->data, sizeof(w->data),
-                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                     "Content-Length: %zu\r\nx-request-id: %.*s\r\n\r\n%s",
-                     body.len, (int)sizeof(id), id, body.data);
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                     "Content-Length: %zu\r\nx-request-id: %.*s\r\n%s\r\n%s",
+                     ref.status, llg_status_reason(ref.status), body.len, id_len, id, extra, body.data);
     llg_strbuf_free(&body);
     if (n <= 0 || (size_t)n >= sizeof(w->data)) {
         free(w);

@@ -6,33 +6,28 @@
 #include "server/h1_framing.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <strings.h>
 #include <sys/types.h>
 
+#include "h2o.h"
+#include "server/early.h"
 #include "server/interpose.h"
-
-/* picohttpparser's header entry, as libh2o 2.2.5 embeds it (its header is
- * not installed): name NULL for an obs-fold continuation line */
-struct phr_header {
-    const char *name;
-    size_t name_len;
-    const char *value;
-    size_t value_len;
-};
+#include "server/phr.h"
 
 typedef int (*parse_request_fn)(const char *, size_t, const char **, size_t *, const char **, size_t *, int *, struct phr_header *,
                                 size_t *, size_t);
 
-int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len, const char **path, size_t *path_len,
-                      int *minor_version, struct phr_header *headers, size_t *num_headers, size_t last_len);
+static llg_refusal_t pending;
+static int has_pending;
 
-static const char *pending_reason;
-
-const char *llg_h1_framing_take_reason(void)
+int llg_h1_refusal_take(llg_refusal_t *out)
 {
-    const char *r = pending_reason;
-    pending_reason = NULL;
-    return r;
+    int had = has_pending;
+    if (had)
+        *out = pending;
+    has_pending = 0;
+    return had;
 }
 
 static int is_name(const struct phr_header *h, const char *name, size_t len)
@@ -70,8 +65,21 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
         *(void **)&real = llg_interpose_next("phr_parse_request");
     size_t capacity = *num_headers;
     int r = real(buf, len, method, method_len, path, path_len, minor_version, headers, num_headers, last_len);
-    pending_reason = NULL;
-    if (r > 0 && *num_headers <= capacity && (pending_reason = ambiguous_framing(headers, *num_headers)) != NULL)
+    has_pending = 0;
+    if (r <= 0 || *num_headers > capacity)
+        return r;
+    const char *reason = ambiguous_framing(headers, *num_headers);
+    if (reason != NULL) {
+        pending = (llg_refusal_t){.status = 400, .code = "invalid_request"};
+        snprintf(pending.message, sizeof(pending.message), "%s", reason);
+        has_pending = 1;
         return -1;
+    }
+    /* h2o's HTTP/1 connection parses into its request: `method` points into it */
+    h2o_req_t *req = H2O_STRUCT_FROM_MEMBER(h2o_req_t, input.method.base, method);
+    if (llg_early_h1(req, headers, *num_headers, (size_t)r, len - (size_t)r, &pending)) {
+        has_pending = 1;
+        return -1;
+    }
     return r;
 }

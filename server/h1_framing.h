@@ -22,10 +22,14 @@
 #ifndef LLG_H1_FRAMING_H
 #define LLG_H1_FRAMING_H
 
-/* Why the last head was refused by the checks above, once: the message is
- * returned and forgotten (NULL when the last refusal was h2o's own). The
- * worker is one thread, and h2o writes its 400 in the same call that parsed
- * the head, so the reason cannot belong to another connection. */
-const char *llg_h1_framing_take_reason(void);
+#include "server/refusal.h"
+
+/* The answer to the last head refused here, once: copied to *out and
+ * forgotten; 0 (and *out untouched) when the last refusal was h2o's own. A
+ * complete head with clear framing then goes through server/early.c, whose
+ * refusals (401, 413, 429, 503 before the body) come out here too. The worker
+ * is one thread, and h2o writes its 400 in the same call that parsed the
+ * head, so the answer cannot belong to another connection. */
+int llg_h1_refusal_take(llg_refusal_t *out);
 
 #endif

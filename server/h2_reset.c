@@ -11,6 +11,7 @@
 #include "h2o.h"
 #include "h2o/http2.h"
 #include "h2o/http2_internal.h"
+#include "server/early.h"
 #include "server/interpose.h"
 #include "server/log.h"
 
@@ -111,6 +112,9 @@ void h2o_http2_stream_reset(h2o_http2_conn_t *conn, h2o_http2_stream_t *stream)
      * decoded one just before (lib/http2/connection.c handle_rst_stream_frame) */
     int by_client = pending_rst != 0 && stream->stream_id == pending_rst;
     pending_rst = 0;
+    /* DATA of a stream refused at its head: it stays to send its answer */
+    if (llg_early_take_skipped_reset(stream))
+        return;
     real(conn, stream);
     if (by_client)
         charge(conn);

@@ -15,6 +15,8 @@
 #include "server/bad_request.h"
 #include "server/auth.h"
 #include "server/chat.h"
+#include "server/early.h"
+#include "server/linger.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/models.h"
@@ -33,7 +35,7 @@ typedef struct llg_filter {
 
 /* ---- request ids ------------------------------------------------------- */
 
-static int reqid_acceptable(h2o_iovec_t v)
+int llg_request_id_acceptable(h2o_iovec_t v)
 {
     if (v.len == 0 || v.len > 128)
         return 0;
@@ -70,7 +72,7 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
         return req->res.headers.entries[i].value;
     h2o_iovec_t id;
     i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-request-id"), -1);
-    if (i != -1 && reqid_acceptable(req->headers.entries[i].value)) {
+    if (i != -1 && llg_request_id_acceptable(req->headers.entries[i].value)) {
         id = req->headers.entries[i].value;
     } else {
         char *buf = h2o_mem_alloc_pool(&req->pool, LLG_REQUEST_ID_LEN);
@@ -436,7 +438,25 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
         return slot;
     char message[256];
     const char *code = NULL;
-    if (req->res.status == 413) {
+    const llg_refusal_t *refusal = llg_early_refusal_of(req);
+    if (refusal != NULL) {
+        /* an HTTP/2 stream refused at its head: h2o's 400 becomes the refusal */
+        req->res.status = refusal->status;
+        req->res.reason = llg_status_reason(refusal->status);
+        snprintf(message, sizeof(message), "%s", refusal->message);
+        code = refusal->code;
+        if (refusal->www_authenticate)
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
+        if (refusal->retry_after > 0) {
+            char *ra = h2o_mem_alloc_pool(&req->pool, 16);
+            int n = snprintf(ra, 16, "%d", refusal->retry_after);
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, ra, (size_t)n);
+        }
+    } else if (req->res.status == 413) {
+        /* h2o stopped reading a body of unknown length at the limit: let the
+         * client finish sending before the close, so that it reads this */
+        if (req->version < 0x200 && req->conn != NULL && req->conn->callbacks->get_socket(req->conn) != NULL)
+            llg_linger_mark(req->conn->callbacks->get_socket(req->conn));
         too_large_message(app, message, sizeof(message));
         code = "request_too_large";
     } else {

@@ -19,6 +19,9 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req);
  * worker's random salt, 8 of its request counter. */
 void llg_request_id_new(llg_app_t *app, char out[LLG_REQUEST_ID_LEN]);
 
+/* Whether a client's x-request-id is echoed (1 to 128 of [A-Za-z0-9-_.:]). */
+int llg_request_id_acceptable(h2o_iovec_t v);
+
 /* Records which provider served the request, for metrics and logs. */
 void llg_http_set_provider(llg_app_t *app, h2o_req_t *req, int provider);
 

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "h2o.h"
+#include "server/admission.h"
 #include "server/app.h"
+#include "server/early.h"
 #include "server/h2_reset.h"
 #include "server/log.h"
 #include "server/memtrim.h"
@@ -40,11 +42,40 @@ static void check_drained(void)
         uv_stop(&w.loop);
 }
 
+/* An accepted connection: its handle and the address it is counted under
+ * (server/admission.h). */
+typedef struct worker_conn {
+    uv_tcp_t handle;
+    llg_client_addr_t addr;
+} worker_conn_t;
+
 static void on_conn_close(uv_handle_t *handle)
 {
-    free(handle);
+    worker_conn_t *conn = H2O_STRUCT_FROM_MEMBER(worker_conn_t, handle, (uv_tcp_t *)handle);
+    llg_admission_conn_close(llg_early_admission(), &conn->addr);
+    free(conn);
     w.open_conns--;
     check_drained();
+}
+
+static void on_refused_close(uv_handle_t *handle)
+{
+    free(H2O_STRUCT_FROM_MEMBER(worker_conn_t, handle, (uv_tcp_t *)handle));
+}
+
+/* Says once a second at most that connections are being refused. */
+static void warn_refused(llg_admit_t why)
+{
+    static uint64_t last_ms, refused;
+    refused++;
+    uint64_t now = uv_now(&w.loop);
+    if (last_ms != 0 && now - last_ms < 1000)
+        return;
+    last_ms = now;
+    llg_warn("worker %u: connection refused at accept: %s (%llu refused so far)", w.index,
+             why == LLG_ADMIT_CLIENT_FULL ? "its client address has limits.max_connections_per_client open"
+                                          : "limits.max_connections reached",
+             (unsigned long long)refused);
 }
 
 static void on_accept(uv_stream_t *listener, int status)
@@ -54,18 +85,30 @@ static void on_accept(uv_stream_t *listener, int status)
     if (status != 0)
         return;
     worker_listener_t *l = listener->data;
-    uv_tcp_t *conn = malloc(sizeof(*conn));
+    worker_conn_t *conn = malloc(sizeof(*conn));
     if (conn == NULL)
         return;
-    uv_tcp_init(listener->loop, conn);
-    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
-        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+    uv_tcp_init(listener->loop, &conn->handle);
+    if (uv_accept(listener, (uv_stream_t *)&conn->handle) != 0) {
+        uv_close((uv_handle_t *)&conn->handle, on_refused_close);
+        return;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (uv_tcp_getpeername(&conn->handle, (struct sockaddr *)&ss, &len) != 0)
+        ss.ss_family = AF_UNSPEC;
+    conn->addr = llg_client_addr_from(&ss);
+    llg_admit_t admit = llg_admission_conn_open(llg_early_admission(), &conn->addr);
+    if (admit != LLG_ADMIT_OK) {
+        warn_refused(admit);
+        uv_close((uv_handle_t *)&conn->handle, on_refused_close);
         return;
     }
     /* streamed events must leave at once, not wait for Nagle */
-    uv_tcp_nodelay(conn, 1);
+    uv_tcp_nodelay(&conn->handle, 1);
     w.open_conns++;
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_close);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)&conn->handle, on_conn_close);
     h2o_accept(&l->accept_ctx, sock);
 }
 

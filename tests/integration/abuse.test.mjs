@@ -59,7 +59,9 @@ before(async () => {
     }),
   });
   gwIdle = await startGateway({
-    config: ({ port }) => echoConfig({ port, extra: `timeouts:\n  client_header: 60s\n  client_idle: ${IDLE_S}s\n` }),
+    // thousands of idle connections from one address: the idle timers are under
+    // test here, not limits.max_connections_per_client (hostile.test.mjs)
+    config: ({ port }) => echoConfig({ port, extra: `timeouts:\n  client_header: 60s\n  client_idle: ${IDLE_S}s\nlimits:\n  max_connections_per_client: 0\n` }),
   });
 });
 after(async () => {

@@ -104,6 +104,10 @@ static void check_defaults(const llg_conf_t *c)
     CHECK_EQ_INT(c->token_count, 0);
     CHECK(c->admin_token == NULL);
     CHECK(c->metrics_token == NULL);
+    CHECK_EQ_INT(c->limits.max_connections, 10000);
+    CHECK_EQ_INT(c->limits.max_connections_per_client, 1024);
+    CHECK_EQ_INT(c->limits.max_buffered_body_bytes_per_client, 64 << 20);
+    CHECK_EQ_INT(c->limits.max_buffered_body_bytes, 192 << 20);
     CHECK_EQ_INT(c->cors_allow_origins.count, 1);
     CHECK_EQ_STR(c->cors_allow_origins.items[0], "*");
     CHECK(c->defaults.model == NULL);
@@ -587,6 +591,63 @@ TEST(client_timeouts_and_header_limit)
         CHECK_EQ_INT(c->max_header_bytes, 65536);
     }
     llg_conf_free(c);
+}
+
+/* limits: explicit values, the budgets derived from max_body_bytes, 0 for
+ * no per-client connection limit */
+TEST(limits)
+{
+    llg_conf_t *c = load_ok("limits:\n  max_connections: 50\n  max_connections_per_client: 0\n"
+                            "  max_buffered_body_bytes: 9000000\n  max_buffered_body_bytes_per_client: 5000000\n",
+                            NULL);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->limits.max_connections, 50);
+        CHECK_EQ_INT(c->limits.max_connections_per_client, 0);
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes, 9000000);
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes_per_client, 5000000);
+    }
+    llg_conf_free(c);
+    /* 16 bodies of the largest size per client, three clients per worker */
+    c = load_ok("max_body_bytes: 8388608\n", NULL);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes_per_client, 128 << 20);
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes, 384 << 20);
+    }
+    llg_conf_free(c);
+    /* only the worker's budget given: the client's is capped by it */
+    c = load_ok("max_body_bytes: 1000\nlimits: {max_buffered_body_bytes: 20000}\n", NULL);
+    CHECK(c != NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes_per_client, 20000);
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes, 20000);
+    }
+    llg_conf_free(c);
+    /* only the client's: the worker's is three times it */
+    c = load_ok("max_body_bytes: 1000\nlimits: {max_buffered_body_bytes_per_client: 7000}\n", NULL);
+    CHECK(c != NULL);
+    if (c != NULL)
+        CHECK_EQ_INT(c->limits.max_buffered_body_bytes, 21000);
+    llg_conf_free(c);
+}
+
+TEST(limits_errors)
+{
+    EXPECT_ERRORS("limits: 5\n", NULL, "t.yaml:1:9: limits: expected a mapping, got a single value");
+    EXPECT_ERRORS("limits: {max_conns: 5}\n", NULL, "t.yaml:1:10: unknown key \"max_conns\" in limits");
+    EXPECT_ERRORS("limits:\n  max_connections: 0\n", NULL, "t.yaml:2:20: limits.max_connections: must be between 1 and 1000000, got 0");
+    EXPECT_ERRORS("limits:\n  max_connections: 10\n  max_connections_per_client: 11\n", NULL,
+                  "t.yaml:3:31: limits.max_connections_per_client (11) is larger than limits.max_connections (10)");
+    EXPECT_ERRORS("max_body_bytes: 1000\nlimits:\n  max_buffered_body_bytes_per_client: 999\n", NULL,
+                  "t.yaml:3:39: limits.max_buffered_body_bytes_per_client (999) is smaller than max_body_bytes (1000): a body "
+                  "of the largest size could never be admitted");
+    EXPECT_ERRORS("max_body_bytes: 1000\nlimits:\n  max_buffered_body_bytes: 999\n", NULL,
+                  "t.yaml:3:28: limits.max_buffered_body_bytes_per_client (999) is smaller than max_body_bytes (1000): a body "
+                  "of the largest size could never be admitted");
+    EXPECT_ERRORS("limits:\n  max_buffered_body_bytes: 100000000\n  max_buffered_body_bytes_per_client: 100000001\n", NULL,
+                  "t.yaml:3:39: limits.max_buffered_body_bytes_per_client (100000001) is larger than "
+                  "limits.max_buffered_body_bytes (100000000)");
 }
 
 TEST(client_timeouts_and_header_limit_errors)
@@ -1569,6 +1630,8 @@ int main(int argc, char **argv)
     RUN(duration_errors);
     RUN(client_timeouts_and_header_limit);
     RUN(client_timeouts_and_header_limit_errors);
+    RUN(limits);
+    RUN(limits_errors);
     RUN(glob_table);
     RUN(glob_pathological_is_fast);
     RUN(errors_bad_many_fixture);
