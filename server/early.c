@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "server/auth.h"
+#include "server/h2_reset.h"
 #include "server/http.h"
 #include "server/interpose.h"
 #include "server/linger.h"
@@ -268,6 +269,7 @@ void h2o_http2__encode_rst_stream_frame(h2o_buffer_t **buf, uint32_t stream_id, 
         return;
     }
     real(buf, stream_id, errnum);
+    llg_h2_reset_rst_encoded(buf, stream_id);
 }
 
 int llg_early_take_skipped_reset(const h2o_http2_stream_t *stream)

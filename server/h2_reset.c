@@ -26,8 +26,12 @@ typedef struct reset_budget {
 
 #define BUCKETS 1024
 static reset_budget_t *buckets[BUCKETS];
-static uint32_t pending_rst;  /* the stream id of the RST_STREAM being handled; 0: none */
 static uint64_t closed_count; /* connections closed here */
+static uint32_t pending_rst;  /* the stream id of the client RST_STREAM being handled; 0: none */
+/* the last RST_STREAM encoded (llg_h2_reset_rst_encoded) */
+static h2o_buffer_t **last_rst_buf;
+static uint32_t last_rst_id;
+static h2o_http2_conn_t *cut_after_rst; /* overdrawn, cut once its pending RST_STREAM is encoded */
 
 uint64_t llg_h2_reset_closed(void)
 {
@@ -67,14 +71,15 @@ static void cut(h2o_http2_conn_t *conn, const reset_budget_t *b)
     closed_count++;
 }
 
-/* Charges one client reset to the connection's budget. */
-static void charge(h2o_http2_conn_t *conn)
+/* Charges one reset to the connection's budget: 1 when that overdraws it
+ * (and the connection is not closing yet). */
+static int charge(h2o_http2_conn_t *conn)
 {
     reset_budget_t **p = slot_of(conn), *b = *p;
     uint64_t now = h2o_now(conn->super.ctx->loop);
     if (b == NULL) {
         if ((b = calloc(1, sizeof(*b))) == NULL)
-            return;
+            return 0;
         b->conn = conn;
         b->tokens = LLG_H2_RESET_BURST;
         b->at_ms = now;
@@ -88,8 +93,7 @@ static void charge(h2o_http2_conn_t *conn)
     }
     b->resets++;
     b->tokens -= 1;
-    if (b->tokens < 0 && conn->state < H2O_HTTP2_CONN_STATE_IS_CLOSING)
-        cut(conn, b);
+    return b->tokens < 0 && conn->state < H2O_HTTP2_CONN_STATE_IS_CLOSING;
 }
 
 int h2o_http2_decode_rst_stream_payload(h2o_http2_rst_stream_payload_t *payload, const h2o_http2_frame_t *frame,
@@ -103,21 +107,46 @@ int h2o_http2_decode_rst_stream_payload(h2o_http2_rst_stream_payload_t *payload,
     return r;
 }
 
+void llg_h2_reset_rst_encoded(h2o_buffer_t **buf, uint32_t stream_id)
+{
+    last_rst_buf = buf;
+    last_rst_id = stream_id;
+    if (cut_after_rst != NULL && &cut_after_rst->_write.buf == buf) {
+        h2o_http2_conn_t *conn = cut_after_rst;
+        cut_after_rst = NULL;
+        cut(conn, *slot_of(conn));
+    }
+}
+
 void h2o_http2_stream_reset(h2o_http2_conn_t *conn, h2o_http2_stream_t *stream)
 {
     static void (*real)(h2o_http2_conn_t *, h2o_http2_stream_t *);
     if (real == NULL)
         *(void **)&real = llg_interpose_next("h2o_http2_stream_reset");
-    /* the client's RST_STREAM of an open stream: the only caller that
-     * decoded one just before (lib/http2/connection.c handle_rst_stream_frame) */
-    int by_client = pending_rst != 0 && stream->stream_id == pending_rst;
-    pending_rst = 0;
     /* DATA of a stream refused at its head: it stays to send its answer */
     if (llg_early_take_skipped_reset(stream))
         return;
+    /* the client's RST_STREAM of an open stream (handle_rst_stream_frame:
+     * the only caller that decoded one just before), or a stream error whose
+     * RST_STREAM was already encoded (stream_send_error, then the reset) */
+    int by_client = pending_rst != 0 && stream->stream_id == pending_rst;
+    int answered = last_rst_buf == &conn->_write.buf && last_rst_id == stream->stream_id;
+    pending_rst = 0;
+    last_rst_buf = NULL;
     real(conn, stream);
-    if (by_client)
-        charge(conn);
+    /* Every caller in libh2o 2.2.5 (lib/http2/connection.c) resets a stream
+     * because of a frame the client sent: its RST_STREAM, or a stream error
+     * it provoked (a WINDOW_UPDATE of 0, DATA past END_STREAM, a body unlike
+     * its content-length: "MadeYouReset", CVE-2025-8671). All are charged. */
+    if (!charge(conn))
+        return;
+    /* Cutting sets the connection closing, and stream_send_error() asserts
+     * that it is not: when the reset came first (handle_window_update_frame),
+     * the cut waits for the RST_STREAM that follows it. */
+    if (by_client || answered)
+        cut(conn, *slot_of(conn));
+    else
+        cut_after_rst = conn;
 }
 
 void h2o_http2_scheduler_dispose(h2o_http2_scheduler_node_t *root)
@@ -132,5 +161,7 @@ void h2o_http2_scheduler_dispose(h2o_http2_scheduler_node_t *root)
         *p = b->next;
         free(b);
     }
+    if (cut_after_rst == conn)
+        cut_after_rst = NULL;
     real(root);
 }

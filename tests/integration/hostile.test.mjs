@@ -766,11 +766,13 @@ test('h2c SETTINGS and PING floods: answered (or refused), never a hang; others 
 // ---- HTTP/2 rapid reset (CVE-2023-44487; server/h2_reset.c) -------------------
 
 const lit = (name, value) => Buffer.concat([Buffer.from([0x00]), str(name), str(value)]); // literal without indexing, new name
-// A complete chat request on `stream` (HEADERS + DATA with END_STREAM), then its RST_STREAM(CANCEL).
-function resetTriple(stream, body) {
+// A complete chat request on `stream`: HEADERS, and DATA with END_STREAM.
+function chatRequest(stream, body) {
   const block = Buffer.concat([Buffer.from([0x83, 0x86, 0x04]), str(CHAT), Buffer.from([0x01]), str('127.0.0.1'), lit('content-type', 'application/json')]);
-  return Buffer.concat([frame(T.HEADERS, F.END_HEADERS, stream, block), frame(T.DATA, F.END_STREAM, stream, body), frame(T.RST_STREAM, 0, stream, u32(E.CANCEL))]);
+  return Buffer.concat([frame(T.HEADERS, F.END_HEADERS, stream, block), frame(T.DATA, F.END_STREAM, stream, body)]);
 }
+// ... then its RST_STREAM(CANCEL).
+const resetTriple = (stream, body) => Buffer.concat([chatRequest(stream, body), frame(T.RST_STREAM, 0, stream, u32(E.CANCEL))]);
 // utime + stime of the processes, in clock ticks (/proc/PID/stat fields 14 and 15)
 const cpuTicks = (pids) => pids.reduce((a, p) => {
   const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
@@ -833,6 +835,21 @@ test('h2c rapid reset flood: 100,000 HEADERS+DATA+RST_STREAM triples on one conn
   assert.ok(upstream <= BURST + 1, `the upstream saw ${upstream} requests`);
   assert.equal((await other).status, 200, 'another client was served during the flood');
   await assertNoRestart('rapid reset flood');
+});
+
+test('h2c "MadeYouReset" (CVE-2025-8671): resets the client provokes (WINDOW_UPDATE of 0 on each open stream) are charged like its own; GOAWAY ENHANCE_YOUR_CALM', async () => {
+  const body = Buffer.from(JSON.stringify(chatBody('up-rapid', 'made-you-reset')));
+  const parts = [START];
+  for (let i = 0; i < 150; i++) {
+    const id = 1 + 2 * i;
+    // a complete request, then a stream-level error that makes the server reset it
+    parts.push(chatRequest(id, body), frame(T.WINDOW_UPDATE, 0, id, u32(0)));
+  }
+  const r = await h2raw(Buffer.concat(parts), { timeout: HANG });
+  assert.ok(r.goaway, `GOAWAY expected, got ${r.closed ? 'a close' : 'nothing'} (${r.frames.length} frames)`);
+  assert.equal(r.goaway.code, E.ENHANCE_YOUR_CALM, `GOAWAY ${ERRNAME[r.goaway.code]}`);
+  assert.ok(r.goaway.last >= 2 * BURST + 1 && r.goaway.last < 2 * 150 - 1, `last stream id ${r.goaway.last}`);
+  await assertNoRestart('MadeYouReset');
 });
 
 test('h2c: a client that cancels streams now and then (10 a second, 110 in all: past the burst) is never cut', async () => {
