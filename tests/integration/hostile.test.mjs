@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import fs from 'node:fs';
 import { startGateway, startMock, request, rawExchange, parseHttpResponse, isOpenAIError, sleep, waitFor, makeCert, tmpDir } from './lib/harness.mjs';
 import { gatewayYaml, mkKey, chatBody } from './lib/upstream.mjs';
+import { PREFACE, T, F, E, ERRNAME, frame, u32, settings, str, hpack, headers, START, chatRequest, resetTriple } from './lib/h2frames.mjs';
 
 const MAX_BODY = 8 * 1024 * 1024;
 const HANG = 30000; // ms: only a hang (or a quadratic blow-up) takes this long
@@ -595,27 +596,6 @@ test('chunked body: a valid one is served, a truncated one then a close frees th
 
 // ---- raw HTTP/2 ---------------------------------------------------------------
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const T = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PUSH_PROMISE: 5, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 };
-const F = { END_STREAM: 1, ACK: 1, END_HEADERS: 4 };
-const E = { NO_ERROR: 0, PROTOCOL_ERROR: 1, INTERNAL_ERROR: 2, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, CANCEL: 8, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 };
-const ERRNAME = Object.fromEntries(Object.entries(E).map(([k, v]) => [v, k]));
-
-function frame(type, flags, stream, payload = Buffer.alloc(0), length = payload.length) {
-  const h = Buffer.alloc(9);
-  h.writeUIntBE(length, 0, 3);
-  h[3] = type;
-  h[4] = flags;
-  h.writeUInt32BE(stream >>> 0, 5);
-  return Buffer.concat([h, payload]);
-}
-const u32 = (n) => { const x = Buffer.alloc(4); x.writeUInt32BE(n >>> 0); return x; };
-const settings = (pairs = []) => frame(T.SETTINGS, 0, 0, Buffer.concat(pairs.map(([id, v]) => { const x = Buffer.alloc(6); x.writeUInt16BE(id); x.writeUInt32BE(v, 2); return x; })));
-const str = (s) => Buffer.concat([Buffer.from([s.length]), Buffer.from(s)]); // HPACK literal, no Huffman, < 127 bytes
-// HPACK: :method (0x82 GET, 0x83 POST), :scheme http (0x86), :path (literal, name index 4), :authority (literal, name index 1)
-const hpack = (method, path) => Buffer.concat([Buffer.from([method === 'POST' ? 0x83 : 0x82, 0x86, 0x04]), str(path), Buffer.from([0x01]), str('127.0.0.1')]);
-const headers = (stream, method = 'GET', path = '/health', flags = F.END_HEADERS | F.END_STREAM) => frame(T.HEADERS, flags, stream, hpack(method, path));
-const START = Buffer.concat([PREFACE, settings()]);
 
 // Writes `data` on a raw connection to the h2c port and reads frames until a
 // GOAWAY (then waits briefly for the close, which nothing asserts), a close,
@@ -765,14 +745,6 @@ test('h2c SETTINGS and PING floods: answered (or refused), never a hang; others 
 
 // ---- HTTP/2 rapid reset (CVE-2023-44487; server/h2_reset.c) -------------------
 
-const lit = (name, value) => Buffer.concat([Buffer.from([0x00]), str(name), str(value)]); // literal without indexing, new name
-// A complete chat request on `stream`: HEADERS, and DATA with END_STREAM.
-function chatRequest(stream, body) {
-  const block = Buffer.concat([Buffer.from([0x83, 0x86, 0x04]), str(CHAT), Buffer.from([0x01]), str('127.0.0.1'), lit('content-type', 'application/json')]);
-  return Buffer.concat([frame(T.HEADERS, F.END_HEADERS, stream, block), frame(T.DATA, F.END_STREAM, stream, body)]);
-}
-// ... then its RST_STREAM(CANCEL).
-const resetTriple = (stream, body) => Buffer.concat([chatRequest(stream, body), frame(T.RST_STREAM, 0, stream, u32(E.CANCEL))]);
 // utime + stime of the processes, in clock ticks (/proc/PID/stat fields 14 and 15)
 const cpuTicks = (pids) => pids.reduce((a, p) => {
   const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');

@@ -11,6 +11,7 @@
 #   BUILD_DIR=build              the build to test (llmgate and tests/mock/llmgate-mock)
 #   LLMGATE_SOAK_OUT=DIR         where the report goes (default: a new /tmp/llmgate-soak-XXXX)
 #   LLMGATE_SOAK_STREAMS=8       concurrent client loops (streams, non-stream, faults)
+#   LLMGATE_SOAK_ATTACKS=1       attacks beside the traffic (0: none; docs/operations.md)
 #   LLMGATE_SOAK_RPS=25          h2load requests per second per connection (2 connections, h1 and h2c)
 set -uo pipefail
 cd "$(dirname "$0")/../.."

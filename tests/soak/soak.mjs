@@ -12,6 +12,12 @@
 //      "killed by signal" / "exited" line in the log)
 //   7. SIGTERM at the end: exit 0 within timeouts.drain
 //   8. no sanitizer report (ASan/UBSan builds write them to OUT/sanitizer/)
+//   9. attacks ran beside the traffic, from other loopback addresses (unless
+//      LLMGATE_SOAK_ATTACKS=0), each with its expected outcome every time:
+//      rapid reset and "MadeYouReset" floods (GOAWAY ENHANCE_YOUR_CALM), two
+//      Content-Length fields (400), a body declared over max_body_bytes (413),
+//      stalled bodies held a second then dropped (admitted and held). Checks
+//      2 to 6 are what shows that no legitimate request failed meanwhile.
 //
 // Each check prints `ok:` or `FAIL:`, then one line `N passed, N failed`.
 // Writes OUT/pss.csv (t_s, pss_kb, pss_anon_shmem_kb, pss_file_kb, rss_kb, workers), OUT/routes.csv and
@@ -22,6 +28,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { startGateway, startMock, childPids, parseSSE, sleep } from '../integration/lib/harness.mjs';
+import { h1Stall, h2Stall, attackInPlace, rawFrom, resetFlood } from '../integration/lib/attack.mjs';
+import { E } from '../integration/lib/h2frames.mjs';
 
 const DURATION = Number(process.argv[2] || 1800);
 const OUT = process.argv[3] || fs.mkdtempSync('/tmp/llmgate-soak-');
@@ -30,6 +38,7 @@ const WARMUP = Math.max(30, DURATION * 0.2); // seconds
 const SAMPLE_MS = DURATION >= 600 ? 10000 : 3000;
 const STREAM_LOOPS = Number(process.env.LLMGATE_SOAK_STREAMS || 8);
 const H2LOAD_RPS = Number(process.env.LLMGATE_SOAK_RPS || 25); // per connection, 2 connections per h2load
+const ATTACKS = process.env.LLMGATE_SOAK_ATTACKS !== '0';
 const log = (...a) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}]`, ...a);
 
 // ---- the routes ----------------------------------------------------------------
@@ -170,6 +179,54 @@ const loops = Array.from({ length: STREAM_LOOPS }, async () => {
 const h1 = h2load(gw, { h1: true, seconds: DURATION });
 const h2c = h2load(gw, { h1: false, seconds: DURATION });
 
+// ---- attacks beside the traffic (docs/security.md) -----------------------------------------
+// Each attack repeats until the end (so that the last memory samples, like
+// the first ones after the warm-up, are taken under attack); its outcomes
+// are counted.
+// Legitimate clients are on 127.0.0.1, the attackers on other addresses (the
+// per-address budgets are part of what is exercised).
+const attackCounts = new Map(); // attack -> Map(outcome -> n)
+const attack = async (name, expected, every, fn) => {
+  attackCounts.set(name, new Map());
+  while (Date.now() < end) {
+    let outcome;
+    try { outcome = await fn(); } catch (e) { outcome = `error: ${e.message}`; }
+    const m = attackCounts.get(name);
+    m.set(outcome, (m.get(outcome) || 0) + 1);
+    await sleep(every);
+  }
+  return { name, expected };
+};
+const CHAT_HEAD = 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n';
+const status = (buf) => { const m = /^HTTP\/1\.1 (\d{3}) /.exec(buf.toString('latin1')); return m ? m[1] : `no answer (${buf.length} bytes)`; };
+const attacks = !ATTACKS ? [] : [
+  attack('rapid reset', 'GOAWAY ENHANCE_YOUR_CALM', 2000, async () => {
+    const code = await resetFlood(gw.port, '127.0.0.4', { kind: 'rst' });
+    return code === E.ENHANCE_YOUR_CALM ? 'GOAWAY ENHANCE_YOUR_CALM' : `GOAWAY ${code}`;
+  }),
+  attack('MadeYouReset', 'GOAWAY ENHANCE_YOUR_CALM', 2000, async () => {
+    const code = await resetFlood(gw.port, '127.0.0.4', { kind: 'window' });
+    return code === E.ENHANCE_YOUR_CALM ? 'GOAWAY ENHANCE_YOUR_CALM' : `GOAWAY ${code}`;
+  }),
+  attack('two Content-Length fields', '400', 1000, async () =>
+    status(await rawFrom(gw.port, '127.0.0.3', `${CHAT_HEAD}content-length: 5\r\ncontent-length: 61\r\n\r\n{"a":1}`, { end: true }))),
+  attack('a body declared over max_body_bytes', '413', 1000, async () =>
+    status(await rawFrom(gw.port, '127.0.0.3', `${CHAT_HEAD}content-length: 100000000\r\n\r\n{"model":`, { end: true }))),
+  attack('stalled bodies', 'held', 1000, async () => {
+    const cl = 32 * 1024; // small: the memory check judges a few MiB
+    const held = [h1Stall(gw.port, '127.0.0.2', { cl, send: cl - 1 }), h1Stall(gw.port, '127.0.0.2', { cl, send: cl - 1 }),
+      h2Stall(gw.port, '127.0.0.2', { cl, send: cl - 1 }), h2Stall(gw.port, '127.0.0.2', { cl, send: cl - 1 })];
+    try {
+      const state = await attackInPlace(held, gw.port, 'stalled bodies in place', 60000);
+      await sleep(1000);
+      const answered = state.filter((x) => x.answer).map((x) => x.answer.status);
+      return answered.length ? `answered ${answered.join(',')}` : 'held';
+    } finally {
+      for (const a of held) a.sock.destroy();
+    }
+  }),
+];
+
 const csv = ['t_s,pss_kb,pss_anon_shmem_kb,pss_file_kb,rss_kb,workers'];
 const row = (t, s) => `${t.toFixed(1)},${s.pss},${s.anon},${s.file},${s.rss},${s.workers}`;
 const series = [];
@@ -188,6 +245,7 @@ while (Date.now() < end) {
   await sleep(Math.min(SAMPLE_MS, Math.max(0, end - Date.now())));
 }
 await Promise.all(loops);
+const attackResults = await Promise.all(attacks);
 const [r1, r2] = await Promise.all([h1, h2c]);
 const workersAtEnd = gw.workerPids();
 
@@ -239,6 +297,19 @@ const restartLines = gw.logs().split('\n').filter((l) => /killed by signal|exite
 check(JSON.stringify(workersAtStart) === JSON.stringify(workersAtEnd) && restartLines.length === 0,
   `no worker restarted (workers ${workersAtStart.join(' ')} at start, ${workersAtEnd.join(' ')} at the end${restartLines.length ? `; ${restartLines[0]}` : ''})`);
 
+// 9. the attacks (before SIGTERM: they ran against the same workers)
+if (ATTACKS) {
+  const rows = [];
+  let bad = [];
+  for (const { name, expected } of attackResults) {
+    const m = attackCounts.get(name);
+    rows.push(`${name}: ${[...m].map(([o, n]) => `${n} x ${o}`).join(', ') || 'never ran'}`);
+    if (!m.get(expected)) bad.push(`${name}: never "${expected}"`);
+    for (const [o, n] of m) if (o !== expected) bad.push(`${name}: ${n} x ${o}`);
+  }
+  check(bad.length === 0, `attacks beside the traffic (${rows.join('; ')})${bad.length ? `; unexpected: ${bad.join('; ')}` : ''}`);
+}
+
 // 7. SIGTERM
 const tStop = Date.now();
 const exit = await gw.stop('SIGTERM', 25000);
@@ -260,6 +331,7 @@ const summary = {
   client_requests: clientTotal, injected_errors: injectedTotal, unexpected,
   routes: Object.fromEntries([...counts].map(([k, m]) => [k, Object.fromEntries(m)])),
   h2load_h1: r1, h2load_h2c: r2, checks: results,
+  attacks: Object.fromEntries([...attackCounts].map(([k, m]) => [k, Object.fromEntries(m)])),
 };
 fs.writeFileSync(path.join(OUT, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 log(`report: ${OUT} (pss.csv, routes.csv, summary.json, gateway.log)`);

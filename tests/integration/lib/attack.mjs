@@ -1,12 +1,14 @@
 // Clients that attack the gateway's memory before authentication
 // (tests/integration/preauth.test.mjs, tests/bench/preauth.mjs, the soak
 // test): requests that declare a body, send part of it and hold the
-// connection, over HTTP/1.1 and h2c, from a chosen loopback address; and the
-// event "the attack is in place" read from /proc/net/tcp.
+// connection, over HTTP/1.1 and h2c, from a chosen loopback address; the
+// event "the attack is in place" read from /proc/net/tcp; and HTTP/2 floods
+// of resets.
 import net from 'node:net';
 import http2 from 'node:http2';
 import fs from 'node:fs';
 import { waitFor } from './harness.mjs';
+import { T, frame, u32, START, chatRequest, resetTriple } from './h2frames.mjs';
 
 export const CHAT_PATH = '/v1/chat/completions';
 
@@ -121,3 +123,42 @@ export function rssKiB(pid) {
   return Number(m[1]);
 }
 
+
+// Writes `data` on a new connection from `src` (and ends the client's side
+// when `end`), and resolves with everything the gateway sent once it closes
+// (or after `timeout` ms).
+export function rawFrom(port, src, data, { end = false, timeout = 30000 } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: src });
+    const chunks = [];
+    const timer = setTimeout(() => s.destroy(), timeout);
+    s.on('connect', () => (end ? s.end(data) : s.write(data)));
+    s.on('data', (d) => chunks.push(d));
+    s.on('error', () => {});
+    s.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(chunks)); });
+  });
+}
+
+// The GOAWAY error code in raw HTTP/2 bytes from the server, or null.
+export function goawayCode(buf) {
+  for (let off = 0; off + 9 <= buf.length;) {
+    const len = buf.readUIntBE(off, 3);
+    if (buf[off + 3] === T.GOAWAY && off + 17 <= buf.length) return buf.readUInt32BE(off + 13);
+    off += 9 + len;
+  }
+  return null;
+}
+
+// `n` chat requests on one h2c connection from `src`, each followed by its
+// RST_STREAM (kind 'rst': rapid reset) or by a WINDOW_UPDATE of 0 that makes
+// the server reset it (kind 'window': "MadeYouReset"). Resolves with the
+// GOAWAY code the gateway sent before closing (null: none).
+export async function resetFlood(port, src, { kind = 'rst', n = 150 } = {}) {
+  const body = Buffer.from(JSON.stringify({ model: 'echo', messages: [{ role: 'user', content: `flood ${kind}` }] }));
+  const parts = [START];
+  for (let i = 0; i < n; i++) {
+    const id = 1 + 2 * i;
+    parts.push(kind === 'rst' ? resetTriple(id, body) : Buffer.concat([chatRequest(id, body), frame(T.WINDOW_UPDATE, 0, id, u32(0))]));
+  }
+  return goawayCode(await rawFrom(port, src, Buffer.concat(parts)));
+}
