@@ -1,36 +1,15 @@
 /*
- * providers/echo.h: the local `echo` model. It answers with the text of the
- * last user message, streamed word by word (each word with the whitespace
- * before it), optionally pausing `delay` between words. It makes the gateway
- * useful offline, for client development and for load tests.
+ * providers/echo.h: the pure part of the local `echo` model: how its answer
+ * is cut into stream chunks. The answer itself (an h2o generator) is
+ * server/echo.c.
  */
-#ifndef LLG_ECHO_H
-#define LLG_ECHO_H
+#ifndef LLG_PROVIDERS_ECHO_H
+#define LLG_PROVIDERS_ECHO_H
 
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-
-#include "h2o.h"
-
-typedef struct llg_echo_params {
-    const char *model; /* as the client named it */
-    size_t model_len;
-    const char *text; /* the answer; copied */
-    size_t text_len;
-    bool stream;
-    bool include_usage;
-    uint64_t prompt_tokens;
-    h2o_timeout_t *delay; /* NULL: no pause between words */
-    uint64_t random[2];   /* randomness for the completion id */
-} llg_echo_params_t;
-
-/* Sends the whole answer, or starts the stream; backpressure comes from the
- * generator's proceed, so at most one chunk is buffered per stream. */
-void llg_echo_respond(h2o_req_t *req, const llg_echo_params_t *params);
 
 /* The end of the next chunk of `text` starting at `pos`: the run of whitespace
- * then the word after it. Exposed for unit tests. */
+ * then the word after it (each word is sent with the whitespace before it). */
 size_t llg_echo_next_word(const char *text, size_t len, size_t pos);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 typedef struct llg_json_patch {
     const char *key;   /* a top-level member name (no escapes needed) */

@@ -42,7 +42,7 @@
 #include <cjson/cJSON.h>
 
 #include "conf/conf.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* A new array (the caller deletes it), or NULL when `messages` is not an
  * array of objects with a string `role` (raw: not an array) or a content is

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* Appends each normalised item of `json` to `out` as `{...}\n` (one item per
  * line). `owner` is the owned_by for items that have none. Returns the number

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* `line` is not NUL-terminated and valid only during the call. Returns 0 to go
  * on, -1 to stop reading. */

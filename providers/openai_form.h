@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 typedef struct llg_oai_form {
     char id[48];         /* "chatcmpl-" + 24 random characters */

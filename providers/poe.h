@@ -41,7 +41,7 @@
 
 #include "conf/conf.h"
 #include "providers/translate.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* The most of a bot's answer kept per request (the whole text, for
  * replace_response and for a non-stream answer): beyond it the request fails

@@ -50,7 +50,7 @@
 #include <stdint.h>
 
 #include "providers/translate.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* The driver that serves `model` (see puter_call.c for the table): a prefix
  * `openrouter:` → "openrouter", `togetherai:`/`together:` → "together-ai",

@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 typedef struct llg_sse_event {
     const char *name; /* "" when no event: line (the default "message") */

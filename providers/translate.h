@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "pool/pool.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 typedef struct llg_xlate_params {
     const char *model;               /* as the client named it; copied (NULL: "") */

@@ -64,8 +64,8 @@ void llg_app_init(llg_app_t *app, const llg_conf_t *conf, llg_pool_t *pool, cons
      * byte past the limit (HTTP/1.1 chunked: 413; HTTP/2 without
      * content-length: REFUSED_STREAM), and the handler refuses that last
      * byte. So no body occupies more than server/admission.c reserved. */
-    app->h2o.max_request_entity_size = (size_t)(conf->max_body_bytes < ((uint64_t)1 << 40) ? conf->max_body_bytes + 1
-                                                                                             : ((uint64_t)1 << 40));
+    app->h2o.max_request_entity_size =
+        (size_t)(conf->max_body_bytes < ((uint64_t)1 << 40) ? conf->max_body_bytes + 1 : ((uint64_t)1 << 40));
     /* Client timeouts (docs/security.md "Slow clients"). h2o 2.2.5 has one
      * HTTP/1.1 timer, http1.req_timeout: armed when a connection starts
      * waiting for a request (accept, or the end of the previous response) and

@@ -13,7 +13,7 @@
 #include "server/interpose.h"
 #include "server/http.h"
 #include "server/respond.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* the exact bytes of send_bad_request() in h2o 2.2.5 lib/http1.c */
 static const char h2o_bad_request[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "providers/echo.h"
+#include "server/echo.h"
 #include "providers/openai_form.h"
 #include "server/auth.h"
 #include "server/http.h"
@@ -16,7 +16,7 @@
 #include "server/proxy.h"
 #include "server/respond.h"
 #include "server/route.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 static const char *json_type_name(const cJSON *v)
 {

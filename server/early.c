@@ -113,8 +113,7 @@ static int is_name(const struct phr_header *h, const char *name, size_t len)
     return h->name != NULL && h->name_len == len && strncasecmp(h->name, name, len) == 0;
 }
 
-int llg_early_h1(h2o_req_t *req, const struct phr_header *headers, size_t n, size_t head_len, size_t buffered,
-                 llg_refusal_t *out)
+int llg_early_h1(h2o_req_t *req, const struct phr_header *headers, size_t n, size_t head_len, size_t buffered, llg_refusal_t *out)
 {
     if (early_app == NULL)
         return 0;
@@ -190,8 +189,8 @@ int h2o_hpack_parse_headers(h2o_req_t *req, h2o_hpack_header_table_t *header_tab
                             int *pseudo_header_exists_map, size_t *content_length, h2o_cache_digests_t **digests,
                             const char **err_desc)
 {
-    static int (*real)(h2o_req_t *, h2o_hpack_header_table_t *, const uint8_t *, size_t, int *, size_t *,
-                       h2o_cache_digests_t **, const char **);
+    static int (*real)(h2o_req_t *, h2o_hpack_header_table_t *, const uint8_t *, size_t, int *, size_t *, h2o_cache_digests_t **,
+                       const char **);
     if (real == NULL)
         *(void **)&real = llg_interpose_next("h2o_hpack_parse_headers");
     int r = real(req, header_table, src, len, pseudo_header_exists_map, content_length, digests, err_desc);

@@ -52,8 +52,7 @@ llg_admission_t *llg_early_admission(void);
 /* Decides on a complete HTTP/1.x head: 1 and *out filled to refuse it, 0 to
  * go on. head_len: the head's bytes; buffered: the bytes after it already
  * read. */
-int llg_early_h1(h2o_req_t *req, const struct phr_header *headers, size_t n, size_t head_len, size_t buffered,
-                 llg_refusal_t *out);
+int llg_early_h1(h2o_req_t *req, const struct phr_header *headers, size_t n, size_t head_len, size_t buffered, llg_refusal_t *out);
 
 /* The refusal of an HTTP/2 request refused at its head, or NULL. */
 const llg_refusal_t *llg_early_refusal_of(const h2o_req_t *req);

@@ -9,7 +9,7 @@
 
 #include <string.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* RFC 9110 token characters (tchar), by byte value; none at or above 128 */
 static const unsigned char tchar[256] = {

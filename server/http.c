@@ -21,7 +21,7 @@
 #include "server/log.h"
 #include "server/models.h"
 #include "server/respond.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 typedef struct llg_handler {
     h2o_handler_t super;

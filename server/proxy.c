@@ -23,7 +23,6 @@
 #include <time.h>
 
 #include "pool/pool.h"
-#include "providers/echo.h"
 #include "providers/json_edit.h"
 #include "providers/messages.h"
 #include "providers/openai_form.h"
@@ -39,7 +38,7 @@
 #include "server/log.h"
 #include "server/respond.h"
 #include "server/route.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 #define HIGH_WATER     (64 * 1024)   /* pause the upstream past this much unsent data */
 #define ERRBODY_MAX    (64 * 1024)   /* bytes of an upstream error body kept */

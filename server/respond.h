@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "h2o.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 /* The reason phrase of an HTTP status ("Not Found"); "" when unknown. */
 const char *llg_status_reason(int status);

@@ -30,9 +30,9 @@ typedef khint_t khiter_t;
         khval_t *vals;                                                                                                             \
     } kh_##name##_t;
 
-#define khash_t(name)      kh_##name##_t
-#define kh_end(h)          ((h)->n_buckets)
-#define kh_val(h, x)       ((h)->vals[x])
+#define khash_t(name) kh_##name##_t
+#define kh_end(h)     ((h)->n_buckets)
+#define kh_val(h, x)  ((h)->vals[x])
 /* The bucket of `key`, or kh_end(h) when it is not in the table. */
 static inline khint_t llg_compat_kh_get_int64(khint_t n_buckets, const uint32_t *flags, const uint64_t *keys, uint64_t key)
 {

@@ -15,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 #define FUZZ_ASSERT(cond)                                                                                                          \
     do {                                                                                                                           \

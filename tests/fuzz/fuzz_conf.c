@@ -13,7 +13,7 @@
 
 static int utf8_valid(const char *s)
 {
-    /* the conf module has no dependency on server/strbuf.c: a local check */
+    /* the conf module has no dependency on providers/strbuf.c: a local check */
     const unsigned char *p = (const unsigned char *)s;
     while (*p != 0) {
         unsigned c = *p;

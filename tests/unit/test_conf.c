@@ -636,7 +636,8 @@ TEST(limits_errors)
 {
     EXPECT_ERRORS("limits: 5\n", NULL, "t.yaml:1:9: limits: expected a mapping, got a single value");
     EXPECT_ERRORS("limits: {max_conns: 5}\n", NULL, "t.yaml:1:10: unknown key \"max_conns\" in limits");
-    EXPECT_ERRORS("limits:\n  max_connections: 0\n", NULL, "t.yaml:2:20: limits.max_connections: must be between 1 and 1000000, got 0");
+    EXPECT_ERRORS("limits:\n  max_connections: 0\n", NULL,
+                  "t.yaml:2:20: limits.max_connections: must be between 1 and 1000000, got 0");
     EXPECT_ERRORS("limits:\n  max_connections: 10\n  max_connections_per_client: 11\n", NULL,
                   "t.yaml:3:31: limits.max_connections_per_client (11) is larger than limits.max_connections (10)");
     EXPECT_ERRORS("max_body_bytes: 1000\nlimits:\n  max_buffered_body_bytes_per_client: 999\n", NULL,

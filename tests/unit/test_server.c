@@ -13,7 +13,7 @@
 #include "server/memtrim.h"
 #include "server/respond.h"
 #include "server/route.h"
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 #include "tests/test.h"
 
 TEST(utf8)

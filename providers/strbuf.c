@@ -1,7 +1,7 @@
 /*
- * server/strbuf.c: growable buffer, JSON string escaping, UTF-8 validation.
+ * providers/strbuf.c: growable buffer, JSON string escaping, UTF-8 validation.
  */
-#include "server/strbuf.h"
+#include "providers/strbuf.h"
 
 #include <stdint.h>
 #include <stdio.h>

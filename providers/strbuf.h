@@ -1,5 +1,5 @@
 /*
- * server/strbuf.h: a growable byte buffer and the JSON string escaper that
+ * providers/strbuf.h: a growable byte buffer and the JSON string escaper that
  * every response writer uses, with the small UTF-8 and hex-digit helpers the
  * readers of outside text share. Allocation failure aborts: the process is a
  * worker that the master replaces, and callers stay simple.
