@@ -30,6 +30,7 @@
 #include "providers/puter.h"
 #include "providers/sse.h"
 #include "providers/translate.h"
+#include "providers/usage.h"
 #include "server/auth.h"
 #include "server/chat.h"
 #include "server/curl_loop.h"
@@ -512,94 +513,11 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static const char *json_ws(const char *p, const char *e)
-{
-    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* The first `"usage"` in [p, e), or NULL. By its letter u: fewer stops than
- * memmem's setup and hash scan cost on a 250-byte chunk. */
-static const char *find_usage_key(const char *p, const char *e)
-{
-    if (e - p < 7)
-        return NULL;
-    for (const char *q = p + 1; q < e && (q = memchr(q, 'u', (size_t)(e - q))) != NULL; q++)
-        if (q[-1] == '"' && (size_t)(e - q) >= 6 && memcmp(q, "usage\"", 6) == 0)
-            return q - 1;
-    return NULL;
-}
-
-/* The first `,"usage":null` in [p, p + n), or NULL (memmem's answer). */
-static const char *find_usage_null(const char *p, size_t n)
-{
-    const char *e = p + n;
-    for (const char *q = p; (q = find_usage_key(q, e)) != NULL; q += 7)
-        if (q > p && q[-1] == ',' && (size_t)(e - q) >= 12 && memcmp(q + 7, ":null", 5) == 0)
-            return q - 1;
-    return NULL;
-}
-
-/* Whether a JSON text may have a "usage" member whose value is an object:
- * `"usage"`, blanks, `:`, blanks, `{`. Without one take_usage() finds nothing,
- * so its parse is skipped: OpenAI puts "usage":null in every chunk of a stream
- * once usage is asked for, and a parse per chunk was half of the CPU of a
- * relayed chunk (docs/benchmarks.md, "Profiles"). */
-static bool may_have_usage(const char *p, size_t n)
-{
-    const char *e = p + n, *q = p;
-    while ((q = find_usage_key(q, e)) != NULL) {
-        q = json_ws(q + 7, e);
-        if (q < e && *q == ':') {
-            q = json_ws(q + 1, e);
-            if (q < e && *q == '{')
-                return true;
-        }
-    }
-    return false;
-}
-
-/* A token count: member `key` of the JSON object text [o, o + n) when it is
- * a number; an upstream's numbers are bounded before they become integers.
- * -1 when there is no such number. */
-static int64_t json_count(const char *o, size_t n, const char *key)
-{
-    const char *v;
-    size_t len;
-    if (!llg_json_member(o, n, key, &v, &len) || len == 0 || len > 31 || (*v != '-' && (*v < '0' || *v > '9')))
-        return -1;
-    uint64_t x = 0;
-    size_t i = 0;
-    while (i < len && i < 12 && v[i] >= '0' && v[i] <= '9')
-        x = x * 10 + (uint64_t)(v[i++] - '0');
-    if (i == len)
-        return (int64_t)x; /* the usual case: a plain integer */
-    char buf[32];
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    char *end;
-    double d = strtod(buf, &end);
-    if (end != buf + len)
-        return -1;
-    return d > 0 && d < 1e12 ? (int64_t)d : 0;
-}
-
-/* Reads `usage` from a JSON text that has one. */
+/* Reads `usage` from a JSON text that has one (providers/usage.h). */
 static void take_usage(proxy_t *x, const char *json, size_t len)
 {
-    const char *uv = NULL;
-    size_t ulen = 0;
-    /* the top-level member only: a non-stream answer is not parsed whole
-     * for two numbers */
-    if (!llg_json_member(json, len, "usage", &uv, &ulen))
-        return;
-    int64_t pt = json_count(uv, ulen, "prompt_tokens"), ct = json_count(uv, ulen, "completion_tokens");
-    if (pt >= 0 || ct >= 0) {
+    if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens))
         x->have_usage = true;
-        x->prompt_tokens = pt > 0 ? (uint64_t)pt : 0;
-        x->completion_tokens = ct > 0 ? (uint64_t)ct : 0;
-    }
 }
 
 static int on_event(void *ctx, const llg_sse_event_t *ev)
@@ -612,7 +530,7 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
             x->saw_error = true;
         if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
             x->saw_done = true;
-        } else if (may_have_usage(ev->data, ev->data_len)) {
+        } else if (llg_usage_may_have(ev->data, ev->data_len)) {
             bool had = x->have_usage;
             x->have_usage = false;
             take_usage(x, ev->data, ev->data_len);
@@ -625,7 +543,7 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
          * client that did not ask does not see it */
         static const char usage_null[] = ",\"usage\":null";
         const char *u;
-        if (x->add_usage && (u = find_usage_null(ev->raw, ev->raw_len)) != NULL) {
+        if (x->add_usage && (u = llg_usage_find_null(ev->raw, ev->raw_len)) != NULL) {
             size_t head = (size_t)(u - ev->raw), skip = sizeof(usage_null) - 1;
             llg_strbuf_append(&x->out[x->cur], ev->raw, head);
             llg_strbuf_append(&x->out[x->cur], u + skip, ev->raw_len - head - skip);
@@ -893,7 +811,7 @@ static void attempt_done(proxy_t *x, CURLcode result)
         } else {
             /* the body is still whole in the buffer unless a part was sent */
             const llg_strbuf_t *src = x->body_sent ? &x->copy : &x->out[x->cur];
-            if (src->len > 0 && may_have_usage(src->data, src->len))
+            if (src->len > 0 && llg_usage_may_have(src->data, src->len))
                 take_usage(x, src->data, src->len);
         }
         if (x->have_usage) {

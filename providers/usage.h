@@ -1,0 +1,29 @@
+/*
+ * providers/usage.h: reading an upstream's token counts out of its OpenAI-form
+ * JSON (a non-stream answer, or one SSE chunk of a stream) without parsing
+ * the whole text, and finding the `,"usage":null` that OpenAI adds to every
+ * chunk once usage is asked for. Pure: no allocation.
+ */
+#ifndef LLG_PROVIDERS_USAGE_H
+#define LLG_PROVIDERS_USAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whether the text may have a "usage" member whose value is an object:
+ * `"usage"`, blanks, `:`, blanks, `{`. Without one llg_usage_read() finds
+ * nothing, so the caller skips it (a parse per streamed chunk was half of
+ * the CPU of a relayed chunk: docs/benchmarks.md, "Profiles"). */
+bool llg_usage_may_have(const char *p, size_t n);
+
+/* Reads the top-level `usage` object's prompt_tokens and completion_tokens.
+ * True when either is a number; each is then set (0 when absent, negative
+ * or not a number; non-integers are truncated; values of 10^12 and more read
+ * as 0: an upstream's numbers are bounded before they become integers). */
+bool llg_usage_read(const char *json, size_t len, uint64_t *prompt_tokens, uint64_t *completion_tokens);
+
+/* The first `,"usage":null` in [p, p + n), or NULL. */
+const char *llg_usage_find_null(const char *p, size_t n);
+
+#endif
