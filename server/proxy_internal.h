@@ -1,0 +1,175 @@
+/*
+ * server/proxy_internal.h: what the files of the proxy share (see proxy.h for
+ * what it does). Not a public header: only server/proxy*.c include it.
+ *
+ * The files, one job each:
+ * - proxy.c: the proxy's lifecycle and the attempt/retry state machine;
+ * - proxy_relay.c: the client side (the response, its double buffer and
+ *   backpressure, errors towards the client);
+ * - proxy_upstream.c: one upstream-client interface over libcurl and the own
+ *   HTTP/1.1 client, and the reading of the upstream's answer;
+ * - proxy_request.c: the upstream request (body and header lines).
+ *
+ * One proxy_t lives for one client request. It is malloc'ed, not in the
+ * request's pool, because curl may still hold it for a moment after the
+ * client went away; it is freed at a point where neither h2o nor curl can
+ * call back into it (llg_curl_defer_free).
+ */
+#ifndef LLG_PROXY_INTERNAL_H
+#define LLG_PROXY_INTERNAL_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pool/pool.h"
+#include "providers/poe.h"
+#include "providers/puter.h"
+#include "providers/sse.h"
+#include "providers/strbuf.h"
+#include "providers/translate.h"
+#include "server/h1_client.h"
+#include "server/proxy.h"
+
+#define HIGH_WATER (64 * 1024) /* pause the upstream past this much unsent data */
+#define MAX_CHAIN  16
+#define MAX_TRIED  16
+#define MAX_HNODES 12 /* upstream request header lines without an allocation */
+
+typedef struct proxy {
+    h2o_generator_t super;
+    llg_app_t *app;
+    h2o_req_t *req; /* NULL once the client is gone or the response is final */
+    llg_endpoint_t endpoint;
+    cJSON *root;
+    h2o_iovec_t client_body;
+    char *model;
+    bool stream, client_usage, add_usage;
+    int token;
+    bool authenticated; /* false: the token check was skipped (passthrough) */
+    h2o_iovec_t request_id;
+    h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
+
+    int chain[MAX_CHAIN];
+    size_t nchain, chain_pos;
+    unsigned attempts;
+    int32_t tried[MAX_TRIED];
+    size_t ntried;
+    uint64_t retry_after_ms; /* smallest wait seen when every key was cooling */
+    bool all_cooling;
+    int last_status;       /* status of the last upstream answer; 0 none */
+    bool last_was_timeout; /* the last attempt timed out */
+
+    /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
+    CURL *easy;
+    llg_h1_transfer_t *h1;
+    struct curl_slist *headers; /* hnodes, or hnodes_heap when they do not fit */
+    struct curl_slist hnodes[MAX_HNODES];
+    struct curl_slist *hnodes_heap;
+    llg_strbuf_t hbuf; /* the header lines that are not constant; wiped after the attempt */
+    llg_strbuf_t body;
+    int provider;
+    bool has_pick;
+    llg_pool_pick_t pick;
+    long status;
+    char content_type[128];
+    char hint_retry_after[96], hint_retry_after_ms[32], hint_reset_requests[32];
+    llg_strbuf_t errbody;
+
+    /* poe and puter: the translator of the attempt in progress */
+    llg_poe_stream_t *poe;
+    llg_puter_stream_t *puter;
+    bool xl_failed;   /* the translator reported an upstream error (in xl_err) */
+    bool has_last_xl; /* xl_err holds the error of the last translated attempt */
+    llg_xlate_error_t xl_err;
+
+    /* towards the client */
+    bool committed;        /* the response was started */
+    bool upstream_started; /* a byte of an upstream answer reached the client buffer */
+    llg_strbuf_t out[2];
+    int cur;      /* the buffer accumulating; out[1 - cur] is in flight when sending */
+    bool sending; /* an h2o_send is waiting for proceed */
+    bool paused;  /* curl is paused on backpressure */
+    bool upstream_done;
+    bool error_end; /* end the response with H2O_SEND_STATE_ERROR */
+    llg_sse_reader_t sse;
+    bool saw_done;
+    bool saw_error;             /* the upstream sent an error event of its own */
+    llg_outcome_t last_outcome; /* of the last attempt that ended */
+    bool have_usage;
+    uint64_t prompt_tokens, completion_tokens;
+    llg_strbuf_t copy; /* non-stream body, for usage, once a part of it was sent */
+    bool body_sent;    /* a part of the non-stream body was handed to h2o */
+    bool stream_counted;
+
+    h2o_timeout_entry_t t_request, t_idle, t_ping, t_gone;
+    /* in the request's pool: tells the proxy when h2o disposes of the request
+     * (a client that leaves before the response started gets no stop call) */
+    struct proxy **guard;
+} proxy_t;
+
+/* ---- proxy.c: lifecycle and attempts ----------------------------------- */
+
+/* Ends the attempt in progress: reports its outcome (unless NONE) and
+ * releases its key. The transfer is dropped (cancelled if still running). */
+void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status);
+/* The proxy is done with h2o and curl: free it once no callback can run. */
+void proxy_dispose(proxy_t *x);
+/* The client went away: the transfer stops, the key is not blamed, the proxy is done. */
+void proxy_client_gone(proxy_t *x);
+/* The attempt's transfer ended (on either client), with libcurl's result. */
+void proxy_attempt_done(proxy_t *x, CURLcode result);
+
+/* ---- proxy_relay.c: towards the client --------------------------------- */
+
+/* Sets the generator's callbacks and the client-side timers' (ping, gone check). */
+void proxy_relay_init(proxy_t *x);
+void proxy_set_provider_env(proxy_t *x, int provider);
+/* An error response before anything was sent; the proxy is done. */
+void proxy_fail(proxy_t *x, int status, const char *code, const char *fmt, const char *arg);
+void proxy_append_error_event(proxy_t *x, const char *type, const char *code, const char *param, const char *message);
+/* An error the client must see as it is; the proxy is done afterwards. */
+void proxy_client_error(proxy_t *x, int status, const char *type, const char *code, const char *param, const char *message);
+/* After the first upstream byte: end the response with an error the client can see. */
+void proxy_fail_committed(proxy_t *x, const char *code, const char *message);
+void proxy_commit(proxy_t *x);
+/* Sends the accumulating buffer when no send is in flight. */
+void proxy_flush(proxy_t *x);
+/* The last send: whatever is buffered, with the final (or error) state. */
+void proxy_finish(proxy_t *x);
+
+/* ---- proxy_upstream.c: the upstream clients and their answer ----------- */
+
+/* Starts the attempt's transfer of `body` to `url`, on the h1 client when it
+ * takes the URL, else on libcurl. Returns 0 when it runs (proxy_attempt_done
+ * follows), 1 when it could not start (the attempt counts: a network failure),
+ * -1 when out of memory (nothing was started). */
+int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *url, h2o_iovec_t body, const char *key,
+                        size_t key_len);
+/* Resumes a transfer paused on backpressure; may run any callback before it returns. */
+void proxy_upstream_resume(proxy_t *x);
+/* Drops the transfer in progress, if any (cancelled if still running). */
+void proxy_upstream_cancel(proxy_t *x);
+/* Whether the attempt in progress goes through a translator (poe, puter). */
+bool proxy_translated(const proxy_t *x);
+/* The translator's end of the answer, into the accumulating buffer. */
+int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err);
+/* The translator's token counts become the attempt's. */
+void proxy_xl_usage(proxy_t *x);
+/* Reads `usage` from a JSON text that has one (providers/usage.h). */
+void proxy_take_usage(proxy_t *x, const char *json, size_t len);
+
+/* ---- proxy_request.c: the upstream request ----------------------------- */
+
+/* The body of the upstream request for provider `p` into *body (the client's
+ * bytes, or x->body), and its URL; for poe and puter also the translator of
+ * the answer. Returns 0, -2 when the model is no valid Poe bot name, -1 when
+ * the request cannot be prepared. */
+int proxy_build_request(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *body, char *url, size_t urlsize);
+/* The upstream request's header lines into x->hbuf (wiped after the
+ * attempt: it holds the key). Returns the number of lines. */
+size_t proxy_header_lines(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len, bool crlf);
+/* The lines as a curl_slist whose nodes live in the proxy. */
+struct curl_slist *proxy_build_headers(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len);
+
+#endif

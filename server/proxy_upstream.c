@@ -1,0 +1,330 @@
+/*
+ * server/proxy_upstream.c: one upstream-client interface over libcurl and
+ * llmgate's own HTTP/1.1 client (http:// upstreams, server/h1_client.h), and
+ * the reading of the upstream's answer (see proxy_internal.h): its status and
+ * headers, its body or events into the client's buffer (through the poe or
+ * puter translator when there is one), its error body, and the pause of the
+ * transfer when the client's buffer is full.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/usage.h"
+#include "server/app.h"
+#include "server/curl_loop.h"
+#include "server/proxy_internal.h"
+
+#define ERRBODY_MAX    (64 * 1024)   /* bytes of an upstream error body kept */
+#define USAGE_COPY_MAX (1024 * 1024) /* a non-stream body is kept for `usage` up to this size */
+#define BODY_HOLD      (16 * 1024)   /* a non-stream body is relayed as it comes only past this size */
+
+/* ---- the answer's head, and its events (libcurl's header callback) ----- */
+
+static void copy_header_value(char *dst, size_t dstsize, const char *v, size_t len)
+{
+    while (len > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        len--;
+    }
+    while (len > 0 && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+        len--;
+    if (len >= dstsize)
+        len = dstsize - 1;
+    memcpy(dst, v, len);
+    dst[len] = '\0';
+}
+
+/* A new status line (after a 1xx, or the first) resets what was read. */
+static void take_status(proxy_t *x, long status)
+{
+    x->status = status;
+    x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
+}
+
+static void take_header(proxy_t *x, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+#define IS(lit) (nlen == sizeof(lit) - 1 && h2o_lcstris(name, nlen, lit, sizeof(lit) - 1))
+    if (IS("content-type")) {
+        copy_header_value(x->content_type, sizeof(x->content_type), v, vlen);
+        /* only a plain media type goes to the client */
+        for (const char *c = x->content_type; *c != '\0'; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+                x->content_type[0] = '\0';
+    } else if (IS("retry-after"))
+        copy_header_value(x->hint_retry_after, sizeof(x->hint_retry_after), v, vlen);
+    else if (IS("retry-after-ms"))
+        copy_header_value(x->hint_retry_after_ms, sizeof(x->hint_retry_after_ms), v, vlen);
+    else if (IS("x-ratelimit-reset-requests"))
+        copy_header_value(x->hint_reset_requests, sizeof(x->hint_reset_requests), v, vlen);
+#undef IS
+}
+
+/* libcurl's header callback: one whole line per call */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    proxy_t *x = ud;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', n);
+        take_status(x, sp != NULL ? strtol(sp + 1, NULL, 10) : 0);
+        return n;
+    }
+    const char *colon = memchr(p, ':', n);
+    if (colon != NULL)
+        take_header(x, p, (size_t)(colon - p), colon + 1, n - (size_t)(colon - p) - 1);
+    return n;
+}
+
+/* Reads `usage` from a JSON text that has one (providers/usage.h). */
+void proxy_take_usage(proxy_t *x, const char *json, size_t len)
+{
+    if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens))
+        x->have_usage = true;
+}
+
+static int on_event(void *ctx, const llg_sse_event_t *ev)
+{
+    proxy_t *x = ctx;
+    if (ev->has_data) {
+        /* an error-only event ({"error":...}) tells the client why the stream
+         * ends; an error inside a chunk (OpenRouter) may not reach every client */
+        if (ev->data_len > 8 && memcmp(ev->data, "{\"error\":", 9) == 0)
+            x->saw_error = true;
+        if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
+            x->saw_done = true;
+        } else if (llg_usage_may_have(ev->data, ev->data_len)) {
+            bool had = x->have_usage;
+            x->have_usage = false;
+            proxy_take_usage(x, ev->data, ev->data_len);
+            /* the usage-only chunk llmgate asked for is not shown to a client that did not */
+            if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
+                return 0;
+            x->have_usage = x->have_usage || had;
+        }
+        /* OpenAI adds "usage":null to every chunk once usage is asked for: a
+         * client that did not ask does not see it */
+        static const char usage_null[] = ",\"usage\":null";
+        const char *u;
+        if (x->add_usage && (u = llg_usage_find_null(ev->raw, ev->raw_len)) != NULL) {
+            size_t head = (size_t)(u - ev->raw), skip = sizeof(usage_null) - 1;
+            llg_strbuf_append(&x->out[x->cur], ev->raw, head);
+            llg_strbuf_append(&x->out[x->cur], u + skip, ev->raw_len - head - skip);
+            return 0;
+        }
+    }
+    llg_strbuf_append(&x->out[x->cur], ev->raw, ev->raw_len);
+    return 0;
+}
+
+/* ---- translated upstreams (poe, puter) --------------------------------- */
+
+bool proxy_translated(const proxy_t *x)
+{
+    return x->poe != NULL || x->puter != NULL;
+}
+
+static int xl_feed(proxy_t *x, const char *p, size_t n, llg_xlate_error_t *err)
+{
+    llg_strbuf_t *out = &x->out[x->cur];
+    return x->poe != NULL ? llg_poe_feed(x->poe, p, n, out, err) : llg_puter_feed(x->puter, p, n, out, err);
+}
+
+int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err)
+{
+    llg_strbuf_t *out = &x->out[x->cur];
+    return x->poe != NULL ? llg_poe_end(x->poe, out, err) : llg_puter_end(x->puter, out, err);
+}
+
+void proxy_xl_usage(proxy_t *x)
+{
+    bool estimated;
+    if (x->poe != NULL)
+        llg_poe_usage(x->poe, &x->prompt_tokens, &x->completion_tokens, &estimated);
+    else
+        llg_puter_usage(x->puter, &x->prompt_tokens, &x->completion_tokens, &estimated);
+    x->have_usage = true;
+}
+
+/* ---- the answer's body (libcurl's write callback) ---------------------- */
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    proxy_t *x = ud;
+    size_t n = size * nmemb;
+    if (x->req == NULL)
+        return 0;
+    if (x->status < 200 || x->status >= 300) {
+        if (x->errbody.len < ERRBODY_MAX)
+            llg_strbuf_append(&x->errbody, p, n < ERRBODY_MAX - x->errbody.len ? n : ERRBODY_MAX - x->errbody.len);
+        return n;
+    }
+    /* take all of a delivery or none: curl delivers the same bytes again after a pause */
+    if (x->sending && x->out[x->cur].len >= HIGH_WATER) {
+        x->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    if (x->app->idle_timeout != NULL) {
+        h2o_timeout_unlink(&x->t_idle);
+        h2o_timeout_link(x->app->ctx.loop, x->app->idle_timeout, &x->t_idle);
+    }
+    if (proxy_translated(x)) {
+        size_t before = x->out[x->cur].len;
+        if (xl_feed(x, p, n, &x->xl_err) != 0) {
+            /* handled in on_done, outside curl's callbacks, where a retry may start */
+            x->xl_failed = true;
+            if (x->xl_err.http_status == 0 && !x->committed)
+                proxy_commit(x);
+            return 0;
+        }
+        if (x->out[x->cur].len > before) {
+            if (!x->committed)
+                proxy_commit(x);
+            x->upstream_started = true;
+            proxy_flush(x);
+        }
+        return n;
+    }
+    /* a non-stream answer is committed when it is sent: whole, with its
+     * length, or in parts once it passed BODY_HOLD */
+    if (!x->committed && x->stream)
+        proxy_commit(x);
+    x->upstream_started = true;
+    if (x->stream) {
+        if (llg_sse_feed(&x->sse, p, n, on_event, x) != 0) {
+            proxy_fail_committed(x, "upstream_protocol_error", "The upstream sent an event larger than 1 MiB.");
+            return 0;
+        }
+    } else {
+        /* a non-stream body goes out whole with the final send (one write
+         * with the head and the last chunk; no proceed round trip); only a
+         * large one is relayed as it comes, and then copied for `usage` */
+        llg_strbuf_t *b = &x->out[x->cur];
+        llg_strbuf_append(b, p, n);
+        if (x->body_sent) {
+            if (x->copy.len + n <= USAGE_COPY_MAX)
+                llg_strbuf_append(&x->copy, p, n);
+        } else if (b->len < BODY_HOLD) {
+            return n;
+        } else {
+            x->body_sent = true;
+            if (b->len <= USAGE_COPY_MAX)
+                llg_strbuf_append(&x->copy, b->data, b->len);
+        }
+        if (!x->committed)
+            proxy_commit(x);
+    }
+    proxy_flush(x);
+    return n;
+}
+
+static void on_done(CURL *easy, CURLcode result, void *data)
+{
+    proxy_t *x = data;
+    (void)easy;
+    /* curl_loop removed the handle; it is ours to reuse */
+    llg_curl_easy_put(x->app->curl, x->easy);
+    x->easy = NULL;
+    proxy_attempt_done(x, result);
+}
+
+/* ---- the h1 client's callbacks ----------------------------------------- */
+
+static void on_h1_status(void *ud, int status)
+{
+    take_status(ud, status);
+}
+
+static void on_h1_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    take_header(ud, name, nlen, value, vlen);
+}
+
+static size_t on_h1_data(void *ud, char *p, size_t n)
+{
+    size_t r = on_write(p, 1, n, ud);
+    return r == CURL_WRITEFUNC_PAUSE ? LLG_H1_PAUSE : r;
+}
+
+static void on_h1_done(void *ud, CURLcode result)
+{
+    proxy_t *x = ud;
+    x->h1 = NULL;
+    proxy_attempt_done(x, result);
+}
+
+static const llg_h1_callbacks_t h1_callbacks = {on_h1_status, on_h1_header, on_h1_data, on_h1_done};
+
+/* ---- the transfer ------------------------------------------------------ */
+
+int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *url, h2o_iovec_t body, const char *key,
+                        size_t key_len)
+{
+    llg_app_t *app = x->app;
+    const llg_conf_t *conf = app->conf;
+    if (app->h1 != NULL && llg_h1_takes(app->h1, url)) {
+        proxy_header_lines(x, p, key, key_len, true);
+        x->h1 = llg_h1_post(app->h1, url, h2o_iovec_init(x->hbuf.data, x->hbuf.len), body, &h1_callbacks, x);
+        memset(x->hbuf.data, 0, x->hbuf.cap); /* the client has its own copy */
+        x->hbuf.len = 0;
+        x->attempts++;
+        return x->h1 == NULL ? 1 : 0;
+    }
+    CURL *easy = llg_curl_easy_get(app->curl);
+    if (easy == NULL)
+        return -1;
+    x->headers = proxy_build_headers(x, p, key, key_len);
+    if (x->headers == NULL) {
+        llg_curl_easy_put(app->curl, easy);
+        return -1;
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.base);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    if (conf->timeouts.connect_ms > 0)
+        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->timeouts.connect_ms);
+    if (app->upstream_http2) {
+        /* HTTP/2 over TLS when the upstream offers it (ALPN), one connection
+         * multiplexed; cleartext upstreams stay on HTTP/1.1 */
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+        curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    }
+    x->easy = easy;
+    x->attempts++;
+    if (llg_curl_add(app->curl, easy, on_done, x) != 0) {
+        llg_curl_easy_put(app->curl, easy);
+        x->easy = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+void proxy_upstream_resume(proxy_t *x)
+{
+    if (x->h1 != NULL)
+        llg_h1_resume(x->h1);
+    else
+        llg_curl_resume(x->app->curl, x->easy);
+}
+
+void proxy_upstream_cancel(proxy_t *x)
+{
+    if (x->easy != NULL) {
+        llg_curl_cancel_and_free(x->app->curl, x->easy);
+        x->easy = NULL;
+    }
+    if (x->h1 != NULL) {
+        llg_h1_cancel(x->h1);
+        x->h1 = NULL;
+    }
+}
