@@ -8,15 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/echo.h"
+#include "providers/echo.h"
 #include "providers/openai_form.h"
+#include "providers/strbuf.h"
 #include "server/auth.h"
+#include "server/echo.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/proxy.h"
 #include "server/respond.h"
 #include "server/route.h"
-#include "providers/strbuf.h"
 
 static const char *json_type_name(const cJSON *v)
 {
@@ -330,10 +331,24 @@ static void content_text(const cJSON *content, llg_strbuf_t *out)
     }
 }
 
+/* Whether the request offers a function tool named [name, name + len). */
+static bool offers_tool(const cJSON *root, const char *name, size_t len)
+{
+    const cJSON *tool;
+    cJSON_ArrayForEach(tool, cJSON_GetObjectItemCaseSensitive(root, "tools"))
+    {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tool, "function");
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(fn, "name");
+        if (cJSON_IsString(n) && strlen(n->valuestring) == len && memcmp(n->valuestring, name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
 void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const cJSON *root, const char *model)
 {
     const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
-    const cJSON *last_user = NULL, *m;
+    const cJSON *last_user = NULL, *last = NULL, *m;
     llg_strbuf_t all = {0}, answer = {0};
     cJSON_ArrayForEach(m, messages)
     {
@@ -342,9 +357,13 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
         llg_strbuf_append(&all, " ", 1);
         if (strcmp(cJSON_GetObjectItemCaseSensitive(m, "role")->valuestring, "user") == 0)
             last_user = m;
+        last = m;
     }
-    if (last_user != NULL)
-        content_text(cJSON_GetObjectItemCaseSensitive(last_user, "content"), &answer);
+    /* after a tool result, its text; else the last user message's */
+    const cJSON *source =
+        last != NULL && strcmp(cJSON_GetObjectItemCaseSensitive(last, "role")->valuestring, "tool") == 0 ? last : last_user;
+    if (source != NULL)
+        content_text(cJSON_GetObjectItemCaseSensitive(source, "content"), &answer);
 
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     llg_echo_params_t p = {
@@ -358,6 +377,16 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
         .delay = app->echo_delay[provider],
         .random = {llg_app_random(app), llg_app_random(app)},
     };
+    /* `call NAME {json}` in the last user message, NAME one of the tools offered */
+    const char *name, *args;
+    size_t name_len, args_len;
+    if (source == last_user && source != NULL && llg_echo_tool_call(p.text, p.text_len, &name, &name_len, &args, &args_len) &&
+        offers_tool(root, name, name_len)) {
+        p.tool_name = name;
+        p.tool_name_len = name_len;
+        p.text = args;
+        p.text_len = args_len;
+    }
     llg_echo_respond(req, &p);
     llg_strbuf_free(&all);
     llg_strbuf_free(&answer);

@@ -1,8 +1,10 @@
 /*
  * server/echo.h: the local `echo` model. It answers with the text of the
  * last user message, streamed word by word (each word with the whitespace
- * before it), optionally pausing `delay` between words. It makes the gateway
- * useful offline, for client development and for load tests.
+ * before it), optionally pausing `delay` between words; or, when asked
+ * (providers/echo.h llg_echo_tool_call()), with one tool call. It makes the
+ * gateway useful offline, for client and agent development and for load
+ * tests.
  */
 #ifndef LLG_SERVER_ECHO_H
 #define LLG_SERVER_ECHO_H
@@ -13,11 +15,15 @@
 
 #include "h2o.h"
 
+#define LLG_ECHO_TOOL_ID_LEN 29 /* "call_" and 24 hex digits */
+
 typedef struct llg_echo_params {
     const char *model; /* as the client named it */
     size_t model_len;
-    const char *text; /* the answer; copied */
+    const char *text; /* the answer, or the tool call's arguments; copied */
     size_t text_len;
+    const char *tool_name; /* NULL: a text answer; else the tool called (copied) */
+    size_t tool_name_len;
     bool stream;
     bool include_usage;
     uint64_t prompt_tokens;

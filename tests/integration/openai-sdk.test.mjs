@@ -108,3 +108,52 @@ test('a bad request throws BadRequestError (400)', async () => {
     (err) => err instanceof OpenAI.BadRequestError && err.status === 400,
   );
 });
+
+// ---- echo understands tools (docs/providers/echo.md, "Tools") -------------------
+
+const TOOLS = [{
+  type: 'function',
+  function: { name: 'get_weather', description: 'The weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+}];
+
+test('echo answers `call NAME {json}` with that tool call, non-stream and stream (finalChatCompletion), and echoes the tool result after it', async () => {
+  const ask = [{ role: 'user', content: 'call get_weather {"city": "Paris", "units": ["C"]}' }];
+  const r = await client(open).chat.completions.create({ model: 'echo', messages: ask, tools: TOOLS });
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  assert.equal(r.choices[0].message.content, null);
+  const [call] = r.choices[0].message.tool_calls;
+  assert.equal(r.choices[0].message.tool_calls.length, 1);
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris', units: ['C'] });
+  assert.match(call.id, /^call_[0-9a-f]{24}$/);
+
+  const final = await client(open).chat.completions.stream({ model: 'echo', messages: ask, tools: TOOLS }).finalChatCompletion();
+  assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  assert.equal(final.choices[0].message.tool_calls[0].function.name, 'get_weather');
+  assert.deepEqual(JSON.parse(final.choices[0].message.tool_calls[0].function.arguments), { city: 'Paris', units: ['C'] });
+
+  // the round trip: the tool's result goes back, echo answers with its text
+  const turn2 = [...ask, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: call.id, content: '22 C and sunny' }];
+  const r2 = await client(open).chat.completions.create({ model: 'echo', messages: turn2, tools: TOOLS });
+  assert.equal(r2.choices[0].finish_reason, 'stop');
+  assert.equal(r2.choices[0].message.content, '22 C and sunny');
+  let streamed = '';
+  for await (const chunk of await client(open).chat.completions.create({ model: 'echo', messages: turn2, tools: TOOLS, stream: true }))
+    streamed += chunk.choices[0]?.delta?.content ?? '';
+  assert.equal(streamed, '22 C and sunny');
+});
+
+test('echo: a `call` of a tool that is not offered, or with arguments that are not one JSON object, is echoed as text', async () => {
+  for (const [content, tools] of [
+    ['call get_weather {"city": "Paris"}', undefined],
+    ['call get_time {"zone": "UTC"}', TOOLS],
+    ['call get_weather {"city": "Paris"} and more', TOOLS],
+    ['call get_weather [1, 2]', TOOLS],
+    ['please call get_weather {"city": "Paris"}', TOOLS],
+  ]) {
+    const r = await client(open).chat.completions.create({ model: 'echo', messages: [{ role: 'user', content }], ...(tools ? { tools } : {}) });
+    assert.equal(r.choices[0].finish_reason, 'stop', content);
+    assert.equal(r.choices[0].message.content, content);
+  }
+});

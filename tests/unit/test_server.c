@@ -225,6 +225,40 @@ static cJSON *parse_event(const char *ev)
     return cJSON_ParseWithLength(ev + 6, (size_t)(end - ev - 6));
 }
 
+static int tool_call(const char *text, const char *want_name, const char *want_args)
+{
+    const char *name, *args;
+    size_t nl, al;
+    if (!llg_echo_tool_call(text, strlen(text), &name, &nl, &args, &al))
+        return want_name == NULL;
+    return want_name != NULL && nl == strlen(want_name) && memcmp(name, want_name, nl) == 0 && al == strlen(want_args) &&
+           memcmp(args, want_args, al) == 0;
+}
+
+TEST(echo_tool_call)
+{
+    CHECK(tool_call("call get_weather {\"city\":\"Paris\"}", "get_weather", "{\"city\":\"Paris\"}"));
+    CHECK(tool_call("  call\tns.tool-1\n{ \"a\": [1, {\"b\": null}] }  \n", "ns.tool-1", "{ \"a\": [1, {\"b\": null}] }"));
+    CHECK(tool_call("call f {}", "f", "{}"));
+    /* not the form */
+    CHECK(tool_call("call f", NULL, NULL));
+    CHECK(tool_call("call f{}", NULL, NULL));
+    CHECK(tool_call("callf {}", NULL, NULL));
+    CHECK(tool_call("Call f {}", NULL, NULL));
+    CHECK(tool_call("call f [1]", NULL, NULL));
+    CHECK(tool_call("call f {} {}", NULL, NULL));
+    CHECK(tool_call("call f {\"a\":1} extra", NULL, NULL));
+    CHECK(tool_call("call f {\"a\":", NULL, NULL));
+    CHECK(tool_call("call bad/name {}", NULL, NULL));
+    CHECK(tool_call("please call f {}", NULL, NULL));
+    CHECK(tool_call("", NULL, NULL));
+    char longname[100];
+    memset(longname, 'x', sizeof(longname));
+    memcpy(longname, "call ", 5);
+    snprintf(longname + 5 + 65, sizeof(longname) - 70, " {}");
+    CHECK(tool_call(longname, NULL, NULL)); /* a name of 65 characters */
+}
+
 TEST(openai_form)
 {
     llg_oai_form_t f;
@@ -317,6 +351,7 @@ int main(void)
     RUN(chat_parse_bad_u_escape);
     RUN(route);
     RUN(echo_words);
+    RUN(echo_tool_call);
     RUN(openai_form);
     RUN(render_error_utf8);
     RUN(memtrim_due);
