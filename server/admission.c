@@ -92,6 +92,12 @@ llg_client_addr_t llg_client_addr_from(const void *sockaddr)
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = sockaddr;
         memcpy(a.bytes, &in6->sin6_addr, 16);
+        /* one client is one /64: a host picks any address in its own /64
+         * (privacy addresses, or at will), so counting whole addresses would
+         * give it 2^64 budgets. IPv4-mapped addresses stay whole. */
+        static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a.bytes, v4mapped, 12) != 0)
+            memset(a.bytes + 8, 0, 8);
     }
     return a;
 }

@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* A client address: IPv6, or IPv4 as ::ffff:a.b.c.d; all zero if unknown. */
+/* A client: an IPv4 address as ::ffff:a.b.c.d, or an IPv6 /64 (the prefix,
+ * the rest zero); all zero if unknown. */
 typedef struct llg_client_addr {
     uint8_t bytes[16];
 } llg_client_addr_t;
@@ -44,7 +45,8 @@ typedef struct llg_admission llg_admission_t;
 llg_admission_t *llg_admission_create(const llg_admission_limits_t *limits);
 void llg_admission_destroy(llg_admission_t *adm);
 
-/* From a struct sockaddr (AF_INET or AF_INET6); all zero for anything else. */
+/* From a struct sockaddr (AF_INET or AF_INET6, an IPv6 address cut to its
+ * /64 unless IPv4-mapped); all zero for anything else. */
 llg_client_addr_t llg_client_addr_from(const void *sockaddr);
 
 /* A connection from `addr` opens; on LLG_ADMIT_OK it is counted until

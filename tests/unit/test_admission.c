@@ -30,10 +30,21 @@ TEST(addresses)
     llg_client_addr_t a = v4("10.1.2.3");
     static const uint8_t want[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
     CHECK(memcmp(a.bytes, want, 16) == 0);
-    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
-    inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
-    llg_client_addr_t b = llg_client_addr_from(&in6);
-    CHECK(memcmp(b.bytes, &in6.sin6_addr, 16) == 0);
+    /* IPv6: one /64 is one client */
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6}, other = {.sin6_family = AF_INET6}, next = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "2001:db8:1:2:aaaa:bbbb:cccc:dddd", &in6.sin6_addr);
+    inet_pton(AF_INET6, "2001:db8:1:2::1", &other.sin6_addr);
+    inet_pton(AF_INET6, "2001:db8:1:3::1", &next.sin6_addr);
+    llg_client_addr_t b = llg_client_addr_from(&in6), b2 = llg_client_addr_from(&other), b3 = llg_client_addr_from(&next);
+    static const uint8_t prefix[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2};
+    CHECK(memcmp(b.bytes, prefix, 16) == 0);
+    CHECK(memcmp(b.bytes, b2.bytes, 16) == 0);
+    CHECK(memcmp(b.bytes, b3.bytes, 16) != 0);
+    /* an IPv4-mapped IPv6 address stays whole, the same client as over IPv4 */
+    struct sockaddr_in6 mapped = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::ffff:10.1.2.3", &mapped.sin6_addr);
+    llg_client_addr_t m = llg_client_addr_from(&mapped);
+    CHECK(memcmp(m.bytes, want, 16) == 0);
     struct sockaddr unknown = {.sa_family = AF_UNIX};
     llg_client_addr_t z = llg_client_addr_from(&unknown), zero = {{0}};
     CHECK(memcmp(z.bytes, zero.bytes, 16) == 0);
