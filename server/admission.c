@@ -203,6 +203,22 @@ llg_admit_t llg_admission_reserve(llg_admission_t *adm, const void *key, const l
     return LLG_ADMIT_OK;
 }
 
+llg_admit_t llg_admission_grow(llg_admission_t *adm, const void *key, uint64_t bytes)
+{
+    reservation_t *r = *reservation_slot(adm, key);
+    if (r == NULL || bytes <= r->bytes)
+        return LLG_ADMIT_OK;
+    uint64_t more = bytes - r->bytes;
+    if (adm->body_bytes + more > adm->limits.max_buffered_body_bytes)
+        return LLG_ADMIT_WORKER_FULL;
+    if (r->client->body_bytes + more > adm->limits.max_buffered_body_bytes_per_client)
+        return LLG_ADMIT_CLIENT_FULL;
+    r->bytes = bytes;
+    r->client->body_bytes += more;
+    adm->body_bytes += more;
+    return LLG_ADMIT_OK;
+}
+
 uint64_t llg_admission_body_bytes(const llg_admission_t *adm)
 {
     return adm->body_bytes;

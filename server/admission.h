@@ -61,6 +61,11 @@ void llg_admission_conn_close(llg_admission_t *adm, const llg_client_addr_t *add
  * for the same key gives back the first one before taking the new one. */
 llg_admit_t llg_admission_reserve(llg_admission_t *adm, const void *key, const llg_client_addr_t *addr, uint64_t bytes);
 
+/* Raises the key's reservation to `bytes` (nothing when it already holds as
+ * much, or holds none: nothing was admitted for it); on a refusal the
+ * reservation it had stays as it was. */
+llg_admit_t llg_admission_grow(llg_admission_t *adm, const void *key, uint64_t bytes);
+
 /* Gives back the key's reservation, if it has one. */
 void llg_admission_release(llg_admission_t *adm, const void *key);
 

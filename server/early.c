@@ -5,6 +5,7 @@
  */
 #include "server/early.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "server/http.h"
 #include "server/interpose.h"
 #include "server/linger.h"
+#include "server/respond.h"
 #include "server/log.h"
 
 static llg_app_t *early_app;
@@ -59,9 +61,29 @@ static void refuse_too_large(llg_refusal_t *out, uint64_t limit)
              (unsigned long long)limit);
 }
 
+/* The refusal of a body that does not fit in what is left of a budget. */
+static void refuse_budget(llg_refusal_t *out, llg_admit_t why)
+{
+    const llg_conf_t *conf = early_app->conf;
+    if (why == LLG_ADMIT_CLIENT_FULL) {
+        *out = (llg_refusal_t){.status = 429, .code = "too_many_pending_bodies", .retry_after = 1};
+        snprintf(out->message, sizeof(out->message),
+                 "This client address has as many request bodies in flight as it may "
+                 "(limits.max_buffered_body_bytes_per_client, %llu bytes); retry when some have finished.",
+                 (unsigned long long)conf->limits.max_buffered_body_bytes_per_client);
+    } else {
+        *out = (llg_refusal_t){.status = 503, .code = "server_busy", .retry_after = 1};
+        snprintf(out->message, sizeof(out->message),
+                 "The gateway is holding as many request bodies as it may (limits.max_buffered_body_bytes, %llu bytes); "
+                 "retry shortly.",
+                 (unsigned long long)conf->limits.max_buffered_body_bytes);
+    }
+}
+
 /* The decision of early.h for a head with a body of `body` bytes
- * (UINT64_MAX: not declared): 1 and *out to refuse. */
-static int decide(h2o_req_t *req, uint64_t head, uint64_t body, h2o_iovec_t authorization, h2o_iovec_t x_api_key,
+ * (UINT64_MAX: not declared, and then `unknown` bytes are reserved at
+ * first): 1 and *out to refuse. */
+static int decide(h2o_req_t *req, uint64_t head, uint64_t body, uint64_t unknown, h2o_iovec_t authorization, h2o_iovec_t x_api_key,
                   llg_refusal_t *out)
 {
     const llg_conf_t *conf = early_app->conf;
@@ -86,26 +108,12 @@ static int decide(h2o_req_t *req, uint64_t head, uint64_t body, h2o_iovec_t auth
     if (req->conn == NULL || req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
         ss.ss_family = AF_UNSPEC;
     llg_client_addr_t addr = llg_client_addr_from(&ss);
-    uint64_t bytes = (body == UINT64_MAX ? conf->max_body_bytes : body) + head + LLG_EARLY_REQUEST_BYTES;
-    switch (llg_admission_reserve(early_adm, req, &addr, bytes)) {
-    case LLG_ADMIT_OK:
+    uint64_t bytes = (body == UINT64_MAX ? unknown : body) + head + LLG_EARLY_REQUEST_BYTES;
+    llg_admit_t verdict = llg_admission_reserve(early_adm, req, &addr, bytes);
+    if (verdict == LLG_ADMIT_OK)
         return 0;
-    case LLG_ADMIT_WORKER_FULL:
-        *out = (llg_refusal_t){.status = 503, .code = "server_busy", .retry_after = 1};
-        snprintf(out->message, sizeof(out->message),
-                 "The gateway is holding as many request bodies as it may (limits.max_buffered_body_bytes, %llu bytes); "
-                 "retry shortly.",
-                 (unsigned long long)conf->limits.max_buffered_body_bytes);
-        return 1;
-    case LLG_ADMIT_CLIENT_FULL:
-        *out = (llg_refusal_t){.status = 429, .code = "too_many_pending_bodies", .retry_after = 1};
-        snprintf(out->message, sizeof(out->message),
-                 "This client address has as many request bodies in flight as it may "
-                 "(limits.max_buffered_body_bytes_per_client, %llu bytes); retry when some have finished.",
-                 (unsigned long long)conf->limits.max_buffered_body_bytes_per_client);
-        return 1;
-    }
-    return 0;
+    refuse_budget(out, verdict);
+    return 1;
 }
 
 static int is_name(const struct phr_header *h, const char *name, size_t len)
@@ -140,7 +148,8 @@ int llg_early_h1(h2o_req_t *req, const struct phr_header *headers, size_t n, siz
             request_id = h2o_iovec_init(h->value, h->value_len);
         }
     }
-    if (!has_body || !decide(req, head_len, body, authorization, x_api_key, out))
+    /* HTTP/1.1 has no flow control to hold a chunked body to less than the limit */
+    if (!has_body || !decide(req, head_len, body, early_app->conf->max_body_bytes, authorization, x_api_key, out))
         return 0;
     /* the client's own id, as server/http.c echoes it */
     if (request_id.base != NULL && llg_request_id_acceptable(request_id))
@@ -176,6 +185,54 @@ static refused_stream_t *add_refused(h2o_http2_conn_t *conn, h2o_http2_stream_t 
     return e;
 }
 
+/* The HTTP/2 streams whose body has no declared length, by the address of
+ * their body buffer (&stream->_req_body), which h2o passes to
+ * h2o_buffer_reserve() before each DATA frame is appended. */
+typedef struct tracked_body {
+    struct tracked_body *next;
+    uintptr_t key; /* (uintptr_t)&stream->_req_body */
+    h2o_http2_stream_t *stream;
+} tracked_body_t;
+#define TRACKED_BUCKETS 1024
+static tracked_body_t *tracked[TRACKED_BUCKETS];
+static size_t tracked_count;
+
+static tracked_body_t **tracked_slot(uintptr_t key)
+{
+    tracked_body_t **p = &tracked[((key >> 4) ^ (key >> 14)) % TRACKED_BUCKETS];
+    while (*p != NULL && (*p)->key != key)
+        p = &(*p)->next;
+    return p;
+}
+
+static void track_body(h2o_http2_stream_t *stream)
+{
+    uintptr_t key = (uintptr_t)&stream->_req_body;
+    tracked_body_t **p = tracked_slot(key), *t;
+    if (*p != NULL || (t = malloc(sizeof(*t))) == NULL)
+        return; /* without memory, the body keeps its first reservation */
+    t->key = key;
+    t->stream = stream;
+    t->next = NULL;
+    *p = t;
+    tracked_count++;
+}
+
+/* Forgets the stream of `req`, when it is a tracked HTTP/2 stream (for any
+ * other request the key computed is one no stream has). */
+static void untrack(const h2o_req_t *req)
+{
+    if (tracked_count == 0)
+        return;
+    uintptr_t key = (uintptr_t)req - offsetof(h2o_http2_stream_t, req) + offsetof(h2o_http2_stream_t, _req_body);
+    tracked_body_t **p = tracked_slot(key), *t = *p;
+    if (t == NULL)
+        return;
+    *p = t->next;
+    free(t);
+    tracked_count--;
+}
+
 /* The size of an HTTP/2 request's head, as server/http.c counts it. */
 static uint64_t h2_head_bytes(const h2o_req_t *req)
 {
@@ -208,8 +265,13 @@ int h2o_hpack_parse_headers(h2o_req_t *req, h2o_hpack_header_table_t *header_tab
         x_api_key = req->headers.entries[i].value;
     uint64_t body = *content_length == SIZE_MAX ? UINT64_MAX : (uint64_t)*content_length;
     llg_refusal_t refusal;
-    if (!decide(req, h2_head_bytes(req), body, authorization, x_api_key, &refusal))
+    /* a body of unknown length: one DATA frame at first; the reservation
+     * grows with the body as it arrives (h2o_buffer_reserve() below) */
+    if (!decide(req, h2_head_bytes(req), body, LLG_EARLY_FRAME_BYTES, authorization, x_api_key, &refusal)) {
+        if (body == UINT64_MAX)
+            track_body(stream);
         return 0;
+    }
     refused_stream_t *e = add_refused((h2o_http2_conn_t *)req->conn, stream, &refusal);
     /* without memory for the entry, h2o's own 400 goes out */
     *err_desc = e != NULL ? e->refusal.message : "out of memory";
@@ -230,23 +292,77 @@ const llg_refusal_t *llg_early_refusal_of(const h2o_req_t *req)
  * as for HTTP/1.1, and drop the rest of the body. Only the DATA path refuses
  * a stream that is receiving its body while no header block is being
  * gathered (lib/http2/connection.c handle_data_frame). */
+/* Answers a stream that is receiving its body with `refusal` at once, and
+ * drops the rest of its body (h2o's "invalid header" path does the same for
+ * a stream refused at its head). */
+static refused_stream_t *answer_stream(h2o_http2_conn_t *conn, h2o_http2_stream_t *stream, const llg_refusal_t *refusal)
+{
+    refused_stream_t *e = add_refused(conn, stream, refusal);
+    if (e == NULL)
+        return NULL;
+    h2o_http2_stream_set_state(conn, stream, H2O_HTTP2_STREAM_STATE_REQ_PENDING);
+    h2o_http2_stream_set_state(conn, stream, H2O_HTTP2_STREAM_STATE_SEND_HEADERS);
+    h2o_send_error_generic(&stream->req, refusal->status, llg_status_reason(refusal->status), e->refusal.message, 0);
+    return e;
+}
+
+/* The stream of a connection's write buffer that is receiving its body, or NULL. */
+static h2o_http2_stream_t *receiving_stream(h2o_buffer_t **buf, uint32_t stream_id, h2o_http2_conn_t **conn)
+{
+    h2o_http2_stream_t *stream;
+    *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _write.buf, buf);
+    if (early_app == NULL || (*conn)->_headers_unparsed != NULL || (stream = h2o_http2_conn_get_stream(*conn, stream_id)) == NULL ||
+        stream->state != H2O_HTTP2_STREAM_STATE_RECV_BODY)
+        return NULL;
+    return stream;
+}
+
+/* h2o refuses a stream whose body of unknown length went past
+ * max_request_entity_size (max_body_bytes + 1) with REFUSED_STREAM, which
+ * tells the client to retry the same request elsewhere: answer 413 instead,
+ * as for HTTP/1.1, and drop the rest of the body. Only the DATA path refuses
+ * a stream that is receiving its body while no header block is being
+ * gathered (lib/http2/connection.c handle_data_frame). */
 static int answer_too_large(h2o_buffer_t **buf, uint32_t stream_id)
 {
-    h2o_http2_conn_t *conn = H2O_STRUCT_FROM_MEMBER(h2o_http2_conn_t, _write.buf, buf);
-    h2o_http2_stream_t *stream;
-    if (early_app == NULL || conn->_headers_unparsed != NULL || (stream = h2o_http2_conn_get_stream(conn, stream_id)) == NULL ||
-        stream->state != H2O_HTTP2_STREAM_STATE_RECV_BODY)
+    h2o_http2_conn_t *conn;
+    h2o_http2_stream_t *stream = receiving_stream(buf, stream_id, &conn);
+    if (stream == NULL)
         return 0;
     llg_refusal_t refusal;
     refuse_too_large(&refusal, early_app->conf->max_body_bytes);
-    refused_stream_t *e = add_refused(conn, stream, &refusal);
+    refused_stream_t *e = answer_stream(conn, stream, &refusal);
     if (e == NULL)
         return 0;
+    /* handle_data_frame resets the stream next */
     skipped_reset = e->req;
-    h2o_http2_stream_set_state(conn, stream, H2O_HTTP2_STREAM_STATE_REQ_PENDING);
-    h2o_http2_stream_set_state(conn, stream, H2O_HTTP2_STREAM_STATE_SEND_HEADERS);
-    h2o_send_error_generic(&stream->req, 413, "Request Entity Too Large", e->refusal.message, 0);
     return 1;
+}
+
+h2o_iovec_t h2o_buffer_reserve(h2o_buffer_t **inbuf, size_t min_guarantee)
+{
+    static h2o_iovec_t (*real)(h2o_buffer_t **, size_t);
+    if (real == NULL)
+        *(void **)&real = llg_interpose_next("h2o_buffer_reserve");
+    /* A tracked body grows (handle_data_frame, before a DATA frame is
+     * appended): its reservation grows with it first. When the budget has no
+     * room, the stream is answered 429/503 and h2o is told the memory is not
+     * there, so it drops the frame; the RST_STREAM and the reset it then
+     * makes are skipped (the stream is refused), and its window stays
+     * closed. */
+    tracked_body_t *t;
+    if (tracked_count != 0 && (t = *tracked_slot((uintptr_t)inbuf)) != NULL) {
+        h2o_http2_stream_t *stream = t->stream;
+        uint64_t need = h2_head_bytes(&stream->req) + LLG_EARLY_REQUEST_BYTES + (*inbuf)->size + min_guarantee;
+        llg_admit_t verdict = llg_admission_grow(early_adm, &stream->req, need);
+        if (verdict != LLG_ADMIT_OK && stream->state == H2O_HTTP2_STREAM_STATE_RECV_BODY) {
+            llg_refusal_t refusal;
+            refuse_budget(&refusal, verdict);
+            if (answer_stream((h2o_http2_conn_t *)stream->req.conn, stream, &refusal) != NULL)
+                return h2o_iovec_init(NULL, 0);
+        }
+    }
+    return real(inbuf, min_guarantee);
 }
 
 void h2o_http2__encode_rst_stream_frame(h2o_buffer_t **buf, uint32_t stream_id, int errnum)
@@ -285,6 +401,7 @@ void h2o_dispose_request(h2o_req_t *req)
         *(void **)&real = llg_interpose_next("h2o_dispose_request");
     if (early_adm != NULL)
         llg_admission_release(early_adm, req);
+    untrack(req);
     for (refused_stream_t **p = &refused_streams; *p != NULL; p = &(*p)->next) {
         if ((*p)->req == req) {
             refused_stream_t *e = *p;

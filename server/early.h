@@ -7,10 +7,14 @@
  *   2. access tokens configured (and no passthrough provider, whose callers
  *      bring their own credential): a body over LLG_EARLY_AUTH_BODY_BYTES, or
  *      of unknown length, without a valid token: 401;
- *   3. the head and the body's length (max_body_bytes when not declared) are
- *      reserved against the worker's and the client address's budgets
- *      (server/admission.h): 503 when the worker's is spent, 429 when the
- *      address's is; given back when the request ends (h2o_dispose_request).
+ *   3. the head and the body's length are reserved against the worker's and
+ *      the client address's budgets (server/admission.h): 503 when the
+ *      worker's is spent, 429 when the address's is; given back when the
+ *      request ends (h2o_dispose_request). A body of unknown length reserves
+ *      max_body_bytes on HTTP/1.1 (chunked: nothing holds the client back),
+ *      and on HTTP/2 one frame at first, then grows as its DATA arrive
+ *      (h2o_buffer_reserve() of the stream's body buffer is interposed); one
+ *      that does not fit is answered 429/503 mid-body.
  * A smaller body without a token is read and refused by its handler as
  * before, keeping the connection.
  *
@@ -42,6 +46,7 @@
 
 #define LLG_EARLY_AUTH_BODY_BYTES 65536 /* a larger body needs a valid token before it is read */
 #define LLG_EARLY_REQUEST_BYTES   4096  /* reserved per request on top of its head and body */
+#define LLG_EARLY_FRAME_BYTES     16384 /* first reservation of an HTTP/2 body of unknown length */
 
 /* Sets up the worker's admission state from app->conf; aborts without memory. */
 void llg_early_init(llg_app_t *app);

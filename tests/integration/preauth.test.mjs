@@ -13,6 +13,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http2 from 'node:http2';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startGateway, echoConfig, request, curl, isOpenAIError, waitFor, withCeiling, tmpDir } from './lib/harness.mjs';
@@ -203,6 +204,55 @@ test('budgets: 429 past the address budget, 503 past the worker budget (both pro
     }, { timeout: HANG, what: 'room after a held body left' });
   } finally {
     for (const a of held) a.sock.destroy();
+  }
+});
+
+test('h2c bodies without content-length reserve what has arrived, not max_body_bytes: 40 concurrent streams from one address are served', async () => {
+  const g = await gateway({ config: ({ port }) => echoConfig({ port, workers: 1 }) });
+  const session = http2.connect(`http://127.0.0.1:${g.port}`);
+  session.on('error', () => {});
+  try {
+    const one = (i) => new Promise((resolve, reject) => {
+      const req = session.request({ ':method': 'POST', ':path': CHAT_PATH, 'content-type': 'application/json' });
+      let status, body = '';
+      req.on('response', (h) => { status = h[':status']; });
+      req.setEncoding('utf8');
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => resolve({ status, body }));
+      req.on('error', reject);
+      req.end(chatJSON(`${i} ${'w'.repeat(200 * 1024)}`));
+    });
+    // 40 × 4 MiB (max_body_bytes) would be 160 MiB, past the address's 64 MiB
+    const results = await withCeiling(Promise.all(Array.from({ length: 40 }, (_, i) => one(i))), HANG, '40 streams');
+    results.forEach((r, i) => {
+      assert.equal(r.status, 200, `stream ${i}: ${r.body.slice(0, 200)}`);
+      assert.ok(JSON.parse(r.body).choices[0].message.content.startsWith(`${i} www`), `stream ${i}`);
+    });
+  } finally {
+    session.destroy();
+  }
+});
+
+test('h2c body of unknown length growing past the address budget: answered 429 mid-body, the held one is untouched', async () => {
+  const g = await gateway({
+    config: ({ port }) => echoConfig({ port, workers: 1, extra: 'max_body_bytes: 1000000\nlimits:\n  max_buffered_body_bytes_per_client: 1300000\n' }),
+  });
+  const held = h2Stall(g.port, '127.0.0.2', { cl: null, send: 900000 });
+  const late = [];
+  try {
+    const [state] = await attackInPlace([held], g.port, 'a 900 kB body of unknown length held');
+    assert.equal(state.answer, undefined, 'the first body is held, not answered');
+    // the second grows past what is left of 1.3 MB as its data comes
+    late.push(h2Stall(g.port, '127.0.0.2', { cl: null, send: 900000 }));
+    const r = await withCeiling(late[0].answered, HANG, 'the second body is answered');
+    assertOpenAIError(r, 429, 'too_many_pending_bodies', 'the second body');
+    assert.equal(r.headers['retry-after'], '1');
+    // another address is not concerned
+    const other = await request(g.url(CHAT_PATH), { method: 'POST', body: chatJSON('another client'), headers: { 'content-type': 'application/json' } });
+    assert.equal(other.status, 200, other.text);
+  } finally {
+    held.sock.destroy();
+    for (const a of late) a.sock.destroy();
   }
 });
 

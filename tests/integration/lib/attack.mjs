@@ -52,7 +52,8 @@ export function h1Stall(port, src, { cl, send, headers = {} }) {
   return a;
 }
 
-// The same over h2c: one stream on its own connection from `src`.
+// The same over h2c: one stream on its own connection from `src` (a.req is
+// the stream, to end it later).
 export function h2Stall(port, src, { cl, send, headers = {} }) {
   const a = { kind: 'h2', src };
   const session = http2.connect(`http://127.0.0.1:${port}`, {
@@ -64,8 +65,10 @@ export function h2Stall(port, src, { cl, send, headers = {} }) {
   });
   a.session = session;
   session.on('error', () => {});
-  const req = session.request({ ':method': 'POST', ':path': CHAT_PATH, 'content-type': 'application/json', 'content-length': String(cl), ...headers });
+  // cl null: no content-length (a body of unknown length, as node's http2 client sends by default)
+  const req = session.request({ ':method': 'POST', ':path': CHAT_PATH, 'content-type': 'application/json', ...(cl === null ? {} : { 'content-length': String(cl) }), ...headers });
   req.on('error', () => {});
+  a.req = req;
   a.sent = new Promise((resolve) => req.write(fill(send), () => resolve()));
   a.answered = new Promise((resolve) => {
     let status, body = '', hdrs;
