@@ -59,12 +59,20 @@ llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *toke
     return llg_auth_lookup(app, llg_auth_presented(req), token_index);
 }
 
+const char *llg_auth_error_code(llg_auth_result_t result)
+{
+    return result == LLG_AUTH_MISSING ? "missing_api_key" : "invalid_api_key";
+}
+
+const char *llg_auth_error_message(llg_auth_result_t result)
+{
+    return result == LLG_AUTH_MISSING
+               ? "You didn't provide an API key. Send it as 'Authorization: Bearer <token>' or in 'x-api-key'."
+               : "Incorrect API key provided.";
+}
+
 void llg_auth_reject(h2o_req_t *req, llg_auth_result_t result)
 {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
-    if (result == LLG_AUTH_MISSING)
-        llg_respond_error(req, 401, "invalid_request_error", "missing_api_key", NULL,
-                          "You didn't provide an API key. Send it as 'Authorization: Bearer <token>' or in 'x-api-key'.");
-    else
-        llg_respond_error(req, 401, "invalid_request_error", "invalid_api_key", NULL, "Incorrect API key provided.");
+    llg_respond_error(req, 401, "invalid_request_error", llg_auth_error_code(result), NULL, "%s", llg_auth_error_message(result));
 }

@@ -18,7 +18,6 @@
 #include "server/interpose.h"
 #include "server/linger.h"
 #include "server/respond.h"
-#include "server/log.h"
 
 static llg_app_t *early_app;
 static llg_admission_t *early_adm;
@@ -54,11 +53,10 @@ llg_admission_t *llg_early_admission(void)
     return early_adm;
 }
 
-static void refuse_too_large(llg_refusal_t *out, uint64_t limit)
+static void refuse_too_large(llg_refusal_t *out)
 {
     *out = (llg_refusal_t){.status = 413, .code = "request_too_large"};
-    snprintf(out->message, sizeof(out->message), "The request body is larger than the limit of %llu bytes (max_body_bytes).",
-             (unsigned long long)limit);
+    llg_too_large_message(early_app->conf, out->message, sizeof(out->message));
 }
 
 /* The refusal of a body that does not fit in what is left of a budget. */
@@ -88,18 +86,15 @@ static int decide(h2o_req_t *req, uint64_t head, uint64_t body, uint64_t unknown
 {
     const llg_conf_t *conf = early_app->conf;
     if (body != UINT64_MAX && body > conf->max_body_bytes) {
-        refuse_too_large(out, conf->max_body_bytes);
+        refuse_too_large(out);
         return 1;
     }
     if (conf->token_count != 0 && !early_app->has_passthrough && (body == UINT64_MAX || body > LLG_EARLY_AUTH_BODY_BYTES)) {
         int token;
         llg_auth_result_t auth = llg_auth_lookup(early_app, llg_auth_credential(authorization, x_api_key), &token);
         if (auth != LLG_AUTH_OK) {
-            int missing = auth == LLG_AUTH_MISSING;
-            *out = (llg_refusal_t){.status = 401, .code = missing ? "missing_api_key" : "invalid_api_key", .www_authenticate = 1};
-            snprintf(out->message, sizeof(out->message), "%s",
-                     missing ? "You didn't provide an API key. Send it as 'Authorization: Bearer <token>' or in 'x-api-key'."
-                             : "Incorrect API key provided.");
+            *out = (llg_refusal_t){.status = 401, .code = llg_auth_error_code(auth), .www_authenticate = 1};
+            snprintf(out->message, sizeof(out->message), "%s", llg_auth_error_message(auth));
             return 1;
         }
     }
@@ -192,6 +187,7 @@ typedef struct tracked_body {
     struct tracked_body *next;
     uintptr_t key; /* (uintptr_t)&stream->_req_body */
     h2o_http2_stream_t *stream;
+    uint64_t head; /* the head's bytes, reserved with the body */
 } tracked_body_t;
 #define TRACKED_BUCKETS 1024
 static tracked_body_t *tracked[TRACKED_BUCKETS];
@@ -205,7 +201,7 @@ static tracked_body_t **tracked_slot(uintptr_t key)
     return p;
 }
 
-static void track_body(h2o_http2_stream_t *stream)
+static void track_body(h2o_http2_stream_t *stream, uint64_t head)
 {
     uintptr_t key = (uintptr_t)&stream->_req_body;
     tracked_body_t **p = tracked_slot(key), *t;
@@ -213,6 +209,7 @@ static void track_body(h2o_http2_stream_t *stream)
         return; /* without memory, the body keeps its first reservation */
     t->key = key;
     t->stream = stream;
+    t->head = head;
     t->next = NULL;
     *p = t;
     tracked_count++;
@@ -231,15 +228,6 @@ static void untrack(const h2o_req_t *req)
     *p = t->next;
     free(t);
     tracked_count--;
-}
-
-/* The size of an HTTP/2 request's head, as server/http.c counts it. */
-static uint64_t h2_head_bytes(const h2o_req_t *req)
-{
-    uint64_t n = (uint64_t)req->input.method.len + req->input.path.len + req->input.authority.len;
-    for (size_t i = 0; i < req->headers.size; i++)
-        n += (uint64_t)req->headers.entries[i].name->len + req->headers.entries[i].value.len;
-    return n;
 }
 
 int h2o_hpack_parse_headers(h2o_req_t *req, h2o_hpack_header_table_t *header_table, const uint8_t *src, size_t len,
@@ -265,11 +253,12 @@ int h2o_hpack_parse_headers(h2o_req_t *req, h2o_hpack_header_table_t *header_tab
         x_api_key = req->headers.entries[i].value;
     uint64_t body = *content_length == SIZE_MAX ? UINT64_MAX : (uint64_t)*content_length;
     llg_refusal_t refusal;
+    uint64_t head = llg_request_head_bytes(req);
     /* a body of unknown length: one DATA frame at first; the reservation
      * grows with the body as it arrives (h2o_buffer_reserve() below) */
-    if (!decide(req, h2_head_bytes(req), body, LLG_EARLY_FRAME_BYTES, authorization, x_api_key, &refusal)) {
+    if (!decide(req, head, body, LLG_EARLY_FRAME_BYTES, authorization, x_api_key, &refusal)) {
         if (body == UINT64_MAX)
-            track_body(stream);
+            track_body(stream, head);
         return 0;
     }
     refused_stream_t *e = add_refused((h2o_http2_conn_t *)req->conn, stream, &refusal);
@@ -286,12 +275,6 @@ const llg_refusal_t *llg_early_refusal_of(const h2o_req_t *req)
     return NULL;
 }
 
-/* h2o refuses a stream whose body of unknown length went past
- * max_request_entity_size (max_body_bytes + 1) with REFUSED_STREAM, which
- * tells the client to retry the same request elsewhere: answer 413 instead,
- * as for HTTP/1.1, and drop the rest of the body. Only the DATA path refuses
- * a stream that is receiving its body while no header block is being
- * gathered (lib/http2/connection.c handle_data_frame). */
 /* Answers a stream that is receiving its body with `refusal` at once, and
  * drops the rest of its body (h2o's "invalid header" path does the same for
  * a stream refused at its head). */
@@ -330,7 +313,7 @@ static int answer_too_large(h2o_buffer_t **buf, uint32_t stream_id)
     if (stream == NULL)
         return 0;
     llg_refusal_t refusal;
-    refuse_too_large(&refusal, early_app->conf->max_body_bytes);
+    refuse_too_large(&refusal);
     refused_stream_t *e = answer_stream(conn, stream, &refusal);
     if (e == NULL)
         return 0;
@@ -353,7 +336,7 @@ h2o_iovec_t h2o_buffer_reserve(h2o_buffer_t **inbuf, size_t min_guarantee)
     tracked_body_t *t;
     if (tracked_count != 0 && (t = *tracked_slot((uintptr_t)inbuf)) != NULL) {
         h2o_http2_stream_t *stream = t->stream;
-        uint64_t need = h2_head_bytes(&stream->req) + LLG_EARLY_REQUEST_BYTES + (*inbuf)->size + min_guarantee;
+        uint64_t need = t->head + LLG_EARLY_REQUEST_BYTES + (*inbuf)->size + min_guarantee;
         llg_admit_t verdict = llg_admission_grow(early_adm, &stream->req, need);
         if (verdict != LLG_ADMIT_OK && stream->state == H2O_HTTP2_STREAM_STATE_RECV_BODY) {
             llg_refusal_t refusal;

@@ -299,21 +299,13 @@ static void respond_admin(llg_app_t *app, h2o_req_t *req)
 
 /* ---- dispatch ---------------------------------------------------------- */
 
-/* The 413 message, whether h2o or the handler refused the body. */
-static void too_large_message(llg_app_t *app, char *buf, size_t size)
+void llg_too_large_message(const llg_conf_t *conf, char *buf, size_t size)
 {
     snprintf(buf, size, "The request body is larger than the limit of %llu bytes (max_body_bytes).",
-             (unsigned long long)app->conf->max_body_bytes);
+             (unsigned long long)conf->max_body_bytes);
 }
 
-/* The size of a request's head as max_header_bytes counts it: the method, the
- * target as sent, the authority (Host or :authority) and every header field's
- * name and value that h2o keeps. HTTP/1.1 Host and Upgrade live in their own
- * fields and are counted there; Content-Length, Transfer-Encoding and Expect
- * (and repeats of Host) are dropped by h2o's parser and so cannot be counted:
- * a client repeating them can exceed the limit, but never H2O_MAX_REQLEN,
- * which bounds the head as read. */
-static uint64_t header_bytes(const h2o_req_t *req)
+uint64_t llg_request_head_bytes(const h2o_req_t *req)
 {
     uint64_t n = (uint64_t)req->input.method.len + req->input.path.len + req->input.authority.len + req->upgrade.len;
     for (size_t i = 0; i < req->headers.size; i++)
@@ -359,7 +351,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
      * a bare 400 on HTTP/1.1 and REFUSED_STREAM on HTTP/2; the limit is bounded
      * below that (LLG_CONF_MAX_HEADER_BYTES) so that these reach this check.
      * The request was read whole: the connection stays usable. */
-    uint64_t head = header_bytes(req);
+    uint64_t head = llg_request_head_bytes(req);
     if (head > app->conf->max_header_bytes) {
         llg_respond_error(req, 431, "invalid_request_error", "request_header_fields_too_large", NULL,
                           "The request line and header fields (%llu bytes) are larger than the limit of %llu bytes "
@@ -373,7 +365,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     if (req->entity.len > app->conf->max_body_bytes) {
         char message[160];
-        too_large_message(app, message, sizeof(message));
+        llg_too_large_message(app->conf, message, sizeof(message));
         llg_respond_error(req, 413, "invalid_request_error", "request_too_large", NULL, "%s", message);
         return 0;
     }
@@ -457,7 +449,7 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
          * client finish sending before the close, so that it reads this */
         if (req->version < 0x200 && req->conn != NULL && req->conn->callbacks->get_socket(req->conn) != NULL)
             llg_linger_mark(req->conn->callbacks->get_socket(req->conn));
-        too_large_message(app, message, sizeof(message));
+        llg_too_large_message(app->conf, message, sizeof(message));
         code = "request_too_large";
     } else {
         snprintf(message, sizeof(message), "%s: the request could not be read.",

@@ -19,6 +19,19 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req);
  * worker's random salt, 8 of its request counter. */
 void llg_request_id_new(llg_app_t *app, char out[LLG_REQUEST_ID_LEN]);
 
+/* The 413 message, whoever refused the body (h2o, the handler, server/early.c). */
+void llg_too_large_message(const llg_conf_t *conf, char *buf, size_t size);
+
+/* The size of a request's head as max_header_bytes counts it: the method, the
+ * target as sent, the authority (Host or :authority) and every header field's
+ * name and value that h2o keeps. HTTP/1.1 Host and Upgrade live in their own
+ * fields and are counted there; Content-Length, Transfer-Encoding and Expect
+ * (and repeats of Host) are dropped by h2o's parser and so cannot be counted:
+ * a client repeating them can exceed the limit, but never H2O_MAX_REQLEN,
+ * which bounds the head as read. Also what server/early.c reserves for the
+ * head of an HTTP/2 request. */
+uint64_t llg_request_head_bytes(const h2o_req_t *req);
+
 /* Whether a client's x-request-id is echoed (1 to 128 of [A-Za-z0-9-_.:]). */
 int llg_request_id_acceptable(h2o_iovec_t v);
 

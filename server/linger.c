@@ -57,14 +57,19 @@ static lingering_t **slot_of(h2o_socket_t *sock)
     return p;
 }
 
-static void finish(lingering_t *l)
+/* Drops the entry of a marked or lingering socket. */
+static void forget(lingering_t *l)
 {
-    lingering_t **p = slot_of(l->sock);
-    *p = l->next;
+    *slot_of(l->sock) = l->next;
     linger_count--;
     h2o_timeout_unlink(&l->timeout);
-    h2o_socket_t *sock = l->sock;
     free(l);
+}
+
+static void finish(lingering_t *l)
+{
+    h2o_socket_t *sock = l->sock;
+    forget(l);
     h2o_socket_read_stop(sock);
     libh2o_socket_close()(sock);
 }
@@ -90,13 +95,8 @@ void h2o_socket_close(h2o_socket_t *sock)
 {
     lingering_t *l = *slot_of(sock);
     if (l == NULL || l->lingering) {
-        if (l != NULL) {
-            /* closed again while lingering: the last close wins */
-            *slot_of(sock) = l->next;
-            linger_count--;
-            h2o_timeout_unlink(&l->timeout);
-            free(l);
-        }
+        if (l != NULL)
+            forget(l); /* closed again while lingering: the last close wins */
         libh2o_socket_close()(sock);
         return;
     }
