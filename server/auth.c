@@ -74,5 +74,5 @@ const char *llg_auth_error_message(llg_auth_result_t result)
 void llg_auth_reject(h2o_req_t *req, llg_auth_result_t result)
 {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
-    llg_respond_error(req, 401, "invalid_request_error", llg_auth_error_code(result), NULL, "%s", llg_auth_error_message(result));
+    llg_respond_error(req, 401, LLG_AUTH_ERROR_TYPE, llg_auth_error_code(result), NULL, "%s", llg_auth_error_message(result));
 }

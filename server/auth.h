@@ -28,8 +28,10 @@ llg_auth_result_t llg_auth_lookup(const llg_app_t *app, h2o_iovec_t presented, i
 /* Checks the request; *token_index is the configured token's index, or -1. */
 llg_auth_result_t llg_auth_check(const llg_app_t *app, h2o_req_t *req, int *token_index);
 
-/* The error code and message of the 401 for a result other than
- * LLG_AUTH_OK (also sent before the body by server/early.c). */
+/* The error type, code and message of the 401 for a result other than
+ * LLG_AUTH_OK (also sent before the body by server/early.c): OpenAI answers
+ * a missing or wrong key with invalid_request_error. */
+#define LLG_AUTH_ERROR_TYPE "invalid_request_error"
 const char *llg_auth_error_code(llg_auth_result_t result);
 const char *llg_auth_error_message(llg_auth_result_t result);
 

@@ -76,7 +76,7 @@ void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_
                  "header fields, or a head over 417,792 bytes).");
     }
     llg_strbuf_t body = {0};
-    llg_render_error(&body, llg_error_type_for_status(ref.status), ref.code, NULL, ref.message);
+    llg_render_error(&body, ref.type != NULL ? ref.type : llg_error_type_for_status(ref.status), ref.code, NULL, ref.message);
     if (body.data == NULL) {
         free(w);
         real(sock, bufs, bufcnt, cb);

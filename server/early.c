@@ -93,7 +93,8 @@ static int decide(h2o_req_t *req, uint64_t head, uint64_t body, uint64_t unknown
         int token;
         llg_auth_result_t auth = llg_auth_lookup(early_app, llg_auth_credential(authorization, x_api_key), &token);
         if (auth != LLG_AUTH_OK) {
-            *out = (llg_refusal_t){.status = 401, .code = llg_auth_error_code(auth), .www_authenticate = 1};
+            *out = (llg_refusal_t){
+                .status = 401, .type = LLG_AUTH_ERROR_TYPE, .code = llg_auth_error_code(auth), .www_authenticate = 1};
             snprintf(out->message, sizeof(out->message), "%s", llg_auth_error_message(auth));
             return 1;
         }

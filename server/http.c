@@ -429,7 +429,7 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
                               H2O_STRLIT("text/plain; charset=utf-8")))
         return slot;
     char message[256];
-    const char *code = NULL;
+    const char *code = NULL, *type = NULL;
     const llg_refusal_t *refusal = llg_early_refusal_of(req);
     if (refusal != NULL) {
         /* an HTTP/2 stream refused at its head: h2o's 400 becomes the refusal */
@@ -437,6 +437,7 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
         req->res.reason = llg_status_reason(refusal->status);
         snprintf(message, sizeof(message), "%s", refusal->message);
         code = refusal->code;
+        type = refusal->type;
         if (refusal->www_authenticate)
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, H2O_STRLIT("Bearer"));
         if (refusal->retry_after > 0) {
@@ -457,7 +458,7 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
         code = "invalid_request";
     }
     llg_strbuf_t b = {0};
-    llg_render_error(&b, llg_error_type_for_status(req->res.status), code, NULL, message);
+    llg_render_error(&b, type != NULL ? type : llg_error_type_for_status(req->res.status), code, NULL, message);
     h2o_iovec_t body = h2o_strdup(&req->pool, b.data, b.len);
     llg_strbuf_free(&b);
     req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));

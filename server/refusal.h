@@ -10,6 +10,7 @@
 
 typedef struct llg_refusal {
     int status;           /* 400, 401, 413, 429, 503 */
+    const char *type;     /* the OpenAI error type; NULL: the status's (llg_error_type_for_status) */
     const char *code;     /* the OpenAI error code */
     int retry_after;      /* seconds for Retry-After; 0: none */
     int www_authenticate; /* add `WWW-Authenticate: Bearer` */

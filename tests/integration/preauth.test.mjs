@@ -141,6 +141,9 @@ test('with access tokens: 200 stalled connections without a token get 401 before
     // a small body without a token is still refused by its handler, keeping the connection
     const small = await request(g.url(CHAT_PATH), { method: 'POST', body: chatJSON('no token'), headers: { 'content-type': 'application/json' } });
     assertOpenAIError({ status: small.status, json: small.json }, 401, 'missing_api_key', 'small body');
+    // the same 401 before the body as after it, over both protocols (OpenAI's type for a bad key)
+    for (const r of answers) assert.equal(r.json.error.type, small.json.error.type, 'error.type of a 401 before the body');
+    assert.equal(small.json.error.type, 'invalid_request_error');
   } finally {
     for (const a of attackers) a.sock.destroy();
   }
