@@ -290,6 +290,8 @@ const char *llg_provider_type_name(llg_provider_type_t type)
         return "puter";
     case LLG_PROVIDER_ECHO:
         return "echo";
+    case LLG_PROVIDER_ANTHROPIC:
+        return "anthropic";
     }
     return "unknown";
 }

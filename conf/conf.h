@@ -81,6 +81,7 @@ typedef enum llg_provider_type {
     LLG_PROVIDER_POE,
     LLG_PROVIDER_PUTER,
     LLG_PROVIDER_ECHO,
+    LLG_PROVIDER_ANTHROPIC,
 } llg_provider_type_t;
 
 typedef enum llg_auth_mode {

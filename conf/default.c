@@ -5,6 +5,7 @@
  * it as the start of their own file.
  *
  * Routing takes the first provider whose globs match, in this order:
+ *   anthropic  claude-* (when ANTHROPIC_API_KEY is set);
  *   puter      Puter's ids (openrouter:..., togetherai:..., claude-..., ...),
  *              first so that it wins them; passthrough (the client's token);
  *   echo       echo, echo-*;
@@ -61,9 +62,10 @@ static bool env_set(llg_env_t env, const char *name)
 static const char header[] = "# llmgate embedded default configuration.\n"
                              "#\n"
                              "# llmgate runs with this when no config file is given (no -c, no $LLMGATE_CONFIG,\n"
-                             "# no ./llmgate.yaml). It is generated for the current environment: the openai,\n"
-                             "# deepinfra, openrouter and poe providers appear only when their key variable\n"
-                             "# (OPENAI_API_KEY, DEEPINFRA_API_KEY, OPENROUTER_API_KEY, POE_APIKEYS) is set.\n"
+                             "# no ./llmgate.yaml). It is generated for the current environment: the anthropic,\n"
+                             "# openai, deepinfra, openrouter and poe providers appear only when their key\n"
+                             "# variable (ANTHROPIC_API_KEY, OPENAI_API_KEY, DEEPINFRA_API_KEY,\n"
+                             "# OPENROUTER_API_KEY, POE_APIKEYS) is set.\n"
                              "# Keys are read from the variables named by keys_env; none is written here.\n"
                              "# Save it with `llmgate --print-default-config > llmgate.yaml` to start your own\n"
                              "# file; docs/configuration.md describes every key.\n"
@@ -74,20 +76,30 @@ static const char header[] = "# llmgate embedded default configuration.\n"
                              "  - address: 0.0.0.0\n"
                              "    port: 8080                 # the environment variable PORT overrides it\n"
                              "\n"
-                             "providers:\n"
-                             "  # Puter's driver API. auth passthrough: the client's bearer token is its\n"
-                             "  # Puter token. First, so that it wins Puter's model ids.\n"
-                             "  - name: puter\n"
-                             "    type: puter\n"
-                             "    base_url: https://api.puter.com\n"
-                             "    auth: passthrough\n"
-                             "    models: [\"openrouter:*\", \"togetherai:*\", \"claude-*\", \"gemini-*\", \"grok-*\",\n"
-                             "             \"mistral-*\", \"deepseek-chat\", \"deepseek-reasoner\"]\n"
-                             "\n"
-                             "  # A local fake model answering with the last user message, word by word.\n"
-                             "  - name: echo\n"
-                             "    type: echo\n"
-                             "    models: [echo, \"echo-*\"]\n";
+                             "providers:\n";
+
+static const char anthropic[] = "  # Anthropic's Messages API (claude-* models), before puter so that it wins\n"
+                                "  # them. /v1/messages is relayed as it is; /v1/chat/completions translated.\n"
+                                "  - name: anthropic\n"
+                                "    type: anthropic\n"
+                                "    base_url: https://api.anthropic.com\n"
+                                "    keys_env: ANTHROPIC_API_KEY\n"
+                                "    models: [\"claude-*\"]\n"
+                                "\n";
+
+static const char puter_echo[] = "  # Puter's driver API. auth passthrough: the client's bearer token is its\n"
+                                 "  # Puter token. First, so that it wins Puter's model ids.\n"
+                                 "  - name: puter\n"
+                                 "    type: puter\n"
+                                 "    base_url: https://api.puter.com\n"
+                                 "    auth: passthrough\n"
+                                 "    models: [\"openrouter:*\", \"togetherai:*\", \"claude-*\", \"gemini-*\", \"grok-*\",\n"
+                                 "             \"mistral-*\", \"deepseek-chat\", \"deepseek-reasoner\"]\n"
+                                 "\n"
+                                 "  # A local fake model answering with the last user message, word by word.\n"
+                                 "  - name: echo\n"
+                                 "    type: echo\n"
+                                 "    models: [echo, \"echo-*\"]\n";
 
 static const char openai[] =
     "\n"
@@ -136,6 +148,9 @@ char *llg_conf_default_yaml(llg_env_t env)
 {
     sbuf_t b = {0};
     add(&b, header);
+    if (env_set(env, "ANTHROPIC_API_KEY"))
+        add(&b, anthropic);
+    add(&b, puter_echo);
     if (env_set(env, "OPENAI_API_KEY"))
         add(&b, openai);
     if (env_set(env, "DEEPINFRA_API_KEY"))

@@ -33,7 +33,7 @@ static const char *const provider_keys[P_COUNT] = {
     "list_models", "headers", "client_key_header", "message_mode", "fallback", "delay",
 };
 
-static const char *const type_names[] = {"openai", "poe", "puter", "echo"};
+static const char *const type_names[] = {"openai", "poe", "puter", "echo", "anthropic"};
 static const char *const auth_names[] = {"pool", "passthrough", "none"};
 static const char *const mode_names[] = {"raw", "standard", "full"};
 
@@ -166,6 +166,8 @@ static void parse_provider(conf_ctx_t *c, yaml_node_t *n, size_t idx, llg_conf_p
         conf_error_node(c, n, "%s: missing required key \"base_url\" (required for type %s)", path, type_names[type]);
     else if (type == LLG_PROVIDER_PUTER)
         p->base_url = "https://api.puter.com";
+    else if (type == LLG_PROVIDER_ANTHROPIC)
+        p->base_url = "https://api.anthropic.com";
 
     parse_keys_list(c, v[P_KEYS], SUB("keys"), &p->keys);
 

@@ -1,28 +1,33 @@
 /*
- * providers/answer.c: the OpenAI-form answer of a translator (see answer.h).
+ * providers/answer.c: the canonical answer (see answer.h): sanitising,
+ * estimating and collecting the pieces, and handing them to the client
+ * protocol's renderer.
  */
 #include "providers/answer.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 void llg_answer_init(llg_answer_t *a, const llg_xlate_params_t *params)
 {
     memset(a, 0, sizeof(*a));
-    const char *model = params->model != NULL ? params->model : "";
-    llg_oai_form_init(&a->form, model, strlen(model), params->stream && params->include_usage, params->random[0],
-                      params->random[1]);
+    a->render = params->render != NULL ? params->render : &llg_render_openai;
     a->stream = params->stream;
     a->include_usage = params->include_usage;
     a->prompt_estimate = params->prompt_tokens_estimate;
+    a->render->init(a, params);
 }
 
 void llg_answer_dispose(llg_answer_t *a)
 {
-    llg_oai_form_dispose(&a->form);
-    llg_strbuf_free(&a->text);
-    llg_strbuf_free(&a->reasoning);
-    llg_strbuf_free(&a->tool_calls);
+    a->render->dispose(a);
+    for (size_t i = 0; i < a->nblocks; i++) {
+        llg_strbuf_free(&a->blocks[i].data);
+        llg_strbuf_free(&a->blocks[i].id);
+        llg_strbuf_free(&a->blocks[i].name);
+    }
+    free(a->blocks);
     llg_strbuf_free(&a->scratch);
 }
 
@@ -44,53 +49,134 @@ static void estimate(llg_answer_t *a, const char *s, size_t n)
     a->est_bytes += n;
 }
 
-/* `s` itself when valid UTF-8, else a sanitised copy in a->scratch */
-static const char *clean(llg_answer_t *a, const char *s, size_t n, size_t *len)
+/* `s` itself when valid UTF-8, else a sanitised copy in `scratch` */
+static const char *clean(llg_strbuf_t *scratch, const char *s, size_t n, size_t *len)
 {
     *len = n;
     if (llg_utf8_valid(s, n))
         return s;
-    llg_strbuf_reset(&a->scratch);
-    llg_utf8_append_sanitized(&a->scratch, s, n);
-    *len = a->scratch.len;
-    return a->scratch.data;
+    llg_strbuf_reset(scratch);
+    llg_utf8_append_sanitized(scratch, s, n);
+    *len = scratch->len;
+    return scratch->data;
 }
 
-static void begin(llg_answer_t *a, llg_strbuf_t *out)
+/* A new block at the end of the collected answer; NULL when out of memory. */
+static llg_block_t *new_block(llg_answer_t *a, llg_block_kind_t kind)
 {
-    if (!a->role_sent) {
-        llg_oai_chunk_role(out, &a->form);
-        a->role_sent = true;
-        a->committed = true;
+    if (a->nblocks == a->blocks_cap) {
+        size_t cap = a->blocks_cap ? 2 * a->blocks_cap : 4;
+        llg_block_t *b = realloc(a->blocks, cap * sizeof(*b));
+        if (b == NULL)
+            return NULL;
+        a->blocks = b;
+        a->blocks_cap = cap;
     }
+    llg_block_t *b = &a->blocks[a->nblocks++];
+    memset(b, 0, sizeof(*b));
+    b->kind = kind;
+    return b;
+}
+
+/* The block that takes a text or reasoning piece: the last one when it is of
+ * that kind. */
+static llg_block_t *run_block(llg_answer_t *a, llg_block_kind_t kind)
+{
+    if (a->nblocks > 0 && a->blocks[a->nblocks - 1].kind == kind)
+        return &a->blocks[a->nblocks - 1];
+    return new_block(a, kind);
+}
+
+/* The block of tool call `tool` (the tool-th tool block), or NULL. */
+static llg_block_t *tool_block(llg_answer_t *a, unsigned tool)
+{
+    unsigned k = 0;
+    for (size_t i = 0; i < a->nblocks; i++)
+        if (a->blocks[i].kind == LLG_BLOCK_TOOL && k++ == tool)
+            return &a->blocks[i];
+    return NULL;
+}
+
+static void mark(llg_answer_t *a, llg_strbuf_t *out, size_t before)
+{
+    if (out->len > before)
+        a->committed = true;
+}
+
+static void piece(llg_answer_t *a, llg_strbuf_t *out, llg_block_kind_t kind, const char *s, size_t n)
+{
+    if (a->ended || n == 0)
+        return;
+    s = clean(&a->scratch, s, n, &n);
+    estimate(a, s, n);
+    if (!a->stream) {
+        llg_block_t *b = run_block(a, kind);
+        if (b != NULL)
+            llg_strbuf_append(&b->data, s, n);
+        return;
+    }
+    size_t before = out->len;
+    if (kind == LLG_BLOCK_TEXT)
+        a->render->text(a, out, s, n);
+    else
+        a->render->reasoning(a, out, s, n);
+    mark(a, out, before);
 }
 
 void llg_answer_content(llg_answer_t *a, llg_strbuf_t *out, const char *text, size_t len)
 {
-    if (a->ended || len == 0)
-        return;
-    text = clean(a, text, len, &len);
-    estimate(a, text, len);
-    if (!a->stream) {
-        llg_strbuf_append(&a->text, text, len);
-        return;
-    }
-    begin(a, out);
-    llg_oai_chunk_content(out, &a->form, text, len);
+    piece(a, out, LLG_BLOCK_TEXT, text, len);
 }
 
 void llg_answer_reasoning(llg_answer_t *a, llg_strbuf_t *out, const char *text, size_t len)
 {
-    if (a->ended || len == 0)
-        return;
-    text = clean(a, text, len, &len);
-    estimate(a, text, len);
+    piece(a, out, LLG_BLOCK_REASONING, text, len);
+}
+
+unsigned llg_answer_tool_start(llg_answer_t *a, llg_strbuf_t *out, const char *id, size_t id_len, const char *name, size_t name_len)
+{
+    unsigned tool = a->ntool_calls;
+    if (a->ended)
+        return tool;
+    a->ntool_calls++;
+    /* two strings to clean: copy both into one buffer, then point into it */
+    llg_strbuf_t s = {0};
+    llg_utf8_append_sanitized(&s, id, id_len);
+    size_t id_n = s.len;
+    llg_utf8_append_sanitized(&s, name, name_len);
+    size_t name_n = s.len - id_n;
+    const char *p = s.data != NULL ? s.data : "";
+    estimate(a, p + id_n, name_n);
     if (!a->stream) {
-        llg_strbuf_append(&a->reasoning, text, len);
+        llg_block_t *b = new_block(a, LLG_BLOCK_TOOL);
+        if (b != NULL) {
+            llg_strbuf_append(&b->id, p, id_n);
+            llg_strbuf_append(&b->name, p + id_n, name_n);
+        }
+    } else {
+        size_t before = out->len;
+        a->render->tool_start(a, out, tool, p, id_n, p + id_n, name_n);
+        mark(a, out, before);
+    }
+    llg_strbuf_free(&s);
+    return tool;
+}
+
+void llg_answer_tool_args(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *s, size_t n)
+{
+    if (a->ended || n == 0 || tool >= a->ntool_calls)
+        return;
+    s = clean(&a->scratch, s, n, &n);
+    estimate(a, s, n);
+    if (!a->stream) {
+        llg_block_t *b = tool_block(a, tool);
+        if (b != NULL)
+            llg_strbuf_append(&b->data, s, n);
         return;
     }
-    begin(a, out);
-    llg_oai_chunk_reasoning(out, &a->form, text, len);
+    size_t before = out->len;
+    a->render->tool_args(a, out, tool, s, n);
+    mark(a, out, before);
 }
 
 void llg_answer_tool_call(llg_answer_t *a, llg_strbuf_t *out, const char *id, size_t id_len, const char *name, size_t name_len,
@@ -98,7 +184,12 @@ void llg_answer_tool_call(llg_answer_t *a, llg_strbuf_t *out, const char *id, si
 {
     if (a->ended)
         return;
-    /* three strings to clean: copy each into one scratch buffer, then point into it */
+    if (!a->stream || a->render->tool_whole == NULL) {
+        unsigned tool = llg_answer_tool_start(a, out, id, id_len, name, name_len);
+        llg_answer_tool_args(a, out, tool, arguments, arguments_len);
+        return;
+    }
+    /* three strings to clean: copy each into one buffer, then point into it */
     llg_strbuf_t s = {0};
     llg_utf8_append_sanitized(&s, id, id_len);
     size_t id_n = s.len;
@@ -108,15 +199,9 @@ void llg_answer_tool_call(llg_answer_t *a, llg_strbuf_t *out, const char *id, si
     size_t args_n = s.len - id_n - name_n;
     const char *p = s.data != NULL ? s.data : "";
     estimate(a, p + id_n, name_n + args_n);
-    if (!a->stream) {
-        if (a->ntool_calls > 0)
-            llg_strbuf_append(&a->tool_calls, ",", 1);
-        llg_oai_tool_call_object(&a->tool_calls, p, id_n, p + id_n, name_n, p + id_n + name_n, args_n);
-    } else {
-        begin(a, out);
-        llg_oai_chunk_tool_call(out, &a->form, a->ntool_calls, p, id_n, p + id_n, name_n, p + id_n + name_n, args_n);
-    }
-    a->ntool_calls++;
+    size_t before = out->len;
+    a->render->tool_whole(a, out, a->ntool_calls++, p, id_n, p + id_n, name_n, p + id_n + name_n, args_n);
+    mark(a, out, before);
     llg_strbuf_free(&s);
 }
 
@@ -147,27 +232,12 @@ void llg_answer_finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_re
         finish_reason = a->ntool_calls > 0 ? "tool_calls" : "stop";
     uint64_t prompt, completion;
     llg_answer_usage(a, &prompt, &completion, NULL);
-    if (a->stream) {
-        begin(a, out);
-        llg_oai_chunk_finish(out, &a->form, finish_reason);
-        if (a->include_usage)
-            llg_oai_chunk_usage(out, &a->form, prompt, completion);
-        llg_oai_done(out);
-        return;
-    }
-    if (a->ntool_calls == 0 && a->reasoning.len == 0) {
-        llg_oai_completion(out, &a->form, a->text.data != NULL ? a->text.data : "", a->text.len, finish_reason, prompt, completion);
-        return;
-    }
-    llg_oai_message_t m = {
-        .content = a->text.len > 0 || a->ntool_calls == 0 ? (a->text.data != NULL ? a->text.data : "") : NULL,
-        .content_len = a->text.len,
-        .reasoning = a->reasoning.data,
-        .reasoning_len = a->reasoning.len,
-        .tool_calls = a->ntool_calls > 0 ? a->tool_calls.data : NULL,
-        .tool_calls_len = a->tool_calls.len,
-    };
-    llg_oai_completion_message(out, &a->form, &m, finish_reason, prompt, completion);
+    size_t before = out->len;
+    if (a->stream)
+        a->render->finish(a, out, finish_reason, prompt, completion);
+    else
+        a->render->whole(a, out, finish_reason, prompt, completion);
+    mark(a, out, before);
 }
 
 int llg_answer_fail(llg_answer_t *a, llg_strbuf_t *out, llg_xlate_error_t *err)
@@ -178,8 +248,10 @@ int llg_answer_fail(llg_answer_t *a, llg_strbuf_t *out, llg_xlate_error_t *err)
     }
     a->ended = true;
     if (a->stream && a->committed) {
+        int status = err->http_status;
         err->http_status = 0;
-        llg_xlate_error_event(err, out);
+        a->render->error_event(out, status, err->type[0] ? err->type : "server_error", err->code[0] ? err->code : NULL,
+                               err->message);
     }
     return -1;
 }

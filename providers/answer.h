@@ -1,13 +1,20 @@
 /*
- * providers/answer.h: the OpenAI-form answer a translator builds, whatever the
- * upstream protocol. While streaming it writes chunks as pieces arrive (the role
- * chunk before the first piece, then content, reasoning and tool-call chunks);
- * otherwise it collects the pieces and writes one `chat.completion` body at the
- * end. It also owns the endings (finish chunk, usage chunk, `[DONE]`, or an
- * error event once committed) and the completion-token estimate.
+ * providers/answer.h: the canonical answer, and the events that build it.
  *
- * Every string from the upstream is made valid UTF-8 here before it is written,
- * so what the client receives is always valid JSON.
+ * Every upstream reader (the egress half of an adapter: providers/egress.h)
+ * turns what its upstream sends into these events, whatever the upstream's
+ * protocol: text, reasoning, tool calls (whole, or started then fed argument
+ * fragments), usage, and one end (finish or failure). The answer renders
+ * them in the client's protocol through a renderer (llg_render_t, one per
+ * client protocol: providers/ingress.h): while streaming, each event is
+ * written at once; otherwise the pieces are collected as an ordered list of
+ * blocks (a run of text, a run of reasoning, one tool call) and one body is
+ * written at the end.
+ *
+ * The answer also owns what every renderer needs: UTF-8 sanitising of every
+ * upstream string (so the client always gets valid JSON), the
+ * completion-token estimate, and the rule that nothing is written after the
+ * end.
  */
 #ifndef LLG_ANSWER_H
 #define LLG_ANSWER_H
@@ -19,12 +26,68 @@
 #include "providers/openai_form.h"
 #include "providers/translate.h"
 
-typedef struct llg_answer {
+typedef enum llg_block_kind {
+    LLG_BLOCK_TEXT,
+    LLG_BLOCK_REASONING,
+    LLG_BLOCK_TOOL,
+} llg_block_kind_t;
+
+/* One block of a collected (non-stream) answer. Consecutive text (or
+ * reasoning) pieces share a block; every tool call is its own. */
+typedef struct llg_block {
+    llg_block_kind_t kind;
+    llg_strbuf_t data; /* the text, the reasoning, or the tool call's arguments */
+    llg_strbuf_t id, name;
+} llg_block_t;
+
+typedef struct llg_answer llg_answer_t;
+
+/* How a client protocol writes answers (one table per protocol). Stream
+ * callbacks append whole events to `out`; strings are already valid UTF-8
+ * and never empty. */
+typedef struct llg_render {
+    void (*init)(llg_answer_t *a, const llg_xlate_params_t *params);
+    void (*dispose)(llg_answer_t *a);
+    void (*text)(llg_answer_t *a, llg_strbuf_t *out, const char *s, size_t n);
+    void (*reasoning)(llg_answer_t *a, llg_strbuf_t *out, const char *s, size_t n);
+    /* `tool` counts the answer's tool calls from 0 */
+    void (*tool_start)(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *id, size_t id_len, const char *name,
+                       size_t name_len);
+    void (*tool_args)(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *s, size_t n);
+    /* optional: a whole tool call in one go (else tool_start then tool_args) */
+    void (*tool_whole)(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *id, size_t id_len, const char *name,
+                       size_t name_len, const char *args, size_t args_len);
+    /* the end of a stream: `finish_reason` in OpenAI's words (stop, length,
+     * tool_calls, content_filter) */
+    void (*finish)(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason, uint64_t prompt, uint64_t completion);
+    /* the whole non-stream body, from a->blocks */
+    void (*whole)(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason, uint64_t prompt, uint64_t completion);
+    /* the last event of a stream that fails after it started (the protocol's
+     * own error event, and its end marker if it has one) */
+    void (*error_event)(llg_strbuf_t *out, int status, const char *type, const char *code, const char *message);
+    /* an error body (no framing) for an HTTP error status */
+    void (*error_body)(llg_strbuf_t *out, int status, const char *type, const char *code, const char *param, const char *message);
+} llg_render_t;
+
+/* The renderer's own state: OpenAI's chunk prefix, or Anthropic's block
+ * bookkeeping. */
+typedef struct llg_anthropic_state {
+    char id[32];             /* "msg_" + 24 random characters */
+    llg_strbuf_t model;      /* the model as a JSON string */
+    bool started;            /* message_start was written */
+    int open;                /* the kind of the open content block, -1: none */
+    unsigned index;          /* the next block's index */
+    unsigned tool_block[64]; /* the block index of tool call i (the first 64) */
+} llg_anthropic_state_t;
+
+struct llg_answer {
+    const llg_render_t *render;
     llg_oai_form_t form;
+    llg_anthropic_state_t anth;
     bool stream;
     bool include_usage;
     uint64_t prompt_estimate;
-    bool role_sent;
+    bool begun;     /* stream: the renderer wrote its opening (role chunk, message_start) */
     bool committed; /* stream: bytes were appended to the caller's out */
     bool ended;     /* finished or failed: nothing more is written */
     unsigned ntool_calls;
@@ -34,31 +97,41 @@ typedef struct llg_answer {
     uint64_t est_tokens;
     uint64_t est_bytes;
     bool est_in_word;
-    /* non-stream: the pieces collected for the completion body */
-    llg_strbuf_t text, reasoning, tool_calls;
+    /* non-stream: the blocks collected for the body */
+    llg_block_t *blocks;
+    size_t nblocks, blocks_cap;
     llg_strbuf_t scratch;
-} llg_answer_t;
+};
 
+extern const llg_render_t llg_render_openai, llg_render_anthropic;
+
+/* `params->render` NULL: OpenAI's chat completion form. */
 void llg_answer_init(llg_answer_t *a, const llg_xlate_params_t *params);
 void llg_answer_dispose(llg_answer_t *a);
 
 /* Pieces of the answer; empty pieces write nothing. */
 void llg_answer_content(llg_answer_t *a, llg_strbuf_t *out, const char *text, size_t len);
 void llg_answer_reasoning(llg_answer_t *a, llg_strbuf_t *out, const char *text, size_t len);
+/* One whole tool call (a start and all its arguments). */
 void llg_answer_tool_call(llg_answer_t *a, llg_strbuf_t *out, const char *id, size_t id_len, const char *name, size_t name_len,
                           const char *arguments, size_t arguments_len);
+/* A tool call whose arguments follow in fragments; returns its number (the
+ * `tool` of llg_answer_tool_args). */
+unsigned llg_answer_tool_start(llg_answer_t *a, llg_strbuf_t *out, const char *id, size_t id_len, const char *name,
+                               size_t name_len);
+void llg_answer_tool_args(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *s, size_t n);
 
 /* Usage the upstream reported (replaces the estimate). */
 void llg_answer_set_usage(llg_answer_t *a, uint64_t prompt_tokens, uint64_t completion_tokens);
 
-/* The successful end: stream: [role chunk if none yet,] finish chunk, usage
- * chunk when include_usage, `[DONE]`; otherwise the whole completion body.
- * `finish_reason` NULL: "tool_calls" when a tool call was written, else "stop". */
+/* The successful end: stream: the protocol's closing events; otherwise the
+ * whole body. `finish_reason` (OpenAI's words) NULL: "tool_calls" when a tool
+ * call was written, else "stop". */
 void llg_answer_finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason);
 
 /* The failed end. Once committed (stream with bytes sent): appends the error
- * event of `err` and `[DONE]` and sets err->http_status to 0. Before: appends
- * nothing and leaves `err` as it is. Returns -1. */
+ * event of `err` and sets err->http_status to 0. Before: appends nothing and
+ * leaves `err` as it is. Returns -1. */
 int llg_answer_fail(llg_answer_t *a, llg_strbuf_t *out, llg_xlate_error_t *err);
 
 /* The usage of the answer: the upstream's when reported, else the estimates. */

@@ -125,6 +125,16 @@ void llg_oai_chunk_tool_call(llg_strbuf_t *out, llg_oai_form_t *f, unsigned inde
     chunk_close(out, f);
 }
 
+void llg_oai_chunk_tool_args(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *arguments, size_t arguments_len)
+{
+    chunk_open(out, f);
+    llg_strbuf_appendf(out,
+                       "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%u,\"function\":{\"arguments\":", index);
+    llg_strbuf_append_json_string(out, arguments, arguments_len);
+    llg_strbuf_appends(out, "}}]},\"logprobs\":null,\"finish_reason\":null}]");
+    chunk_close(out, f);
+}
+
 void llg_oai_tool_call_object(llg_strbuf_t *out, const char *id, size_t id_len, const char *name, size_t name_len,
                               const char *arguments, size_t arguments_len)
 {
@@ -141,6 +151,42 @@ void llg_oai_error_body(llg_strbuf_t *out, const char *type, const char *code, c
     llg_strbuf_appends(out, ",\"param\":null,\"code\":");
     if (code != NULL)
         llg_strbuf_append_json_string(out, code, strlen(code));
+    else
+        llg_strbuf_appends(out, "null");
+    llg_strbuf_appends(out, "}}");
+}
+
+/* `s` as a JSON string made valid UTF-8: error texts quote client paths,
+ * parameters and upstream words, and may be cut mid-character by a formatter. */
+static void append_text(llg_strbuf_t *out, const char *s)
+{
+    size_t n = strlen(s);
+    if (llg_utf8_valid(s, n)) {
+        llg_strbuf_append_json_string(out, s, n);
+        return;
+    }
+    llg_strbuf_t clean = {0};
+    llg_utf8_append_sanitized(&clean, s, n);
+    llg_strbuf_append_json_string(out, clean.data, clean.len);
+    llg_strbuf_free(&clean);
+}
+
+void llg_oai_error_body_full(llg_strbuf_t *out, int status, const char *type, const char *code, const char *param,
+                             const char *message)
+{
+    (void)status;
+    llg_strbuf_appends(out, "{\"error\":{\"message\":");
+    append_text(out, message);
+    llg_strbuf_appends(out, ",\"type\":");
+    append_text(out, type);
+    llg_strbuf_appends(out, ",\"param\":");
+    if (param != NULL)
+        append_text(out, param);
+    else
+        llg_strbuf_appends(out, "null");
+    llg_strbuf_appends(out, ",\"code\":");
+    if (code != NULL)
+        append_text(out, code);
     else
         llg_strbuf_appends(out, "null");
     llg_strbuf_appends(out, "}}");

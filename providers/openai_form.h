@@ -44,6 +44,10 @@ void llg_oai_chunk_reasoning(llg_strbuf_t *out, llg_oai_form_t *f, const char *t
 void llg_oai_chunk_tool_call(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *id, size_t id_len, const char *name,
                              size_t name_len, const char *arguments, size_t arguments_len);
 
+/* A chunk with more arguments of tool call `index`:
+ * delta.tool_calls = [{"index","function":{"arguments"}}]. */
+void llg_oai_chunk_tool_args(llg_strbuf_t *out, llg_oai_form_t *f, unsigned index, const char *arguments, size_t arguments_len);
+
 /* One tool call object as message.tool_calls holds it:
  * {"id","type":"function","function":{"name","arguments"}}. */
 void llg_oai_tool_call_object(llg_strbuf_t *out, const char *id, size_t id_len, const char *name, size_t name_len,
@@ -53,6 +57,13 @@ void llg_oai_tool_call_object(llg_strbuf_t *out, const char *id, size_t id_len, 
  * (the shape of every llmgate error body); `code` may be NULL. The caller adds
  * `data: [DONE]`. */
 void llg_oai_error_event(llg_strbuf_t *out, const char *type, const char *code, const char *message);
+
+/* The error body of every llmgate error in OpenAI's protocol:
+ * {"error":{"message","type","param","code"}}; `param` and `code` may be
+ * NULL (JSON null); strings that are not valid UTF-8 are sanitised. `status`
+ * is not part of the shape (the table of renderers passes it). */
+void llg_oai_error_body_full(llg_strbuf_t *out, int status, const char *type, const char *code, const char *param,
+                             const char *message);
 
 /* An error body {"error":{"message","type","param":null,"code"}} (no framing). */
 void llg_oai_error_body(llg_strbuf_t *out, const char *type, const char *code, const char *message);

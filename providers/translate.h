@@ -26,7 +26,10 @@
 #include "pool/pool.h"
 #include "providers/strbuf.h"
 
+struct llg_render;
+
 typedef struct llg_xlate_params {
+    const struct llg_render *render; /* the client's protocol (providers/answer.h); NULL: OpenAI chat */
     const char *model;               /* as the client named it; copied (NULL: "") */
     bool stream;                     /* the client asked for SSE */
     bool include_usage;              /* stream_options.include_usage */

@@ -90,3 +90,25 @@ bool llg_usage_read(const char *json, size_t len, uint64_t *prompt_tokens, uint6
     *completion_tokens = ct > 0 ? (uint64_t)ct : 0;
     return true;
 }
+
+bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, bool *has_input, uint64_t *output, bool *has_output)
+{
+    const char *uv = NULL, *mv = NULL;
+    size_t ulen = 0, mlen = 0;
+    *has_input = *has_output = false;
+    /* message_delta: a top-level usage; message_start: message.usage */
+    if (!llg_json_member(json, len, "usage", &uv, &ulen) &&
+        !(llg_json_member(json, len, "message", &mv, &mlen) && llg_json_member(mv, mlen, "usage", &uv, &ulen)))
+        return false;
+    int64_t in = json_count(uv, ulen, "input_tokens"), out = json_count(uv, ulen, "output_tokens");
+    int64_t cc = json_count(uv, ulen, "cache_creation_input_tokens"), cr = json_count(uv, ulen, "cache_read_input_tokens");
+    if (in >= 0) {
+        *input = (uint64_t)in + (cc > 0 ? (uint64_t)cc : 0) + (cr > 0 ? (uint64_t)cr : 0);
+        *has_input = true;
+    }
+    if (out >= 0) {
+        *output = (uint64_t)out;
+        *has_output = true;
+    }
+    return *has_input || *has_output;
+}

@@ -23,6 +23,13 @@ bool llg_usage_may_have(const char *p, size_t n);
  * as 0: an upstream's numbers are bounded before they become integers). */
 bool llg_usage_read(const char *json, size_t len, uint64_t *prompt_tokens, uint64_t *completion_tokens);
 
+/* Anthropic's usage in one event of a Messages stream (message_delta's
+ * top-level `usage`, message_start's `message.usage`) or a whole message:
+ * input is input_tokens plus the cache creation and cache read input tokens
+ * (OpenAI's prompt_tokens count cached tokens too), output is output_tokens.
+ * True when either was found (and *has_input / *has_output say which). */
+bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, bool *has_input, uint64_t *output, bool *has_output);
+
 /* The first `,"usage":null` in [p, p + n), or NULL. */
 const char *llg_usage_find_null(const char *p, size_t n);
 

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/anthropic.h"
 #include "providers/echo.h"
 #include "providers/openai_form.h"
+#include "providers/request_json.h"
 #include "providers/strbuf.h"
 #include "server/auth.h"
 #include "server/echo.h"
@@ -18,301 +20,6 @@
 #include "server/proxy.h"
 #include "server/respond.h"
 #include "server/route.h"
-
-static const char *json_type_name(const cJSON *v)
-{
-    if (cJSON_IsNull(v))
-        return "null";
-    if (cJSON_IsBool(v))
-        return "a boolean";
-    if (cJSON_IsNumber(v))
-        return "a number";
-    if (cJSON_IsString(v))
-        return "a string";
-    if (cJSON_IsArray(v))
-        return "an array";
-    return "an object";
-}
-
-/* 1 when a JSON string escape \u0000 occurs (a backslash preceded by an even
- * number of backslashes, then u0000), or a \u not followed by four hex digits:
- * cJSON reads "\uZZZZ" as U+0000 too (found by tests/fuzz/fuzz_json_edit: a
- * key "model\uZZZZjunk" read as "model"), where any other parser refuses it. */
-static int has_escaped_nul(const char *body, size_t len)
-{
-    const char *p = body, *end = body + len;
-    while ((p = memmem(p, (size_t)(end - p), "\\u", 2)) != NULL) {
-        size_t run = 0;
-        while (p - run > body && p[-(ptrdiff_t)run - 1] == '\\')
-            run++;
-        if (run % 2 == 0) {
-            if (end - p < 6 || memcmp(p + 2, "0000", 4) == 0)
-                return 1;
-            for (int i = 2; i < 6; i++)
-                if (strchr("0123456789abcdefABCDEF", p[i]) == NULL || p[i] == '\0')
-                    return 1;
-        }
-        p += 2;
-    }
-    return 0;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* A top-level key that appears twice, or NULL. Sorted, so that a body with
- * many keys costs n log n, not n squared. */
-static const char *duplicate_key(const cJSON *root)
-{
-    size_t n = 0;
-    for (const cJSON *a = root->child; a != NULL; a = a->next)
-        n++;
-    if (n < 2)
-        return NULL;
-    const char **names = malloc(n * sizeof(*names));
-    if (names == NULL)
-        return NULL;
-    size_t i = 0;
-    for (const cJSON *a = root->child; a != NULL; a = a->next)
-        names[i++] = a->string;
-    qsort(names, n, sizeof(*names), cmp_names);
-    const char *dup = NULL;
-    for (i = 1; i < n && dup == NULL; i++)
-        if (strcmp(names[i - 1], names[i]) == 0)
-            dup = names[i];
-    free(names);
-    return dup;
-}
-
-/* Copies the longest prefix of `s` (valid UTF-8) that fits in size - 1 bytes
- * and ends on a whole character: a key is echoed in the JSON error body, and a
- * cut inside a character would make that body invalid UTF-8. */
-static void copy_utf8_prefix(char *dst, size_t size, const char *s)
-{
-    size_t n = 0, len = strlen(s);
-    while (n < len) {
-        size_t q = llg_utf8_seq(s + n, len - n);
-        if (q == 0 || n + q >= size)
-            break;
-        n += q;
-    }
-    memcpy(dst, s, n);
-    dst[n] = '\0';
-}
-
-/* The offset of the first control byte JSON forbids (RFC 8259: none inside a
- * string, only tab, LF and CR between tokens), or len. cJSON takes any byte
- * up to 0x20 for whitespace and copies raw controls into strings, while an
- * upstream parser refuses both, so they are refused here. */
-static size_t bad_control_byte(const char *body, size_t len)
-{
-    int in_string = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)body[i];
-        if (in_string) {
-            if (c == '\\')
-                i++; /* the escaped byte is checked by cJSON */
-            else if (c == '"')
-                in_string = 0;
-            else if (c < 0x20)
-                return i;
-        } else if (c == '"') {
-            in_string = 1;
-        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
-            return i;
-        }
-    }
-    return len;
-}
-
-/* 1 when an optional sampling parameter is neither absent, JSON null nor of
- * its type; integer: a whole number of at least 1 (max_tokens, n). */
-static int bad_number(const cJSON *v, int integer)
-{
-    if (v == NULL || cJSON_IsNull(v))
-        return 0;
-    if (!cJSON_IsNumber(v))
-        return 1;
-    double d = v->valuedouble;
-    return integer && (!(d >= 1 && d <= 9007199254740992.0) || d != (double)(long long)d);
-}
-
-/* The byte-level checks every JSON body passes before cJSON reads it, for the
- * ways cJSON would read it differently from an upstream parser. 1 when the
- * body passes; else 0, with the reason in err. */
-static int body_bytes_ok(const char *body, size_t len, char *err, size_t errsize)
-{
-    if (len == 0) {
-        snprintf(err, errsize, "The request body is empty; expected a JSON object.");
-        return 0;
-    }
-    if (!llg_utf8_valid(body, len)) {
-        snprintf(err, errsize, "The request body is not valid UTF-8.");
-        return 0;
-    }
-    /* cJSON skips a byte order mark, but the body goes upstream as sent */
-    if (len >= 3 && memcmp(body, "\xef\xbb\xbf", 3) == 0) {
-        snprintf(err, errsize, "The request body starts with a UTF-8 byte order mark; send the JSON without it.");
-        return 0;
-    }
-    /* cJSON ends strings at a NUL, raw or escaped; refuse it rather than read
-     * a different string than the upstream would */
-    if (memchr(body, '\0', len) != NULL || has_escaped_nul(body, len)) {
-        snprintf(err, errsize,
-                 "The request body contains an escaped NUL character (\\u0000) or an invalid \\u escape, which is not "
-                 "supported.");
-        return 0;
-    }
-    size_t ctl = bad_control_byte(body, len);
-    if (ctl < len) {
-        snprintf(err, errsize, "We could not parse the JSON body of your request (unescaped control character 0x%02x at byte %zu).",
-                 (unsigned)(unsigned char)body[ctl], ctl);
-        return 0;
-    }
-    return 1;
-}
-
-cJSON *llg_chat_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
-{
-    param[0] = '\0';
-    if (!body_bytes_ok(body, len, err, errsize))
-        return NULL;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (root == NULL) {
-        size_t at = end != NULL && end >= body && end <= body + len ? (size_t)(end - body) : 0;
-        snprintf(err, errsize, "We could not parse the JSON body of your request (error near byte %zu).", at);
-        return NULL;
-    }
-    /* only whitespace may follow the value */
-    const char *p = end;
-    while (p < body + len && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-        p++;
-    if (p != body + len) {
-        snprintf(err, errsize, "We could not parse the JSON body of your request (unexpected data at byte %zu).",
-                 (size_t)(p - body));
-        goto Error;
-    }
-    if (!cJSON_IsObject(root)) {
-        snprintf(err, errsize, "The request body must be a JSON object, not %s.", json_type_name(root));
-        goto Error;
-    }
-    /* the body is forwarded as sent: a duplicate key could be read one way here
-     * and another way upstream, so it is refused */
-    const char *dup = duplicate_key(root);
-    if (dup != NULL) {
-        char shown[65];
-        copy_utf8_prefix(param, paramsize, dup);
-        copy_utf8_prefix(shown, sizeof(shown), dup);
-        snprintf(err, errsize, "Duplicate key '%s' in the request body.", shown);
-        goto Error;
-    }
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
-    if (model != NULL && !cJSON_IsString(model)) {
-        snprintf(param, paramsize, "model");
-        snprintf(err, errsize, "Invalid type for 'model': expected a string, but got %s.", json_type_name(model));
-        goto Error;
-    }
-    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages");
-    if (messages == NULL) {
-        snprintf(param, paramsize, "messages");
-        snprintf(err, errsize, "Missing required parameter: 'messages'.");
-        goto Error;
-    }
-    if (!cJSON_IsArray(messages)) {
-        snprintf(param, paramsize, "messages");
-        snprintf(err, errsize, "Invalid type for 'messages': expected an array, but got %s.", json_type_name(messages));
-        goto Error;
-    }
-    int i = 0;
-    const cJSON *m;
-    cJSON_ArrayForEach(m, messages)
-    {
-        if (!cJSON_IsObject(m)) {
-            snprintf(param, paramsize, "messages[%d]", i);
-            snprintf(err, errsize, "Invalid type for 'messages[%d]': expected an object, but got %s.", i, json_type_name(m));
-            goto Error;
-        }
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        if (!cJSON_IsString(role)) {
-            snprintf(param, paramsize, "messages[%d].role", i);
-            snprintf(err, errsize,
-                     role == NULL ? "Missing required parameter: 'messages[%d].role'."
-                                  : "Invalid type for 'messages[%d].role': expected a string.",
-                     i);
-            goto Error;
-        }
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        if (content != NULL && !cJSON_IsString(content) && !cJSON_IsArray(content) && !cJSON_IsNull(content)) {
-            snprintf(param, paramsize, "messages[%d].content", i);
-            snprintf(err, errsize, "Invalid type for 'messages[%d].content': expected a string or an array, but got %s.", i,
-                     json_type_name(content));
-            goto Error;
-        }
-        i++;
-    }
-    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(root, "stream");
-    if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
-        snprintf(param, paramsize, "stream");
-        snprintf(err, errsize, "Invalid type for 'stream': expected a boolean, but got %s.", json_type_name(stream));
-        goto Error;
-    }
-    /* sampling parameters: a wrong type is refused here rather than dropped by
-     * a translating provider or refused by only some upstreams */
-    static const struct {
-        const char *name;
-        int integer;
-    } numeric[] = {
-        {"temperature", 0}, {"top_p", 0}, {"presence_penalty", 0}, {"frequency_penalty", 0}, {"max_completion_tokens", 1},
-        {"max_tokens", 1},  {"n", 1},
-    };
-    for (size_t k = 0; k < sizeof(numeric) / sizeof(numeric[0]); k++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, numeric[k].name);
-        if (bad_number(v, numeric[k].integer)) {
-            snprintf(param, paramsize, "%s", numeric[k].name);
-            if (cJSON_IsNumber(v))
-                snprintf(err, errsize, "Invalid value for '%s': expected an integer of at least 1, but got %.17g.", numeric[k].name,
-                         v->valuedouble);
-            else
-                snprintf(err, errsize, "Invalid type for '%s': expected %s, but got %s.", numeric[k].name,
-                         numeric[k].integer ? "an integer" : "a number", json_type_name(v));
-            goto Error;
-        }
-    }
-    const cJSON *stop = cJSON_GetObjectItemCaseSensitive(root, "stop");
-    if (stop != NULL && !cJSON_IsNull(stop) && !cJSON_IsString(stop)) {
-        int ok = cJSON_IsArray(stop);
-        const cJSON *s;
-        cJSON_ArrayForEach(s, stop) ok = ok && cJSON_IsString(s);
-        if (!ok) {
-            snprintf(param, paramsize, "stop");
-            snprintf(err, errsize, "Invalid type for 'stop': expected a string or an array of strings, but got %s.",
-                     cJSON_IsArray(stop) ? "an array with a non-string" : json_type_name(stop));
-            goto Error;
-        }
-    }
-    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
-    if (opts != NULL && !cJSON_IsNull(opts)) {
-        if (!cJSON_IsObject(opts)) {
-            snprintf(param, paramsize, "stream_options");
-            snprintf(err, errsize, "Invalid type for 'stream_options': expected an object, but got %s.", json_type_name(opts));
-            goto Error;
-        }
-        const cJSON *iu = cJSON_GetObjectItemCaseSensitive(opts, "include_usage");
-        if (iu != NULL && !cJSON_IsBool(iu) && !cJSON_IsNull(iu)) {
-            snprintf(param, paramsize, "stream_options.include_usage");
-            snprintf(err, errsize, "Invalid type for 'stream_options.include_usage': expected a boolean, but got %s.",
-                     json_type_name(iu));
-            goto Error;
-        }
-    }
-    return root;
-Error:
-    cJSON_Delete(root);
-    return NULL;
-}
 
 /* Appends the text of a message's content: a string, or the `text` of each
  * part of an array. */
@@ -367,6 +74,7 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
 
     const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     llg_echo_params_t p = {
+        .render = llg_http_ingress(req)->render,
         .model = model,
         .model_len = strlen(model),
         .text = answer.data != NULL ? answer.data : "",
@@ -397,7 +105,7 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
 static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     param[0] = '\0';
-    if (!body_bytes_ok(body, len, err, errsize)) {
+    if (!llg_json_body_bytes_ok(body, len, err, errsize)) {
         /* these endpoints say less about why than the chat endpoint */
         snprintf(err, errsize,
                  len == 0 ? "The request body is empty; expected a JSON object." : "The request body is not valid UTF-8 JSON.");
@@ -414,14 +122,14 @@ static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errs
         return NULL;
     }
     if (!cJSON_IsObject(root)) {
-        snprintf(err, errsize, "The request body must be a JSON object, not %s.", json_type_name(root));
+        snprintf(err, errsize, "The request body must be a JSON object, not %s.", llg_json_type_name(root));
         cJSON_Delete(root);
         return NULL;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     if (model != NULL && !cJSON_IsString(model)) {
         snprintf(param, paramsize, "model");
-        snprintf(err, errsize, "Invalid type for 'model': expected a string, but got %s.", json_type_name(model));
+        snprintf(err, errsize, "Invalid type for 'model': expected a string, but got %s.", llg_json_type_name(model));
         cJSON_Delete(root);
         return NULL;
     }
@@ -430,6 +138,7 @@ static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errs
 
 static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
 {
+    const llg_ingress_t *in = llg_http_ingress(req);
     const llg_conf_t *conf = app->conf;
     int token_index;
     llg_auth_result_t auth = llg_auth_check(app, req, &token_index);
@@ -441,7 +150,9 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
 
     char err[512], param[64];
     cJSON *root = endpoint == LLG_ENDPOINT_CHAT
-                      ? llg_chat_parse(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))
+                      ? in->parse(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))
+                  : endpoint == LLG_ENDPOINT_COUNT_TOKENS
+                      ? llg_anthropic_parse_count(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))
                       : parse_generic(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param));
     if (root == NULL) {
         if (auth != LLG_AUTH_OK)
@@ -500,6 +211,13 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
     }
 
     const llg_conf_provider_t *p = &conf->providers[provider];
+    if (endpoint == LLG_ENDPOINT_COUNT_TOKENS && p->type != LLG_PROVIDER_ANTHROPIC) {
+        /* only an anthropic upstream counts: elsewhere an estimate (docs/protocols.md) */
+        char body[64];
+        int n = snprintf(body, sizeof(body), "{\"input_tokens\":%llu}", (unsigned long long)llg_anthropic_estimate_input(root));
+        llg_respond_json(req, 200, body, (size_t)n);
+        goto Exit;
+    }
     switch (p->type) {
     case LLG_PROVIDER_ECHO:
         llg_http_set_provider(app, req, provider);
@@ -516,7 +234,8 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         break;
     case LLG_PROVIDER_POE:
     case LLG_PROVIDER_PUTER:
-        if (endpoint != LLG_ENDPOINT_CHAT) {
+    case LLG_PROVIDER_ANTHROPIC:
+        if (endpoint != LLG_ENDPOINT_CHAT && !(endpoint == LLG_ENDPOINT_COUNT_TOKENS && p->type == LLG_PROVIDER_ANTHROPIC)) {
             llg_http_set_provider(app, req, provider);
             llg_respond_error(req, 400, "invalid_request_error", "unsupported_endpoint", "model",
                               "The model '%s' (provider '%s', type %s) only serves chat completions.", model, p->name,
@@ -549,4 +268,14 @@ void llg_embeddings_handle(llg_app_t *app, h2o_req_t *req)
 void llg_images_handle(llg_app_t *app, h2o_req_t *req)
 {
     handle(app, req, LLG_ENDPOINT_IMAGES);
+}
+
+void llg_messages_handle(llg_app_t *app, h2o_req_t *req)
+{
+    handle(app, req, LLG_ENDPOINT_CHAT);
+}
+
+void llg_count_tokens_handle(llg_app_t *app, h2o_req_t *req)
+{
+    handle(app, req, LLG_ENDPOINT_COUNT_TOKENS);
 }

@@ -15,10 +15,13 @@
 
 #include "h2o.h"
 
-#define LLG_ECHO_TOOL_ID_LEN 29 /* "call_" and 24 hex digits */
+#define LLG_ECHO_TOOL_ID_MAX 32 /* "call_" (or "toolu_") and 24 hex digits */
+
+struct llg_render;
 
 typedef struct llg_echo_params {
-    const char *model; /* as the client named it */
+    const struct llg_render *render; /* the client's protocol (providers/answer.h); NULL: OpenAI's */
+    const char *model;               /* as the client named it */
     size_t model_len;
     const char *text; /* the answer, or the tool call's arguments; copied */
     size_t text_len;

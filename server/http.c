@@ -80,7 +80,25 @@ h2o_iovec_t llg_request_id(llg_app_t *app, h2o_req_t *req)
         id = h2o_iovec_init(buf, LLG_REQUEST_ID_LEN);
     }
     add_header(req, H2O_STRLIT("x-request-id"), id.base, id.len);
+    /* Anthropic's clients read `request-id` */
+    if (llg_http_ingress(req)->protocol == LLG_PROTOCOL_ANTHROPIC)
+        add_header(req, H2O_STRLIT("request-id"), id.base, id.len);
     return id;
+}
+
+bool llg_path_is_anthropic(const char *path, size_t len)
+{
+    static const char prefix[] = "/v1/messages";
+    size_t n = sizeof(prefix) - 1;
+    return len >= n && memcmp(path, prefix, n) == 0 && (len == n || path[n] == '/' || path[n] == '?');
+}
+
+const llg_ingress_t *llg_http_ingress(const h2o_req_t *req)
+{
+    h2o_iovec_t path = req->path_normalized.base != NULL ? req->path_normalized : req->input.path;
+    if (path.base != NULL && llg_path_is_anthropic(path.base, path.len))
+        return &llg_ingress_anthropic;
+    return &llg_ingress_openai;
 }
 
 /* What the logger needs of a request that reached the handler, kept in its
@@ -165,10 +183,10 @@ static void respond_preflight(llg_app_t *app, h2o_req_t *req)
 static void respond_info(llg_app_t *app, h2o_req_t *req)
 {
     (void)app;
-    static const char body[] =
-        "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
-        "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"GET /v1/models\",\"GET /models\","
-        "\"GET /health\",\"GET /\"]}";
+    static const char body[] = "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
+                               "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"POST /v1/messages\","
+                               "\"POST /v1/messages/count_tokens\",\"GET /v1/models\",\"GET /models\","
+                               "\"GET /health\",\"GET /\"]}";
     llg_respond_json(req, 200, body, sizeof(body) - 1);
 }
 
@@ -336,6 +354,8 @@ static const route_t routes[] = {
     {"/v1/completions", M_POST, "POST, OPTIONS", NULL, llg_completions_handle},
     {"/v1/embeddings", M_POST, "POST, OPTIONS", NULL, llg_embeddings_handle},
     {"/v1/images/generations", M_POST, "POST, OPTIONS", NULL, llg_images_handle},
+    {"/v1/messages", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
+    {"/v1/messages/count_tokens", M_POST, "POST, OPTIONS", NULL, llg_count_tokens_handle},
     {"/metrics", M_GET, "GET, HEAD, OPTIONS", respond_metrics, NULL},
 };
 
@@ -458,7 +478,8 @@ static h2o_ostream_t **rewrite_h2o_error(llg_app_t *app, h2o_req_t *req, h2o_ost
         code = "invalid_request";
     }
     llg_strbuf_t b = {0};
-    llg_render_error(&b, type != NULL ? type : llg_error_type_for_status(req->res.status), code, NULL, message);
+    llg_http_ingress(req)->render->error_body(&b, req->res.status, type != NULL ? type : llg_error_type_for_status(req->res.status),
+                                              code, NULL, message);
     h2o_iovec_t body = h2o_strdup(&req->pool, b.data, b.len);
     llg_strbuf_free(&b);
     req->res.headers.entries[i].value = h2o_iovec_init(H2O_STRLIT("application/json"));

@@ -5,8 +5,17 @@
 #ifndef LLG_HTTP_H
 #define LLG_HTTP_H
 
+#include <stdbool.h>
+
 #include "h2o.h"
+#include "providers/ingress.h"
 #include "server/app.h"
+
+/* The client protocol of a request, by its path: Anthropic's for
+ * /v1/messages and below it, else OpenAI's. Errors, refusals and answers
+ * take that protocol's shape. */
+const llg_ingress_t *llg_http_ingress(const h2o_req_t *req);
+bool llg_path_is_anthropic(const char *path, size_t len);
 
 /* The request's id: the client's x-request-id when it is sane (1-128 of
  * [A-Za-z0-9._:-]), else a new one. The first call also puts it on the

@@ -72,11 +72,18 @@ void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status
             memset(x->hbuf.data, 0, x->hbuf.cap);
         x->hbuf.len = 0;
     }
-    llg_poe_stream_free(x->poe);
-    llg_puter_stream_free(x->puter);
-    x->poe = NULL;
-    x->puter = NULL;
+    if (x->xl_reader != NULL)
+        x->xl->close(x->xl_reader);
+    x->xl_reader = NULL;
+    x->anthropic_relay = false;
     if (x->has_pick) {
+        char reset[32];
+        if (x->anthropic_reset_s > 0 && x->hint_retry_after[0] == '\0' && x->hint_retry_after_ms[0] == '\0') {
+            /* Anthropic says when its limits reset, as a time: a wait for the pool */
+            int64_t wait = x->anthropic_reset_s - (int64_t)time(NULL);
+            snprintf(reset, sizeof(reset), "%lld", (long long)(wait > 0 ? wait : 1));
+            snprintf(x->hint_retry_after, sizeof(x->hint_retry_after), "%s", reset);
+        }
         if (report) {
             llg_pool_hints_t hints = {
                 x->hint_retry_after_ms[0] ? x->hint_retry_after_ms : NULL,
@@ -210,7 +217,7 @@ static void count_usage(proxy_t *x)
         llg_pool_token_usage(x->app->pool, x->app->view, x->token, x->prompt_tokens, x->completion_tokens);
 }
 
-/* proxy_attempt_done() of a translated attempt (poe, puter). */
+/* proxy_attempt_done() of a translated attempt (egress adapter). */
 static void translated_done(proxy_t *x, CURLcode result, int status)
 {
     llg_xlate_error_t err;
@@ -228,10 +235,7 @@ static void translated_done(proxy_t *x, CURLcode result, int status)
                             "The upstream provider could not be reached (%s).", curl_easy_strerror(result));
         x->last_was_timeout = result == CURLE_OPERATION_TIMEDOUT;
     } else if (status < 200 || status >= 300) {
-        if (x->poe != NULL)
-            llg_poe_http_error(status, x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len, &err);
-        else
-            llg_puter_http_error(status, x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len, &err);
+        x->xl->http_error(status, x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len, &err);
     } else {
         size_t before = x->out[x->cur].len;
         if (proxy_xl_end(x, &err) == 0) {
@@ -260,7 +264,7 @@ static void success_done(proxy_t *x, int status)
         if (llg_sse_pending_event(&x->sse) || !x->saw_done) {
             proxy_end_attempt(x, 1, LLG_OUTCOME_SERVER, status);
             if (x->saw_error)
-                llg_strbuf_appends(&x->out[x->cur], "data: [DONE]\n\n"); /* its own error event said why */
+                proxy_append_end_marker(x); /* its own error event said why */
             else
                 proxy_append_error_event(x, "server_error", "upstream_truncated", NULL,
                                          "The upstream provider ended the stream early.");
@@ -301,7 +305,7 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
         /* after the first byte nothing can be retried */
         proxy_end_attempt(x, 1, result == CURLE_OK ? LLG_OUTCOME_SERVER : LLG_OUTCOME_NETWORK, status);
         if (x->stream && x->saw_error) {
-            llg_strbuf_appends(&x->out[x->cur], "data: [DONE]\n\n");
+            proxy_append_end_marker(x);
             x->upstream_done = true;
             proxy_finish(x);
             return;
@@ -353,7 +357,7 @@ static bool chain_resting(proxy_t *x, uint64_t *wait_ms)
     *wait_ms = UINT64_MAX;
     for (size_t i = 0; i < x->nchain; i++) {
         const llg_conf_provider_t *p = &conf->providers[x->chain[i]];
-        if (p->type != LLG_PROVIDER_OPENAI || p->auth != LLG_AUTH_POOL)
+        if (p->type == LLG_PROVIDER_ECHO || p->auth != LLG_AUTH_POOL)
             continue;
         for (size_t k = 0; k < p->keys.count; k++) {
             llg_pool_key_stats_t st;
@@ -496,8 +500,11 @@ static void start_attempt(proxy_t *x)
             next_provider(x);
             continue;
         }
-        /* poe and puter answer chat completions only */
-        if (p->type == LLG_PROVIDER_ECHO || (p->type != LLG_PROVIDER_OPENAI && x->endpoint != LLG_ENDPOINT_CHAT)) {
+        /* poe, puter and anthropic answer chat requests only (anthropic also
+         * counts tokens, which only it can) */
+        bool serves = x->endpoint == LLG_ENDPOINT_COUNT_TOKENS ? p->type == LLG_PROVIDER_ANTHROPIC
+                                                               : p->type == LLG_PROVIDER_OPENAI || x->endpoint == LLG_ENDPOINT_CHAT;
+        if (p->type == LLG_PROVIDER_ECHO || !serves) {
             next_provider(x);
             continue;
         }
@@ -558,6 +565,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
     x->token = token;
     x->authenticated = authenticated;
     x->endpoint = endpoint;
+    x->in = llg_http_ingress(req);
     x->client_body = req->entity;
     x->request_id = llg_request_id(app, req);
     x->t_request.cb = on_request_timeout;

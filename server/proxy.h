@@ -16,10 +16,11 @@
 #include "server/app.h"
 
 typedef enum llg_endpoint {
-    LLG_ENDPOINT_CHAT,        /* /chat/completions */
-    LLG_ENDPOINT_COMPLETIONS, /* /completions */
-    LLG_ENDPOINT_EMBEDDINGS,  /* /embeddings */
-    LLG_ENDPOINT_IMAGES,      /* /images/generations */
+    LLG_ENDPOINT_CHAT,         /* /chat/completions */
+    LLG_ENDPOINT_COMPLETIONS,  /* /completions */
+    LLG_ENDPOINT_EMBEDDINGS,   /* /embeddings */
+    LLG_ENDPOINT_IMAGES,       /* /images/generations */
+    LLG_ENDPOINT_COUNT_TOKENS, /* /v1/messages/count_tokens (anthropic providers) */
 } llg_endpoint_t;
 
 /* Starts relaying `req` (its body parsed into `root`, which the proxy takes

@@ -23,8 +23,8 @@
 #include <stdint.h>
 
 #include "pool/pool.h"
-#include "providers/poe.h"
-#include "providers/puter.h"
+#include "providers/egress.h"
+#include "providers/ingress.h"
 #include "providers/sse.h"
 #include "providers/strbuf.h"
 #include "providers/translate.h"
@@ -41,7 +41,8 @@ typedef struct proxy {
     llg_app_t *app;
     h2o_req_t *req; /* NULL once the client is gone or the response is final */
     llg_endpoint_t endpoint;
-    cJSON *root;
+    const llg_ingress_t *in; /* the client's protocol */
+    cJSON *root;             /* the canonical request */
     h2o_iovec_t client_body;
     char *model;
     bool stream, client_usage, add_usage;
@@ -74,13 +75,16 @@ typedef struct proxy {
     long status;
     char content_type[128];
     char hint_retry_after[96], hint_retry_after_ms[32], hint_reset_requests[32];
+    int64_t anthropic_reset_s; /* latest anthropic-ratelimit-*-reset, epoch seconds; 0 none */
     llg_strbuf_t errbody;
 
-    /* poe and puter: the translator of the attempt in progress */
-    llg_poe_stream_t *poe;
-    llg_puter_stream_t *puter;
-    bool xl_failed;   /* the translator reported an upstream error (in xl_err) */
-    bool has_last_xl; /* xl_err holds the error of the last translated attempt */
+    /* a translated attempt (the client's protocol is not the upstream's):
+     * the upstream's adapter and its reader of the answer */
+    const llg_egress_t *xl;
+    void *xl_reader;
+    bool anthropic_relay; /* Anthropic's wire relayed as it is (anthropic client and upstream) */
+    bool xl_failed;       /* the translator reported an upstream error (in xl_err) */
+    bool has_last_xl;     /* xl_err holds the error of the last translated attempt */
     llg_xlate_error_t xl_err;
 
     /* towards the client */
@@ -125,6 +129,9 @@ void proxy_attempt_done(proxy_t *x, CURLcode result);
 /* Sets the generator's callbacks and the client-side timers' (ping, gone check). */
 void proxy_relay_init(proxy_t *x);
 void proxy_set_provider_env(proxy_t *x, int provider);
+/* Appends what ends a stream after an error event the upstream sent itself:
+ * `data: [DONE]` for OpenAI's clients, nothing for Anthropic's. */
+void proxy_append_end_marker(proxy_t *x);
 /* An error response before anything was sent; the proxy is done. */
 void proxy_fail(proxy_t *x, int status, const char *code, const char *fmt, const char *arg);
 void proxy_append_error_event(proxy_t *x, const char *type, const char *code, const char *param, const char *message);
@@ -150,7 +157,7 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
 void proxy_upstream_resume(proxy_t *x);
 /* Drops the transfer in progress, if any (cancelled if still running). */
 void proxy_upstream_cancel(proxy_t *x);
-/* Whether the attempt in progress goes through a translator (poe, puter). */
+/* Whether the attempt in progress goes through a translator (egress adapter). */
 bool proxy_translated(const proxy_t *x);
 /* The translator's end of the answer, into the accumulating buffer. */
 int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err);
@@ -162,8 +169,8 @@ void proxy_take_usage(proxy_t *x, const char *json, size_t len);
 /* ---- proxy_request.c: the upstream request ----------------------------- */
 
 /* The body of the upstream request for provider `p` into *body (the client's
- * bytes, or x->body), and its URL; for poe and puter also the translator of
- * the answer. Returns 0, -2 when the model is no valid Poe bot name, -1 when
+ * bytes, or x->body), and its URL; for a translated attempt also the reader
+ * of the answer. Returns 0, -2 when the model is no valid Poe bot name, -1 when
  * the request cannot be prepared. */
 int proxy_build_request(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *body, char *url, size_t urlsize);
 /* The upstream request's header lines into x->hbuf (wiped after the

@@ -38,9 +38,19 @@ void proxy_fail(proxy_t *x, int status, const char *code, const char *fmt, const
 void proxy_append_error_event(proxy_t *x, const char *type, const char *code, const char *param, const char *message)
 {
     llg_strbuf_t *b = &x->out[x->cur];
+    if (x->in->protocol != LLG_PROTOCOL_OPENAI) {
+        x->in->render->error_event(b, 0, type, code, message);
+        return;
+    }
     llg_strbuf_appends(b, "data: ");
     llg_render_error(b, type, code, param, message);
     llg_strbuf_appends(b, "\n\ndata: [DONE]\n\n");
+}
+
+void proxy_append_end_marker(proxy_t *x)
+{
+    if (x->in->protocol == LLG_PROTOCOL_OPENAI)
+        llg_strbuf_appends(&x->out[x->cur], "data: [DONE]\n\n");
 }
 
 /* An error the client must see as it is: the last event of a stream that

@@ -1,20 +1,22 @@
 /*
  * server/proxy_request.c: the upstream request of an attempt (see
  * proxy_internal.h): its body (the client's bytes with what llmgate must set
- * spliced in, or the translated request of a poe or puter provider), its URL,
- * and its header lines, for curl's list or the h1 client's wire.
+ * spliced in; or, when the client's protocol is not the upstream's, the
+ * request the upstream's adapter builds from the canonical request), its
+ * URL, and its header lines, for curl's list or the h1 client's wire.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/anthropic.h"
 #include "providers/json_edit.h"
 #include "providers/messages.h"
 #include "providers/openai_form.h"
 #include "server/app.h"
 #include "server/proxy_internal.h"
 
-static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations"};
+static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations", ""};
 
 /* The model the upstream is asked for: the client's, or its name in the provider's model_map. */
 static const char *model_for(const proxy_t *x, const llg_conf_provider_t *p)
@@ -85,11 +87,39 @@ Exit:
     return rc;
 }
 
-/* The upstream request of a poe or puter provider, and the translator of its
- * answer. */
+/* Anthropic's wire relayed as it came (an anthropic client to an anthropic
+ * upstream): the client's bytes, with only the model spliced in when the
+ * provider's model_map renames it. */
+static int build_anthropic_relay(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out, char *url, size_t urlsize)
+{
+    const char *path = x->endpoint == LLG_ENDPOINT_COUNT_TOKENS ? "/messages/count_tokens" : "/messages";
+    if (llg_anthropic_url(p->base_url, path, url, urlsize) != 0)
+        return -1;
+    x->anthropic_relay = true;
+    const char *upstream_model = model_for(x, p);
+    if (strcmp(upstream_model, x->model) == 0) {
+        *out = x->client_body;
+        return 0;
+    }
+    llg_strbuf_t model_json = {0};
+    llg_strbuf_append_json_string(&model_json, upstream_model, strlen(upstream_model));
+    llg_json_patch_t patch = {"model", model_json.data};
+    llg_strbuf_reset(&x->body);
+    int rc = llg_json_patch_object(x->client_body.base, x->client_body.len, &patch, 1, &x->body);
+    llg_strbuf_free(&model_json);
+    *out = h2o_iovec_init(x->body.data, x->body.len);
+    return rc;
+}
+
+/* A translated upstream request (the client's protocol is not the
+ * upstream's): built by the upstream's adapter from the canonical request,
+ * with the reader of its answer. */
 static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out, char *url, size_t urlsize)
 {
     int rc = -1;
+    const llg_egress_t *eg = llg_egress_for(p->type);
+    if (eg == NULL)
+        return -1;
     const cJSON *root = x->root;
     cJSON *copy = NULL;
     if (p->message_mode != LLG_MESSAGES_RAW) {
@@ -101,7 +131,6 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
         cJSON_ReplaceItemInObjectCaseSensitive(copy, "messages", m);
         root = copy;
     }
-    const char *upstream_model = model_for(x, p);
 
     llg_strbuf_t text = {0};
     const cJSON *m;
@@ -111,6 +140,7 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
         llg_strbuf_append(&text, " ", 1);
     }
     llg_xlate_params_t params = {
+        .render = x->in->render,
         .model = x->model,
         .stream = x->stream,
         .include_usage = x->client_usage,
@@ -119,39 +149,37 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
     };
     llg_strbuf_free(&text);
 
+    llg_egress_request_t rq = {
+        .root = root,
+        .provider = p,
+        .model = x->model,
+        .upstream_model = model_for(x, p),
+        .stream = x->stream,
+    };
     llg_strbuf_reset(&x->body);
-    if (p->type == LLG_PROVIDER_POE) {
-        const char *bot = llg_poe_bot_name(p, x->model);
-        if (bot == NULL) {
-            rc = -2;
-            goto Exit;
-        }
-        snprintf(url, urlsize, "%s/bot/%s", p->base_url, bot);
-        if (llg_poe_build_query(root, &x->body) != 0 || (x->poe = llg_poe_stream_new(&params)) == NULL)
-            goto Exit;
-    } else {
-        snprintf(url, urlsize, "%s/drivers/call", p->base_url);
-        if (llg_puter_build_call(root, upstream_model, NULL, x->stream, &x->body) != 0 ||
-            (x->puter = llg_puter_stream_new(&params)) == NULL)
-            goto Exit;
+    rc = eg->build(&rq, &x->body, url, urlsize);
+    if (rc == 0) {
+        x->xl = eg;
+        if ((x->xl_reader = eg->open(&params)) == NULL)
+            rc = -1;
     }
     *out = h2o_iovec_init(x->body.data, x->body.len);
-    rc = 0;
-Exit:
     cJSON_Delete(copy);
     return rc;
 }
 
 int proxy_build_request(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *body, char *url, size_t urlsize)
 {
-    int built = p->type == LLG_PROVIDER_OPENAI ? build_body(x, p, body) : build_translated(x, p, body, url, urlsize);
-    if (p->type == LLG_PROVIDER_OPENAI) {
-        size_t blen = strlen(p->base_url), plen = strlen(endpoint_paths[x->endpoint]);
-        if (blen + plen >= urlsize)
-            built = -1;
-        else
-            memcpy(mempcpy(url, p->base_url, blen), endpoint_paths[x->endpoint], plen + 1);
-    }
+    if (p->type == LLG_PROVIDER_ANTHROPIC && x->in->protocol == LLG_PROTOCOL_ANTHROPIC)
+        return build_anthropic_relay(x, p, body, url, urlsize);
+    if (p->type != LLG_PROVIDER_OPENAI || (x->in->protocol != LLG_PROTOCOL_OPENAI && x->endpoint == LLG_ENDPOINT_CHAT))
+        return build_translated(x, p, body, url, urlsize);
+    int built = build_body(x, p, body);
+    size_t blen = strlen(p->base_url), plen = strlen(endpoint_paths[x->endpoint]);
+    if (blen + plen >= urlsize)
+        built = -1;
+    else
+        memcpy(mempcpy(url, p->base_url, blen), endpoint_paths[x->endpoint], plen + 1);
     return built;
 }
 
@@ -173,29 +201,52 @@ static void hbuf_line(llg_strbuf_t *b, const char *a, size_t alen, const char *c
  * attempt: it holds the key). Returns the number of lines. */
 size_t proxy_header_lines(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len, bool crlf)
 {
-    static const char bearer[] = "Authorization: Bearer ", rid[] = "X-Request-Id: ", ct[] = "Content-Type: application/json",
+    static const char bearer[] = "Authorization: Bearer ",
+                      xkey[] = "x-api-key: ", rid[] = "X-Request-Id: ", ct[] = "Content-Type: application/json",
                       ua[] = "User-Agent: llmgate/" LLG_VERSION;
     const char *accept = x->stream ? "Accept: text/event-stream" : "Accept: application/json";
+    bool anthropic = p->type == LLG_PROVIDER_ANTHROPIC;
+    /* Anthropic's own headers: the client's version and betas when it sent them */
+    h2o_iovec_t version = h2o_iovec_init(H2O_STRLIT(LLG_ANTHROPIC_VERSION)), beta = {NULL, 0};
+    if (anthropic && x->in->protocol == LLG_PROTOCOL_ANTHROPIC && x->req != NULL) {
+        ssize_t i = h2o_find_header_by_str(&x->req->headers, H2O_STRLIT("anthropic-version"), -1);
+        if (i != -1)
+            version = x->req->headers.entries[i].value;
+        if ((i = h2o_find_header_by_str(&x->req->headers, H2O_STRLIT("anthropic-beta"), -1)) != -1)
+            beta = x->req->headers.entries[i].value;
+    }
     llg_strbuf_t *b = &x->hbuf;
     b->len = 0;
     /* room for every line at once: the key is never left behind in a block
      * that realloc gave up (each line end is at most 2 bytes) */
-    size_t need = sizeof(ct) + strlen(accept) + sizeof(ua) + sizeof(bearer) + key_len + sizeof(rid) + x->request_id.len + 5 * 2;
+    size_t need = sizeof(ct) + strlen(accept) + sizeof(ua) + sizeof(bearer) + key_len + sizeof(rid) + x->request_id.len + 5 * 2 +
+                  (anthropic ? 40 + version.len + beta.len : 0);
     for (size_t k = 0; k < p->headers.count; k++)
         need += strlen(p->headers.items[k].key) + 2 + strlen(p->headers.items[k].value) + 2;
     llg_strbuf_reserve(b, need);
     hbuf_line(b, ct, sizeof(ct) - 1, NULL, 0, crlf);
     hbuf_line(b, accept, strlen(accept), NULL, 0, crlf);
     hbuf_line(b, ua, sizeof(ua) - 1, NULL, 0, crlf);
-    if (key != NULL)
+    size_t lines = 4 + (key != NULL) + p->headers.count;
+    if (key != NULL && anthropic)
+        hbuf_line(b, xkey, sizeof(xkey) - 1, key, key_len, crlf);
+    else if (key != NULL)
         hbuf_line(b, bearer, sizeof(bearer) - 1, key, key_len, crlf);
     hbuf_line(b, rid, sizeof(rid) - 1, x->request_id.base, x->request_id.len, crlf);
+    if (anthropic) {
+        hbuf_line(b, "anthropic-version: ", 19, version.base, version.len, crlf);
+        lines++;
+        if (beta.base != NULL) {
+            hbuf_line(b, "anthropic-beta: ", 16, beta.base, beta.len, crlf);
+            lines++;
+        }
+    }
     for (size_t k = 0; k < p->headers.count; k++) {
         const char *name = p->headers.items[k].key, *v = p->headers.items[k].value;
         llg_strbuf_append(b, name, strlen(name));
         hbuf_line(b, ": ", 2, v, strlen(v), crlf);
     }
-    return 4 + (key != NULL) + p->headers.count;
+    return lines;
 }
 
 /* The lines as a curl_slist whose nodes live in the proxy (no allocation per

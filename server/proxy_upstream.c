@@ -2,13 +2,14 @@
  * server/proxy_upstream.c: one upstream-client interface over libcurl and
  * llmgate's own HTTP/1.1 client (http:// upstreams, server/h1_client.h), and
  * the reading of the upstream's answer (see proxy_internal.h): its status and
- * headers, its body or events into the client's buffer (through the poe or
- * puter translator when there is one), its error body, and the pause of the
+ * headers, its body or events into the client's buffer (through the egress
+ * adapter's reader when translated), its error body, and the pause of the
  * transfer when the client's buffer is full.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "providers/usage.h"
 #include "server/app.h"
@@ -40,6 +41,22 @@ static void take_status(proxy_t *x, long status)
 {
     x->status = status;
     x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
+    x->anthropic_reset_s = 0;
+}
+
+/* anthropic-ratelimit-*-reset: an RFC 3339 time; the latest one is kept */
+static void take_anthropic_reset(proxy_t *x, const char *v, size_t len)
+{
+    char buf[48];
+    copy_header_value(buf, sizeof(buf), v, len);
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL)
+        return;
+    int64_t t = (int64_t)timegm(&tm);
+    if (t > x->anthropic_reset_s)
+        x->anthropic_reset_s = t;
 }
 
 static void take_header(proxy_t *x, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -57,6 +74,9 @@ static void take_header(proxy_t *x, const char *name, size_t nlen, const char *v
         copy_header_value(x->hint_retry_after_ms, sizeof(x->hint_retry_after_ms), v, vlen);
     else if (IS("x-ratelimit-reset-requests"))
         copy_header_value(x->hint_reset_requests, sizeof(x->hint_reset_requests), v, vlen);
+    else if (nlen > 20 && h2o_lcstris(name, 20, "anthropic-ratelimit-", 20) && nlen > 26 &&
+             h2o_lcstris(name + nlen - 6, 6, "-reset", 6))
+        take_anthropic_reset(x, v, vlen);
 #undef IS
 }
 
@@ -83,9 +103,40 @@ void proxy_take_usage(proxy_t *x, const char *json, size_t len)
         x->have_usage = true;
 }
 
+/* Anthropic's stream relayed as it is: message_stop is its end, `error` its
+ * own error event; usage comes in message_start (input) and message_delta
+ * (output). */
+static void on_anthropic_event(proxy_t *x, const llg_sse_event_t *ev)
+{
+#define NAMED(lit) (ev->name_len == sizeof(lit) - 1 && memcmp(ev->name, lit, sizeof(lit) - 1) == 0)
+    if (NAMED("message_stop")) {
+        x->saw_done = true;
+    } else if (NAMED("error")) {
+        x->saw_error = true;
+        x->saw_done = true; /* Anthropic ends the stream there */
+    } else if (NAMED("message_start") || NAMED("message_delta")) {
+        uint64_t in, out;
+        bool has_in, has_out;
+        if (llg_usage_read_anthropic(ev->data, ev->data_len, &in, &has_in, &out, &has_out)) {
+            if (has_in)
+                x->prompt_tokens = in;
+            if (has_out)
+                x->completion_tokens = out;
+            x->have_usage = true;
+        }
+    }
+#undef NAMED
+}
+
 static int on_event(void *ctx, const llg_sse_event_t *ev)
 {
     proxy_t *x = ctx;
+    if (x->anthropic_relay) {
+        if (ev->has_data)
+            on_anthropic_event(x, ev);
+        llg_strbuf_append(&x->out[x->cur], ev->raw, ev->raw_len);
+        return 0;
+    }
     if (ev->has_data) {
         /* an error-only event ({"error":...}) tells the client why the stream
          * ends; an error inside a chunk (OpenRouter) may not reach every client */
@@ -117,32 +168,27 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
     return 0;
 }
 
-/* ---- translated upstreams (poe, puter) --------------------------------- */
+/* ---- translated upstreams (egress adapters) ---------------------------- */
 
 bool proxy_translated(const proxy_t *x)
 {
-    return x->poe != NULL || x->puter != NULL;
+    return x->xl_reader != NULL;
 }
 
 static int xl_feed(proxy_t *x, const char *p, size_t n, llg_xlate_error_t *err)
 {
-    llg_strbuf_t *out = &x->out[x->cur];
-    return x->poe != NULL ? llg_poe_feed(x->poe, p, n, out, err) : llg_puter_feed(x->puter, p, n, out, err);
+    return x->xl->feed(x->xl_reader, p, n, &x->out[x->cur], err);
 }
 
 int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err)
 {
-    llg_strbuf_t *out = &x->out[x->cur];
-    return x->poe != NULL ? llg_poe_end(x->poe, out, err) : llg_puter_end(x->puter, out, err);
+    return x->xl->end(x->xl_reader, &x->out[x->cur], err);
 }
 
 void proxy_xl_usage(proxy_t *x)
 {
     bool estimated;
-    if (x->poe != NULL)
-        llg_poe_usage(x->poe, &x->prompt_tokens, &x->completion_tokens, &estimated);
-    else
-        llg_puter_usage(x->puter, &x->prompt_tokens, &x->completion_tokens, &estimated);
+    x->xl->usage(x->xl_reader, &x->prompt_tokens, &x->completion_tokens, &estimated);
     x->have_usage = true;
 }
 

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "providers/openai_form.h"
+#include "server/http.h"
+
 const char *llg_status_reason(int status)
 {
     switch (status) {
@@ -76,39 +79,9 @@ void llg_respond_json(h2o_req_t *req, int status, const char *body, size_t len)
     h2o_send_inline(req, body, len);
 }
 
-/* `s` as a JSON string made valid UTF-8: error texts quote client paths,
- * parameters and upstream words, and may be cut mid-character by the
- * formatter. */
-static void append_text(llg_strbuf_t *out, const char *s)
-{
-    size_t n = strlen(s);
-    if (llg_utf8_valid(s, n)) {
-        llg_strbuf_append_json_string(out, s, n);
-        return;
-    }
-    llg_strbuf_t clean = {0};
-    llg_utf8_append_sanitized(&clean, s, n);
-    llg_strbuf_append_json_string(out, clean.data, clean.len);
-    llg_strbuf_free(&clean);
-}
-
 void llg_render_error(llg_strbuf_t *out, const char *type, const char *code, const char *param, const char *message)
 {
-    llg_strbuf_appends(out, "{\"error\":{\"message\":");
-    append_text(out, message);
-    llg_strbuf_appends(out, ",\"type\":");
-    append_text(out, type);
-    llg_strbuf_appends(out, ",\"param\":");
-    if (param != NULL)
-        append_text(out, param);
-    else
-        llg_strbuf_appends(out, "null");
-    llg_strbuf_appends(out, ",\"code\":");
-    if (code != NULL)
-        append_text(out, code);
-    else
-        llg_strbuf_appends(out, "null");
-    llg_strbuf_appends(out, "}}");
+    llg_oai_error_body_full(out, 0, type, code, param, message);
 }
 
 void llg_respond_error(h2o_req_t *req, int status, const char *type, const char *code, const char *param, const char *fmt, ...)
@@ -119,7 +92,8 @@ void llg_respond_error(h2o_req_t *req, int status, const char *type, const char 
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     llg_strbuf_t b = {0};
-    llg_render_error(&b, type != NULL ? type : llg_error_type_for_status(status), code, param, message);
+    llg_http_ingress(req)->render->error_body(&b, status, type != NULL ? type : llg_error_type_for_status(status), code, param,
+                                              message);
     llg_respond_json(req, status, b.data, b.len);
     llg_strbuf_free(&b);
 }

@@ -17,10 +17,12 @@ const char *llg_status_reason(int status);
 /* Sends `body` (copied into the request's pool) as application/json. */
 void llg_respond_json(h2o_req_t *req, int status, const char *body, size_t len);
 
-/* Renders an error body into `out`. `param` and `code` may be NULL (JSON null). */
+/* Renders an OpenAI-shaped error body into `out`. `param` and `code` may be NULL (JSON null). */
 void llg_render_error(llg_strbuf_t *out, const char *type, const char *code, const char *param, const char *message);
 
-/* Sends an OpenAI-shaped error. The message is formatted like printf. */
+/* Sends an error in the shape of the request's protocol (server/http.h
+ * llg_http_ingress: OpenAI's, or Anthropic's on /v1/messages). The message
+ * is formatted like printf. */
 void llg_respond_error(h2o_req_t *req, int status, const char *type, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 

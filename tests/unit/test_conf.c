@@ -787,7 +787,7 @@ TEST(errors_bad_many_fixture)
         "23:13: retry.attempts: must be between 1 and 100, got 0",
         "25:11: providers[0].name: \"Open_AI\" is not a valid provider name (use a-z, 0-9, _ and -)",
         "27:15: providers[0].base_url: must start with http:// or https://",
-        "29:11: providers[1].type: expected openai, poe, puter or echo, got \"eco\"; did you mean \"echo\"?",
+        "29:11: providers[1].type: expected openai, poe, puter, echo or anthropic, got \"eco\"; did you mean \"echo\"?",
         "30:12: providers[1].delay: expected a duration (whole seconds, or a whole number with unit ms, s, m or h), got \"soon\"",
         "31:11: providers[2].name: duplicate provider name \"echo\" (first at line 28)",
         "33:22: providers[2].fallback[1]: unknown provider \"opneai\"",
@@ -956,7 +956,7 @@ TEST(errors_wrong_types)
                   "t.yaml:10:18: providers[0].list_models: expected a list, got a mapping",
                   "t.yaml:11:15: providers[0].keys_env: expected a string, got a list");
     EXPECT_ERRORS("providers:\n  - {name: x, type: [echo]}\n  - {name: y, type: echo, models: [a, [b]]}\n", NULL,
-                  "t.yaml:2:21: providers[0].type: expected one of openai, poe, puter or echo, got a list",
+                  "t.yaml:2:21: providers[0].type: expected one of openai, poe, puter, echo or anthropic, got a list",
                   "t.yaml:3:39: providers[1].models[1]: expected a string, got a list");
 }
 
@@ -1075,7 +1075,7 @@ TEST(errors_providers)
                   "t.yaml:5:12: providers[3].name: \"c d\" is not a valid provider name (use a-z, 0-9, _ and -)",
                   "t.yaml:6:12: providers[4].name: must not be empty", "t.yaml:7:5: providers[5]: missing required key \"name\"",
                   "t.yaml:8:5: providers[6]: missing required key \"type\"",
-                  "t.yaml:9:21: providers[7].type: expected openai, poe, puter or echo, got \"opnai\"; did you mean \"openai\"?",
+                  "t.yaml:9:21: providers[7].type: expected openai, poe, puter, echo or anthropic, got \"opnai\"; did you mean \"openai\"?",
                   "t.yaml:10:5: providers[8]: missing required key \"base_url\" (required for type openai)",
                   "t.yaml:11:36: providers[9].base_url: must start with http:// or https://",
                   "t.yaml:12:39: providers[10].base_url: has no host",

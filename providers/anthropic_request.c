@@ -1,0 +1,464 @@
+/*
+ * providers/anthropic_request.c: a Messages request read into the canonical
+ * request (see anthropic.h; the mapping is docs/protocols.md):
+ * - system (a string or text blocks) → one leading system message;
+ * - user content: text → text parts, image (base64 or url) → image_url parts,
+ *   document (base64 PDF) → a file part, document (text) → text; each
+ *   tool_result → a `tool` message (before the user's other parts: OpenAI
+ *   wants tool results right after the call), its content flattened to text,
+ *   "[error] " before it when is_error;
+ * - assistant content: text → content, tool_use → tool_calls (input as JSON
+ *   text); thinking and redacted_thinking have no OpenAI-form counterpart and
+ *   are left out (an anthropic upstream gets the client's body untouched);
+ * - tools → function tools (input_schema → parameters); tools of a server
+ *   type (web_search_..., bash_..., ...) have no counterpart and are left out;
+ * - tool_choice auto/any/tool/none → auto/required/{function}/none,
+ *   disable_parallel_tool_use → parallel_tool_calls false;
+ * - max_tokens, temperature, top_p, stream kept; stop_sequences → stop;
+ *   metadata.user_id → user; thinking {type: enabled, budget_tokens} →
+ *   reasoning_effort (< 4096 low, < 16384 medium, else high); top_k has no
+ *   counterpart;
+ * - a `system` message inside the conversation (Claude Code sends one) → a
+ *   system message of its text.
+ * Other members are ignored, as new API fields should not break old gateways.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "providers/anthropic.h"
+#include "providers/request_json.h"
+
+typedef struct perr {
+    char *err, *param;
+    size_t errsize, paramsize;
+} perr_t;
+
+static int fail(perr_t *e, const char *param, const char *fmt, const char *arg)
+{
+    snprintf(e->param, e->paramsize, "%s", param);
+    snprintf(e->err, e->errsize, fmt, param, arg != NULL ? arg : "");
+    return -1;
+}
+
+static const cJSON *get(const cJSON *o, const char *name)
+{
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
+}
+
+static bool is_type(const cJSON *block, const char *type)
+{
+    const cJSON *t = get(block, "type");
+    return cJSON_IsString(t) && strcmp(t->valuestring, type) == 0;
+}
+
+/* Appends the text of a content (a string, or blocks of which the text ones
+ * count) to `out`, joined by "\n". -1 when it is neither. */
+static int content_text(const cJSON *content, llg_strbuf_t *out)
+{
+    if (cJSON_IsString(content)) {
+        llg_strbuf_appends(out, content->valuestring);
+        return 0;
+    }
+    if (!cJSON_IsArray(content))
+        return -1;
+    bool first = true;
+    const cJSON *b;
+    cJSON_ArrayForEach(b, content)
+    {
+        const cJSON *text = get(b, "text");
+        if (is_type(b, "text") && cJSON_IsString(text)) {
+            if (!first)
+                llg_strbuf_append(out, "\n", 1);
+            llg_strbuf_appends(out, text->valuestring);
+            first = false;
+        }
+    }
+    return 0;
+}
+
+/* A system message inside the conversation (Claude Code sends its
+ * environment that way): a system message of its text. */
+static int system_text(const cJSON *content, cJSON *out)
+{
+    llg_strbuf_t text = {0};
+    content_text(content, &text);
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "system");
+    cJSON_AddStringToObject(m, "content", text.data != NULL ? text.data : "");
+    cJSON_AddItemToArray(out, m);
+    llg_strbuf_free(&text);
+    return 0;
+}
+
+/* An image or document block as an OpenAI content part, or NULL when it has
+ * no counterpart. */
+static cJSON *media_part(const cJSON *b)
+{
+    const cJSON *src = get(b, "source");
+    const cJSON *type = get(src, "type"), *mt = get(src, "media_type"), *data = get(src, "data"), *url = get(src, "url");
+    if (!cJSON_IsString(type))
+        return NULL;
+    llg_strbuf_t u = {0};
+    cJSON *part = NULL;
+    if (strcmp(type->valuestring, "base64") == 0 && cJSON_IsString(mt) && cJSON_IsString(data))
+        llg_strbuf_appendf(&u, "data:%s;base64,%s", mt->valuestring, data->valuestring);
+    else if (strcmp(type->valuestring, "url") == 0 && cJSON_IsString(url))
+        llg_strbuf_appends(&u, url->valuestring);
+    else if (strcmp(type->valuestring, "text") == 0 && cJSON_IsString(data)) {
+        part = cJSON_CreateObject();
+        cJSON_AddStringToObject(part, "type", "text");
+        cJSON_AddStringToObject(part, "text", data->valuestring);
+        return part;
+    }
+    if (u.len == 0) {
+        llg_strbuf_free(&u);
+        return NULL;
+    }
+    part = cJSON_CreateObject();
+    if (is_type(b, "image")) {
+        cJSON_AddStringToObject(part, "type", "image_url");
+        cJSON *iu = cJSON_AddObjectToObject(part, "image_url");
+        cJSON_AddStringToObject(iu, "url", u.data);
+    } else {
+        cJSON_AddStringToObject(part, "type", "file");
+        cJSON *f = cJSON_AddObjectToObject(part, "file");
+        const cJSON *title = get(b, "title");
+        cJSON_AddStringToObject(f, "filename", cJSON_IsString(title) ? title->valuestring : "document.pdf");
+        cJSON_AddStringToObject(f, "file_data", u.data);
+    }
+    llg_strbuf_free(&u);
+    return part;
+}
+
+/* A tool_result block as a `tool` message. */
+static int tool_result(const cJSON *b, cJSON *out, perr_t *e, const char *where)
+{
+    const cJSON *id = get(b, "tool_use_id"), *content = get(b, "content");
+    if (!cJSON_IsString(id))
+        return fail(e, where, "%s.tool_use_id: Field required%s", NULL);
+    llg_strbuf_t text = {0};
+    if (cJSON_IsTrue(get(b, "is_error")))
+        llg_strbuf_appends(&text, "[error] ");
+    if (content != NULL && !cJSON_IsNull(content) && content_text(content, &text) != 0) {
+        llg_strbuf_free(&text);
+        return fail(e, where, "%s.content: Input should be a valid string or a list of content blocks%s", NULL);
+    }
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "tool");
+    cJSON_AddStringToObject(m, "tool_call_id", id->valuestring);
+    cJSON_AddStringToObject(m, "content", text.data != NULL ? text.data : "");
+    cJSON_AddItemToArray(out, m);
+    llg_strbuf_free(&text);
+    return 0;
+}
+
+/* A user message: its tool results as `tool` messages, then the rest as one
+ * user message. */
+static int user_message(const cJSON *content, cJSON *out, perr_t *e, const char *where)
+{
+    if (cJSON_IsString(content)) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddStringToObject(m, "content", content->valuestring);
+        cJSON_AddItemToArray(out, m);
+        return 0;
+    }
+    cJSON *parts = cJSON_CreateArray();
+    const cJSON *b;
+    char at[96];
+    int i = 0;
+    cJSON_ArrayForEach(b, content)
+    {
+        snprintf(at, sizeof(at), "%s.%d", where, i++);
+        const cJSON *text = get(b, "text");
+        if (!cJSON_IsObject(b) || !cJSON_IsString(get(b, "type"))) {
+            cJSON_Delete(parts);
+            return fail(e, at, "%s.type: Field required%s", NULL);
+        }
+        if (is_type(b, "text")) {
+            if (!cJSON_IsString(text)) {
+                cJSON_Delete(parts);
+                return fail(e, at, "%s.text: Field required%s", NULL);
+            }
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "type", "text");
+            cJSON_AddStringToObject(p, "text", text->valuestring);
+            cJSON_AddItemToArray(parts, p);
+        } else if (is_type(b, "tool_result")) {
+            if (tool_result(b, out, e, at) != 0) {
+                cJSON_Delete(parts);
+                return -1;
+            }
+        } else if (is_type(b, "image") || is_type(b, "document")) {
+            cJSON *p = media_part(b);
+            if (p != NULL)
+                cJSON_AddItemToArray(parts, p);
+        }
+        /* other block types (search results, containers, ...) have no counterpart */
+    }
+    if (cJSON_GetArraySize(parts) > 0) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "user");
+        cJSON_AddItemToObject(m, "content", parts);
+        cJSON_AddItemToArray(out, m);
+    } else {
+        cJSON_Delete(parts);
+    }
+    return 0;
+}
+
+static int assistant_message(const cJSON *content, cJSON *out, perr_t *e, const char *where)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "assistant");
+    if (cJSON_IsString(content)) {
+        cJSON_AddStringToObject(m, "content", content->valuestring);
+        cJSON_AddItemToArray(out, m);
+        return 0;
+    }
+    llg_strbuf_t text = {0};
+    cJSON *calls = cJSON_CreateArray();
+    const cJSON *b;
+    char at[96];
+    int i = 0;
+    cJSON_ArrayForEach(b, content)
+    {
+        snprintf(at, sizeof(at), "%s.%d", where, i++);
+        const cJSON *t = get(b, "text");
+        if (is_type(b, "text") && cJSON_IsString(t)) {
+            llg_strbuf_appends(&text, t->valuestring);
+        } else if (is_type(b, "tool_use")) {
+            const cJSON *id = get(b, "id"), *name = get(b, "name"), *input = get(b, "input");
+            if (!cJSON_IsString(id) || !cJSON_IsString(name)) {
+                cJSON_Delete(calls);
+                cJSON_Delete(m);
+                llg_strbuf_free(&text);
+                return fail(e, at, "%s: tool_use blocks need an id and a name%s", NULL);
+            }
+            char *args = input != NULL ? cJSON_PrintUnformatted(input) : NULL;
+            cJSON *c = cJSON_CreateObject();
+            cJSON_AddStringToObject(c, "id", id->valuestring);
+            cJSON_AddStringToObject(c, "type", "function");
+            cJSON *fn = cJSON_AddObjectToObject(c, "function");
+            cJSON_AddStringToObject(fn, "name", name->valuestring);
+            cJSON_AddStringToObject(fn, "arguments", args != NULL ? args : "{}");
+            cJSON_free(args);
+            cJSON_AddItemToArray(calls, c);
+        }
+    }
+    if (text.len > 0 || cJSON_GetArraySize(calls) == 0)
+        cJSON_AddStringToObject(m, "content", text.data != NULL ? text.data : "");
+    else
+        cJSON_AddNullToObject(m, "content");
+    if (cJSON_GetArraySize(calls) > 0)
+        cJSON_AddItemToObject(m, "tool_calls", calls);
+    else
+        cJSON_Delete(calls);
+    cJSON_AddItemToArray(out, m);
+    llg_strbuf_free(&text);
+    return 0;
+}
+
+static int messages(const cJSON *in, cJSON *out, perr_t *e)
+{
+    if (in == NULL)
+        return fail(e, "messages", "%s: Field required%s", NULL);
+    if (!cJSON_IsArray(in))
+        return fail(e, "messages", "%s: Input should be a valid list%s", NULL);
+    int i = 0;
+    const cJSON *m;
+    char at[64];
+    cJSON_ArrayForEach(m, in)
+    {
+        snprintf(at, sizeof(at), "messages.%d", i++);
+        const cJSON *role = get(m, "role"), *content = get(m, "content");
+        if (!cJSON_IsObject(m))
+            return fail(e, at, "%s: Input should be a valid dictionary%s", NULL);
+        if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") != 0 && strcmp(role->valuestring, "assistant") != 0 &&
+                                      strcmp(role->valuestring, "system") != 0))
+            return fail(e, at, "%s.role: Input should be 'user', 'assistant' or 'system'%s", NULL);
+        if (!cJSON_IsString(content) && !cJSON_IsArray(content))
+            return fail(e, at, "%s.content: Input should be a valid string or a list of content blocks%s", NULL);
+        int rc = role->valuestring[0] == 'u'   ? user_message(content, out, e, at)
+                 : role->valuestring[0] == 'a' ? assistant_message(content, out, e, at)
+                                               : system_text(content, out);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static cJSON *convert_tool(const cJSON *t)
+{
+    const cJSON *type = get(t, "type"), *name = get(t, "name");
+    /* server tools (web_search_..., bash_..., text_editor_...) run at Anthropic */
+    if ((cJSON_IsString(type) && strcmp(type->valuestring, "custom") != 0) || !cJSON_IsString(name))
+        return NULL;
+    cJSON *tool = cJSON_CreateObject();
+    cJSON_AddStringToObject(tool, "type", "function");
+    cJSON *fn = cJSON_AddObjectToObject(tool, "function");
+    cJSON_AddStringToObject(fn, "name", name->valuestring);
+    const cJSON *desc = get(t, "description"), *schema = get(t, "input_schema");
+    if (cJSON_IsString(desc))
+        cJSON_AddStringToObject(fn, "description", desc->valuestring);
+    cJSON_AddItemToObject(fn, "parameters", cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1) : cJSON_CreateObject());
+    return tool;
+}
+
+static int tools(const cJSON *root, cJSON *out, perr_t *e)
+{
+    const cJSON *in = get(root, "tools"), *t;
+    if (in == NULL || cJSON_IsNull(in))
+        return 0;
+    if (!cJSON_IsArray(in))
+        return fail(e, "tools", "%s: Input should be a valid list%s", NULL);
+    cJSON *arr = cJSON_CreateArray();
+    cJSON_ArrayForEach(t, in)
+    {
+        cJSON *tool = convert_tool(t);
+        if (tool != NULL)
+            cJSON_AddItemToArray(arr, tool);
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(arr);
+        return 0;
+    }
+    cJSON_AddItemToObject(out, "tools", arr);
+    const cJSON *choice = get(root, "tool_choice");
+    const cJSON *ct = get(choice, "type");
+    if (choice != NULL && !cJSON_IsString(ct))
+        return fail(e, "tool_choice", "%s.type: Field required%s", NULL);
+    if (choice == NULL)
+        return 0;
+    const char *c = ct->valuestring;
+    if (strcmp(c, "auto") == 0)
+        cJSON_AddStringToObject(out, "tool_choice", "auto");
+    else if (strcmp(c, "any") == 0)
+        cJSON_AddStringToObject(out, "tool_choice", "required");
+    else if (strcmp(c, "none") == 0)
+        cJSON_AddStringToObject(out, "tool_choice", "none");
+    else if (strcmp(c, "tool") == 0) {
+        const cJSON *name = get(choice, "name");
+        if (!cJSON_IsString(name))
+            return fail(e, "tool_choice", "%s.name: Field required%s", NULL);
+        cJSON *tc = cJSON_AddObjectToObject(out, "tool_choice");
+        cJSON_AddStringToObject(tc, "type", "function");
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(tc, "function"), "name", name->valuestring);
+    } else {
+        return fail(e, "tool_choice", "%s.type: Input should be 'auto', 'any', 'tool' or 'none'%s", NULL);
+    }
+    if (cJSON_IsTrue(get(choice, "disable_parallel_tool_use")))
+        cJSON_AddFalseToObject(out, "parallel_tool_calls");
+    return 0;
+}
+
+static int system_message(const cJSON *root, cJSON *msgs, perr_t *e)
+{
+    const cJSON *sys = get(root, "system");
+    if (sys == NULL || cJSON_IsNull(sys))
+        return 0;
+    llg_strbuf_t text = {0};
+    if (content_text(sys, &text) != 0)
+        return fail(e, "system", "%s: Input should be a valid string or a list of text blocks%s", NULL);
+    if (text.len > 0) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "system");
+        cJSON_AddStringToObject(m, "content", text.data);
+        cJSON_AddItemToArray(msgs, m);
+    }
+    llg_strbuf_free(&text);
+    return 0;
+}
+
+/* A number member: absent or null is fine; `integer`: a whole number >= 1. */
+static int number(const cJSON *root, const char *name, bool integer, bool required, cJSON *out, perr_t *e)
+{
+    const cJSON *v = get(root, name);
+    if (v == NULL || cJSON_IsNull(v))
+        return required ? fail(e, name, "%s: Field required%s", NULL) : 0;
+    if (!cJSON_IsNumber(v))
+        return fail(e, name, integer ? "%s: Input should be a valid integer%s" : "%s: Input should be a valid number%s", NULL);
+    double d = v->valuedouble;
+    if (integer && (!(d >= 1 && d <= 9007199254740992.0) || d != (double)(long long)d))
+        return fail(e, name, "%s: Input should be an integer of at least 1%s", NULL);
+    cJSON_AddNumberToObject(out, name, d);
+    return 0;
+}
+
+static int params(const cJSON *root, cJSON *out, perr_t *e, bool need_max_tokens)
+{
+    if (number(root, "max_tokens", true, need_max_tokens, out, e) != 0 || number(root, "temperature", false, false, out, e) != 0 ||
+        number(root, "top_p", false, false, out, e) != 0)
+        return -1;
+    const cJSON *topk = get(root, "top_k");
+    if (topk != NULL && !cJSON_IsNull(topk) && !cJSON_IsNumber(topk))
+        return fail(e, "top_k", "%s: Input should be a valid integer%s", NULL);
+    const cJSON *stream = get(root, "stream");
+    if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream))
+        return fail(e, "stream", "%s: Input should be a valid boolean%s", NULL);
+    if (cJSON_IsTrue(stream))
+        cJSON_AddTrueToObject(out, "stream");
+    const cJSON *stops = get(root, "stop_sequences"), *s;
+    if (stops != NULL && !cJSON_IsNull(stops)) {
+        if (!cJSON_IsArray(stops))
+            return fail(e, "stop_sequences", "%s: Input should be a valid list%s", NULL);
+        cJSON_ArrayForEach(s, stops) if (!cJSON_IsString(s)) return fail(e, "stop_sequences",
+                                                                         "%s: Input should be a list of strings%s", NULL);
+        if (cJSON_GetArraySize(stops) > 0)
+            cJSON_AddItemToObject(out, "stop", cJSON_Duplicate(stops, 1));
+    }
+    const cJSON *user = get(get(root, "metadata"), "user_id");
+    if (cJSON_IsString(user))
+        cJSON_AddStringToObject(out, "user", user->valuestring);
+    const cJSON *thinking = get(root, "thinking");
+    if (thinking != NULL && !cJSON_IsNull(thinking) && !cJSON_IsObject(thinking))
+        return fail(e, "thinking", "%s: Input should be a valid dictionary%s", NULL);
+    const cJSON *budget = get(thinking, "budget_tokens");
+    /* only an explicit budget: "adaptive" (what Claude Code sends for models
+     * it does not know) leaves the upstream's default, as many OpenAI-form
+     * models refuse reasoning_effort */
+    if (is_type(thinking, "enabled") && cJSON_IsNumber(budget)) {
+        double b = budget->valuedouble;
+        cJSON_AddStringToObject(out, "reasoning_effort", b < 4096 ? "low" : b < 16384 ? "medium" : "high");
+    }
+    return 0;
+}
+
+static cJSON *parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize, bool need_max_tokens)
+{
+    perr_t e = {err, param, errsize, paramsize};
+    cJSON *root = llg_request_json(body, len, err, errsize, param, paramsize);
+    if (root == NULL)
+        return NULL;
+    cJSON *out = cJSON_CreateObject();
+    const cJSON *model = get(root, "model");
+    if (model == NULL || cJSON_IsNull(model)) {
+        fail(&e, "model", "%s: Field required%s", NULL);
+        goto Error;
+    }
+    if (!cJSON_IsString(model)) {
+        fail(&e, "model", "%s: Input should be a valid string%s", NULL);
+        goto Error;
+    }
+    cJSON_AddStringToObject(out, "model", model->valuestring);
+    cJSON *msgs = cJSON_AddArrayToObject(out, "messages");
+    if (system_message(root, msgs, &e) != 0 || messages(get(root, "messages"), msgs, &e) != 0 ||
+        params(root, out, &e, need_max_tokens) != 0 || tools(root, out, &e) != 0)
+        goto Error;
+    cJSON_Delete(root);
+    return out;
+Error:
+    cJSON_Delete(root);
+    cJSON_Delete(out);
+    return NULL;
+}
+
+cJSON *llg_anthropic_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
+{
+    return parse(body, len, err, errsize, param, paramsize, true);
+}
+
+cJSON *llg_anthropic_parse_count(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
+{
+    return parse(body, len, err, errsize, param, paramsize, false);
+}
