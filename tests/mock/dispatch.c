@@ -5,7 +5,8 @@
  * message, a "mock" field, a "~list" model suffix), routes the request and
  * prepares the response; mock_next then hands the loop one step at a time:
  * latency, head, prelude events, content chunks with their pauses, comments
- * and mid-stream faults, tail events, end.
+ * and mid-stream faults, tail events, end. /v1/messages (Anthropic) is routed
+ * here too; anthropic.c shapes its answers.
  */
 #include "mock.h"
 
@@ -147,13 +148,16 @@ static uint32_t count_words(const char *s, size_t n)
     return w;
 }
 
-/* the last user message of messages (OpenAI, Puter) or query (Poe) */
-static void last_user(struct mock_conn *c, const cJSON *msgs)
+/* the last user message of messages (OpenAI, Anthropic, Puter) or query
+ * (Poe); the prompt's words (those of system too, Anthropic's field) */
+static void last_user(struct mock_conn *c, const cJSON *msgs, const cJSON *system)
 {
     struct mock_stream *st = &c->st;
     const cJSON *m, *last = NULL;
     struct mbuf tmp = {0};
     uint32_t words = 0;
+    add_content(&tmp, system);
+    words += count_words(tmp.p, tmp.len);
     cJSON_ArrayForEach(m, msgs)
     {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -396,6 +400,30 @@ static void route_images(struct mock_conn *c, const cJSON *root)
     mbuf_free(&b);
 }
 
+static bool format_set(const struct mock_scenario *sc)
+{
+    for (unsigned i = 0; i < sc->nset; i++)
+        if (strcmp(sc->set_name[i], "format") == 0)
+            return true;
+    return false;
+}
+
+/* the names of the request's tools (OpenAI's tools[].function.name,
+ * Anthropic's tools[].name), for tools=N */
+static void tool_names(struct mock_conn *c, const cJSON *root)
+{
+    const cJSON *t;
+    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "tools"))
+    {
+        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_IsObject(fn) ? fn : t, "name");
+        if (cJSON_IsString(name) && name->valuestring[0] != '\0' && strlen(name->valuestring) < 128) {
+            mbuf_add(&c->st.tool_names, name->valuestring, strlen(name->valuestring) + 1);
+            c->st.ntool_names++;
+        }
+    }
+}
+
 static void error_for_route(struct mock_conn *c, int status, const char *what)
 {
     struct mock_stream *st = &c->st;
@@ -439,6 +467,8 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "args");
         if (cJSON_IsObject(a))
             args = a;
+    } else if (is(ep, el, "/messages") || is(ep, el, "/messages/count_tokens")) {
+        kind = MOCK_K_ANTHROPIC;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(args, "model");
     if (kind != MOCK_K_POE && cJSON_IsString(model))
@@ -450,15 +480,24 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         sc->format = MOCK_FMT_PUTER;
     else if (kind == MOCK_K_POE)
         sc->format = MOCK_FMT_POE;
+    else if (kind == MOCK_K_ANTHROPIC)
+        sc->format = MOCK_FMT_ANTHROPIC;
+    else if (get && is(ep, el, "/models") && sc->format == MOCK_FMT_OPENAI && !format_set(sc) &&
+             mock_http_header(&c->req, base, "anthropic-version", &(size_t){0}) != NULL)
+        sc->format = MOCK_FMT_ANTHROPIC; /* Anthropic's model list for Anthropic's clients */
+    tool_names(c, root);
 
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(args, "stream");
     st->stream = cJSON_IsTrue(stream);
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(root, "stream_options");
     bool want_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
-    st->include_usage =
-        sc->usage == 1 ||
-        (sc->usage == -1 && (want_usage || sc->format == MOCK_FMT_OPENROUTER || sc->format == MOCK_FMT_DEEPINFRA || !st->stream));
-    snprintf(st->id, sizeof(st->id), "%s%llu", sc->format == MOCK_FMT_OPENROUTER ? "gen-mock" : "chatcmpl-mock",
+    st->include_usage = sc->usage == 1 ||
+                        (sc->usage == -1 && (want_usage || sc->format == MOCK_FMT_OPENROUTER || sc->format == MOCK_FMT_DEEPINFRA ||
+                                             sc->format == MOCK_FMT_ANTHROPIC || !st->stream));
+    snprintf(st->id, sizeof(st->id), "%s%llu",
+             sc->format == MOCK_FMT_OPENROUTER ? "gen-mock"
+             : kind == MOCK_K_ANTHROPIC        ? "msg_mock"
+                                               : "chatcmpl-mock",
              (unsigned long long)c->seq);
     mbuf_adds(&st->text, "mock: ");
 
@@ -476,7 +515,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "query");
         if (!cJSON_IsArray(msgs))
             msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-        last_user(c, msgs);
+        last_user(c, msgs, NULL);
         st->stream = true;
         start_stream(c, kind, &mock_wire_poe);
     } else if (kind == MOCK_K_PUTER) {
@@ -485,12 +524,35 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         st->kind = kind;
         if (bad_json)
             goto bad;
-        last_user(c, cJSON_GetObjectItemCaseSensitive(args, "messages"));
+        last_user(c, cJSON_GetObjectItemCaseSensitive(args, "messages"), NULL);
         if (st->stream) {
             start_stream(c, kind, &mock_wire_puter);
         } else if (!is_http_fault(sc) && sc->fault != MOCK_FAULT_PUTER_200_ERROR) {
             set_text_counts(c);
             mock_puter_whole(c, &st->full);
+        }
+    } else if (kind == MOCK_K_ANTHROPIC) {
+        if (!post)
+            goto method;
+        st->kind = kind;
+        if (bad_json)
+            goto bad;
+        bool count = is(ep, el, "/messages/count_tokens");
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+        if (!is_http_fault(sc) &&
+            (!cJSON_IsArray(msgs) || (!count && !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_tokens"))))) {
+            mock_fmt_error(c, &st->full, 400, cJSON_IsArray(msgs) ? "max_tokens" : "messages");
+            goto out;
+        }
+        last_user(c, msgs, cJSON_GetObjectItemCaseSensitive(root, "system"));
+        if (count) {
+            if (!is_http_fault(sc))
+                mock_anthropic_count(c, &st->full);
+        } else if (st->stream) {
+            start_stream(c, kind, &mock_wire_anthropic);
+        } else if (!is_http_fault(sc)) {
+            set_text_counts(c);
+            mock_anthropic_whole(c, &st->full);
         }
     } else if (is(path, pl, "/puterai/chat/models") || (get && sc->format == MOCK_FMT_PUTER && is(ep, el, "/models"))) {
         if (!get)
@@ -508,7 +570,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             mock_fmt_error(c, &st->full, 400, "messages");
             goto out;
         }
-        last_user(c, msgs);
+        last_user(c, msgs, NULL);
         if (st->stream)
             start_stream(c, MOCK_K_CHAT, openai_wire(sc->format));
         else if (!is_http_fault(sc)) {
@@ -595,7 +657,8 @@ static void reset_stream(struct mock_conn *c)
     st->k = st->i = st->n = st->chunks_sent = st->writes = 0;
     st->waited = st->commented = st->stream = st->include_usage = st->chunked_body = st->api = st->any_line = false;
     st->status = 0;
-    st->text.len = st->full.len = 0;
+    st->text.len = st->full.len = st->tool_names.len = 0;
+    st->ntool_names = 0;
     st->text_pos = 0;
     st->text_chars = st->char_pos = 0;
     st->prompt_tokens = 1;

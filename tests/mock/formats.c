@@ -2,8 +2,11 @@
  * tests/mock/formats.c: the OpenAI-shaped wire formats of llmgate-mock, as
  * OpenAI, OpenRouter, DeepInfra and Poe's OpenAI-compatible API send them
  * (shapes from shared/fixtures): the response headers of each provider
- * (rate-limit headers, Set-Cookie, CORS), chat completion chunks and bodies,
- * legacy completions, model lists, and each provider's error bodies.
+ * (rate-limit headers, Set-Cookie, CORS), chat completion chunks and bodies
+ * (with tool calls for tools=N and reasoning deltas for thinking=1), legacy
+ * completions, model lists, and each provider's error bodies. Also the
+ * helpers every format shares: the whole answer text, the fake tool calls
+ * and the fake reasoning.
  */
 #include "mock.h"
 
@@ -33,7 +36,53 @@ static void add_cost(struct mbuf *o, double v)
 
 const char *mock_finish(struct mock_conn *c)
 {
-    return c->sc.finish[0] ? c->sc.finish : "stop";
+    return c->sc.finish[0] ? c->sc.finish : c->sc.tools > 0 ? "tool_calls" : "stop";
+}
+
+/* ---- the fake tool calls (tools=N) and reasoning (thinking=1) ---- */
+
+const char *mock_tool_name(struct mock_conn *c, uint32_t k)
+{
+    const struct mock_stream *st = &c->st;
+    if (st->ntool_names == 0)
+        return "get_weather";
+    const char *p = st->tool_names.p;
+    for (uint32_t i = k % st->ntool_names; i > 0; i--)
+        p += strlen(p) + 1;
+    return p;
+}
+
+void mock_tool_args(struct mbuf *o, uint32_t k, int part)
+{
+    char args[64];
+    int n = snprintf(args, sizeof(args), "{\"location\":\"Paris\",\"n\":%u}", k);
+    if (part < 0) {
+        mbuf_add(o, args, (size_t)n);
+        return;
+    }
+    size_t from = (size_t)n * (size_t)part / MOCK_ARG_PIECES, to = (size_t)n * (size_t)(part + 1) / MOCK_ARG_PIECES;
+    mbuf_add(o, args + from, to - from);
+}
+
+const char *const mock_think_pieces[MOCK_THINK_PIECES] = {"Let me think", " about", " that."};
+
+void mock_think_whole(struct mbuf *o)
+{
+    for (int i = 0; i < MOCK_THINK_PIECES; i++)
+        mbuf_adds(o, mock_think_pieces[i]);
+}
+
+void mock_text_whole(struct mock_conn *c, struct mbuf *t)
+{
+    struct mock_stream *st = &c->st;
+    bool stamp = c->sc.stamp;
+    c->sc.stamp = false;
+    for (st->i = 0; st->i < st->n; st->i++)
+        mock_piece(c, t);
+    c->sc.stamp = stamp;
+    st->i = 0;
+    st->text_pos = 0;
+    st->char_pos = 0;
 }
 
 /* "prompt_tokens":..,"completion_tokens":..,"total_tokens":.. */
@@ -105,6 +154,9 @@ void mock_fmt_headers(struct mock_conn *c, struct mbuf *o)
                   "HttpOnly\r\netag: W/\"mock%llu\"\r\n",
                   seq, seq);
         break;
+    case MOCK_FMT_ANTHROPIC:
+        mock_anthropic_headers(c, o);
+        break;
     }
     const struct mock_scenario *sc = &c->sc;
     if (limited) {
@@ -117,7 +169,7 @@ void mock_fmt_headers(struct mock_conn *c, struct mbuf *o)
             mock_http_date_fmt(d, sizeof(d), (int64_t)time(NULL) + sc->retry_after_date);
             mbuf_addf(o, "retry-after: %s\r\n", d);
         }
-        if (sc->reset_requests[0])
+        if (sc->reset_requests[0] && sc->format != MOCK_FMT_ANTHROPIC)
             mbuf_addf(o, "x-ratelimit-reset-requests: %s\r\n", sc->reset_requests);
     }
 }
@@ -155,10 +207,71 @@ static void oa_end(struct mock_conn *c, struct mbuf *o)
     sse_end(c, o);
 }
 
+static void plain_end(struct mock_conn *c, struct mbuf *o)
+{
+    mbuf_adds(o, "]}");
+    sse_end(c, o);
+}
+
+/* the shape of one OpenAI-like stream: its chunk start and end, and what
+ * follows a delta in a choice */
+struct oa_like {
+    void (*begin)(struct mock_conn *c, struct mbuf *o);
+    void (*end)(struct mock_conn *c, struct mbuf *o);
+    const char *after_delta;  /* the rest of the choice: "},\"finish_reason\":null}" ... */
+    const char *reasoning;    /* the delta's field of thinking=1 */
+    const char *delta_prefix; /* what a content delta starts with */
+};
+
+/* thinking=1: reasoning piece k (0 when none is left) */
+static int reasoning_event(struct mock_conn *c, struct mbuf *o, unsigned k, const struct oa_like *w)
+{
+    if (!c->sc.thinking || k >= MOCK_THINK_PIECES)
+        return 0;
+    w->begin(c, o);
+    mbuf_adds(o, "{\"index\":0,\"delta\":{");
+    mbuf_adds(o, w->delta_prefix);
+    mbuf_addc(o, '"');
+    mbuf_adds(o, w->reasoning);
+    mbuf_adds(o, "\":");
+    jstr(o, mock_think_pieces[k]);
+    mbuf_adds(o, w->after_delta);
+    w->end(c, o);
+    return 1;
+}
+
+/* tools=N: event k of the tool calls (0 when none is left): per call, its
+ * id, type and name with empty arguments, then the arguments in pieces */
+static int tool_call_event(struct mock_conn *c, struct mbuf *o, unsigned k, const struct oa_like *w)
+{
+    uint32_t t = k / (1 + MOCK_ARG_PIECES), part = k % (1 + MOCK_ARG_PIECES);
+    if (t >= c->sc.tools)
+        return 0;
+    w->begin(c, o);
+    mbuf_addf(o, "{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%u,", t);
+    if (part == 0) {
+        mbuf_addf(o, "\"id\":\"call_mock%llu_%u\",\"type\":\"function\",\"function\":{\"name\":", (unsigned long long)c->seq, t);
+        jstr(o, mock_tool_name(c, t));
+        mbuf_adds(o, ",\"arguments\":\"\"}}]");
+    } else {
+        struct mbuf a = {0};
+        mock_tool_args(&a, t, (int)part - 1);
+        mbuf_adds(o, "\"function\":{\"arguments\":");
+        mbuf_add_json_str(o, a.p, a.len);
+        mbuf_adds(o, "}}]");
+        mbuf_free(&a);
+    }
+    mbuf_adds(o, w->after_delta);
+    w->end(c, o);
+    return 1;
+}
+
+static const struct oa_like oa_shape = {oa_begin, oa_end, "},\"logprobs\":null,\"finish_reason\":null}", "reasoning_content", ""};
+
 static int oa_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
     if (k > 0)
-        return 0;
+        return reasoning_event(c, o, k - 1, &oa_shape);
     oa_begin(c, o);
     mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},"
                  "\"logprobs\":null,\"finish_reason\":null}");
@@ -216,6 +329,10 @@ static int usage_then_done(struct mock_conn *c, struct mbuf *o, unsigned k, void
 
 static int oa_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
+    unsigned tk = c->sc.tools * (1 + MOCK_ARG_PIECES);
+    if (k < tk)
+        return tool_call_event(c, o, k, &oa_shape);
+    k -= tk;
     if (k == 0) {
         oa_begin(c, o);
         mbuf_adds(o, "{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":");
@@ -248,10 +365,13 @@ static void or_comment(struct mock_conn *c, struct mbuf *o)
     sse_end(c, o);
 }
 
+static const struct oa_like or_shape = {or_begin, plain_end, "},\"finish_reason\":null,\"native_finish_reason\":null}", "reasoning",
+                                        "\"role\":\"assistant\",\"content\":\"\","};
+
 static int or_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
     if (k > 0)
-        return 0;
+        return reasoning_event(c, o, k - 1, &or_shape);
     or_comment(c, o);
     return 1;
 }
@@ -281,6 +401,10 @@ static void or_error(struct mock_conn *c, struct mbuf *o)
 
 static int or_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
+    unsigned tk = c->sc.tools * (1 + MOCK_ARG_PIECES);
+    if (k < tk)
+        return tool_call_event(c, o, k, &or_shape);
+    k -= tk;
     if (k == 0) {
         or_begin(c, o);
         mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":");
@@ -309,10 +433,12 @@ static void di_begin(struct mock_conn *c, struct mbuf *o)
     mbuf_adds(o, ",\"choices\":[");
 }
 
+static const struct oa_like di_shape = {di_begin, plain_end, "},\"finish_reason\":null}", "reasoning_content", ""};
+
 static int di_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
     if (k > 0)
-        return 0;
+        return reasoning_event(c, o, k - 1, &di_shape);
     di_begin(c, o);
     mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}");
     sse_end(c, o);
@@ -338,6 +464,10 @@ static void di_error(struct mock_conn *c, struct mbuf *o)
 
 static int di_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
+    unsigned tk = c->sc.tools * (1 + MOCK_ARG_PIECES);
+    if (k < tk)
+        return tool_call_event(c, o, k, &di_shape);
+    k -= tk;
     if (k == 0) {
         di_begin(c, o);
         mbuf_adds(o, "{\"index\":0,\"delta\":{},\"finish_reason\":");
@@ -413,21 +543,48 @@ static void finish_whole(struct mock_conn *c, struct mbuf *o, struct mbuf *b)
     mbuf_free(b);
 }
 
+/* the message's content: null when tool calls come without text */
 static void whole_content(struct mock_conn *c, struct mbuf *b)
 {
     struct mbuf t = {0};
-    struct mock_stream *st = &c->st;
-    for (st->i = 0; st->i < st->n; st->i++) {
-        bool stamp = c->sc.stamp;
-        c->sc.stamp = false;
-        mock_piece(c, &t);
-        c->sc.stamp = stamp;
+    if (c->st.n == 0 && c->sc.tools > 0) {
+        mbuf_adds(b, "null");
+        return;
     }
-    st->i = 0;
-    st->text_pos = 0;
-    st->char_pos = 0;
+    mock_text_whole(c, &t);
     mbuf_add_json_str(b, t.p ? t.p : "", t.len);
     mbuf_free(&t);
+}
+
+/* thinking=1: ,"<field>":"<reasoning>" */
+static void whole_reasoning(struct mock_conn *c, struct mbuf *b, const char *field)
+{
+    if (!c->sc.thinking)
+        return;
+    struct mbuf t = {0};
+    mock_think_whole(&t);
+    mbuf_addf(b, ",\"%s\":", field);
+    mbuf_add_json_str(b, t.p, t.len);
+    mbuf_free(&t);
+}
+
+/* tools=N: the message's tool_calls array */
+static void whole_tool_calls(struct mock_conn *c, struct mbuf *b)
+{
+    struct mbuf a = {0};
+    mbuf_addc(b, '[');
+    for (uint32_t t = 0; t < c->sc.tools; t++) {
+        mbuf_addf(b, "%s{\"id\":\"call_mock%llu_%u\",\"type\":\"function\",\"function\":{\"name\":", t ? "," : "",
+                  (unsigned long long)c->seq, t);
+        jstr(b, mock_tool_name(c, t));
+        mbuf_adds(b, ",\"arguments\":");
+        a.len = 0;
+        mock_tool_args(&a, t, -1);
+        mbuf_add_json_str(b, a.p, a.len);
+        mbuf_adds(b, "}}");
+    }
+    mbuf_addc(b, ']');
+    mbuf_free(&a);
 }
 
 void mock_fmt_chat_whole(struct mock_conn *c, struct mbuf *o)
@@ -446,16 +603,36 @@ void mock_fmt_chat_whole(struct mock_conn *c, struct mbuf *o)
         jstr(&b, mock_finish(c));
         mbuf_adds(&b, ",\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
         whole_content(c, &b);
-        mbuf_adds(&b, ",\"refusal\":null,\"reasoning\":null}}]");
+        if (c->sc.tools > 0) {
+            mbuf_adds(&b, ",\"tool_calls\":");
+            whole_tool_calls(c, &b);
+        }
+        mbuf_adds(&b, ",\"refusal\":null");
+        if (c->sc.thinking)
+            whole_reasoning(c, &b, "reasoning");
+        else
+            mbuf_adds(&b, ",\"reasoning\":null");
+        mbuf_adds(&b, "}}]");
     } else {
         mbuf_addf(&b, ",\"object\":\"chat.completion\",\"created\":%llu,\"model\":", (unsigned long long)st->created);
         jstr(&b, st->model);
         mbuf_adds(&b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
         whole_content(c, &b);
-        if (c->sc.format == MOCK_FMT_DEEPINFRA)
-            mbuf_adds(&b, ",\"name\":null,\"tool_calls\":null},\"finish_reason\":");
-        else
+        whole_reasoning(c, &b, "reasoning_content");
+        if (c->sc.format == MOCK_FMT_DEEPINFRA) {
+            mbuf_adds(&b, ",\"name\":null,\"tool_calls\":");
+            if (c->sc.tools > 0)
+                whole_tool_calls(c, &b);
+            else
+                mbuf_adds(&b, "null");
+            mbuf_adds(&b, "},\"finish_reason\":");
+        } else {
+            if (c->sc.tools > 0) {
+                mbuf_adds(&b, ",\"tool_calls\":");
+                whole_tool_calls(c, &b);
+            }
             mbuf_adds(&b, ",\"refusal\":null},\"logprobs\":null,\"finish_reason\":");
+        }
         jstr(&b, mock_finish(c));
         mbuf_adds(&b, c->sc.format == MOCK_FMT_DEEPINFRA ? ",\"logprobs\":null}]" : "}]");
     }
@@ -503,6 +680,10 @@ void mock_fmt_models(struct mock_conn *c, struct mbuf *o)
     struct mbuf b = {0};
     enum mock_format f = c->sc.format;
     const char *ids = c->sc.models;
+    if (f == MOCK_FMT_ANTHROPIC) {
+        mock_anthropic_models(c, o);
+        return;
+    }
     if (ids[0] == '\0') {
         if (f == MOCK_FMT_OPENROUTER) {
             mbuf_adds(&b,
@@ -729,6 +910,8 @@ void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char 
     if (status == 502 && !mine) {
         mbuf_adds(&b, cf_502);
         ctype = "text/html";
+    } else if (c->sc.format == MOCK_FMT_ANTHROPIC) {
+        mock_anthropic_error_body(c, &b, status, what);
     } else if (mine || c->sc.format == MOCK_FMT_OPENAI || c->sc.format == MOCK_FMT_PUTER ||
                (what != NULL && strcmp(what, "insufficient_quota") == 0)) {
         openai_error(c, &b, status, what);

@@ -10,6 +10,7 @@
  *   dispatch.c  routing, request body reading, the stream driver
  *   formats.c   OpenAI, OpenRouter and DeepInfra wire formats
  *   poe.c       Poe's bot protocol and puter.c Puter's driver API
+ *   anthropic.c Anthropic's Messages API
  *   record.c    the request log (--record FILE, GET /_mock/record)
  */
 #ifndef LLG_MOCK_H
@@ -39,7 +40,7 @@ void mbuf_free(struct mbuf *b);
 void mbuf_trim(struct mbuf *b, size_t keep);
 
 /* ---- scenario.c ---- */
-enum mock_format { MOCK_FMT_OPENAI, MOCK_FMT_OPENROUTER, MOCK_FMT_DEEPINFRA, MOCK_FMT_POE, MOCK_FMT_PUTER };
+enum mock_format { MOCK_FMT_OPENAI, MOCK_FMT_OPENROUTER, MOCK_FMT_DEEPINFRA, MOCK_FMT_POE, MOCK_FMT_PUTER, MOCK_FMT_ANTHROPIC };
 
 enum mock_fault {
     MOCK_FAULT_NONE,
@@ -67,9 +68,9 @@ struct mock_scenario {
     enum mock_fault fault;
     int fault_status;
     uint32_t latency_ms, ttft_ms, interval_ms, split_ms, pause_ms;
-    uint32_t chunks, chunk_size, after, times, dims;
+    uint32_t chunks, chunk_size, after, times, dims, tools;
     int usage; /* -1: the format's default */
-    bool crlf, split, comments, stamp, chunked, allow_retry;
+    bool crlf, split, comments, stamp, chunked, allow_retry, thinking;
     bool poe_replace, poe_extras, puter_reasoning, puter_tools, puter_noise, puter_nonl, puter_array;
     int64_t retry_after, retry_after_ms, retry_after_date; /* -1: not sent */
     uint64_t hash;                                         /* of every option source and the key, for times=N */
@@ -150,6 +151,7 @@ enum mock_kind {
     MOCK_K_COMPLETION,
     MOCK_K_POE,
     MOCK_K_PUTER,
+    MOCK_K_ANTHROPIC,
 };
 
 struct mock_conn;
@@ -182,6 +184,8 @@ struct mock_stream {
     size_t text_pos;
     uint32_t text_chars, char_pos;
     uint32_t prompt_tokens;
+    struct mbuf tool_names; /* the request's tool names, each ending in '\0' */
+    uint32_t ntool_names;
     uint64_t created;
     char id[48];
     char model[256];
@@ -249,6 +253,18 @@ void mock_fmt_models(struct mock_conn *c, struct mbuf *o);
 void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char *what);
 void mock_fmt_usage(struct mock_conn *c, struct mbuf *o);
 const char *mock_finish(struct mock_conn *c);
+/* the whole answer text (every piece, without stamps) into t */
+void mock_text_whole(struct mock_conn *c, struct mbuf *t);
+/* the k-th tool call (tools=N): its name (from the request's tools, else
+ * get_weather), and its arguments {"location":"Paris","n":k} into o: whole
+ * (part -1) or piece part of MOCK_ARG_PIECES */
+#define MOCK_ARG_PIECES 3
+const char *mock_tool_name(struct mock_conn *c, uint32_t k);
+void mock_tool_args(struct mbuf *o, uint32_t k, int part);
+/* the reasoning text of thinking=1, in MOCK_THINK_PIECES pieces */
+#define MOCK_THINK_PIECES 3
+extern const char *const mock_think_pieces[MOCK_THINK_PIECES];
+void mock_think_whole(struct mbuf *o);
 
 /* ---- poe.c, puter.c ---- */
 extern const struct mock_wire mock_wire_poe, mock_wire_puter;
@@ -256,6 +272,15 @@ void mock_poe_error_http(struct mock_conn *c, struct mbuf *o, int status);
 void mock_puter_whole(struct mock_conn *c, struct mbuf *o);
 void mock_puter_models(struct mock_conn *c, struct mbuf *o);
 void mock_puter_error(struct mock_conn *c, struct mbuf *o, int status);
+
+/* ---- anthropic.c ---- */
+extern const struct mock_wire mock_wire_anthropic;
+void mock_anthropic_headers(struct mock_conn *c, struct mbuf *o);
+void mock_anthropic_whole(struct mock_conn *c, struct mbuf *o);
+void mock_anthropic_count(struct mock_conn *c, struct mbuf *o);
+void mock_anthropic_models(struct mock_conn *c, struct mbuf *o);
+/* Anthropic's {"type":"error","error":{...}} body for a status (what as mock_fmt_error's) */
+void mock_anthropic_error_body(struct mock_conn *c, struct mbuf *b, int status, const char *what);
 
 /* ---- record.c ---- */
 extern bool mock_record_on;

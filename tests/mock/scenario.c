@@ -44,7 +44,7 @@ void mock_scenario_hash(struct mock_scenario *sc, const void *p, size_t n)
 
 const char *mock_format_name(enum mock_format f)
 {
-    static const char *names[] = {"openai", "openrouter", "deepinfra", "poe", "puter"};
+    static const char *names[] = {"openai", "openrouter", "deepinfra", "poe", "puter", "anthropic"};
     return names[f];
 }
 
@@ -73,6 +73,7 @@ static const struct opt opts[] = {
     O("after", T_UINT, after),
     O("times", T_UINT, times),
     O("dims", T_UINT, dims),
+    O("tools", T_UINT, tools),
     O("usage", T_USAGE, usage),
     O("crlf", T_BOOL, crlf),
     O("split", T_BOOL, split),
@@ -80,6 +81,7 @@ static const struct opt opts[] = {
     O("stamp", T_BOOL, stamp),
     O("chunked", T_BOOL, chunked),
     O("allow_retry", T_BOOL, allow_retry),
+    O("thinking", T_BOOL, thinking),
     O("poe_replace", T_BOOL, poe_replace),
     O("poe_extras", T_BOOL, poe_extras),
     O("puter_reasoning", T_BOOL, puter_reasoning),
@@ -181,7 +183,7 @@ void mock_scenario_set(struct mock_scenario *sc, const char *name, size_t nlen, 
     switch (o->type) {
     case T_FORMAT: {
         int f = -1;
-        for (int i = 0; i <= MOCK_FMT_PUTER; i++)
+        for (int i = 0; i <= MOCK_FMT_ANTHROPIC; i++)
             if (eq(val, vlen, mock_format_name((enum mock_format)i)))
                 f = i;
         if (f < 0)
@@ -204,7 +206,7 @@ void mock_scenario_set(struct mock_scenario *sc, const char *name, size_t nlen, 
         break;
     }
     case T_UINT:
-        if (!parse_u64(val, vlen, &u) || u > 100000000)
+        if (!parse_u64(val, vlen, &u) || u > (field == (char *)&sc->tools ? 64 : 100000000))
             FAIL("bad number for", name, nlen);
         *(uint32_t *)field = (uint32_t)u;
         break;

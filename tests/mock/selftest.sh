@@ -50,10 +50,15 @@ has() { grep -qF -- "$2" "$1"; }
 # the shape of SSE/NDJSON output: values replaced, distinct lines sorted
 shape() {
     tr -d '\r' <"$1" | sed -E 's/"id":"[^"]*"/"id":I/g; s/"created":[0-9]+/"created":T/g; s/"model":"[^"]*"/"model":M/g;
-        s/"(content|text|reasoning)": ?"([^"\\]|\\.)*"/"\1":C/g; s/"(prompt|completion|total)_tokens":[0-9]+/"\1_tokens":N/g;
+        s/"(content|text|reasoning|thinking|signature|partial_json)": ?"([^"\\]|\\.)*"/"\1":C/g;
+        s/"(prompt|completion|total|input|output)_tokens":[0-9]+/"\1_tokens":N/g;
         s/"(cost|estimated_cost)":[0-9.e-]+/"\1":N/g' | sort -u
 }
 same_shape() { diff <(shape "$1") <(shape "$2") >&2; }
+# the event names of an SSE body, on one line
+events_of() { grep -o '^event: [a-z_]*' "$1" | sed 's/^event: //' | tr '\n' ' '; }
+# the text of an Anthropic stream, joined
+text_of() { grep -o '"text_delta","text":"[^"]*"' "$1" | sed -E 's/.*"text":"([^"]*)"/\1/' | tr -d '\n'; }
 # the content of an OpenAI-shaped stream, joined
 content_of() { grep -o '"delta":{[^}]*"content":"[^"]*"' "$1" | sed -E 's/.*"content":"([^"]*)"/\1/' | tr -d '\n'; }
 post() { # post PATH BODY [curl args...]: body to $T/out, status printed
@@ -240,6 +245,68 @@ check "puter array content" has "$T/out" '"content":[{"type":"text","text":"mock
 check "puter_200_error = fixture" eq "$(post /drivers/call "$PUTQ" -H 'x-mock: fault=puter_200_error'; cat $T/out)" "200$(tr -d '\n' <"$FIX/puter/error-200.json")"
 check "puter 401 = fixture" eq "$(post /drivers/call "$PUTQ" -H 'Authorization: Bearer tok-fail401'; cat $T/out)" "401$(tr -d '\n' <"$FIX/puter/error-401.json")"
 check "puter models = fixture" eq "$(curl -s $U/puterai/chat/models)" "$(tr -d '\n' <"$FIX/puter/models.json")"
+
+# ---- Anthropic Messages API
+AQ='{"model":"claude-sonnet-4-5","max_tokens":64,"system":"Be brief.","messages":[{"role":"user","content":"Hi"}],"stream":true}'
+ANS='{"model":"claude-sonnet-4-5","max_tokens":64,"messages":[{"role":"user","content":"Hello world"}]}'
+AH=(-H 'x-api-key: sk-ant-test' -H 'anthropic-version: 2023-06-01')
+check "anthropic stream status" eq "$(post /v1/messages "$AQ" "${AH[@]}")" 200
+check "anthropic stream events" eq "$(events_of $T/out)" "message_start content_block_start ping $(printf 'content_block_delta %.0s' $(seq 8))content_block_stop message_delta message_stop "
+check "anthropic stream: each data line's type is its event's name" eq "$(paste -d ' ' <(grep '^event: ' $T/out | sed 's/^event: //') <(grep '^data: ' $T/out | sed -E 's/^data: \{"type": ?"([a-z_]*)".*/\1/') | awk '$1 != $2' | wc -l)" 0
+check "anthropic stream text" eq "$(text_of $T/out)" "mock: Hi"
+check "anthropic stream usage" bash -c "grep -q '\"usage\":{\"input_tokens\":3,\"output_tokens\":1}' $T/out && grep -q '\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":8}' $T/out"
+check "anthropic stream headers" bash -c "grep -qi '^content-type: text/event-stream' $T/hdr && grep -qi '^request-id: req_' $T/hdr && grep -qi '^anthropic-ratelimit-requests-remaining: 49' $T/hdr"
+post /s/tools=1/v1/messages "$AQ" "${AH[@]}" >/dev/null
+check "anthropic stream with a tool call: shape = fixture" same_shape "$T/out" "$FIX/anthropic/stream-text-tool.sse"
+check "anthropic tool input pieces join to the arguments" eq "$(grep -o '"partial_json":"[^"]*\(\\"[^"]*\)*"' $T/out | sed -E 's/^"partial_json":"//; s/"$//; s/\\"/"/g' | tr -d '\n')" '{"location":"Paris","n":0}'
+post /s/thinking=1,chunks=1/v1/messages "$AQ" "${AH[@]}" >/dev/null
+check "anthropic thinking: shape = fixture (but the ping)" same_shape <(grep -v ping $T/out) "$FIX/anthropic/stream-thinking.sse"
+check "anthropic thinking events" eq "$(events_of $T/out)" "message_start content_block_start ping content_block_delta content_block_delta content_block_delta content_block_delta content_block_stop content_block_start content_block_delta content_block_stop message_delta message_stop "
+post /s/tools=2,chunks=0/v1/messages '{"model":"c","max_tokens":9,"stream":true,"tools":[{"name":"lookup","input_schema":{}},{"name":"fetch","input_schema":{}}],"messages":[{"role":"user","content":"x"}]}' >/dev/null
+check "anthropic parallel tool calls named from tools[], no text block" eq "$(grep -o '"index":[0-9],"content_block":{"type":"[a-z_]*","id":"toolu_[a-z0-9_]*","name":"[a-z]*"' $T/out | sed -E 's/"id":"[^"]*",//' | tr '\n' ' ')" '"index":0,"content_block":{"type":"tool_use","name":"lookup" "index":1,"content_block":{"type":"tool_use","name":"fetch" '
+check "anthropic tool calls: stop_reason tool_use" has "$T/out" '"stop_reason":"tool_use"'
+check "anthropic non-stream status" eq "$(post /s/tools=1/v1/messages "$ANS" "${AH[@]}")" 200
+norm_msg() { sed -E 's/"(id|model|text)":"[^"]*"/"\1":S/g; s/"input":\{[^}]*\}/"input":J/; s/_tokens":[0-9]+/_tokens":N/g'; }
+check "anthropic non-stream shape = fixture" eq "$(norm_msg <$T/out)" "$(tr -d '\n' <"$FIX/anthropic/message.json" | norm_msg)"
+check "anthropic non-stream content" has "$T/out" '{"type":"text","text":"mock: Hello world"},{"type":"tool_use","id":"toolu_'
+check "anthropic non-stream usage" has "$T/out" '"usage":{"input_tokens":2,"output_tokens":8,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}'
+post /s/thinking=1,chunks=2/messages "$ANS" >/dev/null
+check "anthropic non-stream thinking block first (/messages)" has "$T/out" '"content":[{"type":"thinking","thinking":"Let me think about that.","signature":"'
+for f in stop:end_turn length:max_tokens tool_calls:tool_use stop_sequence:stop_sequence; do
+    post /s/finish=${f%%:*}/v1/messages "$ANS" >/dev/null
+    check "anthropic finish=${f%%:*} is stop_reason ${f#*:}" has "$T/out" "\"stop_reason\":\"${f#*:}\""
+done
+post /s/comments=1,chunks=3/v1/messages "$AQ" >/dev/null
+check "anthropic comments=1: a ping before every chunk" eq "$(grep -c '^event: ping' $T/out)" 4
+post /s/fault=error_midstream,after=2/v1/messages "$AQ" >/dev/null
+check "anthropic error_midstream = fixture's error event" eq "$(grep -A 1 '^event: error' $T/out)" "$(grep -A 1 '^event: error' "$FIX/anthropic/stream-error.sse")"
+check "anthropic error_midstream: 2 chunks, no message_stop" eq "$(text_of $T/out) $(grep -c message_stop $T/out)" "mo 0"
+post /v1/messages "$ANS" -H 'x-api-key: sk-ant-fail429-retry_after=12' >/dev/null
+norm_err() { sed -E 's/"request_id":"[^"]*"/"request_id":R/'; }
+check "anthropic 429 body = fixture" eq "$(norm_err <$T/out)" "$(tail -n 1 "$FIX/anthropic/error-429-headers.txt" | norm_err)"
+check "anthropic 429 headers" bash -c "grep -q '^retry-after: 12' $T/hdr && grep -qE '^anthropic-ratelimit-requests-reset: [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z' $T/hdr && grep -q '^anthropic-ratelimit-requests-remaining: 0' $T/hdr"
+for f in 400:invalid_request_error 401:authentication_error 402:invalid_request_error 403:permission_error 404:not_found_error 413:request_too_large 500:api_error 529:overloaded_error; do
+    check "anthropic fault=${f%%:*}: ${f#*:}" eq "$(post /v1/messages "$AQ" -H "x-api-key: sk-ant-fail${f%%:*}"; grep -o '^{"type":"error","error":{"type":"[a-z_]*"' $T/out)" "${f%%:*}{\"type\":\"error\",\"error\":{\"type\":\"${f#*:}\""
+done
+check "anthropic without max_tokens: 400" eq "$(post /v1/messages '{"model":"c","messages":[]}'; cat $T/out | norm_err)" '400{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"},"request_id":R}'
+check "anthropic without messages: 400" eq "$(post /v1/messages '{"model":"c","max_tokens":1}'; grep -o '"message":"[^"]*"' $T/out)" '400"message":"messages: Field required"'
+check "anthropic unknown option: 400 mock_error" eq "$(post /s/fualt=1/v1/messages "$ANS"; grep -o '"type":"mock_error"' $T/out)" '400"type":"mock_error"'
+check "anthropic count_tokens: words of system and messages" eq "$(post /v1/messages/count_tokens '{"model":"c","system":[{"type":"text","text":"You are a bot."}],"messages":[{"role":"user","content":"Hello big world"},{"role":"assistant","content":[{"type":"text","text":"ok then"}]}]}'; cat $T/out)" '200{"input_tokens":9}'
+check "anthropic count_tokens: bad body 400" eq "$(post /v1/messages/count_tokens '{"model":'; grep -o '"type":"invalid_request_error"' $T/out)" '400"type":"invalid_request_error"'
+check "anthropic models (anthropic-version header)" eq "$(curl -s -H 'anthropic-version: 2023-06-01' $U/v1/models | grep -o '"first_id":"[^"]*","last_id":"[^"]*"\|"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5"' | tr -d '\n')" '"type":"model","id":"claude-sonnet-4-5","display_name":"Claude Sonnet 4.5""first_id":"claude-sonnet-4-5","last_id":"claude-3-5-haiku-20241022"'
+check "anthropic models= override" eq "$(curl -s "$U/s/format=anthropic,models=a|b/v1/models")" '{"data":[{"type":"model","id":"a","display_name":"a","created_at":"2025-01-01T00:00:00Z"},{"type":"model","id":"b","display_name":"b","created_at":"2025-01-01T00:00:00Z"}],"has_more":false,"first_id":"a","last_id":"b"}'
+curl -s -X POST $U/_mock/reset >/dev/null
+post /v1/messages "$ANS" "${AH[@]}" -H 'anthropic-beta: interleaved-thinking-2025-05-14' >/dev/null
+check "anthropic record: headers and key" bash -c "curl -s $U/_mock/record | grep '\"event\":\"request\"' | grep -q '\"x-api-key\":\"sk-ant-test\",\"anthropic-version\":\"2023-06-01\",\"anthropic-beta\":\"interleaved-thinking-2025-05-14\".*\"key\":\"sk-ant-test\"'"
+
+# ---- tools and thinking in the OpenAI format
+post /s/tools=2,thinking=1,chunks=2/v1/chat/completions '{"model":"m","stream":true,"tools":[{"type":"function","function":{"name":"lookup"}}],"messages":[{"role":"user","content":"Hi"}]}' >/dev/null
+check "openai thinking=1: reasoning_content deltas first" eq "$(grep -o '"delta":{"reasoning_content":"[^"]*"}' $T/out | sed -E 's/.*:"([^"]*)"}/\1/' | tr -d '\n')" "Let me think about that."
+check "openai tools=2: two calls named from tools[]" eq "$(grep -o '"tool_calls":\[{"index":[0-9],"id":"call_[a-z0-9_]*","type":"function","function":{"name":"[a-z_]*"' $T/out | sed -E 's/"id":"[^"]*",//' | tr '\n' ' ')" '"tool_calls":[{"index":0,"type":"function","function":{"name":"lookup" "tool_calls":[{"index":1,"type":"function","function":{"name":"lookup" '
+check "openai tools=2: finish_reason tool_calls" has "$T/out" '"finish_reason":"tool_calls"'
+post /s/tools=1,chunks=0/v1/chat/completions "$PLAIN" >/dev/null
+check "openai tools=1 non-stream" has "$T/out" '"content":null,"tool_calls":[{"id":"call_mock'
+check "openai tools=1 non-stream arguments" has "$T/out" '"function":{"name":"get_weather","arguments":"{\"location\":\"Paris\",\"n\":0}"}}]'
 
 # ---- completions, embeddings, images
 post /v1/completions '{"model":"m","prompt":"Say this"}' >/dev/null
