@@ -13,6 +13,7 @@
 #include "server/interpose.h"
 #include "server/http.h"
 #include "server/respond.h"
+#include "providers/answer.h"
 #include "providers/strbuf.h"
 
 /* the exact bytes of send_bad_request() in h2o 2.2.5 lib/http1.c */
@@ -33,7 +34,7 @@ typedef struct bad_request_write {
     h2o_socket_t *sock;
     h2o_socket_cb cb;
     h2o_iovec_t buf;
-    char data[1280];
+    char data[1536];
 } bad_request_write_t;
 static bad_request_write_t *bad_request_writes;
 
@@ -76,22 +77,28 @@ void h2o_socket_write(h2o_socket_t *sock, h2o_iovec_t *bufs, size_t bufcnt, h2o_
                  "header fields, or a head over 417,792 bytes).");
     }
     llg_strbuf_t body = {0};
-    llg_render_error(&body, ref.type != NULL ? ref.type : llg_error_type_for_status(ref.status), ref.code, NULL, ref.message);
+    const llg_render_t *render = ref.anthropic ? &llg_render_anthropic : &llg_render_openai;
+    render->error_body(&body, ref.status, ref.type != NULL ? ref.type : llg_error_type_for_status(ref.status), ref.code, NULL,
+                       ref.message);
     if (body.data == NULL) {
         free(w);
         real(sock, bufs, bufcnt, cb);
         return;
     }
-    char id[sizeof(ref.request_id)], extra[64] = "";
+    char id[sizeof(ref.request_id)], extra[64 + sizeof(ref.request_id)] = "";
     int id_len = LLG_REQUEST_ID_LEN;
     if (ref.request_id[0] != '\0')
         id_len = snprintf(id, sizeof(id), "%s", ref.request_id);
     else
         llg_request_id_new(bad_request_app, id);
+    size_t x = 0;
     if (ref.www_authenticate)
-        snprintf(extra, sizeof(extra), "www-authenticate: Bearer\r\n");
+        x += (size_t)snprintf(extra, sizeof(extra), "www-authenticate: Bearer\r\n");
     else if (ref.retry_after > 0)
-        snprintf(extra, sizeof(extra), "retry-after: %d\r\n", ref.retry_after);
+        x += (size_t)snprintf(extra, sizeof(extra), "retry-after: %d\r\n", ref.retry_after);
+    /* Anthropic's clients read request-id */
+    if (ref.anthropic)
+        snprintf(extra + x, sizeof(extra) - x, "request-id: %.*s\r\n", id_len, id);
     int n = snprintf(w->data, sizeof(w->data),
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
                      "Content-Length: %zu\r\nx-request-id: %.*s\r\n%s\r\n%s",

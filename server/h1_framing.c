@@ -5,6 +5,7 @@
  */
 #include "server/h1_framing.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <strings.h>
@@ -12,6 +13,7 @@
 
 #include "h2o.h"
 #include "server/early.h"
+#include "server/http.h"
 #include "server/interpose.h"
 #include "server/phr.h"
 
@@ -68,9 +70,12 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
     has_pending = 0;
     if (r <= 0 || *num_headers > capacity)
         return r;
+    /* the refusal takes the shape of the path's protocol (the query aside) */
+    const char *q = memchr(*path, '?', *path_len);
+    bool anthropic = llg_path_is_anthropic(*path, q != NULL ? (size_t)(q - *path) : *path_len);
     const char *reason = ambiguous_framing(headers, *num_headers);
     if (reason != NULL) {
-        pending = (llg_refusal_t){.status = 400, .code = "invalid_request"};
+        pending = (llg_refusal_t){.status = 400, .code = "invalid_request", .anthropic = anthropic};
         snprintf(pending.message, sizeof(pending.message), "%s", reason);
         has_pending = 1;
         return -1;
@@ -78,6 +83,7 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
     /* h2o's HTTP/1 connection parses into its request: `method` points into it */
     h2o_req_t *req = H2O_STRUCT_FROM_MEMBER(h2o_req_t, input.method.base, method);
     if (llg_early_h1(req, headers, *num_headers, (size_t)r, len - (size_t)r, &pending)) {
+        pending.anthropic = anthropic;
         has_pending = 1;
         return -1;
     }

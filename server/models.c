@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/anthropic.h"
 #include "providers/models.h"
 #include "server/auth.h"
 #include "server/curl_loop.h"
@@ -71,7 +72,8 @@ static bool from_upstream(const llg_conf_provider_t *p)
     /* Puter's model list needs no key */
     if (p->type == LLG_PROVIDER_PUTER)
         return true;
-    return p->type == LLG_PROVIDER_OPENAI && p->auth != LLG_AUTH_PASSTHROUGH && (p->auth == LLG_AUTH_NONE || p->keys.count > 0);
+    return (p->type == LLG_PROVIDER_OPENAI || p->type == LLG_PROVIDER_ANTHROPIC) && p->auth != LLG_AUTH_PASSTHROUGH &&
+           (p->auth == LLG_AUTH_NONE || p->keys.count > 0);
 }
 
 /* ---- the response ------------------------------------------------------ */
@@ -306,13 +308,19 @@ static void start_fetch(llg_models_t *m, cache_t *c)
     if (easy == NULL)
         return;
     char url[2048];
-    snprintf(url, sizeof(url), "%s%s", p->base_url, p->type == LLG_PROVIDER_PUTER ? "/puterai/chat/models" : "/models");
+    if (p->type == LLG_PROVIDER_ANTHROPIC)
+        llg_anthropic_url(p->base_url, "/models", url, sizeof(url));
+    else
+        snprintf(url, sizeof(url), "%s%s", p->base_url, p->type == LLG_PROVIDER_PUTER ? "/puterai/chat/models" : "/models");
     c->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (p->type == LLG_PROVIDER_ANTHROPIC)
+        c->headers = curl_slist_append(c->headers, "anthropic-version: " LLG_ANTHROPIC_VERSION);
     if (key != NULL) {
         size_t n = strlen(key) + 32;
         char *line = malloc(n);
         if (line != NULL) {
-            snprintf(line, n, "Authorization: Bearer %s", key);
+            /* Anthropic takes its key in x-api-key */
+            snprintf(line, n, p->type == LLG_PROVIDER_ANTHROPIC ? "x-api-key: %s" : "Authorization: Bearer %s", key);
             c->headers = curl_slist_append(c->headers, line);
             memset(line, 0, n);
             free(line);

@@ -16,6 +16,7 @@ typedef struct llg_refusal {
     int www_authenticate; /* add `WWW-Authenticate: Bearer` */
     char message[240];
     char request_id[129]; /* the client's x-request-id when acceptable; "" for a new one */
+    int anthropic;        /* the path is Anthropic's (/v1/messages): its error shape */
 } llg_refusal_t;
 
 #endif

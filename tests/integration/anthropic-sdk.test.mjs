@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startGateway, echoConfig, request } from './lib/harness.mjs';
+import { startGateway, echoConfig, request, rawExchange, parseHttpResponse } from './lib/harness.mjs';
 import { checkMessageStream, userMessage } from './lib/anthropic.mjs';
 
 const TOKEN = 'sk-gate-anth-5c2a';
@@ -149,4 +149,25 @@ test('a system message inside the conversation (as Claude Code sends) is accepte
     messages: [{ role: 'user', content: [{ type: 'text', text: 'hi there' }] }, { role: 'system', content: [{ type: 'text', text: '# Environment' }] }],
   });
   assert.equal(m.content[0].text, 'hi there');
+});
+
+test('refusals at the request head are Anthropic-shaped on /v1/messages, OpenAI-shaped elsewhere', async () => {
+  // ambiguous framing (HTTP/1.1): refused before any handler runs
+  const head = (path) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`;
+  const a = parseHttpResponse((await rawExchange(open.port, head('/v1/messages?beta=true'))).text);
+  assert.equal(a.status, 400);
+  const ja = JSON.parse(a.body);
+  assert.equal(ja.type, 'error');
+  assert.equal(ja.error.type, 'invalid_request_error');
+  assert.ok(a.headers['request-id']);
+  const o = parseHttpResponse((await rawExchange(open.port, head('/v1/chat/completions'))).text);
+  assert.equal(o.status, 400);
+  assert.ok(JSON.parse(o.body).error.message);
+  assert.equal(JSON.parse(o.body).type, undefined);
+  // a large body without a valid token (access tokens set): 401 before the body is read
+  const big = 'x'.repeat(200 * 1024);
+  const r = await request(guarded.url('/v1/messages'), { method: 'POST', body: JSON.stringify({ model: 'echo', max_tokens: 5, pad: big, messages: [] }), headers: { 'content-type': 'application/json', 'x-api-key': 'sk-wrong' } });
+  assert.equal(r.status, 401, r.text);
+  assert.equal(r.json.type, 'error');
+  assert.equal(r.json.error.type, 'authentication_error');
 });
