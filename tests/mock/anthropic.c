@@ -256,7 +256,7 @@ static void tool_event(struct mock_conn *c, struct mbuf *o, uint32_t t, unsigned
         block_delta(c, o, idx, "input_json_delta", "partial_json", "", 0);
     } else if (k <= MOCK_ARG_PIECES) {
         struct mbuf a = {0};
-        mock_tool_args(&a, t, (int)k - 1);
+        mock_tool_args(c, &a, t, (int)k - 1);
         block_delta(c, o, idx, "input_json_delta", "partial_json", a.p, a.len);
         mbuf_free(&a);
     } else {
@@ -339,7 +339,7 @@ void mock_anthropic_whole(struct mock_conn *c, struct mbuf *o)
         mbuf_adds(&b, ",\"name\":");
         jstr(&b, mock_tool_name(c, k));
         mbuf_adds(&b, ",\"input\":");
-        mock_tool_args(&b, k, -1);
+        mock_tool_args(c, &b, k, -1);
         mbuf_addc(&b, '}');
     }
     mbuf_adds(&b, "],\"stop_reason\":");

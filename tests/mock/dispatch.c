@@ -2,7 +2,8 @@
  * tests/mock/dispatch.c: what llmgate-mock answers. mock_on_head gathers the
  * options known once the head is in (API prefix, key, /s/<list>/, x-mock
  * headers); mock_dispatch reads the body (model, stream, the last user
- * message, a "mock" field, a "~list" model suffix), routes the request and
+ * message, or with tools=N the tool results ending the conversation, a "mock"
+ * field, a "~list" model suffix), routes the request and
  * prepares the response; mock_next then hands the loop one step at a time:
  * latency, head, prelude events, content chunks with their pauses, comments
  * and mid-stream faults, tail events, end. /v1/messages (Anthropic) is routed
@@ -174,6 +175,64 @@ static void last_user(struct mock_conn *c, const cJSON *msgs, const cJSON *syste
         add_content(&st->text, last);
 }
 
+/* tools=N, second turn: when the conversation ends with tool results (OpenAI:
+ * trailing "tool" or "function" messages; Anthropic: a last user message
+ * with tool_result blocks), the answer is text, "tool said: " and the
+ * results (joined with '\n'), instead of tool calls; chunks=0 counts as 8
+ * here so that the text shows */
+static void tool_result_turn(struct mock_conn *c, const cJSON *msgs, bool anthropic)
+{
+    struct mock_stream *st = &c->st;
+    if (c->sc.tools == 0 || !cJSON_IsArray(msgs))
+        return;
+    int n = cJSON_GetArraySize(msgs);
+    const cJSON *last = cJSON_GetArrayItem(msgs, n - 1);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    if (!cJSON_IsString(role))
+        return;
+    struct mbuf t = {0};
+    bool found = false;
+    if (anthropic) {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content"), *b;
+        if (strcmp(role->valuestring, "user") != 0 || !cJSON_IsArray(content))
+            return;
+        cJSON_ArrayForEach(b, content)
+        {
+            const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
+            if (!cJSON_IsString(type) || strcmp(type->valuestring, "tool_result") != 0)
+                continue;
+            if (found)
+                mbuf_addc(&t, '\n');
+            found = true;
+            add_content(&t, cJSON_GetObjectItemCaseSensitive(b, "content"));
+        }
+    } else {
+        int first = n;
+        for (int i = n - 1; i >= 0; i--) {
+            const cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), "role");
+            if (!cJSON_IsString(r) || (strcmp(r->valuestring, "tool") != 0 && strcmp(r->valuestring, "function") != 0))
+                break;
+            first = i;
+        }
+        for (int i = first; i < n; i++) {
+            if (found)
+                mbuf_addc(&t, '\n');
+            found = true;
+            add_content(&t, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), "content"));
+        }
+    }
+    if (found) {
+        st->text.len = 0;
+        mbuf_adds(&st->text, "tool said: ");
+        if (t.len > 0)
+            mbuf_add(&st->text, t.p, t.len);
+        c->sc.tools = 0;
+        if (c->sc.chunks == 0)
+            c->sc.chunks = 8;
+    }
+    mbuf_free(&t);
+}
+
 static void set_text_counts(struct mock_conn *c)
 {
     struct mock_stream *st = &c->st;
@@ -323,18 +382,26 @@ static void apply_body_mock(struct mock_conn *c, const cJSON *mock)
     const cJSON *it;
     cJSON_ArrayForEach(it, mock)
     {
-        char val[512];
+        char num[64];
+        char *owned = NULL;
+        const char *val;
         if (cJSON_IsString(it))
-            snprintf(val, sizeof(val), "%s", it->valuestring);
+            val = it->valuestring;
         else if (cJSON_IsBool(it))
-            snprintf(val, sizeof(val), "%s", cJSON_IsTrue(it) ? "1" : "0");
-        else if (cJSON_IsNumber(it))
-            snprintf(val, sizeof(val), "%.0f", it->valuedouble);
+            val = cJSON_IsTrue(it) ? "1" : "0";
+        else if (cJSON_IsNumber(it)) {
+            snprintf(num, sizeof(num), "%.0f", it->valuedouble);
+            val = num;
+        } else if (cJSON_IsObject(it) || cJSON_IsArray(it)) /* tool_input */
+            val = owned = cJSON_PrintUnformatted(it);
         else
+            continue;
+        if (val == NULL)
             continue;
         mock_scenario_hash(&c->sc, it->string, strlen(it->string));
         mock_scenario_hash(&c->sc, val, strlen(val));
         mock_scenario_set(&c->sc, it->string, strlen(it->string), val, strlen(val));
+        free(owned);
     }
 }
 
@@ -545,6 +612,8 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             goto out;
         }
         last_user(c, msgs, cJSON_GetObjectItemCaseSensitive(root, "system"));
+        if (!count)
+            tool_result_turn(c, msgs, true);
         if (count) {
             if (!is_http_fault(sc))
                 mock_anthropic_count(c, &st->full);
@@ -571,6 +640,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             goto out;
         }
         last_user(c, msgs, NULL);
+        tool_result_turn(c, msgs, false);
         if (st->stream)
             start_stream(c, MOCK_K_CHAT, openai_wire(sc->format));
         else if (!is_http_fault(sc)) {

@@ -44,6 +44,8 @@ const char *mock_finish(struct mock_conn *c)
 const char *mock_tool_name(struct mock_conn *c, uint32_t k)
 {
     const struct mock_stream *st = &c->st;
+    if (c->sc.tool_name[0] != '\0')
+        return c->sc.tool_name;
     if (st->ntool_names == 0)
         return "get_weather";
     const char *p = st->tool_names.p;
@@ -52,15 +54,30 @@ const char *mock_tool_name(struct mock_conn *c, uint32_t k)
     return p;
 }
 
-void mock_tool_args(struct mbuf *o, uint32_t k, int part)
+/* where piece part of a string of n bytes starts: part * n / pieces, moved
+ * back to the start of a UTF-8 sequence */
+static size_t piece_at(const char *s, size_t n, int part)
 {
-    char args[64];
-    int n = snprintf(args, sizeof(args), "{\"location\":\"Paris\",\"n\":%u}", k);
+    size_t at = n * (size_t)part / MOCK_ARG_PIECES;
+    while (at > 0 && at < n && ((unsigned char)s[at] & 0xc0) == 0x80)
+        at--;
+    return at;
+}
+
+void mock_tool_args(struct mock_conn *c, struct mbuf *o, uint32_t k, int part)
+{
+    char def[64];
+    const char *args = c->sc.tool_input;
+    size_t n = strlen(args);
+    if (n == 0) {
+        n = (size_t)snprintf(def, sizeof(def), "{\"location\":\"Paris\",\"n\":%u}", k);
+        args = def;
+    }
     if (part < 0) {
-        mbuf_add(o, args, (size_t)n);
+        mbuf_add(o, args, n);
         return;
     }
-    size_t from = (size_t)n * (size_t)part / MOCK_ARG_PIECES, to = (size_t)n * (size_t)(part + 1) / MOCK_ARG_PIECES;
+    size_t from = piece_at(args, n, part), to = piece_at(args, n, part + 1);
     mbuf_add(o, args + from, to - from);
 }
 
@@ -255,7 +272,7 @@ static int tool_call_event(struct mock_conn *c, struct mbuf *o, unsigned k, cons
         mbuf_adds(o, ",\"arguments\":\"\"}}]");
     } else {
         struct mbuf a = {0};
-        mock_tool_args(&a, t, (int)part - 1);
+        mock_tool_args(c, &a, t, (int)part - 1);
         mbuf_adds(o, "\"function\":{\"arguments\":");
         mbuf_add_json_str(o, a.p, a.len);
         mbuf_adds(o, "}}]");
@@ -579,7 +596,7 @@ static void whole_tool_calls(struct mock_conn *c, struct mbuf *b)
         jstr(b, mock_tool_name(c, t));
         mbuf_adds(b, ",\"arguments\":");
         a.len = 0;
-        mock_tool_args(&a, t, -1);
+        mock_tool_args(c, &a, t, -1);
         mbuf_add_json_str(b, a.p, a.len);
         mbuf_adds(b, "}}");
     }

@@ -84,6 +84,8 @@ struct mock_scenario {
     char finish[32];
     char message[256];
     char models[512];
+    char tool_name[128];   /* tools=N: every call's name, when set */
+    char tool_input[2048]; /* tools=N: every call's arguments (a JSON object), when set */
 };
 
 void mock_scenario_init(struct mock_scenario *sc);
@@ -255,12 +257,13 @@ void mock_fmt_usage(struct mock_conn *c, struct mbuf *o);
 const char *mock_finish(struct mock_conn *c);
 /* the whole answer text (every piece, without stamps) into t */
 void mock_text_whole(struct mock_conn *c, struct mbuf *t);
-/* the k-th tool call (tools=N): its name (from the request's tools, else
- * get_weather), and its arguments {"location":"Paris","n":k} into o: whole
- * (part -1) or piece part of MOCK_ARG_PIECES */
+/* the k-th tool call (tools=N): its name (tool_name, else from the
+ * request's tools, else get_weather), and its arguments (tool_input, else
+ * {"location":"Paris","n":k}) into o: whole (part -1) or piece part of
+ * MOCK_ARG_PIECES (never cut inside a UTF-8 sequence) */
 #define MOCK_ARG_PIECES 3
 const char *mock_tool_name(struct mock_conn *c, uint32_t k);
-void mock_tool_args(struct mbuf *o, uint32_t k, int part);
+void mock_tool_args(struct mock_conn *c, struct mbuf *o, uint32_t k, int part);
 /* the reasoning text of thinking=1, in MOCK_THINK_PIECES pieces */
 #define MOCK_THINK_PIECES 3
 extern const char *const mock_think_pieces[MOCK_THINK_PIECES];

@@ -4,11 +4,13 @@
  * for the places they come from: "k=v,k=v" lists (the /s/<list>/ path prefix,
  * the x-mock header, a "~list" model suffix, a "mock" string in the body),
  * single options (x-mock-<name> headers, "mock" objects) and the segments of
- * an upstream key (fail<fault>, name=value). An unknown option or a bad value
+ * an upstream key (fail<fault>, name=value). tool_input must be a JSON
+ * object (cJSON checks it). An unknown option or a bad value
  * is kept in sc->error and answered with 400, so that typos in tests show.
  */
 #include "mock.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@ void mock_scenario_init(struct mock_scenario *sc)
 {
     memset(sc, 0, offsetof(struct mock_scenario, set_name));
     sc->reset_requests[0] = sc->error_type[0] = sc->finish[0] = sc->message[0] = sc->models[0] = '\0';
+    sc->tool_name[0] = sc->tool_input[0] = '\0';
     sc->format = MOCK_FMT_OPENAI;
     sc->chunks = 8;
     sc->after = 1;
@@ -48,7 +51,7 @@ const char *mock_format_name(enum mock_format f)
     return names[f];
 }
 
-enum opt_type { T_FORMAT, T_MS, T_UINT, T_BOOL, T_USAGE, T_FAULT, T_INT, T_STR };
+enum opt_type { T_FORMAT, T_MS, T_UINT, T_BOOL, T_USAGE, T_FAULT, T_INT, T_STR, T_JSON_OBJECT };
 
 struct opt {
     const char *name;
@@ -98,6 +101,8 @@ static const struct opt opts[] = {
     O("finish", T_STR, finish),
     O("message", T_STR, message),
     O("models", T_STR, models),
+    O("tool_name", T_STR, tool_name),
+    O("tool_input", T_JSON_OBJECT, tool_input),
 };
 #undef O
 
@@ -132,6 +137,37 @@ const char *mock_fault_name(const struct mock_scenario *sc, char *tmp, size_t ca
         if (faults[i].fault == sc->fault)
             return faults[i].name;
     return "none";
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* percent-decodes (and turns '+' into a space) into out; returns the
+ * length, or cap + 1 when the result does not fit */
+static size_t pct_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o == cap)
+            return cap + 1;
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else if (s[i] == '+') {
+            out[o++] = ' ';
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return o;
 }
 
 static bool parse_u64(const char *v, size_t n, uint64_t *out)
@@ -255,6 +291,30 @@ void mock_scenario_set(struct mock_scenario *sc, const char *name, size_t nlen, 
         memcpy(field, val, vlen);
         field[vlen] = '\0';
         break;
+    case T_JSON_OBJECT: {
+        /* sources that do not percent-decode (x-mock headers, the key, the
+         * body) may still send it encoded: "%7B..." is decoded here */
+        size_t n = vlen;
+        if (vlen >= 3 && val[0] == '%' && val[1] == '7' && (val[2] == 'B' || val[2] == 'b'))
+            n = pct_decode(val, vlen, field, o->size - 1);
+        else if (vlen < o->size)
+            memcpy(field, val, vlen);
+        else
+            n = o->size;
+        if (n >= o->size) {
+            field[0] = '\0';
+            FAIL("value too long for", name, nlen);
+        }
+        field[n] = '\0';
+        cJSON *j = n > 0 ? cJSON_ParseWithOpts(field, NULL, true) : NULL;
+        bool object = cJSON_IsObject(j);
+        cJSON_Delete(j);
+        if (!object) {
+            field[0] = '\0';
+            FAIL("bad JSON object for", name, nlen);
+        }
+        break;
+    }
     }
 
     /* remember it for the record (the last value of a name wins) */
@@ -271,34 +331,6 @@ void mock_scenario_set(struct mock_scenario *sc, const char *name, size_t nlen, 
     size_t cl = vlen < sizeof(sc->set_val[k]) - 1 ? vlen : sizeof(sc->set_val[k]) - 1;
     memcpy(sc->set_val[k], val, cl);
     sc->set_val[k][cl] = '\0';
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* percent-decodes (and turns '+' into a space) into out; returns the length */
-static size_t pct_decode(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o < cap; i++) {
-        if (s[i] == '%' && i + 2 < n + 0 && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-            i += 2;
-        } else if (s[i] == '+') {
-            out[o++] = ' ';
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
 }
 
 void mock_scenario_parse_list(struct mock_scenario *sc, const char *s, size_t n, bool pct)
@@ -320,12 +352,14 @@ void mock_scenario_parse_list(struct mock_scenario *sc, const char *s, size_t n,
             size_t nl = eqp ? (size_t)(eqp - item) : ilen;
             const char *v = eqp ? eqp + 1 : item + ilen;
             size_t vl = eqp ? ilen - nl - 1 : 0;
-            char dec[512];
+            char dec[sizeof(sc->tool_input)];
             if (pct) {
                 vl = pct_decode(v, vl, dec, sizeof(dec));
                 v = dec;
             }
-            if (nl > 0)
+            if (nl > 0 && vl > sizeof(dec))
+                set_error(sc, "value too long for", item, nl);
+            else if (nl > 0)
                 mock_scenario_set(sc, item, nl, v, vl);
         }
         i = e + 1;

@@ -308,6 +308,47 @@ post /s/tools=1,chunks=0/v1/chat/completions "$PLAIN" >/dev/null
 check "openai tools=1 non-stream" has "$T/out" '"content":null,"tool_calls":[{"id":"call_mock'
 check "openai tools=1 non-stream arguments" has "$T/out" '"function":{"name":"get_weather","arguments":"{\"location\":\"Paris\",\"n\":0}"}}]'
 
+# ---- tool round trips: tool_input, tool_name, and the turn after tool results
+# the JSON strings of a stream's tool arguments (OpenAI) or input (Anthropic), joined
+args_of() { grep -o "\"$2\":\"[^\"\\\\]*\(\\\\.[^\"\\\\]*\)*\"" "$1" | sed -E "s/^\"$2\":\"//; s/\"\$//; s/\\\\\"/\"/g" | tr -d '\n'; }
+TI='%7B%22command%22%3A%22echo%20hi%2C%20there%22%2C%22n%22%3A%5B1%2C2%5D%7D' # {"command":"echo hi, there","n":[1,2]}
+OTOOLS='"tools":[{"type":"function","function":{"name":"Read"}},{"type":"function","function":{"name":"Bash"}}]'
+post /v1/chat/completions "{\"model\":\"m~tools=2,tool_name=Bash,tool_input=$TI\",\"stream\":true,$OTOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}" >/dev/null
+check "openai tool_input (model suffix, %2C): stream arguments join to it, twice" eq "$(args_of $T/out arguments)" '{"command":"echo hi, there","n":[1,2]}{"command":"echo hi, there","n":[1,2]}'
+check "openai tool_name picks the tool by name" eq "$(grep -o '"function":{"name":"[A-Za-z]*"' $T/out | sort | uniq -c | sed 's/^ *//')" '2 "function":{"name":"Bash"'
+post "/s/tools=1,tool_name=Shell,tool_input=$TI/v1/chat/completions" "{\"model\":\"m\",$OTOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}" >/dev/null
+check "openai tool_input and tool_name (not offered) non-stream (path)" has "$T/out" '"function":{"name":"Shell","arguments":"{\"command\":\"echo hi, there\",\"n\":[1,2]}"}}]'
+post /v1/chat/completions '{"model":"m~tools=1","stream":true,"messages":[{"role":"user","content":"Hi"}]}' -H 'x-mock-tool-input: {"path":"/tmp/é.txt"}' >/dev/null
+check "openai tool_input raw in x-mock-tool-input, UTF-8 kept whole across pieces" eq "$(args_of $T/out arguments)" '{"path":"/tmp/é.txt"}'
+post /v1/chat/completions '{"model":"m","mock":{"tools":1,"tool_input":{"q":1}},"messages":[{"role":"user","content":"Hi"}]}' -H 'x-mock: tool_name=Find' >/dev/null
+check "openai tool_input as an object in the body's mock field" has "$T/out" '"function":{"name":"Find","arguments":"{\"q\":1}"}'
+check "tool_input not JSON: 400 mock_error" eq "$(post /v1/chat/completions '{"model":"m~tools=1,tool_input=%7B%22a%22","messages":[]}'; grep -o '"message":"[^"]*","type":"mock_error"' $T/out)" "400\"message\":\"mock: bad JSON object for 'tool_input'\",\"type\":\"mock_error\""
+check "tool_input an array: 400 mock_error" eq "$(post /v1/chat/completions '{"model":"m~tool_input=%5B1%5D","messages":[]}'; grep -o mock_error $T/out)" "400mock_error"
+OTURN='"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"Bash","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1","content":"hi there"}]'
+post /v1/chat/completions "{\"model\":\"m~tools=1,chunks=0,tool_input=$TI\",\"stream\":true,$OTOOLS,$OTURN}" >/dev/null
+check "openai after a tool message: text 'tool said: <result>' (stream, chunks=0 as 8)" eq "$(content_of $T/out) $(grep -c '"content":"' $T/out)" "tool said: hi there 9"
+check "openai after a tool message: finish stop, no tool_calls" bash -c "grep -q '\"finish_reason\":\"stop\"' $T/out && ! grep -q tool_calls $T/out"
+post /s/tools=2/v1/chat/completions '{"model":"m","messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":null},{"role":"tool","tool_call_id":"a","content":[{"type":"text","text":"sun"},{"type":"text","text":"ny"}]},{"role":"function","name":"f","content":"rain"}]}' >/dev/null
+check "openai after tool messages (parts, role function): non-stream text, finish stop" has "$T/out" '"message":{"role":"assistant","content":"tool said: sunny\nrain","refusal":null},"logprobs":null,"finish_reason":"stop"'
+post /s/tools=1/v1/chat/completions '{"model":"m","messages":[{"role":"tool","content":"old"},{"role":"user","content":"Hi"}]}' >/dev/null
+check "openai tool message not last: tool calls as usual" has "$T/out" '"content":"mock: Hi","tool_calls":[{'
+ATOOLS='"tools":[{"name":"Read","input_schema":{}},{"name":"Bash","input_schema":{}}]'
+post /v1/messages "{\"model\":\"claude~tools=1,chunks=0,tool_name=Bash,tool_input=$TI\",\"max_tokens\":64,\"stream\":true,$ATOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}" "${AH[@]}" >/dev/null
+check "anthropic tool_input: partial_json joins to it (stream)" eq "$(args_of $T/out partial_json)" '{"command":"echo hi, there","n":[1,2]}'
+check "anthropic tool_name: the tool_use block's name" has "$T/out" '"content_block":{"type":"tool_use","id":"toolu_mock'
+check "anthropic tool_name: Bash" has "$T/out" '"name":"Bash","input":{}}'
+post /v1/messages "{\"model\":\"claude\",\"max_tokens\":64,$ATOOLS,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}" -H "x-mock: tools=1,tool_name=Bash,tool_input=$TI" >/dev/null
+check "anthropic tool_input non-stream (x-mock list, encoded)" has "$T/out" '{"type":"tool_use","id":"toolu_mock'
+check "anthropic tool_input non-stream: input object" has "$T/out" '"name":"Bash","input":{"command":"echo hi, there","n":[1,2]}}],"stop_reason":"tool_use"'
+check "anthropic tool_input not JSON: 400 mock_error" eq "$(post /v1/messages '{"model":"c~tools=1,tool_input=nope","max_tokens":9,"messages":[]}'; grep -o '"type":"mock_error","message":"[^"]*"' $T/out)" "400\"type\":\"mock_error\",\"message\":\"mock: bad JSON object for 'tool_input'\""
+ATURN='"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Bash","input":{}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"hi"},{"type":"text","text":" there"}]},{"type":"text","text":"(reminder)"}]}]'
+post /s/tools=1,chunks=0/v1/messages "{\"model\":\"claude\",\"max_tokens\":64,\"stream\":true,$ATOOLS,$ATURN}" "${AH[@]}" >/dev/null
+check "anthropic after a tool_result: text 'tool said: <result>' (stream)" eq "$(text_of $T/out)" "tool said: hi there"
+check "anthropic after a tool_result: end_turn, no tool_use (stream)" bash -c "grep -q '\"stop_reason\":\"end_turn\"' $T/out && ! grep -q tool_use $T/out"
+check "anthropic after a tool_result: events" eq "$(events_of $T/out)" "message_start content_block_start ping $(printf 'content_block_delta %.0s' $(seq 8))content_block_stop message_delta message_stop "
+post /s/tools=2/v1/messages '{"model":"claude","max_tokens":64,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":"file.txt"},{"type":"tool_result","tool_use_id":"b","content":"42","is_error":true}]}]}' "${AH[@]}" >/dev/null
+check "anthropic after tool_results (strings): non-stream text, end_turn" has "$T/out" '"content":[{"type":"text","text":"tool said: file.txt\n42"}],"stop_reason":"end_turn"'
+
 # ---- completions, embeddings, images
 post /v1/completions '{"model":"m","prompt":"Say this"}' >/dev/null
 check "completions" has "$T/out" '"object":"text_completion"'
