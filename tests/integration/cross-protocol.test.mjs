@@ -7,10 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, startMock, request, parseSSE } from './lib/harness.mjs';
-import { mkKey, gatewayYaml, settledRequests, normalizeMock } from './lib/upstream.mjs';
+import { mkKey, gatewayYaml, settledRequests, normalizeMock, keyRows } from './lib/upstream.mjs';
 import { checkMessageStream, userMessage } from './lib/anthropic.mjs';
 
-const K = { oai: mkKey('xo'), anth: mkKey('xa'), poe: mkKey('xp'), oai2: [mkKey('xo2', 'fail500'), mkKey('xo2')], anth2: [mkKey('xa2', 'fail529'), mkKey('xa2')] };
+const ADMIN = 'sk-admin-xp';
+const K = { reset: [mkKey('xr', 'fail429-reset_requests=40')], after: [mkKey('xr2', 'fail429-retry_after=50')], oai: mkKey('xo'), anth: mkKey('xa'), poe: mkKey('xp'), oai2: [mkKey('xo2', 'fail500'), mkKey('xo2')], anth2: [mkKey('xa2', 'fail529'), mkKey('xa2')] };
 let mock, gw;
 
 before(async () => {
@@ -18,7 +19,7 @@ before(async () => {
   const m = mock.base;
   gw = await startGateway({
     config: ({ port }) => gatewayYaml({
-      port, workers: 2, top: 'timeouts: {ping: 0}',
+      port, workers: 2, top: `timeouts: {ping: 0}\nadmin_token: ${ADMIN}\nkeys: {cooldown: 1s}`,
       providers: [
         { name: 'oai', base: `${m}/v1`, keys: [K.oai], models: ['gpt-*'], extra: { list_models: [] } },
         { name: 'anth', type: 'anthropic', base: m, keys: [K.anth], models: ['claude-*'], extra: { list_models: [] } },
@@ -26,6 +27,8 @@ before(async () => {
         { name: 'puter', type: 'puter', base: m, models: ['openrouter:*'], extra: { auth: 'passthrough', list_models: [] } },
         { name: 'oai2', base: `${m}/v1`, keys: K.oai2, models: ['two-gpt-*'], extra: { list_models: [] } },
         { name: 'anth2', type: 'anthropic', base: `${m}/v1`, keys: K.anth2, models: ['two-claude-*'], extra: { list_models: [] } },
+        { name: 'anthreset', type: 'anthropic', base: m, keys: K.reset, models: ['reset-*'], extra: { list_models: [] } },
+        { name: 'anthafter', type: 'anthropic', base: m, keys: K.after, models: ['after-*'], extra: { list_models: [] } },
         { name: 'echo', type: 'echo', models: ['echo'] },
       ],
     }),
@@ -319,4 +322,17 @@ test('/v1/messages to an openai upstream sends the OpenAI request', async () => 
     { role: 'tool', tool_call_id: 'toolu_1', content: '[error] cold' },
     { role: 'user', content: [{ type: 'text', text: 'and?' }] },
   ]);
+});
+
+test('Anthropic\'s rate-limit signals rest the key: retry-after, else the anthropic-ratelimit-*-reset time', async () => {
+  for (const [model, provider, least] of [['after-x', 'anthafter', 40000], ['reset-x', 'anthreset', 30000]]) {
+    const r = await ask('anthropic', model);
+    assert.equal(r.status, 429, JSON.stringify(r));
+    assert.equal(r.json.error.type, 'rate_limit_error');
+    assert.ok(Number(r.headers.get('retry-after')) >= least / 1000, r.headers.get('retry-after'));
+    const [k] = await keyRows(gw, ADMIN, provider);
+    assert.equal(k.state, 'cooling');
+    // far more than the configured 1 s cooldown: the upstream's own hint
+    assert.ok(k.cooldown_remaining_ms > least, JSON.stringify(k));
+  }
 });
