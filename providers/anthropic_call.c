@@ -21,18 +21,14 @@
 #include <string.h>
 
 #include "providers/anthropic.h"
+#include "providers/request_json.h"
 #include "providers/messages.h"
 
 #define DEFAULT_MAX_TOKENS 4096
 
-static const cJSON *get(const cJSON *o, const char *name)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-}
-
 static bool role_is(const cJSON *m, const char *role)
 {
-    const cJSON *r = get(m, "role");
+    const cJSON *r = llg_json_get(m, "role");
     return cJSON_IsString(r) && strcmp(r->valuestring, role) == 0;
 }
 
@@ -79,15 +75,15 @@ static void user_blocks(const cJSON *content, cJSON *blocks)
     const cJSON *part;
     cJSON_ArrayForEach(part, content)
     {
-        const cJSON *type = get(part, "type"), *text = get(part, "text");
+        const cJSON *type = llg_json_get(part, "type"), *text = llg_json_get(part, "text");
         if (cJSON_IsString(part)) {
             add_text_block(blocks, part->valuestring);
         } else if (cJSON_IsString(text)) {
             add_text_block(blocks, text->valuestring);
         } else if (cJSON_IsString(type) && strcmp(type->valuestring, "image_url") == 0) {
-            const cJSON *u = get(get(part, "image_url"), "url");
+            const cJSON *u = llg_json_get(llg_json_get(part, "image_url"), "url");
             if (!cJSON_IsString(u))
-                u = get(part, "image_url");
+                u = llg_json_get(part, "image_url");
             if (cJSON_IsString(u)) {
                 cJSON *b = cJSON_CreateObject();
                 cJSON_AddStringToObject(b, "type", "image");
@@ -95,7 +91,7 @@ static void user_blocks(const cJSON *content, cJSON *blocks)
                 cJSON_AddItemToArray(blocks, b);
             }
         } else if (cJSON_IsString(type) && strcmp(type->valuestring, "file") == 0) {
-            const cJSON *d = get(get(part, "file"), "file_data");
+            const cJSON *d = llg_json_get(llg_json_get(part, "file"), "file_data");
             if (cJSON_IsString(d)) {
                 cJSON *b = cJSON_CreateObject();
                 cJSON_AddStringToObject(b, "type", "document");
@@ -109,14 +105,14 @@ static void user_blocks(const cJSON *content, cJSON *blocks)
 static void assistant_blocks(const cJSON *m, cJSON *blocks)
 {
     llg_strbuf_t text = {0};
-    llg_message_content_text(get(m, "content"), &text);
+    llg_message_content_text(llg_json_get(m, "content"), &text);
     add_text_block(blocks, text.data != NULL ? text.data : "");
     llg_strbuf_free(&text);
     const cJSON *call;
-    cJSON_ArrayForEach(call, get(m, "tool_calls"))
+    cJSON_ArrayForEach(call, llg_json_get(m, "tool_calls"))
     {
-        const cJSON *fn = get(call, "function"), *id = get(call, "id");
-        const cJSON *name = get(fn, "name"), *args = get(fn, "arguments");
+        const cJSON *fn = llg_json_get(call, "function"), *id = llg_json_get(call, "id");
+        const cJSON *name = llg_json_get(fn, "name"), *args = llg_json_get(fn, "arguments");
         if (!cJSON_IsString(name))
             continue;
         cJSON *b = cJSON_CreateObject();
@@ -136,8 +132,8 @@ static void assistant_blocks(const cJSON *m, cJSON *blocks)
 static void tool_result_block(const cJSON *m, cJSON *blocks)
 {
     llg_strbuf_t text = {0};
-    llg_message_content_text(get(m, "content"), &text);
-    const cJSON *id = get(m, "tool_call_id");
+    llg_message_content_text(llg_json_get(m, "content"), &text);
+    const cJSON *id = llg_json_get(m, "tool_call_id");
     cJSON *b = cJSON_CreateObject();
     cJSON_AddStringToObject(b, "type", "tool_result");
     cJSON_AddStringToObject(b, "tool_use_id", cJSON_IsString(id) ? id->valuestring : "toolu_none");
@@ -173,10 +169,11 @@ static void tools(const cJSON *root, cJSON *out)
 {
     const cJSON *t;
     cJSON *arr = cJSON_CreateArray();
-    cJSON_ArrayForEach(t, get(root, "tools"))
+    cJSON_ArrayForEach(t, llg_json_get(root, "tools"))
     {
-        const cJSON *fn = get(t, "function");
-        const cJSON *name = get(fn, "name"), *desc = get(fn, "description"), *params = get(fn, "parameters");
+        const cJSON *fn = llg_json_get(t, "function");
+        const cJSON *name = llg_json_get(fn, "name"), *desc = llg_json_get(fn, "description"),
+                    *params = llg_json_get(fn, "parameters");
         if (!cJSON_IsString(name))
             continue;
         cJSON *tool = cJSON_CreateObject();
@@ -184,7 +181,7 @@ static void tools(const cJSON *root, cJSON *out)
         if (cJSON_IsString(desc))
             cJSON_AddStringToObject(tool, "description", desc->valuestring);
         cJSON *schema = cJSON_IsObject(params) ? cJSON_Duplicate(params, 1) : cJSON_CreateObject();
-        if (get(schema, "type") == NULL)
+        if (llg_json_get(schema, "type") == NULL)
             cJSON_AddStringToObject(schema, "type", "object");
         cJSON_AddItemToObject(tool, "input_schema", schema);
         cJSON_AddItemToArray(arr, tool);
@@ -194,22 +191,22 @@ static void tools(const cJSON *root, cJSON *out)
         return;
     }
     cJSON_AddItemToObject(out, "tools", arr);
-    const cJSON *choice = get(root, "tool_choice");
-    bool no_parallel = cJSON_IsFalse(get(root, "parallel_tool_calls"));
+    const cJSON *choice = llg_json_get(root, "tool_choice");
+    bool no_parallel = cJSON_IsFalse(llg_json_get(root, "parallel_tool_calls"));
     cJSON *tc = NULL;
     if (cJSON_IsString(choice)) {
         const char *c = choice->valuestring;
         tc = cJSON_CreateObject();
         cJSON_AddStringToObject(tc, "type", strcmp(c, "required") == 0 ? "any" : strcmp(c, "none") == 0 ? "none" : "auto");
-    } else if (cJSON_IsString(get(get(choice, "function"), "name"))) {
+    } else if (cJSON_IsString(llg_json_get(llg_json_get(choice, "function"), "name"))) {
         tc = cJSON_CreateObject();
         cJSON_AddStringToObject(tc, "type", "tool");
-        cJSON_AddStringToObject(tc, "name", get(get(choice, "function"), "name")->valuestring);
+        cJSON_AddStringToObject(tc, "name", llg_json_get(llg_json_get(choice, "function"), "name")->valuestring);
     } else if (no_parallel) {
         tc = cJSON_CreateObject();
         cJSON_AddStringToObject(tc, "type", "auto");
     }
-    if (tc != NULL && no_parallel && strcmp(get(tc, "type")->valuestring, "none") != 0)
+    if (tc != NULL && no_parallel && strcmp(llg_json_get(tc, "type")->valuestring, "none") != 0)
         cJSON_AddTrueToObject(tc, "disable_parallel_tool_use");
     if (tc != NULL)
         cJSON_AddItemToObject(out, "tool_choice", tc);
@@ -217,11 +214,11 @@ static void tools(const cJSON *root, cJSON *out)
 
 static void params(const cJSON *root, cJSON *out)
 {
-    const cJSON *mt = get(root, "max_completion_tokens");
+    const cJSON *mt = llg_json_get(root, "max_completion_tokens");
     if (!cJSON_IsNumber(mt))
-        mt = get(root, "max_tokens");
+        mt = llg_json_get(root, "max_tokens");
     double max_tokens = cJSON_IsNumber(mt) ? mt->valuedouble : DEFAULT_MAX_TOKENS;
-    const cJSON *effort = get(root, "reasoning_effort");
+    const cJSON *effort = llg_json_get(root, "reasoning_effort");
     double budget = 0;
     if (cJSON_IsString(effort))
         budget = strcmp(effort->valuestring, "low") == 0      ? 1024
@@ -236,26 +233,26 @@ static void params(const cJSON *root, cJSON *out)
         cJSON_AddStringToObject(th, "type", "enabled");
         cJSON_AddNumberToObject(th, "budget_tokens", budget);
     }
-    const cJSON *temp = get(root, "temperature"), *top_p = get(root, "top_p");
+    const cJSON *temp = llg_json_get(root, "temperature"), *top_p = llg_json_get(root, "top_p");
     if (cJSON_IsNumber(temp) && budget == 0)
         cJSON_AddNumberToObject(out, "temperature", temp->valuedouble > 1 ? 1 : temp->valuedouble);
     if (cJSON_IsNumber(top_p))
         cJSON_AddNumberToObject(out, "top_p", top_p->valuedouble);
-    const cJSON *stop = get(root, "stop");
+    const cJSON *stop = llg_json_get(root, "stop");
     if (cJSON_IsString(stop)) {
         cJSON *arr = cJSON_AddArrayToObject(out, "stop_sequences");
         cJSON_AddItemToArray(arr, cJSON_CreateString(stop->valuestring));
     } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) > 0) {
         cJSON_AddItemToObject(out, "stop_sequences", cJSON_Duplicate(stop, 1));
     }
-    const cJSON *user = get(root, "user");
+    const cJSON *user = llg_json_get(root, "user");
     if (cJSON_IsString(user))
         cJSON_AddStringToObject(cJSON_AddObjectToObject(out, "metadata"), "user_id", user->valuestring);
 }
 
 int llg_anthropic_build(const cJSON *root, const char *model, bool stream, llg_strbuf_t *out)
 {
-    const cJSON *in = get(root, "messages"), *m;
+    const cJSON *in = llg_json_get(root, "messages"), *m;
     if (!cJSON_IsArray(in))
         return -1;
     cJSON *body = cJSON_CreateObject();
@@ -270,7 +267,7 @@ int llg_anthropic_build(const cJSON *root, const char *model, bool stream, llg_s
             if (system.len > 0)
                 llg_strbuf_appends(&system, "\n\n");
             size_t mark = system.len;
-            llg_message_content_text(get(m, "content"), &system);
+            llg_message_content_text(llg_json_get(m, "content"), &system);
             if (system.len == mark)
                 system.len = before;
             cJSON_Delete(blocks);
@@ -281,7 +278,7 @@ int llg_anthropic_build(const cJSON *root, const char *model, bool stream, llg_s
             tool_result_block(m, blocks);
             add_turn(msgs, "user", blocks);
         } else {
-            user_blocks(get(m, "content"), blocks);
+            user_blocks(llg_json_get(m, "content"), blocks);
             add_turn(msgs, "user", blocks);
         }
     }

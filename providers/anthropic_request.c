@@ -40,14 +40,9 @@ static int fail(perr_t *e, const char *param, const char *fmt, const char *arg)
     return -1;
 }
 
-static const cJSON *get(const cJSON *o, const char *name)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-}
-
 static bool is_type(const cJSON *block, const char *type)
 {
-    const cJSON *t = get(block, "type");
+    const cJSON *t = llg_json_get(block, "type");
     return cJSON_IsString(t) && strcmp(t->valuestring, type) == 0;
 }
 
@@ -65,7 +60,7 @@ static int content_text(const cJSON *content, llg_strbuf_t *out)
     const cJSON *b;
     cJSON_ArrayForEach(b, content)
     {
-        const cJSON *text = get(b, "text");
+        const cJSON *text = llg_json_get(b, "text");
         if (is_type(b, "text") && cJSON_IsString(text)) {
             if (!first)
                 llg_strbuf_append(out, "\n", 1);
@@ -94,8 +89,9 @@ static int system_text(const cJSON *content, cJSON *out)
  * no counterpart. */
 static cJSON *media_part(const cJSON *b)
 {
-    const cJSON *src = get(b, "source");
-    const cJSON *type = get(src, "type"), *mt = get(src, "media_type"), *data = get(src, "data"), *url = get(src, "url");
+    const cJSON *src = llg_json_get(b, "source");
+    const cJSON *type = llg_json_get(src, "type"), *mt = llg_json_get(src, "media_type"), *data = llg_json_get(src, "data"),
+                *url = llg_json_get(src, "url");
     if (!cJSON_IsString(type))
         return NULL;
     llg_strbuf_t u = {0};
@@ -122,7 +118,7 @@ static cJSON *media_part(const cJSON *b)
     } else {
         cJSON_AddStringToObject(part, "type", "file");
         cJSON *f = cJSON_AddObjectToObject(part, "file");
-        const cJSON *title = get(b, "title");
+        const cJSON *title = llg_json_get(b, "title");
         cJSON_AddStringToObject(f, "filename", cJSON_IsString(title) ? title->valuestring : "document.pdf");
         cJSON_AddStringToObject(f, "file_data", u.data);
     }
@@ -133,11 +129,11 @@ static cJSON *media_part(const cJSON *b)
 /* A tool_result block as a `tool` message. */
 static int tool_result(const cJSON *b, cJSON *out, perr_t *e, const char *where)
 {
-    const cJSON *id = get(b, "tool_use_id"), *content = get(b, "content");
+    const cJSON *id = llg_json_get(b, "tool_use_id"), *content = llg_json_get(b, "content");
     if (!cJSON_IsString(id))
         return fail(e, where, "%s.tool_use_id: Field required%s", NULL);
     llg_strbuf_t text = {0};
-    if (cJSON_IsTrue(get(b, "is_error")))
+    if (cJSON_IsTrue(llg_json_get(b, "is_error")))
         llg_strbuf_appends(&text, "[error] ");
     if (content != NULL && !cJSON_IsNull(content) && content_text(content, &text) != 0) {
         llg_strbuf_free(&text);
@@ -170,8 +166,8 @@ static int user_message(const cJSON *content, cJSON *out, perr_t *e, const char 
     cJSON_ArrayForEach(b, content)
     {
         snprintf(at, sizeof(at), "%s.%d", where, i++);
-        const cJSON *text = get(b, "text");
-        if (!cJSON_IsObject(b) || !cJSON_IsString(get(b, "type"))) {
+        const cJSON *text = llg_json_get(b, "text");
+        if (!cJSON_IsObject(b) || !cJSON_IsString(llg_json_get(b, "type"))) {
             cJSON_Delete(parts);
             return fail(e, at, "%s.type: Field required%s", NULL);
         }
@@ -224,11 +220,11 @@ static int assistant_message(const cJSON *content, cJSON *out, perr_t *e, const 
     cJSON_ArrayForEach(b, content)
     {
         snprintf(at, sizeof(at), "%s.%d", where, i++);
-        const cJSON *t = get(b, "text");
+        const cJSON *t = llg_json_get(b, "text");
         if (is_type(b, "text") && cJSON_IsString(t)) {
             llg_strbuf_appends(&text, t->valuestring);
         } else if (is_type(b, "tool_use")) {
-            const cJSON *id = get(b, "id"), *name = get(b, "name"), *input = get(b, "input");
+            const cJSON *id = llg_json_get(b, "id"), *name = llg_json_get(b, "name"), *input = llg_json_get(b, "input");
             if (!cJSON_IsString(id) || !cJSON_IsString(name)) {
                 cJSON_Delete(calls);
                 cJSON_Delete(m);
@@ -271,7 +267,7 @@ static int messages(const cJSON *in, cJSON *out, perr_t *e)
     cJSON_ArrayForEach(m, in)
     {
         snprintf(at, sizeof(at), "messages.%d", i++);
-        const cJSON *role = get(m, "role"), *content = get(m, "content");
+        const cJSON *role = llg_json_get(m, "role"), *content = llg_json_get(m, "content");
         if (!cJSON_IsObject(m))
             return fail(e, at, "%s: Input should be a valid dictionary%s", NULL);
         if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") != 0 && strcmp(role->valuestring, "assistant") != 0 &&
@@ -290,7 +286,7 @@ static int messages(const cJSON *in, cJSON *out, perr_t *e)
 
 static cJSON *convert_tool(const cJSON *t)
 {
-    const cJSON *type = get(t, "type"), *name = get(t, "name");
+    const cJSON *type = llg_json_get(t, "type"), *name = llg_json_get(t, "name");
     /* server tools (web_search_..., bash_..., text_editor_...) run at Anthropic */
     if ((cJSON_IsString(type) && strcmp(type->valuestring, "custom") != 0) || !cJSON_IsString(name))
         return NULL;
@@ -298,7 +294,7 @@ static cJSON *convert_tool(const cJSON *t)
     cJSON_AddStringToObject(tool, "type", "function");
     cJSON *fn = cJSON_AddObjectToObject(tool, "function");
     cJSON_AddStringToObject(fn, "name", name->valuestring);
-    const cJSON *desc = get(t, "description"), *schema = get(t, "input_schema");
+    const cJSON *desc = llg_json_get(t, "description"), *schema = llg_json_get(t, "input_schema");
     if (cJSON_IsString(desc))
         cJSON_AddStringToObject(fn, "description", desc->valuestring);
     cJSON_AddItemToObject(fn, "parameters", cJSON_IsObject(schema) ? cJSON_Duplicate(schema, 1) : cJSON_CreateObject());
@@ -307,7 +303,7 @@ static cJSON *convert_tool(const cJSON *t)
 
 static int tools(const cJSON *root, cJSON *out, perr_t *e)
 {
-    const cJSON *in = get(root, "tools"), *t;
+    const cJSON *in = llg_json_get(root, "tools"), *t;
     if (in == NULL || cJSON_IsNull(in))
         return 0;
     if (!cJSON_IsArray(in))
@@ -324,8 +320,8 @@ static int tools(const cJSON *root, cJSON *out, perr_t *e)
         return 0;
     }
     cJSON_AddItemToObject(out, "tools", arr);
-    const cJSON *choice = get(root, "tool_choice");
-    const cJSON *ct = get(choice, "type");
+    const cJSON *choice = llg_json_get(root, "tool_choice");
+    const cJSON *ct = llg_json_get(choice, "type");
     if (choice != NULL && !cJSON_IsString(ct))
         return fail(e, "tool_choice", "%s.type: Field required%s", NULL);
     if (choice == NULL)
@@ -338,7 +334,7 @@ static int tools(const cJSON *root, cJSON *out, perr_t *e)
     else if (strcmp(c, "none") == 0)
         cJSON_AddStringToObject(out, "tool_choice", "none");
     else if (strcmp(c, "tool") == 0) {
-        const cJSON *name = get(choice, "name");
+        const cJSON *name = llg_json_get(choice, "name");
         if (!cJSON_IsString(name))
             return fail(e, "tool_choice", "%s.name: Field required%s", NULL);
         cJSON *tc = cJSON_AddObjectToObject(out, "tool_choice");
@@ -347,14 +343,14 @@ static int tools(const cJSON *root, cJSON *out, perr_t *e)
     } else {
         return fail(e, "tool_choice", "%s.type: Input should be 'auto', 'any', 'tool' or 'none'%s", NULL);
     }
-    if (cJSON_IsTrue(get(choice, "disable_parallel_tool_use")))
+    if (cJSON_IsTrue(llg_json_get(choice, "disable_parallel_tool_use")))
         cJSON_AddFalseToObject(out, "parallel_tool_calls");
     return 0;
 }
 
 static int system_message(const cJSON *root, cJSON *msgs, perr_t *e)
 {
-    const cJSON *sys = get(root, "system");
+    const cJSON *sys = llg_json_get(root, "system");
     if (sys == NULL || cJSON_IsNull(sys))
         return 0;
     llg_strbuf_t text = {0};
@@ -373,7 +369,7 @@ static int system_message(const cJSON *root, cJSON *msgs, perr_t *e)
 /* A number member: absent or null is fine; `integer`: a whole number >= 1. */
 static int number(const cJSON *root, const char *name, bool integer, bool required, cJSON *out, perr_t *e)
 {
-    const cJSON *v = get(root, name);
+    const cJSON *v = llg_json_get(root, name);
     if (v == NULL || cJSON_IsNull(v))
         return required ? fail(e, name, "%s: Field required%s", NULL) : 0;
     if (!cJSON_IsNumber(v))
@@ -390,15 +386,15 @@ static int params(const cJSON *root, cJSON *out, perr_t *e, bool need_max_tokens
     if (number(root, "max_tokens", true, need_max_tokens, out, e) != 0 || number(root, "temperature", false, false, out, e) != 0 ||
         number(root, "top_p", false, false, out, e) != 0)
         return -1;
-    const cJSON *topk = get(root, "top_k");
+    const cJSON *topk = llg_json_get(root, "top_k");
     if (topk != NULL && !cJSON_IsNull(topk) && !cJSON_IsNumber(topk))
         return fail(e, "top_k", "%s: Input should be a valid integer%s", NULL);
-    const cJSON *stream = get(root, "stream");
+    const cJSON *stream = llg_json_get(root, "stream");
     if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream))
         return fail(e, "stream", "%s: Input should be a valid boolean%s", NULL);
     if (cJSON_IsTrue(stream))
         cJSON_AddTrueToObject(out, "stream");
-    const cJSON *stops = get(root, "stop_sequences"), *s;
+    const cJSON *stops = llg_json_get(root, "stop_sequences"), *s;
     if (stops != NULL && !cJSON_IsNull(stops)) {
         if (!cJSON_IsArray(stops))
             return fail(e, "stop_sequences", "%s: Input should be a valid list%s", NULL);
@@ -407,13 +403,13 @@ static int params(const cJSON *root, cJSON *out, perr_t *e, bool need_max_tokens
         if (cJSON_GetArraySize(stops) > 0)
             cJSON_AddItemToObject(out, "stop", cJSON_Duplicate(stops, 1));
     }
-    const cJSON *user = get(get(root, "metadata"), "user_id");
+    const cJSON *user = llg_json_get(llg_json_get(root, "metadata"), "user_id");
     if (cJSON_IsString(user))
         cJSON_AddStringToObject(out, "user", user->valuestring);
-    const cJSON *thinking = get(root, "thinking");
+    const cJSON *thinking = llg_json_get(root, "thinking");
     if (thinking != NULL && !cJSON_IsNull(thinking) && !cJSON_IsObject(thinking))
         return fail(e, "thinking", "%s: Input should be a valid dictionary%s", NULL);
-    const cJSON *budget = get(thinking, "budget_tokens");
+    const cJSON *budget = llg_json_get(thinking, "budget_tokens");
     /* only an explicit budget: "adaptive" (what Claude Code sends for models
      * it does not know) leaves the upstream's default, as many OpenAI-form
      * models refuse reasoning_effort */
@@ -431,7 +427,7 @@ static cJSON *parse(const char *body, size_t len, char *err, size_t errsize, cha
     if (root == NULL)
         return NULL;
     cJSON *out = cJSON_CreateObject();
-    const cJSON *model = get(root, "model");
+    const cJSON *model = llg_json_get(root, "model");
     if (model == NULL || cJSON_IsNull(model)) {
         fail(&e, "model", "%s: Field required%s", NULL);
         goto Error;
@@ -442,7 +438,7 @@ static cJSON *parse(const char *body, size_t len, char *err, size_t errsize, cha
     }
     cJSON_AddStringToObject(out, "model", model->valuestring);
     cJSON *msgs = cJSON_AddArrayToObject(out, "messages");
-    if (system_message(root, msgs, &e) != 0 || messages(get(root, "messages"), msgs, &e) != 0 ||
+    if (system_message(root, msgs, &e) != 0 || messages(llg_json_get(root, "messages"), msgs, &e) != 0 ||
         params(root, out, &e, need_max_tokens) != 0 || tools(root, out, &e) != 0)
         goto Error;
     cJSON_Delete(root);

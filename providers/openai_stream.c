@@ -21,31 +21,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "providers/answer.h"
-#include "providers/sse.h"
+#include "providers/reader.h"
 #include "providers/upstream_error.h"
 
-#define BODY_MAX  (16u << 20)
 #define MAX_TOOLS 128
 
 struct llg_openai_stream {
-    llg_answer_t a;
-    llg_sse_reader_t sse;
-    llg_strbuf_t body;
+    llg_reader_t r;
     int tool_of_index[MAX_TOOLS]; /* canonical tool number of the upstream's tool index, -1 */
-    char finish[32];
-    bool done, failed;
-    llg_xlate_error_t err;
-    llg_strbuf_t *out;
 };
+
+static const llg_reader_ops_t ops;
 
 llg_openai_stream_t *llg_openai_stream_new(const llg_xlate_params_t *params)
 {
     llg_openai_stream_t *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    llg_answer_init(&s->a, params);
-    llg_sse_init(&s->sse);
+    llg_reader_init(&s->r, params, &ops);
     for (int i = 0; i < MAX_TOOLS; i++)
         s->tool_of_index[i] = -1;
     return s;
@@ -55,84 +48,64 @@ void llg_openai_stream_free(llg_openai_stream_t *s)
 {
     if (s == NULL)
         return;
-    llg_answer_dispose(&s->a);
-    llg_sse_dispose(&s->sse);
-    llg_strbuf_free(&s->body);
+    llg_reader_dispose(&s->r);
     free(s);
-}
-
-static int fail(llg_openai_stream_t *s, int status, const char *type, const char *code, llg_outcome_t outcome, const char *message)
-{
-    llg_xlate_set_error(&s->err, status, type, code, outcome, "%s", message);
-    s->failed = true;
-    return llg_answer_fail(&s->a, s->out, &s->err);
-}
-
-static const cJSON *get(const cJSON *o, const char *name)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-}
-
-static const char *str(const cJSON *o, const char *name)
-{
-    const cJSON *v = get(o, name);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 static void take_usage(llg_openai_stream_t *s, const cJSON *usage)
 {
-    const cJSON *p = get(usage, "prompt_tokens"), *c = get(usage, "completion_tokens");
+    const cJSON *p = llg_json_get(usage, "prompt_tokens"), *c = llg_json_get(usage, "completion_tokens");
     if (cJSON_IsNumber(p) && cJSON_IsNumber(c) && p->valuedouble >= 0 && c->valuedouble >= 0)
-        llg_answer_set_usage(&s->a, (uint64_t)p->valuedouble, (uint64_t)c->valuedouble);
+        llg_answer_set_usage(&s->r.a, (uint64_t)p->valuedouble, (uint64_t)c->valuedouble);
 }
 
 static void take_finish(llg_openai_stream_t *s, const cJSON *choice)
 {
-    const char *f = str(choice, "finish_reason");
+    const char *f = llg_json_str(choice, "finish_reason");
     if (f != NULL && f[0] != '\0')
-        snprintf(s->finish, sizeof(s->finish), "%s", f);
+        snprintf(s->r.finish, sizeof(s->r.finish), "%s", f);
 }
 
 static void text_or_parts(llg_openai_stream_t *s, const cJSON *content)
 {
     if (cJSON_IsString(content)) {
-        llg_answer_content(&s->a, s->out, content->valuestring, strlen(content->valuestring));
+        llg_answer_content(&s->r.a, s->r.out, content->valuestring, strlen(content->valuestring));
         return;
     }
     const cJSON *part;
     cJSON_ArrayForEach(part, content)
     {
-        const char *t = str(part, "text");
+        const char *t = llg_json_str(part, "text");
         if (t != NULL)
-            llg_answer_content(&s->a, s->out, t, strlen(t));
+            llg_answer_content(&s->r.a, s->r.out, t, strlen(t));
     }
 }
 
 static void reasoning(llg_openai_stream_t *s, const cJSON *m)
 {
-    const char *r = str(m, "reasoning_content");
+    const char *r = llg_json_str(m, "reasoning_content");
     if (r == NULL)
-        r = str(m, "reasoning");
+        r = llg_json_str(m, "reasoning");
     if (r != NULL)
-        llg_answer_reasoning(&s->a, s->out, r, strlen(r));
+        llg_answer_reasoning(&s->r.a, s->r.out, r, strlen(r));
 }
 
 static void tool_fragment(llg_openai_stream_t *s, const cJSON *tc, int position)
 {
-    const cJSON *idx = get(tc, "index");
+    const cJSON *idx = llg_json_get(tc, "index");
     int i = cJSON_IsNumber(idx) ? (int)idx->valuedouble : position;
     if (i < 0 || i >= MAX_TOOLS)
         return;
-    const cJSON *fn = get(tc, "function");
-    const char *id = str(tc, "id"), *name = str(fn, "name"), *args = str(fn, "arguments");
+    const cJSON *fn = llg_json_get(tc, "function");
+    const char *id = llg_json_str(tc, "id"), *name = llg_json_str(fn, "name"), *args = llg_json_str(fn, "arguments");
     if (s->tool_of_index[i] < 0) {
         if (id == NULL && name == NULL && args == NULL)
             return;
-        s->tool_of_index[i] = (int)llg_answer_tool_start(&s->a, s->out, id != NULL ? id : "", id != NULL ? strlen(id) : 0,
+        s->tool_of_index[i] = (int)llg_answer_tool_start(&s->r.a, s->r.out, id != NULL ? id : "", id != NULL ? strlen(id) : 0,
                                                          name != NULL ? name : "", name != NULL ? strlen(name) : 0);
     }
     if (args != NULL)
-        llg_answer_tool_args(&s->a, s->out, (unsigned)s->tool_of_index[i], args, strlen(args));
+        llg_answer_tool_args(&s->r.a, s->r.out, (unsigned)s->tool_of_index[i], args, strlen(args));
 }
 
 static void tool_calls(llg_openai_stream_t *s, const cJSON *calls)
@@ -144,115 +117,79 @@ static void tool_calls(llg_openai_stream_t *s, const cJSON *calls)
 
 static int error_object(llg_openai_stream_t *s, const cJSON *e)
 {
-    const char *msg = str(e, "message");
-    const char *code = str(e, "code");
+    const char *msg = llg_json_str(e, "message");
+    const char *code = llg_json_str(e, "code");
     if (code == NULL)
-        code = str(e, "type");
-    return fail(s, 502, "server_error", code != NULL ? code : "upstream_error", LLG_OUTCOME_SERVER,
-                msg != NULL && msg[0] != '\0' ? msg : "The upstream provider reported an error.");
+        code = llg_json_str(e, "type");
+    return llg_reader_fail(&s->r, 502, "server_error", code != NULL ? code : "upstream_error", LLG_OUTCOME_SERVER,
+                           msg != NULL && msg[0] != '\0' ? msg : "The upstream provider reported an error.");
 }
 
-static int on_event(void *ctx, const llg_sse_event_t *ev)
+static int on_event(llg_reader_t *r, const llg_sse_event_t *ev)
 {
-    llg_openai_stream_t *s = ctx;
-    if (s->failed || s->done || !ev->has_data)
-        return 0;
+    llg_openai_stream_t *s = (llg_openai_stream_t *)r;
     if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
-        s->done = true;
+        r->done = true;
         return 0;
     }
     cJSON *j = cJSON_ParseWithLength(ev->data, ev->data_len);
     int rc = 0;
     if (!cJSON_IsObject(j)) {
-        rc = fail(s, 502, "server_error", "upstream_protocol_error", LLG_OUTCOME_SERVER,
-                  "The upstream provider sent a chunk that is not a JSON object.");
-    } else if (get(j, "error") != NULL && !cJSON_IsNull(get(j, "error"))) {
-        const cJSON *e = get(j, "error");
+        rc = llg_reader_fail(&s->r, 502, "server_error", "upstream_protocol_error", LLG_OUTCOME_SERVER,
+                             "The upstream provider sent a chunk that is not a JSON object.");
+    } else if (llg_json_get(j, "error") != NULL && !cJSON_IsNull(llg_json_get(j, "error"))) {
+        const cJSON *e = llg_json_get(j, "error");
         rc = cJSON_IsObject(e) ? error_object(s, e)
-                               : fail(s, 502, "server_error", "upstream_error", LLG_OUTCOME_SERVER,
-                                      cJSON_IsString(e) ? e->valuestring : "The upstream provider reported an error.");
+                               : llg_reader_fail(&s->r, 502, "server_error", "upstream_error", LLG_OUTCOME_SERVER,
+                                                 cJSON_IsString(e) ? e->valuestring : "The upstream provider reported an error.");
     } else {
-        const cJSON *choice = cJSON_GetArrayItem(get(j, "choices"), 0);
-        const cJSON *delta = get(choice, "delta");
+        const cJSON *choice = cJSON_GetArrayItem(llg_json_get(j, "choices"), 0);
+        const cJSON *delta = llg_json_get(choice, "delta");
         reasoning(s, delta);
-        text_or_parts(s, get(delta, "content"));
-        tool_calls(s, get(delta, "tool_calls"));
+        text_or_parts(s, llg_json_get(delta, "content"));
+        tool_calls(s, llg_json_get(delta, "tool_calls"));
         take_finish(s, choice);
-        if (cJSON_IsObject(get(j, "usage")))
-            take_usage(s, get(j, "usage"));
+        if (cJSON_IsObject(llg_json_get(j, "usage")))
+            take_usage(s, llg_json_get(j, "usage"));
     }
     cJSON_Delete(j);
     return rc;
 }
 
-static int read_completion(llg_openai_stream_t *s)
+static int on_whole(llg_reader_t *r, const cJSON *j)
 {
-    cJSON *j = cJSON_ParseWithLength(s->body.data != NULL ? s->body.data : "", s->body.len);
-    int rc = 0;
-    if (!cJSON_IsObject(j)) {
-        rc = fail(s, 502, "server_error", "upstream_protocol_error", LLG_OUTCOME_SERVER,
-                  "The upstream provider's answer is not a JSON object.");
-    } else if (cJSON_IsObject(get(j, "error"))) {
-        rc = error_object(s, get(j, "error"));
-    } else {
-        const cJSON *choice = cJSON_GetArrayItem(get(j, "choices"), 0);
-        const cJSON *m = get(choice, "message");
-        reasoning(s, m);
-        text_or_parts(s, get(m, "content"));
-        int position = 0;
-        const cJSON *tc;
-        cJSON_ArrayForEach(tc, get(m, "tool_calls")) tool_fragment(s, tc, position++);
-        take_finish(s, choice);
-        take_usage(s, get(j, "usage"));
-        s->done = true;
-    }
-    cJSON_Delete(j);
-    return rc;
+    llg_openai_stream_t *s = (llg_openai_stream_t *)r;
+    if (cJSON_IsObject(llg_json_get(j, "error")))
+        return error_object(s, llg_json_get(j, "error"));
+    const cJSON *choice = cJSON_GetArrayItem(llg_json_get(j, "choices"), 0);
+    const cJSON *m = llg_json_get(choice, "message");
+    reasoning(s, m);
+    text_or_parts(s, llg_json_get(m, "content"));
+    int position = 0;
+    const cJSON *tc;
+    cJSON_ArrayForEach(tc, llg_json_get(m, "tool_calls")) tool_fragment(s, tc, position++);
+    take_finish(s, choice);
+    take_usage(s, llg_json_get(j, "usage"));
+    r->done = true;
+    return 0;
 }
+
+/* OpenAI-compatible servers that never send [DONE] end with a finish_reason */
+static const llg_reader_ops_t ops = {on_event, on_whole, true};
 
 int llg_openai_stream_feed(llg_openai_stream_t *s, const char *p, size_t n, llg_strbuf_t *out, llg_xlate_error_t *err)
 {
-    s->out = out;
-    if (!s->failed) {
-        if (!s->a.stream) {
-            if (s->body.len + n > BODY_MAX)
-                fail(s, 502, "server_error", "upstream_protocol_error", LLG_OUTCOME_SERVER,
-                     "The upstream provider's answer is larger than 16 MiB.");
-            else
-                llg_strbuf_append(&s->body, p, n);
-        } else if (llg_sse_feed(&s->sse, p, n, on_event, s) != 0 && !s->failed) {
-            fail(s, 502, "server_error", "upstream_protocol_error", LLG_OUTCOME_SERVER,
-                 "The upstream provider sent an event larger than 1 MiB.");
-        }
-    }
-    s->out = NULL;
-    if (s->failed) {
-        *err = s->err;
-        return -1;
-    }
-    return 0;
+    return llg_reader_feed(&s->r, p, n, out, err);
 }
 
 int llg_openai_stream_end(llg_openai_stream_t *s, llg_strbuf_t *out, llg_xlate_error_t *err)
 {
-    s->out = out;
-    if (!s->failed && !s->a.stream)
-        read_completion(s);
-    else if (!s->failed && !s->done && s->finish[0] == '\0')
-        fail(s, 502, "server_error", "upstream_truncated", LLG_OUTCOME_SERVER, "The upstream provider ended the stream early.");
-    if (!s->failed)
-        llg_answer_finish(&s->a, out, s->finish[0] ? s->finish : NULL);
-    s->out = NULL;
-    if (s->failed) {
-        *err = s->err;
-        return -1;
-    }
-    return 0;
+    return llg_reader_end(&s->r, out, err);
 }
 
 void llg_openai_stream_usage(const llg_openai_stream_t *s, uint64_t *prompt, uint64_t *completion, bool *estimated)
 {
-    llg_answer_usage(&s->a, prompt, completion, estimated);
+    llg_answer_usage(&s->r.a, prompt, completion, estimated);
 }
 
 void llg_openai_http_error(int status, const char *body, size_t len, llg_xlate_error_t *err)

@@ -193,3 +193,14 @@ Error:
     cJSON_Delete(root);
     return NULL;
 }
+
+const cJSON *llg_json_get(const cJSON *o, const char *name)
+{
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
+}
+
+const char *llg_json_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = llg_json_get(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}

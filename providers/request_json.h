@@ -25,4 +25,9 @@ const char *llg_json_type_name(const cJSON *v);
  * and ends on a whole character. */
 void llg_copy_utf8_prefix(char *dst, size_t size, const char *s);
 
+/* A member of `o` when `o` is an object, else NULL; the same for a string
+ * member's value. */
+const cJSON *llg_json_get(const cJSON *o, const char *name);
+const char *llg_json_str(const cJSON *o, const char *name);
+
 #endif
