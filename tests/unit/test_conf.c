@@ -383,6 +383,21 @@ TEST(provider_name_and_glob_chars)
     llg_conf_free(c);
 }
 
+TEST(provider_type_anthropic)
+{
+    llg_conf_t *c = load_ok("providers:\n"
+                            "  - {name: a, type: anthropic, keys: [k1]}\n"
+                            "  - {name: b, type: anthropic, base_url: 'http://127.0.0.1:9/v1/'}\n",
+                            NULL);
+    if (c == NULL)
+        return;
+    CHECK_EQ_INT(c->providers[0].type, LLG_PROVIDER_ANTHROPIC);
+    CHECK_EQ_STR(c->providers[0].base_url, "https://api.anthropic.com"); /* the default */
+    CHECK_EQ_STR(c->providers[1].base_url, "http://127.0.0.1:9/v1");
+    CHECK_EQ_STR(llg_provider_type_name(LLG_PROVIDER_ANTHROPIC), "anthropic");
+    llg_conf_free(c);
+}
+
 TEST(workers_auto_and_number)
 {
     llg_conf_t *c = load_ok("workers: auto\n", NULL);
@@ -1375,6 +1390,7 @@ TEST(default_config_no_env)
 TEST(default_config_all_env)
 {
     char *env[] = {"OPENAI_API_KEY=sk-openai-SECRET1",
+                   "ANTHROPIC_API_KEY=sk-ant-SECRET8",
                    "OPENROUTER_API_KEY=sk-or-SECRET2,sk-or-SECRET3",
                    "DEEPINFRA_API_KEY=di-SECRET4",
                    "POE_APIKEYS=poe-SECRET5, poe-SECRET6",
@@ -1390,6 +1406,7 @@ TEST(default_config_all_env)
     CHECK(strstr(yaml, "keys_env: OPENROUTER_API_KEY") != NULL);
     CHECK(strstr(yaml, "keys_env: DEEPINFRA_API_KEY") != NULL);
     CHECK(strstr(yaml, "keys_env: POE_APIKEYS") != NULL);
+    CHECK(strstr(yaml, "keys_env: ANTHROPIC_API_KEY") != NULL);
     CHECK(strstr(yaml, "9999") == NULL);
     free(yaml);
 
@@ -1404,14 +1421,21 @@ TEST(default_config_all_env)
         return;
     CHECK_EQ_INT(c->listen[0].port, 9999);
     CHECK_EQ_INT(c->token_count, 1);
-    CHECK_EQ_INT(c->provider_count, 6);
-    if (c->provider_count != 6) {
+    CHECK_EQ_INT(c->provider_count, 7);
+    if (c->provider_count != 7) {
         llg_conf_free(c);
         return;
     }
-    static const char *const order[] = {"puter", "echo", "openai", "deepinfra", "openrouter", "poe"};
-    for (size_t i = 0; i < 6; i++)
+    static const char *const order[] = {"anthropic", "puter", "echo", "openai", "deepinfra", "openrouter", "poe"};
+    for (size_t i = 0; i < 7; i++)
         CHECK_EQ_STR(c->providers[i].name, order[i]);
+    /* with its key, anthropic wins claude-* over puter */
+    CHECK_EQ_STR(route(c, "claude-sonnet-4-5"), "anthropic");
+    CHECK_EQ_STR(route(c, "openrouter:anthropic/claude-3.5-sonnet"), "puter");
+    const llg_conf_provider_t *a = provider(c, "anthropic");
+    CHECK_EQ_INT(a->type, LLG_PROVIDER_ANTHROPIC);
+    CHECK_EQ_STR(a->base_url, "https://api.anthropic.com");
+    CHECK_EQ_INT(a->keys.count, 1);
     const llg_conf_provider_t *p = provider(c, "openai");
     CHECK_EQ_STR(p->base_url, "https://api.openai.com/v1");
     CHECK_EQ_INT(p->type, LLG_PROVIDER_OPENAI);
@@ -1488,8 +1512,9 @@ TEST(default_config_each_env_alone)
     } cases[] = {{"OPENAI_API_KEY=k", "openai"},
                  {"OPENROUTER_API_KEY=k", "openrouter"},
                  {"DEEPINFRA_API_KEY=k", "deepinfra"},
-                 {"POE_APIKEYS=k", "poe"}};
-    for (size_t i = 0; i < 4; i++) {
+                 {"POE_APIKEYS=k", "poe"},
+                 {"ANTHROPIC_API_KEY=k", "anthropic"}};
+    for (size_t i = 0; i < 5; i++) {
         char *env[] = {(char *)cases[i].var, NULL};
         llg_conf_errors_t e = {0};
         llg_conf_t *c = llg_conf_load_default(env, &e);
@@ -1499,8 +1524,10 @@ TEST(default_config_each_env_alone)
         if (c == NULL)
             continue;
         CHECK_EQ_INT(c->provider_count, 3);
-        CHECK_EQ_STR(c->providers[2].name, cases[i].name);
-        CHECK_EQ_INT(c->providers[2].keys.count, 1);
+        /* anthropic comes first (before puter), the others after echo */
+        size_t at = strcmp(cases[i].name, "anthropic") == 0 ? 0 : 2;
+        CHECK_EQ_STR(c->providers[at].name, cases[i].name);
+        CHECK_EQ_INT(c->providers[at].keys.count, 1);
         llg_conf_free(c);
     }
 }
