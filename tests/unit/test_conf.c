@@ -1648,6 +1648,7 @@ int main(int argc, char **argv)
     RUN(full_file);
     RUN(tls_absolute_paths_and_cwd);
     RUN(provider_name_and_glob_chars);
+    RUN(provider_type_anthropic);
     RUN(workers_auto_and_number);
     RUN(listen_ipv6_and_second_default_port);
     RUN(cors_empty_list);
