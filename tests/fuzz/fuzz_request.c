@@ -1,8 +1,10 @@
 /*
- * tests/fuzz/fuzz_request.c: the request body validators of server/chat.c on
- * arbitrary bytes: llg_chat_parse() (chat completions) and parse_generic()
- * (completions, embeddings, images). chat.c is included, not linked, so its
- * static functions are reachable and get the fuzzer's coverage; the rest of
+ * tests/fuzz/fuzz_request.c: the request body validators on arbitrary bytes:
+ * llg_chat_parse() (chat completions, providers/openai_request.c, on
+ * providers/request_json.c) and parse_generic() of server/chat.c
+ * (completions, embeddings, images). The three files are included, not
+ * linked, so their static functions (duplicate_key, parse_generic) are
+ * reachable and get the fuzzer's coverage; the rest of
  * the server library is linked but never started (no network, no h2o loop).
  *
  * On acceptance the parsed body must be what the rest of the request path
@@ -13,6 +15,8 @@
  * message, type and param it was given, and param must name the offending
  * parameter (or be empty).
  */
+#include "providers/openai_request.c"
+#include "providers/request_json.c"
 #include "server/chat.c"
 
 #include "tests/fuzz/fuzz.h"

@@ -199,8 +199,8 @@ TEST(chunked_refused)
         "3\r\nabc\rX",
         "1234567890123456\r\n",
         "0\r\n\rX",
-        "3\r\na\x01"
-        "c\r\n0\x01\r\n",
+        ("3\r\na\x01"
+         "c\r\n0\x01\r\n"),
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char out[64];
