@@ -5,6 +5,8 @@
  */
 #include "providers/answer.h"
 
+#include "providers/request_json.h"
+
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,8 +230,17 @@ void llg_answer_finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_re
     if (a->ended)
         return;
     a->ended = true;
-    if (finish_reason == NULL)
+    if (finish_reason == NULL || finish_reason[0] == '\0')
         finish_reason = a->ntool_calls > 0 ? "tool_calls" : "stop";
+    /* an upstream's word: valid UTF-8, at most 31 bytes cut on a character */
+    char reason[32];
+    size_t n;
+    const char *r = clean(&a->scratch, finish_reason, strlen(finish_reason), &n);
+    llg_strbuf_t z = {0};
+    llg_strbuf_append(&z, r, n);
+    llg_copy_utf8_prefix(reason, sizeof(reason), z.data != NULL ? z.data : "");
+    llg_strbuf_free(&z);
+    finish_reason = reason;
     uint64_t prompt, completion;
     llg_answer_usage(a, &prompt, &completion, NULL);
     size_t before = out->len;

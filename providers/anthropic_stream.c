@@ -53,17 +53,16 @@ void llg_anthropic_stream_free(llg_anthropic_stream_t *s)
 
 static void take_usage(llg_anthropic_stream_t *s, const cJSON *usage)
 {
-    const cJSON *in = llg_json_get(usage, "input_tokens"), *out = llg_json_get(usage, "output_tokens");
-    if (cJSON_IsNumber(in) && in->valuedouble >= 0) {
-        double p = in->valuedouble;
-        const cJSON *cc = llg_json_get(usage, "cache_creation_input_tokens"), *cr = llg_json_get(usage, "cache_read_input_tokens");
-        p += cJSON_IsNumber(cc) && cc->valuedouble > 0 ? cc->valuedouble : 0;
-        p += cJSON_IsNumber(cr) && cr->valuedouble > 0 ? cr->valuedouble : 0;
-        s->prompt = (uint64_t)p;
+    const double lim = LLG_TOKEN_COUNT_LIMIT;
+    int64_t in = llg_json_count(usage, "input_tokens", lim), out = llg_json_count(usage, "output_tokens", lim);
+    if (in >= 0) {
+        int64_t cc = llg_json_count(usage, "cache_creation_input_tokens", lim);
+        int64_t cr = llg_json_count(usage, "cache_read_input_tokens", lim);
+        s->prompt = (uint64_t)in + (cc > 0 ? (uint64_t)cc : 0) + (cr > 0 ? (uint64_t)cr : 0);
         s->have_prompt = true;
     }
-    if (cJSON_IsNumber(out) && out->valuedouble >= 0) {
-        s->completion = (uint64_t)out->valuedouble;
+    if (out >= 0) {
+        s->completion = (uint64_t)out;
         s->have_completion = true;
     }
     if (s->have_prompt && s->have_completion)
@@ -74,6 +73,8 @@ static void take_usage(llg_anthropic_stream_t *s, const cJSON *usage)
 static int error_object(llg_anthropic_stream_t *s, const cJSON *e)
 {
     const char *type = llg_json_str(e, "type"), *msg = llg_json_str(e, "message");
+    if (type != NULL && type[0] == '\0')
+        type = NULL;
     if (msg == NULL || msg[0] == '\0')
         msg = "The upstream provider reported an error.";
     if (type != NULL && strcmp(type, "overloaded_error") == 0)
@@ -140,16 +141,15 @@ static int on_event(llg_reader_t *r, const llg_sse_event_t *ev)
     } else if (strcmp(type, "message_start") == 0) {
         take_usage(s, llg_json_get(llg_json_get(j, "message"), "usage"));
     } else if (strcmp(type, "content_block_start") == 0) {
-        const cJSON *block = llg_json_get(j, "content_block"), *idx = llg_json_get(j, "index");
-        long index = cJSON_IsNumber(idx) ? (long)idx->valuedouble : -1;
+        const cJSON *block = llg_json_get(j, "content_block");
+        long index = (long)llg_json_count(j, "index", MAX_BLOCKS);
         const char *bt = llg_json_str(block, "type");
         if (bt != NULL && (strcmp(bt, "tool_use") == 0 || strcmp(bt, "server_tool_use") == 0))
             rc = tool_start(s, index, block);
         else if (bt != NULL && strcmp(bt, "text") == 0 && llg_json_str(block, "text") != NULL)
             llg_answer_content(&s->r.a, s->r.out, llg_json_str(block, "text"), strlen(llg_json_str(block, "text")));
     } else if (strcmp(type, "content_block_delta") == 0) {
-        const cJSON *idx = llg_json_get(j, "index");
-        rc = on_delta(s, cJSON_IsNumber(idx) ? (long)idx->valuedouble : -1, llg_json_get(j, "delta"));
+        rc = on_delta(s, (long)llg_json_count(j, "index", MAX_BLOCKS), llg_json_get(j, "delta"));
     } else if (strcmp(type, "message_delta") == 0) {
         take_stop(s, llg_json_str(llg_json_get(j, "delta"), "stop_reason"));
         take_usage(s, llg_json_get(j, "usage"));

@@ -54,9 +54,10 @@ void llg_openai_stream_free(llg_openai_stream_t *s)
 
 static void take_usage(llg_openai_stream_t *s, const cJSON *usage)
 {
-    const cJSON *p = llg_json_get(usage, "prompt_tokens"), *c = llg_json_get(usage, "completion_tokens");
-    if (cJSON_IsNumber(p) && cJSON_IsNumber(c) && p->valuedouble >= 0 && c->valuedouble >= 0)
-        llg_answer_set_usage(&s->r.a, (uint64_t)p->valuedouble, (uint64_t)c->valuedouble);
+    int64_t p = llg_json_count(usage, "prompt_tokens", LLG_TOKEN_COUNT_LIMIT);
+    int64_t c = llg_json_count(usage, "completion_tokens", LLG_TOKEN_COUNT_LIMIT);
+    if (p >= 0 && c >= 0)
+        llg_answer_set_usage(&s->r.a, (uint64_t)p, (uint64_t)c);
 }
 
 static void take_finish(llg_openai_stream_t *s, const cJSON *choice)
@@ -92,8 +93,7 @@ static void reasoning(llg_openai_stream_t *s, const cJSON *m)
 
 static void tool_fragment(llg_openai_stream_t *s, const cJSON *tc, int position)
 {
-    const cJSON *idx = llg_json_get(tc, "index");
-    int i = cJSON_IsNumber(idx) ? (int)idx->valuedouble : position;
+    int i = llg_json_get(tc, "index") == NULL ? position : (int)llg_json_count(tc, "index", MAX_TOOLS);
     if (i < 0 || i >= MAX_TOOLS)
         return;
     const cJSON *fn = llg_json_get(tc, "function");

@@ -204,3 +204,11 @@ const char *llg_json_str(const cJSON *o, const char *name)
     const cJSON *v = llg_json_get(o, name);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
+
+int64_t llg_json_count(const cJSON *o, const char *name, double limit)
+{
+    const cJSON *v = llg_json_get(o, name);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < limit))
+        return -1;
+    return (int64_t)v->valuedouble;
+}

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The parsed object (the caller deletes it), or NULL with a message in `err`
  * (and the offending key in `param`, else ""). */
@@ -29,5 +30,13 @@ void llg_copy_utf8_prefix(char *dst, size_t size, const char *s);
  * member's value. */
 const cJSON *llg_json_get(const cJSON *o, const char *name);
 const char *llg_json_str(const cJSON *o, const char *name);
+
+/* A member that is a number in [0, limit), truncated to an integer; -1 when
+ * it is absent, not a number, negative, NaN or too large (no cast of an
+ * out-of-range double: that is undefined behaviour). */
+int64_t llg_json_count(const cJSON *o, const char *name, double limit);
+
+/* Token counts from an upstream are bounded before they become integers. */
+#define LLG_TOKEN_COUNT_LIMIT 1e12
 
 #endif
