@@ -80,7 +80,9 @@ void llg_anthropic_usage(const llg_anthropic_stream_t *s, uint64_t *prompt, uint
  * (PAYMENT); 429 → 429 rate_limit_exceeded (RATE_LIMITED); 529 or an
  * overloaded_error → 503 overloaded (SERVER: another key may answer); 404 →
  * 404 model_not_found (CLIENT); 413 → 413 (CLIENT); other 4xx → that status
- * (CLIENT); 5xx → 502 upstream_error (SERVER). The message is Anthropic's. */
+ * (CLIENT); 5xx → 502 upstream_error (SERVER). The message is Anthropic's,
+ * except for the key's own errors (auth, billing, rate limits: Anthropic's
+ * text names the key's organisation), which get llmgate's words. */
 void llg_anthropic_http_error(int status, const char *body, size_t len, llg_xlate_error_t *err);
 
 /* An estimate of the input tokens of a canonical request (count_tokens when

@@ -219,9 +219,11 @@ void llg_anthropic_http_error(int status, const char *body, size_t len, llg_xlat
         llg_xlate_set_error(err, 502, "server_error", "upstream_auth_failed", LLG_OUTCOME_AUTH,
                             "The upstream provider rejected the gateway's API key.");
     else if (status == 402 || strcmp(u.code, "billing_error") == 0)
-        llg_xlate_set_error(err, 402, "insufficient_quota", "insufficient_quota", LLG_OUTCOME_PAYMENT, "%s", msg);
-    else if (status == 429)
-        llg_xlate_set_error(err, 429, "rate_limit_error", "rate_limit_exceeded", LLG_OUTCOME_RATE_LIMITED, "%s", msg);
+        llg_xlate_set_error(err, 402, "insufficient_quota", "insufficient_quota", LLG_OUTCOME_PAYMENT,
+                            "The upstream provider's quota or credit is exhausted.");
+    else if (status == 429) /* Anthropic's text names the organisation of the key */
+        llg_xlate_set_error(err, 429, "rate_limit_error", "rate_limit_exceeded", LLG_OUTCOME_RATE_LIMITED,
+                            "The upstream provider's rate limit was reached.");
     else if (status == 529 || strcmp(u.code, "overloaded_error") == 0)
         llg_xlate_set_error(err, 503, "overloaded_error", "overloaded", LLG_OUTCOME_SERVER, "%s", msg);
     else if (status == 404)

@@ -119,9 +119,11 @@ static int error_object(llg_openai_stream_t *s, const cJSON *e)
 {
     const char *msg = llg_json_str(e, "message");
     const char *code = llg_json_str(e, "code");
-    if (code == NULL)
+    if (code == NULL || code[0] == '\0')
         code = llg_json_str(e, "type");
-    return llg_reader_fail(&s->r, 502, "server_error", code != NULL ? code : "upstream_error", LLG_OUTCOME_SERVER,
+    if (code == NULL || code[0] == '\0')
+        code = "upstream_error";
+    return llg_reader_fail(&s->r, 502, "server_error", code, LLG_OUTCOME_SERVER,
                            msg != NULL && msg[0] != '\0' ? msg : "The upstream provider reported an error.");
 }
 
@@ -207,5 +209,13 @@ void llg_openai_http_error(int status, const char *body, size_t len, llg_xlate_e
                                                               : 502;
     const char *type = f.type[0] ? f.type : client_status == 502 ? "server_error" : "invalid_request_error";
     const char *code = f.code[0] ? f.code : client_status == 502 ? "upstream_error" : "";
-    llg_xlate_set_error(err, client_status, type, code, outcome, "%s", f.message);
+    /* an error about the gateway's key may quote it or its organisation: the
+     * client gets llmgate's words; only the request's own faults are the
+     * upstream's */
+    const char *message = outcome == LLG_OUTCOME_CLIENT         ? f.message
+                          : outcome == LLG_OUTCOME_AUTH         ? "The upstream provider rejected the gateway's API key."
+                          : outcome == LLG_OUTCOME_RATE_LIMITED ? "The upstream provider's rate limit was reached."
+                          : outcome == LLG_OUTCOME_PAYMENT      ? "The upstream provider's quota or credit is exhausted."
+                                                                : f.message;
+    llg_xlate_set_error(err, client_status, type, code, outcome, "%s", message);
 }

@@ -25,7 +25,9 @@ void llg_openai_stream_usage(const llg_openai_stream_t *s, uint64_t *prompt, uin
 /* The error for a non-2xx answer: the outcome as for a relayed answer
  * (llg_pool_classify over the status and error code); the client gets the
  * status itself when the request is at fault (CLIENT), 429 when rate
- * limited, 402 for quota, else 502; the upstream's type, code and message. */
+ * limited, 402 for quota, else 502; the upstream's type and code; its message
+ * only for the request's own faults and server errors (one about the
+ * gateway's key may quote the key or its organisation). */
 void llg_openai_http_error(int status, const char *body, size_t len, llg_xlate_error_t *err);
 
 #endif

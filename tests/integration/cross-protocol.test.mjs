@@ -11,7 +11,7 @@ import { mkKey, gatewayYaml, settledRequests, normalizeMock, keyRows } from './l
 import { checkMessageStream, userMessage } from './lib/anthropic.mjs';
 
 const ADMIN = 'sk-admin-xp';
-const K = { reset: [mkKey('xr', 'fail429-reset_requests=40')], after: [mkKey('xr2', 'fail429-retry_after=50')], oai: mkKey('xo'), anth: mkKey('xa'), poe: mkKey('xp'), oai2: [mkKey('xo2', 'fail500'), mkKey('xo2')], anth2: [mkKey('xa2', 'fail529'), mkKey('xa2')] };
+const K = { bad: [mkKey('xbad', 'fail401')], badrl: [mkKey('xbrl', 'fail429')], reset: [mkKey('xr', 'fail429-reset_requests=40')], after: [mkKey('xr2', 'fail429-retry_after=50')], oai: mkKey('xo'), anth: mkKey('xa'), poe: mkKey('xp'), oai2: [mkKey('xo2', 'fail500'), mkKey('xo2')], anth2: [mkKey('xa2', 'fail529'), mkKey('xa2')] };
 let mock, gw;
 
 before(async () => {
@@ -29,6 +29,8 @@ before(async () => {
         { name: 'anth2', type: 'anthropic', base: `${m}/v1`, keys: K.anth2, models: ['two-claude-*'], extra: { list_models: [] } },
         { name: 'anthreset', type: 'anthropic', base: m, keys: K.reset, models: ['reset-*'], extra: { list_models: [] } },
         { name: 'anthafter', type: 'anthropic', base: m, keys: K.after, models: ['after-*'], extra: { list_models: [] } },
+        { name: 'badkey', base: `${m}/v1`, keys: K.bad, models: ['bad-*'], extra: { list_models: [] } },
+        { name: 'badrl', type: 'anthropic', base: m, keys: K.badrl, models: ['badrl-*'], extra: { list_models: [] } },
         { name: 'echo', type: 'echo', models: ['echo'] },
       ],
     }),
@@ -334,5 +336,16 @@ test('Anthropic\'s rate-limit signals rest the key: retry-after, else the anthro
     assert.equal(k.state, 'cooling');
     // far more than the configured 1 s cooldown: the upstream's own hint
     assert.ok(k.cooldown_remaining_ms > least, JSON.stringify(k));
+  }
+});
+
+test('an upstream error about the gateway\'s key never shows the key, translated or not', async () => {
+  for (const proto of ['openai', 'anthropic']) {
+    // (a refused key rests, so a second call finds every key resting: 429)
+    for (const [model, key] of [['bad-gpt', K.bad[0]], ['badrl-x', K.badrl[0]]]) {
+      const r = await ask(proto, model);
+      assert.ok(r.status === 502 || r.status === 429, `${proto} ${model}: ${r.text}`);
+      assert.ok(!r.text.includes(key) && !r.text.includes(key.slice(0, 12)), `${proto} ${model}: ${r.text}`);
+    }
   }
 });

@@ -1238,8 +1238,9 @@ TEST(http_errors)
     llg_xlate_error_t err;
     llg_anthropic_http_error(401, auth, strlen(auth), &err);
     CHECK(strstr(err.message, "x-api-key") == NULL); /* the upstream's words on the key stay out */
+    /* a rate limit's text may name the key's organisation: llmgate's words */
     llg_anthropic_http_error(429, body429, strlen(body429), &err);
-    CHECK_EQ_STR(err.message, "Number of request tokens has exceeded your per-minute rate limit");
+    CHECK_EQ_STR(err.message, "The upstream provider's rate limit was reached.");
     llg_anthropic_http_error(503, "<html>busy</html>", 17, &err);
     CHECK_EQ_INT(err.http_status, 502);
     CHECK_EQ_INT(err.outcome, LLG_OUTCOME_SERVER);
@@ -1254,12 +1255,13 @@ TEST(http_errors)
     llg_openai_http_error(401, e401, len, &err);
     CHECK_EQ_INT(err.http_status, 502);
     CHECK_EQ_INT(err.outcome, LLG_OUTCOME_AUTH);
+    CHECK(strstr(err.message, "sk-") == NULL); /* OpenAI's text quotes the key */
     free(e401);
     const char *rl = "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"code\":\"rate_limit_exceeded\"}}";
     llg_openai_http_error(429, rl, strlen(rl), &err);
     CHECK_EQ_INT(err.http_status, 429);
     CHECK_EQ_INT(err.outcome, LLG_OUTCOME_RATE_LIMITED);
-    CHECK_EQ_STR(err.message, "Rate limit reached");
+    CHECK_EQ_STR(err.message, "The upstream provider's rate limit was reached.");
     llg_openai_http_error(529, over, strlen(over), &err);
     CHECK_EQ_INT(err.http_status, 502);
     CHECK_EQ_INT(err.outcome, LLG_OUTCOME_SERVER);
@@ -1514,6 +1516,19 @@ TEST(anthropic_error_empty_type)
     llg_strbuf_free(&r.out);
 }
 
+/* the same for an OpenAI error chunk whose code is "" (found by
+ * fuzz_openai_stream: a code of NUL bytes reads as "") */
+TEST(openai_error_empty_code)
+{
+    const char *in = "data: {\"error\":{\"code\":\"\",\"message\":\"m\"}}\n\n";
+    llg_xlate_params_t p = params_for(&llg_render_anthropic, true, false);
+    run_t r;
+    run_egress(llg_egress_for(LLG_PROVIDER_OPENAI), &p, in, strlen(in), 0, 0, &r);
+    CHECK_EQ_INT(r.rc, -1);
+    CHECK_EQ_STR(r.err.code, "upstream_error");
+    llg_strbuf_free(&r.out);
+}
+
 /* Numbers out of every integer type's range (an index, a token count) are
  * converted to int, long or uint64_t as they are: undefined behaviour
  * (UBSan: "1e+300 is outside the range of representable values"); the
@@ -1579,6 +1594,7 @@ int main(int argc, char **argv)
     RUN(answer_whole_anthropic);
     RUN(openai_finish_reason_utf8);
     RUN(anthropic_error_empty_type);
+    RUN(openai_error_empty_code);
     RUN(huge_numbers);
     TEST_MAIN_END();
 }
