@@ -141,9 +141,11 @@ static int on_event(llg_reader_t *r, const llg_sse_event_t *ev)
                              "The upstream provider sent a chunk that is not a JSON object.");
     } else if (llg_json_get(j, "error") != NULL && !cJSON_IsNull(llg_json_get(j, "error"))) {
         const cJSON *e = llg_json_get(j, "error");
-        rc = cJSON_IsObject(e) ? error_object(s, e)
-                               : llg_reader_fail(&s->r, 502, "server_error", "upstream_error", LLG_OUTCOME_SERVER,
-                                                 cJSON_IsString(e) ? e->valuestring : "The upstream provider reported an error.");
+        rc = cJSON_IsObject(e)
+                 ? error_object(s, e)
+                 : llg_reader_fail(&s->r, 502, "server_error", "upstream_error", LLG_OUTCOME_SERVER,
+                                   cJSON_IsString(e) && e->valuestring[0] != '\0' ? e->valuestring
+                                                                                  : "The upstream provider reported an error.");
     } else {
         const cJSON *choice = cJSON_GetArrayItem(llg_json_get(j, "choices"), 0);
         const cJSON *delta = llg_json_get(choice, "delta");
@@ -208,7 +210,11 @@ void llg_openai_http_error(int status, const char *body, size_t len, llg_xlate_e
                         : outcome == LLG_OUTCOME_PAYMENT      ? 402
                                                               : 502;
     const char *type = f.type[0] ? f.type : client_status == 502 ? "server_error" : "invalid_request_error";
-    const char *code = f.code[0] ? f.code : client_status == 502 ? "upstream_error" : "";
+    const char *code = f.code[0]              ? f.code
+                       : client_status == 429 ? "rate_limit_exceeded"
+                       : client_status == 402 ? "insufficient_quota"
+                       : client_status == 502 ? "upstream_error"
+                                              : "invalid_request";
     /* an error about the gateway's key may quote it or its organisation: the
      * client gets llmgate's words; only the request's own faults are the
      * upstream's */

@@ -1527,6 +1527,16 @@ TEST(openai_error_empty_code)
     CHECK_EQ_INT(r.rc, -1);
     CHECK_EQ_STR(r.err.code, "upstream_error");
     llg_strbuf_free(&r.out);
+    /* {"error":""}: a message of its own, never an empty one */
+    in = "data: {\"error\":\"\"}\n\n";
+    run_egress(llg_egress_for(LLG_PROVIDER_OPENAI), &p, in, strlen(in), 0, 0, &r);
+    CHECK_EQ_INT(r.rc, -1);
+    CHECK(r.err.message[0] != '\0');
+    llg_strbuf_free(&r.out);
+    /* a 4xx without a code of its own gets one */
+    llg_xlate_error_t err;
+    llg_openai_http_error(418, "teapot", 6, &err);
+    CHECK_EQ_STR(err.code, "invalid_request");
 }
 
 /* Numbers out of every integer type's range (an index, a token count) are
