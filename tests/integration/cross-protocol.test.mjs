@@ -31,6 +31,8 @@ before(async () => {
         { name: 'anthafter', type: 'anthropic', base: m, keys: K.after, models: ['after-*'], extra: { list_models: [] } },
         { name: 'badkey', base: `${m}/v1`, keys: K.bad, models: ['bad-*'], extra: { list_models: [] } },
         { name: 'badrl', type: 'anthropic', base: m, keys: K.badrl, models: ['badrl-*'], extra: { list_models: [] } },
+        { name: 'poeerr', type: 'poe', base: `${m}/s/fault=poe_error_before`, keys: [K.poe], models: ['PoeErr*'], extra: { list_models: [] } },
+        { name: 'poeafter', type: 'poe', base: `${m}/s/fault=poe_error_after,after=2`, keys: [K.poe], models: ['PoeAfter*'], extra: { list_models: [] } },
         { name: 'echo', type: 'echo', models: ['echo'] },
       ],
     }),
@@ -347,5 +349,34 @@ test('an upstream error about the gateway\'s key never shows the key, translated
       assert.ok(r.status === 502 || r.status === 429, `${proto} ${model}: ${r.text}`);
       assert.ok(!r.text.includes(key) && !r.text.includes(key.slice(0, 12)), `${proto} ${model}: ${r.text}`);
     }
+  }
+});
+
+test('puter: reasoning and a tool call reach both client protocols alike (the mock sends them in streams)', async () => {
+  for (const stream of [true]) {
+    const model = 'openrouter:some/model~chunks=2,puter_reasoning=1,puter_tools=1';
+    const a = await ask('openai', model, { stream, tools: true });
+    const b = await ask('anthropic', model, { stream, tools: true });
+    assert.equal(b.status, 200, JSON.stringify(b));
+    sameAnswer(a, b, `puter tools ${stream}`);
+    assert.ok(b.reasoning.length > 0 && b.tools.length === 1 && b.stop === 'tool_calls', JSON.stringify(b));
+  }
+});
+
+test('poe and puter errors before and after the first byte take the client\'s protocol\'s shape', async () => {
+  for (const model of ['PoeErrBot', 'openrouter:x~fault=429']) {
+    const b = await ask('anthropic', model, { stream: true });
+    assert.ok(b.status >= 400, JSON.stringify(b));
+    assert.equal(b.json?.type, 'error', b.text);
+    const a = await ask('openai', model, { stream: true });
+    assert.equal(a.status, b.status, a.text);
+    assert.ok(a.json?.error?.message, a.text);
+  }
+  for (const model of ['PoeAfterBot', 'openrouter:x~chunks=4,fault=error_midstream,after=2']) {
+    const b = await ask('anthropic', model, { stream: true });
+    assert.ok(b.midstreamError?.message, JSON.stringify(b));
+    const a = await ask('openai', model, { stream: true });
+    assert.ok(a.midstreamError?.message, JSON.stringify(a));
+    assert.equal(a.done, true);
   }
 });
