@@ -46,6 +46,21 @@ def stream_body(chunks, interval_ms):
     return ('{"model":"bench~%s","stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}' % opts)
 
 
+# Anthropic's Messages API (the protocol rows): the same requests in its form
+# (max_tokens is required there), sent with the header its SDK sends
+MESSAGES_BODY = ('{"model":"bench","max_tokens":1024,"messages":[{"role":"user","content":'
+                 '"Say hello to the benchmark."}]}')
+ANTHROPIC_HEADERS = ["anthropic-version: 2023-06-01"]
+
+
+def messages_stream_body(chunks, interval_ms):
+    opts = f"chunks={chunks},chunk_size=8,stamp=true"
+    if interval_ms:
+        opts += f",interval={interval_ms}ms"
+    return ('{"model":"bench~%s","max_tokens":1024,"stream":true,"messages":[{"role":"user",'
+            '"content":"Count to sixty-four."}]}' % opts)
+
+
 def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -259,9 +274,13 @@ class Contender:
         self.headers = []
         self.proc = None
         self.ready_ms = None
+        # the API the requests go to (the protocol rows also use /v1/messages)
+        self.path = "/v1/chat/completions"
+        self.ready_body = NONSTREAM_BODY
+        self.body_file = None  # None: work/body.json
 
     def url(self, h2c=False):
-        return f"http://127.0.0.1:{self.h2c_port if h2c else self.port}/v1/chat/completions"
+        return f"http://127.0.0.1:{self.h2c_port if h2c else self.port}{self.path}"
 
     def pids(self):
         """the processes whose CPU and memory are counted"""
@@ -270,7 +289,7 @@ class Contender:
         return [self.proc.pid] + children_of(self.proc.pid)
 
     def ready(self):
-        return http_ok(self.port, "POST", "/v1/chat/completions", NONSTREAM_BODY, self.headers)
+        return http_ok(self.port, "POST", self.path, self.ready_body, self.headers)
 
     def wait_ready(self, timeout=30):
         t0 = time.monotonic()
@@ -320,6 +339,38 @@ def make_llmgate(cfg, work, mock_port, key="llmgate", workers=1, pin=CORE_GW):
     cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.llmgate, "-c", conf]
     c.proc = PROCS.start(cmd, os.path.join(work, f"{key}.log"))
     return c
+
+
+def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary):
+    """one llmgate (workers: 1, pinned to the gateway core) with one provider
+    of type ptype (openai or anthropic) in front of the mock"""
+    c = Contender(key, key, key)
+    c.port = free_port()
+    base = f"http://127.0.0.1:{mock_port}/v1" if ptype == "openai" else f"http://127.0.0.1:{mock_port}"
+    conf = os.path.join(work, f"{key}.yaml")
+    with open(conf, "w") as f:
+        f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
+                f"workers: 1\n"
+                f"providers: [{{name: up, type: {ptype}, base_url: \"{base}\", "
+                f"keys: [sk-bench], models: [\"*\"]}}]\n")
+    c.proc = PROCS.start(["taskset", "-c", CORE_GW, binary, "-c", conf], os.path.join(work, f"{key}.log"))
+    return c
+
+
+# The protocol rows: llmgate only (h2o, nginx and Portkey do not speak
+# Anthropic's Messages API). key, label, gateway (None: the mock itself),
+# client API, upstream type. The floor of a row ("added" times) is the mock
+# called directly in the upstream's own API.
+PROTO_ROUTES = [
+    ("p_direct_oa", "mock, direct, /v1/chat/completions", None, "chat", "openai"),
+    ("p_direct_an", "mock, direct, /v1/messages", None, "messages", "anthropic"),
+    ("p_a", "(a) /v1/chat/completions → openai upstream (relay)", "openai", "chat", "openai"),
+    ("p_a_before", "(a) the same, llmgate before the Messages API", "before", "chat", "openai"),
+    ("p_b", "(b) /v1/messages → openai upstream (translated)", "openai", "messages", "openai"),
+    ("p_c", "(c) /v1/messages → anthropic upstream (relay)", "anthropic", "messages", "anthropic"),
+    ("p_d", "(d) /v1/chat/completions → anthropic upstream (translated)", "anthropic", "chat", "anthropic"),
+]
+PROTO_FLOOR = {"openai": "p_direct_oa", "anthropic": "p_direct_an"}
 
 
 def make_h2o(cfg, work, mock_port, key="h2o", threads=1, pin=CORE_GW):
@@ -439,7 +490,7 @@ class Bench:
         pids = list(self.mock_pids)
         for c in self.contenders:
             pids += c.pids()
-        return pids
+        return list(dict.fromkeys(pids))
 
     def alive(self, c):
         """restarts a contender that died since the last cell (and says so):
@@ -559,7 +610,7 @@ class Bench:
 
     def h2load(self, c, conns, dur, h2c=False, streams=1):
         args = [*self.client_pin(), "h2load", "-t", "1", "-c", str(conns), "-D", f"{int(dur * 1000)}ms",
-                "-d", os.path.join(self.work, "body.json"), "-H", "content-type: application/json"]
+                "-d", c.body_file or os.path.join(self.work, "body.json"), "-H", "content-type: application/json"]
         for h in c.headers:
             args += ["-H", h]
         if h2c:
@@ -799,6 +850,80 @@ class Bench:
             PROCS.stop(mock2)
         self.labels = {c.key: c.label for c in cs}
         self.ready_ms = {c.key: c.ready_ms for c in cs}
+
+        # 9. the protocol rows (llmgate only): Anthropic's Messages API
+        log("protocol rows (Anthropic Messages API)")
+        self.run_protocols()
+
+    def run_protocols(self):
+        """the protocol rows: one mock (core 0), llmgate with an openai
+        provider, llmgate with an anthropic provider and, with --before, the
+        older llmgate with the openai provider (core 1); every row is one
+        (gateway, client API) pair, the rows alternating in every cell"""
+        cfg = self.cfg
+        self.pinned_now = True
+        self.sample_load_pss = False
+        mock, mport = start_mock(cfg, self.work, "mock-protocols", CORE_LOAD)
+        self.mock_pids = [mock.pid]
+        self.mport = mport
+        msg_file = os.path.join(self.work, "body-messages.json")
+        with open(msg_file, "w") as f:
+            f.write(MESSAGES_BODY)
+        gws = {"openai": make_llmgate_proto(cfg, self.work, mport, "llmgate-openai", "openai", cfg.llmgate),
+               "anthropic": make_llmgate_proto(cfg, self.work, mport, "llmgate-anthropic", "anthropic", cfg.llmgate)}
+        if cfg.llmgate_before:
+            gws["before"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-before", "openai", cfg.llmgate_before)
+        routes = []
+        for key, label, gw, api, up in PROTO_ROUTES:
+            if gw is not None and gw not in gws:
+                continue
+            c = Contender(key, label, key)
+            if gw is None:
+                c.port = mport
+            else:
+                c.port, c.proc = gws[gw].port, gws[gw].proc
+            c.gw, c.api, c.upstream = gw, api, up
+            if api == "messages":
+                c.path, c.ready_body, c.body_file = "/v1/messages", MESSAGES_BODY, msg_file
+                c.headers = list(ANTHROPIC_HEADERS)
+                c.sbody = messages_stream_body
+            else:
+                c.sbody = stream_body
+            c.mock_pid, c.pinned = mock.pid, True
+            routes.append(c)
+        self.contenders = routes
+        for c in routes:
+            c.wait_ready()
+        log("protocol rows: " + ", ".join(f"{c.key}:{c.port}{c.path}" for c in routes) + f", mock:{mport}")
+        for c in routes:
+            self.loadgen(["closed", "--url", c.url(), "--body-file", c.body_file or os.path.join(self.work, "body.json"),
+                          *sum((["--header", h] for h in c.headers), []), "--conns", "8",
+                          "--duration", str(cfg.warm), "--warmup", "0"])
+        ch = cfg.chunks
+        for rep in range(cfg.reps):
+            log(f"protocol rows, repetition {rep + 1} of {cfg.reps}")
+            self.wait_quiet()
+            for c in routes:
+                self.cell("p_lat1", c, {"rep": rep}, lambda c=c: self.loadgen(
+                    ["closed", "--url", c.url(), "--body-file", c.body_file or os.path.join(self.work, "body.json"),
+                     *sum((["--header", h] for h in c.headers), []), "--conns", "1",
+                     "--duration", str(cfg.p_lat_dur), "--warmup", str(cfg.lat_warm)]))
+            for c in routes:
+                self.cell("p_cpu", c, {"rep": rep, "conns": cfg.rate_base_conns},
+                          lambda c=c: self.h2load(c, cfg.rate_base_conns, cfg.tput_dur))
+            for c in routes:
+                self.cell("p_stream1", c, {"rep": rep}, lambda c=c: self.stream(
+                    c, 1, cfg.stream1_total, c.sbody(ch, 20), ch))
+            for c in routes:
+                self.cell("p_streams", c, {"rep": rep, "streams": cfg.p_streams}, lambda c=c: self.stream(
+                    c, cfg.p_streams, cfg.p_streams * cfg.p_rounds, c.sbody(ch, 20), ch))
+            for c in routes:
+                self.cell("p_burst", c, {"rep": rep, "streams": cfg.burst_conc}, lambda c=c: self.stream(
+                    c, cfg.burst_conc, cfg.burst_conc * cfg.p_burst_rounds, c.sbody(ch, 0), ch))
+        for g in gws.values():
+            PROCS.stop(g.proc)
+        PROCS.stop(mock)
+        self.proto_labels = {c.key: c.label for c in routes}
 
     def fresh(self, c, mport, key=None):
         cfg, key = self.cfg, key or c.key + "-fresh"
@@ -1353,6 +1478,196 @@ plot '{d}/mem.dat' using 2:xtic(1) title 'idle' lc rgb '#4c72b0', '' using 3 tit
         return name + ".png"
 
 
+# ---------------------------------------------------------------- protocol rows: report
+PROTO_SECTION = "## Anthropic Messages API: translation and relay"
+PROTO_NOTES = "### Notes on these rows"
+
+
+def proto_summary(r, labels):
+    """per protocol row: medians over the repetitions"""
+    def rows(phase, k):
+        return r.get(phase, {}).get(k, [])
+
+    def m(phase, k, field):
+        return med([x.get(field) for x in rows(phase, k) if x.get(field) is not None and x.get(field) >= 0])
+
+    def cpu(phase, k, per):
+        xs = rows(phase, k)
+        if k.startswith("p_direct"):
+            return med([x["mock_cpu_pct"] / 100 * x["wall_s"] / x[per] * 1e6 for x in xs if x.get(per)])
+        return med([x["gw_cpu_s"] / x[per] * 1e6 for x in xs if x.get(per)])
+
+    s = {}
+    for k in labels:
+        v = {"lat_p50": m("p_lat1", k, "p50_us"), "lat_p99": m("p_lat1", k, "p99_us"),
+             "rps": m("p_cpu", k, "rps"), "cpu_req": cpu("p_cpu", k, "done"),
+             "ttft": m("p_stream1", k, "ttft_p50_us"), "delay_p50": m("p_stream1", k, "delay_p50_us"),
+             "delay_p99": m("p_stream1", k, "delay_p99_us"),
+             "cpu_chunk": cpu("p_streams", k, "content_events"), "cpu_chunk_burst": cpu("p_burst", k, "content_events"),
+             "burst_ttft": m("p_burst", k, "ttft_p50_us"),
+             "busy_streams": med([x.get("core1_busy_pct") for x in rows("p_streams", k)])}
+        sr = rows("p_stream1", k) + rows("p_streams", k) + rows("p_burst", k)
+        v["events"] = sum(x.get("content_events", 0) for x in sr)
+        v["expected"] = sum(x.get("streams", 0) * x.get("chunks_expected", 0) for x in sr)
+        v["lost"] = sum(x.get("lost_chunks", 0) for x in sr)
+        v["merged"] = sum(x.get("merged_events", 0) for x in sr)
+        v["bad"] = sum(x.get("streams_bad", 0) for x in sr)
+        v["errors"] = sum(x.get("errors", 0) for ph in ("p_lat1", "p_cpu", "p_stream1", "p_streams", "p_burst")
+                          for x in rows(ph, k))
+        v["reps"] = len(rows("p_cpu", k))
+        s[k] = v
+    for key, _, gw, _, up in PROTO_ROUTES:
+        if key not in s or gw is None:
+            continue
+        f = s.get(PROTO_FLOOR[up], {})
+        for q in ("lat_p50", "lat_p99", "ttft", "delay_p50", "delay_p99"):
+            a, b = s[key][q], f.get(q)
+            s[key]["added_" + q] = None if a is None or b is None else a - b
+    return s
+
+
+def proto_targets(s):
+    t = []
+
+    def row(name, goal, a, b, bound):
+        x = ratio(a, b)
+        t.append((name, goal, f"{rfmt(x)} ({fmt(a, ' µs')} / {fmt(b, ' µs')})",
+                  "n/a" if x is None else ("pass" if x <= bound else "FAIL")))
+
+    a = s.get("p_a", {})
+    for k, what in (("p_b", "(b) /v1/messages → openai"), ("p_d", "(d) /v1/chat/completions → anthropic")):
+        if k not in s:
+            continue
+        row(f"translation {what}: CPU per chunk, {s[k].get('_streams', '')}paced streams, vs (a)", "≤ 1.30×",
+            s[k]["cpu_chunk"], a.get("cpu_chunk"), 1.30)
+        row(f"translation {what}: CPU per chunk, burst, vs (a)", "≤ 1.30×",
+            s[k]["cpu_chunk_burst"], a.get("cpu_chunk_burst"), 1.30)
+        row(f"translation {what}: CPU per non-stream request vs (a)", "≤ 1.30×", s[k]["cpu_req"], a.get("cpu_req"),
+            1.30)
+    bf = s.get("p_a_before")
+    if bf:
+        row("(a) now vs before: CPU per non-stream request", "≤ 1.05×", a.get("cpu_req"), bf["cpu_req"], 1.05)
+        row("(a) now vs before: CPU per chunk, paced streams", "≤ 1.05×", a.get("cpu_chunk"), bf["cpu_chunk"], 1.05)
+        row("(a) now vs before: CPU per chunk, burst", "≤ 1.05×", a.get("cpu_chunk_burst"), bf["cpu_chunk_burst"],
+            1.05)
+        row("(a) now vs before: added latency p50, concurrency 1", "≤ 1.05×", a.get("added_lat_p50"),
+            bf["added_lat_p50"], 1.05)
+        row("(a) now vs before: added time to first token p50, 1 stream", "≤ 1.05×", a.get("added_ttft"),
+            bf["added_ttft"], 1.05)
+        row("(a) now vs before: added delay per chunk p50, 1 stream", "≤ 1.05×", a.get("added_delay_p50"),
+            bf["added_delay_p50"], 1.05)
+    return t
+
+
+def proto_tables(r, labels, cfg, foreign=None):
+    s = proto_summary(r, labels)
+    a = s.get("p_a", {})
+    keys = list(labels)
+    out = []
+
+    def x(k, q):
+        return "—" if k.startswith("p_direct") or k == "p_a" else rfmt(ratio(s[k].get(q), a.get(q)))
+
+    out.append(f"#### Non-streaming (µs; × (a): the row's number / row (a)'s, below 1× cheaper or faster)\n")
+    out.append("| row | CPU per request (32 conn) | × (a) | req/s (32 conn) | latency p50, conc. 1 | added p50 | × (a) "
+               "| added p99 |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for k in keys:
+        v = s[k]
+        out.append(f"| {labels[k]} | {fmt(v['cpu_req'])} | {x(k, 'cpu_req')} | {fmt(v['rps'])} | {fmt(v['lat_p50'])} | "
+                   f"{fmt(v.get('added_lat_p50'))} | {x(k, 'added_lat_p50')} | {fmt(v.get('added_lat_p99'))} |")
+    out.append("")
+    out.append(f"#### Streaming, {cfg.chunks} chunks (µs)\n")
+    out.append(f"| row | CPU per chunk, {cfg.p_streams} streams 20 ms apart | × (a) | CPU per chunk, burst "
+               f"({cfg.burst_conc} streams) | × (a) | added time to first token p50, 1 stream | × (a) "
+               "| added delay per chunk p50 | × (a) | added delay p99 |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for k in keys:
+        v = s[k]
+        if k.startswith("p_direct"):
+            out.append(f"| {labels[k]} | {fmt(v['cpu_chunk'])} (mock) | — | {fmt(v['cpu_chunk_burst'])} (mock) | — | "
+                       f"{fmt(v['ttft'])} (itself) | — | {fmt(v['delay_p50'])} (itself) | — | {fmt(v['delay_p99'])} (itself) |")
+            continue
+        out.append(f"| {labels[k]} | {fmt(v['cpu_chunk'])} | {x(k, 'cpu_chunk')} | {fmt(v['cpu_chunk_burst'])} | "
+                   f"{x(k, 'cpu_chunk_burst')} | {fmt(v.get('added_ttft'))} | {x(k, 'added_ttft')} | "
+                   f"{fmt(v.get('added_delay_p50'))} | {x(k, 'added_delay_p50')} | {fmt(v.get('added_delay_p99'))} |")
+    out.append("")
+    out.append("#### Targets\n")
+    out.append("| target | goal | measured (ratio: row / reference) | result |")
+    out.append("|---|---|---|---|")
+    for name, goal, val, res in proto_targets(s):
+        out.append(f"| {name} | {goal} | {val} | {res} |")
+    out.append("")
+    out.append("#### Checks\n")
+    out.append("| row | content events received / sent | lost | merged | incomplete streams | errors | "
+               "gateway core busy, paced streams |")
+    out.append("|---|---|---|---|---|---|---|")
+    for k in keys:
+        v = s[k]
+        out.append(f"| {labels[k]} | {v['events']:,} / {v['expected']:,} | {v['lost']} | {v['merged']} | {v['bad']} | "
+                   f"{v['errors']} | {fmt(v['busy_streams'], '%') if not k.startswith('p_direct') else 'n/a'} |")
+    if foreign:
+        out.append("")
+        out.append(f"CPU of processes outside the benchmark during the cells (% of one core): median "
+                   f"{fmt(med(foreign))}, highest {fmt(max(foreign))}.")
+    return "\n".join(out) + "\n", s
+
+
+def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retried=0):
+    tables, _ = proto_tables(r, labels, cfg, foreign)
+    before = vers.get("llmgate_before")
+    lines = [
+        PROTO_SECTION + "\n",
+        "llmgate only (h2o, nginx and Portkey do not speak Anthropic's Messages API; their rows above are the plain "
+        "relay). Four ways through llmgate, side by side in one run, each against the same mock: "
+        "(a) `POST /v1/chat/completions` to a `type: openai` provider, relayed (the relay of the tables above); "
+        "(b) `POST /v1/messages` to the same provider: the request translated to OpenAI's chat form, the answer "
+        "(SSE chunks) back into Anthropic's events; (c) `POST /v1/messages` to a `type: anthropic` provider, "
+        "relayed as is; (d) `POST /v1/chat/completions` to the `type: anthropic` provider, translated both ways."
+        + (f" Row (a) is also run with llmgate as it was before the Messages API (`{before}`), same config, same "
+           "release build type." if before else "") + "\n",
+        f"- run: {date}; llmgate `{vers.get('llmgate')}`" + (f", before: `{before}`" if before else "")
+        + f"; machine: `nproc` = {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}",
+        f"- command: `{command}` ({cfg.reps} repetitions per cell, rows alternating, medians; "
+        f"{cfg.elapsed_min:.1f} min; cells run again because other jobs used the CPU: {retried})",
+        "- how: as above, llmgate (`workers: 1`) pinned to core 1, the mock and the clients to core 0. One llmgate "
+        "per provider type (both idle but for their own rows' cells) and the earlier binary as a third process. "
+        "Non-streaming: the bench's body (Anthropic's form adds `\"max_tokens\":1024` and the header "
+        "`anthropic-version`), latency with `loadgen closed --conns 1` for "
+        f"{cfg.p_lat_dur} s, CPU per request with `h2load --h1 -c {cfg.rate_base_conns}` for {cfg.tput_dur} s "
+        "(the gateway's utime+stime / requests). Streaming: the mock's 64 stamped chunks of 8 bytes; "
+        f"*time to first token* and *delay per chunk* from {cfg.stream1_total} streams one after the other, 20 ms "
+        f"between chunks; *CPU per chunk* = the gateway's CPU during {cfg.p_streams} concurrent streams (20 ms "
+        f"apart; {cfg.p_streams * getattr(cfg, 'p_rounds', 1)} in all) or {cfg.burst_conc} concurrent streams "
+        f"({cfg.burst_conc * getattr(cfg, 'p_burst_rounds', 4)} in all; burst: the mock writes all chunks at once) "
+        "/ the content events delivered (setup and end of each stream included). *Added* = the row minus the mock called directly in the upstream's API "
+        "(openai: `/v1/chat/completions`, anthropic: `/v1/messages`). In Anthropic's events the stamp is in the "
+        "`text_delta`'s text and the stream ends with `message_stop` (the client checks for it as for `[DONE]`).\n",
+        tables,
+    ]
+    return "\n".join(lines)
+
+
+def splice_proto_section(old, section):
+    """docs/benchmarks.md with the protocol section replaced (or inserted
+    before ## Profiles); the hand-written notes of the old section are kept"""
+    notes = ""
+    i = old.find("\n" + PROTO_SECTION + "\n")
+    if i >= 0:
+        j = old.find("\n## ", i + 1)
+        j = len(old) if j < 0 else j
+        body = old[i:j]
+        n = body.find("\n" + PROTO_NOTES + "\n")
+        if n >= 0 and "\n" + PROTO_NOTES + "\n" not in section:
+            notes = body[n:].strip("\n") + "\n"
+        old = old[:i] + old[j:]
+    new = section.rstrip("\n") + "\n" + ("\n" + notes if notes else "")
+    k = old.find("\n## Profiles\n")
+    if k < 0:
+        return old.rstrip("\n") + "\n\n" + new
+    return old[:k].rstrip("\n") + "\n\n" + new + "\n" + old[k:].lstrip("\n")
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -1572,6 +1887,7 @@ def write_docs(rep, cfg, mach, vers, tables, charts, date):
     path = os.path.join(ROOT, "docs", "benchmarks.md")
     # the "## Profiles" section (tests/bench/profile.sh) is written by hand:
     # a new run keeps it
+    old = ""
     try:
         with open(path) as f:
             old = f.read()
@@ -1580,8 +1896,33 @@ def write_docs(rep, cfg, mach, vers, tables, charts, date):
             lines.append(old[i:].strip("\n") + "\n")
     except OSError:
         pass
+    text = "\n".join(lines)
+    # the protocol rows: this run's when it has them (with the notes written
+    # by hand under the old section), else the old section as it was
+    proto = getattr(rep.b, "proto_labels", None)
+    if proto:
+        sec = proto_section(rep.r, proto, cfg, mach, vers, date, "bash tests/bench/run.sh", rep.b.foreign,
+                            getattr(rep.b, "retried", 0))
+        text = _with_old_notes(text, old, sec)
+    elif PROTO_SECTION in old:
+        i = old.find("\n" + PROTO_SECTION + "\n")
+        j = old.find("\n## ", i + 1)
+        text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n")
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write(text)
+
+
+def _with_old_notes(text, old, sec):
+    """the new section with the notes of the old document's section"""
+    i = old.find("\n" + PROTO_SECTION + "\n")
+    if i < 0:
+        return splice_proto_section(text, sec)
+    j = old.find("\n## ", i + 1)
+    body = old[i:j if j >= 0 else len(old)]
+    n = body.find("\n" + PROTO_NOTES + "\n")
+    if n >= 0:
+        sec = sec.rstrip("\n") + "\n\n" + body[n:].strip("\n") + "\n"
+    return splice_proto_section(text, sec)
 
 
 def redo_report(d, write):
@@ -1593,8 +1934,37 @@ def redo_report(d, write):
     cfg.out = d
     b = argparse.Namespace(r=st["r"], failures=st["failures"], labels=st["labels"],
                            unpinned_labels=st.get("unpinned_labels", {}), mock_max=st["mock_max"],
-                           foreign=st["foreign"], retried=st.get("retried", 0), cfg=cfg)
+                           foreign=st["foreign"], retried=st.get("retried", 0), cfg=cfg,
+                           proto_labels=st.get("proto_labels", {}))
+    if st.get("only") == "protocols":
+        return finish_protocols(b, cfg, st["machine"], st["versions"], st["date"], write)
     return finish(b, cfg, st["machine"], st["versions"], st["date"], write)
+
+
+def proto_command(cfg):
+    return ("bash tests/bench/run.sh --only protocols" + (f" --reps {cfg.reps}" if cfg.reps != 3 else "")
+            + (f" --before {cfg.before_dir}" if getattr(cfg, "before_dir", None) else ""))
+
+
+def finish_protocols(b, cfg, mach, vers, date, write):
+    """--only protocols: results.md and (with write) the protocol section of
+    docs/benchmarks.md"""
+    sec = proto_section(b.r, b.proto_labels, cfg, mach, vers, date, getattr(cfg, "command", None) or proto_command(cfg),
+                        b.foreign, getattr(b, "retried", 0))
+    _, s = proto_tables(b.r, b.proto_labels, cfg)
+    with open(os.path.join(cfg.out, "results.json"), "w") as f:
+        json.dump({"machine": mach, "versions": vers, "date": date, "protocols": s, "failures": b.failures},
+                  f, indent=1, default=str)
+    with open(os.path.join(cfg.out, "results.md"), "w") as f:
+        f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}: protocol rows\n\n" + sec)
+    if write:
+        path = os.path.join(ROOT, "docs", "benchmarks.md")
+        with open(path) as f:
+            old = f.read()
+        with open(path, "w") as f:
+            f.write(_with_old_notes(old, old, sec))
+        log("wrote the protocol section of docs/benchmarks.md")
+    print(sec)
 
 
 def finish(b, cfg, mach, vers, date, write):
@@ -1622,6 +1992,13 @@ def main():
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--redo-report", metavar="DIR", help="rebuild the report of a finished run from DIR/state.json")
+    ap.add_argument("--only", choices=["protocols"],
+                    help="protocols: only the protocol rows (Anthropic's Messages API, llmgate only; a few minutes); "
+                         "with --write-docs only their section of docs/benchmarks.md is rewritten")
+    ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; smoke 1)")
+    ap.add_argument("--before", metavar="BUILD_DIR",
+                    help="a build of an earlier llmgate (BUILD_DIR/llmgate): row (a) of the protocol rows is also "
+                         "run with it")
     a = ap.parse_args()
     if a.redo_report:
         redo_report(a.redo_report, a.write_docs)
@@ -1640,6 +2017,7 @@ def main():
         with open(os.path.join(cfg.portkey_dir, "node_modules", "@portkey-ai", "gateway", "package.json")) as f:
             cfg.portkey_version = json.load(f)["version"]
     ts = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if a.smoke else "")
+    ts += "-protocols" if a.only == "protocols" else ""
     cfg.out = a.out or os.path.join(HERE, "results", ts)
     os.makedirs(cfg.out, exist_ok=True)
     if a.smoke:
@@ -1652,6 +2030,7 @@ def main():
         cfg.stream_conc, cfg.mem_streams, cfg.sweep_timeout, cfg.stream_timeout = [64], 64, 60, 60
         cfg.after_s, cfg.startup_n, cfg.unpinned, cfg.unpinned_conns = 1, 2, True, 32
         cfg.noise_pct, cfg.retries, cfg.retry_budget, cfg.quiet_wait = 15, 0, 0, 0.5
+        cfg.p_lat_dur, cfg.p_streams, cfg.p_rounds, cfg.p_burst_rounds = 0.3, 16, 1, 4
     else:
         cfg.reps, cfg.warm = 3, 1.0
         cfg.lat_dur, cfg.lat_warm, cfg.newconn_dur = 3, 0.5, 2
@@ -1661,6 +2040,12 @@ def main():
         cfg.stream_conc, cfg.mem_streams, cfg.sweep_timeout, cfg.stream_timeout = [1, 64, 256, 1024, 4096], 1024, 40, 30
         cfg.after_s, cfg.startup_n, cfg.unpinned, cfg.unpinned_conns = 30, 5, True, 128
         cfg.noise_pct, cfg.retries, cfg.retry_budget, cfg.quiet_wait = 15, 2, 80, 10
+        # CPU per chunk: the gateway's utime+stime in 10 ms ticks, so enough
+        # chunks for a few hundred ticks (256 x 2 x 64 paced; 64 x 16 x 64 burst)
+        cfg.p_lat_dur, cfg.p_streams, cfg.p_rounds, cfg.p_burst_rounds = 2, 256, 2, 16
+    if a.reps:
+        cfg.reps = a.reps
+    cfg.only = a.only
     for p in (cfg.llmgate, cfg.mock, cfg.loadgen):
         if not os.access(p, os.X_OK):
             sys.exit(f"bench: {p} missing; run tests/bench/run.sh")
@@ -1669,6 +2054,13 @@ def main():
     copy = os.path.join(a.build, "bench", "llmgate-bench")
     shutil.copy2(cfg.llmgate, copy)
     cfg.llmgate = copy
+    cfg.llmgate_before, cfg.before_dir = None, a.before
+    if a.before:
+        src = os.path.join(a.before, "llmgate")
+        if not os.access(src, os.X_OK):
+            sys.exit(f"bench: {src} missing")
+        cfg.llmgate_before = os.path.join(a.build, "bench", "llmgate-before-bench")
+        shutil.copy2(src, cfg.llmgate_before)
 
     def on_signal(sig, _frame):
         raise SystemExit(128 + sig)
@@ -1676,10 +2068,21 @@ def main():
         signal.signal(sig, on_signal)
     t0 = time.monotonic()
     mach, vers = machine(), versions(cfg)
+    if a.before:
+        try:
+            src = os.path.dirname(os.path.abspath(a.before.rstrip("/")))
+            vers["llmgate_before"] = subprocess.run(["git", "-C", src, "describe", "--always", "--dirty"],
+                                                    capture_output=True, text=True, timeout=10).stdout.strip() or "?"
+        except Exception:
+            vers["llmgate_before"] = "?"
     b = Bench(cfg)
     try:
-        log(f"llmgate benchmark ({'smoke' if cfg.smoke else 'full'}), results in {cfg.out}")
-        b.run()
+        log(f"llmgate benchmark ({cfg.only or ('smoke' if cfg.smoke else 'full')}), results in {cfg.out}")
+        if cfg.only == "protocols":
+            b.run_protocols()
+            b.labels = {}
+        else:
+            b.run()
     finally:
         PROCS.stop_all()
     cfg.elapsed_min = (time.monotonic() - t0) / 60
@@ -1688,9 +2091,13 @@ def main():
         json.dump({"r": b.r, "failures": b.failures, "labels": b.labels,
                    "unpinned_labels": getattr(b, "unpinned_labels", {}), "mock_max": b.mock_max,
                    "foreign": b.foreign, "retried": b.retried, "machine": mach, "versions": vers, "date": date,
+                   "proto_labels": getattr(b, "proto_labels", {}), "only": cfg.only,
                    "cfg": {k: v for k, v in vars(cfg).items() if isinstance(v, (int, float, str, list, bool))}},
                   f, default=str)
-    finish(b, cfg, mach, vers, date, a.write_docs)
+    if cfg.only == "protocols":
+        finish_protocols(b, cfg, mach, vers, date, a.write_docs)
+    else:
+        finish(b, cfg, mach, vers, date, a.write_docs)
     log(f"done in {cfg.elapsed_min:.1f} min: {cfg.out}")
     if b.failures:
         log(f"{len(b.failures)} failed cell(s)")

@@ -26,7 +26,9 @@
  *       event is timestamped when read; reports time to first content event,
  *       per-chunk delay (read time - mock's stamp), the gap between
  *       consecutive content events of a stream, and whether each stream got
- *       exactly K content events, one stamp per event, and [DONE].
+ *       exactly K content events, one stamp per event, and its end ([DONE];
+ *       Anthropic's Messages API: the message_stop event, and a content
+ *       event is a text_delta whose text carries the stamp).
  *       With --pss-pids, sums Pss (/proc/PID/smaps_rollup) of those processes
  *       once all N streams are in flight (each has its first content event);
  *       when that moment never comes (a slow server), at the 100 ms sample
@@ -284,7 +286,8 @@ static void start_req(struct conn *c, uint64_t due)
 /* ---- SSE events (stream mode) ---- */
 static void on_event(struct conn *c, const char *p, size_t n, uint64_t t)
 {
-    if (n >= 6 && memmem(p, n, "[DONE]", 6) != NULL) {
+    /* the end of a stream: OpenAI's [DONE], Anthropic's message_stop event */
+    if (n >= 6 && (memmem(p, n, "[DONE]", 6) != NULL || memmem(p, n, "\"type\":\"message_stop\"", 21) != NULL)) {
         c->done_seen = true;
         return;
     }

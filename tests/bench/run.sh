@@ -5,7 +5,14 @@
 #   bash tests/bench/run.sh            full run (~15-20 min), rewrites docs/benchmarks.md
 #   bash tests/bench/run.sh --smoke    every kind of measurement, tiny durations (CI)
 #
-# Options after the mode go to bench.py: --no-portkey, --out DIR, --no-docs.
+#   bash tests/bench/run.sh --only protocols [--reps N] [--before BUILD_DIR]
+#                                      only the protocol rows (Anthropic's
+#                                      Messages API, llmgate only; ~2 min per
+#                                      repetition), rewrites only their section
+#
+# Options after the mode go to bench.py: --no-portkey, --out DIR, --no-docs,
+# --reps N, --before BUILD_DIR (an earlier llmgate build: row (a) of the
+# protocol rows is run with it too), --only protocols.
 # It installs what is missing (Debian: h2o, nginx-light, gnuplot-nox,
 # nghttp2-client, the build dependencies; npm: the Portkey gateway pinned by
 # tests/bench/portkey/package-lock.json), without ever starting the packages'
@@ -27,7 +34,7 @@ for a in "$@"; do
     --smoke) mode=smoke ;;
     --no-docs) docs=0 ;;
     -h | --help)
-        sed -n '2,16p' "$0"
+        sed -n '2,23p' "$0"
         exit 0
         ;;
     *) args+=("$a") ;;
@@ -118,7 +125,7 @@ fi
 
 # ---- Portkey, pinned (not in smoke runs: CI needs no npm install)
 pk_args=()
-if [ "$mode" = full ] && [[ " ${args[*]-} " != *" --no-portkey "* ]]; then
+if [ "$mode" = full ] && [[ " ${args[*]-} " != *" --no-portkey "* ]] && [[ " ${args[*]-} " != *" --only "* ]]; then
     PK=$BUILD/portkey
     mkdir -p "$PK"
     if ! cmp -s "$HERE/portkey/package-lock.json" "$PK/package-lock.json" || [ ! -d "$PK/node_modules/@portkey-ai/gateway" ]; then
