@@ -2054,6 +2054,10 @@ def main():
     copy = os.path.join(a.build, "bench", "llmgate-bench")
     shutil.copy2(cfg.llmgate, copy)
     cfg.llmgate = copy
+    # the mock too (a parallel job's `pkill llmgate-mock` stopped it mid-run)
+    mcopy = os.path.join(a.build, "bench", "llmgate-mock-bench")
+    shutil.copy2(cfg.mock, mcopy)
+    cfg.mock = mcopy
     cfg.llmgate_before, cfg.before_dir = None, a.before
     if a.before:
         src = os.path.join(a.before, "llmgate")
