@@ -1484,28 +1484,51 @@ PROTO_NOTES = "### Notes on these rows"
 
 
 def proto_summary(r, labels):
-    """per protocol row: medians over the repetitions"""
+    """per protocol row: per repetition, then the medians over the
+    repetitions; ratios to row (a) (or to the earlier build) are the median
+    of the per-repetition ratios (the rows of one repetition run within a
+    minute of each other, so a slow phase of a shared machine weighs on both
+    sides of a ratio)"""
     def rows(phase, k):
         return r.get(phase, {}).get(k, [])
 
-    def m(phase, k, field):
-        return med([x.get(field) for x in rows(phase, k) if x.get(field) is not None and x.get(field) >= 0])
+    def per_rep(phase, k, fn):
+        out = {}
+        for x in rows(phase, k):
+            try:
+                v = fn(x)
+            except (KeyError, TypeError, ZeroDivisionError):
+                v = None
+            if v is not None and v >= 0:
+                out[x["rep"]] = v
+        return out
 
-    def cpu(phase, k, per):
-        xs = rows(phase, k)
+    def cpu(k, per):
         if k.startswith("p_direct"):
-            return med([x["mock_cpu_pct"] / 100 * x["wall_s"] / x[per] * 1e6 for x in xs if x.get(per)])
-        return med([x["gw_cpu_s"] / x[per] * 1e6 for x in xs if x.get(per)])
+            return lambda x: x["mock_cpu_pct"] / 100 * x["wall_s"] / x[per] * 1e6
+        return lambda x: x["gw_cpu_s"] / x[per] * 1e6
 
+    pr = {}
+    for k in labels:
+        pr[k] = {"lat_p50": per_rep("p_lat1", k, lambda x: x.get("p50_us")),
+                 "lat_p99": per_rep("p_lat1", k, lambda x: x.get("p99_us")),
+                 "rps": per_rep("p_cpu", k, lambda x: x.get("rps")),
+                 "cpu_req": per_rep("p_cpu", k, cpu(k, "done")),
+                 "ttft": per_rep("p_stream1", k, lambda x: x.get("ttft_p50_us")),
+                 "delay_p50": per_rep("p_stream1", k, lambda x: x.get("delay_p50_us")),
+                 "delay_p99": per_rep("p_stream1", k, lambda x: x.get("delay_p99_us")),
+                 "cpu_chunk": per_rep("p_streams", k, cpu(k, "content_events")),
+                 "cpu_chunk_burst": per_rep("p_burst", k, cpu(k, "content_events")),
+                 "busy_streams": per_rep("p_streams", k, lambda x: x.get("core1_busy_pct"))}
+    for key, _, gw, _, up in PROTO_ROUTES:
+        if key not in pr or gw is None:
+            continue
+        f = pr.get(PROTO_FLOOR[up], {})
+        for q in ("lat_p50", "lat_p99", "ttft", "delay_p50", "delay_p99"):
+            pr[key]["added_" + q] = {rep: v - f[q][rep] for rep, v in pr[key][q].items() if rep in f.get(q, {})}
     s = {}
     for k in labels:
-        v = {"lat_p50": m("p_lat1", k, "p50_us"), "lat_p99": m("p_lat1", k, "p99_us"),
-             "rps": m("p_cpu", k, "rps"), "cpu_req": cpu("p_cpu", k, "done"),
-             "ttft": m("p_stream1", k, "ttft_p50_us"), "delay_p50": m("p_stream1", k, "delay_p50_us"),
-             "delay_p99": m("p_stream1", k, "delay_p99_us"),
-             "cpu_chunk": cpu("p_streams", k, "content_events"), "cpu_chunk_burst": cpu("p_burst", k, "content_events"),
-             "burst_ttft": m("p_burst", k, "ttft_p50_us"),
-             "busy_streams": med([x.get("core1_busy_pct") for x in rows("p_streams", k)])}
+        v = {q: med(list(d.values())) for q, d in pr[k].items()}
         sr = rows("p_stream1", k) + rows("p_streams", k) + rows("p_burst", k)
         v["events"] = sum(x.get("content_events", 0) for x in sr)
         v["expected"] = sum(x.get("streams", 0) * x.get("chunks_expected", 0) for x in sr)
@@ -1515,47 +1538,40 @@ def proto_summary(r, labels):
         v["errors"] = sum(x.get("errors", 0) for ph in ("p_lat1", "p_cpu", "p_stream1", "p_streams", "p_burst")
                           for x in rows(ph, k))
         v["reps"] = len(rows("p_cpu", k))
+        v["_per_rep"] = pr[k]
         s[k] = v
-    for key, _, gw, _, up in PROTO_ROUTES:
-        if key not in s or gw is None:
-            continue
-        f = s.get(PROTO_FLOOR[up], {})
-        for q in ("lat_p50", "lat_p99", "ttft", "delay_p50", "delay_p99"):
-            a, b = s[key][q], f.get(q)
-            s[key]["added_" + q] = None if a is None or b is None else a - b
     return s
+
+
+def paired(s, k, ref, q):
+    """the median over the repetitions of row k's q / row ref's q (None when
+    no repetition has both, or a value is not positive)"""
+    a, b = s.get(k, {}).get("_per_rep", {}).get(q, {}), s.get(ref, {}).get("_per_rep", {}).get(q, {})
+    return med([ratio(a[rep], b[rep]) for rep in a if rep in b])
 
 
 def proto_targets(s):
     t = []
 
-    def row(name, goal, a, b, bound):
-        x = ratio(a, b)
-        t.append((name, goal, f"{rfmt(x)} ({fmt(a, ' µs')} / {fmt(b, ' µs')})",
+    def row(name, goal, k, ref, q, bound):
+        x = paired(s, k, ref, q)
+        t.append((name, goal, f"{rfmt(x)} (medians {fmt(s[k].get(q), ' µs')} / {fmt(s[ref].get(q), ' µs')})",
                   "n/a" if x is None else ("pass" if x <= bound else "FAIL")))
 
-    a = s.get("p_a", {})
+    if "p_a" not in s:
+        return t
     for k, what in (("p_b", "(b) /v1/messages → openai"), ("p_d", "(d) /v1/chat/completions → anthropic")):
         if k not in s:
             continue
-        row(f"translation {what}: CPU per chunk, {s[k].get('_streams', '')}paced streams, vs (a)", "≤ 1.30×",
-            s[k]["cpu_chunk"], a.get("cpu_chunk"), 1.30)
-        row(f"translation {what}: CPU per chunk, burst, vs (a)", "≤ 1.30×",
-            s[k]["cpu_chunk_burst"], a.get("cpu_chunk_burst"), 1.30)
-        row(f"translation {what}: CPU per non-stream request vs (a)", "≤ 1.30×", s[k]["cpu_req"], a.get("cpu_req"),
-            1.30)
-    bf = s.get("p_a_before")
-    if bf:
-        row("(a) now vs before: CPU per non-stream request", "≤ 1.05×", a.get("cpu_req"), bf["cpu_req"], 1.05)
-        row("(a) now vs before: CPU per chunk, paced streams", "≤ 1.05×", a.get("cpu_chunk"), bf["cpu_chunk"], 1.05)
-        row("(a) now vs before: CPU per chunk, burst", "≤ 1.05×", a.get("cpu_chunk_burst"), bf["cpu_chunk_burst"],
-            1.05)
-        row("(a) now vs before: added latency p50, concurrency 1", "≤ 1.05×", a.get("added_lat_p50"),
-            bf["added_lat_p50"], 1.05)
-        row("(a) now vs before: added time to first token p50, 1 stream", "≤ 1.05×", a.get("added_ttft"),
-            bf["added_ttft"], 1.05)
-        row("(a) now vs before: added delay per chunk p50, 1 stream", "≤ 1.05×", a.get("added_delay_p50"),
-            bf["added_delay_p50"], 1.05)
+        row(f"translation {what}: CPU per chunk (paced streams) vs (a)", "≤ 1.30×", k, "p_a", "cpu_chunk", 1.30)
+        row(f"translation {what}: CPU per non-stream request vs (a)", "≤ 1.30×", k, "p_a", "cpu_req", 1.30)
+    if "p_a_before" in s:
+        b = "p_a_before"
+        row("(a) now vs before: CPU per non-stream request", "≤ 1.05×", "p_a", b, "cpu_req", 1.05)
+        row("(a) now vs before: CPU per chunk (paced streams)", "≤ 1.05×", "p_a", b, "cpu_chunk", 1.05)
+        row("(a) now vs before: added latency p50, concurrency 1", "≤ 1.05×", "p_a", b, "added_lat_p50", 1.05)
+        row("(a) now vs before: added time to first token p50, 1 stream", "≤ 1.05×", "p_a", b, "added_ttft", 1.05)
+        row("(a) now vs before: added delay per chunk p50, 1 stream", "≤ 1.05×", "p_a", b, "added_delay_p50", 1.05)
     return t
 
 
@@ -1566,9 +1582,11 @@ def proto_tables(r, labels, cfg, foreign=None):
     out = []
 
     def x(k, q):
-        return "—" if k.startswith("p_direct") or k == "p_a" else rfmt(ratio(s[k].get(q), a.get(q)))
+        return "—" if k.startswith("p_direct") or k == "p_a" else rfmt(paired(s, k, "p_a", q))
 
-    out.append(f"#### Non-streaming (µs; × (a): the row's number / row (a)'s, below 1× cheaper or faster)\n")
+    out.append("× (a): the row's number / row (a)'s in the same repetition, median over the repetitions (below 1×: "
+               "cheaper or faster than the plain relay). The other numbers are medians over the repetitions.\n")
+    out.append("#### Non-streaming (µs)\n")
     out.append("| row | CPU per request (32 conn) | × (a) | req/s (32 conn) | latency p50, conc. 1 | added p50 | × (a) "
                "| added p99 |")
     out.append("|---|---|---|---|---|---|---|---|")
@@ -1579,7 +1597,7 @@ def proto_tables(r, labels, cfg, foreign=None):
     out.append("")
     out.append(f"#### Streaming, {cfg.chunks} chunks (µs)\n")
     out.append(f"| row | CPU per chunk, {cfg.p_streams} streams 20 ms apart | × (a) | CPU per chunk, burst "
-               f"({cfg.burst_conc} streams) | × (a) | added time to first token p50, 1 stream | × (a) "
+               f"({cfg.burst_conc} streams; few ticks, indicative) | × (a) | added time to first token p50, 1 stream | × (a) "
                "| added delay per chunk p50 | × (a) | added delay p99 |")
     out.append("|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
@@ -1593,7 +1611,7 @@ def proto_tables(r, labels, cfg, foreign=None):
                    f"{fmt(v.get('added_delay_p50'))} | {x(k, 'added_delay_p50')} | {fmt(v.get('added_delay_p99'))} |")
     out.append("")
     out.append("#### Targets\n")
-    out.append("| target | goal | measured (ratio: row / reference) | result |")
+    out.append("| target | goal | measured (ratio per repetition, median) | result |")
     out.append("|---|---|---|---|")
     for name, goal, val, res in proto_targets(s):
         out.append(f"| {name} | {goal} | {val} | {res} |")
@@ -1720,6 +1738,12 @@ numbers mean nothing. Each run writes `tests/bench/results/<timestamp>/`
 `work/`. A full run rewrites this page; `python3 tests/bench/bench.py
 --redo-report tests/bench/results/<timestamp> --write-docs` rebuilds it (and
 the charts) from a finished run's `state.json`.
+
+`bash tests/bench/run.sh --only protocols [--reps N] [--before BUILD_DIR]`
+runs only the llmgate rows of Anthropic's Messages API ([below](#anthropic-messages-api-translation-and-relay);
+about 2 minutes per repetition on a quiet machine) and rewrites only that
+section; `--before` names a build of an earlier commit whose llmgate also
+runs row (a). A full run includes these rows too.
 """
 
 DOC_MEANING = """## What each number means

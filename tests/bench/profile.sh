@@ -28,8 +28,11 @@
 #   callgrind-req   as strace-req, under callgrind (worker only, after a warm-up)
 #   callgrind-stream as strace-stream, under callgrind
 # Env: N (default 2000), S (default 20), OUT (default $BUILD_DIR/profile),
-# LLMGATE (default $BUILD_DIR/llmgate: another binary to profile).
-# One worker (workers: 1), one provider of type openai in front of the mock.
+# LLMGATE (default $BUILD_DIR/llmgate: another binary to profile), API
+# (chat, default: POST /v1/chat/completions; messages: POST /v1/messages in
+# Anthropic's form), PTYPE (openai, default, or anthropic: the provider's
+# type, the mock answering in that API).
+# One worker (workers: 1), one provider in front of the mock.
 # Needs valgrind, strace, perf (the *-1024 modes), h2load, gcc, python3.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -68,10 +71,27 @@ for _ in $(seq 200); do grep -q 'mock listening' "$OUT/mock.log" 2>/dev/null && 
 MPORT=$(sed -n 's/.*mock listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OUT/mock.log")
 [ -n "$MPORT" ] || { echo "profile.sh: the mock did not start" >&2; exit 1; }
 
-BODY='{"model":"bench","messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+# API=messages: the requests go to POST /v1/messages in Anthropic's form;
+# PTYPE=anthropic: the provider is of type anthropic (the mock's /v1/messages)
+API=${API:-chat}
+PTYPE=${PTYPE:-openai}
+if [ "$API" = messages ]; then
+    APIPATH=/v1/messages
+    BODY='{"model":"bench","max_tokens":1024,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+    MAXT='"max_tokens":1024,'
+    HDR=(-H 'anthropic-version: 2023-06-01')
+    LHDR=(--header 'anthropic-version: 2023-06-01')
+else
+    APIPATH=/v1/chat/completions
+    BODY='{"model":"bench","messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
+    MAXT=
+    HDR=()
+    LHDR=()
+fi
+if [ "$PTYPE" = anthropic ]; then BASE="http://127.0.0.1:$MPORT"; else BASE="http://127.0.0.1:$MPORT/v1"; fi
 printf '%s' "$BODY" >"$OUT/body.json"
 printf '%s' "${BODY/\"bench\"/\"bench~latency=1\"}" >"$OUT/body-wait.json"
-sbody() { printf '{"model":"bench~chunks=64,chunk_size=8,stamp=true,interval=%sms","stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}' "$1"; }
+sbody() { printf '{"model":"bench~chunks=64,chunk_size=8,stamp=true,interval=%sms",%s"stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}' "$1" "$MAXT"; }
 
 # start_gw [valgrind args...]: llmgate with one worker; sets GW (master) and WORKER
 start_gw() {
@@ -79,7 +99,7 @@ start_gw() {
     cat >"$OUT/llmgate.yaml" <<EOF
 listen: [{address: 127.0.0.1, port: $PORT}]
 workers: 1
-providers: [{name: up, type: openai, base_url: "http://127.0.0.1:$MPORT/v1", keys: [sk-bench], models: ["*"]}]
+providers: [{name: up, type: $PTYPE, base_url: "$BASE", keys: [sk-bench], models: ["*"]}]
 EOF
     "$@" "$LLMGATE" -c "$OUT/llmgate.yaml" 2>"$OUT/llmgate.log" &
     GW=$!
@@ -99,9 +119,9 @@ stop_gw() {
 }
 
 run_req() { h2load -t 1 -c 1 -n "$1" --h1 -d "$OUT/${BODYFILE:-body.json}" -H 'content-type: application/json' \
-    "http://127.0.0.1:$PORT/v1/chat/completions" | grep -E '^requests:|^status codes:'; }
+    "${HDR[@]+"${HDR[@]}"}" "http://127.0.0.1:$PORT$APIPATH" | grep -E '^requests:|^status codes:'; }
 run_stream() { # streams total interval
-    "$LOADGEN" stream --url "http://127.0.0.1:$PORT/v1/chat/completions" --body "$(sbody "$3")" \
+    "$LOADGEN" stream --url "http://127.0.0.1:$PORT$APIPATH" --body "$(sbody "$3")" "${LHDR[@]+"${LHDR[@]}"}" \
         --streams "$1" --total "$2" --chunks 64 --timeout 120 $([ "$1" -gt 1 ] && echo --ramp-ms 64) |
         python3 -c 'import json,sys; d=json.loads(sys.stdin.read().splitlines()[-1]); print({k:d.get(k) for k in ("errors","delay_p50_us","delay_p99_us","ttft_p50_us","streams_ok","complete") if k in d})'
 }
@@ -156,10 +176,10 @@ for mode in "${MODES[@]}"; do
     cpu-req)
         start_gw
         h2load -t 1 -c 32 -n 2000 --h1 -d "$OUT/body.json" -H 'content-type: application/json' \
-            "http://127.0.0.1:$PORT/v1/chat/completions" >/dev/null
+            "${HDR[@]+"${HDR[@]}"}" "http://127.0.0.1:$PORT$APIPATH" >/dev/null
         read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$WORKER/stat")
         h2load -t 1 -c 32 -n $((N * 10)) --h1 -d "$OUT/body.json" -H 'content-type: application/json' \
-            "http://127.0.0.1:$PORT/v1/chat/completions" | grep -E '^finished|^requests:'
+            "${HDR[@]+"${HDR[@]}"}" "http://127.0.0.1:$PORT$APIPATH" | grep -E '^finished|^requests:'
         read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$WORKER/stat")
         python3 -c "import os;t=os.sysconf('SC_CLK_TCK');n=$N*10;print(f'  worker CPU per request: user {($u1-$u0)/t*1e6/n:.1f} us + system {($s1-$s0)/t*1e6/n:.1f} us')"
         stop_gw ;;
