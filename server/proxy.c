@@ -57,6 +57,18 @@ static void proxy_free(void *p)
     free(x);
 }
 
+/* Anthropic says when its limits reset, as a time: the wait until then
+ * becomes the pool's Retry-After hint. */
+static void anthropic_reset_hint(proxy_t *x)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (strptime(x->anthropic_reset, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+        return;
+    int64_t wait = (int64_t)timegm(&tm) - (int64_t)time(NULL);
+    snprintf(x->hint_retry_after, sizeof(x->hint_retry_after), "%lld", (long long)(wait > 0 ? wait : 1));
+}
+
 /* Ends the attempt in progress: reports its outcome (unless NONE) and
  * releases its key. The transfer is dropped (cancelled if still running). */
 void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status)
@@ -77,13 +89,9 @@ void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status
     x->xl_reader = NULL;
     x->anthropic_relay = false;
     if (x->has_pick) {
-        char reset[32];
-        if (x->anthropic_reset_s > 0 && x->hint_retry_after[0] == '\0' && x->hint_retry_after_ms[0] == '\0') {
-            /* Anthropic says when its limits reset, as a time: a wait for the pool */
-            int64_t wait = x->anthropic_reset_s - (int64_t)time(NULL);
-            snprintf(reset, sizeof(reset), "%lld", (long long)(wait > 0 ? wait : 1));
-            snprintf(x->hint_retry_after, sizeof(x->hint_retry_after), "%s", reset);
-        }
+        if (outcome == LLG_OUTCOME_RATE_LIMITED && x->anthropic_reset[0] != '\0' && x->hint_retry_after[0] == '\0' &&
+            x->hint_retry_after_ms[0] == '\0')
+            anthropic_reset_hint(x);
         if (report) {
             llg_pool_hints_t hints = {
                 x->hint_retry_after_ms[0] ? x->hint_retry_after_ms : NULL,
@@ -241,8 +249,9 @@ static void translated_done(proxy_t *x, CURLcode result, int status)
         if (proxy_xl_end(x, &err) == 0) {
             proxy_xl_usage(x);
             count_usage(x);
-            /* before proxy_end_attempt frees the translator: proxy_commit() asks for it */
-            if (!x->committed && x->out[x->cur].len > before)
+            /* a stream starts now; a whole body goes out with proxy_finish(),
+             * with its Content-Length */
+            if (x->stream && !x->committed && x->out[x->cur].len > before)
                 proxy_commit(x);
             proxy_end_attempt(x, 1, LLG_OUTCOME_SUCCESS, status);
             x->upstream_done = true;

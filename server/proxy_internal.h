@@ -75,7 +75,9 @@ typedef struct proxy {
     long status;
     char content_type[128];
     char hint_retry_after[96], hint_retry_after_ms[32], hint_reset_requests[32];
-    int64_t anthropic_reset_s; /* latest anthropic-ratelimit-*-reset, epoch seconds; 0 none */
+    /* the latest anthropic-ratelimit-*-reset (RFC 3339, UTC: such times
+     * compare as strings); read as a time only when a 429 needs it */
+    char anthropic_reset[40];
     llg_strbuf_t errbody;
 
     /* a translated attempt (the client's protocol is not the upstream's):

@@ -108,7 +108,8 @@ void proxy_commit(proxy_t *x)
     } else {
         req->res.status = 200;
         req->res.reason = "OK";
-        const char *ct = x->content_type[0] && !proxy_translated(x) ? x->content_type : "application/json";
+        /* a translated answer is llmgate's JSON, whatever the upstream's type */
+        const char *ct = x->content_type[0] && x->xl == NULL ? x->content_type : "application/json";
         /* h2o keeps the pointer, and the head may go out after the proxy is
          * freed (proxy_finish() sends a whole non-stream body at once) */
         h2o_iovec_t ctv = h2o_strdup(&req->pool, ct, strlen(ct));

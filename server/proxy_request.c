@@ -170,6 +170,7 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
 
 int proxy_build_request(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *body, char *url, size_t urlsize)
 {
+    x->xl = NULL; /* set again by a translated attempt */
     if (p->type == LLG_PROVIDER_ANTHROPIC && x->in->protocol == LLG_PROTOCOL_ANTHROPIC)
         return build_anthropic_relay(x, p, body, url, urlsize);
     if (p->type != LLG_PROVIDER_OPENAI || (x->in->protocol != LLG_PROTOCOL_OPENAI && x->endpoint == LLG_ENDPOINT_CHAT))

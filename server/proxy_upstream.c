@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "providers/usage.h"
 #include "server/app.h"
@@ -41,22 +40,17 @@ static void take_status(proxy_t *x, long status)
 {
     x->status = status;
     x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
-    x->anthropic_reset_s = 0;
+    x->anthropic_reset[0] = '\0';
 }
 
-/* anthropic-ratelimit-*-reset: an RFC 3339 time; the latest one is kept */
+/* anthropic-ratelimit-*-reset: an RFC 3339 time; the latest one is kept
+ * (as text: every answer has several, and only a 429 reads them) */
 static void take_anthropic_reset(proxy_t *x, const char *v, size_t len)
 {
-    char buf[48];
+    char buf[sizeof(x->anthropic_reset)];
     copy_header_value(buf, sizeof(buf), v, len);
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *end = strptime(buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL)
-        return;
-    int64_t t = (int64_t)timegm(&tm);
-    if (t > x->anthropic_reset_s)
-        x->anthropic_reset_s = t;
+    if (strcmp(buf, x->anthropic_reset) > 0)
+        memcpy(x->anthropic_reset, buf, sizeof(buf));
 }
 
 static void take_header(proxy_t *x, const char *name, size_t nlen, const char *v, size_t vlen)
@@ -74,8 +68,7 @@ static void take_header(proxy_t *x, const char *name, size_t nlen, const char *v
         copy_header_value(x->hint_retry_after_ms, sizeof(x->hint_retry_after_ms), v, vlen);
     else if (IS("x-ratelimit-reset-requests"))
         copy_header_value(x->hint_reset_requests, sizeof(x->hint_reset_requests), v, vlen);
-    else if (nlen > 20 && h2o_lcstris(name, 20, "anthropic-ratelimit-", 20) && nlen > 26 &&
-             h2o_lcstris(name + nlen - 6, 6, "-reset", 6))
+    else if (nlen > 26 && h2o_lcstris(name + nlen - 6, 6, "-reset", 6) && h2o_lcstris(name, 20, "anthropic-ratelimit-", 20))
         take_anthropic_reset(x, v, vlen);
 #undef IS
 }
@@ -99,6 +92,17 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len)
 {
+    if (x->anthropic_relay) {
+        /* Anthropic's words: input_tokens (with the cache's), output_tokens */
+        uint64_t in, out;
+        bool has_in, has_out;
+        if (llg_usage_read_anthropic(json, len, &in, &has_in, &out, &has_out)) {
+            x->prompt_tokens = has_in ? in : 0;
+            x->completion_tokens = has_out ? out : 0;
+            x->have_usage = true;
+        }
+        return;
+    }
     if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens))
         x->have_usage = true;
 }

@@ -7,11 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, startMock, request, parseSSE } from './lib/harness.mjs';
-import { mkKey, gatewayYaml, settledRequests, normalizeMock, keyRows } from './lib/upstream.mjs';
+import { mkKey, gatewayYaml, settledRequests, normalizeMock, keyRows, waitFor } from './lib/upstream.mjs';
 import { checkMessageStream, userMessage } from './lib/anthropic.mjs';
 
 const ADMIN = 'sk-admin-xp';
-const K = { bad: [mkKey('xbad', 'fail401')], badrl: [mkKey('xbrl', 'fail429')], reset: [mkKey('xr', 'fail429-reset_requests=40')], after: [mkKey('xr2', 'fail429-retry_after=50')], oai: mkKey('xo'), anth: mkKey('xa'), poe: mkKey('xp'), oai2: [mkKey('xo2', 'fail500'), mkKey('xo2')], anth2: [mkKey('xa2', 'fail529'), mkKey('xa2')] };
+const K = { tok: [mkKey('xtok')], bad: [mkKey('xbad', 'fail401')], badrl: [mkKey('xbrl', 'fail429')], reset: [mkKey('xr', 'fail429-reset_requests=40')], after: [mkKey('xr2', 'fail429-retry_after=50')], oai: mkKey('xo'), anth: mkKey('xa'), poe: mkKey('xp'), oai2: [mkKey('xo2', 'fail500'), mkKey('xo2')], anth2: [mkKey('xa2', 'fail529'), mkKey('xa2')] };
 let mock, gw;
 
 before(async () => {
@@ -33,6 +33,7 @@ before(async () => {
         { name: 'badrl', type: 'anthropic', base: m, keys: K.badrl, models: ['badrl-*'], extra: { list_models: [] } },
         { name: 'poeerr', type: 'poe', base: `${m}/s/fault=poe_error_before`, keys: [K.poe], models: ['PoeErr*'], extra: { list_models: [] } },
         { name: 'poeafter', type: 'poe', base: `${m}/s/fault=poe_error_after,after=2`, keys: [K.poe], models: ['PoeAfter*'], extra: { list_models: [] } },
+        { name: 'anthtok', type: 'anthropic', base: m, keys: K.tok, models: ['tok-*'], extra: { list_models: [] } },
         { name: 'echo', type: 'echo', models: ['echo'] },
       ],
     }),
@@ -379,4 +380,19 @@ test('poe and puter errors before and after the first byte take the client\'s pr
     assert.ok(a.midstreamError?.message, JSON.stringify(a));
     assert.equal(a.done, true);
   }
+});
+
+test('the Anthropic relay counts the upstream\'s tokens for the key, stream and not', async () => {
+  let prompt = 0, completion = 0;
+  for (const stream of [false, true]) {
+    const b = await ask('anthropic', 'tok-x~chunks=3', { stream, content: 'count my five words' });
+    assert.equal(b.status, 200, JSON.stringify(b));
+    prompt += b.usage.in;
+    completion += b.usage.out;
+  }
+  assert.ok(prompt > 0 && completion > 0);
+  await waitFor(async () => {
+    const [k] = await keyRows(gw, ADMIN, 'anthtok');
+    return k.prompt_tokens === prompt && k.completion_tokens === completion ? k : null;
+  }, { what: `key tokens ${prompt}/${completion}` });
 });
