@@ -7,6 +7,7 @@
 
 #include "providers/request_json.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,4 +266,28 @@ int llg_answer_fail(llg_answer_t *a, llg_strbuf_t *out, llg_xlate_error_t *err)
                                err->message);
     }
     return -1;
+}
+
+void llg_args_object(llg_strbuf_t *out, const char *args, size_t n)
+{
+    size_t a = 0;
+    while (a < n && (args[a] == ' ' || args[a] == '\n' || args[a] == '\t' || args[a] == '\r'))
+        a++;
+    if (a == n) {
+        llg_strbuf_appends(out, "{}");
+        return;
+    }
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(args, n, &end, 0);
+    bool object = cJSON_IsObject(v);
+    cJSON_Delete(v);
+    while (end != NULL && end < args + n && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r'))
+        end++;
+    if (object && end == args + n) {
+        llg_strbuf_append(out, args, n);
+        return;
+    }
+    llg_strbuf_appends(out, "{\"arguments\":");
+    llg_strbuf_append_json_string(out, args, n);
+    llg_strbuf_appends(out, "}");
 }

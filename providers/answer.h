@@ -80,10 +80,20 @@ typedef struct llg_anthropic_state {
     unsigned tool_block[64]; /* the block index of tool call i (the first 64) */
 } llg_anthropic_state_t;
 
+/* Ollama's renderer: its lines name the model and a time, and tool calls go
+ * out whole (their arguments are an object), so they are kept until the end. */
+typedef struct llg_ollama_state {
+    llg_strbuf_t head; /* `{"model":..,"created_at":..,` rendered once */
+    uint64_t start_ns; /* CLOCK_MONOTONIC at the start: the durations */
+    llg_block_t *calls;
+    size_t ncalls, calls_cap;
+} llg_ollama_state_t;
+
 struct llg_answer {
     const llg_render_t *render;
     llg_oai_form_t form;
     llg_anthropic_state_t anth;
+    llg_ollama_state_t ollama;
     bool stream;
     bool include_usage;
     uint64_t prompt_estimate;
@@ -103,7 +113,7 @@ struct llg_answer {
     llg_strbuf_t scratch;
 };
 
-extern const llg_render_t llg_render_openai, llg_render_anthropic;
+extern const llg_render_t llg_render_openai, llg_render_anthropic, llg_render_ollama_chat, llg_render_ollama_generate;
 
 /* `params->render` NULL: OpenAI's chat completion form. */
 void llg_answer_init(llg_answer_t *a, const llg_xlate_params_t *params);
@@ -133,6 +143,11 @@ void llg_answer_finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_re
  * event of `err` and sets err->http_status to 0. Before: appends nothing and
  * leaves `err` as it is. Returns -1. */
 int llg_answer_fail(llg_answer_t *a, llg_strbuf_t *out, llg_xlate_error_t *err);
+
+/* A tool call's arguments as the JSON object that Anthropic's `input` and
+ * Ollama's `arguments` must be: the arguments when they are one, {} when
+ * they are empty, else {"arguments": "<the text>"}. */
+void llg_args_object(llg_strbuf_t *out, const char *args, size_t n);
 
 /* The usage of the answer: the upstream's when reported, else the estimates. */
 void llg_answer_usage(const llg_answer_t *a, uint64_t *prompt_tokens, uint64_t *completion_tokens, bool *estimated);

@@ -157,31 +157,6 @@ static void finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason
     llg_strbuf_appends(out, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
 }
 
-/* A tool call's arguments as an input object (see the top of the file). */
-static void tool_input(llg_strbuf_t *out, const char *args, size_t n)
-{
-    size_t a = 0;
-    while (a < n && (args[a] == ' ' || args[a] == '\n' || args[a] == '\t' || args[a] == '\r'))
-        a++;
-    if (a == n) {
-        llg_strbuf_appends(out, "{}");
-        return;
-    }
-    const char *end = NULL;
-    cJSON *v = cJSON_ParseWithLengthOpts(args, n, &end, 0);
-    bool object = cJSON_IsObject(v);
-    cJSON_Delete(v);
-    while (end != NULL && end < args + n && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r'))
-        end++;
-    if (object && end == args + n) {
-        llg_strbuf_append(out, args, n);
-        return;
-    }
-    llg_strbuf_appends(out, "{\"arguments\":");
-    llg_strbuf_append_json_string(out, args, n);
-    llg_strbuf_appends(out, "}");
-}
-
 static void whole(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason, uint64_t prompt, uint64_t completion)
 {
     llg_anthropic_state_t *s = &a->anth;
@@ -207,7 +182,7 @@ static void whole(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason,
             llg_strbuf_appends(out, ",\"name\":");
             llg_strbuf_append_json_string(out, b->name.data != NULL ? b->name.data : "", b->name.len);
             llg_strbuf_appends(out, ",\"input\":");
-            tool_input(out, d, b->data.len);
+            llg_args_object(out, d, b->data.len);
             llg_strbuf_appends(out, "}");
         }
     }

@@ -10,6 +10,7 @@
 #define LLG_INGRESS_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "providers/answer.h"
@@ -17,6 +18,7 @@
 typedef enum llg_protocol {
     LLG_PROTOCOL_OPENAI,    /* /v1/chat/completions */
     LLG_PROTOCOL_ANTHROPIC, /* /v1/messages */
+    LLG_PROTOCOL_OLLAMA,    /* /api/chat, /api/generate */
 } llg_protocol_t;
 
 typedef struct llg_ingress {
@@ -26,8 +28,12 @@ typedef struct llg_ingress {
      * in `err` and the offending field in `param` (or ""). */
     cJSON *(*parse)(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize);
     const llg_render_t *render;
+    /* a stream's Content-Type, and whether `: ping` comments may keep it
+     * alive (SSE) or not (NDJSON) */
+    const char *stream_type;
+    bool pings;
 } llg_ingress_t;
 
-extern const llg_ingress_t llg_ingress_openai, llg_ingress_anthropic;
+extern const llg_ingress_t llg_ingress_openai, llg_ingress_anthropic, llg_ingress_ollama_chat, llg_ingress_ollama_generate;
 
 #endif

@@ -15,6 +15,7 @@
 #include "server/bad_request.h"
 #include "server/auth.h"
 #include "server/chat.h"
+#include "server/ollama.h"
 #include "server/early.h"
 #include "server/linger.h"
 #include "server/http.h"
@@ -96,8 +97,14 @@ bool llg_path_is_anthropic(const char *path, size_t len)
 const llg_ingress_t *llg_http_ingress(const h2o_req_t *req)
 {
     h2o_iovec_t path = req->path_normalized.base != NULL ? req->path_normalized : req->input.path;
-    if (path.base != NULL && llg_path_is_anthropic(path.base, path.len))
+    if (path.base == NULL)
+        return &llg_ingress_openai;
+    if (llg_path_is_anthropic(path.base, path.len))
         return &llg_ingress_anthropic;
+    /* Ollama's API: its error shape for every /api/ path */
+    if (path.len >= 5 && memcmp(path.base, "/api/", 5) == 0)
+        return h2o_memis(path.base, path.len, H2O_STRLIT("/api/generate")) ? &llg_ingress_ollama_generate
+                                                                           : &llg_ingress_ollama_chat;
     return &llg_ingress_openai;
 }
 
@@ -185,7 +192,8 @@ static void respond_info(llg_app_t *app, h2o_req_t *req)
     (void)app;
     static const char body[] = "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
                                "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"POST /v1/messages\","
-                               "\"POST /v1/messages/count_tokens\",\"GET /v1/models\",\"GET /models\","
+                               "\"POST /v1/messages/count_tokens\",\"POST /api/chat\",\"POST /api/generate\",\"GET /api/tags\","
+                               "\"GET /api/version\",\"POST /api/show\",\"GET /v1/models\",\"GET /models\","
                                "\"GET /health\",\"GET /\"]}";
     llg_respond_json(req, 200, body, sizeof(body) - 1);
 }
@@ -356,6 +364,11 @@ static const route_t routes[] = {
     {"/v1/images/generations", M_POST, "POST, OPTIONS", NULL, llg_images_handle},
     {"/v1/messages", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
     {"/v1/messages/count_tokens", M_POST, "POST, OPTIONS", NULL, llg_count_tokens_handle},
+    {"/api/chat", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
+    {"/api/generate", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
+    {"/api/tags", M_GET, "GET, HEAD, OPTIONS", llg_models_handle, NULL},
+    {"/api/version", M_GET, "GET, HEAD, OPTIONS", llg_ollama_version_handle, NULL},
+    {"/api/show", M_POST, "POST, OPTIONS", NULL, llg_ollama_show_handle},
     {"/metrics", M_GET, "GET, HEAD, OPTIONS", respond_metrics, NULL},
 };
 

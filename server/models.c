@@ -11,6 +11,7 @@
 
 #include "providers/anthropic.h"
 #include "providers/models.h"
+#include "providers/ollama.h"
 #include "server/auth.h"
 #include "server/curl_loop.h"
 #include "server/log.h"
@@ -181,6 +182,16 @@ static void respond_list(llg_models_t *m, h2o_req_t *req, int token)
         }
     }
     llg_strbuf_appends(&out, "]}");
+    if (h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/api/tags"))) {
+        /* Ollama's client asks here, for the same models in its shape */
+        llg_strbuf_t tags = {0};
+        if (llg_ollama_tags(out.data, out.len, &tags) == 0) {
+            llg_strbuf_free(&out);
+            out = tags;
+        } else {
+            llg_strbuf_free(&tags);
+        }
+    }
     llg_respond_json(req, 200, out.data, out.len);
     llg_strbuf_free(&out);
     llg_strbuf_free(&lines);

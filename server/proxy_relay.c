@@ -219,7 +219,8 @@ static void on_gone_check(h2o_timeout_entry_t *entry)
 static void on_ping(h2o_timeout_entry_t *entry)
 {
     proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_ping, entry);
-    if (x->req == NULL || !x->stream)
+    /* NDJSON has no comment line to keep a stream alive with */
+    if (x->req == NULL || !x->stream || !x->in->pings)
         return;
     if (!x->committed)
         proxy_commit(x);

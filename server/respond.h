@@ -26,8 +26,9 @@ void llg_render_error(llg_strbuf_t *out, const char *type, const char *code, con
 void llg_respond_error(h2o_req_t *req, int status, const char *type, const char *code, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 
-/* Sets status 200 and the headers of an SSE stream: text/event-stream,
- * Cache-Control: no-cache, X-Accel-Buffering: no. */
+/* Sets status 200 and the headers of a stream: its Content-Type (the
+ * request's protocol's: text/event-stream, or application/x-ndjson for
+ * Ollama's), Cache-Control: no-cache, X-Accel-Buffering: no. */
 void llg_set_sse_headers(h2o_req_t *req);
 
 /* The `type` OpenAI uses for a status: invalid_request_error, authentication_error, ... */

@@ -52,6 +52,21 @@ static inline void fuzz_normalize_created(llg_strbuf_t *b)
     llg_strbuf_appends(&o, p);
     llg_strbuf_free(b);
     *b = o;
+    /* Ollama's "created_at":"<time>" -> "created_at":"T" */
+    llg_strbuf_t t = {0};
+    p = b->data != NULL ? b->data : "";
+    key = "\"created_at\":\"";
+    while ((q = strstr(p, key)) != NULL) {
+        q += strlen(key);
+        llg_strbuf_append(&t, p, (size_t)(q - p));
+        llg_strbuf_appends(&t, "T");
+        while (*q != '\0' && *q != '"')
+            q++;
+        p = q;
+    }
+    llg_strbuf_appends(&t, p);
+    llg_strbuf_free(b);
+    *b = t;
 }
 
 /* An SSE answer as llmgate writes it: only `data: <JSON>\n\n` and

@@ -141,6 +141,29 @@ static const char *fuzz_check_anthropic_sse(const llg_strbuf_t *out, bool *balan
     return last;
 }
 
+/* Ollama's NDJSON: every line a JSON object; returns the last one's kind:
+ * 'd' (done true), 'e' (an error), 'p' (a piece), 0 for no line. */
+static char fuzz_check_ndjson(const llg_strbuf_t *out)
+{
+    FUZZ_ASSERT(llg_utf8_valid(out->data != NULL ? out->data : "", out->len));
+    char last = 0;
+    size_t off = 0;
+    while (off < out->len) {
+        const char *line = out->data + off;
+        const char *nl = memchr(line, '\n', out->len - off);
+        FUZZ_ASSERT(nl != NULL); /* every line ends */
+        cJSON *j = cJSON_ParseWithLength(line, (size_t)(nl - line));
+        FUZZ_ASSERT(cJSON_IsObject(j));
+        FUZZ_ASSERT(last != 'd' && last != 'e'); /* nothing after the end */
+        last = cJSON_GetObjectItemCaseSensitive(j, "error") != NULL        ? 'e'
+               : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "done")) ? 'd'
+                                                                           : 'p';
+        cJSON_Delete(j);
+        off = (size_t)(nl - out->data) + 1;
+    }
+    return last;
+}
+
 static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t size)
 {
     if (size < 3)
@@ -150,7 +173,12 @@ static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t siz
     size_t n = size - 3;
     size_t cut = n == 0 ? 0 : ((size_t)data[1] << 8 | data[2]) % (n + 1);
     bool anthropic = mode & 1, stream = (mode & 2) != 0;
-    llg_xlate_params_t params = {.render = anthropic ? &llg_render_anthropic : &llg_render_openai,
+    /* bit 3: Ollama's chat (bit 4: generate) instead */
+    bool ollama = (mode & 8) != 0;
+    const llg_render_t *render = ollama      ? ((mode & 16) ? &llg_render_ollama_generate : &llg_render_ollama_chat)
+                                 : anthropic ? &llg_render_anthropic
+                                             : &llg_render_openai;
+    llg_xlate_params_t params = {.render = render,
                                  .model = "fuzz",
                                  .stream = stream,
                                  .include_usage = (mode & 4) != 0,
@@ -165,7 +193,21 @@ static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t siz
         FUZZ_ASSERT(ew.http_status == es.http_status && strcmp(ew.code, es.code) == 0);
     if (rw != 0 && ew.http_status != 0)
         FUZZ_ASSERT(whole.len == 0 && ew.http_status >= 400);
-    if (stream && !anthropic) {
+    if (ollama && stream) {
+        char last = fuzz_check_ndjson(&whole);
+        if (rw == 0)
+            FUZZ_ASSERT(last == 'd');
+        else if (ew.http_status == 0)
+            FUZZ_ASSERT(last == 'e');
+    } else if (ollama && rw == 0) {
+        /* a whole answer: one object, done */
+        FUZZ_ASSERT(llg_utf8_valid(whole.data, whole.len));
+        cJSON *j = cJSON_ParseWithLength(whole.data, whole.len);
+        FUZZ_ASSERT(cJSON_IsObject(j) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "done")));
+        cJSON_Delete(j);
+    } else if (ollama) {
+        FUZZ_ASSERT(whole.len == 0 && ew.http_status >= 400 && ew.http_status < 600);
+    } else if (stream && !anthropic) {
         int done = fuzz_check_sse_output(&whole);
         if (rw == 0 || ew.http_status == 0)
             FUZZ_ASSERT(done);

@@ -521,3 +521,11 @@ test('openai upstream: an error mid-stream ends the stream with an {"error"} lin
 
 // a 1x1 PNG
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
+test('a model named with Ollama\'s :latest tag routes as the bare name; the durations are the answer\'s own time', async () => {
+  const r = await client(open).chat({ model: 'echo:latest', messages: [{ role: 'user', content: 'tagged name' }], stream: false });
+  assert.equal(r.message.content, 'tagged name');
+  assert.ok(r.eval_duration > 0 && r.total_duration >= r.eval_duration, JSON.stringify(r));
+  const s = await client(open).show({ model: 'echo:latest' });
+  assert.ok(Array.isArray(s.capabilities));
+});
