@@ -1,5 +1,5 @@
 // The cross-protocol matrix: each client protocol (OpenAI chat completions,
-// Anthropic messages) against each upstream protocol (openai, anthropic,
+// Anthropic messages, Ollama's chat) against each upstream protocol (openai, anthropic,
 // poe, puter, echo), stream and not: text, tool calls (single, parallel,
 // arguments streamed), reasoning, usage, stop reasons, and upstream errors
 // before and after the first byte. Both protocols must tell the same answer;
@@ -89,6 +89,7 @@ async function ask(proto, model, { stream = false, content = 'Hi there', tools =
     }
     return { status: 200, text, reasoning, tools: calls.map((c) => ({ name: c.name, input: JSON.parse(c.args || '{}') })), stop, usage: { in: usage.prompt_tokens, out: usage.completion_tokens } };
   }
+  if (proto === 'ollama') return askOllama(model, { stream, content, tools, headers });
   const body = { model, max_tokens: 256, stream, messages: userMessage(content) };
   if (tools) body.tools = TOOLS_ANT;
   const r = await request(gw.url('/v1/messages'), { method: 'POST', body, headers: { 'x-api-key': 'puter-token', 'anthropic-version': '2023-06-01', ...headers } });
@@ -111,6 +112,29 @@ async function ask(proto, model, { stream = false, content = 'Hi there', tools =
   };
 }
 
+// Ollama's /api/chat, normalised like the others (its done_reason says stop
+// for tool calls; a tool call is then the stop reason the others give).
+async function askOllama(model, { stream, content, tools, headers }) {
+  const body = { model, stream, messages: [{ role: 'user', content }] };
+  if (tools) body.tools = TOOLS_OAI;
+  const r = await request(gw.url('/api/chat'), { method: 'POST', body, headers: { authorization: 'Bearer puter-token', ...headers } });
+  if (r.status !== 200) return { status: r.status, json: r.json, text: r.text };
+  const lines = stream ? r.text.trim().split('\n').map((l) => JSON.parse(l)) : [r.json];
+  const err = lines.find((l) => l.error);
+  if (err) return { status: 200, midstreamError: { message: err.error }, raw: r.text };
+  const last = lines.at(-1);
+  assert.equal(last.done, true, r.text);
+  let text = '', reasoning = '';
+  const calls = [];
+  for (const l of lines) {
+    text += l.message?.content ?? '';
+    reasoning += l.message?.thinking ?? '';
+    for (const c of l.message?.tool_calls ?? []) calls.push({ name: c.function.name, input: c.function.arguments });
+  }
+  const stop = last.done_reason === 'length' ? 'length' : calls.length ? 'tool_calls' : 'stop';
+  return { status: 200, text, reasoning, tools: calls, stop, usage: { in: last.prompt_eval_count, out: last.eval_count } };
+}
+
 const sameAnswer = (a, b, what) => {
   for (const k of ['text', 'reasoning', 'tools', 'stop']) assert.deepEqual(a[k], b[k], `${what}: ${k} differs\n${JSON.stringify(a)}\n${JSON.stringify(b)}`);
 };
@@ -126,6 +150,9 @@ for (const [egress, model] of EGRESS) {
     test(`${egress} upstream, ${mode}: text, usage and end_turn/stop agree across both client protocols`, async () => {
       const a = await ask('openai', model('chunks=4'), { stream });
       const b = await ask('anthropic', model('chunks=4'), { stream });
+      const o = await ask('ollama', model('chunks=4'), { stream });
+      sameAnswer(a, o, `${egress} ${mode} ollama`);
+      assert.deepEqual(o.usage, a.usage);
       assert.equal(a.status, 200, JSON.stringify(a));
       assert.equal(b.status, 200, JSON.stringify(b));
       assert.ok(a.text.length > 0);
@@ -139,6 +166,7 @@ for (const [egress, model] of EGRESS) {
       const a = await ask('openai', model('chunks=2,tools=2,thinking=1'), { stream, tools: true });
       const b = await ask('anthropic', model('chunks=2,tools=2,thinking=1'), { stream, tools: true });
       sameAnswer(a, b, `${egress} ${mode} tools`);
+      sameAnswer(a, await ask('ollama', model('chunks=2,tools=2,thinking=1'), { stream, tools: true }), `${egress} ${mode} ollama tools`);
       assert.equal(a.stop, 'tool_calls');
       assert.deepEqual(a.tools, [{ name: 'get_weather', input: { location: 'Paris', n: 0 } }, { name: 'get_weather', input: { location: 'Paris', n: 1 } }]);
       assert.equal(a.reasoning, 'Let me think about that.');
@@ -161,6 +189,7 @@ for (const [egress, model] of EGRESS) {
     test(`${egress} upstream, ${mode}: a length stop is max_tokens / length`, async () => {
       const a = await ask('openai', model('chunks=2,finish=length'), { stream });
       const b = await ask('anthropic', model('chunks=2,finish=length'), { stream });
+      assert.equal((await ask('ollama', model('chunks=2,finish=length'), { stream })).stop, 'length');
       assert.equal(a.stop, 'length');
       assert.equal(b.stop, 'length');
     });
@@ -175,6 +204,9 @@ for (const [egress, model] of EGRESS) {
     assert.equal(b.json.type, 'error', b.text);
     assert.equal(b.json.error.type, 'invalid_request_error', b.text);
     assert.ok(b.headers.get('request-id'));
+    const o = await ask('ollama', model('fault=400'), { stream: true });
+    assert.equal(o.status, 400, o.text);
+    assert.equal(typeof o.json?.error, 'string', o.text);
   });
 
   test(`${egress} upstream: an error after the first byte ends the stream with the client's protocol's error event`, async () => {
@@ -186,6 +218,10 @@ for (const [egress, model] of EGRESS) {
     assert.ok(b.midstreamError, JSON.stringify(b));
     assert.ok(b.midstreamError.type && b.midstreamError.message, JSON.stringify(b.midstreamError));
     assert.doesNotMatch(b.raw, /\[DONE\]/);
+    // (a success between: three failures in a row would rest the only key)
+    assert.equal((await ask('openai', model('chunks=2'))).status, 200);
+    const o = await ask('ollama', model('chunks=4,fault=error_midstream,after=2'), { stream: true });
+    assert.ok(o.midstreamError?.message, JSON.stringify(o));
   });
 }
 
@@ -210,6 +246,7 @@ test('poe and puter answer Anthropic clients too, stream and not', async () => {
       assert.equal(b.status, 200, JSON.stringify(b));
       assert.ok(b.text.length > 0);
       sameAnswer(a, b, `${model} ${stream}`);
+      sameAnswer(a, await ask('ollama', model, { stream }), `${model} ${stream} ollama`);
     }
   }
 });
@@ -220,6 +257,7 @@ test('echo: the same answer in both protocols, text and tool call', async () => 
     const a = await ask('openai', 'echo', { stream, tools: true, content: 'call get_weather {"location":"Rome"}' });
     const b = await ask('anthropic', 'echo', { stream, tools: true, content: 'call get_weather {"location":"Rome"}' });
     sameAnswer(a, b, 'echo tool');
+    sameAnswer(a, await ask('ollama', 'echo', { stream, tools: true, content: 'call get_weather {"location":"Rome"}' }), 'echo tool ollama');
     assert.deepEqual(b.tools, [{ name: 'get_weather', input: { location: 'Rome' } }]);
   }
 });
