@@ -89,11 +89,25 @@ typedef struct llg_ollama_state {
     size_t ncalls, calls_cap;
 } llg_ollama_state_t;
 
+/* The Responses API's renderer: every event is numbered, and the last one
+ * repeats every output item whole, so the items are kept. */
+typedef struct llg_responses_state {
+    char id[32];        /* "resp_" + 24 random characters */
+    llg_strbuf_t model; /* the model as a JSON string */
+    int64_t created;
+    unsigned seq;       /* the next sequence_number */
+    long open;          /* the open output item, -1: none */
+    llg_block_t *items; /* kind, text or arguments, call id (`id`) and name */
+    size_t nitems, items_cap;
+    unsigned tool_item[64]; /* the item of tool call i (the first 64) */
+} llg_responses_state_t;
+
 struct llg_answer {
     const llg_render_t *render;
     llg_oai_form_t form;
     llg_anthropic_state_t anth;
     llg_ollama_state_t ollama;
+    llg_responses_state_t resp;
     bool stream;
     bool include_usage;
     uint64_t prompt_estimate;
@@ -113,7 +127,8 @@ struct llg_answer {
     llg_strbuf_t scratch;
 };
 
-extern const llg_render_t llg_render_openai, llg_render_anthropic, llg_render_ollama_chat, llg_render_ollama_generate;
+extern const llg_render_t llg_render_openai, llg_render_anthropic, llg_render_ollama_chat, llg_render_ollama_generate,
+    llg_render_responses;
 
 /* `params->render` NULL: OpenAI's chat completion form. */
 void llg_answer_init(llg_answer_t *a, const llg_xlate_params_t *params);

@@ -19,6 +19,7 @@ typedef enum llg_protocol {
     LLG_PROTOCOL_OPENAI,    /* /v1/chat/completions */
     LLG_PROTOCOL_ANTHROPIC, /* /v1/messages */
     LLG_PROTOCOL_OLLAMA,    /* /api/chat, /api/generate */
+    LLG_PROTOCOL_RESPONSES, /* /v1/responses */
 } llg_protocol_t;
 
 typedef struct llg_ingress {
@@ -34,6 +35,7 @@ typedef struct llg_ingress {
     bool pings;
 } llg_ingress_t;
 
-extern const llg_ingress_t llg_ingress_openai, llg_ingress_anthropic, llg_ingress_ollama_chat, llg_ingress_ollama_generate;
+extern const llg_ingress_t llg_ingress_openai, llg_ingress_anthropic, llg_ingress_ollama_chat, llg_ingress_ollama_generate,
+    llg_ingress_responses;
 
 #endif

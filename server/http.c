@@ -101,6 +101,8 @@ const llg_ingress_t *llg_http_ingress(const h2o_req_t *req)
         return &llg_ingress_openai;
     if (llg_path_is_anthropic(path.base, path.len))
         return &llg_ingress_anthropic;
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/responses")))
+        return &llg_ingress_responses;
     /* Ollama's API: its error shape for every /api/ path */
     if (path.len >= 5 && memcmp(path.base, "/api/", 5) == 0)
         return h2o_memis(path.base, path.len, H2O_STRLIT("/api/generate")) ? &llg_ingress_ollama_generate
@@ -190,11 +192,12 @@ static void respond_preflight(llg_app_t *app, h2o_req_t *req)
 static void respond_info(llg_app_t *app, h2o_req_t *req)
 {
     (void)app;
-    static const char body[] = "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
-                               "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"POST /v1/messages\","
-                               "\"POST /v1/messages/count_tokens\",\"POST /api/chat\",\"POST /api/generate\",\"GET /api/tags\","
-                               "\"GET /api/version\",\"POST /api/show\",\"GET /v1/models\",\"GET /models\","
-                               "\"GET /health\",\"GET /\"]}";
+    static const char body[] =
+        "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
+        "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"POST /v1/messages\","
+        "\"POST /v1/messages/count_tokens\",\"POST /v1/responses\",\"POST /api/chat\",\"POST /api/generate\",\"GET /api/tags\","
+        "\"GET /api/version\",\"POST /api/show\",\"GET /v1/models\",\"GET /models\","
+        "\"GET /health\",\"GET /\"]}";
     llg_respond_json(req, 200, body, sizeof(body) - 1);
 }
 
@@ -364,6 +367,7 @@ static const route_t routes[] = {
     {"/v1/images/generations", M_POST, "POST, OPTIONS", NULL, llg_images_handle},
     {"/v1/messages", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
     {"/v1/messages/count_tokens", M_POST, "POST, OPTIONS", NULL, llg_count_tokens_handle},
+    {"/v1/responses", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
     {"/api/chat", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
     {"/api/generate", M_POST, "POST, OPTIONS", NULL, llg_messages_handle},
     {"/api/tags", M_GET, "GET, HEAD, OPTIONS", llg_models_handle, NULL},

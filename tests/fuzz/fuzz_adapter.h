@@ -175,7 +175,10 @@ static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t siz
     bool anthropic = mode & 1, stream = (mode & 2) != 0;
     /* bit 3: Ollama's chat (bit 4: generate) instead */
     bool ollama = (mode & 8) != 0;
+    /* bit 5 (without bit 3): the Responses API */
+    bool responses = !ollama && (mode & 32) != 0;
     const llg_render_t *render = ollama      ? ((mode & 16) ? &llg_render_ollama_generate : &llg_render_ollama_chat)
+                                 : responses ? &llg_render_responses
                                  : anthropic ? &llg_render_anthropic
                                              : &llg_render_openai;
     llg_xlate_params_t params = {.render = render,
@@ -193,7 +196,34 @@ static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t siz
         FUZZ_ASSERT(ew.http_status == es.http_status && strcmp(ew.code, es.code) == 0);
     if (rw != 0 && ew.http_status != 0)
         FUZZ_ASSERT(whole.len == 0 && ew.http_status >= 400);
-    if (ollama && stream) {
+    if (responses) {
+        /* every event: `event: T` + data of type T with a sequence number;
+         * a success ends with response.completed/incomplete, a committed
+         * failure with error; a whole answer is one response object */
+        FUZZ_ASSERT(llg_utf8_valid(whole.data != NULL ? whole.data : "", whole.len));
+        if (stream && (rw == 0 || ew.http_status == 0)) {
+            const char *last = NULL;
+            for (const char *p = whole.data; p != NULL && (p = strstr(p, "\ndata: ")) != NULL; p += 7) {
+                const char *e = strstr(p + 7, "\n\n");
+                FUZZ_ASSERT(e != NULL);
+                cJSON *j = cJSON_ParseWithLength(p + 7, (size_t)(e - p - 7));
+                FUZZ_ASSERT(cJSON_IsObject(j) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "sequence_number")));
+                last = fuzz_json_str(j, "type");
+                FUZZ_ASSERT(last != NULL);
+                last = strstr(last, "response.completed") == last || strstr(last, "response.incomplete") == last ? "end"
+                       : strcmp(last, "error") == 0                                                              ? "error"
+                                                                                                                 : "piece";
+                cJSON_Delete(j);
+            }
+            FUZZ_ASSERT(last != NULL && strcmp(last, rw == 0 ? "end" : "error") == 0);
+        } else if (rw == 0) {
+            cJSON *j = cJSON_ParseWithLength(whole.data, whole.len);
+            FUZZ_ASSERT(cJSON_IsObject(j));
+            const char *object = fuzz_json_str(j, "object");
+            FUZZ_ASSERT(object != NULL && strcmp(object, "response") == 0);
+            cJSON_Delete(j);
+        }
+    } else if (ollama && stream) {
         char last = fuzz_check_ndjson(&whole);
         if (rw == 0)
             FUZZ_ASSERT(last == 'd');

@@ -1,0 +1,338 @@
+/*
+ * providers/responses_answer.c: the renderer of answers in the Responses
+ * API's form (llg_render_responses, providers/answer.h).
+ *
+ * A stream is what OpenAI sends, every event with its sequence_number:
+ * response.created and response.in_progress; then output items in order - a
+ * message (output_item.added, content_part.added, output_text.delta...,
+ * output_text.done, content_part.done, output_item.done), reasoning as a
+ * reasoning item with a summary (reasoning_summary_part.added,
+ * reasoning_summary_text.delta..., .done, reasoning_summary_part.done), each
+ * tool call a function_call item (function_call_arguments.delta...,
+ * .done) - a new item at each change of kind; and response.completed (or
+ * response.incomplete for a length stop, with incomplete_details) with
+ * every item whole and the usage. A failure after the start is an `error`
+ * event. A whole answer is the same `response` object.
+ *
+ * Item ids are the response's own random part with a prefix and the item's
+ * index (msg_, rs_, fc_); a function call's call_id is the upstream's id.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "providers/answer.h"
+#include "providers/openai_form.h"
+
+static const char *const prefix[] = {[LLG_BLOCK_TEXT] = "msg_", [LLG_BLOCK_REASONING] = "rs_", [LLG_BLOCK_TOOL] = "fc_"};
+
+static void init(llg_answer_t *a, const llg_xlate_params_t *params)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    llg_responses_state_t *r = &a->resp;
+    uint64_t x[2] = {params->random[0], params->random[1]};
+    memcpy(r->id, "resp_", 5);
+    for (int i = 0; i < 24; i++) {
+        uint64_t *v = &x[i < 12 ? 0 : 1];
+        r->id[5 + i] = alphabet[*v % 62];
+        *v /= 62;
+    }
+    r->id[29] = '\0';
+    const char *model = params->model != NULL ? params->model : "";
+    llg_strbuf_append_json_string(&r->model, model, strlen(model));
+    r->created = (int64_t)time(NULL);
+    r->open = -1;
+}
+
+static void dispose(llg_answer_t *a)
+{
+    llg_responses_state_t *r = &a->resp;
+    llg_strbuf_free(&r->model);
+    for (size_t i = 0; i < r->nitems; i++) {
+        llg_strbuf_free(&r->items[i].data);
+        llg_strbuf_free(&r->items[i].id);
+        llg_strbuf_free(&r->items[i].name);
+    }
+    free(r->items);
+}
+
+static void item_id(llg_strbuf_t *out, const llg_answer_t *a, llg_block_kind_t kind, size_t index)
+{
+    llg_strbuf_appendf(out, "\"%s%s_%zu\"", prefix[kind], a->resp.id + 5, index);
+}
+
+/* One output item whole (its `completed` form). */
+static void item(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t *b, size_t index, bool done)
+{
+    const char *d = b->data.data != NULL ? b->data.data : "";
+    llg_strbuf_appends(out, "{\"id\":");
+    item_id(out, a, b->kind, index);
+    if (b->kind == LLG_BLOCK_TEXT) {
+        llg_strbuf_appendf(out, ",\"type\":\"message\",\"status\":\"%s\",\"role\":\"assistant\",\"content\":[",
+                           done ? "completed" : "in_progress");
+        if (done) {
+            llg_strbuf_appends(out, "{\"type\":\"output_text\",\"text\":");
+            llg_strbuf_append_json_string(out, d, b->data.len);
+            llg_strbuf_appends(out, ",\"annotations\":[]}");
+        }
+        llg_strbuf_appends(out, "]}");
+    } else if (b->kind == LLG_BLOCK_REASONING) {
+        llg_strbuf_appends(out, ",\"type\":\"reasoning\",\"summary\":[");
+        if (done) {
+            llg_strbuf_appends(out, "{\"type\":\"summary_text\",\"text\":");
+            llg_strbuf_append_json_string(out, d, b->data.len);
+            llg_strbuf_appends(out, "}");
+        }
+        llg_strbuf_appends(out, "]}");
+    } else {
+        llg_strbuf_appendf(out, ",\"type\":\"function_call\",\"status\":\"%s\",\"call_id\":", done ? "completed" : "in_progress");
+        llg_strbuf_append_json_string(out, b->id.data != NULL ? b->id.data : "", b->id.len);
+        llg_strbuf_appends(out, ",\"name\":");
+        llg_strbuf_append_json_string(out, b->name.data != NULL ? b->name.data : "", b->name.len);
+        llg_strbuf_appends(out, ",\"arguments\":");
+        llg_strbuf_append_json_string(out, done ? d : "", done ? b->data.len : 0);
+        llg_strbuf_appends(out, "}");
+    }
+}
+
+/* The response object; `items` NULL: none yet. */
+static void response(llg_strbuf_t *out, const llg_answer_t *a, const char *status, const llg_block_t *items, size_t n,
+                     const char *finish_reason, bool usage, uint64_t prompt, uint64_t completion)
+{
+    const llg_responses_state_t *r = &a->resp;
+    llg_strbuf_appendf(out, "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\",\"error\":null,", r->id,
+                       (long long)r->created, status);
+    if (finish_reason != NULL && strcmp(finish_reason, "length") == 0)
+        llg_strbuf_appends(out, "\"incomplete_details\":{\"reason\":\"max_output_tokens\"},");
+    else if (finish_reason != NULL && strcmp(finish_reason, "content_filter") == 0)
+        llg_strbuf_appends(out, "\"incomplete_details\":{\"reason\":\"content_filter\"},");
+    else
+        llg_strbuf_appends(out, "\"incomplete_details\":null,");
+    llg_strbuf_appends(out, "\"model\":");
+    llg_strbuf_append(out, r->model.data, r->model.len);
+    llg_strbuf_appends(out, ",\"output\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            llg_strbuf_append(out, ",", 1);
+        item(out, a, &items[i], i, true);
+    }
+    llg_strbuf_appends(out, "],\"parallel_tool_calls\":true,\"tool_choice\":\"auto\",\"tools\":[],\"usage\":");
+    if (usage)
+        llg_strbuf_appendf(out,
+                           "{\"input_tokens\":%llu,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":%llu,"
+                           "\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":%llu}}",
+                           (unsigned long long)prompt, (unsigned long long)completion, (unsigned long long)(prompt + completion));
+    else
+        llg_strbuf_appends(out, "null}");
+}
+
+/* `event: T` and the start of its data, up to the members after the type
+ * and sequence number; the caller ends it with "}\n\n" */
+static void ev(llg_answer_t *a, llg_strbuf_t *out, const char *type)
+{
+    llg_strbuf_appendf(out, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%u", type, type, a->resp.seq++);
+}
+
+static void begin(llg_answer_t *a, llg_strbuf_t *out)
+{
+    if (a->begun)
+        return;
+    a->begun = true;
+    static const char *const types[] = {"response.created", "response.in_progress"};
+    for (int i = 0; i < 2; i++) {
+        ev(a, out, types[i]);
+        llg_strbuf_appends(out, ",\"response\":");
+        response(out, a, "in_progress", NULL, 0, NULL, false, 0, 0);
+        llg_strbuf_appends(out, "}\n\n");
+    }
+}
+
+static void item_ref(llg_answer_t *a, llg_strbuf_t *out, size_t index)
+{
+    llg_strbuf_appends(out, ",\"item_id\":");
+    item_id(out, a, a->resp.items[index].kind, index);
+    llg_strbuf_appendf(out, ",\"output_index\":%zu", index);
+}
+
+static void close_item(llg_answer_t *a, llg_strbuf_t *out)
+{
+    llg_responses_state_t *r = &a->resp;
+    if (r->open < 0)
+        return;
+    size_t i = (size_t)r->open;
+    llg_block_t *b = &r->items[i];
+    const char *d = b->data.data != NULL ? b->data.data : "";
+    if (b->kind == LLG_BLOCK_TEXT) {
+        ev(a, out, "response.output_text.done");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"content_index\":0,\"text\":");
+        llg_strbuf_append_json_string(out, d, b->data.len);
+        llg_strbuf_appends(out, "}\n\n");
+        ev(a, out, "response.content_part.done");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":");
+        llg_strbuf_append_json_string(out, d, b->data.len);
+        llg_strbuf_appends(out, ",\"annotations\":[]}}\n\n");
+    } else if (b->kind == LLG_BLOCK_REASONING) {
+        ev(a, out, "response.reasoning_summary_text.done");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"summary_index\":0,\"text\":");
+        llg_strbuf_append_json_string(out, d, b->data.len);
+        llg_strbuf_appends(out, "}\n\n");
+        ev(a, out, "response.reasoning_summary_part.done");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
+        llg_strbuf_append_json_string(out, d, b->data.len);
+        llg_strbuf_appends(out, "}}\n\n");
+    } else {
+        ev(a, out, "response.function_call_arguments.done");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"arguments\":");
+        llg_strbuf_append_json_string(out, d, b->data.len);
+        llg_strbuf_appends(out, "}\n\n");
+    }
+    ev(a, out, "response.output_item.done");
+    llg_strbuf_appendf(out, ",\"output_index\":%zu,\"item\":", i);
+    item(out, a, b, i, true);
+    llg_strbuf_appends(out, "}\n\n");
+    r->open = -1;
+}
+
+/* A new item of `kind` (the open one is closed first); returns its index,
+ * or -1 when out of memory. */
+static long open_item(llg_answer_t *a, llg_strbuf_t *out, llg_block_kind_t kind, const char *call_id, size_t id_len,
+                      const char *name, size_t name_len)
+{
+    llg_responses_state_t *r = &a->resp;
+    begin(a, out);
+    if (r->open >= 0 && r->items[r->open].kind == kind && kind != LLG_BLOCK_TOOL)
+        return r->open;
+    close_item(a, out);
+    if (r->nitems == r->items_cap) {
+        size_t cap = r->items_cap ? 2 * r->items_cap : 4;
+        llg_block_t *items = realloc(r->items, cap * sizeof(*items));
+        if (items == NULL)
+            return -1;
+        r->items = items;
+        r->items_cap = cap;
+    }
+    size_t i = r->nitems++;
+    llg_block_t *b = &r->items[i];
+    memset(b, 0, sizeof(*b));
+    b->kind = kind;
+    llg_strbuf_append(&b->id, call_id, id_len);
+    llg_strbuf_append(&b->name, name, name_len);
+    ev(a, out, "response.output_item.added");
+    llg_strbuf_appendf(out, ",\"output_index\":%zu,\"item\":", i);
+    item(out, a, b, i, false);
+    llg_strbuf_appends(out, "}\n\n");
+    if (kind == LLG_BLOCK_TEXT) {
+        ev(a, out, "response.content_part.added");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}\n\n");
+    } else if (kind == LLG_BLOCK_REASONING) {
+        ev(a, out, "response.reasoning_summary_part.added");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}}\n\n");
+    }
+    r->open = (long)i;
+    return (long)i;
+}
+
+static void piece(llg_answer_t *a, llg_strbuf_t *out, llg_block_kind_t kind, const char *s, size_t n)
+{
+    long i = open_item(a, out, kind, "", 0, "", 0);
+    if (i < 0)
+        return;
+    llg_strbuf_append(&a->resp.items[i].data, s, n);
+    ev(a, out, kind == LLG_BLOCK_TEXT ? "response.output_text.delta" : "response.reasoning_summary_text.delta");
+    item_ref(a, out, (size_t)i);
+    llg_strbuf_appends(out, kind == LLG_BLOCK_TEXT ? ",\"content_index\":0,\"delta\":" : ",\"summary_index\":0,\"delta\":");
+    llg_strbuf_append_json_string(out, s, n);
+    llg_strbuf_appends(out, "}\n\n");
+}
+
+static void text(llg_answer_t *a, llg_strbuf_t *out, const char *s, size_t n)
+{
+    piece(a, out, LLG_BLOCK_TEXT, s, n);
+}
+
+static void reasoning(llg_answer_t *a, llg_strbuf_t *out, const char *s, size_t n)
+{
+    piece(a, out, LLG_BLOCK_REASONING, s, n);
+}
+
+static void tool_start(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *id, size_t id_len, const char *name,
+                       size_t name_len)
+{
+    long i = open_item(a, out, LLG_BLOCK_TOOL, id, id_len, name, name_len);
+    if (i >= 0 && tool < sizeof(a->resp.tool_item) / sizeof(a->resp.tool_item[0]))
+        a->resp.tool_item[tool] = (unsigned)i;
+}
+
+static void tool_args(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *s, size_t n)
+{
+    llg_responses_state_t *r = &a->resp;
+    size_t i = tool < sizeof(r->tool_item) / sizeof(r->tool_item[0]) ? r->tool_item[tool] : (size_t)r->open;
+    if (i >= r->nitems)
+        return;
+    llg_strbuf_append(&r->items[i].data, s, n);
+    ev(a, out, "response.function_call_arguments.delta");
+    item_ref(a, out, i);
+    llg_strbuf_appends(out, ",\"delta\":");
+    llg_strbuf_append_json_string(out, s, n);
+    llg_strbuf_appends(out, "}\n\n");
+}
+
+static bool incomplete(const char *finish_reason)
+{
+    return strcmp(finish_reason, "length") == 0 || strcmp(finish_reason, "content_filter") == 0;
+}
+
+static void finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason, uint64_t prompt, uint64_t completion)
+{
+    begin(a, out);
+    close_item(a, out);
+    bool inc = incomplete(finish_reason);
+    ev(a, out, inc ? "response.incomplete" : "response.completed");
+    llg_strbuf_appends(out, ",\"response\":");
+    response(out, a, inc ? "incomplete" : "completed", a->resp.items, a->resp.nitems, finish_reason, true, prompt, completion);
+    llg_strbuf_appends(out, "}\n\n");
+}
+
+static void whole(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason, uint64_t prompt, uint64_t completion)
+{
+    response(out, a, incomplete(finish_reason) ? "incomplete" : "completed", a->blocks, a->nblocks, finish_reason, true, prompt,
+             completion);
+}
+
+static void error_event(llg_strbuf_t *out, int status, const char *type, const char *code, const char *message)
+{
+    (void)status, (void)type;
+    llg_strbuf_appends(out, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":0,\"code\":");
+    if (code != NULL)
+        llg_strbuf_append_json_string(out, code, strlen(code));
+    else
+        llg_strbuf_appends(out, "null");
+    llg_strbuf_appends(out, ",\"message\":");
+    llg_strbuf_t clean = {0};
+    llg_utf8_append_sanitized(&clean, message, strlen(message));
+    llg_strbuf_append_json_string(out, clean.data != NULL ? clean.data : "", clean.len);
+    llg_strbuf_free(&clean);
+    llg_strbuf_appends(out, ",\"param\":null}\n\n");
+}
+
+const llg_render_t llg_render_responses = {
+    .init = init,
+    .dispose = dispose,
+    .text = text,
+    .reasoning = reasoning,
+    .tool_start = tool_start,
+    .tool_args = tool_args,
+    .tool_whole = NULL,
+    .finish = finish,
+    .whole = whole,
+    .error_event = error_event,
+    .error_body = llg_oai_error_body_full,
+};

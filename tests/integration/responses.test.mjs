@@ -1,0 +1,156 @@
+// OpenAI's Responses API (POST /v1/responses) with the official `openai`
+// client, stateless, on echo and through an openai provider (the mock,
+// translated to chat completions and back): text, streams and their event
+// grammar, function calling and its round trip, reasoning, structured
+// output, length stops, errors, and the stateful fields refused by name.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import { startGateway, startMock, request } from './lib/harness.mjs';
+import { mkKey, gatewayYaml, settledRequests } from './lib/upstream.mjs';
+
+let mock, gw;
+before(async () => {
+  mock = await startMock();
+  gw = await startGateway({
+    config: ({ port }) => gatewayYaml({
+      port, workers: 2, top: 'timeouts: {ping: 0}',
+      providers: [
+        { name: 'echo', type: 'echo', models: ['echo'] },
+        { name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('resp')], models: ['gpt-*'], extra: { list_models: [] } },
+      ],
+    }),
+  });
+});
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+});
+
+// the text of the message items (the SDK adds output_text to create()'s answer only)
+const textOf = (r) => r.output.filter((o) => o.type === 'message').flatMap((o) => o.content).filter((c) => c.type === 'output_text').map((c) => c.text).join('');
+const client = () => new OpenAI({ baseURL: gw.url('/v1'), apiKey: 'x', maxRetries: 0, timeout: 60000 });
+const WEATHER = [{ type: 'function', name: 'get_weather', description: 'weather', parameters: { type: 'object', properties: { location: { type: 'string' } } } }];
+
+// The raw stream: named events, type == event name, sequence numbers 0, 1, 2, ...
+async function rawStream(body) {
+  const r = await request(gw.url('/v1/responses'), { method: 'POST', body: { ...body, stream: true } });
+  assert.equal(r.status, 200, r.text);
+  const events = r.text.split(/\n\n/).filter((b) => b.trim()).map((b) => {
+    const name = /^event: (.*)$/m.exec(b)?.[1];
+    const data = JSON.parse(/^data: (.*)$/m.exec(b)[1]);
+    assert.equal(data.type, name, b);
+    return data;
+  });
+  events.forEach((e, i) => { if (e.type !== 'error') assert.equal(e.sequence_number, i, JSON.stringify(e)); });
+  return events;
+}
+
+test('responses.create on echo: a response object; output_text is the echoed text', async () => {
+  const r = await client().responses.create({ model: 'echo', input: 'hello from the responses api' });
+  assert.match(r.id, /^resp_/);
+  assert.equal(r.object, 'response');
+  assert.equal(r.status, 'completed');
+  assert.equal(r.output_text, 'hello from the responses api');
+  assert.equal(r.output[0].type, 'message');
+  assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0);
+  assert.equal(r.usage.total_tokens, r.usage.input_tokens + r.usage.output_tokens);
+});
+
+test('a stream: the SDK\'s finalResponse equals the whole answer; events in OpenAI\'s order', async () => {
+  const input = [{ role: 'user', content: [{ type: 'input_text', text: 'streamed through the responses api' }] }];
+  const whole = await client().responses.create({ model: 'echo', instructions: 'be brief', input });
+  const stream = client().responses.stream({ model: 'echo', instructions: 'be brief', input });
+  const deltas = [];
+  stream.on('response.output_text.delta', (e) => deltas.push(e.delta));
+  const final = await stream.finalResponse();
+  assert.equal(textOf(final), whole.output_text);
+  assert.deepEqual(final.usage, whole.usage);
+  assert.ok(deltas.length >= 4);
+  const types = (await rawStream({ model: 'echo', input: 'a b' })).map((e) => e.type);
+  assert.deepEqual(types, [
+    'response.created', 'response.in_progress', 'response.output_item.added', 'response.content_part.added',
+    'response.output_text.delta', 'response.output_text.delta', 'response.output_text.done', 'response.content_part.done',
+    'response.output_item.done', 'response.completed',
+  ]);
+});
+
+test('function calling on echo, and the round trip with function_call_output', async () => {
+  for (const stream of [false, true]) {
+    const body = { model: 'echo', tools: WEATHER, input: 'call get_weather {"location":"Oslo"}' };
+    const r = stream ? await client().responses.stream(body).finalResponse() : await client().responses.create(body);
+    const call = r.output.find((o) => o.type === 'function_call');
+    assert.ok(call, JSON.stringify(r.output));
+    assert.equal(call.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.arguments), { location: 'Oslo' });
+    const second = await client().responses.create({
+      model: 'echo', tools: WEATHER,
+      input: [
+        { role: 'user', content: 'call get_weather {"location":"Oslo"}' },
+        { type: 'function_call', call_id: call.call_id, name: call.name, arguments: call.arguments },
+        { type: 'function_call_output', call_id: call.call_id, output: '-3C, snow' },
+      ],
+    });
+    assert.equal(second.output_text, '-3C, snow');
+  }
+});
+
+test('the stateful fields are refused by name (400), never ignored', async () => {
+  for (const [field, value] of [['previous_response_id', 'resp_1'], ['store', true], ['background', true], ['conversation', 'conv_1']]) {
+    await assert.rejects(client().responses.create({ model: 'echo', input: 'x', [field]: value }), (e) => {
+      assert.equal(e.status, 400);
+      assert.equal(e.param, field);
+      return true;
+    });
+  }
+  const ok = await client().responses.create({ model: 'echo', input: 'store false is fine', store: false });
+  assert.equal(ok.output_text, 'store false is fine');
+});
+
+test('through an openai upstream: stream equals non-stream; the request went as chat completions', async () => {
+  const tag = `resp-${Date.now()}`;
+  const body = {
+    model: 'gpt-4o~chunks=3', input: tag, instructions: 'sys', max_output_tokens: 50, temperature: 0.3, user: 'u-r',
+    text: { format: { type: 'json_schema', name: 'out', schema: { type: 'object' }, strict: true } },
+  };
+  const whole = await client().responses.create(body);
+  const final = await client().responses.stream(body).finalResponse();
+  assert.equal(textOf(final), whole.output_text);
+  assert.match(whole.output_text, /^mock: /);
+  const [entry] = await settledRequests(mock, tag);
+  assert.equal(entry.path, '/v1/chat/completions');
+  const sent = JSON.parse(entry.body);
+  assert.deepEqual(sent.messages, [{ role: 'system', content: 'sys' }, { role: 'user', content: tag }]);
+  assert.equal(sent.max_tokens, 50);
+  assert.equal(sent.user, 'u-r');
+  assert.deepEqual(sent.response_format, { type: 'json_schema', json_schema: { name: 'out', schema: { type: 'object' }, strict: true } });
+});
+
+test('through an openai upstream: parallel function calls with streamed arguments, reasoning as a reasoning item', async () => {
+  const body = { model: 'gpt-4o~chunks=2,tools=2,thinking=1', tools: WEATHER, input: 'weather?' };
+  for (const r of [await client().responses.create(body), await client().responses.stream(body).finalResponse()]) {
+    assert.deepEqual(r.output.map((o) => o.type), ['reasoning', 'message', 'function_call', 'function_call']);
+    assert.equal(r.output[0].summary[0].text, 'Let me think about that.');
+    assert.deepEqual(r.output.filter((o) => o.type === 'function_call').map((o) => JSON.parse(o.arguments)),
+      [{ location: 'Paris', n: 0 }, { location: 'Paris', n: 1 }]);
+  }
+  const events = await rawStream(body);
+  assert.ok(events.filter((e) => e.type === 'response.function_call_arguments.delta').length >= 6);
+});
+
+test('through an openai upstream: a length stop is status incomplete (max_output_tokens)', async () => {
+  const body = { model: 'gpt-4o~chunks=2,finish=length', input: 'long' };
+  const r = await client().responses.create(body);
+  assert.equal(r.status, 'incomplete');
+  assert.deepEqual(r.incomplete_details, { reason: 'max_output_tokens' });
+  const events = await rawStream(body);
+  assert.equal(events.at(-1).type, 'response.incomplete');
+});
+
+test('errors: before the first byte an OpenAI error; after it an error event', async () => {
+  await assert.rejects(client().responses.create({ model: 'gpt-4o~fault=400', input: 'x' }), (e) => e.status === 400);
+  await assert.rejects(client().responses.create({ model: 'nope', input: 'x' }), (e) => e.status === 404);
+  const events = await rawStream({ model: 'gpt-4o~chunks=4,fault=error_midstream,after=2', input: 'x' });
+  assert.equal(events.at(-1).type, 'error');
+  assert.ok(events.at(-1).message);
+});
