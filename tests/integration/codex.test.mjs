@@ -1,0 +1,103 @@
+// Codex CLI itself (`@openai/codex`, pinned) through llmgate's Responses API,
+// offline: `codex exec` against the echo model and against an openai
+// provider (the mock, answering chat completions: the Responses request is
+// translated), each with one turn, and a tool round trip in which Codex runs
+// a shell command (its exec_command tool) and the output reaches the model.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startGateway, startMock, runProcess, tmpDir } from './lib/harness.mjs';
+import { mkKey, gatewayYaml, settledRequests } from './lib/upstream.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const CODEX = path.join(here, 'node_modules', '.bin', 'codex');
+const TOKEN = 'sk-gate-codex-4b2e';
+let mock, gw;
+
+before(async () => {
+  mock = await startMock();
+  gw = await startGateway({
+    config: ({ port }) => gatewayYaml({
+      port, workers: 2, top: `access_tokens: [${TOKEN}]\ntimeouts: {ping: 0}`,
+      providers: [
+        { name: 'echo', type: 'echo', models: ['echo'] },
+        { name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('codex')], models: ['gpt-*'], extra: { list_models: [] } },
+      ],
+    }),
+  });
+});
+after(async () => {
+  await gw?.stop();
+  await mock?.stop();
+});
+
+// One `codex exec --json` run in scratch dirs, offline (no update check,
+// analytics or plugins), no retries, no sandbox (nothing depends on user
+// namespaces). Returns the JSONL events and the final agent message.
+async function codex(prompt, model) {
+  const scratch = tmpDir('llmgate-codex-');
+  const home = path.join(scratch, 'codex-home');
+  for (const d of [home, path.join(scratch, 'home'), path.join(scratch, 'cwd')]) fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(home, 'config.toml'), [
+    `model = ${JSON.stringify(model)}`,
+    'model_provider = "llmgate"',
+    'check_for_update_on_startup = false',
+    '[analytics]', 'enabled = false',
+    '[features]', 'plugins = false',
+    '[model_providers.llmgate]', 'name = "llmgate"', `base_url = ${JSON.stringify(gw.url('/v1'))}`,
+    'env_key = "LLMGATE_API_KEY"', 'wire_api = "responses"', 'request_max_retries = 0', 'stream_max_retries = 0', '',
+  ].join('\n'));
+  const env = { PATH: process.env.PATH, HOME: path.join(scratch, 'home'), CODEX_HOME: home, LLMGATE_API_KEY: TOKEN };
+  const r = await runProcess(CODEX, ['exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '--ephemeral', '--json', prompt],
+    { env, cwd: path.join(scratch, 'cwd'), timeout: 120000 });
+  fs.rmSync(scratch, { recursive: true, force: true });
+  const events = r.stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l));
+  const messages = events.filter((e) => e.type === 'item.completed' && e.item?.type === 'agent_message').map((e) => e.item.text);
+  return { ...r, events, message: messages.at(-1), failed: events.some((e) => e.type === 'turn.failed') };
+}
+
+const BASH = `tools=1,tool_name=exec_command,tool_input=${encodeURIComponent(JSON.stringify({ cmd: 'echo hi-from-tool' }))}`;
+
+test('codex exec on echo: one turn, the prompt comes back', async () => {
+  const r = await codex('hello from codex', 'echo');
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.equal(r.message, 'hello from codex');
+  assert.equal(r.code, 0);
+});
+
+test('codex exec on echo: Codex runs a shell command and its output reaches the model', async () => {
+  const r = await codex('call exec_command {"cmd":"echo hi-from-tool"}', 'echo');
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  const ran = r.events.find((e) => e.type === 'item.completed' && e.item?.type === 'command_execution');
+  assert.ok(ran, r.stdout);
+  assert.match(ran.item.aggregated_output, /hi-from-tool/);
+  // echo answers the tool's output: it reached the model
+  assert.match(r.message, /hi-from-tool/);
+});
+
+test('codex exec through an openai provider (the mock, chat completions): one turn', async () => {
+  const tag = `codex-${Date.now()}`;
+  const r = await codex(tag, 'gpt-4o~chunks=3');
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.match(r.message, /^mock: /);
+  const [entry] = await settledRequests(mock, tag);
+  assert.equal(entry.path, '/v1/chat/completions');
+  const sent = JSON.parse(entry.body);
+  assert.ok(sent.tools.some((t) => t.function?.name === 'exec_command'), 'Codex\'s tools reach the upstream as functions');
+});
+
+test('codex exec through an openai provider (the mock): a tool round trip', async () => {
+  const tag = `codex-tool-${Date.now()}`;
+  const r = await codex(tag, `gpt-4o~chunks=2,${BASH}`);
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.ok(r.events.some((e) => e.type === 'item.completed' && e.item?.type === 'command_execution'), r.stdout);
+  // the mock answers a tool result with "tool said: <its text>"
+  assert.match(r.message, /^tool said: [\s\S]*hi-from-tool/);
+  const reqs = await settledRequests(mock, tag);
+  assert.equal(reqs.length, 2, 'one request per model call');
+  const last = JSON.parse(reqs[1].body).messages.at(-1);
+  assert.equal(last.role, 'tool');
+  assert.match(last.content, /hi-from-tool/);
+});
