@@ -34,12 +34,11 @@ static inline size_t fuzz_cut(const uint8_t *data, size_t size)
     return size == 0 ? 0 : h % (size + 1);
 }
 
-/* "created":<digits> -> "created":0: two runs may straddle a second */
-static inline void fuzz_normalize_created(llg_strbuf_t *b)
+/* "<key>":<digits> -> "<key>":0 */
+static inline void fuzz_zero_number(llg_strbuf_t *b, const char *key)
 {
     llg_strbuf_t o = {0};
     const char *p = b->data != NULL ? b->data : "";
-    const char *key = "\"created\":";
     const char *q;
     while ((q = strstr(p, key)) != NULL) {
         q += strlen(key);
@@ -52,6 +51,14 @@ static inline void fuzz_normalize_created(llg_strbuf_t *b)
     llg_strbuf_appends(&o, p);
     llg_strbuf_free(b);
     *b = o;
+}
+
+/* What differs between two runs of the same answer: "created" (two runs may
+ * straddle a second), Ollama's created_at and its durations (the answer's
+ * own time) */
+static inline void fuzz_normalize_created(llg_strbuf_t *b)
+{
+    const char *p, *q, *key;
     /* Ollama's "created_at":"<time>" -> "created_at":"T" */
     llg_strbuf_t t = {0};
     p = b->data != NULL ? b->data : "";
@@ -67,6 +74,11 @@ static inline void fuzz_normalize_created(llg_strbuf_t *b)
     llg_strbuf_appends(&t, p);
     llg_strbuf_free(b);
     *b = t;
+    /* the Responses API's created_at is a number */
+    fuzz_zero_number(b, "\"created\":");
+    fuzz_zero_number(b, "\"created_at\":");
+    fuzz_zero_number(b, "\"total_duration\":");
+    fuzz_zero_number(b, "\"eval_duration\":");
 }
 
 /* An SSE answer as llmgate writes it: only `data: <JSON>\n\n` and
