@@ -28,16 +28,8 @@ enum { NONE = -1 };
 
 static void init(llg_answer_t *a, const llg_xlate_params_t *params)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     llg_anthropic_state_t *s = &a->anth;
-    uint64_t r[2] = {params->random[0], params->random[1]};
-    memcpy(s->id, "msg_", 4);
-    for (int i = 0; i < 24; i++) {
-        uint64_t *x = &r[i < 12 ? 0 : 1];
-        s->id[4 + i] = alphabet[*x % 62];
-        *x /= 62;
-    }
-    s->id[28] = '\0';
+    llg_random_id(s->id, "msg_", params->random[0], params->random[1]);
     const char *model = params->model != NULL ? params->model : "";
     llg_strbuf_append_json_string(&s->model, model, strlen(model));
     s->open = NONE;

@@ -28,18 +28,6 @@
 #include "providers/anthropic.h"
 #include "providers/request_json.h"
 
-typedef struct perr {
-    char *err, *param;
-    size_t errsize, paramsize;
-} perr_t;
-
-static int fail(perr_t *e, const char *param, const char *fmt, const char *arg)
-{
-    snprintf(e->param, e->paramsize, "%s", param);
-    snprintf(e->err, e->errsize, fmt, param, arg != NULL ? arg : "");
-    return -1;
-}
-
 static bool is_type(const cJSON *block, const char *type)
 {
     const cJSON *t = llg_json_get(block, "type");
@@ -127,17 +115,17 @@ static cJSON *media_part(const cJSON *b)
 }
 
 /* A tool_result block as a `tool` message. */
-static int tool_result(const cJSON *b, cJSON *out, perr_t *e, const char *where)
+static int tool_result(const cJSON *b, cJSON *out, llg_req_error_t *e, const char *where)
 {
     const cJSON *id = llg_json_get(b, "tool_use_id"), *content = llg_json_get(b, "content");
     if (!cJSON_IsString(id))
-        return fail(e, where, "%s.tool_use_id: Field required%s", NULL);
+        return llg_req_fail(e, where, "%s.tool_use_id: Field required", where);
     llg_strbuf_t text = {0};
     if (cJSON_IsTrue(llg_json_get(b, "is_error")))
         llg_strbuf_appends(&text, "[error] ");
     if (content != NULL && !cJSON_IsNull(content) && content_text(content, &text) != 0) {
         llg_strbuf_free(&text);
-        return fail(e, where, "%s.content: Input should be a valid string or a list of content blocks%s", NULL);
+        return llg_req_fail(e, where, "%s.content: Input should be a valid string or a list of content blocks", where);
     }
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "tool");
@@ -150,7 +138,7 @@ static int tool_result(const cJSON *b, cJSON *out, perr_t *e, const char *where)
 
 /* A user message: its tool results as `tool` messages, then the rest as one
  * user message. */
-static int user_message(const cJSON *content, cJSON *out, perr_t *e, const char *where)
+static int user_message(const cJSON *content, cJSON *out, llg_req_error_t *e, const char *where)
 {
     if (cJSON_IsString(content)) {
         cJSON *m = cJSON_CreateObject();
@@ -169,12 +157,12 @@ static int user_message(const cJSON *content, cJSON *out, perr_t *e, const char 
         const cJSON *text = llg_json_get(b, "text");
         if (!cJSON_IsObject(b) || !cJSON_IsString(llg_json_get(b, "type"))) {
             cJSON_Delete(parts);
-            return fail(e, at, "%s.type: Field required%s", NULL);
+            return llg_req_fail(e, at, "%s.type: Field required", at);
         }
         if (is_type(b, "text")) {
             if (!cJSON_IsString(text)) {
                 cJSON_Delete(parts);
-                return fail(e, at, "%s.text: Field required%s", NULL);
+                return llg_req_fail(e, at, "%s.text: Field required", at);
             }
             cJSON *p = cJSON_CreateObject();
             cJSON_AddStringToObject(p, "type", "text");
@@ -203,7 +191,7 @@ static int user_message(const cJSON *content, cJSON *out, perr_t *e, const char 
     return 0;
 }
 
-static int assistant_message(const cJSON *content, cJSON *out, perr_t *e, const char *where)
+static int assistant_message(const cJSON *content, cJSON *out, llg_req_error_t *e, const char *where)
 {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "assistant");
@@ -229,7 +217,7 @@ static int assistant_message(const cJSON *content, cJSON *out, perr_t *e, const 
                 cJSON_Delete(calls);
                 cJSON_Delete(m);
                 llg_strbuf_free(&text);
-                return fail(e, at, "%s: tool_use blocks need an id and a name%s", NULL);
+                return llg_req_fail(e, at, "%s: tool_use blocks need an id and a name", at);
             }
             char *args = input != NULL ? cJSON_PrintUnformatted(input) : NULL;
             cJSON *c = cJSON_CreateObject();
@@ -255,12 +243,12 @@ static int assistant_message(const cJSON *content, cJSON *out, perr_t *e, const 
     return 0;
 }
 
-static int messages(const cJSON *in, cJSON *out, perr_t *e)
+static int messages(const cJSON *in, cJSON *out, llg_req_error_t *e)
 {
     if (in == NULL)
-        return fail(e, "messages", "%s: Field required%s", NULL);
+        return llg_req_fail(e, "messages", "%s: Field required", "messages");
     if (!cJSON_IsArray(in))
-        return fail(e, "messages", "%s: Input should be a valid list%s", NULL);
+        return llg_req_fail(e, "messages", "%s: Input should be a valid list", "messages");
     int i = 0;
     const cJSON *m;
     char at[64];
@@ -269,12 +257,12 @@ static int messages(const cJSON *in, cJSON *out, perr_t *e)
         snprintf(at, sizeof(at), "messages.%d", i++);
         const cJSON *role = llg_json_get(m, "role"), *content = llg_json_get(m, "content");
         if (!cJSON_IsObject(m))
-            return fail(e, at, "%s: Input should be a valid dictionary%s", NULL);
+            return llg_req_fail(e, at, "%s: Input should be a valid dictionary", at);
         if (!cJSON_IsString(role) || (strcmp(role->valuestring, "user") != 0 && strcmp(role->valuestring, "assistant") != 0 &&
                                       strcmp(role->valuestring, "system") != 0))
-            return fail(e, at, "%s.role: Input should be 'user', 'assistant' or 'system'%s", NULL);
+            return llg_req_fail(e, at, "%s.role: Input should be 'user', 'assistant' or 'system'", at);
         if (!cJSON_IsString(content) && !cJSON_IsArray(content))
-            return fail(e, at, "%s.content: Input should be a valid string or a list of content blocks%s", NULL);
+            return llg_req_fail(e, at, "%s.content: Input should be a valid string or a list of content blocks", at);
         int rc = role->valuestring[0] == 'u'   ? user_message(content, out, e, at)
                  : role->valuestring[0] == 'a' ? assistant_message(content, out, e, at)
                                                : system_text(content, out);
@@ -301,13 +289,13 @@ static cJSON *convert_tool(const cJSON *t)
     return tool;
 }
 
-static int tools(const cJSON *root, cJSON *out, perr_t *e)
+static int tools(const cJSON *root, cJSON *out, llg_req_error_t *e)
 {
     const cJSON *in = llg_json_get(root, "tools"), *t;
     if (in == NULL || cJSON_IsNull(in))
         return 0;
     if (!cJSON_IsArray(in))
-        return fail(e, "tools", "%s: Input should be a valid list%s", NULL);
+        return llg_req_fail(e, "tools", "%s: Input should be a valid list", "tools");
     cJSON *arr = cJSON_CreateArray();
     cJSON_ArrayForEach(t, in)
     {
@@ -323,7 +311,7 @@ static int tools(const cJSON *root, cJSON *out, perr_t *e)
     const cJSON *choice = llg_json_get(root, "tool_choice");
     const cJSON *ct = llg_json_get(choice, "type");
     if (choice != NULL && !cJSON_IsString(ct))
-        return fail(e, "tool_choice", "%s.type: Field required%s", NULL);
+        return llg_req_fail(e, "tool_choice", "%s.type: Field required", "tool_choice");
     if (choice == NULL)
         return 0;
     const char *c = ct->valuestring;
@@ -336,26 +324,26 @@ static int tools(const cJSON *root, cJSON *out, perr_t *e)
     else if (strcmp(c, "tool") == 0) {
         const cJSON *name = llg_json_get(choice, "name");
         if (!cJSON_IsString(name))
-            return fail(e, "tool_choice", "%s.name: Field required%s", NULL);
+            return llg_req_fail(e, "tool_choice", "%s.name: Field required", "tool_choice");
         cJSON *tc = cJSON_AddObjectToObject(out, "tool_choice");
         cJSON_AddStringToObject(tc, "type", "function");
         cJSON_AddStringToObject(cJSON_AddObjectToObject(tc, "function"), "name", name->valuestring);
     } else {
-        return fail(e, "tool_choice", "%s.type: Input should be 'auto', 'any', 'tool' or 'none'%s", NULL);
+        return llg_req_fail(e, "tool_choice", "%s.type: Input should be 'auto', 'any', 'tool' or 'none'", "tool_choice");
     }
     if (cJSON_IsTrue(llg_json_get(choice, "disable_parallel_tool_use")))
         cJSON_AddFalseToObject(out, "parallel_tool_calls");
     return 0;
 }
 
-static int system_message(const cJSON *root, cJSON *msgs, perr_t *e)
+static int system_message(const cJSON *root, cJSON *msgs, llg_req_error_t *e)
 {
     const cJSON *sys = llg_json_get(root, "system");
     if (sys == NULL || cJSON_IsNull(sys))
         return 0;
     llg_strbuf_t text = {0};
     if (content_text(sys, &text) != 0)
-        return fail(e, "system", "%s: Input should be a valid string or a list of text blocks%s", NULL);
+        return llg_req_fail(e, "system", "%s: Input should be a valid string or a list of text blocks", "system");
     if (text.len > 0) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "role", "system");
@@ -367,39 +355,39 @@ static int system_message(const cJSON *root, cJSON *msgs, perr_t *e)
 }
 
 /* A number member: absent or null is fine; `integer`: a whole number >= 1. */
-static int number(const cJSON *root, const char *name, bool integer, bool required, cJSON *out, perr_t *e)
+static int number(const cJSON *root, const char *name, bool integer, bool required, cJSON *out, llg_req_error_t *e)
 {
     const cJSON *v = llg_json_get(root, name);
     if (v == NULL || cJSON_IsNull(v))
-        return required ? fail(e, name, "%s: Field required%s", NULL) : 0;
+        return required ? llg_req_fail(e, name, "%s: Field required", name) : 0;
     if (!cJSON_IsNumber(v))
-        return fail(e, name, integer ? "%s: Input should be a valid integer%s" : "%s: Input should be a valid number%s", NULL);
+        return llg_req_fail(e, name, integer ? "%s: Input should be a valid integer" : "%s: Input should be a valid number", name);
     double d = v->valuedouble;
     if (integer && (!(d >= 1 && d <= 9007199254740992.0) || d != (double)(long long)d))
-        return fail(e, name, "%s: Input should be an integer of at least 1%s", NULL);
+        return llg_req_fail(e, name, "%s: Input should be an integer of at least 1", name);
     cJSON_AddNumberToObject(out, name, d);
     return 0;
 }
 
-static int params(const cJSON *root, cJSON *out, perr_t *e, bool need_max_tokens)
+static int params(const cJSON *root, cJSON *out, llg_req_error_t *e, bool need_max_tokens)
 {
     if (number(root, "max_tokens", true, need_max_tokens, out, e) != 0 || number(root, "temperature", false, false, out, e) != 0 ||
         number(root, "top_p", false, false, out, e) != 0)
         return -1;
     const cJSON *topk = llg_json_get(root, "top_k");
     if (topk != NULL && !cJSON_IsNull(topk) && !cJSON_IsNumber(topk))
-        return fail(e, "top_k", "%s: Input should be a valid integer%s", NULL);
+        return llg_req_fail(e, "top_k", "%s: Input should be a valid integer", "top_k");
     const cJSON *stream = llg_json_get(root, "stream");
     if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream))
-        return fail(e, "stream", "%s: Input should be a valid boolean%s", NULL);
+        return llg_req_fail(e, "stream", "%s: Input should be a valid boolean", "stream");
     if (cJSON_IsTrue(stream))
         cJSON_AddTrueToObject(out, "stream");
     const cJSON *stops = llg_json_get(root, "stop_sequences"), *s;
     if (stops != NULL && !cJSON_IsNull(stops)) {
         if (!cJSON_IsArray(stops))
-            return fail(e, "stop_sequences", "%s: Input should be a valid list%s", NULL);
-        cJSON_ArrayForEach(s, stops) if (!cJSON_IsString(s)) return fail(e, "stop_sequences",
-                                                                         "%s: Input should be a list of strings%s", NULL);
+            return llg_req_fail(e, "stop_sequences", "%s: Input should be a valid list", "stop_sequences");
+        cJSON_ArrayForEach(s, stops) if (!cJSON_IsString(s)) return llg_req_fail(
+            e, "stop_sequences", "%s: Input should be a list of strings", "stop_sequences");
         if (cJSON_GetArraySize(stops) > 0)
             cJSON_AddItemToObject(out, "stop", cJSON_Duplicate(stops, 1));
     }
@@ -408,7 +396,7 @@ static int params(const cJSON *root, cJSON *out, perr_t *e, bool need_max_tokens
         cJSON_AddStringToObject(out, "user", user->valuestring);
     const cJSON *thinking = llg_json_get(root, "thinking");
     if (thinking != NULL && !cJSON_IsNull(thinking) && !cJSON_IsObject(thinking))
-        return fail(e, "thinking", "%s: Input should be a valid dictionary%s", NULL);
+        return llg_req_fail(e, "thinking", "%s: Input should be a valid dictionary", "thinking");
     const cJSON *budget = llg_json_get(thinking, "budget_tokens");
     /* only an explicit budget: "adaptive" (what Claude Code sends for models
      * it does not know) leaves the upstream's default, as many OpenAI-form
@@ -422,18 +410,18 @@ static int params(const cJSON *root, cJSON *out, perr_t *e, bool need_max_tokens
 
 static cJSON *parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize, bool need_max_tokens)
 {
-    perr_t e = {err, param, errsize, paramsize};
+    llg_req_error_t e = {err, param, errsize, paramsize};
     cJSON *root = llg_request_json(body, len, err, errsize, param, paramsize);
     if (root == NULL)
         return NULL;
     cJSON *out = cJSON_CreateObject();
     const cJSON *model = llg_json_get(root, "model");
     if (model == NULL || cJSON_IsNull(model)) {
-        fail(&e, "model", "%s: Field required%s", NULL);
+        llg_req_fail(&e, "model", "%s: Field required", "model");
         goto Error;
     }
     if (!cJSON_IsString(model)) {
-        fail(&e, "model", "%s: Input should be a valid string%s", NULL);
+        llg_req_fail(&e, "model", "%s: Input should be a valid string", "model");
         goto Error;
     }
     cJSON_AddStringToObject(out, "model", model->valuestring);

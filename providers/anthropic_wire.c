@@ -85,15 +85,7 @@ void llg_anthropic_error_body(llg_strbuf_t *out, int status, const char *type, c
     llg_strbuf_appends(out, "{\"type\":\"error\",\"error\":{\"type\":\"");
     llg_strbuf_appends(out, llg_anthropic_error_type(status, type));
     llg_strbuf_appends(out, "\",\"message\":");
-    size_t n = strlen(message);
-    if (llg_utf8_valid(message, n)) {
-        llg_strbuf_append_json_string(out, message, n);
-    } else {
-        llg_strbuf_t clean = {0};
-        llg_utf8_append_sanitized(&clean, message, n);
-        llg_strbuf_append_json_string(out, clean.data, clean.len);
-        llg_strbuf_free(&clean);
-    }
+    llg_strbuf_append_json_text(out, message);
     llg_strbuf_appends(out, "}}");
 }
 

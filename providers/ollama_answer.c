@@ -228,12 +228,9 @@ void llg_ollama_error_body(llg_strbuf_t *out, int status, const char *type, cons
                            const char *message)
 {
     (void)status, (void)type, (void)code, (void)param;
-    llg_strbuf_t clean = {0};
-    llg_utf8_append_sanitized(&clean, message, strlen(message));
     llg_strbuf_appends(out, "{\"error\":");
-    llg_strbuf_append_json_string(out, clean.data != NULL ? clean.data : "", clean.len);
+    llg_strbuf_append_json_text(out, message);
     llg_strbuf_appends(out, "}");
-    llg_strbuf_free(&clean);
 }
 
 static void error_event(llg_strbuf_t *out, int status, const char *type, const char *code, const char *message)

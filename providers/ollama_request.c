@@ -20,18 +20,6 @@
 #include "providers/ollama.h"
 #include "providers/request_json.h"
 
-typedef struct perr {
-    char *err, *param;
-    size_t errsize, paramsize;
-} perr_t;
-
-static cJSON *fail(perr_t *e, const char *param, const char *message)
-{
-    snprintf(e->param, e->paramsize, "%s", param);
-    snprintf(e->err, e->errsize, "%s", message);
-    return NULL;
-}
-
 /* The media type of base64 image data, by the encoding of its first bytes. */
 static const char *image_type(const char *b64)
 {
@@ -144,7 +132,7 @@ static void answer_id(cJSON *pending, const char *name, char *id, size_t size)
     cJSON_DeleteItemFromArray(pending, pick);
 }
 
-static int messages(const cJSON *in, cJSON *out, perr_t *e)
+static int messages(const cJSON *in, cJSON *out, llg_req_error_t *e)
 {
     cJSON *pending = cJSON_CreateArray();
     int i = 0, rc = 0;
@@ -155,7 +143,7 @@ static int messages(const cJSON *in, cJSON *out, perr_t *e)
         snprintf(at, sizeof(at), "messages[%d]", i);
         const char *role = llg_json_str(m, "role");
         if (!cJSON_IsObject(m) || role == NULL) {
-            fail(e, at, "invalid message: every message needs a string role");
+            llg_req_fail(e, at, "invalid message: every message needs a string role");
             rc = -1;
             break;
         }
@@ -163,12 +151,12 @@ static int messages(const cJSON *in, cJSON *out, perr_t *e)
         cJSON_AddStringToObject(o, "role", role);
         cJSON_AddItemToArray(out, o);
         if (add_content(o, m) != 0) {
-            fail(e, at, "invalid message content: expected a string, and images as base64 strings");
+            llg_req_fail(e, at, "invalid message content: expected a string, and images as base64 strings");
             rc = -1;
             break;
         }
         if (strcmp(role, "assistant") == 0 && add_tool_calls(o, llg_json_get(m, "tool_calls"), i, pending) != 0) {
-            fail(e, at, "invalid tool_calls: each needs a function with a name");
+            llg_req_fail(e, at, "invalid tool_calls: each needs a function with a name");
             rc = -1;
             break;
         }
@@ -184,11 +172,11 @@ static int messages(const cJSON *in, cJSON *out, perr_t *e)
 }
 
 /* stream, format, options and tools: what both endpoints share. */
-static int common(const cJSON *root, cJSON *out, perr_t *e)
+static int common(const cJSON *root, cJSON *out, llg_req_error_t *e)
 {
     const cJSON *stream = llg_json_get(root, "stream");
     if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream)) {
-        fail(e, "stream", "invalid stream: expected a boolean");
+        llg_req_fail(e, "stream", "invalid stream: expected a boolean");
         return -1;
     }
     if (!cJSON_IsFalse(stream))
@@ -203,7 +191,7 @@ static int common(const cJSON *root, cJSON *out, perr_t *e)
         cJSON_AddStringToObject(js, "name", "response");
         cJSON_AddItemToObject(js, "schema", cJSON_Duplicate(format, 1));
     } else if (format != NULL && !cJSON_IsNull(format) && !(cJSON_IsString(format) && format->valuestring[0] == '\0')) {
-        fail(e, "format", "invalid format: expected \"json\" or a JSON schema");
+        llg_req_fail(e, "format", "invalid format: expected \"json\" or a JSON schema");
         return -1;
     }
     const cJSON *opts = llg_json_get(root, "options");
@@ -232,7 +220,7 @@ static int common(const cJSON *root, cJSON *out, perr_t *e)
 }
 
 /* The JSON object and its model: what both endpoints check first. */
-static cJSON *begin(const char *body, size_t len, perr_t *e, cJSON **out)
+static cJSON *begin(const char *body, size_t len, llg_req_error_t *e, cJSON **out)
 {
     cJSON *root = llg_request_json(body, len, e->err, e->errsize, e->param, e->paramsize);
     if (root == NULL)
@@ -240,7 +228,8 @@ static cJSON *begin(const char *body, size_t len, perr_t *e, cJSON **out)
     const char *model = llg_json_str(root, "model");
     if (model == NULL || model[0] == '\0') {
         cJSON_Delete(root);
-        return fail(e, "model", "model is required");
+        llg_req_fail(e, "model", "model is required");
+        return NULL;
     }
     *out = cJSON_CreateObject();
     char name[256];
@@ -251,14 +240,14 @@ static cJSON *begin(const char *body, size_t len, perr_t *e, cJSON **out)
 
 cJSON *llg_ollama_parse_chat(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
-    perr_t e = {err, param, errsize, paramsize};
+    llg_req_error_t e = {err, param, errsize, paramsize};
     cJSON *out = NULL, *root = begin(body, len, &e, &out);
     if (root == NULL)
         return NULL;
     const cJSON *msgs = llg_json_get(root, "messages");
     cJSON *list = cJSON_AddArrayToObject(out, "messages");
     if (msgs != NULL && !cJSON_IsNull(msgs) && !cJSON_IsArray(msgs)) {
-        fail(&e, "messages", "invalid messages: expected an array");
+        llg_req_fail(&e, "messages", "invalid messages: expected an array");
         goto Error;
     }
     if (messages(msgs, list, &e) != 0 || common(root, out, &e) != 0)
@@ -273,7 +262,7 @@ Error:
 
 cJSON *llg_ollama_parse_generate(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
-    perr_t e = {err, param, errsize, paramsize};
+    llg_req_error_t e = {err, param, errsize, paramsize};
     cJSON *out = NULL, *root = begin(body, len, &e, &out);
     if (root == NULL)
         return NULL;
@@ -281,7 +270,8 @@ cJSON *llg_ollama_parse_generate(const char *body, size_t len, char *err, size_t
     const cJSON *prompt = llg_json_get(root, "prompt"), *system = llg_json_get(root, "system");
     if ((prompt != NULL && !cJSON_IsString(prompt) && !cJSON_IsNull(prompt)) ||
         (system != NULL && !cJSON_IsString(system) && !cJSON_IsNull(system))) {
-        fail(&e, cJSON_IsString(system) || system == NULL ? "prompt" : "system", "invalid prompt or system: expected a string");
+        llg_req_fail(&e, cJSON_IsString(system) || system == NULL ? "prompt" : "system",
+                     "invalid prompt or system: expected a string");
         goto Error;
     }
     if (cJSON_IsString(system) && system->valuestring[0] != '\0') {
@@ -302,7 +292,7 @@ cJSON *llg_ollama_parse_generate(const char *body, size_t len, char *err, size_t
     int rc = add_content(u, shaped);
     cJSON_Delete(shaped);
     if (rc != 0) {
-        fail(&e, "images", "invalid images: expected base64 strings");
+        llg_req_fail(&e, "images", "invalid images: expected base64 strings");
         goto Error;
     }
     if (common(root, out, &e) != 0)

@@ -13,15 +13,8 @@
 void llg_oai_form_init(llg_oai_form_t *f, const char *model, size_t model_len, bool include_usage, uint64_t random1,
                        uint64_t random2)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     memset(f, 0, sizeof(*f));
-    memcpy(f->id, "chatcmpl-", 9);
-    for (int i = 0; i < 24; i++) {
-        uint64_t *r = i < 12 ? &random1 : &random2;
-        f->id[9 + i] = alphabet[*r % 62];
-        *r /= 62;
-    }
-    f->id[33] = '\0';
+    llg_random_id(f->id, "chatcmpl-", random1, random2);
     f->created = (int64_t)time(NULL);
     f->include_usage = include_usage;
     llg_strbuf_appendf(&f->prefix, "{\"id\":\"%s\",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":", f->id,
@@ -156,37 +149,22 @@ void llg_oai_error_body(llg_strbuf_t *out, const char *type, const char *code, c
     llg_strbuf_appends(out, "}}");
 }
 
-/* `s` as a JSON string made valid UTF-8: error texts quote client paths,
- * parameters and upstream words, and may be cut mid-character by a formatter. */
-static void append_text(llg_strbuf_t *out, const char *s)
-{
-    size_t n = strlen(s);
-    if (llg_utf8_valid(s, n)) {
-        llg_strbuf_append_json_string(out, s, n);
-        return;
-    }
-    llg_strbuf_t clean = {0};
-    llg_utf8_append_sanitized(&clean, s, n);
-    llg_strbuf_append_json_string(out, clean.data, clean.len);
-    llg_strbuf_free(&clean);
-}
-
 void llg_oai_error_body_full(llg_strbuf_t *out, int status, const char *type, const char *code, const char *param,
                              const char *message)
 {
     (void)status;
     llg_strbuf_appends(out, "{\"error\":{\"message\":");
-    append_text(out, message);
+    llg_strbuf_append_json_text(out, message);
     llg_strbuf_appends(out, ",\"type\":");
-    append_text(out, type);
+    llg_strbuf_append_json_text(out, type);
     llg_strbuf_appends(out, ",\"param\":");
     if (param != NULL)
-        append_text(out, param);
+        llg_strbuf_append_json_text(out, param);
     else
         llg_strbuf_appends(out, "null");
     llg_strbuf_appends(out, ",\"code\":");
     if (code != NULL)
-        append_text(out, code);
+        llg_strbuf_append_json_text(out, code);
     else
         llg_strbuf_appends(out, "null");
     llg_strbuf_appends(out, "}}");

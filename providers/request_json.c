@@ -4,6 +4,7 @@
  */
 #include "providers/request_json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,4 +212,14 @@ int64_t llg_json_count(const cJSON *o, const char *name, double limit)
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < limit))
         return -1;
     return (int64_t)v->valuedouble;
+}
+
+int llg_req_fail(llg_req_error_t *e, const char *param, const char *fmt, ...)
+{
+    snprintf(e->param, e->paramsize, "%s", param);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->err, e->errsize, fmt, ap);
+    va_end(ap);
+    return -1;
 }

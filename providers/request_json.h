@@ -26,6 +26,17 @@ const char *llg_json_type_name(const cJSON *v);
  * and ends on a whole character. */
 void llg_copy_utf8_prefix(char *dst, size_t size, const char *s);
 
+/* Where a request reader (of any client protocol) says why it refuses a
+ * body: the message and the offending field. */
+typedef struct llg_req_error {
+    char *err, *param;
+    size_t errsize, paramsize;
+} llg_req_error_t;
+
+/* Sets e->param to `param` and e->err to the message, formatted like printf.
+ * Returns -1. */
+int llg_req_fail(llg_req_error_t *e, const char *param, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A member of `o` when `o` is an object, else NULL; the same for a string
  * member's value. */
 const cJSON *llg_json_get(const cJSON *o, const char *name);

@@ -29,16 +29,8 @@ static const char *const prefix[] = {[LLG_BLOCK_TEXT] = "msg_", [LLG_BLOCK_REASO
 
 static void init(llg_answer_t *a, const llg_xlate_params_t *params)
 {
-    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     llg_responses_state_t *r = &a->resp;
-    uint64_t x[2] = {params->random[0], params->random[1]};
-    memcpy(r->id, "resp_", 5);
-    for (int i = 0; i < 24; i++) {
-        uint64_t *v = &x[i < 12 ? 0 : 1];
-        r->id[5 + i] = alphabet[*v % 62];
-        *v /= 62;
-    }
-    r->id[29] = '\0';
+    llg_random_id(r->id, "resp_", params->random[0], params->random[1]);
     const char *model = params->model != NULL ? params->model : "";
     llg_strbuf_append_json_string(&r->model, model, strlen(model));
     r->created = (int64_t)time(NULL);
@@ -316,10 +308,7 @@ static void error_event(llg_strbuf_t *out, int status, const char *type, const c
     else
         llg_strbuf_appends(out, "null");
     llg_strbuf_appends(out, ",\"message\":");
-    llg_strbuf_t clean = {0};
-    llg_utf8_append_sanitized(&clean, message, strlen(message));
-    llg_strbuf_append_json_string(out, clean.data != NULL ? clean.data : "", clean.len);
-    llg_strbuf_free(&clean);
+    llg_strbuf_append_json_text(out, message);
     llg_strbuf_appends(out, ",\"param\":null}\n\n");
 }
 

@@ -26,18 +26,6 @@
 #include "providers/responses.h"
 #include "providers/strbuf.h"
 
-typedef struct perr {
-    char *err, *param;
-    size_t errsize, paramsize;
-} perr_t;
-
-static int fail(perr_t *e, const char *param, const char *message)
-{
-    snprintf(e->param, e->paramsize, "%s", param);
-    snprintf(e->err, e->errsize, "%s", message);
-    return -1;
-}
-
 static bool type_is(const cJSON *o, const char *type)
 {
     const char *t = llg_json_str(o, "type");
@@ -46,14 +34,14 @@ static bool type_is(const cJSON *o, const char *type)
 
 /* message content: a string, or parts into OpenAI chat parts (or one string
  * when there are only text parts) */
-static int content(const cJSON *in, cJSON *m, perr_t *e, const char *at)
+static int content(const cJSON *in, cJSON *m, llg_req_error_t *e, const char *at)
 {
     if (cJSON_IsString(in)) {
         cJSON_AddStringToObject(m, "content", in->valuestring);
         return 0;
     }
     if (!cJSON_IsArray(in))
-        return fail(e, at, "Invalid content: expected a string or an array of content parts.");
+        return llg_req_fail(e, at, "Invalid content: expected a string or an array of content parts.");
     cJSON *parts = cJSON_CreateArray();
     bool only_text = true;
     llg_strbuf_t text = {0};
@@ -109,12 +97,12 @@ static cJSON *assistant_for_call(cJSON *msgs)
     return m;
 }
 
-static int function_call(const cJSON *item, cJSON *msgs, perr_t *e, const char *at)
+static int function_call(const cJSON *item, cJSON *msgs, llg_req_error_t *e, const char *at)
 {
     const char *call_id = llg_json_str(item, "call_id"), *name = llg_json_str(item, "name");
     const char *args = llg_json_str(item, "arguments");
     if (call_id == NULL || name == NULL)
-        return fail(e, at, "Invalid function_call item: call_id and name are required.");
+        return llg_req_fail(e, at, "Invalid function_call item: call_id and name are required.");
     cJSON *m = assistant_for_call(msgs);
     cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
     if (calls == NULL)
@@ -129,12 +117,12 @@ static int function_call(const cJSON *item, cJSON *msgs, perr_t *e, const char *
     return 0;
 }
 
-static int function_output(const cJSON *item, cJSON *msgs, perr_t *e, const char *at)
+static int function_output(const cJSON *item, cJSON *msgs, llg_req_error_t *e, const char *at)
 {
     const char *call_id = llg_json_str(item, "call_id");
     const cJSON *output = llg_json_get(item, "output");
     if (call_id == NULL)
-        return fail(e, at, "Invalid function_call_output item: call_id is required.");
+        return llg_req_fail(e, at, "Invalid function_call_output item: call_id is required.");
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "tool");
     cJSON_AddStringToObject(m, "tool_call_id", call_id);
@@ -145,10 +133,10 @@ static int function_output(const cJSON *item, cJSON *msgs, perr_t *e, const char
     }
     if (cJSON_IsArray(output))
         return content(output, m, e, at);
-    return fail(e, at, "Invalid function_call_output item: output must be a string or content parts.");
+    return llg_req_fail(e, at, "Invalid function_call_output item: output must be a string or content parts.");
 }
 
-static int input_items(const cJSON *input, cJSON *msgs, perr_t *e)
+static int input_items(const cJSON *input, cJSON *msgs, llg_req_error_t *e)
 {
     if (cJSON_IsString(input)) {
         cJSON *m = cJSON_CreateObject();
@@ -158,7 +146,7 @@ static int input_items(const cJSON *input, cJSON *msgs, perr_t *e)
         return 0;
     }
     if (!cJSON_IsArray(input))
-        return fail(e, "input", "Invalid type for 'input': expected a string or an array of input items.");
+        return llg_req_fail(e, "input", "Invalid type for 'input': expected a string or an array of input items.");
     int i = 0;
     const cJSON *item;
     char at[48];
@@ -167,7 +155,7 @@ static int input_items(const cJSON *input, cJSON *msgs, perr_t *e)
         snprintf(at, sizeof(at), "input[%d]", i++);
         const char *role = llg_json_str(item, "role");
         if (!cJSON_IsObject(item))
-            return fail(e, at, "Invalid input item: expected an object.");
+            return llg_req_fail(e, at, "Invalid input item: expected an object.");
         if (type_is(item, "function_call")) {
             if (function_call(item, msgs, e, at) != 0)
                 return -1;
@@ -175,7 +163,8 @@ static int input_items(const cJSON *input, cJSON *msgs, perr_t *e)
             if (function_output(item, msgs, e, at) != 0)
                 return -1;
         } else if (type_is(item, "item_reference")) {
-            return fail(e, at, "Item references need stored responses, which llmgate does not keep; send the items themselves.");
+            return llg_req_fail(e, at,
+                                "Item references need stored responses, which llmgate does not keep; send the items themselves.");
         } else if (role != NULL && (llg_json_get(item, "type") == NULL || type_is(item, "message"))) {
             cJSON *m = cJSON_CreateObject();
             cJSON_AddStringToObject(m, "role", role);
@@ -229,13 +218,13 @@ static int tools(const cJSON *root, cJSON *out)
     return 0;
 }
 
-static int params(const cJSON *root, cJSON *out, perr_t *e)
+static int params(const cJSON *root, cJSON *out, llg_req_error_t *e)
 {
     static const char *const same[] = {"temperature", "top_p"};
     for (size_t k = 0; k < sizeof(same) / sizeof(same[0]); k++) {
         const cJSON *v = llg_json_get(root, same[k]);
         if (v != NULL && !cJSON_IsNull(v) && !cJSON_IsNumber(v))
-            return fail(e, same[k], "Invalid type: expected a number.");
+            return llg_req_fail(e, same[k], "Invalid type: expected a number.");
         if (cJSON_IsNumber(v))
             cJSON_AddNumberToObject(out, same[k], v->valuedouble);
     }
@@ -243,7 +232,7 @@ static int params(const cJSON *root, cJSON *out, perr_t *e)
     if (mot != NULL && !cJSON_IsNull(mot)) {
         int64_t n = llg_json_count(root, "max_output_tokens", 1e9);
         if (n < 1)
-            return fail(e, "max_output_tokens", "Invalid 'max_output_tokens': expected an integer of at least 1.");
+            return llg_req_fail(e, "max_output_tokens", "Invalid 'max_output_tokens': expected an integer of at least 1.");
         cJSON_AddNumberToObject(out, "max_tokens", (double)n);
     }
     const char *effort = llg_json_str(llg_json_get(root, "reasoning"), "effort");
@@ -269,40 +258,42 @@ static int params(const cJSON *root, cJSON *out, perr_t *e)
         cJSON_AddStringToObject(out, "user", user);
     const cJSON *stream = llg_json_get(root, "stream");
     if (stream != NULL && !cJSON_IsBool(stream) && !cJSON_IsNull(stream))
-        return fail(e, "stream", "Invalid type for 'stream': expected a boolean.");
+        return llg_req_fail(e, "stream", "Invalid type for 'stream': expected a boolean.");
     if (cJSON_IsTrue(stream))
         cJSON_AddTrueToObject(out, "stream");
     return 0;
 }
 
 /* What needs a stored response: refused, never silently ignored. */
-static int stateful(const cJSON *root, perr_t *e)
+static int stateful(const cJSON *root, llg_req_error_t *e)
 {
     const cJSON *prev = llg_json_get(root, "previous_response_id");
     if (prev != NULL && !cJSON_IsNull(prev))
-        return fail(e, "previous_response_id",
-                    "previous_response_id is not supported: llmgate keeps no responses; send the whole conversation in "
-                    "'input'.");
+        return llg_req_fail(e, "previous_response_id",
+                            "previous_response_id is not supported: llmgate keeps no responses; send the whole conversation in "
+                            "'input'.");
     if (cJSON_IsTrue(llg_json_get(root, "store")))
-        return fail(e, "store", "store: true is not supported: llmgate keeps no responses; send store: false (or leave it out).");
+        return llg_req_fail(e, "store",
+                            "store: true is not supported: llmgate keeps no responses; send store: false (or leave it out).");
     if (cJSON_IsTrue(llg_json_get(root, "background")))
-        return fail(e, "background", "background: true is not supported: llmgate answers while the request is open.");
+        return llg_req_fail(e, "background", "background: true is not supported: llmgate answers while the request is open.");
     const cJSON *conv = llg_json_get(root, "conversation");
     if (conv != NULL && !cJSON_IsNull(conv))
-        return fail(e, "conversation", "conversation is not supported: llmgate keeps no conversations; send the items in 'input'.");
+        return llg_req_fail(e, "conversation",
+                            "conversation is not supported: llmgate keeps no conversations; send the items in 'input'.");
     return 0;
 }
 
 cJSON *llg_responses_parse(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
-    perr_t e = {err, param, errsize, paramsize};
+    llg_req_error_t e = {err, param, errsize, paramsize};
     cJSON *root = llg_request_json(body, len, err, errsize, param, paramsize);
     if (root == NULL)
         return NULL;
     cJSON *out = cJSON_CreateObject();
     const cJSON *model = llg_json_get(root, "model");
     if (model != NULL && !cJSON_IsString(model)) {
-        fail(&e, "model", "Invalid type for 'model': expected a string.");
+        llg_req_fail(&e, "model", "Invalid type for 'model': expected a string.");
         goto Error;
     }
     if (cJSON_IsString(model))
@@ -319,7 +310,7 @@ cJSON *llg_responses_parse(const char *body, size_t len, char *err, size_t errsi
     }
     const cJSON *input = llg_json_get(root, "input");
     if (input == NULL) {
-        fail(&e, "input", "Missing required parameter: 'input'.");
+        llg_req_fail(&e, "input", "Missing required parameter: 'input'.");
         goto Error;
     }
     if (input_items(input, msgs, &e) != 0 || params(root, out, &e) != 0 || tools(root, out) != 0)

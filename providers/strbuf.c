@@ -200,3 +200,29 @@ int llg_utf8_printable(const char *s, size_t n)
             return 0;
     return llg_utf8_valid(s, n);
 }
+
+void llg_strbuf_append_json_text(llg_strbuf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (llg_utf8_valid(s, n)) {
+        llg_strbuf_append_json_string(b, s, n);
+        return;
+    }
+    llg_strbuf_t clean = {0};
+    llg_utf8_append_sanitized(&clean, s, n);
+    llg_strbuf_append_json_string(b, clean.data, clean.len);
+    llg_strbuf_free(&clean);
+}
+
+void llg_random_id(char *out, const char *prefix, uint64_t r1, uint64_t r2)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t p = strlen(prefix);
+    memcpy(out, prefix, p);
+    for (int i = 0; i < 24; i++) {
+        uint64_t *r = i < 12 ? &r1 : &r2;
+        out[p + i] = alphabet[*r % 62];
+        *r /= 62;
+    }
+    out[p + 24] = '\0';
+}

@@ -9,6 +9,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct llg_strbuf {
     char *data;
@@ -42,6 +43,16 @@ int llg_utf8_printable(const char *s, size_t n);
  * becomes U+FFFD. Upstream text and error texts go through this before they
  * are written as JSON strings, so a client never receives invalid JSON text. */
 void llg_utf8_append_sanitized(llg_strbuf_t *b, const char *s, size_t n);
+
+/* Appends `s` (NUL-terminated, any bytes) as a quoted JSON string made valid
+ * UTF-8 first: error texts quote clients and upstreams, and may be cut
+ * mid-character by a formatter. */
+void llg_strbuf_append_json_text(llg_strbuf_t *b, const char *s);
+
+/* Writes `prefix` then 24 characters of [A-Za-z0-9] from r1 (the first 12)
+ * and r2 (the rest), and a NUL, to `out` (room for strlen(prefix) + 25): the
+ * ids of answers (chatcmpl-, msg_, resp_). */
+void llg_random_id(char *out, const char *prefix, uint64_t r1, uint64_t r2);
 
 /* The value of the hex digit c (0-9, a-f, A-F), or -1. */
 static inline int llg_hexval(char c)
