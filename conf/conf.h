@@ -110,6 +110,7 @@ typedef struct llg_conf_provider {
     llg_conf_kvv_t headers;
     char *client_key_header; /* NULL when absent */
     llg_message_mode_t message_mode;
+    bool responses_api;       /* openai only: the upstream serves /responses, where /v1/responses is relayed */
     llg_conf_strv_t fallback; /* names of other providers, validated */
     uint64_t delay_ms;        /* echo only */
     llg_conf_mark_t mark;

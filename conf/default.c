@@ -107,6 +107,7 @@ static const char openai[] =
     "    type: openai\n"
     "    base_url: https://api.openai.com/v1\n"
     "    keys_env: OPENAI_API_KEY\n"
+    "    responses_api: true\n"
     "    models: [\"gpt-*\", \"o1*\", \"o3*\", \"o4*\", \"chatgpt-*\", \"text-embedding-*\", \"dall-e-*\",\n"
     "             \"davinci-*\", \"babbage-*\", \"omni-moderation-*\"]\n";
 

@@ -23,19 +23,21 @@ enum {
     P_HEADERS,
     P_CLIENT_KEY_HEADER,
     P_MESSAGE_MODE,
+    P_RESPONSES_API,
     P_FALLBACK,
     P_DELAY,
     P_COUNT
 };
 
 static const char *const provider_keys[P_COUNT] = {
-    "name",        "type",    "base_url",          "keys",         "keys_env", "auth",  "models", "model_map",
-    "list_models", "headers", "client_key_header", "message_mode", "fallback", "delay",
+    "name",        "type",    "base_url",          "keys",         "keys_env",      "auth",     "models", "model_map",
+    "list_models", "headers", "client_key_header", "message_mode", "responses_api", "fallback", "delay",
 };
 
 static const char *const type_names[] = {"openai", "poe", "puter", "echo", "anthropic"};
 static const char *const auth_names[] = {"pool", "passthrough", "none"};
 static const char *const mode_names[] = {"raw", "standard", "full"};
+static const char *const bool_names[] = {"false", "true"};
 
 static bool valid_provider_name(const char *s)
 {
@@ -199,6 +201,12 @@ static void parse_provider(conf_ctx_t *c, yaml_node_t *n, size_t idx, llg_conf_p
 
     if (conf_get_enum(c, v[P_MESSAGE_MODE], SUB("message_mode"), mode_names, CONF_COUNTOF(mode_names), &e))
         p->message_mode = (llg_message_mode_t)e;
+
+    /* responses_api: only an OpenAI-compatible upstream can serve OpenAI's Responses API */
+    if (v[P_RESPONSES_API] != NULL && type >= 0 && type != LLG_PROVIDER_OPENAI)
+        conf_error_node(c, k[P_RESPONSES_API], "%s: only openai providers speak the Responses API", SUB("responses_api"));
+    else if (conf_get_enum(c, v[P_RESPONSES_API], SUB("responses_api"), bool_names, CONF_COUNTOF(bool_names), &e))
+        p->responses_api = e == 1;
 
     /* fallback: checked against the other names once every provider is read. */
     if (v[P_FALLBACK] != NULL && conf_expect_list(c, v[P_FALLBACK], SUB("fallback")))

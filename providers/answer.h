@@ -100,6 +100,11 @@ typedef struct llg_responses_state {
     llg_block_t *items; /* kind, text or arguments, call id (`id`) and name */
     size_t nitems, items_cap;
     unsigned tool_item[64]; /* the item of tool call i (the first 64) */
+    /* the request's custom tools (each name followed by a NUL), and whether it
+     * offered local_shell: calls of these functions are rendered as
+     * custom_tool_call and local_shell_call items */
+    llg_strbuf_t custom;
+    bool local_shell;
 } llg_responses_state_t;
 
 struct llg_answer {

@@ -14,22 +14,115 @@
  * every item whole and the usage. A failure after the start is an `error`
  * event. A whole answer is the same `response` object.
  *
+ * Calls of the functions that stand for the request's custom tools and
+ * local_shell (providers/responses_request.c) become custom_tool_call items
+ * (their `input` the function's `input` argument; one
+ * custom_tool_call_input.delta with all of it, then .done) and
+ * local_shell_call items (an exec action; no events before the item is
+ * done): the arguments must be whole to be read back.
+ *
  * Item ids are the response's own random part with a prefix and the item's
- * index (msg_, rs_, fc_); a function call's call_id is the upstream's id.
+ * index (msg_, rs_, fc_, ctc_, lsh_); a call's call_id is the upstream's id.
  */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "providers/answer.h"
+#include "providers/json_edit.h"
 #include "providers/openai_form.h"
 
-static const char *const prefix[] = {[LLG_BLOCK_TEXT] = "msg_", [LLG_BLOCK_REASONING] = "rs_", [LLG_BLOCK_TOOL] = "fc_"};
+typedef enum call_kind { CALL_FUNCTION, CALL_CUSTOM, CALL_LOCAL_SHELL } call_kind_t;
+
+/* Which of the request's tools are custom (their names, NUL-ended) and
+ * whether it offered local_shell: only the `tools` member is parsed. */
+static void read_tools(llg_responses_state_t *r, const char *request, size_t len)
+{
+    const char *v;
+    size_t vlen;
+    if (request == NULL || !llg_json_member(request, len, "tools", &v, &vlen))
+        return;
+    cJSON *tools = cJSON_ParseWithLength(v, vlen);
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tools)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(t, "type"), *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        if (!cJSON_IsString(type))
+            continue;
+        if (strcmp(type->valuestring, "local_shell") == 0)
+            r->local_shell = true;
+        else if (strcmp(type->valuestring, "custom") == 0 && cJSON_IsString(name))
+            llg_strbuf_append(&r->custom, name->valuestring, strlen(name->valuestring) + 1);
+    }
+    cJSON_Delete(tools);
+}
+
+static call_kind_t call_kind(const llg_answer_t *a, const llg_block_t *b)
+{
+    const llg_responses_state_t *r = &a->resp;
+    const char *name = b->name.data != NULL ? b->name.data : "";
+    for (size_t o = 0; o < r->custom.len;) {
+        const char *c = r->custom.data + o;
+        size_t n = strlen(c);
+        if (n == b->name.len && memcmp(c, name, n) == 0)
+            return CALL_CUSTOM;
+        o += n + 1;
+    }
+    if (r->local_shell && b->name.len == 11 && memcmp(name, "local_shell", 11) == 0)
+        return CALL_LOCAL_SHELL;
+    return CALL_FUNCTION;
+}
+
+/* A custom tool call's input, as a JSON string: the `input` argument of the
+ * function that stands for it; else the arguments when they are a string,
+ * else their text. */
+static void custom_input(llg_strbuf_t *out, const char *args, size_t n)
+{
+    cJSON *v = cJSON_ParseWithLength(args, n);
+    const cJSON *input = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "input") : v;
+    if (cJSON_IsString(input))
+        llg_strbuf_append_json_string(out, input->valuestring, strlen(input->valuestring));
+    else
+        llg_strbuf_append_json_string(out, args, n);
+    cJSON_Delete(v);
+}
+
+/* A local_shell call's exec action from the arguments of the function that
+ * stands for it ({command, workdir, timeout_ms}); a command given as one
+ * string runs in bash. */
+static void shell_action(llg_strbuf_t *out, const char *args, size_t n)
+{
+    cJSON *v = cJSON_ParseWithLength(args, n);
+    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(v, "command"), *wd = cJSON_GetObjectItemCaseSensitive(v, "workdir"),
+                *tmo = cJSON_GetObjectItemCaseSensitive(v, "timeout_ms");
+    cJSON *action = cJSON_CreateObject(), *argv;
+    cJSON_AddStringToObject(action, "type", "exec");
+    if (cJSON_IsString(cmd)) {
+        const char *sh[] = {"bash", "-lc", cmd->valuestring};
+        argv = cJSON_CreateStringArray(sh, 3);
+    } else {
+        argv = cJSON_IsArray(cmd) ? cJSON_Duplicate(cmd, 1) : cJSON_CreateArray();
+    }
+    cJSON_AddItemToObject(action, "command", argv);
+    cJSON_AddItemToObject(action, "working_directory",
+                          cJSON_IsString(wd) ? cJSON_CreateString(wd->valuestring) : cJSON_CreateNull());
+    cJSON_AddItemToObject(action, "timeout_ms", cJSON_IsNumber(tmo) ? cJSON_CreateNumber(tmo->valuedouble) : cJSON_CreateNull());
+    cJSON_AddObjectToObject(action, "env");
+    cJSON_AddNullToObject(action, "user");
+    char *text = cJSON_PrintUnformatted(action);
+    llg_strbuf_appends(out, text != NULL ? text : "{}");
+    cJSON_free(text);
+    cJSON_Delete(action);
+    cJSON_Delete(v);
+}
 
 static void init(llg_answer_t *a, const llg_xlate_params_t *params)
 {
     llg_responses_state_t *r = &a->resp;
+    read_tools(r, params->request, params->request_len);
     llg_random_id(r->id, "resp_", params->random[0], params->random[1]);
     const char *model = params->model != NULL ? params->model : "";
     llg_strbuf_append_json_string(&r->model, model, strlen(model));
@@ -41,6 +134,7 @@ static void dispose(llg_answer_t *a)
 {
     llg_responses_state_t *r = &a->resp;
     llg_strbuf_free(&r->model);
+    llg_strbuf_free(&r->custom);
     for (size_t i = 0; i < r->nitems; i++) {
         llg_strbuf_free(&r->items[i].data);
         llg_strbuf_free(&r->items[i].id);
@@ -49,9 +143,35 @@ static void dispose(llg_answer_t *a)
     free(r->items);
 }
 
-static void item_id(llg_strbuf_t *out, const llg_answer_t *a, llg_block_kind_t kind, size_t index)
+static void item_id(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t *b, size_t index)
 {
-    llg_strbuf_appendf(out, "\"%s%s_%zu\"", prefix[kind], a->resp.id + 5, index);
+    static const char *const call_prefix[] = {[CALL_FUNCTION] = "fc_", [CALL_CUSTOM] = "ctc_", [CALL_LOCAL_SHELL] = "lsh_"};
+    const char *prefix = b->kind == LLG_BLOCK_TEXT ? "msg_" : b->kind == LLG_BLOCK_REASONING ? "rs_" : call_prefix[call_kind(a, b)];
+    llg_strbuf_appendf(out, "\"%s%s_%zu\"", prefix, a->resp.id + 5, index);
+}
+
+/* A tool call item's members after its id. */
+static void call_item(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t *b, bool done)
+{
+    static const char *const types[] = {"function_call", "custom_tool_call", "local_shell_call"};
+    const char *d = b->data.data != NULL ? b->data.data : "";
+    call_kind_t k = call_kind(a, b);
+    llg_strbuf_appendf(out, ",\"type\":\"%s\",\"status\":\"%s\",\"call_id\":", types[k], done ? "completed" : "in_progress");
+    llg_strbuf_append_json_string(out, b->id.data != NULL ? b->id.data : "", b->id.len);
+    if (k == CALL_LOCAL_SHELL) {
+        llg_strbuf_appends(out, ",\"action\":");
+        shell_action(out, done ? d : "{}", done ? b->data.len : 2);
+        llg_strbuf_appends(out, "}");
+        return;
+    }
+    llg_strbuf_appends(out, ",\"name\":");
+    llg_strbuf_append_json_string(out, b->name.data != NULL ? b->name.data : "", b->name.len);
+    llg_strbuf_appends(out, k == CALL_CUSTOM ? ",\"input\":" : ",\"arguments\":");
+    if (k == CALL_CUSTOM && done)
+        custom_input(out, d, b->data.len);
+    else
+        llg_strbuf_append_json_string(out, done ? d : "", done ? b->data.len : 0);
+    llg_strbuf_appends(out, "}");
 }
 
 /* One output item whole (its `completed` form). */
@@ -59,7 +179,7 @@ static void item(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t *b,
 {
     const char *d = b->data.data != NULL ? b->data.data : "";
     llg_strbuf_appends(out, "{\"id\":");
-    item_id(out, a, b->kind, index);
+    item_id(out, a, b, index);
     if (b->kind == LLG_BLOCK_TEXT) {
         llg_strbuf_appendf(out, ",\"type\":\"message\",\"status\":\"%s\",\"role\":\"assistant\",\"content\":[",
                            done ? "completed" : "in_progress");
@@ -78,13 +198,7 @@ static void item(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t *b,
         }
         llg_strbuf_appends(out, "]}");
     } else {
-        llg_strbuf_appendf(out, ",\"type\":\"function_call\",\"status\":\"%s\",\"call_id\":", done ? "completed" : "in_progress");
-        llg_strbuf_append_json_string(out, b->id.data != NULL ? b->id.data : "", b->id.len);
-        llg_strbuf_appends(out, ",\"name\":");
-        llg_strbuf_append_json_string(out, b->name.data != NULL ? b->name.data : "", b->name.len);
-        llg_strbuf_appends(out, ",\"arguments\":");
-        llg_strbuf_append_json_string(out, done ? d : "", done ? b->data.len : 0);
-        llg_strbuf_appends(out, "}");
+        call_item(out, a, b, done);
     }
 }
 
@@ -143,7 +257,7 @@ static void begin(llg_answer_t *a, llg_strbuf_t *out)
 static void item_ref(llg_answer_t *a, llg_strbuf_t *out, size_t index)
 {
     llg_strbuf_appends(out, ",\"item_id\":");
-    item_id(out, a, a->resp.items[index].kind, index);
+    item_id(out, a, &a->resp.items[index], index);
     llg_strbuf_appendf(out, ",\"output_index\":%zu", index);
 }
 
@@ -177,12 +291,23 @@ static void close_item(llg_answer_t *a, llg_strbuf_t *out)
         llg_strbuf_appends(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
         llg_strbuf_append_json_string(out, d, b->data.len);
         llg_strbuf_appends(out, "}}\n\n");
-    } else {
+    } else if (call_kind(a, b) == CALL_FUNCTION) {
         ev(a, out, "response.function_call_arguments.done");
         item_ref(a, out, i);
         llg_strbuf_appends(out, ",\"arguments\":");
         llg_strbuf_append_json_string(out, d, b->data.len);
         llg_strbuf_appends(out, "}\n\n");
+    } else if (call_kind(a, b) == CALL_CUSTOM) {
+        /* the input is known once the arguments are whole: one delta */
+        static const char *const custom_events[] = {"response.custom_tool_call_input.delta",
+                                                    "response.custom_tool_call_input.done"};
+        for (int k = 0; k < 2; k++) {
+            ev(a, out, custom_events[k]);
+            item_ref(a, out, i);
+            llg_strbuf_appends(out, k == 0 ? ",\"delta\":" : ",\"input\":");
+            custom_input(out, d, b->data.len);
+            llg_strbuf_appends(out, "}\n\n");
+        }
     }
     ev(a, out, "response.output_item.done");
     llg_strbuf_appendf(out, ",\"output_index\":%zu,\"item\":", i);
@@ -270,6 +395,8 @@ static void tool_args(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const c
     if (i >= r->nitems)
         return;
     llg_strbuf_append(&r->items[i].data, s, n);
+    if (call_kind(a, &r->items[i]) != CALL_FUNCTION)
+        return; /* read back whole when the item closes */
     ev(a, out, "response.function_call_arguments.delta");
     item_ref(a, out, i);
     llg_strbuf_appends(out, ",\"delta\":");

@@ -7,9 +7,16 @@
  *   input_text and output_text → text, input_image → image_url) as they are;
  *   function_call → an assistant tool call (consecutive calls, and a call
  *   right after an assistant message, join that message); function_call_output
- *   → a tool message; reasoning items are left out (no counterpart);
- * - tools of type function → chat function tools; other tool types (hosted
- *   tools, custom, local_shell) are left out; tool_choice, parallel_tool_calls,
+ *   → a tool message; custom_tool_call and local_shell_call items become
+ *   tool calls of the functions below (their outputs tool messages);
+ *   reasoning items are left out (no counterpart);
+ * - tools of type function → chat function tools; a custom tool (Codex's
+ *   apply_patch: free text, maybe in a grammar) → a function taking one
+ *   string, `input`, whose description holds the grammar; local_shell → a
+ *   function `local_shell` taking the command's argv, workdir and timeout_ms
+ *   (the renderer turns calls of them back into custom_tool_call and
+ *   local_shell_call items: responses_answer.c); other types (hosted tools,
+ *   namespace, tool_search) are left out; tool_choice, parallel_tool_calls,
  *   temperature, top_p, user kept; max_output_tokens → max_tokens;
  *   reasoning.effort → reasoning_effort; text.format json_schema / json_object
  *   → response_format; stream kept;
@@ -97,12 +104,9 @@ static cJSON *assistant_for_call(cJSON *msgs)
     return m;
 }
 
-static int function_call(const cJSON *item, cJSON *msgs, llg_req_error_t *e, const char *at)
+/* An assistant tool call of function `name` with `args` (a JSON text). */
+static void add_call(cJSON *msgs, const char *call_id, const char *name, const char *args)
 {
-    const char *call_id = llg_json_str(item, "call_id"), *name = llg_json_str(item, "name");
-    const char *args = llg_json_str(item, "arguments");
-    if (call_id == NULL || name == NULL)
-        return llg_req_fail(e, at, "Invalid function_call item: call_id and name are required.");
     cJSON *m = assistant_for_call(msgs);
     cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
     if (calls == NULL)
@@ -112,17 +116,66 @@ static int function_call(const cJSON *item, cJSON *msgs, llg_req_error_t *e, con
     cJSON_AddStringToObject(c, "type", "function");
     cJSON *fn = cJSON_AddObjectToObject(c, "function");
     cJSON_AddStringToObject(fn, "name", name);
-    cJSON_AddStringToObject(fn, "arguments", args != NULL ? args : "{}");
+    cJSON_AddStringToObject(fn, "arguments", args);
     cJSON_AddItemToArray(calls, c);
+}
+
+static int function_call(const cJSON *item, cJSON *msgs, llg_req_error_t *e, const char *at)
+{
+    const char *call_id = llg_json_str(item, "call_id"), *name = llg_json_str(item, "name");
+    const char *args = llg_json_str(item, "arguments");
+    if (call_id == NULL || name == NULL)
+        return llg_req_fail(e, at, "Invalid function_call item: call_id and name are required.");
+    add_call(msgs, call_id, name, args != NULL ? args : "{}");
     return 0;
 }
 
+/* custom_tool_call {call_id, name, input} → a call with {"input": input};
+ * local_shell_call {call_id, action: {command, working_directory,
+ * timeout_ms}} → a call of local_shell with {command, workdir, timeout_ms}.
+ * The arguments are those the functions of custom_tool() and
+ * local_shell_tool() take. */
+static int special_call(const cJSON *item, bool custom, cJSON *msgs, llg_req_error_t *e, const char *at)
+{
+    const char *call_id = llg_json_str(item, "call_id");
+    const char *name = custom ? llg_json_str(item, "name") : "local_shell";
+    const cJSON *action = llg_json_get(item, "action");
+    if (call_id == NULL || name == NULL)
+        return llg_req_fail(e, at,
+                            custom ? "Invalid custom_tool_call item: call_id and name are required."
+                                   : "Invalid local_shell_call item: call_id is required.");
+    cJSON *args = cJSON_CreateObject();
+    if (custom) {
+        const char *input = llg_json_str(item, "input");
+        cJSON_AddStringToObject(args, "input", input != NULL ? input : "");
+    } else {
+        const cJSON *cmd = llg_json_get(action, "command"), *wd = llg_json_get(action, "working_directory"),
+                    *tmo = llg_json_get(action, "timeout_ms");
+        cJSON_AddItemToObject(args, "command", cJSON_IsArray(cmd) ? cJSON_Duplicate(cmd, 1) : cJSON_CreateArray());
+        if (cJSON_IsString(wd))
+            cJSON_AddStringToObject(args, "workdir", wd->valuestring);
+        if (cJSON_IsNumber(tmo))
+            cJSON_AddNumberToObject(args, "timeout_ms", tmo->valuedouble);
+    }
+    char *text = cJSON_PrintUnformatted(args);
+    cJSON_Delete(args);
+    if (text == NULL)
+        return llg_req_fail(e, at, "Out of memory.");
+    add_call(msgs, call_id, name, text);
+    cJSON_free(text);
+    return 0;
+}
+
+/* function_call_output, custom_tool_call_output, local_shell_call_output
+ * (whose call id may be in `id`) → a tool message */
 static int function_output(const cJSON *item, cJSON *msgs, llg_req_error_t *e, const char *at)
 {
     const char *call_id = llg_json_str(item, "call_id");
     const cJSON *output = llg_json_get(item, "output");
+    if (call_id == NULL && type_is(item, "local_shell_call_output"))
+        call_id = llg_json_str(item, "id");
     if (call_id == NULL)
-        return llg_req_fail(e, at, "Invalid function_call_output item: call_id is required.");
+        return llg_req_fail(e, at, "Invalid tool output item: call_id is required.");
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "role", "tool");
     cJSON_AddStringToObject(m, "tool_call_id", call_id);
@@ -133,7 +186,7 @@ static int function_output(const cJSON *item, cJSON *msgs, llg_req_error_t *e, c
     }
     if (cJSON_IsArray(output))
         return content(output, m, e, at);
-    return llg_req_fail(e, at, "Invalid function_call_output item: output must be a string or content parts.");
+    return llg_req_fail(e, at, "Invalid tool output item: output must be a string or content parts.");
 }
 
 static int input_items(const cJSON *input, cJSON *msgs, llg_req_error_t *e)
@@ -159,7 +212,11 @@ static int input_items(const cJSON *input, cJSON *msgs, llg_req_error_t *e)
         if (type_is(item, "function_call")) {
             if (function_call(item, msgs, e, at) != 0)
                 return -1;
-        } else if (type_is(item, "function_call_output")) {
+        } else if (type_is(item, "custom_tool_call") || type_is(item, "local_shell_call")) {
+            if (special_call(item, type_is(item, "custom_tool_call"), msgs, e, at) != 0)
+                return -1;
+        } else if (type_is(item, "function_call_output") || type_is(item, "custom_tool_call_output") ||
+                   type_is(item, "local_shell_call_output")) {
             if (function_output(item, msgs, e, at) != 0)
                 return -1;
         } else if (type_is(item, "item_reference")) {
@@ -172,9 +229,58 @@ static int input_items(const cJSON *input, cJSON *msgs, llg_req_error_t *e)
             if (content(llg_json_get(item, "content"), m, e, at) != 0)
                 return -1;
         }
-        /* reasoning, web_search_call, custom and other items: no counterpart */
+        /* reasoning, web_search_call and other items: no counterpart */
     }
     return 0;
+}
+
+/* A chat function tool named `name`; returns its `function` object. */
+static cJSON *add_function(cJSON *arr, const char *name, const char *desc)
+{
+    cJSON *tool = cJSON_CreateObject();
+    cJSON_AddStringToObject(tool, "type", "function");
+    cJSON *fn = cJSON_AddObjectToObject(tool, "function");
+    cJSON_AddStringToObject(fn, "name", name);
+    if (desc != NULL)
+        cJSON_AddStringToObject(fn, "description", desc);
+    cJSON_AddItemToArray(arr, tool);
+    return fn;
+}
+
+/* A custom tool takes free text (in a grammar, or any): a function whose one
+ * parameter, `input`, is that text, the grammar in its description so that
+ * the model can follow it. */
+static void custom_tool(const cJSON *t, const char *name, cJSON *arr)
+{
+    cJSON *fn = add_function(arr, name, llg_json_str(t, "description"));
+    const cJSON *format = llg_json_get(t, "format");
+    const char *syntax = llg_json_str(format, "syntax"), *def = llg_json_str(format, "definition");
+    llg_strbuf_t desc = {0};
+    llg_strbuf_appends(&desc, "The tool's input, as free text");
+    if (type_is(format, "grammar") && def != NULL)
+        llg_strbuf_appendf(&desc, ", which must follow this %s grammar:\n%s", syntax != NULL ? syntax : "", def);
+    else
+        llg_strbuf_appends(&desc, ".");
+    cJSON *params = cJSON_AddObjectToObject(fn, "parameters");
+    cJSON_AddStringToObject(params, "type", "object");
+    cJSON *input = cJSON_AddObjectToObject(cJSON_AddObjectToObject(params, "properties"), "input");
+    cJSON_AddStringToObject(input, "type", "string");
+    cJSON_AddStringToObject(input, "description", desc.data);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(params, "required"), cJSON_CreateString("input"));
+    cJSON_AddFalseToObject(params, "additionalProperties");
+    llg_strbuf_free(&desc);
+}
+
+/* OpenAI's local_shell tool: the model asks for a command's argv. */
+static void local_shell_tool(cJSON *arr)
+{
+    static const char params[] =
+        "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"
+        "\"description\":\"The command to run and its arguments.\"},\"workdir\":{\"type\":\"string\",\"description\":"
+        "\"The directory to run it in.\"},\"timeout_ms\":{\"type\":\"integer\",\"description\":\"How long it may run.\"}},"
+        "\"required\":[\"command\"],\"additionalProperties\":false}";
+    cJSON *fn = add_function(arr, "local_shell", "Runs a command on the user's machine and returns its output.");
+    cJSON_AddItemToObject(fn, "parameters", cJSON_Parse(params));
 }
 
 static int tools(const cJSON *root, cJSON *out)
@@ -184,20 +290,23 @@ static int tools(const cJSON *root, cJSON *out)
     cJSON_ArrayForEach(t, llg_json_get(root, "tools"))
     {
         const char *name = llg_json_str(t, "name");
-        if (!type_is(t, "function") || name == NULL)
+        if (type_is(t, "local_shell")) {
+            local_shell_tool(arr);
             continue;
-        cJSON *tool = cJSON_CreateObject();
-        cJSON_AddStringToObject(tool, "type", "function");
-        cJSON *fn = cJSON_AddObjectToObject(tool, "function");
-        cJSON_AddStringToObject(fn, "name", name);
-        const char *desc = llg_json_str(t, "description");
-        if (desc != NULL)
-            cJSON_AddStringToObject(fn, "description", desc);
+        }
+        if (name == NULL)
+            continue;
+        if (type_is(t, "custom")) {
+            custom_tool(t, name, arr);
+            continue;
+        }
+        if (!type_is(t, "function"))
+            continue;
+        cJSON *fn = add_function(arr, name, llg_json_str(t, "description"));
         const cJSON *params = llg_json_get(t, "parameters");
         cJSON_AddItemToObject(fn, "parameters", cJSON_IsObject(params) ? cJSON_Duplicate(params, 1) : cJSON_CreateObject());
         if (cJSON_IsBool(llg_json_get(t, "strict")))
             cJSON_AddBoolToObject(fn, "strict", cJSON_IsTrue(llg_json_get(t, "strict")));
-        cJSON_AddItemToArray(arr, tool);
     }
     if (cJSON_GetArraySize(arr) == 0) {
         cJSON_Delete(arr);
@@ -205,12 +314,14 @@ static int tools(const cJSON *root, cJSON *out)
     }
     cJSON_AddItemToObject(out, "tools", arr);
     const cJSON *choice = llg_json_get(root, "tool_choice");
+    const char *choice_name = type_is(choice, "local_shell") ? "local_shell" : llg_json_str(choice, "name");
     if (cJSON_IsString(choice)) {
         cJSON_AddStringToObject(out, "tool_choice", choice->valuestring);
-    } else if (type_is(choice, "function") && llg_json_str(choice, "name") != NULL) {
+    } else if ((type_is(choice, "function") || type_is(choice, "custom") || type_is(choice, "local_shell")) &&
+               choice_name != NULL) {
         cJSON *tc = cJSON_AddObjectToObject(out, "tool_choice");
         cJSON_AddStringToObject(tc, "type", "function");
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(tc, "function"), "name", llg_json_str(choice, "name"));
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(tc, "function"), "name", choice_name);
     }
     const cJSON *ptc = llg_json_get(root, "parallel_tool_calls");
     if (cJSON_IsBool(ptc))

@@ -35,6 +35,10 @@ typedef struct llg_xlate_params {
     bool include_usage;              /* stream_options.include_usage */
     uint64_t prompt_tokens_estimate; /* used when the upstream reports no usage */
     uint64_t random[2];              /* randomness for the chatcmpl- id */
+    /* the client's request as it came (NULL: not known): the Responses
+     * renderer reads which of its tools were custom or local_shell */
+    const char *request;
+    size_t request_len;
 } llg_xlate_params_t;
 
 typedef struct llg_xlate_error {

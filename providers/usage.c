@@ -112,3 +112,18 @@ bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, boo
     }
     return *has_input || *has_output;
 }
+
+bool llg_usage_read_responses(const char *json, size_t len, uint64_t *input, uint64_t *output)
+{
+    const char *uv = NULL, *rv = NULL;
+    size_t ulen = 0, rlen = 0;
+    if (!llg_json_member(json, len, "usage", &uv, &ulen) &&
+        !(llg_json_member(json, len, "response", &rv, &rlen) && llg_json_member(rv, rlen, "usage", &uv, &ulen)))
+        return false;
+    int64_t in = json_count(uv, ulen, "input_tokens"), out = json_count(uv, ulen, "output_tokens");
+    if (in < 0 && out < 0)
+        return false;
+    *input = in > 0 ? (uint64_t)in : 0;
+    *output = out > 0 ? (uint64_t)out : 0;
+    return true;
+}

@@ -30,6 +30,12 @@ bool llg_usage_read(const char *json, size_t len, uint64_t *prompt_tokens, uint6
  * True when either was found (and *has_input / *has_output say which). */
 bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, bool *has_input, uint64_t *output, bool *has_output);
 
+/* OpenAI's Responses API usage, in a whole response (top-level `usage`) or a
+ * stream's response.completed / response.incomplete event
+ * (`response.usage`): input_tokens (cached ones included) and output_tokens.
+ * True when either was found; each is then set (0 when absent). */
+bool llg_usage_read_responses(const char *json, size_t len, uint64_t *input, uint64_t *output);
+
 /* The first `,"usage":null` in [p, p + n), or NULL. */
 const char *llg_usage_find_null(const char *p, size_t n);
 

@@ -84,6 +84,7 @@ void llg_chat_respond_echo(llg_app_t *app, h2o_req_t *req, int provider, const c
         .prompt_tokens = llg_estimate_tokens(all.data != NULL ? all.data : "", all.len),
         .delay = app->echo_delay[provider],
         .random = {llg_app_random(app), llg_app_random(app)},
+        .request = req->entity,
     };
     /* `call NAME {json}` in the last user message, NAME one of the tools offered */
     const char *name, *args;

@@ -138,6 +138,8 @@ static void answer_init(llg_answer_t *a, const llg_echo_params_t *p)
         .include_usage = p->include_usage,
         .prompt_tokens_estimate = p->prompt_tokens,
         .random = {p->random[0], p->random[1]},
+        .request = p->request.base,
+        .request_len = p->request.len,
     };
     llg_answer_init(a, &xp);
 }

@@ -32,6 +32,7 @@ typedef struct llg_echo_params {
     uint64_t prompt_tokens;
     h2o_timeout_t *delay; /* NULL: no pause between words */
     uint64_t random[2];   /* randomness for the completion id */
+    h2o_iovec_t request;  /* the client's request body (llg_xlate_params_t.request) */
 } llg_echo_params_t;
 
 /* Sends the whole answer, or starts the stream (cut by llg_echo_next_word(),

@@ -87,7 +87,7 @@ void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status
     if (x->xl_reader != NULL)
         x->xl->close(x->xl_reader);
     x->xl_reader = NULL;
-    x->anthropic_relay = false;
+    x->relay = PROXY_RELAY_NONE;
     if (x->has_pick) {
         if (outcome == LLG_OUTCOME_RATE_LIMITED && x->anthropic_reset[0] != '\0' && x->hint_retry_after[0] == '\0' &&
             x->hint_retry_after_ms[0] == '\0')

@@ -36,6 +36,14 @@
 #define MAX_TRIED  16
 #define MAX_HNODES 12 /* upstream request header lines without an allocation */
 
+/* The client's wire relayed as it came, when it is not chat completions:
+ * the stream's end and usage are read in that wire's words. */
+typedef enum proxy_relay {
+    PROXY_RELAY_NONE,      /* chat completions, or a translated attempt */
+    PROXY_RELAY_ANTHROPIC, /* Anthropic's Messages API (anthropic client and upstream) */
+    PROXY_RELAY_RESPONSES, /* OpenAI's Responses API (an openai upstream with responses_api) */
+} proxy_relay_t;
+
 typedef struct proxy {
     h2o_generator_t super;
     llg_app_t *app;
@@ -84,9 +92,9 @@ typedef struct proxy {
      * the upstream's adapter and its reader of the answer */
     const llg_egress_t *xl;
     void *xl_reader;
-    bool anthropic_relay; /* Anthropic's wire relayed as it is (anthropic client and upstream) */
-    bool xl_failed;       /* the translator reported an upstream error (in xl_err) */
-    bool has_last_xl;     /* xl_err holds the error of the last translated attempt */
+    proxy_relay_t relay; /* a wire other than chat completions relayed as it is */
+    bool xl_failed;      /* the translator reported an upstream error (in xl_err) */
+    bool has_last_xl;    /* xl_err holds the error of the last translated attempt */
     llg_xlate_error_t xl_err;
 
     /* towards the client */

@@ -87,15 +87,21 @@ Exit:
     return rc;
 }
 
-/* Anthropic's wire relayed as it came (an anthropic client to an anthropic
- * upstream): the client's bytes, with only the model spliced in when the
- * provider's model_map renames it. */
-static int build_anthropic_relay(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out, char *url, size_t urlsize)
+/* A wire other than chat completions relayed as it came (an Anthropic
+ * client to an anthropic upstream; a Responses client to an openai upstream
+ * that serves /responses): the client's bytes, with only the model spliced in
+ * when the provider's model_map renames it. */
+static int build_wire_relay(proxy_t *x, const llg_conf_provider_t *p, proxy_relay_t relay, h2o_iovec_t *out, char *url,
+                            size_t urlsize)
 {
-    const char *path = x->endpoint == LLG_ENDPOINT_COUNT_TOKENS ? "/messages/count_tokens" : "/messages";
-    if (llg_anthropic_url(p->base_url, path, url, urlsize) != 0)
+    if (relay == PROXY_RELAY_ANTHROPIC) {
+        const char *path = x->endpoint == LLG_ENDPOINT_COUNT_TOKENS ? "/messages/count_tokens" : "/messages";
+        if (llg_anthropic_url(p->base_url, path, url, urlsize) != 0)
+            return -1;
+    } else if ((size_t)snprintf(url, urlsize, "%s/responses", p->base_url) >= urlsize) {
         return -1;
-    x->anthropic_relay = true;
+    }
+    x->relay = relay;
     const char *upstream_model = model_for(x, p);
     if (strcmp(upstream_model, x->model) == 0) {
         *out = x->client_body;
@@ -146,6 +152,8 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
         .include_usage = x->client_usage,
         .prompt_tokens_estimate = llg_estimate_tokens(text.data != NULL ? text.data : "", text.len),
         .random = {llg_app_random(x->app), llg_app_random(x->app)},
+        .request = x->client_body.base,
+        .request_len = x->client_body.len,
     };
     llg_strbuf_free(&text);
 
@@ -172,7 +180,10 @@ int proxy_build_request(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *b
 {
     x->xl = NULL; /* set again by a translated attempt */
     if (p->type == LLG_PROVIDER_ANTHROPIC && x->in->protocol == LLG_PROTOCOL_ANTHROPIC)
-        return build_anthropic_relay(x, p, body, url, urlsize);
+        return build_wire_relay(x, p, PROXY_RELAY_ANTHROPIC, body, url, urlsize);
+    if (p->type == LLG_PROVIDER_OPENAI && p->responses_api && x->in->protocol == LLG_PROTOCOL_RESPONSES &&
+        x->endpoint == LLG_ENDPOINT_CHAT)
+        return build_wire_relay(x, p, PROXY_RELAY_RESPONSES, body, url, urlsize);
     if (p->type != LLG_PROVIDER_OPENAI || (x->in->protocol != LLG_PROTOCOL_OPENAI && x->endpoint == LLG_ENDPOINT_CHAT))
         return build_translated(x, p, body, url, urlsize);
     int built = build_body(x, p, body);

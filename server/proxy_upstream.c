@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/json_edit.h"
 #include "providers/usage.h"
 #include "server/app.h"
 #include "server/curl_loop.h"
@@ -92,7 +93,12 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len)
 {
-    if (x->anthropic_relay) {
+    if (x->relay == PROXY_RELAY_RESPONSES) {
+        if (llg_usage_read_responses(json, len, &x->prompt_tokens, &x->completion_tokens))
+            x->have_usage = true;
+        return;
+    }
+    if (x->relay == PROXY_RELAY_ANTHROPIC) {
         /* Anthropic's words: input_tokens (with the cache's), output_tokens */
         uint64_t in, out;
         bool has_in, has_out;
@@ -132,12 +138,39 @@ static void on_anthropic_event(proxy_t *x, const llg_sse_event_t *ev)
 #undef NAMED
 }
 
+/* The Responses API's stream relayed as it is: it ends with
+ * response.completed or response.incomplete (which carry the usage), or with
+ * the upstream's own response.failed or `error` event; there is no [DONE].
+ * The event's name is its data's `type` (read there when a server sends no
+ * `event:` line). */
+static void on_responses_event(proxy_t *x, const llg_sse_event_t *ev)
+{
+    const char *name = ev->name;
+    size_t n = ev->name_len;
+    if (n == 0 && llg_json_member(ev->data, ev->data_len, "type", &name, &n) && n >= 2 && name[0] == '"') {
+        name++;
+        n -= 2;
+    }
+#define NAMED(lit) (n == sizeof(lit) - 1 && memcmp(name, lit, sizeof(lit) - 1) == 0)
+    if (NAMED("response.completed") || NAMED("response.incomplete")) {
+        x->saw_done = true;
+        if (llg_usage_read_responses(ev->data, ev->data_len, &x->prompt_tokens, &x->completion_tokens))
+            x->have_usage = true;
+    } else if (NAMED("response.failed") || NAMED("error")) {
+        x->saw_error = true;
+        x->saw_done = true;
+    }
+#undef NAMED
+}
+
 static int on_event(void *ctx, const llg_sse_event_t *ev)
 {
     proxy_t *x = ctx;
-    if (x->anthropic_relay) {
-        if (ev->has_data)
+    if (x->relay != PROXY_RELAY_NONE) {
+        if (ev->has_data && x->relay == PROXY_RELAY_ANTHROPIC)
             on_anthropic_event(x, ev);
+        else if (ev->has_data)
+            on_responses_event(x, ev);
         llg_strbuf_append(&x->out[x->cur], ev->raw, ev->raw_len);
         return 0;
     }

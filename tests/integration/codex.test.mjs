@@ -22,7 +22,7 @@ before(async () => {
     config: ({ port }) => gatewayYaml({
       port, workers: 2, top: `access_tokens: [${TOKEN}]\ntimeouts: {ping: 0}`,
       providers: [
-        { name: 'echo', type: 'echo', models: ['echo'] },
+        { name: 'echo', type: 'echo', models: ['echo', 'gpt-5.5-echo'] },
         { name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('codex')], models: ['gpt-*'], extra: { list_models: [] } },
       ],
     }),
@@ -36,7 +36,8 @@ after(async () => {
 // One `codex exec --json` run in scratch dirs, offline (no update check,
 // analytics or plugins), no retries, no sandbox (nothing depends on user
 // namespaces). Returns the JSONL events and the final agent message.
-async function codex(prompt, model) {
+// `inspect(cwd)` runs before the scratch dirs go.
+async function codex(prompt, model, inspect) {
   const scratch = tmpDir('llmgate-codex-');
   const home = path.join(scratch, 'codex-home');
   for (const d of [home, path.join(scratch, 'home'), path.join(scratch, 'cwd')]) fs.mkdirSync(d, { recursive: true });
@@ -52,10 +53,11 @@ async function codex(prompt, model) {
   const env = { PATH: process.env.PATH, HOME: path.join(scratch, 'home'), CODEX_HOME: home, LLMGATE_API_KEY: TOKEN };
   const r = await runProcess(CODEX, ['exec', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '--ephemeral', '--json', prompt],
     { env, cwd: path.join(scratch, 'cwd'), timeout: 120000 });
+  const seen = inspect?.(path.join(scratch, 'cwd'));
   fs.rmSync(scratch, { recursive: true, force: true });
   const events = r.stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l));
   const messages = events.filter((e) => e.type === 'item.completed' && e.item?.type === 'agent_message').map((e) => e.item.text);
-  return { ...r, events, message: messages.at(-1), failed: events.some((e) => e.type === 'turn.failed') };
+  return { ...r, seen, events, message: messages.at(-1), failed: events.some((e) => e.type === 'turn.failed') };
 }
 
 const BASH = `tools=1,tool_name=exec_command,tool_input=${encodeURIComponent(JSON.stringify({ cmd: 'echo hi-from-tool' }))}`;
@@ -100,4 +102,41 @@ test('codex exec through an openai provider (the mock): a tool round trip', asyn
   const last = JSON.parse(reqs[1].body).messages.at(-1);
   assert.equal(last.role, 'tool');
   assert.match(last.content, /hi-from-tool/);
+});
+
+// Codex's model catalog gives gpt-5.5 its apply_patch as a custom tool (free
+// text in a Lark grammar). A chat upstream gets it as a function taking one
+// string, `input`; its call comes back to Codex as a custom_tool_call.
+const PATCH = '*** Begin Patch\n*** Add File: hello.txt\n+hello from llmgate\n*** End Patch\n';
+const readHello = (cwd) => fs.existsSync(path.join(cwd, 'hello.txt')) ? fs.readFileSync(path.join(cwd, 'hello.txt'), 'utf8') : null;
+
+test('codex exec on echo (gpt-5.5): Codex applies a patch through its custom apply_patch tool', async () => {
+  const r = await codex(`call apply_patch ${JSON.stringify({ input: PATCH })}`, 'gpt-5.5-echo', readHello);
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.equal(r.seen, 'hello from llmgate\n', 'the patch was applied: ' + r.stdout);
+  assert.ok(r.events.some((e) => e.type === 'item.completed' && e.item?.type === 'file_change'), r.stdout);
+  // echo answers the tool's output: Codex's report of the patch reached the model
+  assert.match(r.message, /hello\.txt/);
+});
+
+test('codex exec through an openai provider (the mock, chat completions): apply_patch as a function and back', async () => {
+  const tag = `codex-patch-${Date.now()}`;
+  const input = encodeURIComponent(JSON.stringify({ input: PATCH }));
+  const r = await codex(tag, `gpt-5.5~chunks=2,tools=1,tool_name=apply_patch,tool_input=${input}`, readHello);
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.equal(r.seen, 'hello from llmgate\n', 'the patch was applied: ' + r.stdout);
+  assert.match(r.message, /^tool said: [\s\S]*hello\.txt/);
+  const reqs = await settledRequests(mock, tag);
+  assert.equal(reqs.length, 2, 'one request per model call');
+  const first = JSON.parse(reqs[0].body);
+  const fn = first.tools.find((t) => t.function?.name === 'apply_patch');
+  assert.ok(fn, 'apply_patch reaches the chat upstream as a function');
+  assert.deepEqual(fn.function.parameters.required, ['input']);
+  assert.match(fn.function.parameters.properties.input.description, /Begin Patch/, 'the grammar is in the description');
+  const msgs = JSON.parse(reqs[1].body).messages;
+  const call = msgs.findLast((m) => m.tool_calls)?.tool_calls[0];
+  assert.equal(call.function.name, 'apply_patch');
+  assert.equal(JSON.parse(call.function.arguments).input, PATCH, 'the custom call goes back as the function call it was');
+  assert.equal(msgs.at(-1).role, 'tool');
+  assert.match(msgs.at(-1).content, /hello\.txt/);
 });

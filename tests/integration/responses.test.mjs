@@ -154,3 +154,57 @@ test('errors: before the first byte an OpenAI error; after it an error event', a
   assert.equal(events.at(-1).type, 'error');
   assert.ok(events.at(-1).message);
 });
+
+// Tool types other than function, for upstreams that speak only chat
+// completions: a custom tool is a function of one string (`input`), and
+// local_shell a function `local_shell` of an argv; their calls come back as
+// custom_tool_call and local_shell_call items, and those items (with their
+// outputs) go upstream as the tool calls and tool messages they stand for.
+const CUSTOM = [{ type: 'custom', name: 'run_sql', description: 'runs SQL', format: { type: 'grammar', syntax: 'lark', definition: 'start: "SELECT" /.+/' } }];
+
+test('a custom tool through an openai upstream: a custom_tool_call, streamed and whole; its output goes back', async () => {
+  const input = encodeURIComponent(JSON.stringify({ input: 'SELECT 1' }));
+  const model = `gpt-4o~tools=1,tool_name=run_sql,tool_input=${input}`;
+  const whole = await client().responses.create({ model, input: 'count', tools: CUSTOM });
+  const call = whole.output.find((o) => o.type === 'custom_tool_call');
+  assert.ok(call, JSON.stringify(whole.output));
+  assert.equal(call.name, 'run_sql');
+  assert.equal(call.input, 'SELECT 1');
+  const events = await rawStream({ model, input: 'count', tools: CUSTOM });
+  const types = events.map((e) => e.type);
+  assert.ok(!types.includes('response.function_call_arguments.delta'), types.join());
+  const done = events.find((e) => e.type === 'response.custom_tool_call_input.done');
+  assert.equal(done.input, 'SELECT 1');
+  assert.equal(events.find((e) => e.type === 'response.output_item.done' && e.item.type !== 'message').item.type, 'custom_tool_call');
+  assert.deepEqual(events.at(-1).response.output.filter((o) => o.type !== 'message').map((o) => [o.type, o.input]), [['custom_tool_call', 'SELECT 1']]);
+
+  const tag = `custom-${Date.now()}`;
+  const back = await client().responses.create({
+    model: 'gpt-4o~tools=1', tools: CUSTOM,
+    input: [{ role: 'user', content: tag }, call, { type: 'custom_tool_call_output', call_id: call.call_id, output: '1 row' }],
+  });
+  assert.equal(back.output_text, 'tool said: 1 row');
+  const [sent] = await settledRequests(mock, tag);
+  const body = JSON.parse(sent.body);
+  const fn = body.tools[0].function;
+  assert.equal(fn.name, 'run_sql');
+  assert.deepEqual(fn.parameters.required, ['input']);
+  assert.match(fn.parameters.properties.input.description, /lark grammar:\nstart: "SELECT"/);
+  assert.deepEqual(JSON.parse(body.messages[1].tool_calls[0].function.arguments), { input: 'SELECT 1' });
+  assert.deepEqual(body.messages[2], { role: 'tool', tool_call_id: call.call_id, content: '1 row' });
+});
+
+test('local_shell on echo: a local_shell_call with an exec action; the call and its output go back', async () => {
+  const r = await client().responses.create({
+    model: 'echo', tools: [{ type: 'local_shell' }],
+    input: 'call local_shell {"command":["ls","-l"],"workdir":"/tmp","timeout_ms":5000}',
+  });
+  const [call] = r.output;
+  assert.equal(call.type, 'local_shell_call', JSON.stringify(r.output));
+  assert.deepEqual(call.action, { type: 'exec', command: ['ls', '-l'], working_directory: '/tmp', timeout_ms: 5000, env: {}, user: null });
+  const back = await client().responses.create({
+    model: 'echo', tools: [{ type: 'local_shell' }],
+    input: [{ role: 'user', content: 'list' }, call, { type: 'local_shell_call_output', id: call.call_id, output: 'total 0' }],
+  });
+  assert.equal(back.output_text, 'total 0', 'echo answers the tool output: it reached the model');
+});

@@ -1084,7 +1084,9 @@ TEST(errors_providers)
                   "  - {name: l, type: echo, base_url: 'http://x'}\n"
                   "  - {name: m, type: openai, base_url: 'http://x', delay: 1s}\n"
                   "  - {name: n, type: puter, auth: pol, message_mode: fast}\n"
-                  "  - {name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, type: echo}\n",
+                  "  - {name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, type: echo}\n"
+                  "  - {name: o, type: anthropic, responses_api: true}\n"
+                  "  - {name: p, type: openai, base_url: 'http://x', responses_api: yes}\n",
                   NULL, "t.yaml:3:12: providers[1].name: duplicate provider name \"a\" (first at line 2)",
                   "t.yaml:4:12: providers[2].name: \"B\" is not a valid provider name (use a-z, 0-9, _ and -)",
                   "t.yaml:5:12: providers[3].name: \"c d\" is not a valid provider name (use a-z, 0-9, _ and -)",
@@ -1098,7 +1100,22 @@ TEST(errors_providers)
                   "t.yaml:14:51: providers[12].delay: only echo providers take a delay",
                   "t.yaml:15:34: providers[13].auth: expected pool, passthrough or none, got \"pol\"; did you mean \"pool\"?",
                   "t.yaml:15:53: providers[13].message_mode: expected raw, standard or full, got \"fast\"",
-                  "t.yaml:16:12: providers[14].name: longer than 64 characters");
+                  "t.yaml:16:12: providers[14].name: longer than 64 characters",
+                  "t.yaml:17:32: providers[15].responses_api: only openai providers speak the Responses API",
+                  "t.yaml:18:66: providers[16].responses_api: expected false or true, got \"yes\"");
+}
+
+TEST(responses_api)
+{
+    llg_conf_t *c = load_ok("providers:\n"
+                            "  - {name: a, type: openai, base_url: 'http://x', responses_api: true}\n"
+                            "  - {name: b, type: openai, base_url: 'http://x', responses_api: false}\n"
+                            "  - {name: c, type: openai, base_url: 'http://x'}\n",
+                            NULL);
+    CHECK(c->providers[0].responses_api);
+    CHECK(!c->providers[1].responses_api);
+    CHECK(!c->providers[2].responses_api); /* chat completions only, unless said */
+    llg_conf_free(c);
 }
 
 TEST(errors_provider_fields)
@@ -1680,6 +1697,7 @@ int main(int argc, char **argv)
     RUN(errors_tokens);
     RUN(errors_nul_bytes);
     RUN(errors_providers);
+    RUN(responses_api);
     RUN(errors_provider_fields);
     RUN(errors_fallback);
     RUN(errors_every_error_in_one_run_across_sections);
