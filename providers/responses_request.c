@@ -223,6 +223,9 @@ static int input_items(const cJSON *input, cJSON *msgs, llg_req_error_t *e)
             return llg_req_fail(e, at,
                                 "Item references need stored responses, which llmgate does not keep; send the items themselves.");
         } else if (role != NULL && (llg_json_get(item, "type") == NULL || type_is(item, "message"))) {
+            if (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0 && strcmp(role, "system") != 0 &&
+                strcmp(role, "developer") != 0)
+                return llg_req_fail(e, at, "Invalid 'role': expected user, assistant, system or developer.");
             cJSON *m = cJSON_CreateObject();
             cJSON_AddStringToObject(m, "role", role);
             cJSON_AddItemToArray(msgs, m);

@@ -187,6 +187,15 @@ static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t siz
                                  .include_usage = (mode & 4) != 0,
                                  .prompt_tokens_estimate = 3,
                                  .random = {n, 42}};
+    /* bit 6 (with the Responses API): the request offered custom tools f and
+     * g, and local_shell: calls of them are custom_tool_call and
+     * local_shell_call items */
+    static const char custom_tools[] =
+        "{\"tools\":[{\"type\":\"custom\",\"name\":\"f\"},{\"type\":\"custom\",\"name\":\"g\"},{\"type\":\"local_shell\"}]}";
+    if (responses && (mode & 64) != 0) {
+        params.request = custom_tools;
+        params.request_len = sizeof(custom_tools) - 1;
+    }
     llg_strbuf_t whole = {0}, split = {0};
     llg_xlate_error_t ew, es;
     int rw = fuzz_adapter_once(eg, &params, body, n, n, &whole, &ew);

@@ -21,6 +21,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(u >= p && (size_t)(u - p) + 13 <= size && memcmp(u, ",\"usage\":null", 13) == 0);
 
     (void)llg_usage_may_have(p, size);
+    uint64_t in = 77, out = 77;
+    if (llg_usage_read_responses(p, size, &in, &out))
+        FUZZ_ASSERT(in < 1000000000000ull && out < 1000000000000ull);
+    else
+        FUZZ_ASSERT(in == 77 && out == 77);
     uint64_t pt = 77, ct = 77;
     bool found = llg_usage_read(p, size, &pt, &ct);
     if (found)
