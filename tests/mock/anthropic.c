@@ -25,19 +25,6 @@ static void jstr(struct mbuf *o, const char *s)
     mbuf_add_json_str(o, s, strlen(s));
 }
 
-/* "event: NAME\ndata: " */
-static void ev(struct mock_conn *c, struct mbuf *o, const char *name)
-{
-    mbuf_adds(o, "event: ");
-    mbuf_adds(o, name);
-    mbuf_adds(o, c->sc.crlf ? "\r\ndata: " : "\ndata: ");
-}
-
-static void ev_end(struct mock_conn *c, struct mbuf *o)
-{
-    mbuf_adds(o, c->sc.crlf ? "\r\n\r\n" : "\n\n");
-}
-
 /* the OpenAI finish reasons mapped to Anthropic's stop reasons; others as given */
 static const char *stop_reason(struct mock_conn *c)
 {
@@ -124,45 +111,36 @@ void mock_anthropic_headers(struct mock_conn *c, struct mbuf *o)
 
 /* ---- the stream ---- */
 
-static void an_head(struct mock_conn *c, struct mbuf *o)
-{
-    c->st.status = 200;
-    mock_head(c, o, 200, "text/event-stream; charset=utf-8", -1);
-    mbuf_adds(o, "Cache-Control: no-cache\r\n");
-    mock_fmt_headers(c, o);
-    mbuf_adds(o, "\r\n");
-}
-
 static void ping(struct mock_conn *c, struct mbuf *o)
 {
-    ev(c, o, "ping");
+    mock_sse_event(c, o, "ping");
     mbuf_adds(o, "{\"type\": \"ping\"}");
-    ev_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void block_start(struct mock_conn *c, struct mbuf *o, unsigned idx, const char *block)
 {
-    ev(c, o, "content_block_start");
+    mock_sse_event(c, o, "content_block_start");
     mbuf_addf(o, "{\"type\":\"content_block_start\",\"index\":%u,\"content_block\":%s}", idx, block);
-    ev_end(c, o);
+    mock_sse_end(c, o);
 }
 
 /* a content_block_delta of type dtype whose field is the JSON string s */
 static void block_delta(struct mock_conn *c, struct mbuf *o, unsigned idx, const char *dtype, const char *field, const char *s,
                         size_t n)
 {
-    ev(c, o, "content_block_delta");
+    mock_sse_event(c, o, "content_block_delta");
     mbuf_addf(o, "{\"type\":\"content_block_delta\",\"index\":%u,\"delta\":{\"type\":\"%s\",\"%s\":", idx, dtype, field);
     mbuf_add_json_str(o, s, n);
     mbuf_adds(o, "}}");
-    ev_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void block_stop(struct mock_conn *c, struct mbuf *o, unsigned idx)
 {
-    ev(c, o, "content_block_stop");
+    mock_sse_event(c, o, "content_block_stop");
     mbuf_addf(o, "{\"type\":\"content_block_stop\",\"index\":%u}", idx);
-    ev_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void text_start(struct mock_conn *c, struct mbuf *o)
@@ -177,14 +155,14 @@ static int an_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
     struct mock_stream *st = &c->st;
     if (k == 0) {
-        ev(c, o, "message_start");
+        mock_sse_event(c, o, "message_start");
         mbuf_adds(o, "{\"type\":\"message_start\",\"message\":{\"id\":");
         jstr(o, st->id);
         mbuf_adds(o, ",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":");
         jstr(o, st->model);
         mbuf_addf(o, ",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":%u,\"output_tokens\":1}}}",
                   st->prompt_tokens);
-        ev_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     k--;
@@ -223,11 +201,11 @@ static void an_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t 
 
 static void an_error(struct mock_conn *c, struct mbuf *o)
 {
-    ev(c, o, "error");
+    mock_sse_event(c, o, "error");
     mbuf_adds(o, "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":");
     jstr(o, c->sc.message[0] ? c->sc.message : "Overloaded");
     mbuf_adds(o, "}}");
-    ev_end(c, o);
+    mock_sse_end(c, o);
 }
 
 /* event k of tool call t: its block's start (then a ping when it is the
@@ -284,26 +262,26 @@ static int an_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
         k -= events;
     }
     if (k == 0) {
-        ev(c, o, "message_delta");
+        mock_sse_event(c, o, "message_delta");
         mbuf_adds(o, "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":");
         jstr(o, stop_reason(c));
         mbuf_adds(o, ",\"stop_sequence\":null}");
         if (c->st.include_usage)
             mbuf_addf(o, ",\"usage\":{\"output_tokens\":%u}", c->st.n);
         mbuf_addc(o, '}');
-        ev_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     if (k == 1) {
-        ev(c, o, "message_stop");
+        mock_sse_event(c, o, "message_stop");
         mbuf_adds(o, "{\"type\":\"message_stop\"}");
-        ev_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     return 0;
 }
 
-const struct mock_wire mock_wire_anthropic = {an_head, an_prelude, an_chunk, ping, an_error, an_tail};
+const struct mock_wire mock_wire_anthropic = {mock_sse_head, an_prelude, an_chunk, ping, an_error, an_tail};
 
 /* ---- whole bodies ---- */
 

@@ -1,12 +1,11 @@
 /*
  * tests/mock/dispatch.c: what llmgate-mock answers. mock_on_head gathers the
  * options known once the head is in (API prefix, key, /s/<list>/, x-mock
- * headers); mock_dispatch reads the body (model, stream, the last user
- * message, or with tools=N the tool results ending the conversation, a "mock"
- * field, a "~list" model suffix), routes the request and
- * prepares the response; mock_next then hands the loop one step at a time:
- * latency, head, prelude events, content chunks with their pauses, comments
- * and mid-stream faults, tail events, end. /v1/messages (Anthropic) is routed
+ * headers); mock_dispatch reads the body (model, stream, a "mock" field, a
+ * "~list" model suffix; content.c takes the prompt and tool results from
+ * it), routes the request and prepares the response; mock_next then hands
+ * the loop one step at a time: latency, head, prelude events, content chunks
+ * with their pauses, comments and mid-stream faults, tail events, end. /v1/messages (Anthropic) is routed
  * here too; anthropic.c shapes its answers.
  */
 #include "mock.h"
@@ -115,164 +114,6 @@ void mock_on_head(struct mock_conn *c)
             mock_scenario_set(sc, opt, ol, base + h->val, h->val_len);
         }
     }
-}
-
-/* ---- the answer's text ---- */
-
-static void add_content(struct mbuf *o, const cJSON *content)
-{
-    if (cJSON_IsString(content)) {
-        mbuf_adds(o, content->valuestring);
-    } else if (cJSON_IsArray(content)) {
-        const cJSON *part;
-        cJSON_ArrayForEach(part, content)
-        {
-            const cJSON *tx = cJSON_GetObjectItemCaseSensitive(part, "text");
-            if (cJSON_IsString(tx))
-                mbuf_adds(o, tx->valuestring);
-            else if (cJSON_IsString(part))
-                mbuf_adds(o, part->valuestring);
-        }
-    }
-}
-
-static uint32_t count_words(const char *s, size_t n)
-{
-    uint32_t w = 0;
-    bool in = false;
-    for (size_t i = 0; i < n; i++) {
-        bool sp = s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r';
-        if (!sp && !in)
-            w++;
-        in = !sp;
-    }
-    return w;
-}
-
-/* the last user message of messages (OpenAI, Anthropic, Puter) or query
- * (Poe); the prompt's words (those of system too, Anthropic's field) */
-static void last_user(struct mock_conn *c, const cJSON *msgs, const cJSON *system)
-{
-    struct mock_stream *st = &c->st;
-    const cJSON *m, *last = NULL;
-    struct mbuf tmp = {0};
-    uint32_t words = 0;
-    add_content(&tmp, system);
-    words += count_words(tmp.p, tmp.len);
-    cJSON_ArrayForEach(m, msgs)
-    {
-        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        tmp.len = 0;
-        add_content(&tmp, content);
-        words += count_words(tmp.p, tmp.len);
-        if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0)
-            last = content;
-    }
-    mbuf_free(&tmp);
-    st->prompt_tokens = words > 0 ? words : 1;
-    if (last != NULL)
-        add_content(&st->text, last);
-}
-
-/* tools=N, second turn: when the conversation ends with tool results (OpenAI:
- * trailing "tool" or "function" messages; Anthropic: a last user message
- * with tool_result blocks), the answer is text, "tool said: " and the
- * results (joined with '\n'), instead of tool calls; chunks=0 counts as 8
- * here so that the text shows */
-static void tool_result_turn(struct mock_conn *c, const cJSON *msgs, bool anthropic)
-{
-    struct mock_stream *st = &c->st;
-    if (c->sc.tools == 0 || !cJSON_IsArray(msgs))
-        return;
-    int n = cJSON_GetArraySize(msgs);
-    const cJSON *last = cJSON_GetArrayItem(msgs, n - 1);
-    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
-    if (!cJSON_IsString(role))
-        return;
-    struct mbuf t = {0};
-    bool found = false;
-    if (anthropic) {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content"), *b;
-        if (strcmp(role->valuestring, "user") != 0 || !cJSON_IsArray(content))
-            return;
-        cJSON_ArrayForEach(b, content)
-        {
-            const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
-            if (!cJSON_IsString(type) || strcmp(type->valuestring, "tool_result") != 0)
-                continue;
-            if (found)
-                mbuf_addc(&t, '\n');
-            found = true;
-            add_content(&t, cJSON_GetObjectItemCaseSensitive(b, "content"));
-        }
-    } else {
-        int first = n;
-        for (int i = n - 1; i >= 0; i--) {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), "role");
-            if (!cJSON_IsString(r) || (strcmp(r->valuestring, "tool") != 0 && strcmp(r->valuestring, "function") != 0))
-                break;
-            first = i;
-        }
-        for (int i = first; i < n; i++) {
-            if (found)
-                mbuf_addc(&t, '\n');
-            found = true;
-            add_content(&t, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), "content"));
-        }
-    }
-    if (found) {
-        st->text.len = 0;
-        mbuf_adds(&st->text, "tool said: ");
-        if (t.len > 0)
-            mbuf_add(&st->text, t.p, t.len);
-        c->sc.tools = 0;
-        if (c->sc.chunks == 0)
-            c->sc.chunks = 8;
-    }
-    mbuf_free(&t);
-}
-
-static void set_text_counts(struct mock_conn *c)
-{
-    struct mock_stream *st = &c->st;
-    uint32_t chars = 0;
-    for (size_t i = 0; i < st->text.len; i++)
-        if (((unsigned char)st->text.p[i] & 0xc0) != 0x80)
-            chars++;
-    st->text_chars = chars;
-    if (c->sc.chunk_size > 0)
-        st->n = c->sc.chunks;
-    else
-        st->n = c->sc.chunks < chars ? c->sc.chunks : chars;
-}
-
-void mock_piece(struct mock_conn *c, struct mbuf *o)
-{
-    struct mock_stream *st = &c->st;
-    if (c->sc.stamp)
-        mbuf_addf(o, "[t=%llu]", (unsigned long long)(mock_now_ns() / 1000));
-    if (c->sc.chunk_size > 0) {
-        static const char pat[] = "The quick brown fox jumps over the lazy dog. ";
-        const size_t plen = sizeof(pat) - 1;
-        size_t off = (size_t)(((uint64_t)st->i * c->sc.chunk_size) % plen);
-        for (size_t left = c->sc.chunk_size; left > 0;) {
-            size_t take = left < plen - off ? left : plen - off;
-            mbuf_add(o, pat + off, take);
-            left -= take;
-            off = 0;
-        }
-        return;
-    }
-    uint32_t end = (uint32_t)((uint64_t)(st->i + 1) * st->text_chars / (st->n ? st->n : 1));
-    size_t start = st->text_pos;
-    while (st->char_pos < end && st->text_pos < st->text.len) {
-        st->text_pos++;
-        while (st->text_pos < st->text.len && ((unsigned char)st->text.p[st->text_pos] & 0xc0) == 0x80)
-            st->text_pos++;
-        st->char_pos++;
-    }
-    mbuf_add(o, st->text.p + start, st->text_pos - start);
 }
 
 /* ---- response heads ---- */
@@ -427,7 +268,7 @@ static void route_embeddings(struct mock_conn *c, const cJSON *root)
         else
             s = owned = cJSON_PrintUnformatted(item);
         size_t sl = strlen(s);
-        tokens += count_words(s, sl) + 1;
+        tokens += mock_count_words(s, sl) + 1;
         if (idx > 0)
             mbuf_addc(&b, ',');
         mbuf_addf(&b, "{\"object\":\"embedding\",\"index\":%d,\"embedding\":[", idx);
@@ -473,22 +314,6 @@ static bool format_set(const struct mock_scenario *sc)
         if (strcmp(sc->set_name[i], "format") == 0)
             return true;
     return false;
-}
-
-/* the names of the request's tools (OpenAI's tools[].function.name,
- * Anthropic's tools[].name), for tools=N */
-static void tool_names(struct mock_conn *c, const cJSON *root)
-{
-    const cJSON *t;
-    cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(root, "tools"))
-    {
-        const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(cJSON_IsObject(fn) ? fn : t, "name");
-        if (cJSON_IsString(name) && name->valuestring[0] != '\0' && strlen(name->valuestring) < 128) {
-            mbuf_add(&c->st.tool_names, name->valuestring, strlen(name->valuestring) + 1);
-            c->st.ntool_names++;
-        }
-    }
 }
 
 static void error_for_route(struct mock_conn *c, int status, const char *what)
@@ -552,7 +377,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
     else if (get && is(ep, el, "/models") && sc->format == MOCK_FMT_OPENAI && !format_set(sc) &&
              mock_http_header(&c->req, base, "anthropic-version", &(size_t){0}) != NULL)
         sc->format = MOCK_FMT_ANTHROPIC; /* Anthropic's model list for Anthropic's clients */
-    tool_names(c, root);
+    mock_tool_names(c, root);
 
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(args, "stream");
     st->stream = cJSON_IsTrue(stream);
@@ -582,7 +407,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "query");
         if (!cJSON_IsArray(msgs))
             msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-        last_user(c, msgs, NULL);
+        mock_last_user(c, msgs, NULL);
         st->stream = true;
         start_stream(c, kind, &mock_wire_poe);
     } else if (kind == MOCK_K_PUTER) {
@@ -591,11 +416,11 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         st->kind = kind;
         if (bad_json)
             goto bad;
-        last_user(c, cJSON_GetObjectItemCaseSensitive(args, "messages"), NULL);
+        mock_last_user(c, cJSON_GetObjectItemCaseSensitive(args, "messages"), NULL);
         if (st->stream) {
             start_stream(c, kind, &mock_wire_puter);
         } else if (!is_http_fault(sc) && sc->fault != MOCK_FAULT_PUTER_200_ERROR) {
-            set_text_counts(c);
+            mock_text_counts(c);
             mock_puter_whole(c, &st->full);
         }
     } else if (kind == MOCK_K_ANTHROPIC) {
@@ -611,16 +436,16 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             mock_fmt_error(c, &st->full, 400, cJSON_IsArray(msgs) ? "max_tokens" : "messages");
             goto out;
         }
-        last_user(c, msgs, cJSON_GetObjectItemCaseSensitive(root, "system"));
+        mock_last_user(c, msgs, cJSON_GetObjectItemCaseSensitive(root, "system"));
         if (!count)
-            tool_result_turn(c, msgs, true);
+            mock_tool_result_turn(c, msgs, true);
         if (count) {
             if (!is_http_fault(sc))
                 mock_anthropic_count(c, &st->full);
         } else if (st->stream) {
             start_stream(c, kind, &mock_wire_anthropic);
         } else if (!is_http_fault(sc)) {
-            set_text_counts(c);
+            mock_text_counts(c);
             mock_anthropic_whole(c, &st->full);
         }
     } else if (is(path, pl, "/puterai/chat/models") || (get && sc->format == MOCK_FMT_PUTER && is(ep, el, "/models"))) {
@@ -639,12 +464,12 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             mock_fmt_error(c, &st->full, 400, "messages");
             goto out;
         }
-        last_user(c, msgs, NULL);
-        tool_result_turn(c, msgs, false);
+        mock_last_user(c, msgs, NULL);
+        mock_tool_result_turn(c, msgs, false);
         if (st->stream)
             start_stream(c, MOCK_K_CHAT, openai_wire(sc->format));
         else if (!is_http_fault(sc)) {
-            set_text_counts(c);
+            mock_text_counts(c);
             mock_fmt_chat_whole(c, &st->full);
         }
     } else if (is(ep, el, "/completions")) {
@@ -657,13 +482,13 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             prompt = prompt->child;
         if (cJSON_IsString(prompt)) {
             mbuf_adds(&st->text, prompt->valuestring);
-            st->prompt_tokens = count_words(prompt->valuestring, strlen(prompt->valuestring)) + 1;
+            st->prompt_tokens = mock_count_words(prompt->valuestring, strlen(prompt->valuestring)) + 1;
         }
         snprintf(st->id, sizeof(st->id), "cmpl-mock%llu", (unsigned long long)c->seq);
         if (st->stream)
             start_stream(c, MOCK_K_COMPLETION, &mock_wire_completion);
         else if (!is_http_fault(sc)) {
-            set_text_counts(c);
+            mock_text_counts(c);
             mock_fmt_completion_whole(c, &st->full);
         }
     } else if (is(ep, el, "/embeddings")) {
@@ -703,7 +528,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
     else if (sc->fault == MOCK_FAULT_ERROR_MIDSTREAM && st->wire == NULL)
         error_for_route(c, 500, NULL);
     if (st->wire != NULL)
-        set_text_counts(c);
+        mock_text_counts(c);
     goto out;
 method:
     st->full.len = 0;

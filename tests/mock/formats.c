@@ -4,9 +4,8 @@
  * (shapes from shared/fixtures): the response headers of each provider
  * (rate-limit headers, Set-Cookie, CORS), chat completion chunks and bodies
  * (with tool calls for tools=N and reasoning deltas for thinking=1), legacy
- * completions, model lists, and each provider's error bodies. Also the
- * helpers every format shares: the whole answer text, the fake tool calls
- * and the fake reasoning.
+ * completions, model lists, and each provider's error bodies. Also the SSE
+ * framing the other SSE formats share (anthropic.c).
  */
 #include "mock.h"
 
@@ -14,10 +13,18 @@
 #include <string.h>
 #include <time.h>
 
-/* ends an SSE event: the line end and the blank line */
-static void sse_end(const struct mock_conn *c, struct mbuf *o)
+/* ---- SSE framing, shared by the SSE formats ---- */
+
+void mock_sse_end(const struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, c->sc.crlf ? "\r\n\r\n" : "\n\n");
+}
+
+void mock_sse_event(const struct mock_conn *c, struct mbuf *o, const char *name)
+{
+    mbuf_adds(o, "event: ");
+    mbuf_adds(o, name);
+    mbuf_adds(o, c->sc.crlf ? "\r\ndata: " : "\ndata: ");
 }
 
 static void jstr(struct mbuf *o, const char *s)
@@ -37,69 +44,6 @@ static void add_cost(struct mbuf *o, double v)
 const char *mock_finish(struct mock_conn *c)
 {
     return c->sc.finish[0] ? c->sc.finish : c->sc.tools > 0 ? "tool_calls" : "stop";
-}
-
-/* ---- the fake tool calls (tools=N) and reasoning (thinking=1) ---- */
-
-const char *mock_tool_name(struct mock_conn *c, uint32_t k)
-{
-    const struct mock_stream *st = &c->st;
-    if (c->sc.tool_name[0] != '\0')
-        return c->sc.tool_name;
-    if (st->ntool_names == 0)
-        return "get_weather";
-    const char *p = st->tool_names.p;
-    for (uint32_t i = k % st->ntool_names; i > 0; i--)
-        p += strlen(p) + 1;
-    return p;
-}
-
-/* where piece part of a string of n bytes starts: part * n / pieces, moved
- * back to the start of a UTF-8 sequence */
-static size_t piece_at(const char *s, size_t n, int part)
-{
-    size_t at = n * (size_t)part / MOCK_ARG_PIECES;
-    while (at > 0 && at < n && ((unsigned char)s[at] & 0xc0) == 0x80)
-        at--;
-    return at;
-}
-
-void mock_tool_args(struct mock_conn *c, struct mbuf *o, uint32_t k, int part)
-{
-    char def[64];
-    const char *args = c->sc.tool_input;
-    size_t n = strlen(args);
-    if (n == 0) {
-        n = (size_t)snprintf(def, sizeof(def), "{\"location\":\"Paris\",\"n\":%u}", k);
-        args = def;
-    }
-    if (part < 0) {
-        mbuf_add(o, args, n);
-        return;
-    }
-    size_t from = piece_at(args, n, part), to = piece_at(args, n, part + 1);
-    mbuf_add(o, args + from, to - from);
-}
-
-const char *const mock_think_pieces[MOCK_THINK_PIECES] = {"Let me think", " about", " that."};
-
-void mock_think_whole(struct mbuf *o)
-{
-    for (int i = 0; i < MOCK_THINK_PIECES; i++)
-        mbuf_adds(o, mock_think_pieces[i]);
-}
-
-void mock_text_whole(struct mock_conn *c, struct mbuf *t)
-{
-    struct mock_stream *st = &c->st;
-    bool stamp = c->sc.stamp;
-    c->sc.stamp = false;
-    for (st->i = 0; st->i < st->n; st->i++)
-        mock_piece(c, t);
-    c->sc.stamp = stamp;
-    st->i = 0;
-    st->text_pos = 0;
-    st->char_pos = 0;
 }
 
 /* "prompt_tokens":..,"completion_tokens":..,"total_tokens":.. */
@@ -200,7 +144,7 @@ static void stream_head(struct mock_conn *c, struct mbuf *o, const char *ctype)
     mbuf_adds(o, "\r\n");
 }
 
-static void sse_head(struct mock_conn *c, struct mbuf *o)
+void mock_sse_head(struct mock_conn *c, struct mbuf *o)
 {
     stream_head(c, o, "text/event-stream; charset=utf-8");
 }
@@ -221,13 +165,13 @@ static void oa_begin(struct mock_conn *c, struct mbuf *o)
 static void oa_end(struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, c->st.include_usage ? "],\"usage\":null}" : "]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void plain_end(struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, "]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 /* the shape of one OpenAI-like stream: its chunk start and end, and what
@@ -308,7 +252,7 @@ static void oa_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t 
 static void keepalive_comment(struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, ": keep-alive");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void oa_error(struct mock_conn *c, struct mbuf *o)
@@ -316,13 +260,13 @@ static void oa_error(struct mock_conn *c, struct mbuf *o)
     mbuf_adds(o, "data: {\"error\":{\"message\":");
     jstr(o, c->sc.message[0] ? c->sc.message : "The server had an error while processing your request. Sorry about that!");
     mbuf_adds(o, ",\"type\":\"server_error\",\"param\":null,\"code\":null}}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void done_event(struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, "data: [DONE]");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 /* tail events 1 and on: a usage chunk when wanted, then [DONE] */
@@ -334,7 +278,7 @@ static int usage_then_done(struct mock_conn *c, struct mbuf *o, unsigned k, void
         mbuf_adds(o, "],");
         mock_fmt_usage(c, o);
         mbuf_addc(o, '}');
-        sse_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     if (k == last) {
@@ -361,7 +305,7 @@ static int oa_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
     return usage_then_done(c, o, k, oa_begin);
 }
 
-const struct mock_wire mock_wire_openai = {sse_head, oa_prelude, oa_chunk, keepalive_comment, oa_error, oa_tail};
+const struct mock_wire mock_wire_openai = {mock_sse_head, oa_prelude, oa_chunk, keepalive_comment, oa_error, oa_tail};
 
 /* ---- OpenRouter ---- */
 
@@ -379,7 +323,7 @@ static void or_begin(struct mock_conn *c, struct mbuf *o)
 static void or_comment(struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, ": OPENROUTER PROCESSING");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static const struct oa_like or_shape = {or_begin, plain_end, "},\"finish_reason\":null,\"native_finish_reason\":null}", "reasoning",
@@ -399,7 +343,7 @@ static void or_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t 
     mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":");
     mbuf_add_json_str(o, s, n);
     mbuf_adds(o, "},\"finish_reason\":null,\"native_finish_reason\":null}]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void or_error(struct mock_conn *c, struct mbuf *o)
@@ -413,7 +357,7 @@ static void or_error(struct mock_conn *c, struct mbuf *o)
     mbuf_adds(o, ",\"provider\":\"openai\",\"error\":{\"code\":\"server_error\",\"message\":");
     jstr(o, c->sc.message[0] ? c->sc.message : "Provider disconnected unexpectedly");
     mbuf_adds(o, "},\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\"},\"finish_reason\":\"error\"}]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static int or_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
@@ -429,13 +373,13 @@ static int or_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
         mbuf_adds(o, ",\"native_finish_reason\":");
         jstr(o, mock_finish(c));
         mbuf_adds(o, "}]}");
-        sse_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     return usage_then_done(c, o, k, or_begin);
 }
 
-const struct mock_wire mock_wire_openrouter = {sse_head, or_prelude, or_chunk, or_comment, or_error, or_tail};
+const struct mock_wire mock_wire_openrouter = {mock_sse_head, or_prelude, or_chunk, or_comment, or_error, or_tail};
 
 /* ---- DeepInfra ---- */
 
@@ -458,7 +402,7 @@ static int di_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
         return reasoning_event(c, o, k - 1, &di_shape);
     di_begin(c, o);
     mbuf_adds(o, "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
     return 1;
 }
 
@@ -468,7 +412,7 @@ static void di_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t 
     mbuf_adds(o, "{\"index\":0,\"delta\":{\"content\":");
     mbuf_add_json_str(o, s, n);
     mbuf_adds(o, "},\"finish_reason\":null}]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static void di_error(struct mock_conn *c, struct mbuf *o)
@@ -476,7 +420,7 @@ static void di_error(struct mock_conn *c, struct mbuf *o)
     mbuf_adds(o, "data: {\"error\":{\"message\":");
     jstr(o, c->sc.message[0] ? c->sc.message : "Internal server error: inference failed");
     mbuf_adds(o, "}}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static int di_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
@@ -495,7 +439,7 @@ static int di_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
             mock_fmt_usage(c, o);
         }
         mbuf_addc(o, '}');
-        sse_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     if (k == 1) {
@@ -505,7 +449,7 @@ static int di_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
     return 0;
 }
 
-const struct mock_wire mock_wire_deepinfra = {sse_head, di_prelude, di_chunk, keepalive_comment, di_error, di_tail};
+const struct mock_wire mock_wire_deepinfra = {mock_sse_head, di_prelude, di_chunk, keepalive_comment, di_error, di_tail};
 
 /* ---- legacy completions (/v1/completions) ---- */
 
@@ -534,7 +478,7 @@ static void cm_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t 
     mbuf_adds(o, "{\"text\":");
     mbuf_add_json_str(o, s, n);
     mbuf_adds(o, ",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}");
-    sse_end(c, o);
+    mock_sse_end(c, o);
 }
 
 static int cm_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
@@ -544,13 +488,13 @@ static int cm_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
         mbuf_adds(o, "{\"text\":\"\",\"index\":0,\"logprobs\":null,\"finish_reason\":");
         jstr(o, mock_finish(c));
         mbuf_adds(o, "}]}");
-        sse_end(c, o);
+        mock_sse_end(c, o);
         return 1;
     }
     return usage_then_done(c, o, k, cm_begin);
 }
 
-const struct mock_wire mock_wire_completion = {sse_head, no_prelude, cm_chunk, keepalive_comment, oa_error, cm_tail};
+const struct mock_wire mock_wire_completion = {mock_sse_head, no_prelude, cm_chunk, keepalive_comment, oa_error, cm_tail};
 
 /* ---- whole bodies ---- */
 

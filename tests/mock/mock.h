@@ -8,6 +8,8 @@
  *   http.c      HTTP/1.1 request parsing, response head helpers
  *   scenario.c  the per-request options and where they come from
  *   dispatch.c  routing, request body reading, the stream driver
+ *   content.c   what answers say: prompt, tool-result turns, chunks, tool
+ *               calls, reasoning
  *   formats.c   OpenAI, OpenRouter and DeepInfra wire formats
  *   poe.c       Poe's bot protocol and puter.c Puter's driver API
  *   anthropic.c Anthropic's Messages API
@@ -242,21 +244,25 @@ void mock_head(struct mock_conn *c, struct mbuf *o, int status, const char *ctyp
 void mock_whole(struct mock_conn *c, struct mbuf *o, int status, const char *ctype, const char *body, size_t n);
 /* records client_closed for a request whose body never completed */
 void mock_record_partial(struct mock_conn *c);
-/* the answer's next content piece */
-void mock_piece(struct mock_conn *c, struct mbuf *o);
 extern uint64_t mock_seq;
 
-/* ---- formats.c ---- */
-extern const struct mock_wire mock_wire_openai, mock_wire_openrouter, mock_wire_deepinfra, mock_wire_completion;
-void mock_fmt_headers(struct mock_conn *c, struct mbuf *o);
-void mock_fmt_chat_whole(struct mock_conn *c, struct mbuf *o);
-void mock_fmt_completion_whole(struct mock_conn *c, struct mbuf *o);
-void mock_fmt_models(struct mock_conn *c, struct mbuf *o);
-void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char *what);
-void mock_fmt_usage(struct mock_conn *c, struct mbuf *o);
-const char *mock_finish(struct mock_conn *c);
+/* ---- content.c ---- */
+struct cJSON;
+/* words: runs of characters between spaces, tabs and line ends */
+uint32_t mock_count_words(const char *s, size_t n);
+/* the answer's text from the last user message of msgs and the prompt's
+ * words (those of system too) */
+void mock_last_user(struct mock_conn *c, const struct cJSON *msgs, const struct cJSON *system);
+/* tools=N, a conversation ending in tool results: the text "tool said: ..." */
+void mock_tool_result_turn(struct mock_conn *c, const struct cJSON *msgs, bool anthropic);
+/* the chunk count of the answer (c->st.n) and its characters */
+void mock_text_counts(struct mock_conn *c);
+/* the answer's next content piece */
+void mock_piece(struct mock_conn *c, struct mbuf *o);
 /* the whole answer text (every piece, without stamps) into t */
 void mock_text_whole(struct mock_conn *c, struct mbuf *t);
+/* the names of the request's tools, into c->st.tool_names */
+void mock_tool_names(struct mock_conn *c, const struct cJSON *root);
 /* the k-th tool call (tools=N): its name (tool_name, else from the
  * request's tools, else get_weather), and its arguments (tool_input, else
  * {"location":"Paris","n":k}) into o: whole (part -1) or piece part of
@@ -268,6 +274,21 @@ void mock_tool_args(struct mock_conn *c, struct mbuf *o, uint32_t k, int part);
 #define MOCK_THINK_PIECES 3
 extern const char *const mock_think_pieces[MOCK_THINK_PIECES];
 void mock_think_whole(struct mbuf *o);
+
+/* ---- formats.c ---- */
+extern const struct mock_wire mock_wire_openai, mock_wire_openrouter, mock_wire_deepinfra, mock_wire_completion;
+/* SSE: a 200 head (text/event-stream and the format's headers), "event: NAME\ndata: ",
+ * the end of an event (crlf=1: CRLF line ends) */
+void mock_sse_head(struct mock_conn *c, struct mbuf *o);
+void mock_sse_event(const struct mock_conn *c, struct mbuf *o, const char *name);
+void mock_sse_end(const struct mock_conn *c, struct mbuf *o);
+void mock_fmt_headers(struct mock_conn *c, struct mbuf *o);
+void mock_fmt_chat_whole(struct mock_conn *c, struct mbuf *o);
+void mock_fmt_completion_whole(struct mock_conn *c, struct mbuf *o);
+void mock_fmt_models(struct mock_conn *c, struct mbuf *o);
+void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char *what);
+void mock_fmt_usage(struct mock_conn *c, struct mbuf *o);
+const char *mock_finish(struct mock_conn *c);
 
 /* ---- poe.c, puter.c ---- */
 extern const struct mock_wire mock_wire_poe, mock_wire_puter;
