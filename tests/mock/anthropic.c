@@ -42,22 +42,6 @@ static const char *stop_reason(struct mock_conn *c)
     return f;
 }
 
-/* a text block unless the answer is tool calls without text */
-static bool has_text(const struct mock_conn *c)
-{
-    return c->st.n > 0 || c->sc.tools == 0;
-}
-
-static unsigned text_index(const struct mock_conn *c)
-{
-    return c->sc.thinking ? 1 : 0;
-}
-
-static unsigned tool_index(const struct mock_conn *c, uint32_t t)
-{
-    return text_index(c) + (has_text(c) ? 1 : 0) + t;
-}
-
 static void tool_id(struct mock_conn *c, struct mbuf *o, uint32_t t)
 {
     mbuf_addf(o, "\"toolu_mock%llu_%u\"", (unsigned long long)c->seq, t);
@@ -145,7 +129,7 @@ static void block_stop(struct mock_conn *c, struct mbuf *o, unsigned idx)
 
 static void text_start(struct mock_conn *c, struct mbuf *o)
 {
-    block_start(c, o, text_index(c), "{\"type\":\"text\",\"text\":\"\"}");
+    block_start(c, o, mock_text_index(c), "{\"type\":\"text\",\"text\":\"\"}");
 }
 
 /* message_start; with thinking=1 the thinking block (its start, a ping, the
@@ -178,14 +162,14 @@ static int an_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
             block_delta(c, o, 0, "signature_delta", "signature", AN_SIGNATURE, sizeof(AN_SIGNATURE) - 1);
         } else if (k == 3 + MOCK_THINK_PIECES) {
             block_stop(c, o, 0);
-        } else if (k == 4 + MOCK_THINK_PIECES && has_text(c)) {
+        } else if (k == 4 + MOCK_THINK_PIECES && mock_has_text(c)) {
             text_start(c, o);
         } else {
             return 0;
         }
         return 1;
     }
-    if (!has_text(c) || k > 1)
+    if (!mock_has_text(c) || k > 1)
         return 0;
     if (k == 0)
         text_start(c, o);
@@ -196,7 +180,7 @@ static int an_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
 
 static void an_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t n)
 {
-    block_delta(c, o, text_index(c), "text_delta", "text", s, n);
+    block_delta(c, o, mock_text_index(c), "text_delta", "text", s, n);
 }
 
 static void an_error(struct mock_conn *c, struct mbuf *o)
@@ -212,7 +196,7 @@ static void an_error(struct mock_conn *c, struct mbuf *o)
  * first block), an empty input_json_delta, the arguments in pieces, the stop */
 static void tool_event(struct mock_conn *c, struct mbuf *o, uint32_t t, unsigned k, bool with_ping)
 {
-    unsigned idx = tool_index(c, t);
+    unsigned idx = mock_tool_index(c, t);
     if (k == 0) {
         struct mbuf b = {0};
         mbuf_adds(&b, "{\"type\":\"tool_use\",\"id\":");
@@ -245,15 +229,15 @@ static void tool_event(struct mock_conn *c, struct mbuf *o, uint32_t t, unsigned
 /* the text block's stop, the tool_use blocks, message_delta, message_stop */
 static int an_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
 {
-    if (has_text(c)) {
+    if (mock_has_text(c)) {
         if (k == 0) {
-            block_stop(c, o, text_index(c));
+            block_stop(c, o, mock_text_index(c));
             return 1;
         }
         k--;
     }
     for (uint32_t t = 0; t < c->sc.tools; t++) {
-        bool with_ping = t == 0 && !c->sc.thinking && !has_text(c);
+        bool with_ping = t == 0 && !c->sc.thinking && !mock_has_text(c);
         unsigned events = 3 + MOCK_ARG_PIECES + (with_ping ? 1 : 0);
         if (k < events) {
             tool_event(c, o, t, k, with_ping);
@@ -302,7 +286,7 @@ void mock_anthropic_whole(struct mock_conn *c, struct mbuf *o)
         mbuf_adds(&b, ",\"signature\":\"" AN_SIGNATURE "\"}");
         first = false;
     }
-    if (has_text(c)) {
+    if (mock_has_text(c)) {
         t.len = 0;
         mock_text_whole(c, &t);
         mbuf_adds(&b, first ? "{\"type\":\"text\",\"text\":" : ",{\"type\":\"text\",\"text\":");

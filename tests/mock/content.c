@@ -44,8 +44,9 @@ uint32_t mock_count_words(const char *s, size_t n)
     return w;
 }
 
-/* the last user message of messages (OpenAI, Anthropic, Puter) or query
- * (Poe); the prompt's words (those of system too, Anthropic's field) */
+/* the last user message of messages (OpenAI, Anthropic, Puter), query
+ * (Poe) or input (Responses: a string, or items); the prompt's words (those
+ * of system too: Anthropic's system, Responses' instructions) */
 void mock_last_user(struct mock_conn *c, const cJSON *msgs, const cJSON *system)
 {
     struct mock_stream *st = &c->st;
@@ -54,6 +55,10 @@ void mock_last_user(struct mock_conn *c, const cJSON *msgs, const cJSON *system)
     uint32_t words = 0;
     add_content(&tmp, system);
     words += mock_count_words(tmp.p, tmp.len);
+    if (cJSON_IsString(msgs)) {
+        words += mock_count_words(msgs->valuestring, strlen(msgs->valuestring));
+        last = msgs;
+    }
     cJSON_ArrayForEach(m, msgs)
     {
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -70,52 +75,66 @@ void mock_last_user(struct mock_conn *c, const cJSON *msgs, const cJSON *system)
         add_content(&st->text, last);
 }
 
+/* the trailing items of msgs whose key is a or b: their field joined with
+ * '\n' into t; false when the last item is not one */
+static bool trailing_results(const cJSON *msgs, const char *key, const char *a, const char *b, const char *field, struct mbuf *t)
+{
+    int n = cJSON_GetArraySize(msgs), first = n;
+    for (int i = n - 1; i >= 0; i--) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), key);
+        if (!cJSON_IsString(v) || (strcmp(v->valuestring, a) != 0 && strcmp(v->valuestring, b) != 0))
+            break;
+        first = i;
+    }
+    for (int i = first; i < n; i++) {
+        if (i > first)
+            mbuf_addc(t, '\n');
+        add_content(t, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), field));
+    }
+    return first < n;
+}
+
+/* Anthropic: the tool_result blocks of a last user message */
+static bool anthropic_results(const cJSON *msgs, struct mbuf *t)
+{
+    const cJSON *last = cJSON_GetArrayItem(msgs, cJSON_GetArraySize(msgs) - 1);
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content"), *b;
+    bool found = false;
+    if (!cJSON_IsString(role) || strcmp(role->valuestring, "user") != 0 || !cJSON_IsArray(content))
+        return false;
+    cJSON_ArrayForEach(b, content)
+    {
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
+        if (!cJSON_IsString(type) || strcmp(type->valuestring, "tool_result") != 0)
+            continue;
+        if (found)
+            mbuf_addc(t, '\n');
+        found = true;
+        add_content(t, cJSON_GetObjectItemCaseSensitive(b, "content"));
+    }
+    return found;
+}
+
 /* tools=N, second turn: when the conversation ends with tool results (OpenAI:
  * trailing "tool" or "function" messages; Anthropic: a last user message
- * with tool_result blocks), the answer is text, "tool said: " and the
+ * with tool_result blocks; Responses: trailing function_call_output or
+ * custom_tool_call_output items), the answer is text, "tool said: " and the
  * results (joined with '\n'), instead of tool calls; chunks=0 counts as 8
  * here so that the text shows */
-void mock_tool_result_turn(struct mock_conn *c, const cJSON *msgs, bool anthropic)
+void mock_tool_result_turn(struct mock_conn *c, const cJSON *msgs, enum mock_kind kind)
 {
     struct mock_stream *st = &c->st;
     if (c->sc.tools == 0 || !cJSON_IsArray(msgs))
         return;
-    int n = cJSON_GetArraySize(msgs);
-    const cJSON *last = cJSON_GetArrayItem(msgs, n - 1);
-    const cJSON *role = cJSON_GetObjectItemCaseSensitive(last, "role");
-    if (!cJSON_IsString(role))
-        return;
     struct mbuf t = {0};
-    bool found = false;
-    if (anthropic) {
-        const cJSON *content = cJSON_GetObjectItemCaseSensitive(last, "content"), *b;
-        if (strcmp(role->valuestring, "user") != 0 || !cJSON_IsArray(content))
-            return;
-        cJSON_ArrayForEach(b, content)
-        {
-            const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
-            if (!cJSON_IsString(type) || strcmp(type->valuestring, "tool_result") != 0)
-                continue;
-            if (found)
-                mbuf_addc(&t, '\n');
-            found = true;
-            add_content(&t, cJSON_GetObjectItemCaseSensitive(b, "content"));
-        }
-    } else {
-        int first = n;
-        for (int i = n - 1; i >= 0; i--) {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), "role");
-            if (!cJSON_IsString(r) || (strcmp(r->valuestring, "tool") != 0 && strcmp(r->valuestring, "function") != 0))
-                break;
-            first = i;
-        }
-        for (int i = first; i < n; i++) {
-            if (found)
-                mbuf_addc(&t, '\n');
-            found = true;
-            add_content(&t, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(msgs, i), "content"));
-        }
-    }
+    bool found;
+    if (kind == MOCK_K_ANTHROPIC)
+        found = anthropic_results(msgs, &t);
+    else if (kind == MOCK_K_RESPONSES)
+        found = trailing_results(msgs, "type", "function_call_output", "custom_tool_call_output", "output", &t);
+    else
+        found = trailing_results(msgs, "role", "tool", "function", "content", &t);
     if (found) {
         st->text.len = 0;
         mbuf_adds(&st->text, "tool said: ");
@@ -186,6 +205,24 @@ void mock_tool_names(struct mock_conn *c, const cJSON *root)
     }
 }
 
+/* the blocks of an answer in the formats with blocks or items (Anthropic,
+ * Responses): reasoning (thinking=1), text unless the answer is tool calls
+ * without text, then the tool calls */
+bool mock_has_text(const struct mock_conn *c)
+{
+    return c->st.n > 0 || c->sc.tools == 0;
+}
+
+unsigned mock_text_index(const struct mock_conn *c)
+{
+    return c->sc.thinking ? 1 : 0;
+}
+
+unsigned mock_tool_index(const struct mock_conn *c, uint32_t t)
+{
+    return mock_text_index(c) + (mock_has_text(c) ? 1 : 0) + t;
+}
+
 /* ---- the fake tool calls (tools=N) and reasoning (thinking=1) ---- */
 
 const char *mock_tool_name(struct mock_conn *c, uint32_t k)
@@ -241,6 +278,8 @@ void mock_text_whole(struct mock_conn *c, struct mbuf *t)
     struct mock_stream *st = &c->st;
     bool stamp = c->sc.stamp;
     c->sc.stamp = false;
+    st->text_pos = 0; /* also after a stream sent its pieces */
+    st->char_pos = 0;
     for (st->i = 0; st->i < st->n; st->i++)
         mock_piece(c, t);
     c->sc.stamp = stamp;

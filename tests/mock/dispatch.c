@@ -5,8 +5,9 @@
  * "~list" model suffix; content.c takes the prompt and tool results from
  * it), routes the request and prepares the response; mock_next then hands
  * the loop one step at a time: latency, head, prelude events, content chunks
- * with their pauses, comments and mid-stream faults, tail events, end. /v1/messages (Anthropic) is routed
- * here too; anthropic.c shapes its answers.
+ * with their pauses, comments and mid-stream faults, tail events, end.
+ * /v1/messages (Anthropic) and /v1/responses (OpenAI's Responses API) are
+ * routed here too; anthropic.c and responses.c shape their answers.
  */
 #include "mock.h"
 
@@ -330,6 +331,55 @@ static void error_for_route(struct mock_conn *c, int status, const char *what)
     st->wire = NULL;
 }
 
+/* POST /v1/messages and /v1/messages/count_tokens; false when answered
+ * with a 400 */
+static bool route_anthropic(struct mock_conn *c, const cJSON *root, bool count)
+{
+    struct mock_stream *st = &c->st;
+    const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
+    bool fault = is_http_fault(&c->sc);
+    if (!fault && (!cJSON_IsArray(msgs) || (!count && !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_tokens"))))) {
+        mock_fmt_error(c, &st->full, 400, cJSON_IsArray(msgs) ? "max_tokens" : "messages");
+        return false;
+    }
+    mock_last_user(c, msgs, cJSON_GetObjectItemCaseSensitive(root, "system"));
+    if (count) {
+        if (!fault)
+            mock_anthropic_count(c, &st->full);
+        return true;
+    }
+    mock_tool_result_turn(c, msgs, MOCK_K_ANTHROPIC);
+    if (st->stream) {
+        start_stream(c, MOCK_K_ANTHROPIC, &mock_wire_anthropic);
+    } else if (!fault) {
+        mock_text_counts(c);
+        mock_anthropic_whole(c, &st->full);
+    }
+    return true;
+}
+
+/* POST /v1/responses; false when answered with a 400 */
+static bool route_responses(struct mock_conn *c, const cJSON *root)
+{
+    struct mock_stream *st = &c->st;
+    const cJSON *input = cJSON_GetObjectItemCaseSensitive(root, "input");
+    bool fault = is_http_fault(&c->sc);
+    if (!cJSON_IsString(input) && !cJSON_IsArray(input) && !fault) {
+        mock_fmt_error(c, &st->full, 400, "input");
+        return false;
+    }
+    mock_last_user(c, input, cJSON_GetObjectItemCaseSensitive(root, "instructions"));
+    mock_tool_result_turn(c, input, MOCK_K_RESPONSES);
+    mock_responses_prepare(c, root);
+    if (st->stream) {
+        start_stream(c, MOCK_K_RESPONSES, &mock_wire_responses);
+    } else if (!fault) {
+        mock_text_counts(c);
+        mock_responses_whole(c, &st->full);
+    }
+    return true;
+}
+
 static void route_api(struct mock_conn *c, const char *method, size_t ml, const char *body, size_t blen)
 {
     struct mock_stream *st = &c->st;
@@ -361,6 +411,8 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             args = a;
     } else if (is(ep, el, "/messages") || is(ep, el, "/messages/count_tokens")) {
         kind = MOCK_K_ANTHROPIC;
+    } else if (is(ep, el, "/responses")) {
+        kind = MOCK_K_RESPONSES;
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(args, "model");
     if (kind != MOCK_K_POE && cJSON_IsString(model))
@@ -374,6 +426,8 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         sc->format = MOCK_FMT_POE;
     else if (kind == MOCK_K_ANTHROPIC)
         sc->format = MOCK_FMT_ANTHROPIC;
+    else if (kind == MOCK_K_RESPONSES)
+        sc->format = MOCK_FMT_RESPONSES;
     else if (get && is(ep, el, "/models") && sc->format == MOCK_FMT_OPENAI && !format_set(sc) &&
              mock_http_header(&c->req, base, "anthropic-version", &(size_t){0}) != NULL)
         sc->format = MOCK_FMT_ANTHROPIC; /* Anthropic's model list for Anthropic's clients */
@@ -385,10 +439,11 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
     bool want_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
     st->include_usage = sc->usage == 1 ||
                         (sc->usage == -1 && (want_usage || sc->format == MOCK_FMT_OPENROUTER || sc->format == MOCK_FMT_DEEPINFRA ||
-                                             sc->format == MOCK_FMT_ANTHROPIC || !st->stream));
+                                             sc->format == MOCK_FMT_ANTHROPIC || sc->format == MOCK_FMT_RESPONSES || !st->stream));
     snprintf(st->id, sizeof(st->id), "%s%llu",
              sc->format == MOCK_FMT_OPENROUTER ? "gen-mock"
              : kind == MOCK_K_ANTHROPIC        ? "msg_mock"
+             : kind == MOCK_K_RESPONSES        ? "resp_mock"
                                                : "chatcmpl-mock",
              (unsigned long long)c->seq);
     mbuf_adds(&st->text, "mock: ");
@@ -397,13 +452,15 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         mock_fmt_error(c, &st->full, 400, "mock");
         goto out;
     }
-
-    if (kind == MOCK_K_POE) {
+    if (kind != MOCK_K_NONE) { /* the protocols' own endpoints: a POST with a JSON body */
         if (!post)
             goto method;
         st->kind = kind;
         if (bad_json)
             goto bad;
+    }
+
+    if (kind == MOCK_K_POE) {
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "query");
         if (!cJSON_IsArray(msgs))
             msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
@@ -411,11 +468,6 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
         st->stream = true;
         start_stream(c, kind, &mock_wire_poe);
     } else if (kind == MOCK_K_PUTER) {
-        if (!post)
-            goto method;
-        st->kind = kind;
-        if (bad_json)
-            goto bad;
         mock_last_user(c, cJSON_GetObjectItemCaseSensitive(args, "messages"), NULL);
         if (st->stream) {
             start_stream(c, kind, &mock_wire_puter);
@@ -424,30 +476,11 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             mock_puter_whole(c, &st->full);
         }
     } else if (kind == MOCK_K_ANTHROPIC) {
-        if (!post)
-            goto method;
-        st->kind = kind;
-        if (bad_json)
-            goto bad;
-        bool count = is(ep, el, "/messages/count_tokens");
-        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
-        if (!is_http_fault(sc) &&
-            (!cJSON_IsArray(msgs) || (!count && !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "max_tokens"))))) {
-            mock_fmt_error(c, &st->full, 400, cJSON_IsArray(msgs) ? "max_tokens" : "messages");
+        if (!route_anthropic(c, root, is(ep, el, "/messages/count_tokens")))
             goto out;
-        }
-        mock_last_user(c, msgs, cJSON_GetObjectItemCaseSensitive(root, "system"));
-        if (!count)
-            mock_tool_result_turn(c, msgs, true);
-        if (count) {
-            if (!is_http_fault(sc))
-                mock_anthropic_count(c, &st->full);
-        } else if (st->stream) {
-            start_stream(c, kind, &mock_wire_anthropic);
-        } else if (!is_http_fault(sc)) {
-            mock_text_counts(c);
-            mock_anthropic_whole(c, &st->full);
-        }
+    } else if (kind == MOCK_K_RESPONSES) {
+        if (!route_responses(c, root))
+            goto out;
     } else if (is(path, pl, "/puterai/chat/models") || (get && sc->format == MOCK_FMT_PUTER && is(ep, el, "/models"))) {
         if (!get)
             goto method;
@@ -465,7 +498,7 @@ static void route_api(struct mock_conn *c, const char *method, size_t ml, const 
             goto out;
         }
         mock_last_user(c, msgs, NULL);
-        mock_tool_result_turn(c, msgs, false);
+        mock_tool_result_turn(c, msgs, MOCK_K_CHAT);
         if (st->stream)
             start_stream(c, MOCK_K_CHAT, openai_wire(sc->format));
         else if (!is_http_fault(sc)) {
@@ -554,6 +587,8 @@ static void reset_stream(struct mock_conn *c)
     st->status = 0;
     st->text.len = st->full.len = st->tool_names.len = 0;
     st->ntool_names = 0;
+    st->custom_tools.len = st->echo.len = 0;
+    st->evseq = 0;
     st->text_pos = 0;
     st->text_chars = st->char_pos = 0;
     st->prompt_tokens = 1;

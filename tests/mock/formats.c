@@ -76,6 +76,7 @@ void mock_fmt_headers(struct mock_conn *c, struct mbuf *o)
     bool limited = c->st.status == 429;
     switch (c->sc.format) {
     case MOCK_FMT_OPENAI:
+    case MOCK_FMT_RESPONSES:
         mbuf_addf(o,
                   "openai-organization: user-mock\r\nopenai-processing-ms: 3\r\nopenai-version: 2020-10-01\r\n"
                   "x-request-id: req_mock%llu\r\n",
@@ -249,7 +250,7 @@ static void oa_chunk(struct mock_conn *c, struct mbuf *o, const char *s, size_t 
     oa_end(c, o);
 }
 
-static void keepalive_comment(struct mock_conn *c, struct mbuf *o)
+void mock_sse_comment(struct mock_conn *c, struct mbuf *o)
 {
     mbuf_adds(o, ": keep-alive");
     mock_sse_end(c, o);
@@ -305,7 +306,7 @@ static int oa_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
     return usage_then_done(c, o, k, oa_begin);
 }
 
-const struct mock_wire mock_wire_openai = {mock_sse_head, oa_prelude, oa_chunk, keepalive_comment, oa_error, oa_tail};
+const struct mock_wire mock_wire_openai = {mock_sse_head, oa_prelude, oa_chunk, mock_sse_comment, oa_error, oa_tail};
 
 /* ---- OpenRouter ---- */
 
@@ -449,7 +450,7 @@ static int di_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
     return 0;
 }
 
-const struct mock_wire mock_wire_deepinfra = {mock_sse_head, di_prelude, di_chunk, keepalive_comment, di_error, di_tail};
+const struct mock_wire mock_wire_deepinfra = {mock_sse_head, di_prelude, di_chunk, mock_sse_comment, di_error, di_tail};
 
 /* ---- legacy completions (/v1/completions) ---- */
 
@@ -494,7 +495,7 @@ static int cm_tail(struct mock_conn *c, struct mbuf *o, unsigned k)
     return usage_then_done(c, o, k, cm_begin);
 }
 
-const struct mock_wire mock_wire_completion = {mock_sse_head, no_prelude, cm_chunk, keepalive_comment, oa_error, cm_tail};
+const struct mock_wire mock_wire_completion = {mock_sse_head, no_prelude, cm_chunk, mock_sse_comment, oa_error, cm_tail};
 
 /* ---- whole bodies ---- */
 
@@ -731,9 +732,11 @@ static void openai_error(struct mock_conn *c, struct mbuf *b, int status, const 
     } else if (what != NULL && strcmp(what, "json") == 0) {
         msg = "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP "
               "library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)";
-    } else if (what != NULL && strcmp(what, "messages") == 0) {
-        msg = "Missing required parameter: 'messages'.";
-        param = "messages";
+    } else if (what != NULL && (strcmp(what, "messages") == 0 || strcmp(what, "input") == 0)) {
+        mbuf_addf(&tmp, "Missing required parameter: '%s'.", what);
+        mbuf_addc(&tmp, '\0');
+        msg = tmp.p;
+        param = what;
         code = "missing_required_parameter";
     } else if (what != NULL && strcmp(what, "mock") == 0) {
         msg = c->sc.error;
@@ -873,7 +876,7 @@ void mock_fmt_error(struct mock_conn *c, struct mbuf *o, int status, const char 
         ctype = "text/html";
     } else if (c->sc.format == MOCK_FMT_ANTHROPIC) {
         mock_anthropic_error_body(c, &b, status, what);
-    } else if (mine || c->sc.format == MOCK_FMT_OPENAI || c->sc.format == MOCK_FMT_PUTER ||
+    } else if (mine || c->sc.format == MOCK_FMT_OPENAI || c->sc.format == MOCK_FMT_RESPONSES || c->sc.format == MOCK_FMT_PUTER ||
                (what != NULL && strcmp(what, "insufficient_quota") == 0)) {
         openai_error(c, &b, status, what);
     } else if (c->sc.format == MOCK_FMT_OPENROUTER) {

@@ -537,6 +537,8 @@ static void reap_closed(void)
         c->st.text.len = c->st.full.len = 0;
         mbuf_trim(&c->st.text, 65536);
         mbuf_trim(&c->st.full, 65536);
+        c->st.echo.len = 0;
+        mbuf_trim(&c->st.echo, 65536);
         c->next = free_conns;
         free_conns = c;
     }

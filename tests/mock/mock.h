@@ -13,6 +13,7 @@
  *   formats.c   OpenAI, OpenRouter and DeepInfra wire formats
  *   poe.c       Poe's bot protocol and puter.c Puter's driver API
  *   anthropic.c Anthropic's Messages API
+ *   responses.c OpenAI's Responses API
  *   record.c    the request log (--record FILE, GET /_mock/record)
  */
 #ifndef LLG_MOCK_H
@@ -42,7 +43,15 @@ void mbuf_free(struct mbuf *b);
 void mbuf_trim(struct mbuf *b, size_t keep);
 
 /* ---- scenario.c ---- */
-enum mock_format { MOCK_FMT_OPENAI, MOCK_FMT_OPENROUTER, MOCK_FMT_DEEPINFRA, MOCK_FMT_POE, MOCK_FMT_PUTER, MOCK_FMT_ANTHROPIC };
+enum mock_format {
+    MOCK_FMT_OPENAI,
+    MOCK_FMT_OPENROUTER,
+    MOCK_FMT_DEEPINFRA,
+    MOCK_FMT_POE,
+    MOCK_FMT_PUTER,
+    MOCK_FMT_ANTHROPIC,
+    MOCK_FMT_RESPONSES, /* the last */
+};
 
 enum mock_fault {
     MOCK_FAULT_NONE,
@@ -87,7 +96,7 @@ struct mock_scenario {
     char message[256];
     char models[512];
     char tool_name[128];   /* tools=N: every call's name, when set */
-    char tool_input[2048]; /* tools=N: every call's arguments (a JSON object), when set */
+    char tool_input[2048]; /* tools=N: every call's arguments (tool_input: a JSON object; tool_text: any), when set */
 };
 
 void mock_scenario_init(struct mock_scenario *sc);
@@ -156,6 +165,7 @@ enum mock_kind {
     MOCK_K_POE,
     MOCK_K_PUTER,
     MOCK_K_ANTHROPIC,
+    MOCK_K_RESPONSES,
 };
 
 struct mock_conn;
@@ -190,6 +200,9 @@ struct mock_stream {
     uint32_t prompt_tokens;
     struct mbuf tool_names; /* the request's tool names, each ending in '\0' */
     uint32_t ntool_names;
+    struct mbuf custom_tools; /* Responses: the names of the request's custom tools, each ending in '\0' */
+    struct mbuf echo;         /* Responses: the request's parameters as the response echoes them */
+    uint32_t evseq;           /* Responses: the next event's sequence_number */
     uint64_t created;
     char id[48];
     char model[256];
@@ -253,14 +266,22 @@ uint32_t mock_count_words(const char *s, size_t n);
 /* the answer's text from the last user message of msgs and the prompt's
  * words (those of system too) */
 void mock_last_user(struct mock_conn *c, const struct cJSON *msgs, const struct cJSON *system);
-/* tools=N, a conversation ending in tool results: the text "tool said: ..." */
-void mock_tool_result_turn(struct mock_conn *c, const struct cJSON *msgs, bool anthropic);
+/* tools=N, a conversation ending in tool results (the trailing tool messages
+ * of OpenAI and Responses items, Anthropic's tool_result blocks): the text
+ * "tool said: ...", no tool calls */
+void mock_tool_result_turn(struct mock_conn *c, const struct cJSON *msgs, enum mock_kind kind);
 /* the chunk count of the answer (c->st.n) and its characters */
 void mock_text_counts(struct mock_conn *c);
 /* the answer's next content piece */
 void mock_piece(struct mock_conn *c, struct mbuf *o);
 /* the whole answer text (every piece, without stamps) into t */
 void mock_text_whole(struct mock_conn *c, struct mbuf *t);
+/* the answer's blocks or items (Anthropic, Responses): reasoning with
+ * thinking=1 first, text unless the answer is tool calls without text, the
+ * tool calls; their indexes */
+bool mock_has_text(const struct mock_conn *c);
+unsigned mock_text_index(const struct mock_conn *c);
+unsigned mock_tool_index(const struct mock_conn *c, uint32_t t);
 /* the names of the request's tools, into c->st.tool_names */
 void mock_tool_names(struct mock_conn *c, const struct cJSON *root);
 /* the k-th tool call (tools=N): its name (tool_name, else from the
@@ -282,6 +303,8 @@ extern const struct mock_wire mock_wire_openai, mock_wire_openrouter, mock_wire_
 void mock_sse_head(struct mock_conn *c, struct mbuf *o);
 void mock_sse_event(const struct mock_conn *c, struct mbuf *o, const char *name);
 void mock_sse_end(const struct mock_conn *c, struct mbuf *o);
+/* the comment of comments=1: ": keep-alive" */
+void mock_sse_comment(struct mock_conn *c, struct mbuf *o);
 void mock_fmt_headers(struct mock_conn *c, struct mbuf *o);
 void mock_fmt_chat_whole(struct mock_conn *c, struct mbuf *o);
 void mock_fmt_completion_whole(struct mock_conn *c, struct mbuf *o);
@@ -305,6 +328,12 @@ void mock_anthropic_count(struct mock_conn *c, struct mbuf *o);
 void mock_anthropic_models(struct mock_conn *c, struct mbuf *o);
 /* Anthropic's {"type":"error","error":{...}} body for a status (what as mock_fmt_error's) */
 void mock_anthropic_error_body(struct mock_conn *c, struct mbuf *b, int status, const char *what);
+
+/* ---- responses.c ---- */
+extern const struct mock_wire mock_wire_responses;
+/* reads what the answer echoes (parameters, custom tools) from the request */
+void mock_responses_prepare(struct mock_conn *c, const struct cJSON *root);
+void mock_responses_whole(struct mock_conn *c, struct mbuf *o);
 
 /* ---- record.c ---- */
 extern bool mock_record_on;

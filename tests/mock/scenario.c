@@ -5,8 +5,9 @@
  * the x-mock header, a "~list" model suffix, a "mock" string in the body),
  * single options (x-mock-<name> headers, "mock" objects) and the segments of
  * an upstream key (fail<fault>, name=value). tool_input must be a JSON
- * object (cJSON checks it). An unknown option or a bad value
- * is kept in sc->error and answered with 400, so that typos in tests show.
+ * object (cJSON checks it); tool_text sets the same bytes unchecked. An
+ * unknown option or a bad value is kept in sc->error and answered with 400,
+ * so that typos in tests show.
  */
 #include "mock.h"
 
@@ -47,7 +48,7 @@ void mock_scenario_hash(struct mock_scenario *sc, const void *p, size_t n)
 
 const char *mock_format_name(enum mock_format f)
 {
-    static const char *names[] = {"openai", "openrouter", "deepinfra", "poe", "puter", "anthropic"};
+    static const char *names[] = {"openai", "openrouter", "deepinfra", "poe", "puter", "anthropic", "responses"};
     return names[f];
 }
 
@@ -103,6 +104,7 @@ static const struct opt opts[] = {
     O("models", T_STR, models),
     O("tool_name", T_STR, tool_name),
     O("tool_input", T_JSON_OBJECT, tool_input),
+    O("tool_text", T_STR, tool_input), /* the same, unchecked: a custom tool's input */
 };
 #undef O
 
@@ -219,7 +221,7 @@ void mock_scenario_set(struct mock_scenario *sc, const char *name, size_t nlen, 
     switch (o->type) {
     case T_FORMAT: {
         int f = -1;
-        for (int i = 0; i <= MOCK_FMT_ANTHROPIC; i++)
+        for (int i = 0; i <= MOCK_FMT_RESPONSES; i++)
             if (eq(val, vlen, mock_format_name((enum mock_format)i)))
                 f = i;
         if (f < 0)

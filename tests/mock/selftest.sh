@@ -56,7 +56,7 @@ shape() {
 }
 same_shape() { diff <(shape "$1") <(shape "$2") >&2; }
 # the event names of an SSE body, on one line
-events_of() { grep -o '^event: [a-z_]*' "$1" | sed 's/^event: //' | tr '\n' ' '; }
+events_of() { grep -o '^event: [a-z_.]*' "$1" | sed 's/^event: //' | tr '\n' ' '; }
 # the text of an Anthropic stream, joined
 text_of() { grep -o '"text_delta","text":"[^"]*"' "$1" | sed -E 's/.*"text":"([^"]*)"/\1/' | tr -d '\n'; }
 # the content of an OpenAI-shaped stream, joined
@@ -348,6 +348,66 @@ check "anthropic after a tool_result: end_turn, no tool_use (stream)" bash -c "g
 check "anthropic after a tool_result: events" eq "$(events_of $T/out)" "message_start content_block_start ping $(printf 'content_block_delta %.0s' $(seq 8))content_block_stop message_delta message_stop "
 post /s/tools=2/v1/messages '{"model":"claude","max_tokens":64,"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":"file.txt"},{"type":"tool_result","tool_use_id":"b","content":"42","is_error":true}]}]}' "${AH[@]}" >/dev/null
 check "anthropic after tool_results (strings): non-stream text, end_turn" has "$T/out" '"content":[{"type":"text","text":"tool said: file.txt\n42"}],"stop_reason":"end_turn"'
+
+# ---- OpenAI Responses API
+# the shape of a Responses stream: values replaced, the echoed parameters and
+# error/incomplete_details (not in the fixtures) dropped, distinct lines sorted
+resp_shape() {
+    tr -d '\r' <"$1" | sed -E 's/,"error":null,"incomplete_details":null//; s/,"instructions":.*,"metadata":\{\}//;
+        s/"(id|item_id|call_id|model)":"[^"]*"/"\1":I/g; s/"(sequence_number|created_at|output_index)":[0-9]+/"\1":N/g;
+        s/"(delta|text|arguments)":"([^"\\]|\\.)*"/"\1":C/g; s/"(input|output|total|reasoning|cached)_tokens":[0-9]+/"\1_tokens":N/g' | sort -u
+}
+# the output_text deltas of a Responses stream, joined
+rdeltas_of() { grep -o '"type":"response.output_text.delta",.*"delta":"[^"]*"' "$1" | sed -E 's/.*"delta":"([^"]*)"/\1/' | tr -d '\n'; }
+RQ='{"model":"gpt-4.1","instructions":"Be brief.","input":[{"role":"user","content":[{"type":"input_text","text":"Hi"}]}],"stream":true}'
+RNS='{"model":"gpt-4.1","input":"Hello world"}'
+check "responses stream status" eq "$(post /v1/responses "$RQ")" 200
+check "responses stream events" eq "$(events_of $T/out)" "response.created response.in_progress response.output_item.added response.content_part.added $(printf 'response.output_text.delta %.0s' $(seq 8))response.output_text.done response.content_part.done response.output_item.done response.completed "
+check "responses stream shape = fixture" same_shape <(resp_shape $T/out) <(resp_shape "$FIX/responses/stream-text.sse")
+check "responses stream: each data line's type is its event's name" eq "$(paste -d ' ' <(grep '^event: ' $T/out | sed 's/^event: //') <(grep '^data: ' $T/out | sed -E 's/^data: \{"type":"([a-z_.]*)".*/\1/') | awk '$1 != $2' | wc -l)" 0
+check "responses stream: sequence_number 0, 1, 2, ..." eq "$(grep -o '^data: {"type":"[a-z_.]*","sequence_number":[0-9]*' $T/out | sed 's/.*://' | tr '\n' ' ')" "$(seq -s ' ' 0 15) "
+check "responses stream text" eq "$(rdeltas_of $T/out)" "mock: Hi"
+check "responses stream: done text, no [DONE]" bash -c "grep -q '\"type\":\"response.output_text.done\",.*\"text\":\"mock: Hi\"}' $T/out && ! grep -q DONE $T/out"
+check "responses stream: completed with the whole response and usage" has "$T/out" '"status":"completed","error":null,"incomplete_details":null,"model":"gpt-4.1","output":[{"id":"msg_mock'
+check "responses stream: usage (instructions and input words)" has "$T/out" '"usage":{"input_tokens":3,"input_tokens_details":{"cached_tokens":0},"output_tokens":8,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":11}}}'
+check "responses stream: instructions echoed, OpenAI headers" bash -c "grep -q '\"instructions\":\"Be brief.\"' $T/out && grep -qi '^x-ratelimit-limit-requests' $T/hdr && grep -qi '^content-type: text/event-stream' $T/hdr"
+post /s/tools=1,chunks=0/v1/responses '{"model":"gpt-4.1","input":"Weather in Paris?","stream":true,"tools":[{"type":"function","name":"get_weather","parameters":{}}]}' >/dev/null
+check "responses function call stream shape = fixture" same_shape <(resp_shape $T/out) <(resp_shape "$FIX/responses/stream-function-call.sse")
+check "responses function call arguments join" eq "$(args_of $T/out delta)" '{"location":"Paris","n":0}'
+check "responses non-stream" eq "$(post /v1/responses "$RNS"; grep -o '"status":"completed".*"output":\[{"id":"msg_mock[0-9]*","type":"message","status":"completed","role":"assistant","content":\[{"type":"output_text","text":"mock: Hello world","annotations":\[\]}\]}\]' $T/out | sed -E 's/msg_mock[0-9]+/msg/')" '200"status":"completed","error":null,"incomplete_details":null,"model":"gpt-4.1","output":[{"id":"msg","type":"message","status":"completed","role":"assistant","content":[{"type":"output_text","text":"mock: Hello world","annotations":[]}]}]'
+check "responses non-stream: id, echo, usage" bash -c "grep -q '^{\"id\":\"resp_mock[0-9]*\",\"object\":\"response\",\"created_at\":[0-9]*,' $T/out && grep -q '\"parallel_tool_calls\":true,.*\"tool_choice\":\"auto\",\"tools\":\[\]' $T/out && grep -q '\"usage\":{\"input_tokens\":2,.*\"output_tokens\":8,.*\"total_tokens\":10}}$' $T/out"
+RCT='"tools":[{"type":"function","name":"exec_command","parameters":{}},{"type":"custom","name":"apply_patch"}]'
+post /s/thinking=1,tools=2,chunks=2/v1/responses "{\"model\":\"m\",\"stream\":true,$RCT,\"input\":\"Hi\"}" >/dev/null
+check "responses thinking + function call + custom tool call: events" eq "$(events_of $T/out)" "response.created response.in_progress response.output_item.added response.reasoning_summary_part.added $(printf 'response.reasoning_summary_text.delta %.0s' 1 2 3)response.reasoning_summary_text.done response.reasoning_summary_part.done response.output_item.done response.output_item.added response.content_part.added response.output_text.delta response.output_text.delta response.output_text.done response.content_part.done response.output_item.done response.output_item.added $(printf 'response.function_call_arguments.delta %.0s' 1 2 3)response.function_call_arguments.done response.output_item.done response.output_item.added $(printf 'response.custom_tool_call_input.delta %.0s' 1 2 3)response.custom_tool_call_input.done response.output_item.done response.completed "
+check "responses thinking: summary deltas" eq "$(grep -o 'reasoning_summary_text.delta",.*"delta":"[^"]*"' $T/out | sed -E 's/.*"delta":"([^"]*)"/\1/' | tr -d '\n')" "Let me think about that."
+check "responses items in the completed output" has "$T/out" '"output":[{"id":"rs_mock'
+check "responses custom tool call item" eq "$(grep -o '"output_index":3,"item":{"id":"ctc_mock[0-9]*_1","type":"custom_tool_call","call_id":"call_mock[0-9]*_1","name":"apply_patch","input":"{' $T/out | sed -E 's/mock[0-9]+_/mock_/g')" '"output_index":3,"item":{"id":"ctc_mock_1","type":"custom_tool_call","call_id":"call_mock_1","name":"apply_patch","input":"{'
+check "responses function call item: output_index 2" bash -c "grep -q '\"output_index\":2,\"item\":{\"id\":\"fc_mock[0-9]*_0\",\"type\":\"function_call\",\"status\":\"completed\",\"call_id\":\"call_mock[0-9]*_0\",\"name\":\"exec_command\"' $T/out"
+check "responses usage: reasoning tokens" has "$T/out" '"output_tokens":5,"output_tokens_details":{"reasoning_tokens":3},"total_tokens":6}'
+post "/s/tools=1,chunks=0,tool_name=apply_patch,tool_text=***%20Begin%20Patch%0A***%20End%20Patch/v1/responses" "{\"model\":\"m\",$RCT,\"input\":\"Hi\"}" >/dev/null
+check "responses custom tool call non-stream (tool_name, tool_text raw)" has "$T/out" '"type":"custom_tool_call","call_id":"call_mock'
+check "responses custom tool call input = tool_text" has "$T/out" '"name":"apply_patch","input":"*** Begin Patch\n*** End Patch"}]'
+post /s/tools=1/v1/responses "$(tr -d '\n' <"$FIX/responses/request.json")" >/dev/null
+check "responses after function_call_output (fixture request): 'tool said: <output>'" eq "$(rdeltas_of $T/out) $(grep -c function_call_arguments $T/out)" "tool said: 21C, sunny 0"
+post /s/tools=1,chunks=0/v1/responses '{"model":"m","input":[{"role":"user","content":"x"},{"type":"custom_tool_call","call_id":"c","name":"apply_patch","input":"p"},{"type":"custom_tool_call_output","call_id":"c","output":[{"type":"input_text","text":"Done!"}]}]}' >/dev/null
+check "responses after custom_tool_call_output (non-stream)" has "$T/out" '"content":[{"type":"output_text","text":"tool said: Done!","annotations":[]}]}],'
+post /s/finish=length,chunks=2/v1/responses "$RQ" >/dev/null
+check "responses finish=length: response.incomplete last" eq "$(events_of $T/out | awk '{ print $NF }')" "response.incomplete"
+check "responses finish=length: incomplete_details" has "$T/out" '"status":"incomplete","error":null,"incomplete_details":{"reason":"max_output_tokens"}'
+post /s/fault=error_midstream,after=2/v1/responses "$RQ" >/dev/null
+check "responses error_midstream: error then response.failed, nothing after" eq "$(events_of $T/out | awk '{ print $(NF-1), $NF }')" "error response.failed"
+check "responses error_midstream: 2 chunks" eq "$(rdeltas_of $T/out)" "mo"
+check "responses error_midstream: the error event" has "$T/out" 'data: {"type":"error","sequence_number":6,"code":"server_error","message":"An error occurred while processing your request.'
+check "responses error_midstream: response.failed with error" has "$T/out" '"status":"failed","error":{"code":"server_error","message":"An error occurred'
+post /s/fault=error_midstream,error_type=rate_limit_exceeded,message=slow%20down/v1/responses "$RQ" >/dev/null
+check "responses error_midstream: error_type and message" has "$T/out" '"code":"rate_limit_exceeded","message":"slow down","param":null}'
+post /s/fault=truncate,after=3/v1/responses "$RQ" >/dev/null
+check "responses truncate: 3 chunks, no response.completed" eq "$(rdeltas_of $T/out) $(grep -c response.completed $T/out)" "moc 0"
+check "responses 429 body = OpenAI fixture" eq "$(post /v1/responses "$RQ" -H 'Authorization: Bearer sk-r-fail429'; cat $T/out)" "429$(tail -n 1 "$FIX/openai/error-429-headers.txt")"
+check "responses insufficient_quota" eq "$(post /s/fault=insufficient_quota/v1/responses "$RNS"; grep -o '"code":"insufficient_quota"' $T/out)" '429"code":"insufficient_quota"'
+check "responses without input: 400" eq "$(post /v1/responses '{"model":"m"}'; cat $T/out)" "400{\"error\":{\"message\":\"Missing required parameter: 'input'.\",\"type\":\"invalid_request_error\",\"param\":\"input\",\"code\":\"missing_required_parameter\"}}"
+check "responses GET: 405" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/responses)" 405
+check "format=responses: models list as OpenAI's" has <(curl -s $U/s/format=responses/v1/models) '{"object":"list","data":[{"id":"gpt-4o-mini","object":"model"'
 
 # ---- completions, embeddings, images
 post /v1/completions '{"model":"m","prompt":"Say this"}' >/dev/null
