@@ -1,8 +1,10 @@
 // Codex CLI itself (`@openai/codex`, pinned) through llmgate's Responses API,
-// offline: `codex exec` against the echo model and against an openai
-// provider (the mock, answering chat completions: the Responses request is
-// translated), each with one turn, and a tool round trip in which Codex runs
-// a shell command (its exec_command tool) and the output reaches the model.
+// offline: `codex exec` against the echo model, against an openai provider
+// that speaks only chat completions (the mock: the Responses request is
+// translated) and against one that speaks the Responses API (the mock again:
+// relayed), each with one turn, a tool round trip in which Codex runs a shell
+// command (its exec_command tool) and the output reaches the model, and one
+// in which it applies a patch through its custom apply_patch tool.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,6 +25,9 @@ before(async () => {
       port, workers: 2, top: `access_tokens: [${TOKEN}]\ntimeouts: {ping: 0}`,
       providers: [
         { name: 'echo', type: 'echo', models: ['echo', 'gpt-5.5-echo'] },
+        // speaks the Responses API: Codex's requests are relayed as they are
+        { name: 'oresp', base: `${mock.base}/v1`, keys: [mkKey('codexr')], models: ['resp-*', 'gpt-5.5-resp*'],
+          extra: { list_models: [], responses_api: true } },
         { name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('codex')], models: ['gpt-*'], extra: { list_models: [] } },
       ],
     }),
@@ -139,4 +144,44 @@ test('codex exec through an openai provider (the mock, chat completions): apply_
   assert.equal(JSON.parse(call.function.arguments).input, PATCH, 'the custom call goes back as the function call it was');
   assert.equal(msgs.at(-1).role, 'tool');
   assert.match(msgs.at(-1).content, /hello\.txt/);
+});
+
+// ---- an upstream that speaks the Responses API: relayed as it is
+
+test('codex exec through a Responses upstream (relayed): one turn', async () => {
+  const tag = `codex-relay-${Date.now()}`;
+  const r = await codex(tag, 'resp-codex~chunks=3');
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.match(r.message, /^mock: /);
+  const [entry] = await settledRequests(mock, tag);
+  assert.equal(entry.path, '/v1/responses');
+  const sent = JSON.parse(entry.body);
+  assert.ok(sent.tools.some((t) => t.type === 'namespace'), 'Codex\'s tools reach the upstream as Codex sent them');
+});
+
+test('codex exec through a Responses upstream (relayed): a shell tool round trip', async () => {
+  const tag = `codex-relay-tool-${Date.now()}`;
+  const r = await codex(tag, `resp-codex~chunks=2,${BASH}`);
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.ok(r.events.some((e) => e.type === 'item.completed' && e.item?.type === 'command_execution'), r.stdout);
+  assert.match(r.message, /^tool said: [\s\S]*hi-from-tool/);
+  const reqs = await settledRequests(mock, tag);
+  assert.equal(reqs.length, 2, 'one request per model call');
+  const last = JSON.parse(reqs[1].body).input.at(-1);
+  assert.equal(last.type, 'function_call_output');
+  assert.match(JSON.stringify(last.output), /hi-from-tool/);
+});
+
+test('codex exec through a Responses upstream (relayed): apply_patch stays a custom tool both ways', async () => {
+  const tag = `codex-relay-patch-${Date.now()}`;
+  const r = await codex(tag, `gpt-5.5-resp~chunks=2,tools=1,tool_name=apply_patch,tool_text=${encodeURIComponent(PATCH)}`, readHello);
+  assert.equal(r.failed, false, r.stdout + r.stderr);
+  assert.equal(r.seen, 'hello from llmgate\n', 'the patch was applied: ' + r.stdout);
+  assert.match(r.message, /^tool said: [\s\S]*hello\.txt/);
+  const reqs = await settledRequests(mock, tag);
+  assert.equal(reqs.length, 2, 'one request per model call');
+  assert.ok(JSON.parse(reqs[0].body).tools.some((t) => t.type === 'custom' && t.name === 'apply_patch'));
+  const input = JSON.parse(reqs[1].body).input;
+  assert.equal(input.at(-1).type, 'custom_tool_call_output');
+  assert.equal(input.findLast((i) => i.type === 'custom_tool_call')?.input, PATCH);
 });

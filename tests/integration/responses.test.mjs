@@ -7,7 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { startGateway, startMock, request } from './lib/harness.mjs';
-import { mkKey, gatewayYaml, settledRequests } from './lib/upstream.mjs';
+import { mkKey, gatewayYaml, settledRequests, scrape, metric } from './lib/upstream.mjs';
+import { waitFor } from './lib/harness.mjs';
 
 let mock, gw;
 before(async () => {
@@ -17,6 +18,12 @@ before(async () => {
       port, workers: 2, top: 'timeouts: {ping: 0}',
       providers: [
         { name: 'echo', type: 'echo', models: ['echo'] },
+        // speaks the Responses API: /v1/responses is relayed as it is
+        { name: 'oresp', base: `${mock.base}/v1`, keys: [mkKey('relay')], models: ['resp-*'],
+          extra: { list_models: [], responses_api: true, model_map: { 'resp-alias': 'resp-real' } } },
+        // its one key fails; the fallback speaks only chat completions
+        { name: 'orbad', base: `${mock.base}/v1`, keys: [mkKey('bad', 'fail500')], models: ['rfb-*'],
+          extra: { list_models: [], responses_api: true, fallback: ['oai'] } },
         { name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('resp')], models: ['gpt-*'], extra: { list_models: [] } },
       ],
     }),
@@ -207,4 +214,79 @@ test('local_shell on echo: a local_shell_call with an exec action; the call and 
     input: [{ role: 'user', content: 'list' }, call, { type: 'local_shell_call_output', id: call.call_id, output: 'total 0' }],
   });
   assert.equal(back.output_text, 'total 0', 'echo answers the tool output: it reached the model');
+});
+
+// ---- relayed to an upstream that speaks the Responses API (responses_api: true)
+
+test('relayed: the client\'s bytes reach /v1/responses upstream; the answer comes back as it was sent', async () => {
+  const tag = `relay-${Date.now()}`;
+  const body = JSON.stringify({ model: 'resp-a~chunks=3', input: [{ role: 'user', content: tag }], tools: CUSTOM, metadata: { k: 'v' } });
+  const r = await request(gw.url('/v1/responses'), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.object, 'response');
+  assert.equal(textOf(r.json), `mock: ${tag}`);
+  const [sent] = await settledRequests(mock, tag);
+  assert.equal(sent.path, '/v1/responses');
+  assert.equal(sent.body, body, 'relayed byte for byte (a custom tool and metadata included)');
+  const direct = await request(`${mock.base}/v1/responses`, { method: 'POST', body: sent.body, headers: { authorization: `Bearer ${sent.headers?.authorization ?? 'x'}` } });
+  assert.deepEqual(Object.keys(r.json).sort(), Object.keys(direct.json).sort(), 'the upstream\'s own response object');
+});
+
+test('relayed: model_map renames the model and nothing else', async () => {
+  const tag = `relay-map-${Date.now()}`;
+  const r = await client().responses.create({ model: 'resp-alias', input: tag });
+  assert.equal(r.output_text, `mock: ${tag}`);
+  const [sent] = await settledRequests(mock, tag);
+  assert.deepEqual(JSON.parse(sent.body), { model: 'resp-real', input: tag });
+});
+
+test('relayed: a stream with a custom tool call and reasoning; the SDK reads it; usage is counted', async () => {
+  const tag = `relay-stream-${Date.now()}`;
+  const before = await scrape(gw);
+  const model = `resp-b~chunks=4,thinking=1,tools=1,tool_name=run_sql,tool_text=${encodeURIComponent('SELECT 2')}`;
+  const stream = client().responses.stream({ model, input: tag, tools: CUSTOM });
+  const final = await stream.finalResponse();
+  assert.deepEqual(final.output.map((o) => o.type), ['reasoning', 'message', 'custom_tool_call']);
+  assert.equal(final.output[2].input, 'SELECT 2');
+  const events = await rawStream({ model, input: tag, tools: CUSTOM });
+  assert.ok(events.some((e) => e.type === 'response.custom_tool_call_input.delta'), 'the upstream\'s own events');
+  assert.equal(events.at(-1).type, 'response.completed');
+  const { input_tokens, output_tokens } = events.at(-1).response.usage;
+  const grown = (m, kind) => metric(m, 'llmgate_tokens_total', { provider: 'oresp', kind }) - metric(before, 'llmgate_tokens_total', { provider: 'oresp', kind });
+  // both requests: the same answer, so twice the upstream's usage
+  await waitFor(async () => {
+    const m = await scrape(gw);
+    return grown(m, 'prompt') >= 2 * input_tokens && grown(m, 'completion') >= 2 * output_tokens ? m : null;
+  }, { timeout: 30000, what: 'the token counters to grow by the upstream\'s usage' });
+  const m = await scrape(gw);
+  assert.equal(grown(m, 'prompt'), 2 * input_tokens);
+  assert.equal(grown(m, 'completion'), 2 * output_tokens);
+});
+
+test('relayed: the upstream\'s own failure events end the stream as they are; a cut stream gets an error event', async () => {
+  const failed = await rawStream({ model: 'resp-c~chunks=4,fault=error_midstream,after=2', input: 'x' });
+  assert.deepEqual(failed.slice(-2).map((e) => e.type), ['error', 'response.failed'], 'nothing added after the upstream\'s own end');
+  const cut = await request(gw.url('/v1/responses'), { method: 'POST', body: { model: 'resp-c~chunks=4,fault=truncate,after=2', input: 'x', stream: true } });
+  assert.equal(cut.status, 200);
+  const last = cut.text.trim().split(/\n\n/).at(-1);
+  assert.match(last, /^event: error\ndata: /);
+  assert.equal(JSON.parse(/^data: (.*)$/m.exec(last)[1]).code, 'upstream_truncated');
+  // an upstream error before the answer reaches the client as OpenAI's error
+  const bad = await request(gw.url('/v1/responses'), { method: 'POST', body: { model: 'resp-c~fault=http,status=400', input: 'x' } });
+  assert.equal(bad.status, 400, bad.text);
+  assert.equal(typeof bad.json.error.message, 'string');
+});
+
+test('relayed: when the Responses upstream fails, the fallback (chat completions only) gets the translated request', async () => {
+  const tag = `relay-fb-${Date.now()}`;
+  const r = await client().responses.create({ model: 'rfb-x', input: tag });
+  assert.equal(r.output_text, `mock: ${tag}`);
+  const reqs = await settledRequests(mock, tag);
+  assert.deepEqual(reqs.map((e) => e.path), ['/v1/responses', '/v1/chat/completions']);
+});
+
+test('a message item in a role the Responses API has not (tool) is a 400 naming the item', async () => {
+  const r = await request(gw.url('/v1/responses'), { method: 'POST', body: { model: 'echo', input: [{ role: 'tool', content: 'x' }] } });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.param, 'input[0]');
 });
