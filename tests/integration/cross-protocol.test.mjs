@@ -1,5 +1,5 @@
 // The cross-protocol matrix: each client protocol (OpenAI chat completions,
-// Anthropic messages, Ollama's chat) against each upstream protocol (openai, anthropic,
+// Anthropic messages, Ollama's chat, OpenAI's Responses API) against each upstream protocol (openai, anthropic,
 // poe, puter, echo), stream and not: text, tool calls (single, parallel,
 // arguments streamed), reasoning, usage, stop reasons, and upstream errors
 // before and after the first byte. Both protocols must tell the same answer;
@@ -90,6 +90,7 @@ async function ask(proto, model, { stream = false, content = 'Hi there', tools =
     return { status: 200, text, reasoning, tools: calls.map((c) => ({ name: c.name, input: JSON.parse(c.args || '{}') })), stop, usage: { in: usage.prompt_tokens, out: usage.completion_tokens } };
   }
   if (proto === 'ollama') return askOllama(model, { stream, content, tools, headers });
+  if (proto === 'responses') return askResponses(model, { stream, content, tools, headers });
   const body = { model, max_tokens: 256, stream, messages: userMessage(content) };
   if (tools) body.tools = TOOLS_ANT;
   const r = await request(gw.url('/v1/messages'), { method: 'POST', body, headers: { 'x-api-key': 'puter-token', 'anthropic-version': '2023-06-01', ...headers } });
@@ -135,6 +136,38 @@ async function askOllama(model, { stream, content, tools, headers }) {
   return { status: 200, text, reasoning, tools: calls, stop, usage: { in: last.prompt_eval_count, out: last.eval_count } };
 }
 
+// OpenAI's Responses API, normalised like the others: every event named by
+// its type, numbered from 0; the last one (response.completed or
+// .incomplete) holds every item whole.
+const TOOLS_RESP = [{ type: 'function', name: 'get_weather', parameters: { type: 'object' } }];
+async function askResponses(model, { stream, content, tools, headers }) {
+  const body = { model, stream, input: content };
+  if (tools) body.tools = TOOLS_RESP;
+  const r = await request(gw.url('/v1/responses'), { method: 'POST', body, headers: { authorization: 'Bearer puter-token', ...headers } });
+  if (r.status !== 200) return { status: r.status, json: r.json, text: r.text };
+  let resp = r.json;
+  if (stream) {
+    const events = r.text.split('\n\n').filter((b) => b.trim()).map((b) => {
+      const data = JSON.parse(/^data: (.*)$/m.exec(b)[1]);
+      assert.equal(/^event: (.*)$/m.exec(b)?.[1], data.type, b);
+      return data;
+    });
+    const err = events.find((e) => e.type === 'error');
+    if (err) return { status: 200, midstreamError: err, raw: r.text };
+    events.forEach((e, i) => assert.equal(e.sequence_number, i, JSON.stringify(e)));
+    resp = events.at(-1).response;
+    assert.match(events.at(-1).type, /^response\.(completed|incomplete)$/);
+  }
+  const calls = resp.output.filter((o) => o.type === 'function_call').map((c) => ({ name: c.name, input: JSON.parse(c.arguments || '{}') }));
+  return {
+    status: 200,
+    text: resp.output.filter((o) => o.type === 'message').flatMap((o) => o.content).map((c) => c.text).join(''),
+    reasoning: resp.output.filter((o) => o.type === 'reasoning').flatMap((o) => o.summary).map((x) => x.text).join(''),
+    tools: calls, stop: resp.status === 'incomplete' ? 'length' : calls.length ? 'tool_calls' : 'stop',
+    usage: { in: resp.usage.input_tokens, out: resp.usage.output_tokens },
+  };
+}
+
 const sameAnswer = (a, b, what) => {
   for (const k of ['text', 'reasoning', 'tools', 'stop']) assert.deepEqual(a[k], b[k], `${what}: ${k} differs\n${JSON.stringify(a)}\n${JSON.stringify(b)}`);
 };
@@ -153,6 +186,9 @@ for (const [egress, model] of EGRESS) {
       const o = await ask('ollama', model('chunks=4'), { stream });
       sameAnswer(a, o, `${egress} ${mode} ollama`);
       assert.deepEqual(o.usage, a.usage);
+      const r = await ask('responses', model('chunks=4'), { stream });
+      sameAnswer(a, r, `${egress} ${mode} responses`);
+      assert.deepEqual(r.usage, a.usage);
       assert.equal(a.status, 200, JSON.stringify(a));
       assert.equal(b.status, 200, JSON.stringify(b));
       assert.ok(a.text.length > 0);
@@ -167,6 +203,7 @@ for (const [egress, model] of EGRESS) {
       const b = await ask('anthropic', model('chunks=2,tools=2,thinking=1'), { stream, tools: true });
       sameAnswer(a, b, `${egress} ${mode} tools`);
       sameAnswer(a, await ask('ollama', model('chunks=2,tools=2,thinking=1'), { stream, tools: true }), `${egress} ${mode} ollama tools`);
+      sameAnswer(a, await ask('responses', model('chunks=2,tools=2,thinking=1'), { stream, tools: true }), `${egress} ${mode} responses tools`);
       assert.equal(a.stop, 'tool_calls');
       assert.deepEqual(a.tools, [{ name: 'get_weather', input: { location: 'Paris', n: 0 } }, { name: 'get_weather', input: { location: 'Paris', n: 1 } }]);
       assert.equal(a.reasoning, 'Let me think about that.');
@@ -190,6 +227,7 @@ for (const [egress, model] of EGRESS) {
       const a = await ask('openai', model('chunks=2,finish=length'), { stream });
       const b = await ask('anthropic', model('chunks=2,finish=length'), { stream });
       assert.equal((await ask('ollama', model('chunks=2,finish=length'), { stream })).stop, 'length');
+      assert.equal((await ask('responses', model('chunks=2,finish=length'), { stream })).stop, 'length');
       assert.equal(a.stop, 'length');
       assert.equal(b.stop, 'length');
     });
@@ -207,6 +245,9 @@ for (const [egress, model] of EGRESS) {
     const o = await ask('ollama', model('fault=400'), { stream: true });
     assert.equal(o.status, 400, o.text);
     assert.equal(typeof o.json?.error, 'string', o.text);
+    const r = await ask('responses', model('fault=400'), { stream: true });
+    assert.equal(r.status, 400, r.text);
+    assert.ok(r.json?.error?.message, r.text);
   });
 
   test(`${egress} upstream: an error after the first byte ends the stream with the client's protocol's error event`, async () => {
@@ -222,6 +263,9 @@ for (const [egress, model] of EGRESS) {
     assert.equal((await ask('openai', model('chunks=2'))).status, 200);
     const o = await ask('ollama', model('chunks=4,fault=error_midstream,after=2'), { stream: true });
     assert.ok(o.midstreamError?.message, JSON.stringify(o));
+    assert.equal((await ask('openai', model('chunks=2'))).status, 200);
+    const r = await ask('responses', model('chunks=4,fault=error_midstream,after=2'), { stream: true });
+    assert.ok(r.midstreamError?.message, JSON.stringify(r));
   });
 }
 
@@ -247,6 +291,7 @@ test('poe and puter answer Anthropic clients too, stream and not', async () => {
       assert.ok(b.text.length > 0);
       sameAnswer(a, b, `${model} ${stream}`);
       sameAnswer(a, await ask('ollama', model, { stream }), `${model} ${stream} ollama`);
+      sameAnswer(a, await ask('responses', model, { stream }), `${model} ${stream} responses`);
     }
   }
 });
@@ -258,6 +303,7 @@ test('echo: the same answer in both protocols, text and tool call', async () => 
     const b = await ask('anthropic', 'echo', { stream, tools: true, content: 'call get_weather {"location":"Rome"}' });
     sameAnswer(a, b, 'echo tool');
     sameAnswer(a, await ask('ollama', 'echo', { stream, tools: true, content: 'call get_weather {"location":"Rome"}' }), 'echo tool ollama');
+    sameAnswer(a, await ask('responses', 'echo', { stream, tools: true, content: 'call get_weather {"location":"Rome"}' }), 'echo tool responses');
     assert.deepEqual(b.tools, [{ name: 'get_weather', input: { location: 'Rome' } }]);
   }
 });
