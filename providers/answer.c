@@ -261,9 +261,12 @@ int llg_answer_fail(llg_answer_t *a, llg_strbuf_t *out, llg_xlate_error_t *err)
     a->ended = true;
     if (a->stream && a->committed) {
         int status = err->http_status;
+        const char *type = err->type[0] ? err->type : "server_error", *code = err->code[0] ? err->code : NULL;
         err->http_status = 0;
-        a->render->error_event(out, status, err->type[0] ? err->type : "server_error", err->code[0] ? err->code : NULL,
-                               err->message);
+        if (a->render->fail != NULL)
+            a->render->fail(a, out, type, code, err->message);
+        else
+            a->render->error_event(out, status, type, code, err->message);
     }
     return -1;
 }

@@ -65,6 +65,10 @@ typedef struct llg_render {
     /* the last event of a stream that fails after it started (the protocol's
      * own error event, and its end marker if it has one) */
     void (*error_event)(llg_strbuf_t *out, int status, const char *type, const char *code, const char *message);
+    /* optional, in place of error_event when the answer fails: the events
+     * that need the answer's state (the Responses API numbers them, and
+     * ends with response.failed) */
+    void (*fail)(llg_answer_t *a, llg_strbuf_t *out, const char *type, const char *code, const char *message);
     /* an error body (no framing) for an HTTP error status */
     void (*error_body)(llg_strbuf_t *out, int status, const char *type, const char *code, const char *param, const char *message);
 } llg_render_t;

@@ -12,7 +12,7 @@
  * .done) - a new item at each change of kind; and response.completed (or
  * response.incomplete for a length stop, with incomplete_details) with
  * every item whole and the usage. A failure after the start is an `error`
- * event. A whole answer is the same `response` object.
+ * event then response.failed. A whole answer is the same `response` object.
  *
  * Calls of the functions that stand for the request's custom tools and
  * local_shell (providers/responses_request.c) become custom_tool_call items
@@ -202,13 +202,33 @@ static void item(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t *b,
     }
 }
 
-/* The response object; `items` NULL: none yet. */
+/* `"code":..,"message":..` of an error */
+static void error_members(llg_strbuf_t *out, const char *code, const char *message)
+{
+    llg_strbuf_appends(out, "\"code\":");
+    if (code != NULL)
+        llg_strbuf_append_json_string(out, code, strlen(code));
+    else
+        llg_strbuf_appends(out, "null");
+    llg_strbuf_appends(out, ",\"message\":");
+    llg_strbuf_append_json_text(out, message);
+}
+
+/* The response object; `items` NULL: none yet; `error` (code and message
+ * members) NULL: none. */
 static void response(llg_strbuf_t *out, const llg_answer_t *a, const char *status, const llg_block_t *items, size_t n,
-                     const char *finish_reason, bool usage, uint64_t prompt, uint64_t completion)
+                     const char *finish_reason, bool usage, uint64_t prompt, uint64_t completion, const llg_strbuf_t *error)
 {
     const llg_responses_state_t *r = &a->resp;
-    llg_strbuf_appendf(out, "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\",\"error\":null,", r->id,
+    llg_strbuf_appendf(out, "{\"id\":\"%s\",\"object\":\"response\",\"created_at\":%lld,\"status\":\"%s\",\"error\":", r->id,
                        (long long)r->created, status);
+    if (error != NULL) {
+        llg_strbuf_append(out, "{", 1);
+        llg_strbuf_append(out, error->data, error->len);
+        llg_strbuf_append(out, "},", 2);
+    } else {
+        llg_strbuf_appends(out, "null,");
+    }
     if (finish_reason != NULL && strcmp(finish_reason, "length") == 0)
         llg_strbuf_appends(out, "\"incomplete_details\":{\"reason\":\"max_output_tokens\"},");
     else if (finish_reason != NULL && strcmp(finish_reason, "content_filter") == 0)
@@ -249,7 +269,7 @@ static void begin(llg_answer_t *a, llg_strbuf_t *out)
     for (int i = 0; i < 2; i++) {
         ev(a, out, types[i]);
         llg_strbuf_appends(out, ",\"response\":");
-        response(out, a, "in_progress", NULL, 0, NULL, false, 0, 0);
+        response(out, a, "in_progress", NULL, 0, NULL, false, 0, 0, NULL);
         llg_strbuf_appends(out, "}\n\n");
     }
 }
@@ -416,27 +436,43 @@ static void finish(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason
     bool inc = incomplete(finish_reason);
     ev(a, out, inc ? "response.incomplete" : "response.completed");
     llg_strbuf_appends(out, ",\"response\":");
-    response(out, a, inc ? "incomplete" : "completed", a->resp.items, a->resp.nitems, finish_reason, true, prompt, completion);
+    response(out, a, inc ? "incomplete" : "completed", a->resp.items, a->resp.nitems, finish_reason, true, prompt, completion,
+             NULL);
     llg_strbuf_appends(out, "}\n\n");
 }
 
 static void whole(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason, uint64_t prompt, uint64_t completion)
 {
     response(out, a, incomplete(finish_reason) ? "incomplete" : "completed", a->blocks, a->nblocks, finish_reason, true, prompt,
-             completion);
+             completion, NULL);
 }
 
+/* An error event without the answer's state (the proxy's own, after a
+ * relayed or translated stream started): numbered 0. */
 static void error_event(llg_strbuf_t *out, int status, const char *type, const char *code, const char *message)
 {
     (void)status, (void)type;
-    llg_strbuf_appends(out, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":0,\"code\":");
-    if (code != NULL)
-        llg_strbuf_append_json_string(out, code, strlen(code));
-    else
-        llg_strbuf_appends(out, "null");
-    llg_strbuf_appends(out, ",\"message\":");
-    llg_strbuf_append_json_text(out, message);
+    llg_strbuf_appends(out, "event: error\ndata: {\"type\":\"error\",\"sequence_number\":0,");
+    error_members(out, code, message);
     llg_strbuf_appends(out, ",\"param\":null}\n\n");
+}
+
+/* A failure after the start, as OpenAI ends such a stream: an `error` event,
+ * then response.failed with the error and the items so far, numbered on. */
+static void fail(llg_answer_t *a, llg_strbuf_t *out, const char *type, const char *code, const char *message)
+{
+    (void)type;
+    llg_strbuf_t err = {0};
+    error_members(&err, code != NULL ? code : "server_error", message);
+    ev(a, out, "error");
+    llg_strbuf_append(out, ",", 1);
+    error_members(out, code, message);
+    llg_strbuf_appends(out, ",\"param\":null}\n\n");
+    ev(a, out, "response.failed");
+    llg_strbuf_appends(out, ",\"response\":");
+    response(out, a, "failed", a->resp.items, a->resp.nitems, NULL, false, 0, 0, &err);
+    llg_strbuf_appends(out, "}\n\n");
+    llg_strbuf_free(&err);
 }
 
 const llg_render_t llg_render_responses = {
@@ -450,5 +486,6 @@ const llg_render_t llg_render_responses = {
     .finish = finish,
     .whole = whole,
     .error_event = error_event,
+    .fail = fail,
     .error_body = llg_oai_error_body_full,
 };

@@ -206,25 +206,28 @@ static void fuzz_adapter(const llg_egress_t *eg, const uint8_t *data, size_t siz
     if (rw != 0 && ew.http_status != 0)
         FUZZ_ASSERT(whole.len == 0 && ew.http_status >= 400);
     if (responses) {
-        /* every event: `event: T` + data of type T with a sequence number;
+        /* every event: `event: T` + data of type T, numbered 0, 1, 2, ...;
          * a success ends with response.completed/incomplete, a committed
-         * failure with error; a whole answer is one response object */
+         * failure with error then response.failed; a whole answer is one
+         * response object */
         FUZZ_ASSERT(llg_utf8_valid(whole.data != NULL ? whole.data : "", whole.len));
         if (stream && (rw == 0 || ew.http_status == 0)) {
             const char *last = NULL;
+            int seq = 0;
             for (const char *p = whole.data; p != NULL && (p = strstr(p, "\ndata: ")) != NULL; p += 7) {
                 const char *e = strstr(p + 7, "\n\n");
                 FUZZ_ASSERT(e != NULL);
                 cJSON *j = cJSON_ParseWithLength(p + 7, (size_t)(e - p - 7));
-                FUZZ_ASSERT(cJSON_IsObject(j) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "sequence_number")));
+                const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "sequence_number");
+                FUZZ_ASSERT(cJSON_IsObject(j) && cJSON_IsNumber(n) && n->valueint == seq++);
                 last = fuzz_json_str(j, "type");
                 FUZZ_ASSERT(last != NULL);
                 last = strstr(last, "response.completed") == last || strstr(last, "response.incomplete") == last ? "end"
-                       : strcmp(last, "error") == 0                                                              ? "error"
+                       : strcmp(last, "response.failed") == 0                                                    ? "failed"
                                                                                                                  : "piece";
                 cJSON_Delete(j);
             }
-            FUZZ_ASSERT(last != NULL && strcmp(last, rw == 0 ? "end" : "error") == 0);
+            FUZZ_ASSERT(last != NULL && strcmp(last, rw == 0 ? "end" : "failed") == 0);
         } else if (rw == 0) {
             cJSON *j = cJSON_ParseWithLength(whole.data, whole.len);
             FUZZ_ASSERT(cJSON_IsObject(j));

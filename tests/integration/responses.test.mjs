@@ -49,7 +49,7 @@ async function rawStream(body) {
     assert.equal(data.type, name, b);
     return data;
   });
-  events.forEach((e, i) => { if (e.type !== 'error') assert.equal(e.sequence_number, i, JSON.stringify(e)); });
+  events.forEach((e, i) => assert.equal(e.sequence_number, i, JSON.stringify(e)));
   return events;
 }
 
@@ -154,12 +154,20 @@ test('through an openai upstream: a length stop is status incomplete (max_output
   assert.equal(events.at(-1).type, 'response.incomplete');
 });
 
-test('errors: before the first byte an OpenAI error; after it an error event', async () => {
+test('errors: before the first byte an OpenAI error; after it an error event then response.failed, numbered on', async () => {
   await assert.rejects(client().responses.create({ model: 'gpt-4o~fault=400', input: 'x' }), (e) => e.status === 400);
   await assert.rejects(client().responses.create({ model: 'nope', input: 'x' }), (e) => e.status === 404);
   const events = await rawStream({ model: 'gpt-4o~chunks=4,fault=error_midstream,after=2', input: 'x' });
-  assert.equal(events.at(-1).type, 'error');
-  assert.ok(events.at(-1).message);
+  const [err, failed] = events.slice(-2);
+  assert.equal(err.type, 'error');
+  assert.ok(err.message);
+  assert.equal(failed.type, 'response.failed');
+  assert.equal(failed.response.status, 'failed');
+  assert.equal(failed.response.error.message, err.message);
+  assert.ok(failed.response.output.some((o) => o.type === 'message'), 'the items so far');
+  const seen = [];
+  for await (const e of await client().responses.create({ model: 'gpt-4o~chunks=4,fault=error_midstream,after=2', input: 'x', stream: true })) seen.push(e.type);
+  assert.deepEqual(seen.slice(-2), ['error', 'response.failed'], 'the SDK reads the failure');
 });
 
 // Tool types other than function, for upstreams that speak only chat
