@@ -37,13 +37,22 @@ CLK = os.sysconf("SC_CLK_TCK")
 CORE_GW, CORE_LOAD = "1", "0"
 
 NONSTREAM_BODY = '{"model":"bench","messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
-# 64 content chunks of 8 bytes, each stamped by the mock with the CLOCK_MONOTONIC
-# microsecond at which it was written ([t=...])
-def stream_body(chunks, interval_ms):
+
+
+def scenario(chunks, interval_ms):
+    """the mock's model name for a stream of `chunks` content chunks of 8
+    bytes, each stamped by the mock with the CLOCK_MONOTONIC microsecond at
+    which it was written ([t=...]), interval_ms apart (0: all at once)"""
     opts = f"chunks={chunks},chunk_size=8,stamp=true"
     if interval_ms:
         opts += f",interval={interval_ms}ms"
-    return ('{"model":"bench~%s","stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}' % opts)
+    return "bench~" + opts
+
+
+def stream_body(chunks, interval_ms):
+    """also Ollama's /api/chat streaming body (the same fields)"""
+    return ('{"model":"%s","stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}'
+            % scenario(chunks, interval_ms))
 
 
 # Anthropic's Messages API (the protocol rows): the same requests in its form
@@ -54,11 +63,29 @@ ANTHROPIC_HEADERS = ["anthropic-version: 2023-06-01"]
 
 
 def messages_stream_body(chunks, interval_ms):
-    opts = f"chunks={chunks},chunk_size=8,stamp=true"
-    if interval_ms:
-        opts += f",interval={interval_ms}ms"
-    return ('{"model":"bench~%s","max_tokens":1024,"stream":true,"messages":[{"role":"user",'
-            '"content":"Count to sixty-four."}]}' % opts)
+    return ('{"model":"%s","max_tokens":1024,"stream":true,"messages":[{"role":"user",'
+            '"content":"Count to sixty-four."}]}' % scenario(chunks, interval_ms))
+
+
+# OpenAI's Responses API and Ollama's /api/chat (the protocol rows): the same
+# requests in their forms. Ollama streams unless told otherwise, so its
+# non-stream body says "stream": false; its streaming body is stream_body's.
+RESPONSES_BODY = '{"model":"bench","input":"Say hello to the benchmark."}'
+OLLAMA_BODY = ('{"model":"bench","stream":false,"messages":[{"role":"user","content":'
+               '"Say hello to the benchmark."}]}')
+
+
+def responses_stream_body(chunks, interval_ms):
+    return '{"model":"%s","input":"Count to sixty-four.","stream":true}' % scenario(chunks, interval_ms)
+
+
+# the client APIs of the protocol rows: path, non-stream body, stream body
+# maker, headers (chat: the bench's own body.json)
+PROTO_APIS = {
+    "messages": ("/v1/messages", MESSAGES_BODY, messages_stream_body, ANTHROPIC_HEADERS),
+    "responses": ("/v1/responses", RESPONSES_BODY, responses_stream_body, []),
+    "ollama": ("/api/chat", OLLAMA_BODY, stream_body, []),
+}
 
 
 def log(msg):
@@ -274,7 +301,8 @@ class Contender:
         self.headers = []
         self.proc = None
         self.ready_ms = None
-        # the API the requests go to (the protocol rows also use /v1/messages)
+        # the API the requests go to (the protocol rows also use /v1/messages,
+        # /v1/responses and /api/chat)
         self.path = "/v1/chat/completions"
         self.ready_body = NONSTREAM_BODY
         self.body_file = None  # None: work/body.json
@@ -358,9 +386,10 @@ def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary):
 
 
 # The protocol rows: llmgate only (h2o, nginx and Portkey do not speak
-# Anthropic's Messages API). key, label, gateway (None: the mock itself),
-# client API, upstream type. The floor of a row ("added" times) is the mock
-# called directly in the upstream's own API.
+# Anthropic's Messages API, OpenAI's Responses API nor Ollama's API). key,
+# label, gateway (None: the mock itself), client API, upstream type. The floor
+# of a row ("added" times) is the mock called directly in the upstream's own
+# API. (e) and (f) go through the same llmgate as (a) and (b).
 PROTO_ROUTES = [
     ("p_direct_oa", "mock, direct, /v1/chat/completions", None, "chat", "openai"),
     ("p_direct_an", "mock, direct, /v1/messages", None, "messages", "anthropic"),
@@ -369,7 +398,13 @@ PROTO_ROUTES = [
     ("p_b", "(b) /v1/messages → openai upstream (translated)", "openai", "messages", "openai"),
     ("p_c", "(c) /v1/messages → anthropic upstream (relay)", "anthropic", "messages", "anthropic"),
     ("p_d", "(d) /v1/chat/completions → anthropic upstream (translated)", "anthropic", "chat", "anthropic"),
+    ("p_e", "(e) /v1/responses → openai upstream (translated)", "openai", "responses", "openai"),
+    ("p_f", "(f) /api/chat (Ollama) → openai upstream (translated)", "openai", "ollama", "openai"),
 ]
+# the rows of the subsection "OpenAI Responses API and Ollama API" (with the
+# floor and the relay (a) they are compared with); the others are the
+# Anthropic section's
+PROTO_RO_KEYS = ("p_direct_oa", "p_a", "p_e", "p_f")
 PROTO_FLOOR = {"openai": "p_direct_oa", "anthropic": "p_direct_an"}
 
 
@@ -851,8 +886,9 @@ class Bench:
         self.labels = {c.key: c.label for c in cs}
         self.ready_ms = {c.key: c.ready_ms for c in cs}
 
-        # 9. the protocol rows (llmgate only): Anthropic's Messages API
-        log("protocol rows (Anthropic Messages API)")
+        # 9. the protocol rows (llmgate only): Anthropic's Messages API,
+        # OpenAI's Responses API, Ollama's /api/chat
+        log("protocol rows (Anthropic Messages API, Responses API, Ollama)")
         self.run_protocols()
 
     def run_protocols(self):
@@ -866,9 +902,11 @@ class Bench:
         mock, mport = start_mock(cfg, self.work, "mock-protocols", CORE_LOAD)
         self.mock_pids = [mock.pid]
         self.mport = mport
-        msg_file = os.path.join(self.work, "body-messages.json")
-        with open(msg_file, "w") as f:
-            f.write(MESSAGES_BODY)
+        api_files = {}
+        for api, (_, body, _, _) in PROTO_APIS.items():
+            api_files[api] = os.path.join(self.work, f"body-{api}.json")
+            with open(api_files[api], "w") as f:
+                f.write(body)
         gws = {"openai": make_llmgate_proto(cfg, self.work, mport, "llmgate-openai", "openai", cfg.llmgate),
                "anthropic": make_llmgate_proto(cfg, self.work, mport, "llmgate-anthropic", "anthropic", cfg.llmgate)}
         if cfg.llmgate_before:
@@ -883,10 +921,9 @@ class Bench:
             else:
                 c.port, c.proc = gws[gw].port, gws[gw].proc
             c.gw, c.api, c.upstream = gw, api, up
-            if api == "messages":
-                c.path, c.ready_body, c.body_file = "/v1/messages", MESSAGES_BODY, msg_file
-                c.headers = list(ANTHROPIC_HEADERS)
-                c.sbody = messages_stream_body
+            if api in PROTO_APIS:
+                c.path, c.ready_body, c.sbody, hdrs = PROTO_APIS[api]
+                c.body_file, c.headers = api_files[api], list(hdrs)
             else:
                 c.sbody = stream_body
             c.mock_pid, c.pinned = mock.pid, True
@@ -1480,6 +1517,8 @@ plot '{d}/mem.dat' using 2:xtic(1) title 'idle' lc rgb '#4c72b0', '' using 3 tit
 
 # ---------------------------------------------------------------- protocol rows: report
 PROTO_SECTION = "## Anthropic Messages API: translation and relay"
+# rows (e) and (f), from the same run
+PROTO_RO_SECTION = "## OpenAI Responses API and Ollama API"
 PROTO_NOTES = "### Notes on these rows"
 
 
@@ -1550,8 +1589,10 @@ def paired(s, k, ref, q):
     return med([ratio(a[rep], b[rep]) for rep in a if rep in b])
 
 
-def proto_targets(s):
+def proto_targets(s, keys=None):
+    """the targets of the rows in keys (default: all)"""
     t = []
+    keys = set(s if keys is None else keys)
 
     def row(name, goal, k, ref, q, bound):
         x = paired(s, k, ref, q)
@@ -1560,12 +1601,13 @@ def proto_targets(s):
 
     if "p_a" not in s:
         return t
-    for k, what in (("p_b", "(b) /v1/messages → openai"), ("p_d", "(d) /v1/chat/completions → anthropic")):
-        if k not in s:
+    for k, what in (("p_b", "(b) /v1/messages → openai"), ("p_d", "(d) /v1/chat/completions → anthropic"),
+                    ("p_e", "(e) /v1/responses → openai"), ("p_f", "(f) /api/chat → openai")):
+        if k not in s or k not in keys:
             continue
         row(f"translation {what}: CPU per chunk (paced streams) vs (a)", "≤ 1.30×", k, "p_a", "cpu_chunk", 1.30)
         row(f"translation {what}: CPU per non-stream request vs (a)", "≤ 1.30×", k, "p_a", "cpu_req", 1.30)
-    if "p_a_before" in s:
+    if "p_a_before" in s and "p_a_before" in keys:
         b = "p_a_before"
         row("(a) now vs before: CPU per non-stream request", "≤ 1.05×", "p_a", b, "cpu_req", 1.05)
         row("(a) now vs before: CPU per chunk (paced streams)", "≤ 1.05×", "p_a", b, "cpu_chunk", 1.05)
@@ -1575,10 +1617,10 @@ def proto_targets(s):
     return t
 
 
-def proto_tables(r, labels, cfg, foreign=None):
+def proto_tables(r, labels, cfg, foreign=None, keys=None):
+    """the tables of the rows in keys (default: all of labels)"""
     s = proto_summary(r, labels)
-    a = s.get("p_a", {})
-    keys = list(labels)
+    keys = [k for k in (labels if keys is None else keys) if k in labels]
     out = []
 
     def x(k, q):
@@ -1613,7 +1655,7 @@ def proto_tables(r, labels, cfg, foreign=None):
     out.append("#### Targets\n")
     out.append("| target | goal | measured (ratio per repetition, median) | result |")
     out.append("|---|---|---|---|")
-    for name, goal, val, res in proto_targets(s):
+    for name, goal, val, res in proto_targets(s, keys):
         out.append(f"| {name} | {goal} | {val} | {res} |")
     out.append("")
     out.append("#### Checks\n")
@@ -1631,8 +1673,62 @@ def proto_tables(r, labels, cfg, foreign=None):
     return "\n".join(out) + "\n", s
 
 
+def proto_run_lines(cfg, mach, vers, date, command, retried):
+    """the run, command and machine lines of a protocol section"""
+    before = vers.get("llmgate_before")
+    return [
+        f"- run: {date}; llmgate `{vers.get('llmgate')}`" + (f", before: `{before}`" if before else "")
+        + f"; machine: `nproc` = {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}",
+        f"- command: `{command}` ({cfg.reps} repetitions per cell, rows alternating, medians; "
+        f"{cfg.elapsed_min:.1f} min; cells run again because other jobs used the CPU: {retried})",
+    ]
+
+
+def proto_how(cfg):
+    """how the protocol rows are measured (both sections)"""
+    return (
+        f"latency with `loadgen closed --conns 1` for {cfg.p_lat_dur} s, CPU per request with "
+        f"`h2load --h1 -c {cfg.rate_base_conns}` for {cfg.tput_dur} s "
+        "(the gateway's utime+stime / requests). Streaming: the mock's 64 stamped chunks of 8 bytes; "
+        f"*time to first token* and *delay per chunk* from {cfg.stream1_total} streams one after the other, 20 ms "
+        f"between chunks; *CPU per chunk* = the gateway's CPU during {cfg.p_streams} concurrent streams (20 ms "
+        f"apart; {cfg.p_streams * getattr(cfg, 'p_rounds', 1)} in all) or {cfg.burst_conc} concurrent streams "
+        f"({cfg.burst_conc * getattr(cfg, 'p_burst_rounds', 4)} in all; burst: the mock writes all chunks at once) "
+        "/ the content events delivered (setup and end of each stream included).")
+
+
+def proto_ro_section(r, labels, cfg, mach, vers, date, command, foreign=None, retried=0):
+    """the section of rows (e) and (f), or "" when the run has neither"""
+    if "p_e" not in labels and "p_f" not in labels:
+        return ""
+    tables, _ = proto_tables(r, labels, cfg, foreign, keys=PROTO_RO_KEYS)
+    lines = [
+        PROTO_RO_SECTION + "\n",
+        "llmgate only, the same run as the Anthropic rows above (and the same llmgate process as their rows (a) "
+        "and (b)): (e) `POST /v1/responses` (OpenAI's Responses API, stateless) to the `type: openai` provider: "
+        "the request translated to a chat completions request, the answer (SSE chunks) rendered as the Responses "
+        "API's `response.*` events; (f) `POST /api/chat` (Ollama's API) to the same provider, the answer rendered "
+        "as Ollama's NDJSON lines. Both next to (a), `POST /v1/chat/completions` relayed to the same provider. "
+        "The goal (the same as for the Messages API): a translation at most 1.3× the relay's CPU per chunk.\n",
+        *proto_run_lines(cfg, mach, vers, date, command, retried),
+        "- how: as in the Anthropic section. Non-streaming: `{\"model\":\"bench\",\"input\":\"Say hello to the "
+        "benchmark.\"}` for (e), the bench's chat body with `\"stream\":false` for (f) (Ollama streams unless told "
+        "not to); " + proto_how(cfg) + " Streaming requests: (e) `{\"model\":...,\"input\":\"Count to "
+        "sixty-four.\",\"stream\":true}`, (f) the chat body with `\"stream\":true`. *Added* = the row minus the "
+        "mock called directly at `/v1/chat/completions`. The client counts as content events only (e)'s "
+        "`response.output_text.delta` events (the `.done` events and `response.completed` repeat the whole text) "
+        "and (f)'s lines with a stamp; a stream ends with `response.completed` (e) or the line with "
+        "`\"done\":true` (f). The setup and end events of (e) (`response.created`, `in_progress`, "
+        "`output_item.added`, `content_part.added`, then `output_text.done`, `content_part.done`, "
+        "`output_item.done`, `response.completed`, the last four with the whole text) are in its CPU per chunk.\n",
+        tables,
+    ]
+    return "\n".join(lines)
+
+
 def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retried=0):
-    tables, _ = proto_tables(r, labels, cfg, foreign)
+    """the section of the Anthropic rows (all rows but (e) and (f))"""
+    tables, _ = proto_tables(r, labels, cfg, foreign, keys=[k for k in labels if k not in PROTO_RO_KEYS[2:]])
     before = vers.get("llmgate_before")
     lines = [
         PROTO_SECTION + "\n",
@@ -1644,21 +1740,12 @@ def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
         "relayed as is; (d) `POST /v1/chat/completions` to the `type: anthropic` provider, translated both ways."
         + (f" Row (a) is also run with llmgate as it was before the Messages API (`{before}`), same config, same "
            "release build type." if before else "") + "\n",
-        f"- run: {date}; llmgate `{vers.get('llmgate')}`" + (f", before: `{before}`" if before else "")
-        + f"; machine: `nproc` = {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}",
-        f"- command: `{command}` ({cfg.reps} repetitions per cell, rows alternating, medians; "
-        f"{cfg.elapsed_min:.1f} min; cells run again because other jobs used the CPU: {retried})",
+        *proto_run_lines(cfg, mach, vers, date, command, retried),
         "- how: as above, llmgate (`workers: 1`) pinned to core 1, the mock and the clients to core 0. One llmgate "
         "per provider type (both idle but for their own rows' cells) and the earlier binary as a third process. "
         "Non-streaming: the bench's body (Anthropic's form adds `\"max_tokens\":1024` and the header "
-        "`anthropic-version`), latency with `loadgen closed --conns 1` for "
-        f"{cfg.p_lat_dur} s, CPU per request with `h2load --h1 -c {cfg.rate_base_conns}` for {cfg.tput_dur} s "
-        "(the gateway's utime+stime / requests). Streaming: the mock's 64 stamped chunks of 8 bytes; "
-        f"*time to first token* and *delay per chunk* from {cfg.stream1_total} streams one after the other, 20 ms "
-        f"between chunks; *CPU per chunk* = the gateway's CPU during {cfg.p_streams} concurrent streams (20 ms "
-        f"apart; {cfg.p_streams * getattr(cfg, 'p_rounds', 1)} in all) or {cfg.burst_conc} concurrent streams "
-        f"({cfg.burst_conc * getattr(cfg, 'p_burst_rounds', 4)} in all; burst: the mock writes all chunks at once) "
-        "/ the content events delivered (setup and end of each stream included). *Added* = the row minus the mock called directly in the upstream's API "
+        "`anthropic-version`), " + proto_how(cfg) + " *Added* = the row minus the mock called directly in the "
+        "upstream's API "
         "(openai: `/v1/chat/completions`, anthropic: `/v1/messages`). In Anthropic's events the stamp is in the "
         "`text_delta`'s text and the stream ends with `message_stop` (the client checks for it as for `[DONE]`).\n",
         tables,
@@ -1666,11 +1753,13 @@ def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
     return "\n".join(lines)
 
 
-def splice_proto_section(old, section):
-    """docs/benchmarks.md with the protocol section replaced (or inserted
-    before ## Profiles); the hand-written notes of the old section are kept"""
+def splice_proto_section(old, section, heading=PROTO_SECTION):
+    """docs/benchmarks.md with the protocol section `heading` replaced where
+    it is (or inserted before ## Profiles); the hand-written notes of the old
+    section are kept"""
     notes = ""
-    i = old.find("\n" + PROTO_SECTION + "\n")
+    new = section.rstrip("\n") + "\n"
+    i = old.find("\n" + heading + "\n")
     if i >= 0:
         j = old.find("\n## ", i + 1)
         j = len(old) if j < 0 else j
@@ -1678,8 +1767,8 @@ def splice_proto_section(old, section):
         n = body.find("\n" + PROTO_NOTES + "\n")
         if n >= 0 and "\n" + PROTO_NOTES + "\n" not in section:
             notes = body[n:].strip("\n") + "\n"
-        old = old[:i] + old[j:]
-    new = section.rstrip("\n") + "\n" + ("\n" + notes if notes else "")
+        new += "\n" + notes if notes else ""
+        return old[:i].rstrip("\n") + "\n\n" + new + ("\n" + old[j:].lstrip("\n") if j < len(old) else "")
     k = old.find("\n## Profiles\n")
     if k < 0:
         return old.rstrip("\n") + "\n\n" + new
@@ -1740,10 +1829,11 @@ numbers mean nothing. Each run writes `tests/bench/results/<timestamp>/`
 the charts) from a finished run's `state.json`.
 
 `bash tests/bench/run.sh --only protocols [--reps N] [--before BUILD_DIR]`
-runs only the llmgate rows of Anthropic's Messages API ([below](#anthropic-messages-api-translation-and-relay);
-about 2 minutes per repetition on a quiet machine) and rewrites only that
-section; `--before` names a build of an earlier commit whose llmgate also
-runs row (a). A full run includes these rows too.
+runs only the llmgate rows of Anthropic's Messages API ([below](#anthropic-messages-api-translation-and-relay))
+and of OpenAI's Responses API and Ollama's `/api/chat` ([below](#openai-responses-api-and-ollama-api)),
+about 3 minutes per repetition on a quiet machine, and rewrites only those
+two sections; `--before` names a build of an earlier commit whose llmgate
+also runs row (a). A full run includes these rows too.
 """
 
 DOC_MEANING = """## What each number means
@@ -1925,28 +2015,33 @@ def write_docs(rep, cfg, mach, vers, tables, charts, date):
     # by hand under the old section), else the old section as it was
     proto = getattr(rep.b, "proto_labels", None)
     if proto:
-        sec = proto_section(rep.r, proto, cfg, mach, vers, date, "bash tests/bench/run.sh", rep.b.foreign,
-                            getattr(rep.b, "retried", 0))
-        text = _with_old_notes(text, old, sec)
-    elif PROTO_SECTION in old:
-        i = old.find("\n" + PROTO_SECTION + "\n")
-        j = old.find("\n## ", i + 1)
-        text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n")
+        args = (rep.r, proto, cfg, mach, vers, date, "bash tests/bench/run.sh", rep.b.foreign,
+                getattr(rep.b, "retried", 0))
+        text = _with_old_notes(text, old, proto_section(*args))
+        ro = proto_ro_section(*args)
+        if ro:
+            text = _with_old_notes(text, old, ro, PROTO_RO_SECTION)
+    else:
+        for heading in (PROTO_SECTION, PROTO_RO_SECTION):
+            if heading in old:
+                i = old.find("\n" + heading + "\n")
+                j = old.find("\n## ", i + 1)
+                text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n", heading)
     with open(path, "w") as f:
         f.write(text)
 
 
-def _with_old_notes(text, old, sec):
+def _with_old_notes(text, old, sec, heading=PROTO_SECTION):
     """the new section with the notes of the old document's section"""
-    i = old.find("\n" + PROTO_SECTION + "\n")
+    i = old.find("\n" + heading + "\n")
     if i < 0:
-        return splice_proto_section(text, sec)
+        return splice_proto_section(text, sec, heading)
     j = old.find("\n## ", i + 1)
     body = old[i:j if j >= 0 else len(old)]
     n = body.find("\n" + PROTO_NOTES + "\n")
     if n >= 0:
         sec = sec.rstrip("\n") + "\n\n" + body[n:].strip("\n") + "\n"
-    return splice_proto_section(text, sec)
+    return splice_proto_section(text, sec, heading)
 
 
 def redo_report(d, write):
@@ -1973,22 +2068,26 @@ def proto_command(cfg):
 def finish_protocols(b, cfg, mach, vers, date, write):
     """--only protocols: results.md and (with write) the protocol section of
     docs/benchmarks.md"""
-    sec = proto_section(b.r, b.proto_labels, cfg, mach, vers, date, getattr(cfg, "command", None) or proto_command(cfg),
-                        b.foreign, getattr(b, "retried", 0))
+    args = (b.r, b.proto_labels, cfg, mach, vers, date, getattr(cfg, "command", None) or proto_command(cfg),
+            b.foreign, getattr(b, "retried", 0))
+    sec, ro = proto_section(*args), proto_ro_section(*args)
     _, s = proto_tables(b.r, b.proto_labels, cfg)
     with open(os.path.join(cfg.out, "results.json"), "w") as f:
         json.dump({"machine": mach, "versions": vers, "date": date, "protocols": s, "failures": b.failures},
                   f, indent=1, default=str)
     with open(os.path.join(cfg.out, "results.md"), "w") as f:
-        f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}: protocol rows\n\n" + sec)
+        f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}: protocol rows\n\n" + sec + ("\n" + ro if ro else ""))
     if write:
         path = os.path.join(ROOT, "docs", "benchmarks.md")
         with open(path) as f:
             old = f.read()
+        text = _with_old_notes(old, old, sec)
+        if ro:
+            text = _with_old_notes(text, old, ro, PROTO_RO_SECTION)
         with open(path, "w") as f:
-            f.write(_with_old_notes(old, old, sec))
-        log("wrote the protocol section of docs/benchmarks.md")
-    print(sec)
+            f.write(text)
+        log("wrote the protocol sections of docs/benchmarks.md")
+    print(sec + ("\n" + ro if ro else ""))
 
 
 def finish(b, cfg, mach, vers, date, write):
@@ -2017,8 +2116,9 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--redo-report", metavar="DIR", help="rebuild the report of a finished run from DIR/state.json")
     ap.add_argument("--only", choices=["protocols"],
-                    help="protocols: only the protocol rows (Anthropic's Messages API, llmgate only; a few minutes); "
-                         "with --write-docs only their section of docs/benchmarks.md is rewritten")
+                    help="protocols: only the protocol rows (Anthropic's Messages API, OpenAI's Responses API, "
+                         "Ollama's /api/chat; llmgate only; a few minutes); with --write-docs only their sections "
+                         "of docs/benchmarks.md are rewritten")
     ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; smoke 1)")
     ap.add_argument("--before", metavar="BUILD_DIR",
                     help="a build of an earlier llmgate (BUILD_DIR/llmgate): row (a) of the protocol rows is also "

@@ -28,7 +28,12 @@
  *       consecutive content events of a stream, and whether each stream got
  *       exactly K content events, one stamp per event, and its end ([DONE];
  *       Anthropic's Messages API: the message_stop event, and a content
- *       event is a text_delta whose text carries the stamp).
+ *       event is a text_delta whose text carries the stamp; OpenAI's
+ *       Responses API: the response.completed event, and only the
+ *       response.output_text.delta events are content events, the others
+ *       repeat the whole text; an answer of type application/x-ndjson, as
+ *       Ollama's /api/chat: every line is an event, the end is the line with
+ *       "done":true).
  *       With --pss-pids, sums Pss (/proc/PID/smaps_rollup) of those processes
  *       once all N streams are in flight (each has its first content event);
  *       when that moment never comes (a slow server), at the 100 ms sample
@@ -179,6 +184,7 @@ struct conn {
     uint64_t wake_at;       /* closed mode with --pause-ms: when to go on */
     /* stream mode */
     bool streaming_started, in_flight_counted;
+    bool ndjson; /* content-type application/x-ndjson: an event per line */
     char *sse;
     size_t sse_len, sse_cap, sse_scan;
     uint32_t events, stamps;
@@ -246,6 +252,7 @@ static void reset_response(struct conn *c)
     c->sse_len = c->sse_scan = 0;
     c->events = c->stamps = 0;
     c->done_seen = false;
+    c->ndjson = false;
     c->streaming_started = false;
     c->in_flight_counted = false;
 }
@@ -283,14 +290,22 @@ static void start_req(struct conn *c, uint64_t due)
         conn_close(c);
 }
 
-/* ---- SSE events (stream mode) ---- */
+/* ---- SSE events and NDJSON lines (stream mode) ---- */
+#define HAS(lit) (memmem(p, n, lit, sizeof(lit) - 1) != NULL)
+
 static void on_event(struct conn *c, const char *p, size_t n, uint64_t t)
 {
-    /* the end of a stream: OpenAI's [DONE], Anthropic's message_stop event */
-    if (n >= 6 && (memmem(p, n, "[DONE]", 6) != NULL || memmem(p, n, "\"type\":\"message_stop\"", 21) != NULL)) {
+    /* the end of a stream: OpenAI's [DONE], Anthropic's message_stop event,
+     * the Responses API's response.completed event, Ollama's last line */
+    if (c->ndjson ? HAS("\"done\":true")
+                  : HAS("[DONE]") || HAS("\"type\":\"message_stop\"") || HAS("\"type\":\"response.completed\"")) {
         c->done_seen = true;
         return;
     }
+    /* the Responses API's events other than the text deltas (the .done
+     * events, the items) carry the whole text so far: not content events */
+    if (!c->ndjson && HAS("\"type\":\"response.") && !HAS("\"type\":\"response.output_text.delta\""))
+        return;
     const char *s = memmem(p, n, "[t=", 3);
     if (s == NULL)
         return;
@@ -332,6 +347,16 @@ static void sse_feed(struct conn *c, const char *p, size_t n, uint64_t t)
     c->sse_len += n;
     size_t start = 0;
     size_t i = c->sse_scan;
+    if (c->ndjson) {
+        /* a line is an event */
+        for (char *nl; i < c->sse_len && (nl = memchr(c->sse + i, '\n', c->sse_len - i)) != NULL;) {
+            size_t j = (size_t)(nl - c->sse) + 1;
+            if (j - start > 1)
+                on_event(c, c->sse + start, j - start, t);
+            start = i = j;
+        }
+        i = c->sse_len;
+    }
     while (i < c->sse_len) {
         char *nl = memchr(c->sse + i, '\n', c->sse_len - i);
         if (nl == NULL) {
@@ -385,6 +410,10 @@ static bool parse_head(struct conn *c)
             char *e = strstr(h, "\r\n");
             if (e && memmem(h, (size_t)(e - h), "chunked", 7))
                 chunked = true;
+        } else if (strncasecmp(h, "content-type:", 13) == 0) {
+            char *e = strstr(h, "\r\n");
+            if (e && memmem(h, (size_t)(e - h), "application/x-ndjson", 20))
+                c->ndjson = true;
         } else if (strncasecmp(h, "connection:", 11) == 0) {
             char *e = strstr(h, "\r\n");
             for (char *q = h + 11; e && q + 5 <= e; q++)

@@ -30,8 +30,9 @@
 # Env: N (default 2000), S (default 20), OUT (default $BUILD_DIR/profile),
 # LLMGATE (default $BUILD_DIR/llmgate: another binary to profile), API
 # (chat, default: POST /v1/chat/completions; messages: POST /v1/messages in
-# Anthropic's form), PTYPE (openai, default, or anthropic: the provider's
-# type, the mock answering in that API).
+# Anthropic's form; responses: POST /v1/responses, OpenAI's Responses API;
+# ollama: POST /api/chat, Ollama's NDJSON), PTYPE (openai, default, or
+# anthropic: the provider's type, the mock answering in that API).
 # One worker (workers: 1), one provider in front of the mock.
 # Needs valgrind, strace, perf (the *-1024 modes), h2load, gcc, python3.
 set -euo pipefail
@@ -72,26 +73,40 @@ MPORT=$(sed -n 's/.*mock listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$OUT/mock
 [ -n "$MPORT" ] || { echo "profile.sh: the mock did not start" >&2; exit 1; }
 
 # API=messages: the requests go to POST /v1/messages in Anthropic's form;
+# API=responses: POST /v1/responses; API=ollama: POST /api/chat ("stream":
+# false said for the non-stream requests: Ollama streams by default);
 # PTYPE=anthropic: the provider is of type anthropic (the mock's /v1/messages)
 API=${API:-chat}
 PTYPE=${PTYPE:-openai}
-if [ "$API" = messages ]; then
+HDR=()
+LHDR=()
+MSGS='"messages":[{"role":"user","content":"Say hello to the benchmark."}]'
+SMSGS='"messages":[{"role":"user","content":"Count to sixty-four."}]'
+case $API in
+messages)
     APIPATH=/v1/messages
-    BODY='{"model":"bench","max_tokens":1024,"messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
-    MAXT='"max_tokens":1024,'
+    BODY="{\"model\":\"bench\",\"max_tokens\":1024,$MSGS}"
+    SREST="\"max_tokens\":1024,\"stream\":true,$SMSGS"
     HDR=(-H 'anthropic-version: 2023-06-01')
-    LHDR=(--header 'anthropic-version: 2023-06-01')
-else
+    LHDR=(--header 'anthropic-version: 2023-06-01') ;;
+responses)
+    APIPATH=/v1/responses
+    BODY='{"model":"bench","input":"Say hello to the benchmark."}'
+    SREST='"input":"Count to sixty-four.","stream":true' ;;
+ollama)
+    APIPATH=/api/chat
+    BODY="{\"model\":\"bench\",\"stream\":false,$MSGS}"
+    SREST="\"stream\":true,$SMSGS" ;;
+chat)
     APIPATH=/v1/chat/completions
-    BODY='{"model":"bench","messages":[{"role":"user","content":"Say hello to the benchmark."}]}'
-    MAXT=
-    HDR=()
-    LHDR=()
-fi
+    BODY="{\"model\":\"bench\",$MSGS}"
+    SREST="\"stream\":true,$SMSGS" ;;
+*) echo "profile.sh: API=$API: chat, messages, responses or ollama" >&2; exit 1 ;;
+esac
 if [ "$PTYPE" = anthropic ]; then BASE="http://127.0.0.1:$MPORT"; else BASE="http://127.0.0.1:$MPORT/v1"; fi
 printf '%s' "$BODY" >"$OUT/body.json"
 printf '%s' "${BODY/\"bench\"/\"bench~latency=1\"}" >"$OUT/body-wait.json"
-sbody() { printf '{"model":"bench~chunks=64,chunk_size=8,stamp=true,interval=%sms",%s"stream":true,"messages":[{"role":"user","content":"Count to sixty-four."}]}' "$1" "$MAXT"; }
+sbody() { printf '{"model":"bench~chunks=64,chunk_size=8,stamp=true,interval=%sms",%s}' "$1" "$SREST"; }
 
 # start_gw [valgrind args...]: llmgate with one worker; sets GW (master) and WORKER
 start_gw() {

@@ -7,8 +7,10 @@
 #
 #   bash tests/bench/run.sh --only protocols [--reps N] [--before BUILD_DIR]
 #                                      only the protocol rows (Anthropic's
-#                                      Messages API, llmgate only; ~2 min per
-#                                      repetition), rewrites only their section
+#                                      Messages API, OpenAI's Responses API,
+#                                      Ollama's /api/chat; llmgate only; ~3 min
+#                                      per repetition), rewrites only their
+#                                      two sections
 #
 # Options after the mode go to bench.py: --no-portkey, --out DIR, --no-docs,
 # --reps N, --before BUILD_DIR (an earlier llmgate build: row (a) of the
@@ -34,7 +36,7 @@ for a in "$@"; do
     --smoke) mode=smoke ;;
     --no-docs) docs=0 ;;
     -h | --help)
-        sed -n '2,23p' "$0"
+        sed -n '2,25p' "$0"
         exit 0
         ;;
     *) args+=("$a") ;;
