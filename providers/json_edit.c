@@ -211,6 +211,37 @@ int llg_json_member(const char *s, size_t len, const char *key, const char **val
     return 0;
 }
 
+int llg_json_element(const char *s, size_t len, size_t *pos, const char **value, size_t *vlen)
+{
+    size_t i = *pos;
+    if (i == 0) {
+        /* the '[', and an empty array */
+        i = skip_ws(s, 0, len);
+        if (i >= len || s[i] != '[')
+            return -1;
+        i = skip_ws(s, i + 1, len);
+        if (i < len && s[i] == ']') {
+            *pos = i;
+            return 0;
+        }
+    } else {
+        /* after an element: a ',' and the next one, or the ']' */
+        i = skip_ws(s, i, len);
+        if (i < len && s[i] == ']')
+            return 0;
+        if (i >= len || s[i] != ',')
+            return -1;
+        i = skip_ws(s, i + 1, len);
+    }
+    size_t end = skip_value(s, i, len);
+    if (end == 0 || end == i)
+        return -1;
+    *value = s + i;
+    *vlen = end - i;
+    *pos = end;
+    return 1;
+}
+
 #define MAX_MEMBERS 1024
 
 int llg_json_patch_object(const char *s, size_t len, const llg_json_patch_t *patches, size_t npatches, llg_strbuf_t *out)

@@ -30,4 +30,13 @@ int llg_json_patch_object(const char *body, size_t len, const llg_json_patch_t *
  * the whole document. */
 int llg_json_member(const char *s, size_t len, const char *key, const char **value, size_t *vlen);
 
+/* The elements of the JSON array text `s`, one per call, with the same
+ * scanner: *pos starts at 0 and is the scanner's place between calls. Returns
+ * 1 with the next element's text in [*value, *value + *vlen), 0 after the last
+ * (at the ']' that closes the array), -1 when the text is no array. Like
+ * llg_json_member, it checks the array's own commas and brackets, not what
+ * lies inside each element: a whole upstream answer is read one member at a
+ * time, without a parse of the whole document. */
+int llg_json_element(const char *s, size_t len, size_t *pos, const char **value, size_t *vlen);
+
 #endif

@@ -117,11 +117,49 @@ TEST(member)
     CHECK(llg_json_member("[1]", 3, "usage", &v, &n) == 0);
 }
 
+/* The texts llg_json_element hands out, joined by '|'; "!" when it refused. */
+static void elements(const char *s, const char *want)
+{
+    llg_strbuf_t got = {0};
+    size_t pos = 0, n;
+    const char *v;
+    int r;
+    while ((r = llg_json_element(s, strlen(s), &pos, &v, &n)) == 1) {
+        if (got.len > 0)
+            llg_strbuf_append(&got, "|", 1);
+        llg_strbuf_append(&got, v, n);
+    }
+    if (r < 0)
+        llg_strbuf_appends(&got, "!");
+    llg_strbuf_append(&got, "", 1);
+    CHECK_EQ_STR(got.data, want);
+    llg_strbuf_free(&got);
+}
+
+/* llg_json_element: the vectors of an embeddings answer, one at a time */
+TEST(element)
+{
+    elements("[]", "");
+    elements(" [ ] ", "");
+    elements("[1,-2.5e3 , \"a,]\" ,{\"x\":[1,2]},[[]],null]", "1|-2.5e3|\"a,]\"|{\"x\":[1,2]}|[[]]|null");
+    elements("\n[ 0.1 ,\t0.2\r\n]", "0.1|0.2");
+    /* the array's own commas and brackets are checked */
+    elements("[1 2]", "1!");
+    elements("[1,]", "1!");
+    elements("[,1]", "!");
+    elements("[1", "1!");
+    elements("[{\"a\":1}", "{\"a\":1}!");
+    elements("{\"a\":1}", "!");
+    elements("", "!");
+    elements("[\"unterminated]", "!");
+}
+
 int main(void)
 {
     RUN(patches);
     RUN(malformed);
     RUN(fuzz_regressions);
     RUN(member);
+    RUN(element);
     TEST_MAIN_END();
 }
