@@ -3,15 +3,18 @@
  * /api/generate; /api/tags, /api/show and /api/version are server/ollama.c):
  * its requests read into the canonical request, its answers written by
  * llg_render_ollama_chat / llg_render_ollama_generate (providers/answer.h) as
- * NDJSON lines (a stream) or one JSON object. The mapping, and what is
- * ignored: docs/protocols.md.
+ * NDJSON lines (a stream) or one JSON object; and its embeddings endpoints
+ * (/api/embed, /api/embeddings) relayed as OpenAI's /embeddings
+ * (ollama_embed.c). The mapping, and what is ignored: docs/protocols.md.
  */
 #ifndef LLG_OLLAMA_H
 #define LLG_OLLAMA_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "providers/request_json.h"
 #include "providers/strbuf.h"
 
 /* The Ollama version /api/version reports: the API level llmgate follows. */
@@ -25,6 +28,39 @@ cJSON *llg_ollama_parse_chat(const char *body, size_t len, char *err, size_t err
 /* A /api/generate body (prompt, system, images) the same way: one user
  * message, after a system message when `system` is given. */
 cJSON *llg_ollama_parse_generate(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize);
+
+/* The JSON object of any Ollama request and the start of what it is read
+ * into: *out = {"model": <the name without ":latest">}. NULL (and e set)
+ * when the body is refused or names no model. The caller deletes both. */
+cJSON *llg_ollama_request_begin(const char *body, size_t len, llg_req_error_t *e, cJSON **out);
+
+/* A /api/embed body ({model, input: string | [string], dimensions, truncate,
+ * options, keep_alive}) read into OpenAI's /embeddings request: {model
+ * (without ":latest"), input, dimensions (when > 0)}; truncate, options and
+ * keep_alive are ignored. NULL with a message in `err` (and the field in
+ * `param`) for no model, an input that is missing, empty (or holds an empty
+ * string) or no string or array of strings, and dimensions that are no
+ * positive integer. */
+cJSON *llg_ollama_parse_embed(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize);
+
+/* The older /api/embeddings body ({model, prompt: string, options,
+ * keep_alive}) the same way: `prompt` becomes `input`. */
+cJSON *llg_ollama_parse_embeddings(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize);
+
+/* An OpenAI /embeddings answer (a 2xx body) in /api/embed's shape:
+ * {"model": `model`, "embeddings": [[...], ...], "total_duration": total_ns,
+ * "load_duration": 0, "prompt_eval_count": usage.prompt_tokens}, the vectors
+ * in the order of their `index`, every number the text the upstream wrote
+ * (checked against JSON's grammar, never read as a float and printed again).
+ * Returns 0, or -1 with a message in `err` and nothing written when the
+ * answer holds no such vectors. */
+int llg_ollama_embed_answer(const char *body, size_t len, const char *model, uint64_t total_ns, llg_strbuf_t *out, char *err,
+                            size_t errsize);
+
+/* The same in /api/embeddings' shape, {"embedding": [...]}: the answer must
+ * hold one vector. `model` and `total_ns` have no place in it. */
+int llg_ollama_embeddings_answer(const char *body, size_t len, const char *model, uint64_t total_ns, llg_strbuf_t *out, char *err,
+                                 size_t errsize);
 
 /* The model name an Ollama client means: without the ":latest" tag Ollama
  * adds to bare names (API upstreams have no tags), cut to fit `size`. */

@@ -219,8 +219,7 @@ static int common(const cJSON *root, cJSON *out, llg_req_error_t *e)
     return 0;
 }
 
-/* The JSON object and its model: what both endpoints check first. */
-static cJSON *begin(const char *body, size_t len, llg_req_error_t *e, cJSON **out)
+cJSON *llg_ollama_request_begin(const char *body, size_t len, llg_req_error_t *e, cJSON **out)
 {
     cJSON *root = llg_request_json(body, len, e->err, e->errsize, e->param, e->paramsize);
     if (root == NULL)
@@ -241,7 +240,7 @@ static cJSON *begin(const char *body, size_t len, llg_req_error_t *e, cJSON **ou
 cJSON *llg_ollama_parse_chat(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     llg_req_error_t e = {err, param, errsize, paramsize};
-    cJSON *out = NULL, *root = begin(body, len, &e, &out);
+    cJSON *out = NULL, *root = llg_ollama_request_begin(body, len, &e, &out);
     if (root == NULL)
         return NULL;
     const cJSON *msgs = llg_json_get(root, "messages");
@@ -263,7 +262,7 @@ Error:
 cJSON *llg_ollama_parse_generate(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize)
 {
     llg_req_error_t e = {err, param, errsize, paramsize};
-    cJSON *out = NULL, *root = begin(body, len, &e, &out);
+    cJSON *out = NULL, *root = llg_ollama_request_begin(body, len, &e, &out);
     if (root == NULL)
         return NULL;
     cJSON *list = cJSON_AddArrayToObject(out, "messages");
