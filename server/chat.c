@@ -150,7 +150,9 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
     }
 
     char err[512], param[64];
-    cJSON *root = endpoint == LLG_ENDPOINT_CHAT
+    /* an endpoint of another protocol relayed as one of these (Ollama's
+     * embeddings) reads its requests with its own ingress */
+    cJSON *root = endpoint == LLG_ENDPOINT_CHAT || in->whole_answer != NULL
                       ? in->parse(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))
                   : endpoint == LLG_ENDPOINT_COUNT_TOKENS
                       ? llg_anthropic_parse_count(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))

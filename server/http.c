@@ -104,9 +104,15 @@ const llg_ingress_t *llg_http_ingress(const h2o_req_t *req)
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/v1/responses")))
         return &llg_ingress_responses;
     /* Ollama's API: its error shape for every /api/ path */
-    if (path.len >= 5 && memcmp(path.base, "/api/", 5) == 0)
-        return h2o_memis(path.base, path.len, H2O_STRLIT("/api/generate")) ? &llg_ingress_ollama_generate
-                                                                           : &llg_ingress_ollama_chat;
+    if (path.len >= 5 && memcmp(path.base, "/api/", 5) == 0) {
+        if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/generate")))
+            return &llg_ingress_ollama_generate;
+        if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/embed")))
+            return &llg_ingress_ollama_embed;
+        if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/embeddings")))
+            return &llg_ingress_ollama_embeddings;
+        return &llg_ingress_ollama_chat;
+    }
     return &llg_ingress_openai;
 }
 
@@ -196,7 +202,7 @@ static void respond_info(llg_app_t *app, h2o_req_t *req)
         "{\"name\":\"llmgate\",\"version\":\"" LLG_VERSION "\",\"endpoints\":["
         "\"POST /v1/chat/completions\",\"POST /chat/completions\",\"POST /\",\"POST /v1/messages\","
         "\"POST /v1/messages/count_tokens\",\"POST /v1/responses\",\"POST /api/chat\",\"POST /api/generate\",\"GET /api/tags\","
-        "\"GET /api/version\",\"POST /api/show\",\"GET /v1/models\",\"GET /models\","
+        "\"GET /api/version\",\"POST /api/show\",\"POST /api/embed\",\"POST /api/embeddings\",\"GET /v1/models\",\"GET /models\","
         "\"GET /health\",\"GET /\"]}";
     llg_respond_json(req, 200, body, sizeof(body) - 1);
 }
@@ -373,6 +379,9 @@ static const route_t routes[] = {
     {"/api/tags", M_GET, "GET, HEAD, OPTIONS", llg_models_handle, NULL},
     {"/api/version", M_GET, "GET, HEAD, OPTIONS", llg_ollama_version_handle, NULL},
     {"/api/show", M_POST, "POST, OPTIONS", NULL, llg_ollama_show_handle},
+    /* relayed to openai-type providers as /embeddings (the ingress reads and answers them) */
+    {"/api/embed", M_POST, "POST, OPTIONS", NULL, llg_embeddings_handle},
+    {"/api/embeddings", M_POST, "POST, OPTIONS", NULL, llg_embeddings_handle},
     {"/metrics", M_GET, "GET, HEAD, OPTIONS", respond_metrics, NULL},
 };
 

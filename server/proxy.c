@@ -264,6 +264,32 @@ static void translated_done(proxy_t *x, CURLcode result, int status)
     after_xlate_error(x, &err, status);
 }
 
+/* A whole answer rewritten in the client's protocol (x->in->whole_answer:
+ * Ollama's embeddings). One it cannot read is a 502 in the client's shape:
+ * as for /v1/embeddings, a 2xx is not retried. Returns 0, or -1 when the
+ * proxy is done. */
+static int rewrite_whole(proxy_t *x, int status)
+{
+    llg_strbuf_t *b = &x->out[x->cur], shaped = {0};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const struct timeval *begin = &x->req->timestamps.request_begin_at;
+    int64_t ns = ((int64_t)now.tv_sec - begin->tv_sec) * 1000000000 + ((int64_t)now.tv_nsec - (int64_t)begin->tv_usec * 1000);
+    char err[256];
+    if (x->in->whole_answer(b->data != NULL ? b->data : "", b->len, x->model, ns > 0 ? (uint64_t)ns : 0, &shaped, err,
+                            sizeof(err)) != 0) {
+        llg_strbuf_free(&shaped);
+        proxy_end_attempt(x, 1, LLG_OUTCOME_SERVER, status);
+        proxy_set_provider_env(x, x->provider);
+        proxy_fail(x, 502, "upstream_protocol_error", "%s", err);
+        return -1;
+    }
+    llg_strbuf_free(b);
+    *b = shaped;
+    x->content_type[0] = '\0'; /* llmgate's JSON now: proxy_commit() says application/json */
+    return 0;
+}
+
 /* A 2xx answer that ended: the end of the response, or of a stream cut short. */
 static void success_done(proxy_t *x, int status)
 {
@@ -286,6 +312,8 @@ static void success_done(proxy_t *x, int status)
         const llg_strbuf_t *src = x->body_sent ? &x->copy : &x->out[x->cur];
         if (src->len > 0 && llg_usage_may_have(src->data, src->len))
             proxy_take_usage(x, src->data, src->len);
+        if (x->in->whole_answer != NULL && rewrite_whole(x, status) != 0)
+            return;
     }
     if (x->have_usage)
         count_usage(x);
@@ -576,6 +604,17 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
     x->endpoint = endpoint;
     x->in = llg_http_ingress(req);
     x->client_body = req->entity;
+    if (x->in->whole_answer != NULL) {
+        /* a request of another protocol (Ollama's embeddings): the upstream
+         * gets the OpenAI request its ingress read */
+        char *text = cJSON_PrintUnformatted(root);
+        if (text == NULL) {
+            proxy_fail(x, 500, "internal_error", "Out of memory%s.", "");
+            return;
+        }
+        x->client_body = h2o_strdup(&req->pool, text, strlen(text));
+        cJSON_free(text);
+    }
     x->request_id = llg_request_id(app, req);
     x->t_request.cb = on_request_timeout;
     x->t_idle.cb = on_idle_timeout;

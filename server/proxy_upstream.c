@@ -19,6 +19,7 @@
 #define ERRBODY_MAX    (64 * 1024)   /* bytes of an upstream error body kept */
 #define USAGE_COPY_MAX (1024 * 1024) /* a non-stream body is kept for `usage` up to this size */
 #define BODY_HOLD      (16 * 1024)   /* a non-stream body is relayed as it comes only past this size */
+#define WHOLE_MAX      (64u << 20)   /* a body rewritten whole (ingress whole_answer) is held up to this size */
 
 /* ---- the answer's head, and its events (libcurl's header callback) ----- */
 
@@ -287,6 +288,12 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         if (x->body_sent) {
             if (x->copy.len + n <= USAGE_COPY_MAX)
                 llg_strbuf_append(&x->copy, p, n);
+        } else if (x->in->whole_answer != NULL) {
+            /* rewritten in the client's protocol at the end: held whole */
+            if (b->len <= WHOLE_MAX)
+                return n;
+            proxy_fail_committed(x, "upstream_protocol_error", "The upstream provider's answer is larger than 64 MiB.");
+            return 0;
         } else if (b->len < BODY_HOLD) {
             return n;
         } else {

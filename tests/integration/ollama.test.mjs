@@ -1,18 +1,22 @@
 // The official `ollama` JavaScript client (and raw requests) against llmgate's
-// Ollama API (/api/chat, /api/generate, /api/tags, /api/show, /api/version):
-// on the echo model, text and tool calls, stream and not, the tool round
-// trip; through an `openai` provider (the mock), the same answer streamed and
-// not, usage, tool calls and the next turn, options, format and images as the
-// upstream receives them; errors as {"error": "..."} with the HTTP status,
-// before the stream and in it (a last {"error"} line).
+// Ollama API (/api/chat, /api/generate, /api/tags, /api/show, /api/version,
+// /api/embed, /api/embeddings): on the echo model, text and tool calls,
+// stream and not, the tool round trip; through an `openai` provider (the
+// mock), the same answer streamed and not, usage, tool calls and the next
+// turn, options, format and images as the upstream receives them; errors as
+// {"error": "..."} with the HTTP status, before the stream and in it (a last
+// {"error"} line). Embeddings: relayed as OpenAI's /embeddings (the request
+// the upstream gets, the vectors and their numbers exactly as it wrote them,
+// a fallback), and refused for models of providers that have none.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { Ollama } from 'ollama';
 import { startGateway, startMock, echoConfig, request } from './lib/harness.mjs';
 import { mkKey, gatewayYaml, settledRequests, rnd } from './lib/upstream.mjs';
 
 const TOKEN = 'sk-gate-ollama-7d1e';
-let open, guarded, mock, viaMock;
+let open, guarded, mock, viaMock, embedGw, precise;
 
 before(async () => {
   open = await startGateway({ config: ({ port }) => echoConfig({ port }) });
@@ -22,8 +26,24 @@ before(async () => {
     config: ({ port }) => gatewayYaml({
       port, workers: 2, top: 'timeouts: {ping: 0}',
       providers: [
-        { name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('o')], models: ['gpt-*'], extra: { list_models: [] } },
+        {
+          name: 'oai', base: `${mock.base}/v1`, keys: [mkKey('o')], models: ['gpt-*', 'text-embedding-*', 'emb-alias'],
+          extra: { list_models: [], model_map: { 'emb-alias': 'text-embedding-3-small' } },
+        },
         { name: 'echo', type: 'echo', models: ['echo', 'echo-*'] },
+      ],
+    }),
+  });
+  precise = await preciseUpstream();
+  embedGw = await startGateway({
+    config: ({ port }) => gatewayYaml({
+      port, workers: 1,
+      providers: [
+        // every key of `down` fails: its models are answered by its fallback
+        { name: 'down', base: `${mock.base}/v1`, keys: [mkKey('d', 'fail503')], models: ['emb-*'], extra: { fallback: ['up'] } },
+        { name: 'up', base: `${mock.base}/v1`, keys: [mkKey('u')], models: ['up-only'] },
+        { name: 'precise', base: `http://127.0.0.1:${precise.port}/v1`, keys: ['sk-precise'], models: ['precise-*'] },
+        { name: 'poe', type: 'poe', base: `${mock.base}`, keys: [mkKey('p')], models: ['Bot-*'] },
       ],
     }),
   });
@@ -32,8 +52,42 @@ after(async () => {
   await open?.stop();
   await guarded?.stop();
   await viaMock?.stop();
+  await embedGw?.stop();
+  await precise?.close();
   await mock?.stop();
 });
+
+// An OpenAI-style embeddings upstream whose answer is fixed text: numbers
+// written with more digits than a double holds, exponents, -0, and the
+// vectors out of index order. It keeps the body of the last request.
+const PRECISE_ANSWER = '{"object":"list","data":[' +
+  '{"object":"embedding","index":1,"embedding":[ -0.0069292834959924223712, 1e-7, 3.4028234663852886e+38 ]},\n' +
+  '{"object":"embedding","index":0,"embedding":[0.1,-0,2.5E-308,-1.2345678901234567890e-3]}],' +
+  '"model":"precise-1","usage":{"prompt_tokens":7,"total_tokens":7}}';
+async function preciseUpstream() {
+  const seen = { body: null };
+  const srv = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', async () => {
+      seen.body = body;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (!body.includes('precise-huge')) {
+        res.end(PRECISE_ANSWER);
+        return;
+      }
+      // one vector of 65 MiB of zeros: more than llmgate holds
+      res.write('{"data":[{"index":0,"embedding":[0');
+      const block = ',0'.repeat(512 * 1024);
+      for (let sent = 0; sent < 65 * 1024 * 1024 && !res.destroyed; sent += block.length)
+        if (!res.write(block)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+      res.end(']}]}');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return { port: srv.address().port, seen, close: () => { srv.closeAllConnections(); return new Promise((r) => srv.close(r)); } };
+}
 
 // The client has no timeout of its own: a ceiling a loaded machine never
 // reaches, so that a hung answer fails the test instead of hanging it.
@@ -528,4 +582,141 @@ test('a model named with Ollama\'s :latest tag routes as the bare name; the dura
   assert.ok(r.eval_duration > 0 && r.total_duration >= r.eval_duration, JSON.stringify(r));
   const s = await client(open).show({ model: 'echo:latest' });
   assert.ok(Array.isArray(s.capabilities));
+});
+
+// ---- embeddings (/api/embed, /api/embeddings) -------------------------------------
+
+// OpenAI's /v1/embeddings through the same gateway: the reference answer.
+async function openaiEmbeddings(gw, model, input) {
+  const r = await request(gw.url('/v1/embeddings'), { method: 'POST', body: { model, input } });
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+test('embed: one vector per input, the numbers of /v1/embeddings; model, durations and prompt_eval_count', async () => {
+  const tag = `t${rnd()}`;
+  const input = [`first ${tag}`, `second text ${tag}`, `third ${tag}`];
+  const r = await client(viaMock).embed({ model: 'text-embedding-3-small', input });
+  assert.deepEqual(Object.keys(r).sort(), ['embeddings', 'load_duration', 'model', 'prompt_eval_count', 'total_duration']);
+  assert.equal(r.model, 'text-embedding-3-small');
+  const ref = await openaiEmbeddings(viaMock, 'text-embedding-3-small', input);
+  assert.deepEqual(r.embeddings, ref.data.map((d) => d.embedding));
+  assert.equal(r.embeddings.length, 3);
+  assert.ok(r.embeddings.every((v) => v.length === 8), 'the mock\'s 8 dimensions');
+  assert.equal(r.prompt_eval_count, ref.usage.prompt_tokens);
+  assert.ok(Number.isInteger(r.total_duration) && r.total_duration > 0, JSON.stringify(r.total_duration));
+  assert.equal(r.load_duration, 0);
+
+  // one string is one vector
+  const one = await client(viaMock).embed({ model: 'text-embedding-3-small', input: `first ${tag}` });
+  assert.deepEqual(one.embeddings, [ref.data[0].embedding]);
+  const raw = await request(viaMock.url('/api/embed'), { method: 'POST', body: { model: 'text-embedding-3-small', input: 'x' } });
+  assert.equal(raw.status, 200, raw.text);
+  assert.match(raw.headers.get('content-type'), /^application\/json/);
+  assert.equal(raw.headers.get('content-length'), String(Buffer.byteLength(raw.text)), 'one whole body, not chunks');
+});
+
+test('embed: the upstream gets OpenAI\'s request: model (:latest dropped, model_map applied), input, dimensions; no truncate, options, keep_alive', async () => {
+  const tag = `t${rnd()}`;
+  const r = await client(viaMock).embed({
+    model: 'text-embedding-3-small:latest', input: [`dims ${tag}`], dimensions: 4, truncate: true, keep_alive: '5m', options: { num_ctx: 512 },
+  });
+  assert.equal(r.model, 'text-embedding-3-small');
+  assert.deepEqual(r.embeddings.map((v) => v.length), [4]);
+  assert.deepEqual(await upstreamBody(`dims ${tag}`), { model: 'text-embedding-3-small', input: [`dims ${tag}`], dimensions: 4 });
+
+  const m = await client(viaMock).embed({ model: 'emb-alias', input: `alias ${tag}` });
+  assert.equal(m.model, 'emb-alias', 'the client\'s name, not the upstream\'s');
+  assert.deepEqual(await upstreamBody(`alias ${tag}`), { model: 'text-embedding-3-small', input: `alias ${tag}` });
+});
+
+test('embeddings (the older POST /api/embeddings): {"embedding"}, embed\'s vector for the prompt', async () => {
+  const tag = `t${rnd()}`;
+  const r = await client(viaMock).embeddings({ model: 'text-embedding-3-small', prompt: `older ${tag}`, options: { temperature: 0 } });
+  assert.deepEqual(Object.keys(r), ['embedding']);
+  const e = await client(viaMock).embed({ model: 'text-embedding-3-small', input: `older ${tag}` });
+  assert.deepEqual(r.embedding, e.embeddings[0]);
+  assert.deepEqual(await upstreamBody(`older ${tag}`), { model: 'text-embedding-3-small', input: `older ${tag}` });
+});
+
+test('embed: every number reaches the client as the upstream wrote it, the vectors in the order of their index', async () => {
+  const raw = await request(embedGw.url('/api/embed'), { method: 'POST', body: { model: 'precise-1', input: ['a', 'b'] } });
+  assert.equal(raw.status, 200, raw.text);
+  assert.ok(raw.text.includes('"embeddings":[[0.1,-0,2.5E-308,-1.2345678901234567890e-3],' +
+    '[-0.0069292834959924223712,1e-7,3.4028234663852886e+38]]'), raw.text);
+  assert.equal(raw.json.prompt_eval_count, 7);
+  const want = JSON.parse(PRECISE_ANSWER).data.sort((a, b) => a.index - b.index).map((d) => d.embedding);
+  const r = await client(embedGw).embed({ model: 'precise-1', input: ['a', 'b'] });
+  assert.deepEqual(r.embeddings, want);
+  assert.ok(Object.is(r.embeddings[0][1], -0));
+  assert.deepEqual(JSON.parse(precise.seen.body), { model: 'precise-1', input: ['a', 'b'] });
+
+  // two vectors cannot be the older endpoint's one: a 502 in Ollama's shape
+  await assert.rejects(client(embedGw).embeddings({ model: 'precise-1', prompt: 'a' }), (e) => {
+    assert.equal(e.name, 'ResponseError', `${e.name}: ${e.message}`);
+    assert.equal(e.status_code, 502);
+    assert.match(e.message, /could not be read: it holds 2 vectors, not one/);
+    return true;
+  });
+});
+
+test('embed: an upstream answer larger than 64 MiB is a 502 {"error"}, and the gateway keeps serving', async () => {
+  const r = await request(embedGw.url('/api/embed'), { method: 'POST', body: { model: 'precise-huge', input: 'x' } });
+  assert.equal(r.status, 502, r.text.slice(0, 300));
+  assert.deepEqual(r.json, { error: 'The upstream provider\'s answer is larger than 64 MiB.' });
+  const again = await client(embedGw).embed({ model: 'precise-1', input: 'y' });
+  assert.equal(again.embeddings.length, 2);
+});
+
+test('embed: a provider whose keys fail hands the request to its fallback', async () => {
+  const tag = `t${rnd()}`;
+  const r = await client(embedGw).embed({ model: 'emb-small', input: `fallback ${tag}` });
+  assert.equal(r.model, 'emb-small');
+  assert.equal(r.embeddings.length, 1);
+  const reqs = await settledRequests(mock, `fallback ${tag}`);
+  assert.deepEqual(reqs.map((q) => q.key.split('-')[1]), ['d', 'u'], 'the failing key, then the fallback\'s');
+});
+
+test('embed errors: models without embeddings (echo, poe) 400, unknown 404, bad input 400, all {"error"}', async () => {
+  const check = (status, re) => (e) => {
+    assert.equal(e.name, 'ResponseError', `${e.name}: ${e.message}`);
+    assert.equal(e.status_code, status, e.message);
+    if (re) assert.match(e.message, re);
+    return true;
+  };
+  await assert.rejects(client(viaMock).embed({ model: 'echo', input: 'x' }), check(400, /echo.*only serves chat/));
+  await assert.rejects(client(viaMock).embeddings({ model: 'echo:latest', prompt: 'x' }), check(400, /echo/));
+  await assert.rejects(client(embedGw).embed({ model: 'Bot-1', input: 'x' }), check(400, /type poe/));
+  await assert.rejects(client(viaMock).embed({ model: 'no-such-embedder', input: 'x' }), check(404, /no-such-embedder/));
+  for (const [path, body, re] of [
+    ['/api/embed', { input: 'x' }, /model is required/],
+    ['/api/embed', { model: 'text-embedding-3-small' }, /input is required/],
+    ['/api/embed', { model: 'text-embedding-3-small', input: '' }, /input is empty/],
+    ['/api/embed', { model: 'text-embedding-3-small', input: [] }, /input is empty/],
+    ['/api/embed', { model: 'text-embedding-3-small', input: ['a', 3] }, /invalid input type/],
+    ['/api/embed', { model: 'text-embedding-3-small', input: { text: 'a' } }, /invalid input type/],
+    ['/api/embed', { model: 'text-embedding-3-small', input: 'a', dimensions: -1 }, /dimensions/],
+    ['/api/embeddings', { model: 'text-embedding-3-small', prompt: ['a'] }, /invalid prompt type/],
+    ['/api/embeddings', { model: 'text-embedding-3-small' }, /prompt is required/],
+    ['/api/embed', '{"model": "text-embedding-3-small", "input": [', /./],
+  ]) {
+    const r = await request(viaMock.url(path), { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    const what = `${path} ${typeof body === 'string' ? body : JSON.stringify(body)}`;
+    assert.equal(r.status, 400, `${what}: ${r.text}`);
+    assert.deepEqual(Object.keys(r.json ?? {}), ['error'], `${what}: ${r.text}`);
+    assert.match(r.json.error, re, what);
+  }
+  await assert.rejects(client(viaMock).embed({ model: 'text-embedding-3-small', input: ['a', 3] }), check(400, /invalid input type/));
+});
+
+test('embed errors: the upstream\'s own 4xx reaches the client in Ollama\'s shape; a 5xx on every key is a 502', async () => {
+  const r = await request(viaMock.url('/api/embed'), { method: 'POST', body: { model: 'text-embedding-3-small~fault=400', input: 'x' } });
+  assert.equal(r.status, 400, r.text);
+  assert.deepEqual(Object.keys(r.json), ['error'], r.text);
+  assert.ok(r.json.error.length > 0);
+  await assert.rejects(client(viaMock).embed({ model: 'text-embedding-3-small~fault=500', input: 'x' }), (e) => {
+    assert.equal(e.status_code, 502, e.message);
+    return true;
+  });
+  await assert.rejects(client(viaMock).embeddings({ model: 'text-embedding-3-small~fault=400', prompt: 'x' }), (e) => e.status_code === 400);
 });
