@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "providers/ollama.h"
 #include "providers/strbuf.h"
 
 #define FUZZ_ASSERT(cond)                                                                                                          \
@@ -24,6 +25,19 @@
             abort();                                                                                                               \
         }                                                                                                                          \
     } while (0)
+
+/* A refused Ollama request: a message and a `param` of valid UTF-8, and an
+ * error body ({"error"}) that is JSON. */
+static inline void fuzz_check_ollama_refusal(const char *err, const char *param)
+{
+    FUZZ_ASSERT(err[0] != '\0' && llg_utf8_valid(err, strlen(err)) && llg_utf8_valid(param, strlen(param)));
+    llg_strbuf_t b = {0};
+    llg_ollama_error_body(&b, 400, NULL, NULL, param, err);
+    cJSON *j = cJSON_ParseWithLength(b.data, b.len);
+    FUZZ_ASSERT(cJSON_IsObject(j));
+    cJSON_Delete(j);
+    llg_strbuf_free(&b);
+}
 
 /* a cut in [0, size], different for most inputs */
 static inline size_t fuzz_cut(const uint8_t *data, size_t size)

@@ -62,13 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *root = generate ? llg_ollama_parse_generate((const char *)data, size, err, sizeof(err), param, sizeof(param))
                                : llg_ollama_parse_chat((const char *)data, size, err, sizeof(err), param, sizeof(param));
         if (root == NULL) {
-            FUZZ_ASSERT(err[0] != '\0' && llg_utf8_valid(err, strlen(err)) && llg_utf8_valid(param, strlen(param)));
-            llg_strbuf_t b = {0};
-            llg_ollama_error_body(&b, 400, NULL, NULL, param, err);
-            cJSON *j = cJSON_ParseWithLength(b.data, b.len);
-            FUZZ_ASSERT(cJSON_IsObject(j));
-            cJSON_Delete(j);
-            llg_strbuf_free(&b);
+            fuzz_check_ollama_refusal(err, param);
             continue;
         }
         check(root, generate);
