@@ -11,6 +11,7 @@
 #define LLG_OLLAMA_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,15 +38,23 @@ cJSON *llg_ollama_request_begin(const char *body, size_t len, llg_req_error_t *e
 /* A /api/embed body ({model, input: string | [string], dimensions, truncate,
  * options, keep_alive}) read into OpenAI's /embeddings request: {model
  * (without ":latest"), input, dimensions (when > 0)}; truncate, options and
- * keep_alive are ignored. NULL with a message in `err` (and the field in
- * `param`) for no model, an input that is missing, empty (or holds an empty
- * string) or no string or array of strings, and dimensions that are no
- * positive integer. */
+ * keep_alive are ignored. No input (missing, null, "" or []) is input []
+ * (a preload: llg_ollama_embed_is_preload). NULL with a message in `err`
+ * (and the field in `param`) for no model, an input list that holds an empty
+ * string, an input that is no string or array of strings, and dimensions
+ * that are no positive integer. */
 cJSON *llg_ollama_parse_embed(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize);
 
 /* The older /api/embeddings body ({model, prompt: string, options,
  * keep_alive}) the same way: `prompt` becomes `input`. */
 cJSON *llg_ollama_parse_embeddings(const char *body, size_t len, char *err, size_t errsize, char *param, size_t paramsize);
+
+/* Whether a request read by llg_ollama_parse_embed(dings) has no text
+ * (Ollama's way to load a model): it is answered at once with
+ * llg_ollama_embed_preload(), no vectors ({"embedding":[]} on the older
+ * endpoint), without an upstream. */
+bool llg_ollama_embed_is_preload(const cJSON *request);
+void llg_ollama_embed_preload(const char *model, bool legacy, llg_strbuf_t *out);
 
 /* An OpenAI /embeddings answer (a 2xx body) in /api/embed's shape:
  * {"model": `model`, "embeddings": [[...], ...], "total_duration": total_ns,

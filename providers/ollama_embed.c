@@ -22,19 +22,19 @@
 /* ---- the request ------------------------------------------------------- */
 
 /* The texts to embed as OpenAI's `input`: a string, or (not on the older
- * endpoint) an array of strings; none of them empty. `name` is the member
- * the client sent them in ("input", or "prompt"). */
+ * endpoint) an array of strings, none of them empty. `name` is the member
+ * the client sent them in ("input", or "prompt"). No text at all (missing,
+ * null, "" or []) is Ollama's way to load a model: `input` is then [] and
+ * the answer has no vectors (llg_ollama_embed_preload). */
 static int add_input(const cJSON *root, const char *name, bool list_ok, cJSON *out, llg_req_error_t *e)
 {
     const cJSON *in = llg_json_get(root, name);
-    if (in == NULL || cJSON_IsNull(in))
-        return llg_req_fail(e, name, "%s is required", name);
-    if (cJSON_IsString(in)) {
-        if (in->valuestring[0] == '\0')
-            return llg_req_fail(e, name, "%s is empty: there is nothing to embed", name);
-    } else if (list_ok && cJSON_IsArray(in)) {
-        if (in->child == NULL)
-            return llg_req_fail(e, name, "%s is empty: there is nothing to embed", name);
+    if (in == NULL || cJSON_IsNull(in) || (cJSON_IsString(in) && in->valuestring[0] == '\0') ||
+        (list_ok && cJSON_IsArray(in) && in->child == NULL)) {
+        cJSON_AddArrayToObject(out, "input");
+        return 0;
+    }
+    if (list_ok && cJSON_IsArray(in)) {
         int i = 0;
         const cJSON *item;
         cJSON_ArrayForEach(item, in)
@@ -46,7 +46,7 @@ static int add_input(const cJSON *root, const char *name, bool list_ok, cJSON *o
             if (item->valuestring[0] == '\0')
                 return llg_req_fail(e, at, "%s is empty: there is nothing to embed", at);
         }
-    } else {
+    } else if (!cJSON_IsString(in)) {
         return llg_req_fail(e, name, "invalid %s type: expected a string%s", name, list_ok ? " or an array of strings" : "");
     }
     cJSON_AddItemToObject(out, "input", cJSON_Duplicate(in, 1));
@@ -278,6 +278,23 @@ static int answer(const char *body, size_t len, const char *model, uint64_t tota
                        (unsigned long long)total_ns, (unsigned long long)prompt);
     free(v);
     return 0;
+}
+
+bool llg_ollama_embed_is_preload(const cJSON *request)
+{
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(request, "input");
+    return cJSON_IsArray(in) && in->child == NULL;
+}
+
+void llg_ollama_embed_preload(const char *model, bool legacy, llg_strbuf_t *out)
+{
+    if (legacy) {
+        llg_strbuf_appends(out, "{\"embedding\":[]}");
+        return;
+    }
+    llg_strbuf_appends(out, "{\"model\":");
+    llg_strbuf_append_json_text(out, model);
+    llg_strbuf_appends(out, ",\"embeddings\":[],\"total_duration\":0,\"load_duration\":0,\"prompt_eval_count\":0}");
 }
 
 int llg_ollama_embed_answer(const char *body, size_t len, const char *model, uint64_t total_ns, llg_strbuf_t *out, char *err,

@@ -10,6 +10,7 @@
 
 #include "providers/anthropic.h"
 #include "providers/echo.h"
+#include "providers/ollama.h"
 #include "providers/openai_form.h"
 #include "providers/request_json.h"
 #include "providers/strbuf.h"
@@ -232,6 +233,14 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         llg_chat_respond_echo(app, req, provider, root, model);
         break;
     case LLG_PROVIDER_OPENAI:
+        if (in->whole_answer != NULL && llg_ollama_embed_is_preload(root)) {
+            /* Ollama's "load the model": nothing to embed, nothing to ask */
+            llg_strbuf_t out = {0};
+            llg_ollama_embed_preload(model, in == &llg_ingress_ollama_embeddings, &out);
+            llg_respond_json(req, 200, out.data, out.len);
+            llg_strbuf_free(&out);
+            break;
+        }
         llg_proxy_start(app, req, root, model, provider, token_index, auth == LLG_AUTH_OK, endpoint);
         root = NULL; /* the proxy owns it */
         break;

@@ -6,8 +6,9 @@
  * Requests (llg_ollama_parse_embed(), llg_ollama_parse_embeddings()):
  * refused: a non-empty message and a `param`, valid UTF-8, and an Ollama
  * error body that is JSON; accepted: OpenAI's /embeddings request and nothing
- * else: a non-empty string `model`, `input` a non-empty string or a
- * non-empty array of non-empty strings (a string on the older endpoint), and
+ * else: a non-empty string `model`, `input` a non-empty string or an array
+ * of non-empty strings (a string on the older endpoint; [] for no text, a
+ * preload, on both, and then llg_ollama_embed_preload is one object), and
  * `dimensions` (only on /api/embed) a positive integer when present.
  *
  * Answers (llg_ollama_embed_answer(), llg_ollama_embeddings_answer()):
@@ -29,6 +30,13 @@ static void check_request(cJSON *r, bool legacy)
     const cJSON *input = cJSON_GetObjectItemCaseSensitive(r, "input"), *item;
     if (cJSON_IsString(input)) {
         FUZZ_ASSERT(input->valuestring[0] != '\0');
+    } else if (llg_ollama_embed_is_preload(r)) {
+        llg_strbuf_t out = {0};
+        llg_ollama_embed_preload(model->valuestring, legacy, &out);
+        cJSON *o = cJSON_ParseWithLength(out.data, out.len);
+        FUZZ_ASSERT(cJSON_IsObject(o) && llg_utf8_valid(out.data, out.len));
+        cJSON_Delete(o);
+        llg_strbuf_free(&out);
     } else {
         FUZZ_ASSERT(!legacy && cJSON_IsArray(input) && input->child != NULL);
         cJSON_ArrayForEach(item, input) FUZZ_ASSERT(cJSON_IsString(item) && item->valuestring[0] != '\0');

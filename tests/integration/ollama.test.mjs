@@ -677,6 +677,25 @@ test('embed: a provider whose keys fail hands the request to its fallback', asyn
   assert.deepEqual(reqs.map((q) => q.key.split('-')[1]), ['d', 'u'], 'the failing key, then the fallback\'s');
 });
 
+test('embed with no input is Ollama\'s preload: no vectors, and no upstream request', async () => {
+  const tag = `preload-${Date.now()}`;
+  const model = `text-embedding-${tag}`;
+  const e = await client(viaMock).embed({ model, input: [] });
+  assert.deepEqual(e.embeddings, []);
+  assert.equal(e.model, model);
+  for (const body of [{ model }, { model, input: '' }]) {
+    const r = await request(viaMock.url('/api/embed'), { method: 'POST', body });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.embeddings, []);
+  }
+  assert.deepEqual((await client(viaMock).embeddings({ model, prompt: '' })).embedding, []);
+  // a request that does reach the upstream, then: only it is in the record
+  await client(viaMock).embed({ model, input: 'real' });
+  const sent = await settledRequests(mock, tag);
+  assert.equal(sent.length, 1, JSON.stringify(sent.map((x) => x.body)));
+  assert.equal(JSON.parse(sent[0].body).input, 'real');
+});
+
 test('embed errors: models without embeddings (echo, poe) 400, unknown 404, bad input 400, all {"error"}', async () => {
   const check = (status, re) => (e) => {
     assert.equal(e.name, 'ResponseError', `${e.name}: ${e.message}`);
@@ -690,14 +709,11 @@ test('embed errors: models without embeddings (echo, poe) 400, unknown 404, bad 
   await assert.rejects(client(viaMock).embed({ model: 'no-such-embedder', input: 'x' }), check(404, /no-such-embedder/));
   for (const [path, body, re] of [
     ['/api/embed', { input: 'x' }, /model is required/],
-    ['/api/embed', { model: 'text-embedding-3-small' }, /input is required/],
-    ['/api/embed', { model: 'text-embedding-3-small', input: '' }, /input is empty/],
-    ['/api/embed', { model: 'text-embedding-3-small', input: [] }, /input is empty/],
+    ['/api/embed', { model: 'text-embedding-3-small', input: ['a', ''] }, /input\[1\] is empty/],
     ['/api/embed', { model: 'text-embedding-3-small', input: ['a', 3] }, /invalid input type/],
     ['/api/embed', { model: 'text-embedding-3-small', input: { text: 'a' } }, /invalid input type/],
     ['/api/embed', { model: 'text-embedding-3-small', input: 'a', dimensions: -1 }, /dimensions/],
     ['/api/embeddings', { model: 'text-embedding-3-small', prompt: ['a'] }, /invalid prompt type/],
-    ['/api/embeddings', { model: 'text-embedding-3-small' }, /prompt is required/],
     ['/api/embed', '{"model": "text-embedding-3-small", "input": [', /./],
   ]) {
     const r = await request(viaMock.url(path), { method: 'POST', body, headers: { 'content-type': 'application/json' } });

@@ -72,18 +72,20 @@ TEST(embeddings_request)
     /* no list and no dimensions on the older endpoint */
     refused("{\"model\":\"m\",\"prompt\":[\"a\"]}", 1, "prompt", "invalid prompt type: expected a string");
     request_is("{\"model\":\"m\",\"prompt\":\"a\",\"dimensions\":-1}", 1, "{\"model\":\"m\",\"input\":\"a\"}");
-    refused("{\"model\":\"m\",\"input\":\"a\"}", 1, "prompt", "prompt is required");
-    refused("{\"model\":\"m\",\"prompt\":\"\"}", 1, "prompt", "prompt is empty");
+    /* no prompt: Ollama's preload, no text to embed */
+    request_is("{\"model\":\"m\",\"input\":\"a\"}", 1, "{\"model\":\"m\",\"input\":[]}");
+    request_is("{\"model\":\"m\",\"prompt\":\"\"}", 1, "{\"model\":\"m\",\"input\":[]}");
 }
 
 TEST(embed_refusals)
 {
     refused("{\"input\":\"a\"}", 0, "model", "model is required");
     refused("{\"model\":\"\",\"input\":\"a\"}", 0, "model", "model is required");
-    refused("{\"model\":\"m\"}", 0, "input", "input is required");
-    refused("{\"model\":\"m\",\"input\":null}", 0, "input", "input is required");
-    refused("{\"model\":\"m\",\"input\":\"\"}", 0, "input", "input is empty");
-    refused("{\"model\":\"m\",\"input\":[]}", 0, "input", "input is empty");
+    /* no input (missing, null, "" or []): Ollama's preload, answered with no vectors */
+    static const char *const preloads[] = {"{\"model\":\"m:latest\"}", "{\"model\":\"m\",\"input\":null}",
+                                           "{\"model\":\"m\",\"input\":\"\"}", "{\"model\":\"m\",\"input\":[]}"};
+    for (size_t i = 0; i < sizeof(preloads) / sizeof(preloads[0]); i++)
+        request_is(preloads[i], 0, "{\"model\":\"m\",\"input\":[]}");
     refused("{\"model\":\"m\",\"input\":[\"a\",\"\"]}", 0, "input[1]", "input[1] is empty");
     refused("{\"model\":\"m\",\"input\":[\"a\",2]}", 0, "input[1]", "invalid input type");
     refused("{\"model\":\"m\",\"input\":[[1,2]]}", 0, "input[0]", "invalid input type");
@@ -139,6 +141,26 @@ static const char openai_answer[] =
     "      \"embedding\": [\n        -0.006929283495992422,\n        -0.005336422007530928,\n        1e-7,\n"
     "        0.024047505110502243\n      ]\n    }\n  ],\n  \"model\": \"text-embedding-3-small\",\n"
     "  \"usage\": {\n    \"prompt_tokens\": 5,\n    \"total_tokens\": 5\n  }\n}\n";
+
+TEST(preload)
+{
+    char err[256], param[64];
+    static const char preload[] = "{\"model\":\"nomic:latest\",\"input\":[]}", text[] = "{\"model\":\"nomic\",\"input\":\"a\"}";
+    cJSON *r = llg_ollama_parse_embed(preload, sizeof(preload) - 1, err, sizeof(err), param, sizeof(param));
+    CHECK(r != NULL && llg_ollama_embed_is_preload(r));
+    cJSON_Delete(r);
+    r = llg_ollama_parse_embed(text, sizeof(text) - 1, err, sizeof(err), param, sizeof(param));
+    CHECK(r != NULL && !llg_ollama_embed_is_preload(r));
+    cJSON_Delete(r);
+    llg_strbuf_t out = {0};
+    llg_ollama_embed_preload("nomic", false, &out);
+    CHECK_EQ_STR(out.data,
+                 "{\"model\":\"nomic\",\"embeddings\":[],\"total_duration\":0,\"load_duration\":0,\"prompt_eval_count\":0}");
+    llg_strbuf_reset(&out);
+    llg_ollama_embed_preload("nomic", true, &out);
+    CHECK_EQ_STR(out.data, "{\"embedding\":[]}");
+    llg_strbuf_free(&out);
+}
 
 TEST(embed_answer)
 {
@@ -246,6 +268,7 @@ int main(void)
     RUN(embed_request);
     RUN(embeddings_request);
     RUN(embed_refusals);
+    RUN(preload);
     RUN(embed_answer);
     RUN(embeddings_answer);
     RUN(answer_refusals);
