@@ -310,7 +310,11 @@ void llg_ollama_show(const char *model, llg_strbuf_t *out)
     llg_ollama_time(when);
     llg_strbuf_appends(out, "{\"modelfile\":\"\",\"parameters\":\"\",\"template\":\"\",\"details\":");
     details(out);
-    llg_strbuf_appends(out, ",\"model_info\":{},\"capabilities\":[\"completion\",\"tools\"],\"model\":");
+    /* what the model can do is known by its name only: an embedding model
+     * is named so (text-embedding-3-small, nomic-embed-text, ...) */
+    llg_strbuf_appends(out, strstr(model, "embed") != NULL
+                                ? ",\"model_info\":{},\"capabilities\":[\"embedding\"],\"model\":"
+                                : ",\"model_info\":{},\"capabilities\":[\"completion\",\"tools\"],\"model\":");
     llg_strbuf_append_json_string(out, model, strlen(model));
     llg_strbuf_appendf(out, ",\"modified_at\":\"%s\"}", when);
 }

@@ -586,6 +586,11 @@ test('a model named with Ollama\'s :latest tag routes as the bare name; the dura
 
 // ---- embeddings (/api/embed, /api/embeddings) -------------------------------------
 
+test('show(): an embedding model (by its name) has the embedding capability', async () => {
+  assert.deepEqual((await client(viaMock).show({ model: 'text-embedding-3-small' })).capabilities, ['embedding']);
+  assert.deepEqual((await client(viaMock).show({ model: 'gpt-4o' })).capabilities, ['completion', 'tools']);
+});
+
 // OpenAI's /v1/embeddings through the same gateway: the reference answer.
 async function openaiEmbeddings(gw, model, input) {
   const r = await request(gw.url('/v1/embeddings'), { method: 'POST', body: { model, input } });
