@@ -1742,7 +1742,8 @@ def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
            "release build type." if before else "") + "\n",
         *proto_run_lines(cfg, mach, vers, date, command, retried),
         "- how: as above, llmgate (`workers: 1`) pinned to core 1, the mock and the clients to core 0. One llmgate "
-        "per provider type (both idle but for their own rows' cells) and the earlier binary as a third process. "
+        "per provider type (both idle but for their own rows' cells)"
+        + (" and the earlier binary as a third process. " if before else ". ") +
         "Non-streaming: the bench's body (Anthropic's form adds `\"max_tokens\":1024` and the header "
         "`anthropic-version`), " + proto_how(cfg) + " *Added* = the row minus the mock called directly in the "
         "upstream's API "
@@ -2061,7 +2062,7 @@ def redo_report(d, write):
 
 
 def proto_command(cfg):
-    return ("bash tests/bench/run.sh --only protocols" + (f" --reps {cfg.reps}" if cfg.reps != 3 else "")
+    return (f"bash tests/bench/run.sh --only protocols --reps {cfg.reps}"
             + (f" --before {cfg.before_dir}" if getattr(cfg, "before_dir", None) else ""))
 
 
