@@ -27,57 +27,9 @@
 #include "providers/openai_request.h"
 #include "providers/openai_stream.h"
 #include "tests/test.h"
+#include "tests/unit/adapter_util.h"
 
-static const char *fixtures_dir;
-
-static char *read_fixture(const char *name, size_t *len)
-{
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", fixtures_dir, name);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s\n", path);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
-
-/* "created":<digits> -> "created":0: two runs may straddle a second */
-static void normalize_created(llg_strbuf_t *b)
-{
-    llg_strbuf_t o = {0};
-    const char *p = b->data != NULL ? b->data : "";
-    const char *key = "\"created\":";
-    const char *q;
-    while ((q = strstr(p, key)) != NULL) {
-        q += strlen(key);
-        llg_strbuf_append(&o, p, (size_t)(q - p));
-        llg_strbuf_appends(&o, "0");
-        while (*q >= '0' && *q <= '9')
-            q++;
-        p = q;
-    }
-    llg_strbuf_appends(&o, p);
-    llg_strbuf_free(b);
-    *b = o;
-}
-
-/* ---- running an egress reader ------------------------------------------ */
-
-typedef struct run {
-    int rc;
-    llg_xlate_error_t err;
-    llg_strbuf_t out;
-    uint64_t prompt, completion;
-    bool estimated;
-} run_t;
+/* ---- running an egress reader (run_egress, run_every_split: adapter_util.h) */
 
 static llg_xlate_params_t params_for(const llg_render_t *render, bool stream, bool include_usage)
 {
@@ -88,57 +40,6 @@ static llg_xlate_params_t params_for(const llg_render_t *render, bool stream, bo
                             .prompt_tokens_estimate = 7,
                             .random = {12345, 67890}};
     return p;
-}
-
-/* Feeds `in` in pieces: the first at `cut`, then (step > 0) `step` bytes at a time. */
-static void run_egress(const llg_egress_t *eg, const llg_xlate_params_t *params, const char *in, size_t len, size_t cut,
-                       size_t step, run_t *r)
-{
-    memset(r, 0, sizeof(*r));
-    void *s = eg->open(params);
-    r->rc = eg->feed(s, in, cut, &r->out, &r->err);
-    size_t pos = cut;
-    while (r->rc == 0 && pos < len) {
-        size_t n = step > 0 && len - pos > step ? step : len - pos;
-        r->rc = eg->feed(s, in + pos, n, &r->out, &r->err);
-        pos += n;
-    }
-    if (r->rc == 0) {
-        r->rc = eg->end(s, &r->out, &r->err);
-    } else {
-        llg_xlate_error_t again;
-        size_t before = r->out.len;
-        if (eg->end(s, &r->out, &again) != -1 || r->out.len != before || again.http_status != r->err.http_status) {
-            fprintf(stderr, "end after a failure: not the same failure\n");
-            r->rc = -99;
-        }
-    }
-    eg->usage(s, &r->prompt, &r->completion, &r->estimated);
-    eg->close(s);
-    normalize_created(&r->out);
-}
-
-/* Runs whole, then split at every byte, then byte by byte: every output and
- * result must be the first one's. Returns the number of differing runs. */
-static int run_every_split(const llg_egress_t *eg, const llg_xlate_params_t *params, const char *in, size_t len, run_t *whole)
-{
-    run_egress(eg, params, in, len, len, 0, whole);
-    int bad = 0;
-    for (size_t cut = 0; cut <= len + 1; cut++) {
-        run_t r;
-        if (cut <= len)
-            run_egress(eg, params, in, len, cut, 0, &r);
-        else
-            run_egress(eg, params, in, len, 0, 1, &r);
-        if (r.rc != whole->rc || r.out.len != whole->out.len ||
-            (r.out.len > 0 && memcmp(r.out.data, whole->out.data, r.out.len) != 0) || r.err.http_status != whole->err.http_status ||
-            strcmp(r.err.code, whole->err.code) != 0) {
-            if (bad++ == 0)
-                fprintf(stderr, "output differs when cut at %zu%s\n", cut, cut > len ? " (byte by byte)" : "");
-        }
-        llg_strbuf_free(&r.out);
-    }
-    return bad;
 }
 
 /* ---- OpenAI output, parsed ---------------------------------------------- */
@@ -167,23 +68,6 @@ static void oai_free(oai_t *o)
     llg_strbuf_free(&o->reasoning);
     for (int i = 0; i < 4; i++)
         llg_strbuf_free(&o->tool_args[i]);
-}
-
-static const char *sget(const cJSON *o, const char *name)
-{
-    const cJSON *v = cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static const cJSON *oget(const cJSON *o, const char *name)
-{
-    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, name) : NULL;
-}
-
-static double nget(const cJSON *o, const char *name)
-{
-    const cJSON *v = oget(o, name);
-    return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
 static void parse_oai(const llg_strbuf_t *out, oai_t *o)
@@ -1575,10 +1459,7 @@ TEST(huge_numbers)
 
 int main(int argc, char **argv)
 {
-    /* argv[1] is tests/conf; the wire fixtures are beside it */
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/../fixtures", argc > 1 ? argv[1] : "tests/conf");
-    fixtures_dir = dir;
+    adapter_fixtures_init(argc, argv);
     RUN(anthropic_stream_text_tool_to_openai);
     RUN(anthropic_stream_thinking_to_openai);
     RUN(anthropic_stream_error_before_content);
