@@ -100,7 +100,8 @@ typedef struct llg_responses_state {
     llg_strbuf_t model; /* the model as a JSON string */
     int64_t created;
     unsigned seq;       /* the next sequence_number */
-    long open;          /* the open output item, -1: none */
+    long open;          /* the open text or reasoning item, -1: none */
+    long tools_from;    /* the first of the open run of tool call items, -1: none */
     llg_block_t *items; /* kind, text or arguments, call id (`id`) and name */
     size_t nitems, items_cap;
     unsigned tool_item[64]; /* the item of tool call i (the first 64) */

@@ -219,7 +219,7 @@ static void whole(llg_answer_t *a, llg_strbuf_t *out, const char *finish_reason,
     /* one object, not a line */
     counts(a, out, finish_reason, prompt, completion);
     if (out->len > 0 && out->data[out->len - 1] == '\n')
-        out->len--;
+        out->data[--out->len] = '\0'; /* NUL-ended, as every strbuf */
     llg_strbuf_free(&text);
     llg_strbuf_free(&thinking);
 }

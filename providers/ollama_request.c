@@ -267,10 +267,10 @@ cJSON *llg_ollama_parse_generate(const char *body, size_t len, char *err, size_t
         return NULL;
     cJSON *list = cJSON_AddArrayToObject(out, "messages");
     const cJSON *prompt = llg_json_get(root, "prompt"), *system = llg_json_get(root, "system");
-    if ((prompt != NULL && !cJSON_IsString(prompt) && !cJSON_IsNull(prompt)) ||
-        (system != NULL && !cJSON_IsString(system) && !cJSON_IsNull(system))) {
-        llg_req_fail(&e, cJSON_IsString(system) || system == NULL ? "prompt" : "system",
-                     "invalid prompt or system: expected a string");
+    bool bad_prompt = prompt != NULL && !cJSON_IsString(prompt) && !cJSON_IsNull(prompt),
+         bad_system = system != NULL && !cJSON_IsString(system) && !cJSON_IsNull(system);
+    if (bad_prompt || bad_system) {
+        llg_req_fail(&e, bad_prompt ? "prompt" : "system", "invalid prompt or system: expected a string");
         goto Error;
     }
     if (cJSON_IsString(system) && system->valuestring[0] != '\0') {

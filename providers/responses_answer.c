@@ -127,7 +127,7 @@ static void init(llg_answer_t *a, const llg_xlate_params_t *params)
     const char *model = params->model != NULL ? params->model : "";
     llg_strbuf_append_json_string(&r->model, model, strlen(model));
     r->created = (int64_t)time(NULL);
-    r->open = -1;
+    r->open = r->tools_from = -1;
 }
 
 static void dispose(llg_answer_t *a)
@@ -281,12 +281,10 @@ static void item_ref(llg_answer_t *a, llg_strbuf_t *out, size_t index)
     llg_strbuf_appendf(out, ",\"output_index\":%zu", index);
 }
 
-static void close_item(llg_answer_t *a, llg_strbuf_t *out)
+/* The events that close item i. */
+static void close_one(llg_answer_t *a, llg_strbuf_t *out, size_t i)
 {
     llg_responses_state_t *r = &a->resp;
-    if (r->open < 0)
-        return;
-    size_t i = (size_t)r->open;
     llg_block_t *b = &r->items[i];
     const char *d = b->data.data != NULL ? b->data.data : "";
     if (b->kind == LLG_BLOCK_TEXT) {
@@ -333,7 +331,30 @@ static void close_item(llg_answer_t *a, llg_strbuf_t *out)
     llg_strbuf_appendf(out, ",\"output_index\":%zu,\"item\":", i);
     item(out, a, b, i, true);
     llg_strbuf_appends(out, "}\n\n");
-    r->open = -1;
+}
+
+/* Whether a tool call's arguments are whole: a JSON text. */
+static bool args_whole(const llg_block_t *b)
+{
+    cJSON *v = b->data.len > 0 ? cJSON_ParseWithLength(b->data.data, b->data.len) : NULL;
+    cJSON_Delete(v);
+    return v != NULL;
+}
+
+/* Closes what is open: the text or reasoning item, or the run of tool calls.
+ * An upstream may send the arguments of parallel calls interleaved, and an
+ * item's events must all come before its output_item.done: a call stays open
+ * while a later one starts unless its arguments are whole already (then it
+ * closes, in OpenAI's order), and the run closes at a change of kind or the
+ * end. */
+static void close_item(llg_answer_t *a, llg_strbuf_t *out)
+{
+    llg_responses_state_t *r = &a->resp;
+    if (r->open >= 0)
+        close_one(a, out, (size_t)r->open);
+    for (size_t i = r->tools_from >= 0 ? (size_t)r->tools_from : r->nitems; i < r->nitems; i++)
+        close_one(a, out, i);
+    r->open = r->tools_from = -1;
 }
 
 /* A new item of `kind` (the open one is closed first); returns its index,
@@ -343,9 +364,16 @@ static long open_item(llg_answer_t *a, llg_strbuf_t *out, llg_block_kind_t kind,
 {
     llg_responses_state_t *r = &a->resp;
     begin(a, out);
-    if (r->open >= 0 && r->items[r->open].kind == kind && kind != LLG_BLOCK_TOOL)
+    if (kind == LLG_BLOCK_TOOL ? r->tools_from < 0 : r->open < 0 || r->items[r->open].kind != kind)
+        close_item(a, out);
+    else if (kind != LLG_BLOCK_TOOL)
         return r->open;
-    close_item(a, out);
+    /* the calls before the new one whose arguments are whole, in order */
+    while (kind == LLG_BLOCK_TOOL && r->tools_from >= 0 && (size_t)r->tools_from < r->nitems &&
+           args_whole(&r->items[r->tools_from]))
+        close_one(a, out, (size_t)r->tools_from++);
+    if (r->tools_from >= 0 && (size_t)r->tools_from == r->nitems)
+        r->tools_from = -1;
     if (r->nitems == r->items_cap) {
         size_t cap = r->items_cap ? 2 * r->items_cap : 4;
         llg_block_t *items = realloc(r->items, cap * sizeof(*items));
@@ -373,7 +401,10 @@ static long open_item(llg_answer_t *a, llg_strbuf_t *out, llg_block_kind_t kind,
         item_ref(a, out, i);
         llg_strbuf_appends(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}}\n\n");
     }
-    r->open = (long)i;
+    if (kind == LLG_BLOCK_TOOL && r->tools_from < 0)
+        r->tools_from = (long)i;
+    else if (kind != LLG_BLOCK_TOOL)
+        r->open = (long)i;
     return (long)i;
 }
 
@@ -411,12 +442,15 @@ static void tool_start(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const 
 static void tool_args(llg_answer_t *a, llg_strbuf_t *out, unsigned tool, const char *s, size_t n)
 {
     llg_responses_state_t *r = &a->resp;
-    size_t i = tool < sizeof(r->tool_item) / sizeof(r->tool_item[0]) ? r->tool_item[tool] : (size_t)r->open;
-    if (i >= r->nitems)
+    size_t i = tool < sizeof(r->tool_item) / sizeof(r->tool_item[0]) ? r->tool_item[tool] : r->nitems - 1;
+    if (i >= r->nitems || r->items[i].kind != LLG_BLOCK_TOOL)
         return;
     llg_strbuf_append(&r->items[i].data, s, n);
-    if (call_kind(a, &r->items[i]) != CALL_FUNCTION)
-        return; /* read back whole when the item closes */
+    /* a custom call's input is read back whole when the item closes; a call
+     * closed already (text came between) shows its late arguments only in
+     * the final response */
+    if (call_kind(a, &r->items[i]) != CALL_FUNCTION || r->tools_from < 0 || i < (size_t)r->tools_from)
+        return;
     ev(a, out, "response.function_call_arguments.delta");
     item_ref(a, out, i);
     llg_strbuf_appends(out, ",\"delta\":");
