@@ -147,7 +147,12 @@ static void item_id(llg_strbuf_t *out, const llg_answer_t *a, const llg_block_t 
 {
     static const char *const call_prefix[] = {[CALL_FUNCTION] = "fc_", [CALL_CUSTOM] = "ctc_", [CALL_LOCAL_SHELL] = "lsh_"};
     const char *prefix = b->kind == LLG_BLOCK_TEXT ? "msg_" : b->kind == LLG_BLOCK_REASONING ? "rs_" : call_prefix[call_kind(a, b)];
-    llg_strbuf_appendf(out, "\"%s%s_%zu\"", prefix, a->resp.id + 5, index);
+    llg_strbuf_append(out, "\"", 1);
+    llg_strbuf_appends(out, prefix);
+    llg_strbuf_appends(out, a->resp.id + 5);
+    llg_strbuf_append(out, "_", 1);
+    llg_strbuf_append_uint(out, index);
+    llg_strbuf_append(out, "\"", 1);
 }
 
 /* A tool call item's members after its id. */
@@ -257,7 +262,12 @@ static void response(llg_strbuf_t *out, const llg_answer_t *a, const char *statu
  * and sequence number; the caller ends it with "}\n\n" */
 static void ev(llg_answer_t *a, llg_strbuf_t *out, const char *type)
 {
-    llg_strbuf_appendf(out, "event: %s\ndata: {\"type\":\"%s\",\"sequence_number\":%u", type, type, a->resp.seq++);
+    llg_strbuf_appends(out, "event: ");
+    llg_strbuf_appends(out, type);
+    llg_strbuf_appends(out, "\ndata: {\"type\":\"");
+    llg_strbuf_appends(out, type);
+    llg_strbuf_appends(out, "\",\"sequence_number\":");
+    llg_strbuf_append_uint(out, a->resp.seq++);
 }
 
 static void begin(llg_answer_t *a, llg_strbuf_t *out)
@@ -278,7 +288,8 @@ static void item_ref(llg_answer_t *a, llg_strbuf_t *out, size_t index)
 {
     llg_strbuf_appends(out, ",\"item_id\":");
     item_id(out, a, &a->resp.items[index], index);
-    llg_strbuf_appendf(out, ",\"output_index\":%zu", index);
+    llg_strbuf_appends(out, ",\"output_index\":");
+    llg_strbuf_append_uint(out, index);
 }
 
 /* The events that close item i. */

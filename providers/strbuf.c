@@ -35,6 +35,17 @@ void llg_strbuf_appends(llg_strbuf_t *b, const char *s)
     llg_strbuf_append(b, s, strlen(s));
 }
 
+void llg_strbuf_append_uint(llg_strbuf_t *b, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[sizeof(digits) - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    llg_strbuf_append(b, digits + sizeof(digits) - n, n);
+}
+
 void llg_strbuf_appendf(llg_strbuf_t *b, const char *fmt, ...)
 {
     va_list ap;

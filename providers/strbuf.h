@@ -21,6 +21,9 @@ void llg_strbuf_reserve(llg_strbuf_t *b, size_t extra);
 void llg_strbuf_append(llg_strbuf_t *b, const void *p, size_t n);
 void llg_strbuf_appends(llg_strbuf_t *b, const char *s);
 void llg_strbuf_appendf(llg_strbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends `v` in decimal (what appendf's %llu does, without printf's cost on
+ * the paths that run per streamed event). */
+void llg_strbuf_append_uint(llg_strbuf_t *b, uint64_t v);
 /* Appends s as a quoted JSON string. The input must be valid UTF-8 (request
  * bodies are checked on arrival); control characters are escaped. */
 void llg_strbuf_append_json_string(llg_strbuf_t *b, const char *s, size_t n);
