@@ -98,8 +98,14 @@ static void open_block(llg_answer_t *a, llg_strbuf_t *out, int kind, const char 
 static void delta(llg_strbuf_t *out, unsigned index, const char *type, const char *member, const char *str, size_t n)
 {
     event(out, "content_block_delta");
-    llg_strbuf_appendf(out, "{\"type\":\"content_block_delta\",\"index\":%u,\"delta\":{\"type\":\"%s\",\"%s\":", index, type,
-                       member);
+    /* per streamed chunk: no printf */
+    llg_strbuf_appends(out, "{\"type\":\"content_block_delta\",\"index\":");
+    llg_strbuf_append_uint(out, index);
+    llg_strbuf_appends(out, ",\"delta\":{\"type\":\"");
+    llg_strbuf_appends(out, type);
+    llg_strbuf_appends(out, "\",\"");
+    llg_strbuf_appends(out, member);
+    llg_strbuf_appends(out, "\":");
     llg_strbuf_append_json_string(out, str, n);
     llg_strbuf_appends(out, "}}\n\n");
 }
