@@ -240,6 +240,20 @@ test('relayed: the client\'s bytes reach /v1/responses upstream; the answer come
   assert.deepEqual(Object.keys(r.json).sort(), Object.keys(direct.json).sort(), 'the upstream\'s own response object');
 });
 
+test('relayed: a whole response\'s usage is counted for the key', async () => {
+  const before = await scrape(gw);
+  const r = await client().responses.create({ model: 'resp-usage~chunks=5', input: 'count my tokens' });
+  const grown = (m, kind) => metric(m, 'llmgate_tokens_total', { provider: 'oresp', kind }) - metric(before, 'llmgate_tokens_total', { provider: 'oresp', kind });
+  const want = { prompt: r.usage.input_tokens, completion: r.usage.output_tokens };
+  assert.ok(want.prompt > 0 && want.completion > 0, JSON.stringify(r.usage));
+  const m = await waitFor(async () => {
+    const x = await scrape(gw);
+    return grown(x, 'prompt') >= want.prompt && grown(x, 'completion') >= want.completion ? x : null;
+  }, { timeout: 30000, what: 'the token counters to grow by the upstream\'s usage' });
+  assert.equal(grown(m, 'prompt'), want.prompt);
+  assert.equal(grown(m, 'completion'), want.completion);
+});
+
 test('relayed: model_map renames the model and nothing else', async () => {
   const tag = `relay-map-${Date.now()}`;
   const r = await client().responses.create({ model: 'resp-alias', input: tag });
