@@ -116,6 +116,20 @@ typedef struct llg_conf_provider {
     llg_conf_mark_t mark;
 } llg_conf_provider_t;
 
+/* cluster.redis (docs/cluster.md): the Redis that instances of one cluster
+ * share, split out of its URL at load time. */
+typedef struct llg_conf_redis {
+    char *host;          /* TCP: a name or an IP literal (no brackets); NULL for a unix socket */
+    uint16_t port;       /* default 6379 */
+    char *unix_path;     /* unix:/path; NULL for TCP */
+    unsigned db;         /* SELECT after connecting when not 0 */
+    char *user;          /* NULL: AUTH with the password alone */
+    char *password;      /* the secret (from the URL or password_env); NULL: no AUTH; never printed */
+    char *display;       /* the URL with the password as "***": the only form logs print */
+    char *prefix;        /* of every Redis key and channel; default "llmgate:" */
+    uint64_t timeout_ms; /* connect and reply timeout; default 1 s */
+} llg_conf_redis_t;
+
 typedef struct llg_conf_param {
     char *key;
     char *json; /* the YAML value rendered as JSON text: 0.7, 1000, "x", true, null, [..], {..} */
@@ -189,6 +203,12 @@ typedef struct llg_conf {
     llg_conf_provider_t *providers;
     size_t provider_count;
 
+    /* `cluster:` or LLMGATE_REDIS_URL; disabled: no Redis code runs */
+    struct {
+        bool enabled;
+        llg_conf_redis_t redis;
+    } cluster;
+
     /* private: owner of every allocation above */
     void *_arena;
 } llg_conf_t;
@@ -200,7 +220,8 @@ typedef struct llg_conf {
 typedef char *const *llg_env_t;
 
 /* Loads, applies environment overrides (PORT, LLMGATE_WORKERS,
- * API_ACCESS_TOKENS, TOKEN, each provider's keys_env) and validates.
+ * API_ACCESS_TOKENS, TOKEN, each provider's keys_env, LLMGATE_REDIS_URL when
+ * the file has no `cluster:`) and validates.
  * Returns NULL and fills `errs` (every error found, in file order) on failure.
  * `name` is what errors print as FILE. */
 llg_conf_t *llg_conf_load_file(const char *path, llg_env_t env, llg_conf_errors_t *errs);

@@ -1,7 +1,7 @@
 /*
  * conf/env.c: the environment overrides of SPEC section 3, applied after the
- * file: PORT, LLMGATE_WORKERS, API_ACCESS_TOKENS and TOKEN, and each
- * provider's keys_env. The environment is the array given to the loader, never
+ * file: PORT, LLMGATE_WORKERS, API_ACCESS_TOKENS and TOKEN, each
+ * provider's keys_env, and LLMGATE_REDIS_URL (conf/cluster.c). The environment is the array given to the loader, never
  * the process's own (no getenv here): tests and the SIGHUP path pass theirs.
  *
  * A variable that is unset or empty changes nothing. Values that are lists are
@@ -159,4 +159,5 @@ void conf_apply_env(conf_ctx_t *c)
     /* Two providers may name one variable: each gets the keys (separate pools). */
     for (size_t i = 0; i < c->conf->provider_count; i++)
         env_provider_keys(c, &c->conf->providers[i]);
+    conf_cluster_env(c);
 }

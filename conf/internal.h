@@ -45,6 +45,8 @@ typedef struct conf_ctx {
     /* Per provider, the nodes that the checks after the walk point at. */
     yaml_node_t **provider_name_nodes;
     yaml_node_t **provider_fallback_nodes;
+
+    bool cluster_in_file; /* the file has a `cluster:` section (LLMGATE_REDIS_URL is then ignored) */
 } conf_ctx_t;
 
 /* ---- errors (errors.c) --------------------------------------------------- */
@@ -150,6 +152,10 @@ void conf_parse_listen(conf_ctx_t *c, yaml_node_t *n);
 void conf_check_listeners(conf_ctx_t *c);
 /* provider.c: the `providers` list, fallback names included. */
 void conf_parse_providers(conf_ctx_t *c, yaml_node_t *n);
+
+/* cluster.c: the `cluster` section, and LLMGATE_REDIS_URL when the file has none. */
+void conf_parse_cluster(conf_ctx_t *c, yaml_node_t *n);
+void conf_cluster_env(conf_ctx_t *c);
 
 /* env.c: the value of NAME in the environment passed to the loader. */
 const char *conf_env_get(llg_env_t env, const char *name);

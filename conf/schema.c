@@ -265,12 +265,14 @@ enum {
     T_KEYS,
     T_PROVIDERS,
     T_LIMITS,
+    T_CLUSTER,
     T_COUNT
 };
 
-static const char *const top_keys[T_COUNT] = {"listen",   "workers",       "max_body_bytes", "max_header_bytes", "timeout",
-                                              "timeouts", "access_tokens", "admin_token",    "metrics_token",    "cors",
-                                              "defaults", "retry",         "keys",           "providers",        "limits"};
+static const char *const top_keys[T_COUNT] = {"listen",        "workers",   "max_body_bytes", "max_header_bytes",
+                                              "timeout",       "timeouts",  "access_tokens",  "admin_token",
+                                              "metrics_token", "cors",      "defaults",       "retry",
+                                              "keys",          "providers", "limits",         "cluster"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
@@ -330,4 +332,6 @@ void conf_walk(conf_ctx_t *c, yaml_node_t *root)
         conf_parse_providers(c, v[T_PROVIDERS]);
     /* after max_body_bytes, which its defaults and checks depend on */
     parse_limits(c, v[T_LIMITS]);
+    if (v[T_CLUSTER] != NULL)
+        conf_parse_cluster(c, v[T_CLUSTER]);
 }

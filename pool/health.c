@@ -191,6 +191,7 @@ static void transition(llg_pool_t *pool, const llg_pool_pick_t *pick, pool_prov_
             nw = hw_next(w, kind, false, until);
         }
     } while (!atomic_compare_exchange_weak_explicit(hw, &w, nw, memory_order_acq_rel, memory_order_acquire));
+    pool_key_changed(pool, (uint32_t)pick->slot);
     uint64_t pt = pool_load(&pool->hdr->probe_timeout_ms);
     if (prov != NULL && pickable_at(nw, pt) < pickable_at(w, pt))
         pool_unblock(prov);

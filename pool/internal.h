@@ -67,6 +67,7 @@ typedef struct pool_key {
     _Atomic int32_t in_flight;
     _Atomic int32_t last_status;
     _Atomic uint32_t provider; /* provider slot, for report() */
+    _Atomic uint32_t changes;  /* bumped by every local health transition (the cluster link publishes them) */
 } pool_key_t;
 
 typedef struct pool_token {
@@ -90,6 +91,11 @@ typedef struct pool_header {
 
     _Atomic uint64_t reloads_ok, reloads_failed;
     _Atomic int64_t active_streams;
+
+    /* the cluster link (pool/share.c): the sum of every key's `changes`, so
+     * that a poll with nothing new reads one word; and the link's state */
+    _Atomic uint64_t key_changes;
+    _Atomic uint32_t cluster_state; /* llg_cluster_state_t */
 
     pool_prov_t none; /* requests not routed to a provider */
 } pool_header_t;
@@ -211,6 +217,9 @@ llg_pool_t *pool_map(uint32_t key_capacity, uint32_t token_capacity, uint32_t pr
 void pool_zero_key(llg_pool_t *pool, uint32_t slot);
 void pool_zero_token(llg_pool_t *pool, uint32_t slot);
 void pool_zero_provider(llg_pool_t *pool, uint32_t slot);
+
+/* Counts a local health transition of key `slot` for the cluster link (share.c). */
+void pool_key_changed(llg_pool_t *pool, uint32_t slot);
 
 /* Makes every hint of "no key usable" stale (health.c). */
 void pool_unblock(pool_prov_t *prov);

@@ -301,6 +301,11 @@ int llg_pool_write_metrics(llg_pool_t *pool, const llg_pool_view_t *view, uint64
     family(out, "llmgate_config_reloads_total", "counter", "Configuration reloads (SIGHUP), by result.");
     fprintf(out, "llmgate_config_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)pool_load(&h->reloads_ok));
     fprintf(out, "llmgate_config_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)pool_load(&h->reloads_failed));
+    llg_cluster_state_t cs = llg_pool_cluster_state(pool);
+    if (cs != LLG_CLUSTER_OFF) {
+        family(out, "llmgate_cluster_up", "gauge", "1 when this instance shares key state through Redis (cluster:), 0 when not.");
+        fprintf(out, "llmgate_cluster_up %d\n", cs == LLG_CLUSTER_UP ? 1 : 0);
+    }
     write_keys(out, pool, view, now_ms);
     write_tokens(out, pool, view);
     family(out, "llmgate_pool_capacity", "gauge", "Slots of the shared key pool region, by kind.");

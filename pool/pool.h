@@ -184,6 +184,38 @@ typedef struct llg_pool_key_stats {
 
 int llg_pool_key_stats(const llg_pool_t *pool, int32_t slot, uint64_t now_ms, llg_pool_key_stats_t *out);
 
+/* ---- sharing key health across a cluster (docs/cluster.md) --------------- */
+
+/* What the cluster link shares of one key: its kind and the rest left. */
+typedef enum llg_share_kind { LLG_SHARE_USABLE, LLG_SHARE_COOLING, LLG_SHARE_DISABLED } llg_share_kind_t;
+
+typedef enum llg_cluster_state {
+    LLG_CLUSTER_OFF = 0,  /* no `cluster:`: nothing is shown */
+    LLG_CLUSTER_DOWN = 1, /* configured, Redis not reachable (local state only) */
+    LLG_CLUSTER_UP = 2,
+} llg_cluster_state_t;
+
+void llg_pool_set_cluster_state(llg_pool_t *pool, llg_cluster_state_t state);
+llg_cluster_state_t llg_pool_cluster_state(const llg_pool_t *pool);
+
+/* The sum of the local transition counts of every key: when it has not moved
+ * since the last call, no key changed. */
+uint64_t llg_pool_key_changes(const llg_pool_t *pool);
+
+/* Key `slot`'s local transition count and what it is now: kind and ms of rest
+ * left (a probe in flight reports the kind it probes; a rest that is over
+ * reports USABLE). 0, or -1 for a bad slot. */
+int llg_pool_key_share(const llg_pool_t *pool, int32_t slot, uint64_t now_ms, uint32_t *changes, llg_share_kind_t *kind,
+                       uint64_t *remaining_ms);
+
+/* Applies a state that another instance shared: the key rests `remaining_ms`
+ * from `now_ms` (COOLING, DISABLED) or becomes usable. `only_longer`: change
+ * nothing unless the key would rest longer than it does (state read at
+ * connect). Not counted as a local transition, so it is never shared back.
+ * 1 when the word changed, 0 when not, -1 for a bad slot. */
+int llg_pool_key_apply(llg_pool_t *pool, int32_t slot, llg_share_kind_t kind, uint64_t remaining_ms, uint64_t now_ms,
+                       bool only_longer);
+
 /* ---- access tokens ------------------------------------------------------ */
 
 /* The config index of the access token `secret` (`len` bytes), or -1. The time

@@ -147,6 +147,7 @@ void pool_zero_key(llg_pool_t *pool, uint32_t slot)
     atomic_store_explicit(&k->in_flight, 0, memory_order_relaxed);
     atomic_store_explicit(&k->last_status, 0, memory_order_relaxed);
     atomic_store_explicit(&k->provider, 0, memory_order_relaxed);
+    atomic_store_explicit(&k->changes, 0, memory_order_relaxed);
 }
 
 void pool_zero_token(llg_pool_t *pool, uint32_t slot)

@@ -17,16 +17,18 @@ set -euo pipefail
 
 # what scripts/build.sh needs (compiler, meson, the -dev packages)
 BUILD_PKGS=(gcc libc6-dev pkg-config meson ninja-build
-    libh2o-dev libuv1-dev libssl-dev libyaml-dev libcurl4-openssl-dev libcjson-dev)
+    libh2o-dev libuv1-dev libssl-dev libyaml-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev)
 # the shared libraries the binary links (libh2o.so.0.13, libuv.so.1,
-# libssl.so.3 and libcrypto.so.3, libyaml-0.so.2, libcurl.so.4, libcjson.so.1),
+# libssl.so.3 and libcrypto.so.3, libyaml-0.so.2, libcurl.so.4, libcjson.so.1,
+# libhiredis.so.0.14 for the cluster link),
 # the CA bundle for TLS upstreams, and curl for the container's HEALTHCHECK
 # (it costs little: libcurl4 is needed anyway)
-RUNTIME_PKGS=(libh2o0.13 libuv1 libssl3 libyaml-0-2 libcurl4 libcjson1 ca-certificates curl)
+RUNTIME_PKGS=(libh2o0.13 libuv1 libssl3 libyaml-0-2 libcurl4 libcjson1 libhiredis0.14 ca-certificates curl)
 # the test suite's tools (tests/run; python3-yaml reads the compose and
 # Kubernetes files in container.test.mjs; systemd's systemd-analyze checks
-# deploy/systemd/llmgate.service there), clang for the fuzz targets
-TEST_PKGS=(openssl nghttp2-client procps iproute2 python3-yaml systemd clang libclang-rt-14-dev)
+# deploy/systemd/llmgate.service there; redis-server for cluster.test.mjs),
+# clang for the fuzz targets
+TEST_PKGS=(openssl nghttp2-client procps iproute2 python3-yaml systemd redis-server clang libclang-rt-14-dev)
 
 list=0
 if [ "${1:-}" = "--list" ]; then

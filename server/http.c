@@ -234,6 +234,11 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
     llg_strbuf_t out = {0};
     llg_strbuf_appendf(&out, "{\"status\":\"%s\",\"version\":\"%s\",\"draining\":%s,", degraded ? "degraded" : "ok", LLG_VERSION,
                        app->draining ? "true" : "false");
+    /* cluster: (docs/cluster.md): "degraded" while Redis is unreachable; the
+     * instance serves on its local key state then, so status is not changed */
+    llg_cluster_state_t cs = llg_pool_cluster_state(app->pool);
+    if (cs != LLG_CLUSTER_OFF)
+        llg_strbuf_appendf(&out, "\"cluster\":\"%s\",", cs == LLG_CLUSTER_UP ? "up" : "degraded");
     llg_strbuf_append(&out, b.data, b.len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     llg_respond_json(req, 200, out.data, out.len);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/cluster.h"
 #include "server/listener.h"
 #include "server/log.h"
 #include "server/worker.h"
@@ -101,12 +103,24 @@ static void spawn(unsigned index)
         struct itimerval off;
         memset(&off, 0, sizeof(off));
         setitimer(ITIMER_REAL, &off, NULL);
+        if (index == LLG_CLUSTER_LINK_INDEX)
+            llg_cluster_run(m.conf, &m.listeners, m.pool, m.view);
         llg_worker_run(m.conf, &m.listeners, m.pool, m.view, index, m.generation);
     }
     m.procs = realloc(m.procs, (m.nprocs + 1) * sizeof(*m.procs));
     if (m.procs == NULL)
         abort();
     m.procs[m.nprocs++] = (worker_proc_t){pid, m.generation, index, now_ms(), 0};
+}
+
+/* With `cluster:`, the link process (server/cluster.h) is one more child,
+ * supervised like a worker; /health shows the cluster degraded until it
+ * connects. */
+static void start_cluster_link(void)
+{
+    llg_pool_set_cluster_state(m.pool, m.conf->cluster.enabled ? LLG_CLUSTER_DOWN : LLG_CLUSTER_OFF);
+    if (m.conf->cluster.enabled)
+        spawn(LLG_CLUSTER_LINK_INDEX);
 }
 
 static void signal_generation(int sig, bool old_only, uint64_t kill_at_ms)
@@ -135,10 +149,15 @@ static void reap(void)
         m.procs[i] = m.procs[--m.nprocs];
         if (m.stopping || p.generation != m.generation)
             continue;
-        if (WIFSIGNALED(status))
-            llg_error("worker %u (pid %d) was killed by signal %d; starting a new one", p.index, (int)pid, WTERMSIG(status));
+        char name[32];
+        if (p.index == LLG_CLUSTER_LINK_INDEX)
+            snprintf(name, sizeof(name), "cluster link");
         else
-            llg_error("worker %u (pid %d) exited with status %d; starting a new one", p.index, (int)pid, WEXITSTATUS(status));
+            snprintf(name, sizeof(name), "worker %u", p.index);
+        if (WIFSIGNALED(status))
+            llg_error("%s (pid %d) was killed by signal %d; starting a new one", name, (int)pid, WTERMSIG(status));
+        else
+            llg_error("%s (pid %d) exited with status %d; starting a new one", name, (int)pid, WEXITSTATUS(status));
         uint64_t now = now_ms();
         m.fast_deaths = now - p.started_ms < 1000 ? m.fast_deaths + 1 : 0;
         if (m.fast_deaths >= 3) {
@@ -217,6 +236,9 @@ static void reload(void)
     m.fast_deaths = 0;
     for (unsigned i = 0; i < conf->workers; i++)
         spawn(i);
+    /* the link of the old generation stops with its workers; a new one
+     * starts with the new config and view (docs/cluster.md, "Reload") */
+    start_cluster_link();
     signal_generation(SIGTERM, true, now_ms() + old_drain + 1000);
     char desc[1024];
     llg_listeners_describe(&m.listeners, desc, sizeof(desc));
@@ -276,6 +298,7 @@ int llg_master_run(llg_conf_t *conf, const char *config_path)
     }
     for (unsigned i = 0; i < conf->workers; i++)
         spawn(i);
+    start_cluster_link();
     char desc[1024];
     llg_listeners_describe(&m.listeners, desc, sizeof(desc));
     llg_info("llmgate %s: %u worker(s), config %s, listening on %s", LLG_VERSION, conf->workers, conf->source, desc);

@@ -1652,6 +1652,111 @@ TEST(params_errors)
     llg_conf_errors_free(&e);
 }
 
+/* ---- cluster (docs/cluster.md) ---------------------------------------------- */
+
+TEST(cluster_absent)
+{
+    llg_conf_t *c = load_ok("workers: 1\n", NULL);
+    if (c != NULL)
+        CHECK(!c->cluster.enabled);
+    llg_conf_free(c);
+}
+
+TEST(cluster_url_forms)
+{
+    char *env[] = {"REDIS_PW=s3cr%t pw", NULL};
+    llg_conf_t *c = load_ok("cluster: {redis: {url: \"redis://u1:p%40ss@redis.example:6380/3\"}}\n", NULL);
+    if (c != NULL) {
+        const llg_conf_redis_t *r = &c->cluster.redis;
+        CHECK(c->cluster.enabled);
+        CHECK_EQ_STR(r->host, "redis.example");
+        CHECK_EQ_INT(r->port, 6380);
+        CHECK_EQ_INT(r->db, 3);
+        CHECK_EQ_STR(r->user, "u1");
+        CHECK_EQ_STR(r->password, "p@ss");
+        CHECK(r->unix_path == NULL);
+        CHECK_EQ_STR(r->prefix, "llmgate:");
+        CHECK_EQ_INT(r->timeout_ms, 1000);
+        CHECK_EQ_STR(r->display, "redis://u1:***@redis.example:6380/3");
+    }
+    llg_conf_free(c);
+    c = load_ok("cluster:\n  redis:\n    url: redis://[::1]\n    password_env: REDIS_PW\n    prefix: \"a:\"\n    timeout: 250ms\n",
+                env);
+    if (c != NULL) {
+        const llg_conf_redis_t *r = &c->cluster.redis;
+        CHECK_EQ_STR(r->host, "::1");
+        CHECK_EQ_INT(r->port, 6379);
+        CHECK_EQ_INT(r->db, 0);
+        CHECK(r->user == NULL);
+        CHECK_EQ_STR(r->password, "s3cr%t pw");
+        CHECK_EQ_STR(r->prefix, "a:");
+        CHECK_EQ_INT(r->timeout_ms, 250);
+        CHECK_EQ_STR(r->display, "redis://:***@[::1]:6379/0");
+    }
+    llg_conf_free(c);
+    c = load_ok("cluster: {redis: {url: \"unix:/run/redis/redis.sock\"}}\n", NULL);
+    if (c != NULL) {
+        CHECK(c->cluster.redis.host == NULL);
+        CHECK_EQ_STR(c->cluster.redis.unix_path, "/run/redis/redis.sock");
+        CHECK_EQ_STR(c->cluster.redis.display, "unix:/run/redis/redis.sock");
+        CHECK(c->cluster.redis.password == NULL);
+    }
+    llg_conf_free(c);
+}
+
+TEST(cluster_env_url)
+{
+    char *env[] = {"LLMGATE_REDIS_URL=redis://:topsecret@127.0.0.1:7000", NULL};
+    llg_conf_t *c = load_ok("workers: 1\n", env);
+    if (c != NULL) {
+        CHECK(c->cluster.enabled);
+        CHECK_EQ_INT(c->cluster.redis.port, 7000);
+        CHECK_EQ_STR(c->cluster.redis.password, "topsecret");
+        CHECK_EQ_STR(c->cluster.redis.display, "redis://:***@127.0.0.1:7000/0");
+    }
+    llg_conf_free(c);
+    /* the file's section wins; its url may be left to the variable */
+    c = load_ok("cluster: {redis: {url: \"redis://10.0.0.1\"}}\n", env);
+    if (c != NULL)
+        CHECK_EQ_STR(c->cluster.redis.host, "10.0.0.1");
+    llg_conf_free(c);
+    c = load_ok("cluster: {redis: {prefix: \"x:\"}}\n", env);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->cluster.redis.port, 7000);
+        CHECK_EQ_STR(c->cluster.redis.prefix, "x:");
+    }
+    llg_conf_free(c);
+    char *bad[] = {"LLMGATE_REDIS_URL=http://:topsecret@h", NULL};
+    EXPECT_ERRORS("", bad,
+                  "environment variable LLMGATE_REDIS_URL: expected redis://[user:password@]host[:port][/db] or unix:/path");
+}
+
+TEST(cluster_errors)
+{
+    char *empty[] = {"EMPTY_PW=", NULL};
+    EXPECT_ERRORS("cluster: {}\n", NULL, "t.yaml:1:10: cluster: missing required key \"redis\"");
+    EXPECT_ERRORS("cluster:\n  redis: {prefix: x}\n", NULL, "t.yaml:2:10: cluster.redis: missing required key \"url\"");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://:hunter2@h:0\"}\n", NULL,
+                  "t.yaml:2:16: cluster.redis.url: the port must be a number from 1 to 65535");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://hunter2@h\"}\n", NULL,
+                  "t.yaml:2:16: cluster.redis.url: the part before @ must be user:password or :password");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"rediss://h\"}\n", NULL,
+                  "t.yaml:2:16: cluster.redis.url: rediss:// (TLS) is not supported: hiredis 0.14 has no TLS; use a TLS "
+                  "tunnel or a private network");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://h/x\"}\n", NULL,
+                  "t.yaml:2:16: cluster.redis.url: the path must be a database number (/0 to /65535)");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"unix:relative.sock\"}\n", NULL,
+                  "t.yaml:2:16: cluster.redis.url: unix: must be followed by an absolute socket path (unix:/path/to/redis.sock)");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://:a@h\", password_env: EMPTY_PW}\n", empty,
+                  "t.yaml:2:46: cluster.redis.password_env: the url has a password too; give it in one place");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://h\", password_env: EMPTY_PW}\n", empty,
+                  "t.yaml:2:43: cluster.redis.password_env: environment variable EMPTY_PW is not set or empty");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://h\", timeout: 0}\n", NULL,
+                  "t.yaml:2:38: cluster.redis.timeout: must be more than 0 and at most 60s");
+    EXPECT_ERRORS("cluster:\n  redis: {url: \"redis://h\", prefx: a}\n", NULL,
+                  "t.yaml:2:29: unknown key \"prefx\" in cluster.redis; did you mean \"prefix\"?");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -1713,5 +1818,9 @@ int main(int argc, char **argv)
     RUN(default_config_each_env_alone);
     RUN(params_json);
     RUN(params_errors);
+    RUN(cluster_absent);
+    RUN(cluster_url_forms);
+    RUN(cluster_env_url);
+    RUN(cluster_errors);
     TEST_MAIN_END();
 }

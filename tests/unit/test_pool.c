@@ -1127,6 +1127,98 @@ TEST(duplicate_labels)
     teardown(&f);
 }
 
+/* ---- sharing with a cluster (pool/share.c, docs/cluster.md) ------------------- */
+
+TEST(share_counts_local_transitions)
+{
+    fixture_t f;
+    if (setup(&f, "keys: {cooldown: 1s, max_cooldown: 5s, probe_after: 10s}\n"
+                  "providers: [{name: a, type: openai, base_url: \"http://x/v1\", keys: [sk-s0, sk-s1]}]\n") != 0)
+        return;
+    int32_t s0 = slot_of(&f, 0, 0);
+    uint64_t total = llg_pool_key_changes(f.pool);
+    uint32_t ch, ch0;
+    llg_share_kind_t kind;
+    uint64_t rem;
+    CHECK_EQ_INT(llg_pool_key_share(f.pool, s0, 1000, &ch0, &kind, &rem), 0);
+    CHECK_EQ_INT(kind, LLG_SHARE_USABLE);
+    /* a success on a usable key changes nothing */
+    llg_pool_pick_t p;
+    while (pick(&f, 0, 1000, &p) != 0)
+        llg_pool_release(f.pool, &p);
+    llg_pool_report(f.pool, &p, LLG_OUTCOME_SUCCESS, 200, NULL, 1000, EPOCH);
+    llg_pool_release(f.pool, &p);
+    CHECK_EQ_INT(llg_pool_key_changes(f.pool), total);
+    /* a 429 is counted and shows as cooling with the rest left */
+    while (pick(&f, 0, 1000, &p) != 0)
+        llg_pool_release(f.pool, &p);
+    llg_pool_report(f.pool, &p, LLG_OUTCOME_RATE_LIMITED, 429, NULL, 1000, EPOCH);
+    llg_pool_release(f.pool, &p);
+    CHECK(llg_pool_key_changes(f.pool) > total);
+    llg_pool_key_share(f.pool, s0, 1400, &ch, &kind, &rem);
+    CHECK(ch != ch0);
+    CHECK_EQ_INT(kind, LLG_SHARE_COOLING);
+    CHECK_EQ_INT(rem, 600);
+    /* over: usable */
+    llg_pool_key_share(f.pool, s0, 2500, &ch, &kind, &rem);
+    CHECK_EQ_INT(kind, LLG_SHARE_USABLE);
+    CHECK_EQ_INT(rem, 0);
+    CHECK_EQ_INT(llg_pool_key_share(f.pool, -1, 0, &ch, &kind, &rem), -1);
+    teardown(&f);
+}
+
+TEST(share_apply_is_not_counted)
+{
+    fixture_t f;
+    if (setup(&f, "keys: {cooldown: 1s, max_cooldown: 5s, probe_after: 10s}\n"
+                  "providers: [{name: a, type: openai, base_url: \"http://x/v1\", keys: [sk-s0, sk-s1]}]\n") != 0)
+        return;
+    int32_t s0 = slot_of(&f, 0, 0), s1 = slot_of(&f, 0, 1);
+    uint64_t total = llg_pool_key_changes(f.pool);
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s0, LLG_SHARE_DISABLED, 5000, 1000, false), 1);
+    CHECK_EQ_INT(llg_pool_key_changes(f.pool), total);
+    CHECK_EQ_INT(stats(&f, s0, 1000).state, LLG_KEY_DISABLED);
+    CHECK_EQ_INT(stats(&f, s0, 1000).cooldown_remaining_ms, 5000);
+    /* picks skip it */
+    llg_pool_pick_t p;
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(attempt(&f, 0, 1100, LLG_OUTCOME_SUCCESS, 200, NULL), 1);
+    (void)p;
+    /* the same state again: nothing to do; a shorter one at connect: kept */
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s0, LLG_SHARE_DISABLED, 5000, 1000, false), 0);
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s0, LLG_SHARE_COOLING, 100, 1000, true), 0);
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s0, LLG_SHARE_USABLE, 0, 1000, true), 0);
+    CHECK_EQ_INT(stats(&f, s0, 1000).state, LLG_KEY_DISABLED);
+    /* a longer one at connect is taken; a message makes it usable again */
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s1, LLG_SHARE_COOLING, 3000, 1000, true), 1);
+    CHECK_EQ_INT(stats(&f, s1, 1000).state, LLG_KEY_COOLING);
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s0, LLG_SHARE_USABLE, 0, 1200, false), 1);
+    CHECK_EQ_INT(stats(&f, s0, 1200).state, LLG_KEY_USABLE);
+    CHECK_EQ_INT(attempt(&f, 0, 1200, LLG_OUTCOME_SUCCESS, 200, NULL), 0);
+    CHECK_EQ_INT(llg_pool_key_changes(f.pool), total);
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, -1, LLG_SHARE_USABLE, 0, 0, false), -1);
+    teardown(&f);
+}
+
+TEST(share_apply_ends_a_no_key_hint)
+{
+    fixture_t f;
+    if (setup(&f, "keys: {cooldown: 1s, max_cooldown: 5s, probe_after: 10s}\n"
+                  "providers: [{name: a, type: openai, base_url: \"http://x/v1\", keys: [sk-only]}]\n") != 0)
+        return;
+    int32_t s0 = slot_of(&f, 0, 0);
+    CHECK_EQ_INT(attempt(&f, 0, 1000, LLG_OUTCOME_AUTH, 401, NULL), 0);
+    llg_pool_pick_t p;
+    CHECK_EQ_INT(llg_pool_pick(f.pool, f.view, 0, 2000, &p), -1); /* stores the hint */
+    CHECK_EQ_INT(llg_pool_key_apply(f.pool, s0, LLG_SHARE_USABLE, 0, 2000, false), 1);
+    CHECK_EQ_INT(llg_pool_pick(f.pool, f.view, 0, 2001, &p), 0);
+    CHECK(!p.probe);
+    llg_pool_release(f.pool, &p);
+    llg_pool_set_cluster_state(f.pool, LLG_CLUSTER_UP);
+    CHECK_EQ_INT(llg_pool_cluster_state(f.pool), LLG_CLUSTER_UP);
+    teardown(&f);
+}
+
 int main(void)
 {
     RUN(http_dates);
@@ -1158,5 +1250,8 @@ int main(void)
     RUN(metrics);
     RUN(admin_json);
     RUN(duplicate_labels);
+    RUN(share_counts_local_transitions);
+    RUN(share_apply_is_not_counted);
+    RUN(share_apply_ends_a_no_key_hint);
     TEST_MAIN_END();
 }

@@ -14,6 +14,7 @@
 #include "server/respond.h"
 #include "server/route.h"
 #include "providers/strbuf.h"
+#include "server/cluster.h"
 #include "tests/test.h"
 
 TEST(utf8)
@@ -342,6 +343,43 @@ TEST(memtrim_due)
     CHECK(llg_memtrim_due((size_t)170 << 20, (size_t)10 << 20));   /* after a burst */
 }
 
+/* The cluster link's messages (server/cluster.c, docs/cluster.md). */
+TEST(cluster_messages)
+{
+    char msg[128], inst[33], id[33];
+    llg_share_kind_t kind;
+    uint64_t rem;
+    int n = llg_cluster_format(msg, sizeof(msg), "0123456789abcdef", "00112233445566778899aabbccddeeff", LLG_SHARE_COOLING, 1500);
+    CHECK_EQ_STR(msg, "1 0123456789abcdef 00112233445566778899aabbccddeeff c 1500");
+    CHECK_EQ_INT(n, (int)strlen(msg));
+    CHECK_EQ_INT(llg_cluster_parse(msg, strlen(msg), inst, id, &kind, &rem), 0);
+    CHECK_EQ_STR(inst, "0123456789abcdef");
+    CHECK_EQ_STR(id, "00112233445566778899aabbccddeeff");
+    CHECK_EQ_INT(kind, LLG_SHARE_COOLING);
+    CHECK_EQ_INT(rem, 1500);
+    CHECK_EQ_INT(llg_cluster_parse("1 a b u 0", 9, inst, id, &kind, &rem), 0);
+    CHECK_EQ_INT(kind, LLG_SHARE_USABLE);
+    CHECK_EQ_INT(llg_cluster_parse("1 a b d 7", 9, inst, id, &kind, &rem), 0);
+    CHECK_EQ_INT(kind, LLG_SHARE_DISABLED);
+    static const char *const bad[] = {"",
+                                      "2 a b c 1",
+                                      "1 a b x 1",
+                                      "1 a b c",
+                                      "1 a b c 1 extra",
+                                      "1 a b c -1",
+                                      "1 a b cc 1",
+                                      "1  b c 1",
+                                      "1 a b c 99999999999999999",
+                                      "1 a 000000000000000000000000000000000 c 1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (llg_cluster_parse(bad[i], strlen(bad[i]), inst, id, &kind, &rem) != -1) {
+            fprintf(stderr, "    accepted \"%s\"\n", bad[i]);
+            test_current_failed_ = 1;
+        }
+    }
+    CHECK_EQ_INT(llg_cluster_format(msg, 8, "0123456789abcdef", "x", LLG_SHARE_USABLE, 0), -1);
+}
+
 int main(void)
 {
     RUN(utf8);
@@ -355,5 +393,6 @@ int main(void)
     RUN(openai_form);
     RUN(render_error_utf8);
     RUN(memtrim_due);
+    RUN(cluster_messages);
     TEST_MAIN_END();
 }

@@ -18,7 +18,7 @@ export const BIN = process.env.LLMGATE_BIN || path.resolve(here, '../../../build
 // environment so that each test states exactly what the gateway sees.
 const GATEWAY_ENV = [
   'PORT', 'LLMGATE_CONFIG', 'LLMGATE_WORKERS', 'API_ACCESS_TOKENS', 'TOKEN',
-  'POE_APIKEYS', 'OPENROUTER_API_KEY', 'OPENAI_API_KEY', 'DEEPINFRA_API_KEY',
+  'POE_APIKEYS', 'OPENROUTER_API_KEY', 'OPENAI_API_KEY', 'DEEPINFRA_API_KEY', 'LLMGATE_REDIS_URL',
 ];
 
 export function cleanEnv(extra = {}) {

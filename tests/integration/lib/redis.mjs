@@ -1,0 +1,61 @@
+// A throwaway redis-server for the cluster tests (docs/cluster.md): started in
+// the foreground on a free loopback port (no persistence), stopped at the end
+// of the test process, and killable and restartable on the same port.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { freePort, waitFor } from './harness.mjs';
+
+export const REDIS_BIN = process.env.LLMGATE_REDIS_BIN || 'redis-server';
+
+const live = new Set();
+process.on('exit', () => { for (const p of live) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } } });
+
+// Sends RESP commands (arrays of strings) on one connection and resolves with
+// the raw reply text once `expect` replies (lines starting with + - : $ *) have
+// come, or rejects on an error or after `timeout` ms.
+export function redisCommand(port, commands, { timeout = 2000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = '';
+    const t = setTimeout(() => { s.destroy(); reject(new Error('redis: no reply')); }, timeout);
+    s.on('connect', () => {
+      for (const c of commands) s.write(`*${c.length}\r\n${c.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`);
+      s.write('*1\r\n$4\r\nQUIT\r\n');
+    });
+    s.on('data', (d) => { buf += d; });
+    s.on('error', (e) => { clearTimeout(t); reject(e); });
+    s.on('close', () => { clearTimeout(t); resolve(buf); });
+  });
+}
+
+// Starts redis-server; opts.password sets --requirepass. Returns
+// {port, pid, stderr(), auth, cmd(...), kill(), restart(), stop()}.
+export async function startRedis({ password } = {}) {
+  const port = await freePort();
+  const r = { port, password, proc: null, log: '' };
+  const auth = password ? [['AUTH', password]] : [];
+  r.cmd = (...commands) => redisCommand(port, [...auth, ...commands]);
+  r.start = async () => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    if (password) args.push('--requirepass', password);
+    const p = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    r.proc = p;
+    r.pid = p.pid;
+    live.add(p);
+    p.stdout.on('data', (d) => { r.log += d; });
+    p.stderr.on('data', (d) => { r.log += d; });
+    p.exited = new Promise((res) => p.on('exit', () => { live.delete(p); res(); }));
+    await waitFor(async () => /\+PONG/.test(await r.cmd(['PING'])), { timeout: 20000, interval: 20, what: `redis-server PING on port ${port}` });
+  };
+  // SIGKILL: connections drop at once, as when a host dies
+  r.kill = async () => {
+    const p = r.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill('SIGKILL');
+    await p.exited;
+  };
+  r.restart = async () => { await r.kill(); await r.start(); };
+  r.stop = r.kill;
+  await r.start();
+  return r;
+}
