@@ -4,7 +4,8 @@
 // the others within milliseconds (measured here, p50/p99 printed); a new
 // instance starts with the cluster's key states; Redis killed under load fails
 // no client request and shows as degraded, and sharing resumes when it returns;
-// the password never shows; without `cluster:` no link process runs.
+// the link is restarted by a reload and when it dies; the password never
+// shows; without `cluster:` no link process runs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway, startMock, request, waitFor, parsePrometheus, metricValue } from './lib/harness.mjs';
@@ -17,7 +18,7 @@ const TRIALS = 20;
 
 // provider -> keys; keys[0] is the bad one when there is one
 const P = {
-  cool: [mkKey('cool', 'fail429-retry_after_ms=1500'), mkKey('coolok')],
+  cool: [mkKey('cool', 'fail429-retry_after_ms=2000'), mkKey('coolok')],
   auth: [mkKey('auth', 'fail401'), mkKey('authok')],
   long: [mkKey('long', 'fail429-retry_after_ms=60000'), mkKey('longok')],
   again: [mkKey('again', 'fail429-retry_after_ms=60000'), mkKey('againok')],
@@ -39,7 +40,7 @@ function config(port) {
       `    url: "redis://127.0.0.1:${redis.port}"`,
       '    password_env: LLMGATE_TEST_REDIS_PASSWORD',
       '    prefix: "llmgate-test:"',
-      '    timeout: 1s',
+      '    timeout: 2s',
     ].join('\n'),
     providers: Object.entries(P).map(([name, keys]) => ({ name, base: `${mock.base}/v1`, keys, models: [name] })),
   });
@@ -102,7 +103,7 @@ test('a 429 seen by A makes the key cooling on B and C (propagation measured)', 
   const [A, B, C] = gws;
   const times = [];
   for (let t = 0; t < TRIALS; t++) {
-    // the previous cooldown (1.5 s) is over everywhere
+    // the previous cooldown (2 s) is over everywhere
     for (const gw of gws) await waitFor(async () => (await keyState(gw, 'cool')).state === 'usable', { timeout: 20000, interval: 20, what: 'cool usable' });
     const t0 = await restOn(A, 'cool', 'cooling');
     times.push(...await Promise.all([seenAt(B, 'cool', 'cooling', t0), seenAt(C, 'cool', 'cooling', t0)]));
@@ -168,6 +169,8 @@ test('redis killed under load: no request fails, every instance is degraded, the
       await waitFor(async () => (await health(gw)).cluster === 'up', { timeout: 30000, what: `up again on ${gw.port}` });
       assert.equal(await clusterUp(gw), 1);
     }
+    // a flushed Redis loses the stored states only: messages keep flowing
+    assert.match(await redis.cmd(['FLUSHALL']), /\+OK[\s\S]*\+OK/);
     const t0 = await restOn(B, 'again', 'cooling');
     await Promise.all([seenAt(A, 'again', 'cooling', t0), seenAt(C, 'again', 'cooling', t0)]);
   } finally {
@@ -176,10 +179,38 @@ test('redis killed under load: no request fails, every instance is degraded, the
   }
   assert.deepEqual(failures, [], `${failures.length} failed requests of ${ok + failures.length}`);
   for (const gw of gws) {
+    // one line per change of state: up and down alternate, never repeated
     const logs = gw.logs();
-    assert.equal((logs.match(/cluster: redis at .* lost/g) || []).length, 1, logs);
-    assert.match(logs, /cluster: connected to redis at redis:\/\/:\*\*\*@127\.0\.0\.1/);
+    const states = [...logs.matchAll(/cluster: (connected to redis at redis:\/\/:\*\*\*@127\.0\.0\.1|redis at \S+ (?:lost|unreachable))/g)]
+      .map((m) => (m[1].startsWith('connected') ? 'up' : 'down'));
+    assert.ok(states.includes('down') && states.at(-1) === 'up', logs);
+    for (let i = 1; i < states.length; i++) assert.notEqual(states[i], states[i - 1], logs);
   }
+});
+
+// The pids of the link processes that logged "connected" (the log prefix is
+// "[level] [pid]").
+const linkPids = (gw) => [...gw.logs().matchAll(/\[(\d+)\] cluster: connected to redis/g)].map((m) => Number(m[1]));
+
+async function coolPropagates(from, to) {
+  for (const gw of [from, to]) await waitFor(async () => (await keyState(gw, 'cool')).state === 'usable', { timeout: 20000, interval: 20, what: 'cool usable' });
+  const t0 = await restOn(from, 'cool', 'cooling');
+  return seenAt(to, 'cool', 'cooling', t0);
+}
+
+test('the link is restarted by a reload (SIGHUP) and when it dies, and shares again', async () => {
+  const [A, B] = gws;
+  const before = linkPids(A);
+  A.signal('SIGHUP');
+  await waitFor(() => linkPids(A).length > before.length, { timeout: 20000, what: 'a new link connected after SIGHUP' });
+  await coolPropagates(A, B);
+  const pid = linkPids(A).at(-1);
+  assert.ok(!before.includes(pid));
+  process.kill(pid, 'SIGKILL');
+  await A.waitLog(`cluster link (pid ${pid}) was killed by signal 9; starting a new one`);
+  await waitFor(() => linkPids(A).at(-1) !== pid, { timeout: 20000, what: 'a new link connected after the kill' });
+  await coolPropagates(A, B);
+  assert.equal((await health(A)).cluster, 'up');
 });
 
 test('the redis password never shows in logs, /metrics, /health or /admin/keys', async () => {
