@@ -379,14 +379,17 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     link_down(ac->errstr[0] ? ac->errstr : "connection closed");
 }
 
-static redisAsyncContext *open_one(void)
+/* A new connection (AUTH queued), or NULL with the reason in why[128]. */
+static redisAsyncContext *open_one(char *why)
 {
     redisAsyncContext *ac =
         L.r->unix_path != NULL ? redisAsyncConnectUnix(L.r->unix_path) : redisAsyncConnect(L.r->host, L.r->port);
-    if (ac == NULL)
+    if (ac == NULL) {
+        snprintf(why, 128, "out of memory");
         return NULL;
+    }
     if (ac->err) {
-        llg_debug("cluster: connect: %s", ac->errstr);
+        snprintf(why, 128, "%s", ac->errstr);
         redisAsyncFree(ac);
         return NULL;
     }
@@ -404,11 +407,12 @@ static redisAsyncContext *open_one(void)
 
 static void connect_both(void)
 {
+    char why[128] = "";
     L.connect_started = uv_now(&L.loop);
-    L.cmd = open_one();
-    L.sub = L.cmd != NULL ? open_one() : NULL;
+    L.cmd = open_one(why);
+    L.sub = L.cmd != NULL ? open_one(why) : NULL;
     if (L.cmd == NULL || L.sub == NULL) {
-        link_down("cannot create a connection");
+        link_down(why);
         return;
     }
     if (L.r->db != 0)

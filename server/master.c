@@ -253,7 +253,10 @@ static void begin_stop(void)
         signal_generation(SIGKILL, false, 0);
         return;
     }
-    llg_info("stopping: draining %zu worker(s) for up to %llu ms", m.nprocs, (unsigned long long)m.conf->timeouts.drain_ms);
+    size_t workers = 0;
+    for (size_t i = 0; i < m.nprocs; i++)
+        workers += m.procs[i].index != LLG_CLUSTER_LINK_INDEX;
+    llg_info("stopping: draining %zu worker(s) for up to %llu ms", workers, (unsigned long long)m.conf->timeouts.drain_ms);
     m.stopping = 1;
     /* once the workers close theirs too, new connections are refused */
     llg_listeners_close(&m.listeners);
