@@ -298,45 +298,43 @@ static void close_one(llg_answer_t *a, llg_strbuf_t *out, size_t i)
     llg_responses_state_t *r = &a->resp;
     llg_block_t *b = &r->items[i];
     const char *d = b->data.data != NULL ? b->data.data : "";
-    if (b->kind == LLG_BLOCK_TEXT) {
-        ev(a, out, "response.output_text.done");
+    call_kind_t k = b->kind == LLG_BLOCK_TOOL ? call_kind(a, b) : CALL_FUNCTION;
+    if (b->kind != LLG_BLOCK_TOOL) {
+        /* a message's output_text, a reasoning item's summary: its text done,
+         * then its part done */
+        bool text = b->kind == LLG_BLOCK_TEXT;
+        ev(a, out, text ? "response.output_text.done" : "response.reasoning_summary_text.done");
         item_ref(a, out, i);
-        llg_strbuf_appends(out, ",\"content_index\":0,\"text\":");
+        llg_strbuf_appends(out, text ? ",\"content_index\":0,\"text\":" : ",\"summary_index\":0,\"text\":");
         llg_strbuf_append_json_string(out, d, b->data.len);
         llg_strbuf_appends(out, "}\n\n");
-        ev(a, out, "response.content_part.done");
+        ev(a, out, text ? "response.content_part.done" : "response.reasoning_summary_part.done");
         item_ref(a, out, i);
-        llg_strbuf_appends(out, ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":");
+        llg_strbuf_appends(out, text ? ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":"
+                                     : ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
         llg_strbuf_append_json_string(out, d, b->data.len);
-        llg_strbuf_appends(out, ",\"annotations\":[]}}\n\n");
-    } else if (b->kind == LLG_BLOCK_REASONING) {
-        ev(a, out, "response.reasoning_summary_text.done");
-        item_ref(a, out, i);
-        llg_strbuf_appends(out, ",\"summary_index\":0,\"text\":");
-        llg_strbuf_append_json_string(out, d, b->data.len);
-        llg_strbuf_appends(out, "}\n\n");
-        ev(a, out, "response.reasoning_summary_part.done");
-        item_ref(a, out, i);
-        llg_strbuf_appends(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
-        llg_strbuf_append_json_string(out, d, b->data.len);
-        llg_strbuf_appends(out, "}}\n\n");
-    } else if (call_kind(a, b) == CALL_FUNCTION) {
+        llg_strbuf_appends(out, text ? ",\"annotations\":[]}}\n\n" : "}}\n\n");
+    } else if (k == CALL_FUNCTION) {
         ev(a, out, "response.function_call_arguments.done");
         item_ref(a, out, i);
         llg_strbuf_appends(out, ",\"arguments\":");
         llg_strbuf_append_json_string(out, d, b->data.len);
         llg_strbuf_appends(out, "}\n\n");
-    } else if (call_kind(a, b) == CALL_CUSTOM) {
+    } else if (k == CALL_CUSTOM) {
         /* the input is known once the arguments are whole: one delta */
-        static const char *const custom_events[] = {"response.custom_tool_call_input.delta",
-                                                    "response.custom_tool_call_input.done"};
-        for (int k = 0; k < 2; k++) {
-            ev(a, out, custom_events[k]);
-            item_ref(a, out, i);
-            llg_strbuf_appends(out, k == 0 ? ",\"delta\":" : ",\"input\":");
-            custom_input(out, d, b->data.len);
-            llg_strbuf_appends(out, "}\n\n");
-        }
+        llg_strbuf_t input = {0};
+        custom_input(&input, d, b->data.len);
+        ev(a, out, "response.custom_tool_call_input.delta");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"delta\":");
+        llg_strbuf_append(out, input.data, input.len);
+        llg_strbuf_appends(out, "}\n\n");
+        ev(a, out, "response.custom_tool_call_input.done");
+        item_ref(a, out, i);
+        llg_strbuf_appends(out, ",\"input\":");
+        llg_strbuf_append(out, input.data, input.len);
+        llg_strbuf_appends(out, "}\n\n");
+        llg_strbuf_free(&input);
     }
     ev(a, out, "response.output_item.done");
     llg_strbuf_appendf(out, ",\"output_index\":%zu,\"item\":", i);

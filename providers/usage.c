@@ -91,14 +91,24 @@ bool llg_usage_read(const char *json, size_t len, uint64_t *prompt_tokens, uint6
     return true;
 }
 
+/* The top-level `usage` member, else the `usage` of the top-level member
+ * `outer` (the object an event wraps: Anthropic's message, the Responses
+ * API's response). */
+static bool find_usage(const char *json, size_t len, const char *outer, const char **uv, size_t *ulen)
+{
+    const char *ov;
+    size_t olen;
+    return llg_json_member(json, len, "usage", uv, ulen) ||
+           (llg_json_member(json, len, outer, &ov, &olen) && llg_json_member(ov, olen, "usage", uv, ulen));
+}
+
 bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, bool *has_input, uint64_t *output, bool *has_output)
 {
-    const char *uv = NULL, *mv = NULL;
-    size_t ulen = 0, mlen = 0;
+    const char *uv;
+    size_t ulen;
     *has_input = *has_output = false;
     /* message_delta: a top-level usage; message_start: message.usage */
-    if (!llg_json_member(json, len, "usage", &uv, &ulen) &&
-        !(llg_json_member(json, len, "message", &mv, &mlen) && llg_json_member(mv, mlen, "usage", &uv, &ulen)))
+    if (!find_usage(json, len, "message", &uv, &ulen))
         return false;
     int64_t in = json_count(uv, ulen, "input_tokens"), out = json_count(uv, ulen, "output_tokens");
     int64_t cc = json_count(uv, ulen, "cache_creation_input_tokens"), cr = json_count(uv, ulen, "cache_read_input_tokens");
@@ -115,10 +125,10 @@ bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, boo
 
 bool llg_usage_read_responses(const char *json, size_t len, uint64_t *input, uint64_t *output)
 {
-    const char *uv = NULL, *rv = NULL;
-    size_t ulen = 0, rlen = 0;
-    if (!llg_json_member(json, len, "usage", &uv, &ulen) &&
-        !(llg_json_member(json, len, "response", &rv, &rlen) && llg_json_member(rv, rlen, "usage", &uv, &ulen)))
+    const char *uv;
+    size_t ulen;
+    /* a whole response: a top-level usage; response.completed: response.usage */
+    if (!find_usage(json, len, "response", &uv, &ulen))
         return false;
     int64_t in = json_count(uv, ulen, "input_tokens"), out = json_count(uv, ulen, "output_tokens");
     if (in < 0 && out < 0)
