@@ -69,9 +69,14 @@ typedef struct llg_conf_listen {
 } llg_conf_listen_t;
 
 typedef struct llg_conf_token {
-    char *token;            /* the secret; never logged */
-    char *name;             /* NULL: derived id is used in logs and metrics */
-    uint32_t rpm;           /* 0 = unlimited */
+    char *token;  /* the secret; never logged */
+    char *name;   /* NULL: derived id is used in logs and metrics */
+    uint32_t rpm; /* 0 = unlimited */
+    /* quota: 0 = none. UTC calendar windows (docs/quotas.md): requests and
+     * prompt + completion tokens per day, tokens per month */
+    struct {
+        uint64_t requests_per_day, tokens_per_day, tokens_per_month;
+    } quota;
     llg_conf_strv_t models; /* globs; count 0 = every model */
     bool from_env;
 } llg_conf_token_t;

@@ -12,9 +12,34 @@
 
 /* ---- access tokens --------------------------------------------------------- */
 
+/* quota: {requests_per_day, tokens_per_day, tokens_per_month}, each a
+ * positive integer; an empty mapping is refused (leave it out). */
+static void parse_quota(conf_ctx_t *c, yaml_node_t *n, const char *p, llg_conf_token_t *t)
+{
+    static const char *const known[] = {"requests_per_day", "tokens_per_day", "tokens_per_month"};
+    if (n == NULL)
+        return;
+    char path[96], sub[128];
+    snprintf(path, sizeof(path), "%s.quota", p);
+    yaml_node_t *v[CONF_COUNTOF(known)];
+    if (!conf_map(c, n, path, known, CONF_COUNTOF(known), v, NULL))
+        return;
+    uint64_t *out[] = {&t->quota.requests_per_day, &t->quota.tokens_per_day, &t->quota.tokens_per_month};
+    bool any = false;
+    for (size_t i = 0; i < CONF_COUNTOF(known); i++) {
+        snprintf(sub, sizeof(sub), "%s.%s", path, known[i]);
+        any |= v[i] != NULL;
+        if (v[i] != NULL)
+            conf_get_uint(c, v[i], sub, 1, (UINT64_C(1) << 40) - 1, out[i]);
+    }
+    if (!any)
+        conf_error_node(c, n, "%s: name at least one of requests_per_day, tokens_per_day, tokens_per_month (or leave it out)",
+                        path);
+}
+
 static void parse_tokens(conf_ctx_t *c, yaml_node_t *n)
 {
-    static const char *const known[] = {"token", "name", "rpm", "models"};
+    static const char *const known[] = {"token", "name", "rpm", "models", "quota"};
     if (!conf_expect_list(c, n, "access_tokens"))
         return;
     size_t count = conf_seq_len(n);
@@ -47,6 +72,7 @@ static void parse_tokens(conf_ctx_t *c, yaml_node_t *n)
             if (conf_get_strv(c, v[3], sub, CONF_STR_NONEMPTY | CONF_STR_NOCTRL, &t->models) && t->models.count == 0 &&
                 conf_seq_len(v[3]) == 0)
                 conf_error_node(c, v[3], "%s: must list at least one model glob (leave it out to allow every model)", sub);
+            parse_quota(c, v[4], p, t);
             snprintf(sub, sizeof(sub), "%s.token", p);
         } else {
             conf_error_node(c, item, "%s: expected a token string or a mapping, got %s", p, conf_describe_kind(item));

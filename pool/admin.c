@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <string.h>
+#include <time.h>
 
 static void json_string(FILE *out, const char *s)
 {
@@ -75,10 +76,86 @@ int llg_pool_write_admin_json(llg_pool_t *pool, const llg_pool_view_t *view, uin
             fputs("null", out);
         fprintf(out,
                 ",\"rpm\":%u,\"requests\":%llu,\"rejected_rate_limited\":%llu,\"rejected_forbidden\":%llu,"
-                "\"prompt_tokens\":%llu,\"completion_tokens\":%llu}",
+                "\"rejected_quota\":%llu,\"prompt_tokens\":%llu,\"completion_tokens\":%llu}",
                 vt->rpm, (unsigned long long)st.requests, (unsigned long long)st.rejected_rate,
-                (unsigned long long)st.rejected_forbidden, (unsigned long long)st.prompt_tokens,
-                (unsigned long long)st.completion_tokens);
+                (unsigned long long)st.rejected_forbidden, (unsigned long long)st.rejected_quota,
+                (unsigned long long)st.prompt_tokens, (unsigned long long)st.completion_tokens);
+    }
+    fputs("]}\n", out);
+    return ferror(out) ? -1 : 0;
+}
+
+static void usage_fields(FILE *out, const llg_pool_day_usage_t *u)
+{
+    fprintf(out, ",\"requests\":%llu,\"prompt_tokens\":%llu,\"completion_tokens\":%llu,\"month_tokens\":%llu",
+            (unsigned long long)u->requests, (unsigned long long)u->prompt_tokens, (unsigned long long)u->completion_tokens,
+            (unsigned long long)u->month_tokens);
+}
+
+static void utc_date(char *buf, size_t size, int64_t epoch_s, const char *fmt)
+{
+    time_t t = (time_t)epoch_s;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, fmt, &tm);
+}
+
+/* A token's quotas: limit, used, remaining and when each resets. */
+static void quota_fields(FILE *out, const llg_pool_t *pool, const llg_pool_view_t *view, int token, int64_t now)
+{
+    llg_pool_limits_t lim;
+    llg_pool_token_limits(pool, view, token, llg_pool_now_ms(), now, &lim);
+    fputs(",\"quota\":{", out);
+    bool first = true;
+    for (int q = 0; q < LLG_QUOTA_COUNT; q++) {
+        if (lim.quota[q].limit == 0)
+            continue;
+        char reset[32];
+        utc_date(reset, sizeof(reset), lim.quota[q].reset_epoch_s, "%Y-%m-%dT%H:%M:%SZ");
+        fprintf(out, "%s\"%s\":{\"limit\":%llu,\"used\":%llu,\"remaining\":%llu,\"resets_at\":\"%s\"}", first ? "" : ",",
+                llg_quota_name((llg_quota_t)q), (unsigned long long)lim.quota[q].limit, (unsigned long long)lim.quota[q].used,
+                (unsigned long long)lim.quota[q].remaining, reset);
+        first = false;
+    }
+    fputc('}', out);
+}
+
+int llg_pool_write_usage_json(llg_pool_t *pool, const llg_pool_view_t *view, int64_t now_epoch_s, FILE *out)
+{
+    llg_cluster_state_t cs = llg_pool_cluster_state(pool);
+    bool cluster = cs != LLG_CLUSTER_OFF;
+    char day[16], month[16];
+    utc_date(day, sizeof(day), now_epoch_s, "%Y-%m-%d");
+    utc_date(month, sizeof(month), now_epoch_s, "%Y-%m");
+    fprintf(out, "{\"day\":\"%s\",\"month\":\"%s\",\"scope\":\"%s\"", day, month, cluster ? "cluster" : "host");
+    if (cluster)
+        fprintf(out, ",\"cluster\":\"%s\"", cs == LLG_CLUSTER_UP ? "up" : "degraded");
+    fputs(",\"tokens\":[", out);
+    bool first = true;
+    for (size_t i = 0; i < view->token_count; i++) {
+        const view_token_t *vt = &view->tokens[i];
+        if (vt->first != (int32_t)i)
+            continue; /* a duplicate secret: the first entry shows it */
+        llg_pool_day_usage_t u;
+        llg_pool_token_day_usage(pool, view, (int)i, now_epoch_s, cluster, &u);
+        fputs(first ? "{\"token\":" : ",{\"token\":", out);
+        first = false;
+        json_string(out, vt->label);
+        usage_fields(out, &u);
+        quota_fields(out, pool, view, (int)i, now_epoch_s);
+        fputc('}', out);
+    }
+    fputs("],\"keys\":[", out);
+    for (size_t i = 0; i < view->key_count; i++) {
+        const view_key_t *vk = &view->keys[i];
+        llg_pool_day_usage_t u;
+        llg_pool_key_day_usage(pool, (int32_t)vk->slot, now_epoch_s, cluster, &u);
+        fputs(i == 0 ? "{\"provider\":" : ",{\"provider\":", out);
+        json_string(out, view->providers[vk->provider].name);
+        fputs(",\"id\":", out);
+        json_string(out, vk->id);
+        usage_fields(out, &u);
+        fputc('}', out);
     }
     fputs("]}\n", out);
     return ferror(out) ? -1 : 0;

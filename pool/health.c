@@ -136,6 +136,7 @@ int llg_pool_pick(llg_pool_t *pool, const llg_pool_view_t *view, unsigned provid
         out->key = vk->conf_index;
         pool_key_t *k = &pool->keys[vk->slot];
         pool_add(&k->requests, 1);
+        pool_usage_request(&k->use);
         atomic_fetch_add_explicit(&k->in_flight, 1, memory_order_relaxed);
         return 0;
     next:;
@@ -276,6 +277,7 @@ void llg_pool_key_usage(llg_pool_t *pool, int32_t slot, uint64_t prompt, uint64_
     pool_key_t *k = &pool->keys[slot];
     pool_add(&k->prompt_tokens, prompt);
     pool_add(&k->completion_tokens, completion);
+    pool_usage_tokens(&k->use, prompt, completion);
     pool_prov_t *prov = key_provider(pool, (uint32_t)slot);
     if (prov != NULL) {
         pool_add(&prov->prompt_tokens, prompt);

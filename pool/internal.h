@@ -57,6 +57,23 @@ typedef struct pool_prov {
     _Atomic uint64_t prompt_tokens, completion_tokens;
 } pool_prov_t;
 
+/* Usage in the current UTC day and month (pool/usage.c). Each word packs a
+ * window number above WIN_SHIFT and a count below it, so that a count and the
+ * day it belongs to change together in one CAS, and a new day starts from 0
+ * without a reset that could race with an increment. */
+#define WIN_SHIFT 44
+#define WIN_COUNT ((UINT64_C(1) << WIN_SHIFT) - 1)
+
+typedef struct pool_usage {
+    /* this host's counts: day words hold the UTC day, month words the month */
+    _Atomic uint64_t day_requests, day_prompt, day_completion, month_tokens;
+    /* the cluster's totals as the link last read them from Redis (same packing;
+     * this host's flushed amounts included) */
+    _Atomic uint64_t cl_day_requests, cl_day_prompt, cl_day_completion, cl_month_tokens;
+    /* cumulative amounts of this host the link has added to Redis */
+    _Atomic uint64_t fl_requests, fl_prompt, fl_completion;
+} pool_usage_t;
+
 /* The counters of one key; its health word lives in a dense array of its own
  * (pool_t.health) so that a pick scans 8 bytes per key. */
 typedef struct pool_key {
@@ -68,6 +85,7 @@ typedef struct pool_key {
     _Atomic int32_t last_status;
     _Atomic uint32_t provider; /* provider slot, for report() */
     _Atomic uint32_t changes;  /* bumped by every local health transition (the cluster link publishes them) */
+    pool_usage_t use;          /* requests are attempts picked */
 } pool_key_t;
 
 typedef struct pool_token {
@@ -76,7 +94,25 @@ typedef struct pool_token {
     _Atomic uint64_t rejected_rate;
     _Atomic uint64_t rejected_forbidden;
     _Atomic uint64_t prompt_tokens, completion_tokens;
+    _Atomic uint64_t rejected_quota;
+    _Atomic uint64_t admitted; /* requests let through (the usage that is shared and limited) */
+    pool_usage_t use;
+    /* the cluster's rpm (pool/lease.c): credits granted by Redis to this
+     * instance, valid until credit_until (monotonic ms); refusals from Redis
+     * until denied_until; demand for the link; admits made while the link was
+     * down, for the link to add to Redis when it is back */
+    _Alignas(POOL_CACHE) _Atomic int64_t credits;
+    _Atomic uint64_t credit_until, denied_until, full_at;
+    _Atomic int64_t waiting; /* requests waiting for a credit now */
+    _Atomic uint64_t last_use;
+    _Atomic uint64_t down_admits, fl_down_admits;
 } pool_token_t;
+
+/* The token slot of config token `token`, or NULL. */
+pool_token_t *pool_token_slot(llg_pool_t *pool, const llg_pool_view_t *view, int token);
+
+/* The local GCRA of a token (tokens.c): 0 admitted, -1 refused (*wait_ms set). */
+int pool_gcra(pool_token_t *t, uint32_t rpm, uint64_t now_ms, uint64_t *wait_ms);
 
 typedef struct pool_header {
     uint64_t magic;
@@ -110,6 +146,12 @@ struct llg_pool {
     pool_token_t *tokens;
     unsigned char hash_key[POOL_HASH_KEY]; /* HMAC key of slot ids; never in the region */
 };
+
+/* Whether the cluster link is up (the region's word). */
+static inline bool pool_cluster_up(const llg_pool_t *pool)
+{
+    return atomic_load_explicit(&pool->hdr->cluster_state, memory_order_acquire) == LLG_CLUSTER_UP;
+}
 
 /* ---- the health word of a key ------------------------------------------ */
 
@@ -176,6 +218,7 @@ typedef struct view_token {
     int32_t first; /* the entry that owns the slot: itself, or the first entry with the same secret */
     uint32_t slot;
     uint32_t rpm;
+    uint64_t quota[LLG_QUOTA_COUNT]; /* 0: none */
     unsigned char digest[POOL_DIGEST];
     char *label; /* name, else token-<8 hex>; unique within the view; NULL for a duplicate */
     char *name;  /* the configured name, or NULL */
@@ -223,6 +266,19 @@ void pool_key_changed(llg_pool_t *pool, uint32_t slot);
 
 /* Makes every hint of "no key usable" stale (health.c). */
 void pool_unblock(pool_prov_t *prov);
+
+/* Adds n to a window word for window `win` (a new window starts from 0). */
+void pool_win_add(_Atomic uint64_t *w, uint64_t win, uint64_t n);
+
+/* Counts a request, or tokens, in the day and month windows of `u` (now). */
+void pool_usage_request(pool_usage_t *u);
+void pool_usage_tokens(pool_usage_t *u, uint64_t prompt, uint64_t completion);
+
+/* The count of a window word in window `win` (0 when it holds another). */
+static inline uint64_t pool_win_count(uint64_t word, uint64_t win)
+{
+    return (word >> WIN_SHIFT) == win ? (word & WIN_COUNT) : 0;
+}
 
 /* Relaxed atomic helpers: counters need atomicity, not ordering. */
 static inline void pool_add(_Atomic uint64_t *c, uint64_t n)

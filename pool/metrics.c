@@ -7,6 +7,8 @@
  */
 #include "internal.h"
 
+#include <time.h>
+
 #include <string.h>
 
 const int pool_codes[POOL_CODES - 1] = {200, 400, 401, 403, 404, 405, 408, 413, 422, 429, 499, 500, 502, 503, 504};
@@ -260,7 +262,8 @@ static void write_tokens(FILE *out, llg_pool_t *pool, const llg_pool_view_t *vie
         fprintf(out, "} %llu\n", (unsigned long long)pool_load(&pool->tokens[vt->slot].requests));
     }
     family(out, "llmgate_token_rejections_total", "counter",
-           "Requests of this access token refused: rate_limited (rpm, 429) or forbidden (model not allowed, 403).");
+           "Requests of this access token refused: rate_limited (rpm, 429), quota (a quota used up, 429) or forbidden "
+           "(model not allowed, 403).");
     for (size_t i = 0; i < view->token_count; i++) {
         const view_token_t *vt = &view->tokens[i];
         if (vt->first != (int32_t)i)
@@ -274,6 +277,11 @@ static void write_tokens(FILE *out, llg_pool_t *pool, const llg_pool_view_t *vie
         if (f != 0) {
             token_series(out, "llmgate_token_rejections_total", vt);
             fprintf(out, ",reason=\"forbidden\"} %llu\n", (unsigned long long)f);
+        }
+        uint64_t q = pool_load(&t->rejected_quota);
+        if (q != 0) {
+            token_series(out, "llmgate_token_rejections_total", vt);
+            fprintf(out, ",reason=\"quota\"} %llu\n", (unsigned long long)q);
         }
     }
     family(out, "llmgate_token_tokens_total", "counter", "Prompt and completion tokens used by this access token.");
@@ -289,6 +297,56 @@ static void write_tokens(FILE *out, llg_pool_t *pool, const llg_pool_view_t *vie
         fprintf(out, ",kind=\"prompt\"} %llu\n", (unsigned long long)p);
         token_series(out, "llmgate_token_tokens_total", vt);
         fprintf(out, ",kind=\"completion\"} %llu\n", (unsigned long long)c);
+    }
+}
+
+/* The day's usage (UTC) and what is left of quotas: scope="cluster" with a
+ * cluster (the totals of every instance), else scope="host" (docs/quotas.md). */
+static void write_usage(FILE *out, llg_pool_t *pool, const llg_pool_view_t *view)
+{
+    int64_t now = (int64_t)time(NULL);
+    bool cluster = llg_pool_cluster_state(pool) != LLG_CLUSTER_OFF;
+    const char *scope = cluster ? "cluster" : "host";
+    family(out, "llmgate_token_usage_today", "gauge",
+           "Requests admitted and tokens used by this access token in the current UTC day (scope: cluster or host).");
+    for (size_t i = 0; i < view->token_count; i++) {
+        const view_token_t *vt = &view->tokens[i];
+        llg_pool_day_usage_t u;
+        if (vt->first != (int32_t)i || llg_pool_token_day_usage(pool, view, (int)i, now, cluster, &u) != 0)
+            continue;
+        static const char *const kinds[] = {"requests", "prompt_tokens", "completion_tokens"};
+        uint64_t v[] = {u.requests, u.prompt_tokens, u.completion_tokens};
+        for (int k = 0; k < 3; k++) {
+            token_series(out, "llmgate_token_usage_today", vt);
+            fprintf(out, ",kind=\"%s\",scope=\"%s\"} %llu\n", kinds[k], scope, (unsigned long long)v[k]);
+        }
+    }
+    family(out, "llmgate_key_usage_today", "gauge",
+           "Attempts and tokens through this upstream key in the current UTC day (scope: cluster or host).");
+    for (size_t i = 0; i < view->key_count; i++) {
+        llg_pool_day_usage_t u;
+        if (llg_pool_key_day_usage(pool, (int32_t)view->keys[i].slot, now, cluster, &u) != 0)
+            continue;
+        static const char *const kinds[] = {"requests", "prompt_tokens", "completion_tokens"};
+        uint64_t v[] = {u.requests, u.prompt_tokens, u.completion_tokens};
+        for (int k = 0; k < 3; k++) {
+            key_series(out, "llmgate_key_usage_today", view, &view->keys[i]);
+            fprintf(out, ",kind=\"%s\",scope=\"%s\"} %llu\n", kinds[k], scope, (unsigned long long)v[k]);
+        }
+    }
+    family(out, "llmgate_token_quota_remaining", "gauge", "What is left of each quota of this access token in its window.");
+    for (size_t i = 0; i < view->token_count; i++) {
+        const view_token_t *vt = &view->tokens[i];
+        if (vt->first != (int32_t)i)
+            continue;
+        llg_pool_limits_t lim;
+        llg_pool_token_limits(pool, view, (int)i, llg_pool_now_ms(), now, &lim);
+        for (int q = 0; q < LLG_QUOTA_COUNT; q++) {
+            if (lim.quota[q].limit == 0)
+                continue;
+            token_series(out, "llmgate_token_quota_remaining", vt);
+            fprintf(out, ",quota=\"%s\"} %llu\n", llg_quota_name((llg_quota_t)q), (unsigned long long)lim.quota[q].remaining);
+        }
     }
 }
 
@@ -308,6 +366,7 @@ int llg_pool_write_metrics(llg_pool_t *pool, const llg_pool_view_t *view, uint64
     }
     write_keys(out, pool, view, now_ms);
     write_tokens(out, pool, view);
+    write_usage(out, pool, view);
     family(out, "llmgate_pool_capacity", "gauge", "Slots of the shared key pool region, by kind.");
     fprintf(out, "llmgate_pool_capacity{kind=\"keys\"} %u\n", h->key_capacity);
     fprintf(out, "llmgate_pool_capacity{kind=\"tokens\"} %u\n", h->token_capacity);

@@ -224,16 +224,35 @@ int llg_pool_key_apply(llg_pool_t *pool, int32_t slot, llg_share_kind_t kind, ui
  * CRYPTO_memcmp. */
 int llg_pool_token_lookup(const llg_pool_view_t *view, const char *secret, size_t len);
 
-/* Counts a request of token `token` and applies its `rpm` (exact across all
- * processes: GCRA on one 64-bit theoretical arrival time updated by CAS; a
- * burst of up to rpm requests, then one per 60/rpm s). Returns 0 when
- * admitted, -1 when refused, with *retry_after_ms set (rounded up to a whole
- * millisecond) and the rejection counted. */
+/* Counts a request of token `token` and applies its `rpm`. Without a cluster
+ * (or with its link down) the host's own limit, exact across all processes:
+ * GCRA on one 64-bit theoretical arrival time updated by CAS; a burst of up to
+ * rpm requests, then one per 60/rpm s. With the cluster's link up, one of the
+ * credits the link took from the cluster's limit (pool/lease.c). Returns 0
+ * when admitted; -1 when refused, with *retry_after_ms set (rounded up to a
+ * whole millisecond) and the rejection counted; 1 when the link has no credit
+ * yet: call llg_pool_token_wait until it says 0 or -1 (or give up and call
+ * llg_pool_token_admit_local). */
 int llg_pool_token_admit(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, uint64_t *retry_after_ms);
+
+/* For a request that llg_pool_token_admit told to wait: 0 a credit was taken;
+ * -1 refused (*retry_after_ms set, counted); 1 nothing yet. */
+int llg_pool_token_wait(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, uint64_t *retry_after_ms);
+
+/* Ends the wait of a request that llg_pool_token_admit told to wait (once,
+ * whatever ended it: a credit, a refusal, the client gone). */
+void llg_pool_token_wait_end(llg_pool_t *pool, const llg_pool_view_t *view, int token);
+
+/* The host's own rpm (GCRA), for a wait that ran out of time: 0 or -1 as
+ * llg_pool_token_admit, the request not counted again. */
+int llg_pool_token_admit_local(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, uint64_t *retry_after_ms);
 
 /* Counts a request of the token refused before its rpm was applied (403:
  * model not allowed): one request and one rejection. */
 void llg_pool_token_reject(llg_pool_t *pool, const llg_pool_view_t *view, int token);
+
+/* Counts a request of the token refused by a quota (429). */
+void llg_pool_token_reject_quota(llg_pool_t *pool, const llg_pool_view_t *view, int token);
 
 void llg_pool_token_usage(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t prompt, uint64_t completion);
 
@@ -241,10 +260,131 @@ typedef struct llg_pool_token_stats {
     uint64_t requests;
     uint64_t rejected_rate;      /* refused by rpm */
     uint64_t rejected_forbidden; /* llg_pool_token_reject */
+    uint64_t rejected_quota;     /* llg_pool_token_reject_quota */
     uint64_t prompt_tokens, completion_tokens;
 } llg_pool_token_stats_t;
 
 int llg_pool_token_stats(const llg_pool_t *pool, const llg_pool_view_t *view, int token, llg_pool_token_stats_t *out);
+
+/* ---- quotas and usage by UTC day (pool/usage.c, docs/quotas.md) ---------- */
+
+typedef enum llg_quota {
+    LLG_QUOTA_REQUESTS_DAY, /* requests admitted per UTC day */
+    LLG_QUOTA_TOKENS_DAY,   /* prompt + completion tokens per UTC day */
+    LLG_QUOTA_TOKENS_MONTH, /* prompt + completion tokens per UTC calendar month */
+    LLG_QUOTA_COUNT
+} llg_quota_t;
+
+/* "requests_per_day", "tokens_per_day", "tokens_per_month". */
+const char *llg_quota_name(llg_quota_t quota);
+
+/* Epoch seconds at which the window of `quota` that holds `now_epoch_s` ends
+ * (the next UTC midnight, or the first second of the next month). */
+int64_t llg_quota_reset_epoch(llg_quota_t quota, int64_t now_epoch_s);
+
+/* What token `token` has used of `quota` in the window of `now_epoch_s`:
+ * without a cluster, this host's count; with `cluster:`, the cluster's total as
+ * the link last read it plus what this host counted since (docs/quotas.md). */
+uint64_t llg_pool_quota_used(const llg_pool_t *pool, const llg_pool_view_t *view, int token, llg_quota_t quota,
+                             int64_t now_epoch_s);
+
+/* Whether a request of the token would be refused by a quota now, without
+ * counting it: the first quota used up, or -1 when none is. */
+int llg_pool_quota_check(const llg_pool_t *pool, const llg_pool_view_t *view, int token, int64_t now_epoch_s);
+
+/* Counts an admitted request of the token: its requests of the day (within
+ * requests_per_day exactly on this host: 0, or -1 when the last one was taken
+ * meanwhile) and the shared `admitted` total. */
+int llg_pool_quota_admit(llg_pool_t *pool, const llg_pool_view_t *view, int token, int64_t now_epoch_s);
+
+/* A token's limits now, for the x-ratelimit-* headers: `rpm` 0 when it has no
+ * rpm; a quota whose limit is 0 is not set. */
+typedef struct llg_pool_limits {
+    uint32_t rpm;
+    uint64_t rpm_remaining, rpm_reset_ms; /* left in the burst; ms until it is whole again */
+    struct {
+        uint64_t limit, used, remaining;
+        int64_t reset_epoch_s;
+    } quota[LLG_QUOTA_COUNT];
+} llg_pool_limits_t;
+
+/* True when the token has an rpm or a quota (its answers carry the headers). */
+bool llg_pool_token_limited(const llg_pool_view_t *view, int token);
+
+void llg_pool_token_limits(const llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, int64_t now_epoch_s,
+                           llg_pool_limits_t *out);
+
+/* A token's or key's usage of the day and tokens of the month. `cluster`:
+ * the cluster's totals (the link's last read plus this host's unsent
+ * amounts); else this host's own counts. */
+typedef struct llg_pool_day_usage {
+    uint64_t requests, prompt_tokens, completion_tokens, month_tokens;
+} llg_pool_day_usage_t;
+
+int llg_pool_token_day_usage(const llg_pool_t *pool, const llg_pool_view_t *view, int token, int64_t now_epoch_s, bool cluster,
+                             llg_pool_day_usage_t *out);
+int llg_pool_key_day_usage(const llg_pool_t *pool, int32_t slot, int64_t now_epoch_s, bool cluster, llg_pool_day_usage_t *out);
+
+/* {"day":..., "month":..., "scope":"cluster"|"host", "tokens":[...], "keys":[...]}
+ * for /admin/usage (docs/quotas.md). 0, or -1 on a write error. */
+int llg_pool_write_usage_json(llg_pool_t *pool, const llg_pool_view_t *view, int64_t now_epoch_s, FILE *out);
+
+/* ---- the cluster link's side of usage and rpm (pool/lease.c) ----------------- */
+
+/* The amounts of a token (`token` >= 0, config index) or a key (`slot` >= 0)
+ * counted on this host and not yet added to Redis: the link reads them, marks
+ * them sent, then adds them (a connection lost with the command in flight
+ * loses them rather than counting them twice). */
+typedef struct llg_pool_unsent {
+    uint64_t requests, prompt_tokens, completion_tokens;
+} llg_pool_unsent_t;
+
+int llg_pool_token_take_unsent(llg_pool_t *pool, const llg_pool_view_t *view, int token, llg_pool_unsent_t *out);
+int llg_pool_key_take_unsent(llg_pool_t *pool, int32_t slot, llg_pool_unsent_t *out);
+
+/* Stores the cluster's totals of a token or key for the day `day` and month
+ * `month` (pool_utc_day/month numbering: see llg_pool_utc_day). */
+void llg_pool_token_set_totals(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t day, uint64_t month,
+                               const llg_pool_day_usage_t *totals);
+void llg_pool_key_set_totals(llg_pool_t *pool, int32_t slot, uint64_t day, uint64_t month, const llg_pool_day_usage_t *totals);
+
+uint64_t llg_pool_utc_day(int64_t epoch_s);
+uint64_t llg_pool_utc_month(int64_t epoch_s);
+
+/* Tests: the wall clock the day and month windows of usage counting read in
+ * this process (0: the real one). */
+void llg_pool_set_test_epoch(int64_t epoch_s);
+
+/*
+ * rpm in a cluster (docs/cluster.md "Access-token rpm"): Redis holds one GCRA
+ * per token; the link takes credits from it in batches ahead of demand and a
+ * request spends one from the region. A credit unused LLG_CREDIT_TTL_MS
+ * after its grant is given back, which bounds what a window can admit above
+ * the limit by rpm * LLG_CREDIT_TTL_MS / 60 s.
+ */
+#define LLG_CREDIT_TTL_MS 1000
+
+/* The link's view of a token's lease: requests waiting for a credit now,
+ * credits left, and whether the token was used in the last `active_ms`. 0, or
+ * -1 for a token without rpm (or a duplicate entry). */
+int llg_pool_lease_state(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms, uint64_t active_ms,
+                         uint64_t *waiting, int64_t *credits, bool *active);
+
+/* Redis granted `granted` credits (valid LLG_CREDIT_TTL_MS); when it granted
+ * fewer than asked, the next cell is `wait_ms` away: requests finding no credit
+ * until then are refused. `full_in_ms`: when the cluster's burst is whole again. */
+void llg_pool_lease_grant(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t granted, bool short_grant,
+                          uint64_t wait_ms, uint64_t full_in_ms, uint64_t now_ms);
+
+/* Whether Redis' last answer for the token still refuses (denied_until ahead). */
+bool llg_pool_lease_denied(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms);
+
+/* Takes back credits whose time is over: how many (to give back to Redis). */
+uint64_t llg_pool_lease_expire(llg_pool_t *pool, const llg_pool_view_t *view, int token, uint64_t now_ms);
+
+/* Requests admitted by the local rpm while the link was down and not yet added
+ * to Redis; marked as added. */
+uint64_t llg_pool_lease_take_down_admits(llg_pool_t *pool, const llg_pool_view_t *view, int token);
 
 /* ---- metrics ------------------------------------------------------------ */
 

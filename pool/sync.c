@@ -235,6 +235,7 @@ static void copy_key(llg_pool_t *dst, llg_pool_t *src, uint32_t slot)
     copy_atomics(d->outcomes, s->outcomes, LLG_OUTCOME_COUNT);
     copy_atomics(&d->prompt_tokens, &s->prompt_tokens, 1);
     copy_atomics(&d->completion_tokens, &s->completion_tokens, 1);
+    copy_atomics(&d->use.day_requests, &s->use.day_requests, sizeof(pool_usage_t) / sizeof(uint64_t));
     atomic_store_explicit(&d->consecutive, atomic_load_explicit(&s->consecutive, memory_order_relaxed), memory_order_relaxed);
     atomic_store_explicit(&d->last_status, atomic_load_explicit(&s->last_status, memory_order_relaxed), memory_order_relaxed);
 }
@@ -247,6 +248,12 @@ static void copy_token(pool_token_t *d, pool_token_t *s)
     copy_atomics(&d->rejected_forbidden, &s->rejected_forbidden, 1);
     copy_atomics(&d->prompt_tokens, &s->prompt_tokens, 1);
     copy_atomics(&d->completion_tokens, &s->completion_tokens, 1);
+    copy_atomics(&d->admitted, &s->admitted, 1);
+    copy_atomics(&d->rejected_quota, &s->rejected_quota, 1);
+    copy_atomics(&d->use.day_requests, &s->use.day_requests, sizeof(pool_usage_t) / sizeof(uint64_t));
+    /* credits stay behind (they expire); what the link has not sent yet moves */
+    copy_atomics(&d->down_admits, &s->down_admits, 1);
+    copy_atomics(&d->fl_down_admits, &s->fl_down_admits, 1);
 }
 
 static void copy_header(llg_pool_t *dst, llg_pool_t *src)
@@ -369,6 +376,9 @@ static int build_tokens(llg_pool_view_t *nv, const llg_conf_t *conf, plan_t *pl)
         }
         pl->unique_tokens++;
         vt->rpm = ct->rpm;
+        vt->quota[LLG_QUOTA_REQUESTS_DAY] = ct->quota.requests_per_day;
+        vt->quota[LLG_QUOTA_TOKENS_DAY] = ct->quota.tokens_per_day;
+        vt->quota[LLG_QUOTA_TOKENS_MONTH] = ct->quota.tokens_per_month;
         vt->label = ct->name != NULL ? strdup(ct->name) : hex_label("token-", vt->digest, POOL_ID_HEX / 2);
         if (vt->label == NULL || (ct->name != NULL && (vt->name = strdup(ct->name)) == NULL))
             return -1;
@@ -506,6 +516,7 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
         if (pl.tok_old[i] == -2) { /* a duplicate shares the slot of the first entry */
             vt->slot = nv->tokens[vt->first].slot;
             vt->rpm = nv->tokens[vt->first].rpm;
+            memcpy(vt->quota, nv->tokens[vt->first].quota, sizeof(vt->quota));
             continue;
         }
         vt->slot = pl.tok_old[i] >= 0 ? (uint32_t)pl.tok_old[i] : take_slot(pl.tok_used, nt, &nv->next_token);

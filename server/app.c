@@ -12,6 +12,7 @@
 #include "server/curl_loop.h"
 #include "server/early.h"
 #include "server/h1_client.h"
+#include "server/token_limits.h"
 #include "server/models.h"
 
 /* max_header_bytes must stay below what h2o reads of a request head, with
@@ -102,6 +103,7 @@ void llg_app_context_init(llg_app_t *app)
     app->idle_timeout = new_timeout(app, conf->timeouts.idle_ms);
     app->ping_timeout = new_timeout(app, conf->timeouts.ping_ms);
     app->gone_check = new_timeout(app, LLG_GONE_CHECK_MS);
+    app->limit_poll = new_timeout(app, LLG_LIMITS_POLL_MS);
     if ((app->curl = llg_curl_create(app->ctx.loop)) == NULL)
         abort();
     const char *client = getenv("LLMGATE_UPSTREAM_CLIENT");

@@ -36,6 +36,7 @@ typedef struct llg_app {
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;
     h2o_timeout_t *gone_check; /* LLG_GONE_CHECK_MS: HTTP/1.1 client hang-up checks */
+    h2o_timeout_t *limit_poll; /* LLG_LIMITS_POLL_MS: a request waiting for an rpm credit of the cluster */
     bool has_passthrough;      /* some provider uses auth: passthrough */
     bool upstream_http2;       /* $LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 to TLS upstreams (docs/upstream-http2.md) */
     bool draining;

@@ -17,6 +17,7 @@
 #include "server/auth.h"
 #include "server/echo.h"
 #include "server/http.h"
+#include "server/token_limits.h"
 #include "server/log.h"
 #include "server/proxy.h"
 #include "server/respond.h"
@@ -138,6 +139,33 @@ static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errs
     return root;
 }
 
+static void dispatch(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token_index,
+                     llg_auth_result_t auth, llg_endpoint_t endpoint);
+
+/* A request between its token's admission and its dispatch (the request's
+ * pool owns it: a client gone while it waits frees the parsed body). */
+typedef struct chat_admitted {
+    llg_app_t *app;
+    cJSON *root;
+    const char *model; /* in root */
+    int provider, token_index;
+    llg_auth_result_t auth;
+    llg_endpoint_t endpoint;
+} chat_admitted_t;
+
+static void on_admitted_dispose(void *p)
+{
+    cJSON_Delete(((chat_admitted_t *)p)->root);
+}
+
+static void on_admitted(h2o_req_t *req, void *data)
+{
+    chat_admitted_t *a = data;
+    cJSON *root = a->root;
+    a->root = NULL;
+    dispatch(a->app, req, root, a->model, a->provider, a->token_index, a->auth, a->endpoint);
+}
+
 static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
 {
     const llg_ingress_t *in = llg_http_ingress(req);
@@ -202,18 +230,25 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         goto Exit;
     }
     if (token_index >= 0) {
-        uint64_t retry_ms;
-        if (llg_pool_token_admit(app->pool, app->view, token_index, llg_pool_now_ms(), &retry_ms) != 0) {
-            char secs[32];
-            snprintf(secs, sizeof(secs), "%llu", (unsigned long long)((retry_ms + 999) / 1000));
-            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, secs, strlen(secs));
-            llg_respond_error(req, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
-                              "Rate limit reached for this API key (%u requests per minute); retry after %s seconds.",
-                              conf->tokens[token_index].rpm, secs);
-            goto Exit;
-        }
+        /* the token's quotas and rpm; dispatch() follows, maybe after a wait */
+        chat_admitted_t *a = h2o_mem_alloc_shared(&req->pool, sizeof(*a), on_admitted_dispose);
+        *a = (chat_admitted_t){app, root, model, provider, token_index, auth, endpoint};
+        root = NULL;
+        llg_limits_admit(app, req, token_index, on_admitted, a);
+        return;
     }
+    dispatch(app, req, root, model, provider, token_index, auth, endpoint);
+    return;
+Exit:
+    cJSON_Delete(root);
+}
 
+/* Hands a routed, admitted request to its provider; owns `root`. */
+static void dispatch(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token_index,
+                     llg_auth_result_t auth, llg_endpoint_t endpoint)
+{
+    const llg_ingress_t *in = llg_http_ingress(req);
+    const llg_conf_t *conf = app->conf;
     const llg_conf_provider_t *p = &conf->providers[provider];
     if (endpoint == LLG_ENDPOINT_COUNT_TOKENS && p->type != LLG_PROVIDER_ANTHROPIC) {
         /* only an anthropic upstream counts: elsewhere an estimate (docs/protocols.md) */

@@ -32,19 +32,14 @@
 #include <hiredis/adapters/libuv.h>
 #pragma GCC diagnostic pop
 
+#include "server/cluster_link.h"
 #include "server/log.h"
 
 #define POLL_MS        10
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define PING_EVERY_MS  1000
-#define ID_BYTES       16
-
-typedef struct link_key {
-    char id[2 * ID_BYTES + 1]; /* hex of the keyed hash */
-    int32_t slot;
-    uint32_t seen; /* the change count last published */
-} link_key_t;
+#define ID_BYTES       LINK_ID_BYTES
 
 static struct {
     const llg_conf_redis_t *r;
@@ -62,7 +57,25 @@ static struct {
     char channel[128], hash[128];
     link_key_t *keys;
     size_t nkeys;
+    unsigned char mk[SHA256_DIGEST_LENGTH]; /* the key of the hash that names keys and tokens */
+    uint64_t probe_grace_ms;                /* see apply_message */
 } L;
+
+redisAsyncContext *link_cmd(void)
+{
+    return L.up ? L.cmd : NULL;
+}
+
+const char *link_prefix(void)
+{
+    return L.r->prefix;
+}
+
+const link_key_t *link_keys(size_t *count)
+{
+    *count = L.nkeys;
+    return L.keys;
+}
 
 static uint64_t wall_ms(void)
 {
@@ -125,12 +138,28 @@ static int cmp_key(const void *a, const void *b)
 /* The hash key is derived from the Redis password and prefix: every instance
  * of a cluster computes the same ids, and a reader without the password cannot
  * check a guessed secret against them (docs/cluster.md). */
+void link_id(const char *domain, const char *secret, char out[2 * LINK_ID_BYTES + 1])
+{
+    size_t dl = strlen(domain), sl = strlen(secret);
+    unsigned char *text = malloc(dl + 1 + sl), d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    out[0] = '\0';
+    if (text == NULL)
+        return;
+    memcpy(text, domain, dl + 1);
+    memcpy(text + dl + 1, secret, sl);
+    HMAC(EVP_sha256(), L.mk, sizeof(L.mk), text, dl + 1 + sl, d, &n);
+    OPENSSL_cleanse(text, dl + 1 + sl);
+    free(text);
+    for (size_t i = 0; i < ID_BYTES; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
 static int build_keys(const llg_conf_t *conf, const llg_pool_view_t *view)
 {
-    unsigned char mk[SHA256_DIGEST_LENGTH], d[EVP_MAX_MD_SIZE];
     char seed[512];
     int sl = snprintf(seed, sizeof(seed), "llmgate-cluster-v1%c%s%c%s", 0, L.r->password ? L.r->password : "", 0, L.r->prefix);
-    SHA256((const unsigned char *)seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed), mk);
+    SHA256((const unsigned char *)seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed), L.mk);
     OPENSSL_cleanse(seed, sizeof(seed));
     size_t total = 0;
     for (size_t p = 0; p < conf->provider_count; p++)
@@ -144,19 +173,10 @@ static int build_keys(const llg_conf_t *conf, const llg_pool_view_t *view)
             int32_t slot = llg_pool_key_slot(view, (unsigned)p, (unsigned)k);
             if (slot < 0)
                 continue;
-            size_t nl = strlen(cp->name), kl = strlen(cp->keys.items[k]);
-            unsigned char *text = malloc(nl + 1 + kl);
-            unsigned int dl = 0;
-            if (text == NULL)
-                return -1;
-            memcpy(text, cp->name, nl + 1);
-            memcpy(text + nl + 1, cp->keys.items[k], kl);
-            HMAC(EVP_sha256(), mk, sizeof(mk), text, nl + 1 + kl, d, &dl);
-            OPENSSL_cleanse(text, nl + 1 + kl);
-            free(text);
             link_key_t *lk = &L.keys[L.nkeys++];
-            for (size_t i = 0; i < ID_BYTES; i++)
-                snprintf(lk->id + 2 * i, 3, "%02x", d[i]);
+            link_id(cp->name, cp->keys.items[k], lk->id);
+            if (lk->id[0] == '\0')
+                return -1;
             lk->slot = slot;
         }
     }
@@ -193,6 +213,7 @@ static void link_down(const char *why)
     if (sub != NULL)
         redisAsyncFree(sub);
     llg_pool_set_cluster_state(L.pool, LLG_CLUSTER_DOWN);
+    link_rpm_down();
     if (L.logged != 1) {
         llg_warn("cluster: redis at %s %s (%s); working on this host's key state, reconnecting", L.r->display,
                  L.logged == 2 ? "lost" : "unreachable", why);
@@ -221,7 +242,7 @@ static void link_check_up(void)
 
 /* A reply of the command connection: false (after dropping the link) when it
  * is an error or the connection went away. */
-static bool reply_ok(redisAsyncContext *ac, redisReply *reply, const char *what)
+bool link_reply_ok(redisAsyncContext *ac, redisReply *reply, const char *what)
 {
     if (ac != L.cmd && ac != L.sub)
         return false; /* a context being freed */
@@ -258,11 +279,8 @@ static void publish(link_key_t *k, llg_share_kind_t kind, uint64_t remaining_ms)
 /* Publishes every key whose local change count moved. The first pass of a
  * link process skips keys that are usable (their news is old: another
  * instance may have rested them since). */
-static void on_poll(uv_timer_t *t)
+static void publish_keys(void)
 {
-    (void)t;
-    if (!L.up)
-        return; /* counts keep moving; what changed meanwhile is published once up */
     uint64_t total = llg_pool_key_changes(L.pool);
     if (total == L.last_total && !L.force_scan)
         return;
@@ -283,6 +301,17 @@ static void on_poll(uv_timer_t *t)
     L.was_up_once = true;
 }
 
+static void on_poll(uv_timer_t *t)
+{
+    (void)t;
+    if (!L.up)
+        return; /* counts keep moving; what changed meanwhile is sent once up */
+    uint64_t now = llg_pool_now_ms();
+    publish_keys();
+    link_rpm_poll(now);
+    link_usage_poll(now);
+}
+
 /* ---- applying other instances' states --------------------------------------- */
 
 static void apply_message(const char *msg, size_t len)
@@ -293,6 +322,11 @@ static void apply_message(const char *msg, size_t len)
     if (llg_cluster_parse(msg, len, instance, id, &kind, &rem) != 0 || strcmp(instance, L.instance) == 0)
         return;
     link_key_t *k = find_key(id);
+    /* the instance that disabled the key probes it and shares the outcome;
+     * the others wait a grace longer, so the cluster probes once (they probe
+     * themselves only when no news came, e.g. that instance died) */
+    if (kind == LLG_SHARE_DISABLED)
+        rem += L.probe_grace_ms;
     if (k != NULL)
         llg_pool_key_apply(L.pool, k->slot, kind, rem, llg_pool_now_ms(), false);
 }
@@ -301,7 +335,7 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)priv;
     redisReply *reply = r;
-    if (!reply_ok(ac, reply, "SUBSCRIBE"))
+    if (!link_reply_ok(ac, reply, "SUBSCRIBE"))
         return;
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 || reply->element[0]->type != REDIS_REPLY_STRING)
         return;
@@ -321,7 +355,7 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)priv;
     redisReply *reply = r;
-    if (!reply_ok(ac, reply, "HGETALL"))
+    if (!link_reply_ok(ac, reply, "HGETALL"))
         return;
     uint64_t wall = wall_ms(), now = llg_pool_now_ms();
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
@@ -335,8 +369,9 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
         }
         link_key_t *k = f->len < sizeof(k->id) ? find_key(f->str) : NULL;
         llg_share_kind_t kind = v->str[0] == 'd' ? LLG_SHARE_DISABLED : LLG_SHARE_COOLING;
+        uint64_t grace = kind == LLG_SHARE_DISABLED ? L.probe_grace_ms : 0;
         if (k != NULL && (v->str[0] == 'c' || v->str[0] == 'd'))
-            llg_pool_key_apply(L.pool, k->slot, kind, until - wall, now, true);
+            llg_pool_key_apply(L.pool, k->slot, kind, until - wall + grace, now, true);
     }
     L.cmd_ready = true;
     link_check_up();
@@ -344,12 +379,12 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
 
 static void on_ok(redisAsyncContext *ac, void *r, void *priv)
 {
-    reply_ok(ac, r, priv);
+    link_reply_ok(ac, r, priv);
 }
 
 static void on_pong(redisAsyncContext *ac, void *r, void *priv)
 {
-    if (reply_ok(ac, r, priv))
+    if (link_reply_ok(ac, r, priv))
         L.ping_pending = false;
 }
 
@@ -468,7 +503,11 @@ _Noreturn void llg_cluster_run(const llg_conf_t *conf, const llg_listeners_t *li
     L.pool = pool;
     L.backoff_ms = BACKOFF_MIN_MS;
     unsigned char rnd[8];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0) {
+    /* a probe lasts at most the request timeout; a grace of that plus
+     * margin lets the owner's outcome arrive first */
+    L.probe_grace_ms = (conf->timeouts.request_ms ? conf->timeouts.request_ms : conf->keys.probe_after_ms) + 2000;
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0 || link_usage_init(conf, view, pool) != 0 ||
+        link_rpm_init(conf, view, pool) != 0) {
         llg_error("cluster: cannot start the link (out of memory or no randomness)");
         exit(1);
     }

@@ -303,6 +303,13 @@ static void respond_metrics(llg_app_t *app, h2o_req_t *req)
     free(text);
 }
 
+/* /admin/usage: the day's and month's usage (docs/quotas.md) */
+static int write_usage(llg_pool_t *pool, const llg_pool_view_t *view, uint64_t now_ms, FILE *out)
+{
+    (void)now_ms;
+    return llg_pool_write_usage_json(pool, view, (int64_t)time(NULL), out);
+}
+
 /* Paths under /admin/: 404 unless admin_token is set; then the Bearer token must match,
  * compared in constant time. */
 static void respond_admin(llg_app_t *app, h2o_req_t *req)
@@ -319,18 +326,20 @@ static void respond_admin(llg_app_t *app, h2o_req_t *req)
         llg_auth_reject(req, presented.base == NULL ? LLG_AUTH_MISSING : LLG_AUTH_INVALID);
         return;
     }
-    if (!h2o_memis(path.base, path.len, H2O_STRLIT("/admin/keys"))) {
+    bool usage = h2o_memis(path.base, path.len, H2O_STRLIT("/admin/usage"));
+    if (!usage && !h2o_memis(path.base, path.len, H2O_STRLIT("/admin/keys"))) {
         llg_respond_error(req, 404, "invalid_request_error", "not_found", NULL, "Unknown request URL: %.*s.",
                           (int)(path.len > 256 ? 256 : path.len), path.base);
         return;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("GET, OPTIONS"));
-        llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, "Use GET on /admin/keys.");
+        llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, "Use GET on %s.",
+                          usage ? "/admin/usage" : "/admin/keys");
         return;
     }
     size_t len;
-    char *text = render_pool(app, req, llg_pool_write_admin_json, &len);
+    char *text = render_pool(app, req, usage ? write_usage : llg_pool_write_admin_json, &len);
     if (text == NULL)
         return;
     llg_respond_json(req, 200, text, len);

@@ -1,0 +1,57 @@
+/*
+ * server/cluster_link.h: what the files of the cluster link process share
+ * (not used by workers). cluster.c owns the connections and the key-state
+ * messages; cluster_usage.c sends this host's usage and reads the cluster's
+ * totals; cluster_rpm.c takes the rpm credits of access tokens. The link is
+ * single-threaded: these run on its one uv loop.
+ */
+#ifndef LLG_CLUSTER_LINK_H
+#define LLG_CLUSTER_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <hiredis/async.h>
+
+#include "conf/conf.h"
+#include "pool/pool.h"
+
+#define LINK_ID_BYTES 16
+
+/* An entry named in Redis by a keyed hash: a key (slot >= 0) or a token
+ * (token >= 0, its config index). */
+typedef struct link_key {
+    char id[2 * LINK_ID_BYTES + 1]; /* hex of the keyed hash */
+    int32_t slot;
+    uint32_t seen; /* the change count last published */
+} link_key_t;
+
+/* The command connection while the link is up, else NULL. */
+redisAsyncContext *link_cmd(void);
+
+/* A reply of the command connection: false (after dropping the link) when it
+ * is an error or the connection went away; also false, without dropping, for
+ * the replies a freed context flushes. */
+bool link_reply_ok(redisAsyncContext *ac, redisReply *reply, const char *what);
+
+/* The configured `prefix` of every Redis key. */
+const char *link_prefix(void);
+
+/* The keyed hash of (domain, secret) in hex: every instance of the cluster
+ * computes the same id, and Redis never sees the secret (docs/cluster.md). */
+void link_id(const char *domain, const char *secret, char out[2 * LINK_ID_BYTES + 1]);
+
+/* The keys, sorted by id. */
+const link_key_t *link_keys(size_t *count);
+
+/* cluster_usage.c: called at start, at every poll while up, and when the
+ * link comes up. */
+int link_usage_init(const llg_conf_t *conf, const llg_pool_view_t *view, llg_pool_t *pool);
+void link_usage_poll(uint64_t now_ms);
+
+/* cluster_rpm.c: likewise; link_rpm_down() forgets requests in flight. */
+int link_rpm_init(const llg_conf_t *conf, const llg_pool_view_t *view, llg_pool_t *pool);
+void link_rpm_poll(uint64_t now_ms);
+void link_rpm_down(void);
+
+#endif
