@@ -11,8 +11,15 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <openssl/params.h>
+#include <openssl/sha.h>
 
 EVP_MAC_CTX *pool_mac_new(const unsigned char key[POOL_HASH_KEY])
 {
@@ -46,4 +53,28 @@ int pool_digest(EVP_MAC_CTX *mac, char domain, const char *secret, size_t len, u
         outlen != POOL_DIGEST)
         return -1;
     return 0;
+}
+
+/* The cluster's key is derived from the Redis password and prefix: every
+ * instance of a cluster computes the same ids, and a reader of Redis or of
+ * /metrics without the password cannot check a guessed secret against them. */
+int llg_pool_cluster_digest(const llg_conf_redis_t *r, const char *domain, const char *secret, unsigned char out[32])
+{
+    unsigned char mk[SHA256_DIGEST_LENGTH];
+    char seed[512];
+    int sl = snprintf(seed, sizeof(seed), "llmgate-cluster-v1%c%s%c%s", 0, r->password ? r->password : "", 0, r->prefix);
+    SHA256((const unsigned char *)seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed), mk);
+    OPENSSL_cleanse(seed, sizeof(seed));
+    size_t dl = strlen(domain), n = strlen(secret);
+    unsigned char *text = malloc(dl + 1 + n);
+    unsigned int len = 0;
+    if (text == NULL)
+        return -1;
+    memcpy(text, domain, dl + 1);
+    memcpy(text + dl + 1, secret, n);
+    unsigned char *d = HMAC(EVP_sha256(), mk, sizeof(mk), text, dl + 1 + n, out, &len);
+    OPENSSL_cleanse(text, dl + 1 + n);
+    OPENSSL_cleanse(mk, sizeof(mk));
+    free(text);
+    return d != NULL && len == 32 ? 0 : -1;
 }

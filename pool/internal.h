@@ -204,7 +204,8 @@ typedef struct view_key {
     uint32_t provider; /* config index */
     uint32_t conf_index;
     unsigned char digest[POOL_DIGEST];
-    char *id; /* <provider>-<8 hex> */
+    unsigned char id_digest[POOL_DIGEST]; /* shown in the id: digest, or the cluster's (llg_pool_cluster_digest) */
+    char *id;                             /* <provider>-<8 hex> */
 } view_key_t;
 
 typedef struct view_provider {
@@ -220,8 +221,9 @@ typedef struct view_token {
     uint32_t rpm;
     uint64_t quota[LLG_QUOTA_COUNT]; /* 0: none */
     unsigned char digest[POOL_DIGEST];
-    char *label; /* name, else token-<8 hex>; unique within the view; NULL for a duplicate */
-    char *name;  /* the configured name, or NULL */
+    unsigned char id_digest[POOL_DIGEST]; /* as view_key_t's */
+    char *label;                          /* name, else token-<8 hex>; unique within the view; NULL for a duplicate */
+    char *name;                           /* the configured name, or NULL */
 } view_token_t;
 
 struct llg_pool_view {

@@ -86,6 +86,13 @@ void llg_pool_view_free(llg_pool_view_t *view);
  * slot is not in the view. */
 const char *llg_pool_key_id(const llg_pool_view_t *view, int32_t slot);
 
+/* With `cluster:`, ids are the same on every instance of the cluster: the
+ * HMAC-SHA256 of `domain` (a provider's name for its keys, "token" for access
+ * tokens), a NUL and the secret, under a key derived from the Redis password
+ * and prefix (docs/cluster.md). Key ids and unnamed tokens' labels show 8 hex
+ * digits of it; the cluster link names keys and tokens in Redis by 16 bytes. */
+int llg_pool_cluster_digest(const llg_conf_redis_t *r, const char *domain, const char *secret, unsigned char out[32]);
+
 /* The slot of key `key` (config index) of provider `provider`, or -1. */
 int32_t llg_pool_key_slot(const llg_pool_view_t *view, unsigned provider, unsigned key);
 

@@ -334,7 +334,10 @@ static int build_keys(llg_pool_view_t *nv, const llg_conf_t *conf)
             vk->conf_index = (uint32_t)k;
             char prefix[256];
             snprintf(prefix, sizeof(prefix), "%s-", cp->name);
-            vk->id = hex_label(prefix, vk->digest, POOL_ID_HEX / 2);
+            memcpy(vk->id_digest, vk->digest, POOL_DIGEST);
+            if (conf->cluster.enabled && llg_pool_cluster_digest(&conf->cluster.redis, cp->name, cp->keys.items[k], vk->id_digest))
+                goto out;
+            vk->id = hex_label(prefix, vk->id_digest, POOL_ID_HEX / 2);
             if (vk->id == NULL)
                 goto out;
             nv->key_count++;
@@ -379,7 +382,10 @@ static int build_tokens(llg_pool_view_t *nv, const llg_conf_t *conf, plan_t *pl)
         vt->quota[LLG_QUOTA_REQUESTS_DAY] = ct->quota.requests_per_day;
         vt->quota[LLG_QUOTA_TOKENS_DAY] = ct->quota.tokens_per_day;
         vt->quota[LLG_QUOTA_TOKENS_MONTH] = ct->quota.tokens_per_month;
-        vt->label = ct->name != NULL ? strdup(ct->name) : hex_label("token-", vt->digest, POOL_ID_HEX / 2);
+        memcpy(vt->id_digest, vt->digest, POOL_DIGEST);
+        if (conf->cluster.enabled && llg_pool_cluster_digest(&conf->cluster.redis, "token", ct->token, vt->id_digest) != 0)
+            return -1;
+        vt->label = ct->name != NULL ? strdup(ct->name) : hex_label("token-", vt->id_digest, POOL_ID_HEX / 2);
         if (vt->label == NULL || (ct->name != NULL && (vt->name = strdup(ct->name)) == NULL))
             return -1;
     }
@@ -525,13 +531,13 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
     /* unique labels */
     size_t nref = 0;
     for (size_t i = 0; i < nv->key_count; i++)
-        refs[nref++] = (label_ref_t){&nv->keys[i].id, nv->keys[i].digest, nv->providers[nv->keys[i].provider].name, '-'};
+        refs[nref++] = (label_ref_t){&nv->keys[i].id, nv->keys[i].id_digest, nv->providers[nv->keys[i].provider].name, '-'};
     if (uniquify(refs, nref) != 0)
         goto fail;
     nref = 0;
     for (size_t i = 0; i < nv->token_count; i++)
         if (nv->tokens[i].first == (int32_t)i)
-            refs[nref++] = (label_ref_t){&nv->tokens[i].label, nv->tokens[i].digest, NULL, '#'};
+            refs[nref++] = (label_ref_t){&nv->tokens[i].label, nv->tokens[i].id_digest, NULL, '#'};
     if (uniquify(refs, nref) != 0)
         goto fail;
 

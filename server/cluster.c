@@ -57,8 +57,7 @@ static struct {
     char channel[128], hash[128];
     link_key_t *keys;
     size_t nkeys;
-    unsigned char mk[SHA256_DIGEST_LENGTH]; /* the key of the hash that names keys and tokens */
-    uint64_t probe_grace_ms;                /* see apply_message */
+    uint64_t probe_grace_ms; /* see apply_message */
 } L;
 
 redisAsyncContext *link_cmd(void)
@@ -140,27 +139,17 @@ static int cmp_key(const void *a, const void *b)
  * check a guessed secret against them (docs/cluster.md). */
 void link_id(const char *domain, const char *secret, char out[2 * LINK_ID_BYTES + 1])
 {
-    size_t dl = strlen(domain), sl = strlen(secret);
-    unsigned char *text = malloc(dl + 1 + sl), d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
+    unsigned char d[32];
     out[0] = '\0';
-    if (text == NULL)
+    if (llg_pool_cluster_digest(L.r, domain, secret, d) != 0)
         return;
-    memcpy(text, domain, dl + 1);
-    memcpy(text + dl + 1, secret, sl);
-    HMAC(EVP_sha256(), L.mk, sizeof(L.mk), text, dl + 1 + sl, d, &n);
-    OPENSSL_cleanse(text, dl + 1 + sl);
-    free(text);
     for (size_t i = 0; i < ID_BYTES; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
+    OPENSSL_cleanse(d, sizeof(d));
 }
 
 static int build_keys(const llg_conf_t *conf, const llg_pool_view_t *view)
 {
-    char seed[512];
-    int sl = snprintf(seed, sizeof(seed), "llmgate-cluster-v1%c%s%c%s", 0, L.r->password ? L.r->password : "", 0, L.r->prefix);
-    SHA256((const unsigned char *)seed, sl > 0 && (size_t)sl < sizeof(seed) ? (size_t)sl : sizeof(seed), L.mk);
-    OPENSSL_cleanse(seed, sizeof(seed));
     size_t total = 0;
     for (size_t p = 0; p < conf->provider_count; p++)
         total += conf->providers[p].keys.count;
