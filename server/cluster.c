@@ -303,7 +303,7 @@ static void on_poll(uv_timer_t *t)
 
 /* ---- applying other instances' states --------------------------------------- */
 
-static void apply_message(const char *msg, size_t len)
+void link_apply_message(const char *msg, size_t len)
 {
     char instance[33], id[33];
     llg_share_kind_t kind;
@@ -333,27 +333,24 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         L.sub_ready = true;
         link_check_up();
     } else if (strcmp(type, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
-        apply_message(reply->element[2]->str, reply->element[2]->len);
+        link_apply_message(reply->element[2]->str, reply->element[2]->len);
     }
 }
 
 /* The stored states at connect: each field is a key id, each value
  * "<c|d> <wall-clock ms until which it rests>". Only longer rests are
  * applied; expired entries are deleted. */
-static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
+void link_apply_states(redisAsyncContext *ac, const redisReply *reply)
 {
-    (void)priv;
-    redisReply *reply = r;
-    if (!link_reply_ok(ac, reply, "HGETALL"))
-        return;
     uint64_t wall = wall_ms(), now = llg_pool_now_ms();
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
-        redisReply *f = reply->element[i], *v = reply->element[i + 1];
+        const redisReply *f = reply->element[i], *v = reply->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || v->len < 3)
             continue;
         unsigned long long until = strtoull(v->str + 2, NULL, 10);
         if (until <= wall) {
-            redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b", L.hash, f->str, f->len);
+            if (ac != NULL)
+                redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b", L.hash, f->str, f->len);
             continue;
         }
         link_key_t *k = f->len < sizeof(k->id) ? find_key(f->str) : NULL;
@@ -362,6 +359,15 @@ static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
         if (k != NULL && (v->str[0] == 'c' || v->str[0] == 'd'))
             llg_pool_key_apply(L.pool, k->slot, kind, until - wall + grace, now, true);
     }
+}
+
+static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    redisReply *reply = r;
+    if (!link_reply_ok(ac, reply, "HGETALL"))
+        return;
+    link_apply_states(ac, reply);
     L.cmd_ready = true;
     link_check_up();
 }
@@ -473,6 +479,26 @@ static void on_sigterm(uv_signal_t *h, int sig)
     uv_stop(&L.loop);
 }
 
+int link_init(const llg_conf_t *conf, llg_pool_t *pool, const llg_pool_view_t *view)
+{
+    memset(&L, 0, sizeof(L));
+    L.r = &conf->cluster.redis;
+    L.pool = pool;
+    L.backoff_ms = BACKOFF_MIN_MS;
+    unsigned char rnd[8];
+    /* a probe lasts at most the request timeout; a grace of that plus
+     * margin lets the owner's outcome arrive first */
+    L.probe_grace_ms = (conf->timeouts.request_ms ? conf->timeouts.request_ms : conf->keys.probe_after_ms) + 2000;
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0 || link_usage_init(conf, view, pool) != 0 ||
+        link_rpm_init(conf, view, pool) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(L.instance + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(L.channel, sizeof(L.channel), "%skeys", L.r->prefix);
+    snprintf(L.hash, sizeof(L.hash), "%skeystate", L.r->prefix);
+    return 0;
+}
+
 _Noreturn void llg_cluster_run(const llg_conf_t *conf, const llg_listeners_t *listeners, llg_pool_t *pool,
                                const llg_pool_view_t *view)
 {
@@ -487,23 +513,10 @@ _Noreturn void llg_cluster_run(const llg_conf_t *conf, const llg_listeners_t *li
         if (listeners->items[i].fd >= 0)
             close(listeners->items[i].fd); /* the link serves no client */
 
-    memset(&L, 0, sizeof(L));
-    L.r = &conf->cluster.redis;
-    L.pool = pool;
-    L.backoff_ms = BACKOFF_MIN_MS;
-    unsigned char rnd[8];
-    /* a probe lasts at most the request timeout; a grace of that plus
-     * margin lets the owner's outcome arrive first */
-    L.probe_grace_ms = (conf->timeouts.request_ms ? conf->timeouts.request_ms : conf->keys.probe_after_ms) + 2000;
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0 || link_usage_init(conf, view, pool) != 0 ||
-        link_rpm_init(conf, view, pool) != 0) {
+    if (link_init(conf, pool, view) != 0) {
         llg_error("cluster: cannot start the link (out of memory or no randomness)");
         exit(1);
     }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(L.instance + 2 * i, 3, "%02x", rnd[i]);
-    snprintf(L.channel, sizeof(L.channel), "%skeys", L.r->prefix);
-    snprintf(L.hash, sizeof(L.hash), "%skeystate", L.r->prefix);
 
     uv_loop_init(&L.loop);
     uv_timer_init(&L.loop, &L.poll);

@@ -26,6 +26,16 @@ typedef struct link_key {
     uint32_t seen; /* the change count last published */
 } link_key_t;
 
+/* Sets the link's state up for `conf` (no connection yet). 0 or -1. */
+int link_init(const llg_conf_t *conf, llg_pool_t *pool, const llg_pool_view_t *view);
+
+/* Applies another instance's key-state message (PUBLISH text). */
+void link_apply_message(const char *msg, size_t len);
+
+/* Applies the stored key states (the reply of HGETALL <prefix>keystate);
+ * expired entries are deleted through `ac` (none when NULL). */
+void link_apply_states(redisAsyncContext *ac, const redisReply *reply);
+
 /* The command connection while the link is up, else NULL. */
 redisAsyncContext *link_cmd(void);
 
@@ -49,9 +59,19 @@ const link_key_t *link_keys(size_t *count);
 int link_usage_init(const llg_conf_t *conf, const llg_pool_view_t *view, llg_pool_t *pool);
 void link_usage_poll(uint64_t now_ms);
 
+/* Reads the reply of HGETALL of the day's hash (`month` false) or the
+ * month's; after the month's, stores the totals in the pool for `day` and
+ * `month` (llg_pool_utc_day/month numbers). */
+void link_usage_read(const redisReply *reply, bool month, uint64_t day, uint64_t mon);
+
 /* cluster_rpm.c: likewise; link_rpm_down() forgets requests in flight. */
 int link_rpm_init(const llg_conf_t *conf, const llg_pool_view_t *view, llg_pool_t *pool);
 void link_rpm_poll(uint64_t now_ms);
 void link_rpm_down(void);
+
+/* The reply of the GCRA script for the i-th token with an rpm (of
+ * link_rpm_count()): stores the credits granted. */
+size_t link_rpm_count(void);
+void link_rpm_taken(size_t i, const redisReply *reply);
 
 #endif

@@ -88,14 +88,13 @@ void link_rpm_down(void)
         R.e[i].pending = false;
 }
 
-static void on_taken(redisAsyncContext *ac, void *r, void *priv)
+size_t link_rpm_count(void)
 {
-    rpm_ent_t *e = priv;
-    redisReply *reply = r;
-    bool was = e->pending;
-    e->pending = false;
-    if (!was || !link_reply_ok(ac, reply, "EVAL rpm"))
-        return;
+    return R.n;
+}
+
+static void taken(rpm_ent_t *e, const redisReply *reply)
+{
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
         return;
     long long v[3];
@@ -105,8 +104,29 @@ static void on_taken(redisAsyncContext *ac, void *r, void *priv)
         if (v[i] < 0)
             v[i] = 0;
     }
+    /* never more than asked; a cell is at most 60 s away, the burst whole within 60 s */
+    if ((uint64_t)v[0] > e->asked)
+        v[0] = (long long)e->asked;
+    for (int i = 1; i < 3; i++)
+        if (v[i] > 60000)
+            v[i] = 60000;
     llg_pool_lease_grant(R.pool, R.view, e->token, (uint64_t)v[0], (uint64_t)v[0] < e->asked, (uint64_t)v[1], (uint64_t)v[2],
                          llg_pool_now_ms());
+}
+
+void link_rpm_taken(size_t i, const redisReply *reply)
+{
+    if (i < R.n)
+        taken(&R.e[i], reply);
+}
+
+static void on_taken(redisAsyncContext *ac, void *r, void *priv)
+{
+    rpm_ent_t *e = priv;
+    bool was = e->pending;
+    e->pending = false;
+    if (was && link_reply_ok(ac, r, "EVAL rpm"))
+        taken(e, r);
 }
 
 static void on_done(redisAsyncContext *ac, void *r, void *priv)

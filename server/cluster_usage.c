@@ -95,54 +95,56 @@ static uint64_t number(const redisReply *v)
     return v->type == REDIS_REPLY_STRING ? strtoull(v->str, NULL, 10) : v->type == REDIS_REPLY_INTEGER ? (uint64_t)v->integer : 0;
 }
 
-static void on_day(redisAsyncContext *ac, void *r, void *priv)
+void link_usage_read(const redisReply *reply, bool month, uint64_t day, uint64_t mon)
 {
-    (void)priv;
-    redisReply *reply = r;
-    if (!link_reply_ok(ac, reply, "HGETALL usage")) {
-        U.reading = false;
-        return;
-    }
-    for (size_t i = 0; i < U.n; i++)
-        memset(&U.e[i].got, 0, sizeof(U.e[i].got));
+    if (!month)
+        for (size_t i = 0; i < U.n; i++)
+            memset(&U.e[i].got, 0, sizeof(U.e[i].got));
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
         const redisReply *f = reply->element[i];
         const char *rest;
         usage_ent_t *u = f->type == REDIS_REPLY_STRING ? find(f->str, f->len, &rest) : NULL;
-        if (u == NULL || rest[0] != ':' || rest[1] == '\0' || rest[2] != '\0')
+        if (u == NULL)
             continue;
         uint64_t v = number(reply->element[i + 1]);
-        if (rest[1] == 'r')
+        size_t rl = f->len - (size_t)(rest - f->str);
+        if (month && rl == 0)
+            u->got.month_tokens = v;
+        else if (!month && rl == 2 && rest[0] == ':' && rest[1] == 'r')
             u->got.requests = v;
-        else if (rest[1] == 'p')
+        else if (!month && rl == 2 && rest[0] == ':' && rest[1] == 'p')
             u->got.prompt_tokens = v;
-        else if (rest[1] == 'c')
+        else if (!month && rl == 2 && rest[0] == ':' && rest[1] == 'c')
             u->got.completion_tokens = v;
     }
+    if (!month)
+        return;
+    for (size_t i = 0; i < U.n; i++) {
+        usage_ent_t *u = &U.e[i];
+        if (u->kind == 't')
+            llg_pool_token_set_totals(U.pool, U.view, u->token, day, mon, &u->got);
+        else
+            llg_pool_key_set_totals(U.pool, u->slot, day, mon, &u->got);
+        memset(&u->got, 0, sizeof(u->got));
+    }
+}
+
+static void on_day(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    if (!link_reply_ok(ac, r, "HGETALL usage")) {
+        U.reading = false;
+        return;
+    }
+    link_usage_read(r, false, U.read_day, U.read_month);
 }
 
 static void on_month(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)priv;
-    redisReply *reply = r;
     U.reading = false;
-    if (!link_reply_ok(ac, reply, "HGETALL usage"))
-        return;
-    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
-        const redisReply *f = reply->element[i];
-        const char *rest;
-        usage_ent_t *u = f->type == REDIS_REPLY_STRING ? find(f->str, f->len, &rest) : NULL;
-        if (u != NULL && rest[0] == '\0')
-            u->got.month_tokens = number(reply->element[i + 1]);
-    }
-    for (size_t i = 0; i < U.n; i++) {
-        usage_ent_t *u = &U.e[i];
-        if (u->kind == 't')
-            llg_pool_token_set_totals(U.pool, U.view, u->token, U.read_day, U.read_month, &u->got);
-        else
-            llg_pool_key_set_totals(U.pool, u->slot, U.read_day, U.read_month, &u->got);
-        memset(&u->got, 0, sizeof(u->got));
-    }
+    if (link_reply_ok(ac, r, "HGETALL usage"))
+        link_usage_read(r, true, U.read_day, U.read_month);
 }
 
 static void send_unsent(redisAsyncContext *ac)
