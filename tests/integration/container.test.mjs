@@ -6,18 +6,24 @@
 //     SIGHUP sent from inside, drains and exits 0 on SIGTERM, and the
 //     namespace ends empty;
 //   - the Dockerfile, docker-compose.yml and deploy/kubernetes/ hold together
-//     (there is no Docker engine in CI: the image itself is not built here).
+//     (there is no Docker engine in CI: the image itself is not built here),
+//     including the shared set-up (several replicas, one Redis): a real
+//     redis-server started with the command and environment the files give
+//     Redis requires the password, and llmgate started with the environment
+//     the files give the replicas joins it ("cluster": "up").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import {
   BIN, cleanEnv, echoConfig, freePort, procState, request, runCli, runProcess, sseEvents, checkChatStream,
-  tmpDir, waitFor,
+  startGateway, tmpDir, waitFor,
 } from './lib/harness.mjs';
+import { REDIS_BIN, redisCommand } from './lib/redis.mjs';
 
 // ceilings that a slow (sanitizer, loaded) machine never reaches
 const T = 60000;
@@ -372,42 +378,205 @@ function loadYaml(files) {
 }
 const yamlAvailable = () => spawnSync(PYTHON, ['-c', 'import yaml'], { stdio: 'ignore' }).status === 0;
 
+// Compose's interpolation: ${VAR}, ${VAR:-default}, ${VAR-default},
+// ${VAR:?error}, ${VAR?error}, $VAR and $$ (a literal $). A required variable
+// that is missing throws, as `docker compose` stops.
+function interpolate(value, vars) {
+  if (typeof value !== 'string') return value;
+  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (m, name, colon, op, arg, bare) => {
+      if (m === '$$') return '$';
+      if (bare) return vars[bare] ?? '';
+      const v = vars[name];
+      const unset = colon ? v === undefined || v === '' : v === undefined;
+      if (op === '-') return unset ? arg : v;
+      if (op === '?') {
+        if (unset) throw new Error(`required variable ${name} is missing a value: ${arg}`);
+        return v;
+      }
+      return v ?? '';
+    });
+}
+// a service's environment (a map or a list of KEY=VALUE), interpolated
+function composeEnv(svc, vars) {
+  const e = svc.environment || {};
+  const pairs = Array.isArray(e) ? e.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]) : Object.entries(e);
+  return Object.fromEntries(pairs.map(([k, v]) => [k, interpolate(String(v ?? ''), vars)]));
+}
+const asList = (cmd) => (Array.isArray(cmd) ? cmd : ['sh', '-c', cmd]);
+// redis://[user:password@]host[:port][/db] -> {user, password, host, port, db}
+function redisUrl(url) {
+  const m = /^redis:\/\/(?:([^:@/]*):([^@/]*)@)?([^:/@]+)(?::(\d+))?(?:\/(\d+))?$/.exec(url);
+  assert.ok(m, `not a redis:// URL: ${url}`);
+  return { user: m[1] || '', password: m[2] ? decodeURIComponent(m[2]) : '', host: m[3], port: Number(m[4] || 6379), db: Number(m[5] || 0) };
+}
+// the same URL with host and port replaced
+function redisUrlAt(url, port) {
+  const m = /^(redis:\/\/(?:[^@/]*@)?)[^:/@]+(?::\d+)?(\/.*)?$/.exec(url);
+  assert.ok(m, `not a redis:// URL: ${url}`);
+  return `${m[1]}127.0.0.1:${port}${m[2] || ''}`;
+}
+
+// Compose: the llmgate replicas (services of the llmgate image) and the Redis they share
+function composeServices(compose) {
+  const entries = Object.entries(compose.services);
+  const replicas = entries.filter(([, s]) => s.build !== undefined || /^llmgate(:|$)/.test(s.image || ''));
+  const redis = entries.filter(([, s]) => /^(redis|valkey\/valkey)(:|$)/.test(s.image || ''));
+  return { replicas, redis };
+}
+
+// Kubernetes: the Redis Deployment and Service of redis.yaml
+function k8sRedis(docs) {
+  const rdep = docs.find((d) => d && d.kind === 'Deployment');
+  const rsvc = docs.find((d) => d && d.kind === 'Service');
+  assert.ok(rdep, 'redis.yaml has a Deployment');
+  assert.ok(rsvc, 'redis.yaml has a Service');
+  return { rdep, rsvc };
+}
+// a container's environment as the kubelet builds it: envFrom (Secrets), then
+// env (values and secretKeyRefs), Secrets taken from secret.example.yaml
+function k8sEnv(ctr, secrets) {
+  const secret = (name) => {
+    const s = secrets.find((x) => x.metadata.name === name);
+    assert.ok(s, `Secret ${name} is not in secret.example.yaml`);
+    return s.stringData;
+  };
+  const env = {};
+  for (const e of ctr.envFrom || []) if (e.secretRef) Object.assign(env, secret(e.secretRef.name));
+  for (const e of ctr.env || []) {
+    if (e.value !== undefined) env[e.name] = String(e.value);
+    else if (e.valueFrom?.secretKeyRef) {
+      const ref = e.valueFrom.secretKeyRef;
+      const data = secret(ref.name);
+      assert.ok(Object.hasOwn(data, ref.key), `${e.name}: Secret ${ref.name} has no key ${ref.key}`);
+      env[e.name] = data[ref.key];
+    }
+  }
+  return env;
+}
+
+// Starts the Redis server of a compose service or a Kubernetes container
+// (`command`, run as given with `env`) on a free loopback port; the local
+// redis-server stands in for the image's. Waits for it to answer.
+async function startRedisAsGiven(t, command, env) {
+  const port = await freePort();
+  const local = ['--port', String(port), '--bind', '127.0.0.1'];
+  const [cmd, ...args] = command;
+  // `sh -c '... exec redis-server ARGS'`: the local options go after ARGS
+  const argv = cmd === 'sh' && args[0] === '-c' ? ['-c', `${args[1]} ${local.join(' ')}`] : [...args, ...local];
+  const p = spawn(cmd, argv, { env: { PATH: process.env.PATH, ...env }, cwd: tmpDir('llmgate-redis-'), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  p.stdout.on('data', (d) => { log += d; });
+  p.stderr.on('data', (d) => { log += d; });
+  let gone = false;
+  p.on('exit', () => { gone = true; });
+  const kill = () => { if (!gone) { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } } };
+  process.on('exit', kill);
+  t.after(kill);
+  await waitFor(async () => {
+    if (gone) throw new Error(`exited:\n${log}`);
+    return /^[-+]/.test(await redisCommand(port, [['PING']]));
+  }, { timeout: T, interval: 20, what: `${command.join(' ')} answering on port ${port}` });
+  return { port, log: () => log };
+}
+// Runs a healthcheck or probe command (`sh -c` with redis-cli) against the
+// local server: redis-cli gets `-p port`, nothing else changes. True on exit 0.
+async function redisCliCheck(command, env, port) {
+  const [cmd, ...args] = command;
+  assert.ok(cmd === 'sh' && args[0] === '-c' && /\b(redis|valkey)-cli\b.*\bping\b/.test(args[1]), `a redis-cli ping check: ${command}`);
+  const r = await runProcess('sh', ['-c', args[1].replace(/\b((?:redis|valkey)-cli)\b/g, `$1 -p ${port}`)],
+    { env: { PATH: process.env.PATH, ...env }, timeout: T });
+  return r.code === 0;
+}
+// the Redis password a `redis-server --requirepass "$VAR"` command takes from its environment
+function requirepassVar(command) {
+  const m = /--requirepass\s+["']?\$\{?([A-Za-z_][A-Za-z0-9_]*)/.exec(command.join(' '));
+  return m && m[1];
+}
+// The replies to `commands` after AUTH with `password`.
+const redisAs = (port, password, ...commands) => redisCommand(port, [['AUTH', password], ...commands]);
+
+function loadDeploy() {
+  const k8s = path.join(ROOT, 'deploy/kubernetes');
+  const [[compose], [cm], [dep], secrets, [svc], [kust], redisDocs] = loadYaml([
+    path.join(ROOT, 'docker-compose.yml'),
+    ...['configmap.yaml', 'deployment.yaml', 'secret.example.yaml', 'service.yaml', 'kustomization.yaml', 'redis.yaml'].map((f) => path.join(k8s, f)),
+  ]);
+  return { compose, cm, dep, secrets, secret: secrets[0], svc, kust, redisDocs };
+}
+
 test('docker-compose.yml and deploy/kubernetes/ agree with the image and with the config schema', async (t) => {
   if (!yamlAvailable()) {
     t.skip('python3 with the yaml module (python3-yaml) is not installed');
     return;
   }
-  const k8s = path.join(ROOT, 'deploy/kubernetes');
-  const [[compose], [cm], [dep], [secret], [svc], [kust]] = loadYaml([
-    path.join(ROOT, 'docker-compose.yml'), ...['configmap.yaml', 'deployment.yaml', 'secret.example.yaml', 'service.yaml', 'kustomization.yaml'].map((f) => path.join(k8s, f)),
-  ]);
+  const { compose, cm, dep, secrets, secret, svc, kust, redisDocs } = loadDeploy();
   const uid = Number(one(dockerfile()[1], 'USER').split(':')[0]);
 
-  // compose
-  const c = compose.services.llmgate;
-  assert.ok(c.ports.some((p) => String(p).endsWith(':8080')), 'publishes 8080');
-  for (const k of ['OPENAI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPINFRA_API_KEY', 'POE_APIKEYS', 'API_ACCESS_TOKENS']) {
-    assert.equal(c.environment[k], `\${${k}:-}`, `${k} comes from .env`);
+  // compose: two or more llmgate replicas, one Redis
+  const { replicas, redis } = composeServices(compose);
+  assert.ok(replicas.length >= 2, `${replicas.length} llmgate services: the shared set-up has at least 2`);
+  assert.equal(redis.length, 1, 'one redis (or valkey) service');
+  const [redisName, rs] = redis[0];
+  const PW = 'compose-test-password';
+  const vars = { LLMGATE_REDIS_PASSWORD: PW };
+  const hostPorts = [];
+  for (const [name, c] of replicas) {
+    assert.equal(c.image, 'llmgate:latest', `${name}: the image`);
+    assert.ok(c.ports.some((p) => String(p).endsWith(':8080')), `${name}: publishes 8080`);
+    hostPorts.push(...c.ports.map((p) => interpolate(String(p), vars).split(':').slice(-2, -1)[0]));
+    for (const k of ['OPENAI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPINFRA_API_KEY', 'POE_APIKEYS', 'API_ACCESS_TOKENS']) {
+      assert.equal(c.environment[k], `\${${k}:-}`, `${name}: ${k} comes from .env`);
+    }
+    assert.ok(c.healthcheck.test.some((a) => /\/health$/.test(a)), `${name}: healthcheck`);
+    assert.ok(c.restart, `${name}: restart`);
+    assert.ok(parseInt(c.stop_grace_period, 10) > 30, `${name}: docker stop waits longer than the default drain (30s)`);
+    assert.equal(c.read_only, true, `${name}: read_only`);
+    assert.deepEqual(c.cap_drop, ['ALL'], `${name}: cap_drop`);
+    assert.ok(c.security_opt.includes('no-new-privileges:true'), `${name}: no-new-privileges`);
+    // every replica points at the redis service, with the password of .env
+    const env = composeEnv(c, vars);
+    const u = redisUrl(env.LLMGATE_REDIS_URL);
+    assert.equal(u.host, redisName, `${name}: LLMGATE_REDIS_URL names the ${redisName} service`);
+    assert.equal(u.port, 6379, `${name}: the redis port`);
+    assert.equal(u.password, PW, `${name}: the password comes from LLMGATE_REDIS_PASSWORD`);
+    assert.throws(() => composeEnv(c, {}), /required variable LLMGATE_REDIS_PASSWORD/, `${name}: runs only with LLMGATE_REDIS_PASSWORD set`);
+    const dep0 = Array.isArray(c.depends_on) ? c.depends_on : Object.keys(c.depends_on || {});
+    assert.ok(dep0.includes(redisName), `${name}: depends_on ${redisName}`);
   }
-  assert.ok(c.healthcheck.test.some((a) => /\/health$/.test(a)));
-  assert.ok(c.restart);
-  assert.ok(parseInt(c.stop_grace_period, 10) > 30, 'docker stop waits longer than the default drain (30s)');
+  assert.equal(new Set(hostPorts).size, hostPorts.length, `each replica has a host port of its own: ${hostPorts}`);
+  // redis: private, password required (from the same variable), checked, hardened
+  assert.equal(rs.ports, undefined, 'Redis publishes no port');
+  const rcmd = asList(rs.command).map((a) => interpolate(a, vars));
+  const pwVar = requirepassVar(rcmd);
+  assert.ok(pwVar, `redis-server --requirepass "$VAR": ${rcmd}`);
+  assert.equal(composeEnv(rs, vars)[pwVar], PW, `the redis service's ${pwVar} is LLMGATE_REDIS_PASSWORD`);
+  assert.throws(() => composeEnv(rs, {}), /required variable LLMGATE_REDIS_PASSWORD/, 'redis runs only with LLMGATE_REDIS_PASSWORD set');
+  assert.match(rcmd.join(' '), /--appendonly\s+no\b/, 'no persistence (documented in the file)');
+  assert.match(asList(rs.healthcheck.test.slice(1)).join(' '), /\b(redis|valkey)-cli\b.*\bping\b/, 'a redis-cli ping healthcheck');
+  assert.equal(rs.read_only, true);
+  assert.deepEqual(rs.cap_drop, ['ALL']);
+  assert.ok(rs.user && rs.user !== 'root' && !/^0(:|$)/.test(String(rs.user)), `redis runs as a non-root user: ${rs.user}`);
 
-  // the ConfigMap's file is a valid config
+  // the ConfigMap's file is a valid config with the Deployment's environment
   assert.equal(cm.kind, 'ConfigMap');
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'llmgate.yaml'), cm.data['llmgate.yaml']);
-  const check = await runCli(['-t', '-c', path.join(dir, 'llmgate.yaml')]);
+  const [ctr] = dep.spec.template.spec.containers;
+  const podEnv = k8sEnv(ctr, secrets);
+  delete podEnv.LLMGATE_CONFIG; // -c names the file here
+  const check = await runCli(['-t', '-c', path.join(dir, 'llmgate.yaml')], { env: podEnv });
   assert.equal(check.code, 0, check.stderr);
   const drainS = parseInt(/^\s+drain:\s*(\d+)/m.exec(cm.data['llmgate.yaml'])?.[1] ?? '30', 10);
+  const [[cmConf]] = loadYaml([path.join(dir, 'llmgate.yaml')]);
 
   // the Deployment
   assert.equal(dep.kind, 'Deployment');
+  assert.equal(dep.spec.replicas, 3, 'three replicas sharing one Redis');
   const pod = dep.spec.template.spec;
   for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) assert.equal(dep.spec.template.metadata.labels[k], v, 'the selector matches the pods');
   assert.equal(pod.securityContext.runAsNonRoot, true);
   assert.equal(pod.securityContext.runAsUser, uid, 'runAsUser is the image USER');
-  const [ctr] = pod.containers;
   const http = ctr.ports.find((p) => p.name === 'http');
   assert.equal(http.containerPort, 8080);
   for (const probe of ['readinessProbe', 'livenessProbe']) {
@@ -440,7 +609,129 @@ test('docker-compose.yml and deploy/kubernetes/ agree with the image and with th
   // the Service reaches the pods
   assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
   assert.ok(svc.spec.ports.every((p) => p.targetPort === 'http' || p.targetPort === 8080));
-  assert.deepEqual(kust.resources.sort(), ['configmap.yaml', 'deployment.yaml', 'service.yaml']);
+
+  // the shared Redis: one pod, its Service, and llmgate pointed at both
+  const { rdep, rsvc } = k8sRedis(redisDocs);
+  assert.equal(rdep.spec.replicas, 1, 'one Redis');
+  const rlabels = rdep.spec.template.metadata.labels;
+  for (const [k, v] of Object.entries(rdep.spec.selector.matchLabels)) assert.equal(rlabels[k], v, 'the Redis selector matches its pods');
+  assert.deepEqual(rsvc.spec.selector, rdep.spec.selector.matchLabels, 'the Redis Service selects the Redis pods');
+  const selects = (sel, labels) => Object.entries(sel).every(([k, v]) => labels[k] === v);
+  assert.ok(!selects(svc.spec.selector, rlabels), 'the llmgate Service does not select the Redis pods');
+  assert.ok(!selects(rsvc.spec.selector, dep.spec.template.metadata.labels), 'the Redis Service does not select the llmgate pods');
+  const rpod = rdep.spec.template.spec;
+  const [rctr] = rpod.containers;
+  const rport = rsvc.spec.ports[0];
+  const target = typeof rport.targetPort === 'string' ? rctr.ports.find((p) => p.name === rport.targetPort)?.containerPort : rport.targetPort;
+  assert.equal(target, 6379, 'the Redis Service reaches redis-server');
+  const url = redisUrl(podEnv.LLMGATE_REDIS_URL);
+  assert.equal(url.host, rsvc.metadata.name, 'LLMGATE_REDIS_URL names the Redis Service');
+  assert.equal(url.port, rport.port, 'LLMGATE_REDIS_URL has the Redis Service\'s port');
+  // the password: the Secret's key, for llmgate (password_env) and for Redis (--requirepass)
+  assert.equal(cmConf.cluster?.redis?.url, undefined, 'the url comes from LLMGATE_REDIS_URL, not the ConfigMap');
+  const pwEnv = cmConf.cluster?.redis?.password_env;
+  assert.ok(pwEnv, 'the ConfigMap\'s cluster.redis.password_env names the password variable');
+  const ref = ctr.env.find((e) => e.name === pwEnv)?.valueFrom?.secretKeyRef;
+  assert.ok(ref, `${pwEnv} comes from a Secret (secretKeyRef)`);
+  assert.ok(secrets.some((s) => s.metadata.name === ref.name && Object.hasOwn(s.stringData, ref.key)), `secret.example.yaml defines ${ref.name}.${ref.key}`);
+  const rvar = requirepassVar(asList(rctr.command || []).concat(rctr.args || []));
+  assert.ok(rvar, 'redis-server --requirepass "$VAR"');
+  for (const v of new Set([rvar, 'REDISCLI_AUTH'])) {
+    assert.deepEqual(rctr.env.find((e) => e.name === v)?.valueFrom?.secretKeyRef, ref, `Redis's ${v} is the same Secret key as llmgate's ${pwEnv}`);
+  }
+  for (const probe of ['readinessProbe', 'livenessProbe']) assert.match(rctr[probe].exec.command.join(' '), /\b(redis|valkey)-cli\b.*\bping\b/, `Redis ${probe}`);
+  assert.ok(rctr.resources.requests && rctr.resources.limits, 'Redis resources');
+  assert.equal(rpod.securityContext.runAsNonRoot, true);
+  assert.ok(rpod.securityContext.runAsUser > 0, 'Redis runs as a non-root uid');
+  assert.equal(rctr.securityContext.allowPrivilegeEscalation, false);
+  assert.equal(rctr.securityContext.readOnlyRootFilesystem, true);
+  assert.deepEqual(rctr.securityContext.capabilities.drop, ['ALL']);
+  assert.ok(!(rpod.volumes || []).some((v) => v.persistentVolumeClaim), 'no persistence by default');
+  assert.ok(rctr.volumeMounts.every((m) => rpod.volumes.find((v) => v.name === m.name)?.emptyDir), 'Redis mounts only emptyDirs');
+  for (const d of [rdep, rsvc]) assert.equal(d.metadata.namespace, dep.metadata.namespace, `${d.kind} ${d.metadata.name}: the namespace of llmgate`);
+
+  assert.deepEqual(kust.resources.sort(), ['configmap.yaml', 'deployment.yaml', 'redis.yaml', 'service.yaml']);
+});
+
+test('compose, run as written: Redis requires the password and its healthcheck passes; both replicas\' environments join it ("cluster": "up")', async (t) => {
+  if (!yamlAvailable() || !has(REDIS_BIN) || !has('redis-cli')) {
+    t.skip('needs python3-yaml, redis-server and redis-cli');
+    return;
+  }
+  const { compose } = loadDeploy();
+  const { replicas, redis: [[redisName, rs]] } = composeServices(compose);
+  const PW = crypto.randomBytes(16).toString('hex');
+  const vars = { LLMGATE_REDIS_PASSWORD: PW };
+  const renv = composeEnv(rs, vars);
+  const r = await startRedisAsGiven(t, asList(rs.command).map((a) => interpolate(a, vars)), renv);
+  assert.match(await redisCommand(r.port, [['PING']]), /^-NOAUTH/, `without AUTH Redis refuses:\n${r.log()}`);
+  assert.match(await redisAs(r.port, 'wrong', ['PING']), /^-WRONGPASS/);
+  assert.match(await redisAs(r.port, PW, ['PING']), /^\+OK\r\n\+PONG\r\n/);
+  // the healthcheck with the service's environment, and with a wrong password
+  const hc = ['sh', '-c', interpolate(rs.healthcheck.test[1], vars)];
+  assert.equal(rs.healthcheck.test[0], 'CMD-SHELL');
+  assert.equal(await redisCliCheck(hc, renv, r.port), true, 'the healthcheck passes');
+  assert.equal(await redisCliCheck(hc, { ...renv, REDISCLI_AUTH: 'wrong' }, r.port), false, 'the healthcheck fails with a wrong password');
+
+  // every replica with exactly its environment, the URL's host:port moved to the local Redis
+  const gws = [];
+  t.after(() => Promise.all(gws.map((g) => g.stop('SIGKILL', 5000))));
+  for (const [name, c] of replicas) {
+    const env = composeEnv(c, vars);
+    assert.equal(redisUrl(env.LLMGATE_REDIS_URL).host, redisName);
+    env.LLMGATE_REDIS_URL = redisUrlAt(env.LLMGATE_REDIS_URL, r.port);
+    const g = await startGateway({ env });
+    g.name = name;
+    gws.push(g);
+  }
+  for (const g of gws) {
+    const h = await waitFor(async () => { const x = await request(g.url('/health')); return x.json?.cluster === 'up' && x; },
+      { timeout: T, what: `${g.name}: "cluster": "up" in /health` });
+    assert.equal(h.status, 200);
+    await g.waitLog(`cluster: connected to redis at redis://:***@127.0.0.1:${r.port}/0`);
+    assert.ok(!g.logs().includes(PW), `${g.name} logged the Redis password`);
+  }
+  // all on the same channel of the same Redis
+  await waitFor(async () => new RegExp(`llmgate:keys\\r\\n:${gws.length}\\r\\n`).test(await redisAs(r.port, PW, ['PUBSUB', 'NUMSUB', 'llmgate:keys'])),
+    { timeout: T, what: `${gws.length} subscribers of llmgate:keys` });
+});
+
+test('Kubernetes, run as written: redis.yaml\'s Redis requires the Secret\'s password, its probes pass; the ConfigMap with the Deployment\'s environment joins it', async (t) => {
+  if (!yamlAvailable() || !has(REDIS_BIN) || !has('redis-cli')) {
+    t.skip('needs python3-yaml, redis-server and redis-cli');
+    return;
+  }
+  const { cm, dep, secrets, redisDocs } = loadDeploy();
+  const { rdep, rsvc } = k8sRedis(redisDocs);
+  const [rctr] = rdep.spec.template.spec.containers;
+  const PW = crypto.randomBytes(16).toString('hex');
+  const secretsPw = secrets.map((s) => ({ ...s, stringData: Object.fromEntries(Object.entries(s.stringData).map(([k, v]) => [k, /PASSWORD/.test(k) ? PW : v])) }));
+  const renv = k8sEnv(rctr, secretsPw);
+  const r = await startRedisAsGiven(t, asList(rctr.command).concat(rctr.args || []), renv);
+  assert.match(await redisCommand(r.port, [['PING']]), /^-NOAUTH/, `without AUTH Redis refuses:\n${r.log()}`);
+  assert.match(await redisAs(r.port, PW, ['PING']), /^\+OK\r\n\+PONG\r\n/);
+  for (const probe of ['readinessProbe', 'livenessProbe']) {
+    assert.equal(await redisCliCheck(rctr[probe].exec.command, renv, r.port), true, `${probe} passes`);
+    assert.equal(await redisCliCheck(rctr[probe].exec.command, { ...renv, REDISCLI_AUTH: 'wrong' }, r.port), false, `${probe} fails with a wrong password`);
+  }
+
+  const [ctr] = dep.spec.template.spec.containers;
+  const env = k8sEnv(ctr, secretsPw);
+  delete env.LLMGATE_CONFIG; // the file is given with -c
+  assert.equal(redisUrl(env.LLMGATE_REDIS_URL).host, rsvc.metadata.name);
+  env.LLMGATE_REDIS_URL = redisUrlAt(env.LLMGATE_REDIS_URL, r.port);
+  const text = cm.data['llmgate.yaml'];
+  const LISTEN = '{address: 0.0.0.0, port: 8080}';
+  assert.ok(text.includes(LISTEN), `the ConfigMap listens on ${LISTEN}`);
+  const gws = [];
+  t.after(() => Promise.all(gws.map((g) => g.stop('SIGKILL', 5000))));
+  for (let i = 0; i < 2; i++) gws.push(await startGateway({ config: ({ port }) => text.replace(LISTEN, `{address: 127.0.0.1, port: ${port}}`), env }));
+  for (const g of gws) {
+    await waitFor(async () => (await request(g.url('/health'))).json?.cluster === 'up', { timeout: T, what: `"cluster": "up" on ${g.port}` });
+    assert.ok(!g.logs().includes(PW), 'the Redis password was logged');
+  }
+  await waitFor(async () => /llmgate:keys\r\n:2\r\n/.test(await redisAs(r.port, PW, ['PUBSUB', 'NUMSUB', 'llmgate:keys'])),
+    { timeout: T, what: '2 subscribers of llmgate:keys' });
 });
 
 // ---- (d) the systemd unit ------------------------------------------------------
