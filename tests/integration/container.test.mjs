@@ -552,7 +552,10 @@ test('docker-compose.yml and deploy/kubernetes/ agree with the image and with th
   assert.ok(pwVar, `redis-server --requirepass "$VAR": ${rcmd}`);
   assert.equal(composeEnv(rs, vars)[pwVar], PW, `the redis service's ${pwVar} is LLMGATE_REDIS_PASSWORD`);
   assert.throws(() => composeEnv(rs, {}), /required variable LLMGATE_REDIS_PASSWORD/, 'redis runs only with LLMGATE_REDIS_PASSWORD set');
-  assert.match(rcmd.join(' '), /--appendonly\s+no\b/, 'no persistence (documented in the file)');
+  // usage totals and quotas live there: an append-only file on a named volume
+  assert.match(rcmd.join(' '), /--appendonly\s+yes\b/, 'the usage totals persist (append-only file)');
+  assert.ok((rs.volumes || []).some((v) => String(v.source || v).split(':')[1] === '/data' && (compose.volumes || {})[String(v.source || v).split(':')[0]] !== undefined),
+    `redis keeps /data on a named volume: ${JSON.stringify(rs.volumes)}`);
   assert.match(asList(rs.healthcheck.test.slice(1)).join(' '), /\b(redis|valkey)-cli\b.*\bping\b/, 'a redis-cli ping healthcheck');
   assert.equal(rs.read_only, true);
   assert.deepEqual(rs.cap_drop, ['ALL']);
