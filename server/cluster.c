@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -451,13 +452,33 @@ static void connect_both(void)
     redisAsyncCommand(L.sub, on_sub_reply, NULL, "SUBSCRIBE %s", L.channel);
 }
 
-/* Connect and reply timeouts: cluster.redis.timeout. */
+/* The pending error of a connection's socket, 0 when none. hiredis 0.14's
+ * libuv adapter drops a poll error (its callback returns on a non-zero
+ * status and libuv has stopped the poll): a refused connect or a reset is
+ * never reported by hiredis, so the watchdog reads it here. */
+static int socket_error(const redisAsyncContext *ac)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (ac == NULL || ac->c.fd < 0 || getsockopt(ac->c.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return 0;
+    return err;
+}
+
+/* Connect and reply timeouts: cluster.redis.timeout; socket errors. */
 static void on_watchdog(uv_timer_t *t)
 {
     (void)t;
     uint64_t now = uv_now(&L.loop);
     if (L.cmd == NULL)
         return;
+    int err = socket_error(L.cmd);
+    if (err == 0)
+        err = socket_error(L.sub);
+    if (err != 0) {
+        link_down(strerror(err));
+        return;
+    }
     if (!L.up) {
         if (now - L.connect_started > L.r->timeout_ms)
             link_down("no answer within cluster.redis.timeout");
