@@ -59,3 +59,54 @@ export async function startRedis({ password } = {}) {
   await r.start();
   return r;
 }
+
+// (appended for the fault tests; an import is hoisted wherever it stands)
+import { spawnSync } from 'node:child_process';
+
+// The major version of REDIS_BIN (`redis-server --version`: "... v=7.0.15 ..."),
+// 0 when it cannot be read.
+export function redisMajorVersion() {
+  const r = spawnSync(REDIS_BIN, ['--version'], { encoding: 'utf8' });
+  const m = /v=(\d+)\./.exec(r.stdout || '');
+  return m ? Number(m[1]) : 0;
+}
+
+// As startRedis, for the fault tests (tests/integration/cluster-faults.test.mjs):
+//   args:    extra redis-server arguments
+//   debug:   allow DEBUG (SLEEP) from loopback clients (Redis 7 refuses it by
+//            default; `--enable-debug-command local` is added on Redis >= 7)
+//   started: false picks the port but does not start the server (Redis absent
+//            at start); start() starts it on that port later
+// Returns the same object as startRedis, plus cmdWithin(timeoutMs, ...commands)
+// for a command that takes long (DEBUG SLEEP).
+export async function startRedisServer({ password, args: extra = [], debug = false, started = true } = {}) {
+  const port = await freePort();
+  const r = { port, password, proc: null, log: '' };
+  const auth = password ? [['AUTH', password]] : [];
+  r.cmd = (...commands) => redisCommand(port, [...auth, ...commands]);
+  r.cmdWithin = (timeout, ...commands) => redisCommand(port, [...auth, ...commands], { timeout });
+  const argv = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  if (password) argv.push('--requirepass', password);
+  if (debug && redisMajorVersion() >= 7) argv.push('--enable-debug-command', 'local');
+  argv.push(...extra);
+  r.start = async () => {
+    const p = spawn(REDIS_BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    r.proc = p;
+    r.pid = p.pid;
+    live.add(p);
+    p.stdout.on('data', (d) => { r.log += d; });
+    p.stderr.on('data', (d) => { r.log += d; });
+    p.exited = new Promise((res) => p.on('exit', () => { live.delete(p); res(); }));
+    await waitFor(async () => /\+PONG/.test(await r.cmd(['PING'])), { timeout: 20000, interval: 20, what: `redis-server PING on port ${port}` });
+  };
+  r.kill = async () => {
+    const p = r.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill('SIGKILL');
+    await p.exited;
+  };
+  r.restart = async () => { await r.kill(); await r.start(); };
+  r.stop = r.kill;
+  if (started) await r.start();
+  return r;
+}
