@@ -32,7 +32,8 @@ static void parse_quota(conf_ctx_t *c, yaml_node_t *n, const char *p, llg_conf_t
         if (v[i] != NULL)
             conf_get_uint(c, v[i], sub, 1, (UINT64_C(1) << 40) - 1, out[i]);
     }
-    if (!any)
+    /* only an empty mapping: an unknown key alone is reported by conf_map */
+    if (!any && n->data.mapping.pairs.top == n->data.mapping.pairs.start)
         conf_error_node(c, n, "%s: name at least one of requests_per_day, tokens_per_day, tokens_per_month (or leave it out)",
                         path);
 }

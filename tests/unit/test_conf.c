@@ -1058,6 +1058,24 @@ TEST(errors_tokens)
     llg_conf_free(c);
 }
 
+/* access_tokens[].quota: an unknown key alone is one error, not also "empty" */
+TEST(errors_quota)
+{
+    EXPECT_ERRORS("access_tokens:\n  - {token: a, quota: {requests_per_hour: 5}}\n", NULL,
+                  "t.yaml:2:24: unknown key in access_tokens[0].quota (a key name is never quoted here: it may be a token)");
+    EXPECT_ERRORS("access_tokens:\n  - {token: a, quota: {}}\n", NULL,
+                  "t.yaml:2:23: access_tokens[0].quota: name at least one of requests_per_day, tokens_per_day, tokens_per_month "
+                  "(or leave it out)");
+    llg_conf_t *c =
+        load_ok("access_tokens:\n  - {token: a, quota: {requests_per_day: 3, tokens_per_month: 1099511627775}}\n", NULL);
+    if (c != NULL) {
+        CHECK_EQ_INT(c->tokens[0].quota.requests_per_day, 3);
+        CHECK_EQ_INT(c->tokens[0].quota.tokens_per_day, 0);
+        CHECK(c->tokens[0].quota.tokens_per_month == 1099511627775ull);
+    }
+    llg_conf_free(c);
+}
+
 TEST(errors_nul_bytes)
 {
     static const char yaml[] = "admin_token: \"a\\0b\"\nproviders:\n  - {name: \"e\\0\", type: echo}\n";
@@ -1800,6 +1818,7 @@ int main(int argc, char **argv)
     RUN(errors_tls_map);
     RUN(errors_quoted_scalar_one_line_utf8);
     RUN(errors_tokens);
+    RUN(errors_quota);
     RUN(errors_nul_bytes);
     RUN(errors_providers);
     RUN(responses_api);
