@@ -301,7 +301,7 @@ int llg_pool_quota_check(const llg_pool_t *pool, const llg_pool_view_t *view, in
 
 /* Counts an admitted request of the token: its requests of the day (within
  * requests_per_day exactly on this host: 0, or -1 when the last one was taken
- * meanwhile) and the shared `admitted` total. */
+ * meanwhile, counted as a quota rejection) and the shared `admitted` total. */
 int llg_pool_quota_admit(llg_pool_t *pool, const llg_pool_view_t *view, int token, int64_t now_epoch_s);
 
 /* A token's limits now, for the x-ratelimit-* headers: `rpm` 0 when it has no

@@ -185,8 +185,10 @@ int llg_pool_quota_admit(llg_pool_t *pool, const llg_pool_view_t *view, int toke
         uint64_t old = atomic_load_explicit(&t->use.day_requests, memory_order_relaxed), nw;
         do {
             uint64_t count = pool_win_count(old, day);
-            if (count >= limit)
+            if (count >= limit) {
+                pool_add(&t->rejected_quota, 1);
                 return -1;
+            }
             nw = day << WIN_SHIFT | (count + 1);
         } while (
             !atomic_compare_exchange_weak_explicit(&t->use.day_requests, &old, nw, memory_order_relaxed, memory_order_relaxed));
@@ -197,8 +199,10 @@ int llg_pool_quota_admit(llg_pool_t *pool, const llg_pool_view_t *view, int toke
         uint64_t base = pool_win_count(pool_load(&t->use.cl_day_requests), day), fl = pool_load(&t->use.fl_requests);
         uint64_t a = atomic_load_explicit(&t->admitted, memory_order_relaxed);
         do {
-            if (base + (a - fl) >= limit)
+            if (base + (a - fl) >= limit) {
+                pool_add(&t->rejected_quota, 1);
                 return -1;
+            }
         } while (!atomic_compare_exchange_weak_explicit(&t->admitted, &a, a + 1, memory_order_relaxed, memory_order_relaxed));
     } else {
         pool_add(&t->admitted, 1);

@@ -180,8 +180,12 @@ TEST(requests_per_day_exactly_n_then_a_new_day)
         CHECK_EQ_INT(llg_pool_quota_admit(f.pool, f.view, RPD, DEC31_LAST), 0);
     }
     CHECK_EQ_INT(llg_pool_quota_check(f.pool, f.view, RPD, DEC31_LAST), LLG_QUOTA_REQUESTS_DAY);
-    /* the admission itself refuses the 4th (a request that passed the check meanwhile) */
+    /* the admission itself refuses the 4th (a request that passed the check
+     * meanwhile), and counts it as a quota rejection (/admin/keys, metrics) */
     CHECK_EQ_INT(llg_pool_quota_admit(f.pool, f.view, RPD, DEC31_LAST), -1);
+    llg_pool_token_stats_t st;
+    CHECK_EQ_INT(llg_pool_token_stats(f.pool, f.view, RPD, &st), 0);
+    CHECK_EQ_INT(st.rejected_quota, 1);
     CHECK_EQ_INT(llg_pool_quota_used(f.pool, f.view, RPD, LLG_QUOTA_REQUESTS_DAY, DEC31_LAST), 3);
     /* one second later, a new UTC day: 3 more */
     CHECK_EQ_INT(llg_pool_quota_check(f.pool, f.view, RPD, JAN1_FIRST), -1);
