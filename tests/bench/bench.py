@@ -501,6 +501,235 @@ def make_portkey(cfg, work, mock_port, key="portkey", pin=CORE_GW):
     return c
 
 
+# ---------------------------------------------------------------- cluster
+# The cluster scenario (docs/cluster.md): llmgate without `cluster:`, with
+# `cluster:` and Redis up, and three instances sharing one Redis; the
+# redis-servers are Debian's, started here on free loopback ports with a
+# password (no persistence), pinned to the mock's core.
+CLUSTER_TOKEN = "sk-bench-client"
+CLUSTER_ADMIN = "sk-bench-admin"
+CLUSTER_PW_ENV = "LLMGATE_BENCH_REDIS_PASSWORD"
+CLUSTER_HEADERS = [f"Authorization: Bearer {CLUSTER_TOKEN}"]
+CLUSTER_COOL_MS = 250  # the mock's retry-after-ms for the key that answers 429
+# key, label; the latency floor first
+CLUSTER_ROWS = [
+    ("c_direct", "mock, direct"),
+    ("c_none", "1 instance, no `cluster:`"),
+    ("c_one", "1 instance, `cluster:` (Redis up)"),
+    ("c_three", "3 instances sharing Redis"),
+]
+CLUSTER_SECTION = "## Cluster (Redis)"
+
+
+def resp_encode(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def resp_read(f):
+    """one RESP2 reply from a buffered socket file (errors as RuntimeError)"""
+    line = f.readline()
+    if not line:
+        raise OSError("redis closed the connection")
+    t, rest = line[:1], line[1:-2]
+    if t == b"+":
+        return rest.decode()
+    if t == b"-":
+        raise RuntimeError(rest.decode())
+    if t == b":":
+        return int(rest)
+    if t == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2].decode(errors="replace")
+    if t == b"*":
+        n = int(rest)
+        return None if n < 0 else [resp_read(f) for _ in range(n)]
+    raise OSError(f"redis: bad reply {line[:40]!r}")
+
+
+class RedisConn:
+    """one blocking connection, authenticated"""
+
+    def __init__(self, port, password, timeout=5.0):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.f = self.s.makefile("rb")
+        self.cmd("AUTH", password)
+
+    def cmd(self, *args):
+        self.s.sendall(resp_encode(args))
+        return resp_read(self.f)
+
+    def close(self):
+        try:
+            self.f.close()
+            self.s.close()
+        except OSError:
+            pass
+
+
+class Redis:
+    """a redis-server of the benchmark, and one connection to read its
+    INFO commandstats (the INFO calls themselves are left out of the counts)"""
+
+    def __init__(self, work, name, pin=CORE_LOAD):
+        self.name = name
+        self.port = free_port()
+        self.password = "bench-" + os.urandom(9).hex()
+        cmd = ([] if pin is None else ["taskset", "-c", pin]) + [
+            shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(self.port),
+            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", self.password]
+        self.proc = PROCS.start(cmd, os.path.join(work, f"{name}.log"))
+        t0 = time.monotonic()
+        while True:
+            try:
+                self.conn = RedisConn(self.port, self.password)
+                if self.conn.cmd("PING") == "PONG":
+                    break
+            except (OSError, RuntimeError):
+                pass
+            if self.proc.poll() is not None or time.monotonic() - t0 > 20:
+                raise RuntimeError(f"redis-server {name} did not start; see {work}/{name}.log")
+            time.sleep(0.02)
+
+    def commandstats(self):
+        """command name -> calls so far (INFO itself left out)"""
+        out = {}
+        for line in self.conn.cmd("INFO", "commandstats").splitlines():
+            m = re.match(r"cmdstat_([^:]+):calls=(\d+)", line)
+            if m and m.group(1) != "info":
+                out[m.group(1)] = int(m.group(2))
+        return out
+
+
+class Subscriber(threading.Thread):
+    """SUBSCRIBEs to a channel and stamps every message (time.monotonic())"""
+
+    def __init__(self, redis, channel):
+        super().__init__(daemon=True)
+        self.conn = RedisConn(redis.port, redis.password, timeout=None)
+        self.conn.s.settimeout(None)
+        self.conn.cmd("SUBSCRIBE", channel)
+        self.msgs = []
+        self.lock = threading.Lock()
+        self.start()
+
+    def run(self):
+        try:
+            while True:
+                m = resp_read(self.conn.f)
+                t = time.monotonic()
+                if isinstance(m, list) and len(m) == 3 and m[0] == "message":
+                    with self.lock:
+                        self.msgs.append((t, m[2]))
+        except (OSError, ValueError, RuntimeError):
+            pass
+
+    def since(self, i):
+        with self.lock:
+            return self.msgs[i:], len(self.msgs)
+
+    def count(self):
+        with self.lock:
+            return len(self.msgs)
+
+    def close(self):
+        try:
+            self.conn.s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.conn.close()
+
+
+class ClusterContender(Contender):
+    """one or more llmgate instances; connections spread over their ports"""
+
+    def __init__(self, key, label):
+        super().__init__(key, label, key)
+        self.procs, self.ports = [], []
+        self.redis = None
+        self.headers = list(CLUSTER_HEADERS)
+
+    def pids(self):
+        out = []
+        for p in self.procs:
+            if p.poll() is None:
+                out += [p.pid] + children_of(p.pid)
+        return out
+
+    def url_args(self):
+        return sum((["--url", f"http://127.0.0.1:{p}{self.path}"] for p in self.ports or [self.port]), [])
+
+    def ready(self):
+        return all(http_ok(p, "POST", self.path, self.ready_body, self.headers) for p in self.ports or [self.port])
+
+
+def http_get_json(conn, path, token):
+    """GET on a keep-alive http.client connection; the decoded JSON"""
+    conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200:
+        raise RuntimeError(f"GET {path}: {r.status} {body[:200]!r}")
+    return json.loads(body)
+
+
+def make_llmgate_cluster(cfg, work, mport, name, redis=None, prefix=None):
+    """one llmgate (workers: 1, pinned to the gateway core): an access token
+    with rpm 1000000 (the rate-limit path runs, never limits), an admin token
+    (/admin/keys), the provider `up` (the mock, model `bench`) and the provider
+    `cool` (model `cool`) whose only key the mock answers 429 with
+    retry-after-ms; with redis, `cluster:` on it. Returns (process, port)."""
+    port = free_port()
+    conf = os.path.join(work, f"{name}.yaml")
+    base = f"http://127.0.0.1:{mport}/v1"
+    with open(conf, "w") as f:
+        f.write(f"listen: [{{address: 127.0.0.1, port: {port}}}]\n"
+                "workers: 1\n"
+                f"admin_token: {CLUSTER_ADMIN}\n"
+                f"access_tokens: [{{token: {CLUSTER_TOKEN}, name: bench, rpm: 1000000}}]\n"
+                "keys: {cooldown: 30s, max_cooldown: 60s, probe_after: 60s}\n"
+                f"providers:\n"
+                f"  - {{name: up, type: openai, base_url: \"{base}\", keys: [sk-bench], models: [bench]}}\n"
+                f"  - {{name: cool, type: openai, base_url: \"{base}\", "
+                f"keys: [sk-bench-cool-fail429-retry_after_ms={CLUSTER_COOL_MS}], models: [cool]}}\n")
+        if redis is not None:
+            f.write("cluster:\n  redis:\n"
+                    f"    url: \"redis://127.0.0.1:{redis.port}\"\n"
+                    f"    password_env: {CLUSTER_PW_ENV}\n"
+                    f"    prefix: \"{prefix}\"\n"
+                    "    timeout: 2s\n")
+    env = dict(os.environ)
+    if redis is not None:
+        env[CLUSTER_PW_ENV] = redis.password
+    p = PROCS.start(["taskset", "-c", CORE_GW, cfg.llmgate, "-c", conf], os.path.join(work, f"{name}.log"), env=env)
+    return p, port
+
+
+def wait_cluster_up(port, timeout=30):
+    """/health says "cluster": "up" (the link is connected)"""
+    import http.client
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", "/health")
+            r = c.getresponse()
+            h = json.loads(r.read())
+            c.close()
+            if h.get("cluster") == "up":
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
+    raise RuntimeError(f"llmgate on port {port}: cluster not up after {timeout} s")
+
+
 # ---------------------------------------------------------------- the run
 class Bench:
     def __init__(self, cfg):
@@ -891,6 +1120,13 @@ class Bench:
         log("protocol rows (Anthropic Messages API, Responses API, Ollama)")
         self.run_protocols()
 
+        # 10. the cluster scenario (llmgate only, with redis-server)
+        if cfg.redis:
+            log("cluster (Redis)")
+            self.run_cluster()
+        else:
+            log("cluster (Redis): skipped, no redis-server")
+
     def run_protocols(self):
         """the protocol rows: one mock (core 0), llmgate with an openai
         provider, llmgate with an anthropic provider and, with --before, the
@@ -961,6 +1197,167 @@ class Bench:
             PROCS.stop(g.proc)
         PROCS.stop(mock)
         self.proto_labels = {c.key: c.label for c in routes}
+
+    def run_cluster(self):
+        """the cluster scenario (docs/benchmarks.md, "Cluster (Redis)"): one
+        llmgate without `cluster:`, one with `cluster:` and Redis up, three
+        sharing one Redis (each set-up with its own redis-server, so that the
+        command counts are its own), all pinned to the gateway core; the mock,
+        the redis-servers and the client to core 0. Throughput at
+        cfg.cl_conc connections, latency at concurrency 1, Redis commands per
+        request in every cell, then the propagation of a key's cooldown from
+        one of the three instances to the two others"""
+        cfg = self.cfg
+        self.pinned_now = True
+        self.sample_load_pss = False
+        mock, mport = start_mock(cfg, self.work, "mock-cluster", CORE_LOAD)
+        self.mock_pids = [mock.pid]
+        self.mport = mport
+        r1 = Redis(self.work, "redis-one")
+        r3 = Redis(self.work, "redis-three")
+        self.mock_pids += [r1.proc.pid, r3.proc.pid]
+        cs = []
+        for key, label in CLUSTER_ROWS:
+            c = ClusterContender(key, label)
+            if key == "c_direct":
+                c.port, c.headers = mport, []
+            elif key == "c_none":
+                p, port = make_llmgate_cluster(cfg, self.work, mport, "llmgate-nocluster")
+                c.procs, c.ports = [p], [port]
+            elif key == "c_one":
+                c.redis, c.prefix = r1, "llmgate-bench-one:"
+                p, port = make_llmgate_cluster(cfg, self.work, mport, "llmgate-cluster1", r1, c.prefix)
+                c.procs, c.ports = [p], [port]
+            else:
+                c.redis, c.prefix = r3, "llmgate-bench-three:"
+                for i in range(3):
+                    p, port = make_llmgate_cluster(cfg, self.work, mport, f"llmgate-cluster3-{'abc'[i]}", r3, c.prefix)
+                    c.procs.append(p)
+                    c.ports.append(port)
+            if c.procs:
+                c.proc, c.port = c.procs[0], c.ports[0]
+            c.mock_pid, c.pinned = mock.pid, True
+            cs.append(c)
+        self.contenders = cs
+        for c in cs:
+            c.wait_ready()
+            if c.redis is not None:
+                for port in c.ports:
+                    wait_cluster_up(port)
+        log("cluster: " + ", ".join(f"{c.key}:{'/'.join(map(str, c.ports or [c.port]))}" for c in cs)
+            + f", mock:{mport}, redis:{r1.port}/{r3.port}")
+        body = os.path.join(self.work, "body.json")
+        for c in cs:
+            self.loadgen(["closed", *c.url_args(), "--body-file", body, *sum((["--header", h] for h in c.headers), []),
+                          "--conns", "8", "--duration", str(cfg.warm), "--warmup", "0"])
+
+        def measured(c, args):
+            """a loadgen run, with the Redis commands counted around it"""
+            before = c.redis.commandstats() if c.redis else None
+            t0 = time.monotonic()
+            res = self.loadgen(args)
+            window = time.monotonic() - t0
+            if c.redis is not None:
+                after = c.redis.commandstats()
+                by = {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0) > 0}
+                res["redis_cmds"] = sum(by.values())
+                res["redis_by_cmd"] = by
+                res["redis_window_s"] = round(window, 3)
+                res["redis_cmds_per_s"] = round(res["redis_cmds"] / window, 2)
+                if res.get("requests"):
+                    # (commands/s) / (requests/s / 1000), over the same window
+                    res["redis_per_1k"] = round(1000 * res["redis_cmds"] / res["requests"], 4)
+            return res
+
+        for rep in range(cfg.reps):
+            log(f"cluster, repetition {rep + 1} of {cfg.reps}")
+            self.wait_quiet()
+            for c in cs:
+                self.cell("cl_lat1", c, {"rep": rep}, lambda c=c: measured(c, [
+                    "closed", *c.url_args(), "--body-file", body, *sum((["--header", h] for h in c.headers), []),
+                    "--conns", "1", "--duration", str(cfg.cl_lat_dur), "--warmup", str(cfg.lat_warm)]))
+            for n in cfg.cl_conc:
+                for c in cs[1:]:
+                    self.cell("cl_tput", c, {"rep": rep, "conns": n}, lambda c=c, n=n: measured(c, [
+                        "closed", *c.url_args(), "--body-file", body, *sum((["--header", h] for h in c.headers), []),
+                        "--conns", str(n), "--duration", str(cfg.tput_dur), "--warmup", "0.2"]))
+        log(f"cluster: cooldown propagation, {cfg.cl_trials} trials")
+        self.cluster_propagation(cs[-1])
+        for c in cs:
+            for p in c.procs:
+                PROCS.stop(p)
+        for r in (r1, r3):
+            r.conn.close()
+            PROCS.stop(r.proc)
+        PROCS.stop(mock)
+        self.cluster_labels = {c.key: c.label for c in cs}
+
+    def cluster_propagation(self, c):
+        """a 429 for the key of provider `cool` seen by instance A (one
+        request), then /admin/keys of B and C polled back to back (about 1 ms
+        apart) until both show the key cooling; a subscriber on the
+        `<prefix>keys` channel stamps the message meanwhile. Times from the end
+        of A's answer (the key rests before A answers)."""
+        import http.client
+        cfg = self.cfg
+        sub = Subscriber(c.redis, c.prefix + "keys")
+        conns = [http.client.HTTPConnection("127.0.0.1", p, timeout=5) for p in c.ports]
+        req = json.dumps({"model": "cool", "messages": [{"role": "user", "content": "hi"}]})
+        trials = self.r.setdefault("cl_prop", [])
+
+        def cooling(i):
+            for k in http_get_json(conns[i], "/admin/keys", CLUSTER_ADMIN)["keys"]:
+                if k.get("provider") == "cool":
+                    return k.get("state") == "cooling", k.get("state")
+            raise RuntimeError("no key of provider cool in /admin/keys")
+        try:
+            for t in range(cfg.cl_trials):
+                # the previous rest is over everywhere
+                t_wait = time.monotonic()
+                while any(cooling(i)[1] != "usable" for i in range(3)):
+                    if time.monotonic() - t_wait > 10:
+                        raise RuntimeError("the key of provider cool did not become usable again within 10 s")
+                    time.sleep(0.01)
+                mark = sub.count()
+                conns[0].request("POST", "/v1/chat/completions", body=req,
+                                 headers={"Authorization": f"Bearer {CLUSTER_TOKEN}",
+                                          "Content-Type": "application/json"})
+                r = conns[0].getresponse()
+                r.read()
+                t0 = time.monotonic()
+                seen = {}
+                while len(seen) < 2 and time.monotonic() - t0 < 5:
+                    for i in (1, 2):
+                        if i not in seen and cooling(i)[0]:
+                            seen[i] = time.monotonic()
+                    time.sleep(0.0005)
+                msgs, _ = sub.since(mark)
+                pub = next((tm for tm, m in msgs if len(m.split()) >= 4 and m.split()[3] == "c"), None)
+                if pub is None and msgs:
+                    pub = msgs[0][0]
+                rec = {"trial": t, "status_a": r.status,
+                       "b_ms": round((seen[1] - t0) * 1000, 3) if 1 in seen else None,
+                       "c_ms": round((seen[2] - t0) * 1000, 3) if 2 in seen else None,
+                       "pub_ms": round((pub - t0) * 1000, 3) if pub is not None else None,
+                       "messages": len(msgs)}
+                if pub is not None:
+                    rec["apply_b_ms"] = round((seen[1] - pub) * 1000, 3) if 1 in seen else None
+                    rec["apply_c_ms"] = round((seen[2] - pub) * 1000, 3) if 2 in seen else None
+                trials.append(rec)
+                self.raw.write(json.dumps({"phase": "cl_prop", **rec}) + "\n")
+                if len(seen) < 2:
+                    msg = f"cluster propagation trial {t}: the key was not cooling on B and C within 5 s"
+                    self.failures.append(msg)
+                    log("FAIL " + msg)
+        except (OSError, RuntimeError, ValueError) as e:
+            msg = f"cluster propagation: {e}"
+            self.failures.append(msg)
+            log("FAIL " + msg)
+        finally:
+            for x in conns:
+                x.close()
+            sub.close()
+        self.raw.flush()
 
     def fresh(self, c, mport, key=None):
         cfg, key = self.cfg, key or c.key + "-fresh"
@@ -1776,6 +2173,221 @@ def splice_proto_section(old, section, heading=PROTO_SECTION):
     return old[:k].rstrip("\n") + "\n\n" + new + "\n" + old[k:].lstrip("\n")
 
 
+def pctl(xs, p):
+    """nearest-rank percentile (p in 0..100) of a list; None when empty"""
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, max(0, -(-p * len(xs) // 100) - 1))]
+
+
+def cluster_summary(r, labels, conc):
+    """per row: per repetition, then medians; ratios to the row without
+    `cluster:` are the median of the per-repetition ratios"""
+    def per_rep(phase, k, fn, conns=None):
+        out = {}
+        for x in r.get(phase, {}).get(k, []):
+            if conns is not None and x.get("conns") != conns:
+                continue
+            try:
+                v = fn(x)
+            except (KeyError, TypeError, ZeroDivisionError):
+                v = None
+            if v is not None and v >= 0:
+                out[x["rep"]] = v
+        return out
+
+    pr = {}
+    for k in labels:
+        d = {"lat_p50": per_rep("cl_lat1", k, lambda x: x.get("p50_us")),
+             "lat_p99": per_rep("cl_lat1", k, lambda x: x.get("p99_us")),
+             "lat_redis_1k": per_rep("cl_lat1", k, lambda x: x.get("redis_per_1k"))}
+        for n in conc:
+            d[f"rps_{n}"] = per_rep("cl_tput", k, lambda x: x.get("rps"), n)
+            d[f"cpu_{n}"] = per_rep("cl_tput", k, lambda x: x["gw_cpu_s"] / x["requests"] * 1e6, n)
+            d[f"redis_1k_{n}"] = per_rep("cl_tput", k, lambda x: x.get("redis_per_1k"), n)
+            d[f"redis_s_{n}"] = per_rep("cl_tput", k, lambda x: x.get("redis_cmds_per_s"), n)
+        pr[k] = d
+    f = pr.get("c_direct", {})
+    for k in labels:
+        if k == "c_direct":
+            continue
+        for q in ("lat_p50", "lat_p99"):
+            pr[k]["added_" + q] = {rep: v - f[q][rep] for rep, v in pr[k][q].items() if rep in f.get(q, {})}
+    s = {}
+    for k in labels:
+        v = {q: med(list(d.values())) for q, d in pr[k].items()}
+        by = {}
+        for ph in ("cl_lat1", "cl_tput"):
+            for x in r.get(ph, {}).get(k, []):
+                for cmd, n in (x.get("redis_by_cmd") or {}).items():
+                    by[cmd] = by.get(cmd, 0) + n
+        v["redis_by_cmd"] = by
+        v["requests"] = sum(x.get("requests", 0) for ph in ("cl_lat1", "cl_tput") for x in r.get(ph, {}).get(k, []))
+        v["errors"] = sum(x.get("errors", 0) for ph in ("cl_lat1", "cl_tput") for x in r.get(ph, {}).get(k, []))
+        v["reps"] = len(r.get("cl_lat1", {}).get(k, []))
+        v["_per_rep"] = pr[k]
+        s[k] = v
+    t = r.get("cl_prop", [])
+    e2e = [x.get("b_ms") for x in t] + [x.get("c_ms") for x in t]
+    pub = [x.get("pub_ms") for x in t]
+    app = [x.get("apply_b_ms") for x in t] + [x.get("apply_c_ms") for x in t]
+    s["_prop"] = {"trials": len(t), "observations": len([x for x in e2e if x is not None]),
+                  "missed": len([x for x in e2e if x is None]),
+                  "p50": pctl(e2e, 50), "p99": pctl(e2e, 99), "max": pctl(e2e, 100),
+                  "pub_p50": pctl(pub, 50), "pub_p99": pctl(pub, 99),
+                  "apply_p50": pctl(app, 50), "apply_p99": pctl(app, 99),
+                  "status_a": sorted({x.get("status_a") for x in t if x.get("status_a")})}
+    return s
+
+
+def cluster_tables(r, labels, cfg, foreign=None):
+    conc = cfg.cl_conc
+    s = cluster_summary(r, labels, conc)
+    gws = [k for k in labels if k != "c_direct"]
+    out = []
+
+    def x(k, q):
+        return "—" if k == "c_none" else rfmt(paired(s, k, "c_none", q))
+
+    out.append("× none: the row's number / the row without `cluster:` in the same repetition, median over the "
+               "repetitions. The other numbers are medians over the repetitions.\n")
+    out.append("#### Throughput (req/s, HTTP/1.1 keep-alive, one request in flight per connection)\n")
+    out.append("| set-up | " + " | ".join(f"{n} conn | × none" for n in conc) + f" | CPU µs/req ({conc[-1]} conn; all "
+               "processes of the instances) | × none |")
+    out.append("|---|" + "---|---|" * len(conc) + "---|---|")
+    for k in gws:
+        v = s[k]
+        out.append(f"| {labels[k]} | " + " | ".join(f"{fmt(v[f'rps_{n}'])} | {x(k, f'rps_{n}')}" for n in conc)
+                   + f" | {fmt(v[f'cpu_{conc[-1]}'], nd=1)} | {x(k, f'cpu_{conc[-1]}')} |")
+    out.append("")
+    out.append("#### Latency at concurrency 1 (µs)\n")
+    out.append("| set-up | p50 | p99 | added p50 (− direct) | added p99 | p50 × none | p99 × none |")
+    out.append("|---|---|---|---|---|---|---|")
+    for k in labels:
+        v = s[k]
+        if k == "c_direct":
+            out.append(f"| {labels[k]} | {fmt(v['lat_p50'])} | {fmt(v['lat_p99'])} | — | — | — | — |")
+            continue
+        out.append(f"| {labels[k]} | {fmt(v['lat_p50'])} | {fmt(v['lat_p99'])} | {fmt(v.get('added_lat_p50'))} | "
+                   f"{fmt(v.get('added_lat_p99'))} | {x(k, 'lat_p50')} | {x(k, 'lat_p99')} |")
+    out.append("")
+    out.append("#### Redis commands per 1,000 client requests\n")
+    out.append("(Redis commands/s) / (client requests/s / 1000), over the same cell: `INFO commandstats` of the "
+               "set-up's own redis-server before and after each cell (the benchmark's INFO calls left out).\n")
+    out.append("| set-up | latency cells (1 conn) | " + " | ".join(f"throughput, {n} conn" for n in conc) + f" | commands/s ({conc[-1]} conn) "
+               "| commands seen (all cells) |")
+    out.append("|---|---|" + "---|" * len(conc) + "---|---|")
+    for k in gws:
+        v = s[k]
+        if k == "c_none":
+            out.append(f"| {labels[k]} | n/a | " + " | ".join("n/a" for _ in conc) + " | n/a | no Redis |")
+            continue
+        by = ", ".join(f"{c} {n:,}" for c, n in sorted(v["redis_by_cmd"].items(), key=lambda i: -i[1])) or "none"
+        out.append(f"| {labels[k]} | {fmt(v['lat_redis_1k'], nd=3)} | "
+                   + " | ".join(fmt(v[f'redis_1k_{n}'], nd=3) for n in conc)
+                   + f" | {fmt(v[f'redis_s_{conc[-1]}'], nd=1)} | {by} ({v['requests']:,} requests) |")
+    out.append("")
+    p = s["_prop"]
+    out.append("#### Key cooldown propagation (ms)\n")
+    out.append(f"{p['trials']} trials: one request to instance A whose only key for the model answers 429 "
+               f"(`retry-after-ms: {CLUSTER_COOL_MS}`), then `/admin/keys` of B and C polled back to back "
+               "(about 1 ms apart) until both show the key `cooling`; times from the end of A's answer. "
+               f"A subscriber on the `<prefix>keys` channel stamps the message meanwhile. A's answers: "
+               f"{', '.join(map(str, p['status_a'])) or 'n/a'}.\n")
+    out.append("| measure | observations | p50 | p99 | max |")
+    out.append("|---|---|---|---|---|")
+    out.append(f"| A's answer → cooling in `/admin/keys` of B and of C | {p['observations']}"
+               + (f" ({p['missed']} not within 5 s)" if p["missed"] else "")
+               + f" | {fmt(p['p50'], nd=1)} | {fmt(p['p99'], nd=1)} | {fmt(p['max'], nd=1)} |")
+    out.append(f"| A's answer → the message on the channel (subscriber) | {p['trials']} | {fmt(p['pub_p50'], nd=1)} | "
+               f"{fmt(p['pub_p99'], nd=1)} | |")
+    out.append(f"| the message → cooling in B's and C's `/admin/keys` | {p['observations']} | "
+               f"{fmt(p['apply_p50'], nd=1)} | {fmt(p['apply_p99'], nd=1)} | |")
+    out.append("")
+    out.append("#### Targets\n")
+    out.append("| target | goal | measured (ratio per repetition, median) | result |")
+    out.append("|---|---|---|---|")
+    for name, goal, val, res in cluster_targets(s):
+        out.append(f"| {name} | {goal} | {val} | {res} |")
+    out.append("")
+    out.append("#### Checks\n")
+    out.append("| set-up | requests | errors (non-2xx, socket, timeouts) | repetitions |")
+    out.append("|---|---|---|---|")
+    for k in labels:
+        out.append(f"| {labels[k]} | {s[k]['requests']:,} | {s[k]['errors']} | {s[k]['reps']} |")
+    if foreign:
+        out.append("")
+        out.append(f"CPU of processes outside the benchmark during the cells (% of one core): median "
+                   f"{fmt(med(foreign))}, highest {fmt(max(foreign))}.")
+    return "\n".join(out) + "\n", s
+
+
+def cluster_targets(s):
+    t = []
+    if "c_none" not in s or "c_one" not in s:
+        return t
+    for q, what, bound in (("lat_p50", "p50", 1.05), ("lat_p99", "p99", 1.05)):
+        v = paired(s, "c_one", "c_none", q)
+        t.append((f"latency {what} at concurrency 1, `cluster:` (Redis up) vs none", f"≤ {bound:.2f}×",
+                  f"{rfmt(v)} (medians {fmt(s['c_one'].get(q), ' µs')} / {fmt(s['c_none'].get(q), ' µs')})",
+                  "n/a" if v is None else ("pass" if v <= bound else "FAIL")))
+    return t
+
+
+def cluster_section(r, labels, cfg, mach, vers, date, command, foreign=None, retried=0):
+    tables, _ = cluster_tables(r, labels, cfg, foreign)
+    lines = [
+        CLUSTER_SECTION + "\n",
+        "llmgate only ([cluster.md](cluster.md)): one instance without `cluster:`, one with `cluster:` and its "
+        "redis-server up, and three instances sharing one redis-server, side by side in one run against the same "
+        "mock. The goal (issue 16): with Redis configured, the latency at concurrency 1 within 5% of the latency "
+        "without.\n",
+        f"- run: {date}; llmgate `{vers.get('llmgate')}`; {vers.get('redis', 'redis-server')}; machine: `nproc` = "
+        f"{mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}",
+        f"- command: `{command}` ({cfg.reps} repetitions per cell, set-ups alternating, medians; "
+        f"{cfg.elapsed_min:.1f} min; cells run again because other jobs used the CPU: {retried})",
+        "- how: every instance `workers: 1` (its master, worker and, with `cluster:`, its cluster link process), "
+        "all five pinned to core 1 (the three instances share that core: the same CPU as the single instance); "
+        "the mock, both redis-servers (one per set-up with `cluster:`, so that each count of commands is its "
+        "own; password, no persistence) and the client (`tests/bench/loadgen.c`, `closed`; for the three "
+        "instances its connections go round robin to their three ports, so concurrency 1 uses instance A only) "
+        "on core 0. Every request `POST /v1/chat/completions` through a `type: openai` provider to the mock, with "
+        "an access token with `rpm: 1000000` (the rate-limit path runs and never limits). "
+        f"Latency: `--conns 1` for {cfg.cl_lat_dur} s after {cfg.lat_warm} s; throughput: "
+        f"`--conns N` for {cfg.tput_dur} s after 0.2 s. *CPU µs/req*: utime+stime of all the processes of the "
+        "set-up's instances (links included) / the requests of the cell. The idle set-ups stay up meanwhile (their "
+        "links poll every 10 ms on core 1).\n",
+        tables,
+    ]
+    return "\n".join(lines)
+
+
+def cluster_command(cfg):
+    return f"bash tests/bench/run.sh --only cluster --reps {cfg.reps}"
+
+
+def finish_cluster(b, cfg, mach, vers, date, write):
+    """--only cluster: results.md and (with write) the cluster section of
+    docs/benchmarks.md"""
+    sec = cluster_section(b.r, b.cluster_labels, cfg, mach, vers, date,
+                          getattr(cfg, "command", None) or cluster_command(cfg), b.foreign, getattr(b, "retried", 0))
+    _, s = cluster_tables(b.r, b.cluster_labels, cfg)
+    with open(os.path.join(cfg.out, "results.json"), "w") as f:
+        json.dump({"machine": mach, "versions": vers, "date": date, "cluster": s, "failures": b.failures},
+                  f, indent=1, default=str)
+    with open(os.path.join(cfg.out, "results.md"), "w") as f:
+        f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}: cluster\n\n" + sec)
+    if write:
+        path = os.path.join(ROOT, "docs", "benchmarks.md")
+        with open(path) as f:
+            old = f.read()
+        with open(path, "w") as f:
+            f.write(_with_old_notes(old, old, sec, CLUSTER_SECTION))
+        log("wrote the cluster section of docs/benchmarks.md")
+    print(sec)
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -1802,6 +2414,9 @@ def versions(cfg):
          "h2load": first(["h2load", "--version"]), "node": first(["node", "--version"])}
     if cfg.portkey:
         v["portkey"] = f"@portkey-ai/gateway {cfg.portkey_version}"
+    if getattr(cfg, "redis", False):
+        m = re.search(r"v=(\S+)", first(["redis-server", "--version"]))
+        v["redis"] = f"redis-server {m.group(1)}" if m else "redis-server ?"
     try:
         v["llmgate"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
                                       text=True, timeout=10).stdout.strip()
@@ -1835,6 +2450,12 @@ and of OpenAI's Responses API and Ollama's `/api/chat` ([below](#openai-response
 about 3 minutes per repetition on a quiet machine, and rewrites only those
 two sections; `--before` names a build of an earlier commit whose llmgate
 also runs row (a). A full run includes these rows too.
+
+`bash tests/bench/run.sh --only cluster [--reps N]` runs only the cluster
+scenario ([below](#cluster-redis): llmgate without and with `cluster:`, and
+three instances sharing one redis-server; about 3 minutes with 3
+repetitions) and rewrites only its section. A full run and the smoke run
+include it too (skipped when `redis-server` is missing).
 """
 
 DOC_MEANING = """## What each number means
@@ -2028,6 +2649,15 @@ def write_docs(rep, cfg, mach, vers, tables, charts, date):
                 i = old.find("\n" + heading + "\n")
                 j = old.find("\n## ", i + 1)
                 text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n", heading)
+    # the cluster section: this run's when it has one, else the old one
+    cl = getattr(rep.b, "cluster_labels", None)
+    if cl:
+        text = _with_old_notes(text, old, cluster_section(rep.r, cl, cfg, mach, vers, date, "bash tests/bench/run.sh",
+                                                          rep.b.foreign, getattr(rep.b, "retried", 0)), CLUSTER_SECTION)
+    elif "\n" + CLUSTER_SECTION + "\n" in old:
+        i = old.find("\n" + CLUSTER_SECTION + "\n")
+        j = old.find("\n## ", i + 1)
+        text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n", CLUSTER_SECTION)
     with open(path, "w") as f:
         f.write(text)
 
@@ -2055,9 +2685,11 @@ def redo_report(d, write):
     b = argparse.Namespace(r=st["r"], failures=st["failures"], labels=st["labels"],
                            unpinned_labels=st.get("unpinned_labels", {}), mock_max=st["mock_max"],
                            foreign=st["foreign"], retried=st.get("retried", 0), cfg=cfg,
-                           proto_labels=st.get("proto_labels", {}))
+                           proto_labels=st.get("proto_labels", {}), cluster_labels=st.get("cluster_labels", {}))
     if st.get("only") == "protocols":
         return finish_protocols(b, cfg, st["machine"], st["versions"], st["date"], write)
+    if st.get("only") == "cluster":
+        return finish_cluster(b, cfg, st["machine"], st["versions"], st["date"], write)
     return finish(b, cfg, st["machine"], st["versions"], st["date"], write)
 
 
@@ -2098,9 +2730,13 @@ def finish(b, cfg, mach, vers, date, write):
     with open(os.path.join(cfg.out, "results.json"), "w") as f:
         json.dump({"machine": mach, "versions": vers, "date": date, "summary": rep.s, "failures": b.failures},
                   f, indent=1, default=str)
+    cl = getattr(b, "cluster_labels", None)
+    cl_sec = cluster_section(b.r, cl, cfg, mach, vers, date, "bash tests/bench/run.sh", b.foreign,
+                             getattr(b, "retried", 0)) if cl else ""
     with open(os.path.join(cfg.out, "results.md"), "w") as f:
         f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}\n\n"
-                f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}; versions: {vers}\n\n" + tables)
+                f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}; versions: {vers}\n\n" + tables
+                + ("\n" + cl_sec if cl_sec else ""))
     if write:
         write_docs(rep, cfg, mach, vers, tables, charts, date)
         log("wrote docs/benchmarks.md")
@@ -2116,10 +2752,11 @@ def main():
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--redo-report", metavar="DIR", help="rebuild the report of a finished run from DIR/state.json")
-    ap.add_argument("--only", choices=["protocols"],
+    ap.add_argument("--only", choices=["protocols", "cluster"],
                     help="protocols: only the protocol rows (Anthropic's Messages API, OpenAI's Responses API, "
-                         "Ollama's /api/chat; llmgate only; a few minutes); with --write-docs only their sections "
-                         "of docs/benchmarks.md are rewritten")
+                         "Ollama's /api/chat; llmgate only; a few minutes); cluster: only the cluster scenario "
+                         "(llmgate with and without Redis, three instances sharing it; about 3 minutes); with "
+                         "--write-docs only their sections of docs/benchmarks.md are rewritten")
     ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; smoke 1)")
     ap.add_argument("--before", metavar="BUILD_DIR",
                     help="a build of an earlier llmgate (BUILD_DIR/llmgate): row (a) of the protocol rows is also "
@@ -2142,7 +2779,7 @@ def main():
         with open(os.path.join(cfg.portkey_dir, "node_modules", "@portkey-ai", "gateway", "package.json")) as f:
             cfg.portkey_version = json.load(f)["version"]
     ts = time.strftime("%Y%m%d-%H%M%S") + ("-smoke" if a.smoke else "")
-    ts += "-protocols" if a.only == "protocols" else ""
+    ts += f"-{a.only}" if a.only else ""
     cfg.out = a.out or os.path.join(HERE, "results", ts)
     os.makedirs(cfg.out, exist_ok=True)
     if a.smoke:
@@ -2156,6 +2793,7 @@ def main():
         cfg.after_s, cfg.startup_n, cfg.unpinned, cfg.unpinned_conns = 1, 2, True, 32
         cfg.noise_pct, cfg.retries, cfg.retry_budget, cfg.quiet_wait = 15, 0, 0, 0.5
         cfg.p_lat_dur, cfg.p_streams, cfg.p_rounds, cfg.p_burst_rounds = 0.3, 16, 1, 4
+        cfg.cl_conc, cfg.cl_lat_dur, cfg.cl_trials = [1, 32], 0.3, 3
     else:
         cfg.reps, cfg.warm = 3, 1.0
         cfg.lat_dur, cfg.lat_warm, cfg.newconn_dur = 3, 0.5, 2
@@ -2168,9 +2806,13 @@ def main():
         # CPU per chunk: the gateway's utime+stime in 10 ms ticks, so enough
         # chunks for a few hundred ticks (256 x 2 x 64 paced; 64 x 16 x 64 burst)
         cfg.p_lat_dur, cfg.p_streams, cfg.p_rounds, cfg.p_burst_rounds = 2, 256, 2, 16
+        cfg.cl_conc, cfg.cl_lat_dur, cfg.cl_trials = [1, 32, 128], 3, 50
     if a.reps:
         cfg.reps = a.reps
     cfg.only = a.only
+    cfg.redis = shutil.which("redis-server") is not None
+    if a.only == "cluster" and not cfg.redis:
+        sys.exit("bench: redis-server missing (Debian: apt-get install redis-server); run tests/bench/run.sh")
     for p in (cfg.llmgate, cfg.mock, cfg.loadgen):
         if not os.access(p, os.X_OK):
             sys.exit(f"bench: {p} missing; run tests/bench/run.sh")
@@ -2210,6 +2852,9 @@ def main():
         if cfg.only == "protocols":
             b.run_protocols()
             b.labels = {}
+        elif cfg.only == "cluster":
+            b.run_cluster()
+            b.labels = {}
         else:
             b.run()
     finally:
@@ -2221,10 +2866,13 @@ def main():
                    "unpinned_labels": getattr(b, "unpinned_labels", {}), "mock_max": b.mock_max,
                    "foreign": b.foreign, "retried": b.retried, "machine": mach, "versions": vers, "date": date,
                    "proto_labels": getattr(b, "proto_labels", {}), "only": cfg.only,
+                   "cluster_labels": getattr(b, "cluster_labels", {}),
                    "cfg": {k: v for k, v in vars(cfg).items() if isinstance(v, (int, float, str, list, bool))}},
                   f, default=str)
     if cfg.only == "protocols":
         finish_protocols(b, cfg, mach, vers, date, a.write_docs)
+    elif cfg.only == "cluster":
+        finish_cluster(b, cfg, mach, vers, date, a.write_docs)
     else:
         finish(b, cfg, mach, vers, date, a.write_docs)
     log(f"done in {cfg.elapsed_min:.1f} min: {cfg.out}")

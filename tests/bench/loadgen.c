@@ -40,7 +40,9 @@
  *       with the most streams sent and not yet complete (pss_inflight).
  *
  * Common: --header 'Name: value' (repeatable), --body-file FILE or --body STR
- * (POST; without a body: GET). Any non-2xx answer, socket error or timeout is
+ * (POST; without a body: GET). --url may be given up to 16 times (the same
+ * path, other ports: several instances behind no balancer): connection i
+ * goes to URL i mod the number of URLs, the Host header is the first URL's. Any non-2xx answer, socket error or timeout is
  * counted in "errors"; the exit status is 1 when errors > 0.
  */
 #define _GNU_SOURCE
@@ -130,7 +132,9 @@ static double mean_us(const struct vec *a)
 /* ---- options ---- */
 enum mode { M_CLOSED, M_RATE, M_STREAM };
 static enum mode mode;
-static struct sockaddr_in addr;
+#define MAX_URLS 16
+static struct sockaddr_in addrs[MAX_URLS];
+static int naddrs;
 static char host[128], path[2048];
 static char *req;
 static size_t req_len;
@@ -216,7 +220,8 @@ static void conn_open(struct conn *c)
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->t_conn = now_ns();
-    int r = connect(c->fd, (struct sockaddr *)&addr, sizeof(addr));
+    const struct sockaddr_in *addr = &addrs[(c - conns) % naddrs];
+    int r = connect(c->fd, (const struct sockaddr *)addr, sizeof(*addr));
     if (r < 0 && errno != EINPROGRESS) {
         sock_errors++;
         note_error("connect: %s", strerror(errno));
@@ -818,7 +823,8 @@ int main(int argc, char **argv)
         mode = M_STREAM;
     else
         usage();
-    const char *url = NULL;
+    const char *urls[MAX_URLS];
+    int nurls = 0;
     char *body = NULL;
     size_t body_len = 0;
     char extra[8192] = "";
@@ -829,8 +835,11 @@ int main(int argc, char **argv)
         if (i + 1 >= argc)
             usage();
         const char *v = argv[++i];
-        if (!strcmp(a, "--url"))
-            url = v;
+        if (!strcmp(a, "--url")) {
+            if (nurls == MAX_URLS)
+                die("at most %d --url", MAX_URLS);
+            urls[nurls++] = v;
+        }
         else if (!strcmp(a, "--header")) {
             int w = snprintf(extra + extra_len, sizeof(extra) - extra_len, "%s\r\n", v);
             if (w < 0 || (size_t)w >= sizeof(extra) - extra_len)
@@ -868,33 +877,42 @@ int main(int argc, char **argv)
         else
             usage();
     }
-    if (url == NULL || strncmp(url, "http://", 7) != 0)
+    if (nurls == 0)
         usage();
-    {
+    for (int u = 0; u < nurls; u++) {
+        const char *url = urls[u];
+        if (strncmp(url, "http://", 7) != 0)
+            usage();
         const char *h = url + 7;
         const char *slash = strchr(h, '/');
+        char uhost[128];
         size_t hl = slash ? (size_t)(slash - h) : strlen(h);
-        if (hl >= sizeof(host))
+        if (hl >= sizeof(uhost))
             die("bad url");
-        memcpy(host, h, hl);
-        host[hl] = '\0';
-        snprintf(path, sizeof(path), "%s", slash ? slash : "/");
+        memcpy(uhost, h, hl);
+        uhost[hl] = '\0';
+        if (u == 0) {
+            memcpy(host, uhost, hl + 1);
+            snprintf(path, sizeof(path), "%s", slash ? slash : "/");
+        } else if (strcmp(path, slash ? slash : "/") != 0)
+            die("every --url must have the same path");
         char ip[64] = "127.0.0.1";
         int port = 80;
-        char *colon = strrchr(host, ':');
+        char *colon = strrchr(uhost, ':');
         if (colon) {
-            size_t il = (size_t)(colon - host);
+            size_t il = (size_t)(colon - uhost);
             if (il >= sizeof(ip))
                 die("bad url");
-            memcpy(ip, host, il);
+            memcpy(ip, uhost, il);
             ip[il] = '\0';
             port = atoi(colon + 1);
         }
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, ip, &addr.sin_addr) != 1)
+        addrs[u].sin_family = AF_INET;
+        addrs[u].sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, ip, &addrs[u].sin_addr) != 1)
             die("only IPv4 literal hosts: %s", ip);
     }
+    naddrs = nurls;
     {
         size_t cap = 4096 + extra_len + body_len;
         req = malloc(cap);

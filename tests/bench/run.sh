@@ -11,12 +11,18 @@
 #                                      Ollama's /api/chat; llmgate only; ~3 min
 #                                      per repetition), rewrites only their
 #                                      two sections
+#   bash tests/bench/run.sh --only cluster [--reps N]
+#                                      only the cluster scenario (llmgate
+#                                      without and with `cluster:`, three
+#                                      instances sharing one redis-server;
+#                                      ~3 min), rewrites only its section
 #
 # Options after the mode go to bench.py: --no-portkey, --out DIR, --no-docs,
 # --reps N, --before BUILD_DIR (an earlier llmgate build: row (a) of the
-# protocol rows is run with it too), --only protocols.
+# protocol rows is run with it too), --only protocols|cluster.
 # It installs what is missing (Debian: h2o, nginx-light, gnuplot-nox,
-# nghttp2-client, the build dependencies; npm: the Portkey gateway pinned by
+# nghttp2-client, redis-server, the build dependencies; npm: the Portkey
+# gateway pinned by
 # tests/bench/portkey/package-lock.json), without ever starting the packages'
 # own services, builds llmgate, the mock and tests/bench/loadgen.c into
 # build-bench/ (BENCH_BUILD overrides), then runs tests/bench/bench.py.
@@ -36,7 +42,7 @@ for a in "$@"; do
     --smoke) mode=smoke ;;
     --no-docs) docs=0 ;;
     -h | --help)
-        sed -n '2,25p' "$0"
+        sed -n '2,30p' "$0"
         exit 0
         ;;
     *) args+=("$a") ;;
@@ -64,6 +70,7 @@ command -v h2o >/dev/null || need+=(h2o)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || need+=(nginx-light)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
 command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v redis-server >/dev/null || need+=(redis-server)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
