@@ -2454,8 +2454,8 @@ also runs row (a). A full run includes these rows too.
 `bash tests/bench/run.sh --only cluster [--reps N]` runs only the cluster
 scenario ([below](#cluster-redis): llmgate without and with `cluster:`, and
 three instances sharing one redis-server; about 3 minutes with 3
-repetitions on a quiet machine) and rewrites only its section. A full run and the smoke run
-include it too (skipped when `redis-server` is missing).
+repetitions on a quiet machine) and rewrites only its section. A full run
+and the smoke run include it too (skipped when `redis-server` is missing).
 """
 
 DOC_MEANING = """## What each number means
