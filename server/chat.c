@@ -187,10 +187,13 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
                       ? llg_anthropic_parse_count(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param))
                       : parse_generic(req->entity.base, req->entity.len, err, sizeof(err), param, sizeof(param));
     if (root == NULL) {
-        if (auth != LLG_AUTH_OK)
+        if (auth != LLG_AUTH_OK) {
             llg_auth_reject(req, auth);
-        else
+        } else {
+            if (token_index >= 0)
+                llg_limits_headers(app, req, token_index);
             llg_respond_error(req, 400, "invalid_request_error", NULL, param[0] ? param : NULL, "%s", err);
+        }
         return;
     }
 
@@ -214,6 +217,10 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         goto Exit;
     }
 
+    /* refusals below answer a token that may be limited: its headers too */
+    if (token_index >= 0 &&
+        (model == NULL || model[0] == '\0' || provider < 0 || !llg_token_allows(&conf->tokens[token_index], model)))
+        llg_limits_headers(app, req, token_index);
     if (model == NULL || model[0] == '\0') {
         llg_respond_error(req, 400, "invalid_request_error", NULL, "model", "You must provide a model parameter.");
         goto Exit;

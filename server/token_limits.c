@@ -65,6 +65,8 @@ static void header_set(h2o_req_t *req, const char *what, uint64_t limit, uint64_
  * (`-requests-day`, `-tokens-day`, `-tokens-month`). docs/quotas.md. */
 static void add_headers(llg_app_t *app, h2o_req_t *req, int token)
 {
+    if (!llg_pool_token_limited(app->view, token))
+        return;
     int64_t now_s = (int64_t)time(NULL);
     llg_pool_limits_t lim;
     llg_pool_token_limits(app->pool, app->view, token, llg_pool_now_ms(), now_s, &lim);
@@ -82,6 +84,11 @@ static void add_headers(llg_app_t *app, h2o_req_t *req, int token)
     for (int q = 0; q < LLG_QUOTA_COUNT; q++)
         if (lim.quota[q].limit != 0)
             header_set(req, names[q], lim.quota[q].limit, lim.quota[q].remaining, reset_ms[q]);
+}
+
+void llg_limits_headers(llg_app_t *app, h2o_req_t *req, int token)
+{
+    add_headers(app, req, token);
 }
 
 static void refuse_rpm(llg_app_t *app, h2o_req_t *req, int token, uint64_t retry_ms)
@@ -123,8 +130,7 @@ static void admitted(llg_app_t *app, h2o_req_t *req, int token, llg_limits_proce
         refuse_quota(app, req, token, LLG_QUOTA_REQUESTS_DAY);
         return;
     }
-    if (llg_pool_token_limited(app->view, token))
-        add_headers(app, req, token);
+    add_headers(app, req, token);
     proceed(req, data);
 }
 

@@ -20,6 +20,11 @@ typedef void (*llg_limits_proceed_t)(h2o_req_t *req, void *data);
  * owns the wait: a client that goes away ends it). */
 void llg_limits_admit(llg_app_t *app, h2o_req_t *req, int token, llg_limits_proceed_t proceed, void *data);
 
+/* Adds the x-ratelimit-* headers of token `token` (nothing when it has no
+ * rpm and no quota): for an answer given before its admission (a 400, 403,
+ * 404 of the gateway's own), which counts nothing. */
+void llg_limits_headers(llg_app_t *app, h2o_req_t *req, int token);
+
 /* How often a request without an rpm credit looks for one (ms). */
 #define LLG_LIMITS_POLL_MS 2
 

@@ -162,7 +162,7 @@ test('requests_per_day over 2 workers: exactly N of many concurrent requests are
   assert.equal(tk.requests, N + 1, JSON.stringify(tk));
 });
 
-test('x-ratelimit headers on every answer of a limited token: 200, 200 stream, an upstream error, 429 rpm', async () => {
+test('x-ratelimit headers on every answer of a limited token: 200, 200 stream, an upstream error, 429 rpm, 404, 400', async () => {
   const check = (r, rpmRemaining, dayRemaining, what) => {
     const req = rlSet(r, 'requests');
     assert.equal(req.limit, 4, `${what}: the rpm is x-ratelimit-limit-requests: ${JSON.stringify(rl(r))}`);
@@ -202,6 +202,13 @@ test('x-ratelimit headers on every answer of a limited token: 200, 200 stream, a
   assert.equal(r4.status, 429, r4.text);
   assert.equal(r4.json.error.code, 'rate_limit_exceeded', r4.text);
   check(r4, 0, 46, '429 rpm');
+  // refusals of the gateway's own before the admission carry them too, and count nothing
+  const r5 = await chatReq(gw, T.hdr, msg('no-such-model'));
+  assert.equal(r5.status, 404, r5.text);
+  check(r5, 0, 46, '404 unknown model');
+  const r6 = await request(gw.url('/v1/chat/completions'), { method: 'POST', token: T.hdr, headers: { 'content-type': 'application/json' }, body: '{"model": "gpt-q", "messages": 3}' });
+  assert.equal(r6.status, 400, r6.text);
+  check(r6, 0, 46, '400 malformed');
   const m = await scrape();
   assert.equal(metricValue(m, 'llmgate_token_rejections_total', { token: 'hdr', reason: 'rate_limited' }), 1);
   assert.equal(metricValue(m, 'llmgate_token_rejections_total', { token: 'hdr', reason: 'quota' }), undefined);
