@@ -38,8 +38,13 @@ const gws = [];
 const providers = () => Object.entries(P).map(([name, keys]) => ({
   name, base: `${mock.base}/v1`, keys, models: name === 'ok' ? ['ok', STREAM] : [name],
 }));
+// every request carries a token with an rpm and a quota, so the rpm credits
+// and the usage sync are under the same faults as the key states
+const TOKEN = `sk-faults-${rnd()}`;
 const top = (cluster) => [
   `admin_token: ${ADMIN}`,
+  'access_tokens:',
+  `  - {token: ${TOKEN}, name: load, rpm: 1000000, quota: {requests_per_day: 100000000}}`,
   'keys: {cooldown: 30s, max_cooldown: 60s, probe_after: 60s}',
   'retry: {attempts: 3}',
   ...(cluster ? [
@@ -83,7 +88,7 @@ async function chat(gw, stream) {
   let r;
   try {
     r = await request(gw.url('/v1/chat/completions'), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      method: 'POST', token: TOKEN, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
   } catch (e) {
     return `${gw.port}: ${e.message}`;
@@ -151,7 +156,7 @@ async function expectLines(gw, from, want) {
 }
 
 const post = (gw, model) => request(gw.url('/v1/chat/completions'), {
-  method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chatBody(model, `hi ${rnd()}`)),
+  method: 'POST', token: TOKEN, headers: { 'content-type': 'application/json' }, body: JSON.stringify(chatBody(model, `hi ${rnd()}`)),
 });
 
 // The bad key of `provider` rests on `from` (a 429; the good key answers

@@ -1,7 +1,7 @@
 // A throwaway redis-server for the cluster tests (docs/cluster.md): started in
 // the foreground on a free loopback port (no persistence), stopped at the end
 // of the test process, and killable and restartable on the same port.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { freePort, waitFor } from './harness.mjs';
 
@@ -28,41 +28,6 @@ export function redisCommand(port, commands, { timeout = 2000 } = {}) {
   });
 }
 
-// Starts redis-server; opts.password sets --requirepass. Returns
-// {port, pid, stderr(), auth, cmd(...), kill(), restart(), stop()}.
-export async function startRedis({ password } = {}) {
-  const port = await freePort();
-  const r = { port, password, proc: null, log: '' };
-  const auth = password ? [['AUTH', password]] : [];
-  r.cmd = (...commands) => redisCommand(port, [...auth, ...commands]);
-  r.start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-    if (password) args.push('--requirepass', password);
-    const p = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    r.proc = p;
-    r.pid = p.pid;
-    live.add(p);
-    p.stdout.on('data', (d) => { r.log += d; });
-    p.stderr.on('data', (d) => { r.log += d; });
-    p.exited = new Promise((res) => p.on('exit', () => { live.delete(p); res(); }));
-    await waitFor(async () => /\+PONG/.test(await r.cmd(['PING'])), { timeout: 20000, interval: 20, what: `redis-server PING on port ${port}` });
-  };
-  // SIGKILL: connections drop at once, as when a host dies
-  r.kill = async () => {
-    const p = r.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    p.kill('SIGKILL');
-    await p.exited;
-  };
-  r.restart = async () => { await r.kill(); await r.start(); };
-  r.stop = r.kill;
-  await r.start();
-  return r;
-}
-
-// (appended for the fault tests; an import is hoisted wherever it stands)
-import { spawnSync } from 'node:child_process';
-
 // The major version of REDIS_BIN (`redis-server --version`: "... v=7.0.15 ..."),
 // 0 when it cannot be read.
 export function redisMajorVersion() {
@@ -71,14 +36,17 @@ export function redisMajorVersion() {
   return m ? Number(m[1]) : 0;
 }
 
-// As startRedis, for the fault tests (tests/integration/cluster-faults.test.mjs):
+// Starts redis-server on a free loopback port, no persistence; opts.password
+// sets --requirepass. Returns {port, pid, log, cmd(...commands),
+// cmdWithin(timeoutMs, ...commands) (for a command that takes long: DEBUG
+// SLEEP), start(), kill() (SIGKILL: connections drop at once, as when a host
+// dies), restart() (same port), stop()}. Options for the fault tests
+// (tests/integration/cluster-faults.test.mjs):
 //   args:    extra redis-server arguments
 //   debug:   allow DEBUG (SLEEP) from loopback clients (Redis 7 refuses it by
 //            default; `--enable-debug-command local` is added on Redis >= 7)
 //   started: false picks the port but does not start the server (Redis absent
 //            at start); start() starts it on that port later
-// Returns the same object as startRedis, plus cmdWithin(timeoutMs, ...commands)
-// for a command that takes long (DEBUG SLEEP).
 export async function startRedisServer({ password, args: extra = [], debug = false, started = true } = {}) {
   const port = await freePort();
   const r = { port, password, proc: null, log: '' };
@@ -99,6 +67,7 @@ export async function startRedisServer({ password, args: extra = [], debug = fal
     p.exited = new Promise((res) => p.on('exit', () => { live.delete(p); res(); }));
     await waitFor(async () => /\+PONG/.test(await r.cmd(['PING'])), { timeout: 20000, interval: 20, what: `redis-server PING on port ${port}` });
   };
+  // SIGKILL: connections drop at once, as when a host dies
   r.kill = async () => {
     const p = r.proc;
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
@@ -110,3 +79,5 @@ export async function startRedisServer({ password, args: extra = [], debug = fal
   if (started) await r.start();
   return r;
 }
+
+export const startRedis = (opts) => startRedisServer(opts);
