@@ -367,6 +367,11 @@ test('SIGHUP keeps the counts; a reload with a new limit applies it to the kept 
     await g.waitLog({ test: (s) => s.slice(at).includes('configuration reloaded') });
     await waitFor(() => { const w = g.workerPids(); return w.length === 2 && w.every((p) => !oldWorkers.includes(p)); },
       { what: 'the old workers to be replaced' });
+    // the client's kept-alive connections went with the old workers: one
+    // request may still meet such a socket closing (a client-side race of
+    // keep-alive, not a lost request); the next ones open new connections
+    await waitFor(async () => { try { return (await request(g.url('/health'))).status === 200; } catch { return false; } },
+      { what: 'a request on a new connection' });
   };
   for (let i = 0; i < 2; i++) assert.equal((await chatReq(g, T.hup, msg('echo'))).status, 200);
   await chatReq(g, T.tpd, msg('gpt-q', 'a b'));
