@@ -338,10 +338,11 @@ int llg_pool_write_usage_json(llg_pool_t *pool, const llg_pool_view_t *view, int
 
 /* ---- the cluster link's side of usage and rpm (pool/lease.c) ----------------- */
 
-/* The amounts of a token (`token` >= 0, config index) or a key (`slot` >= 0)
- * counted on this host and not yet added to Redis: the link reads them, marks
- * them sent, then adds them (a connection lost with the command in flight
- * loses them rather than counting them twice). */
+/* The amounts of a token (`token` >= 0, config index; two entries of one
+ * secret share them: take them through one) or a key (`slot` >= 0) counted on
+ * this host and not yet added to Redis: the link reads them, marks them sent,
+ * then adds them (a connection lost with the command in flight loses them
+ * rather than counting them twice). */
 typedef struct llg_pool_unsent {
     uint64_t requests, prompt_tokens, completion_tokens;
 } llg_pool_unsent_t;

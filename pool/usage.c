@@ -79,6 +79,12 @@ void pool_usage_tokens(pool_usage_t *u, uint64_t prompt, uint64_t completion)
     pool_win_add(&u->month_tokens, llg_pool_utc_month(now), prompt + completion);
 }
 
+static uint64_t unsent(uint64_t cum, const _Atomic uint64_t *fl)
+{
+    uint64_t f = pool_load(fl);
+    return cum > f ? cum - f : 0;
+}
+
 /* The usage in the window of `now`: this host's, or the cluster's (the link's
  * last totals plus what this host counted and has not sent). `cum` are the
  * host's cumulative requests, prompt and completion tokens. */
@@ -92,8 +98,8 @@ static void usage_of(const pool_usage_t *u, const uint64_t cum[3], int64_t now, 
         out->month_tokens = pool_win_count(pool_load(&u->month_tokens), month);
         return;
     }
-    uint64_t ur = cum[0] - pool_load(&u->fl_requests), up = cum[1] - pool_load(&u->fl_prompt),
-             uc = cum[2] - pool_load(&u->fl_completion);
+    /* the link may mark more as sent after `cum` was read: nothing unsent then */
+    uint64_t ur = unsent(cum[0], &u->fl_requests), up = unsent(cum[1], &u->fl_prompt), uc = unsent(cum[2], &u->fl_completion);
     out->requests = pool_win_count(pool_load(&u->cl_day_requests), day) + ur;
     out->prompt_tokens = pool_win_count(pool_load(&u->cl_day_prompt), day) + up;
     out->completion_tokens = pool_win_count(pool_load(&u->cl_day_completion), day) + uc;
@@ -277,7 +283,7 @@ int llg_pool_token_take_unsent(llg_pool_t *pool, const llg_pool_view_t *view, in
 {
     memset(out, 0, sizeof(*out));
     pool_token_t *t = pool_token_slot(pool, view, token);
-    if (t == NULL || view->tokens[token].first != token)
+    if (t == NULL)
         return -1;
     uint64_t cum[3];
     token_cum(t, cum);

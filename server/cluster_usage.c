@@ -58,8 +58,6 @@ int link_usage_init(const llg_conf_t *conf, const llg_pool_view_t *view, llg_poo
     if (U.e == NULL)
         return -1;
     for (size_t i = 0; i < conf->token_count; i++) {
-        if (llg_pool_token_label(view, (int)i) == NULL)
-            continue; /* the same secret as an earlier entry */
         usage_ent_t *u = &U.e[U.n++];
         u->kind = 't';
         u->token = (int)i;
@@ -74,6 +72,13 @@ int link_usage_init(const llg_conf_t *conf, const llg_pool_view_t *view, llg_poo
         memcpy(u->id, keys[i].id, sizeof(u->id));
     }
     qsort(U.e, U.n, sizeof(*U.e), cmp_ent);
+    /* a secret listed twice (a file token also in API_ACCESS_TOKENS) is one
+     * token: one entry, or its totals would be stored twice, once as zeros */
+    size_t n = 0;
+    for (size_t i = 0; i < U.n; i++)
+        if (n == 0 || cmp_ent(&U.e[n - 1], &U.e[i]) != 0)
+            U.e[n++] = U.e[i];
+    U.n = n;
     return 0;
 }
 
