@@ -19,6 +19,7 @@ const PREFIX = `cl-${rnd(6)}:`;
 const T = {
   rpm: { token: `sk-rpm-${rnd()}`, name: 'burst', rpm: 30 },
   slow: { token: `sk-slow-${rnd()}`, name: 'slow', rpm: 3 },
+  lead: { token: `sk-lead-${rnd()}`, name: 'lead', rpm: 600 },
   day: { token: `sk-day-${rnd()}`, name: 'daily', quota: '{requests_per_day: 12}' },
   use: { token: `sk-use-${rnd()}`, name: 'user' },
 };
@@ -42,7 +43,7 @@ function config(port, { prefix = PREFIX, providers, extra = [] } = {}) {
       `    prefix: "${prefix}"`,
       '    timeout: 5s',
     ].join('\n'),
-    providers: providers || [{ name: 'up', base: `${mock.base}/v1`, keys: KEYS, models: ['up-*'] }],
+    providers: providers || [{ name: 'up', base: `${mock.base}/v1`, keys: KEYS, models: ['up-*'] }, { name: 'echo', type: 'echo', models: ['echo-*'] }],
   });
 }
 
@@ -107,6 +108,29 @@ test('rpm is one limit for the cluster: 90 concurrent requests on three instance
   await new Promise((res) => setTimeout(res, ra * 1000));
   const again = await post(gws[1], T.rpm.token);
   assert.equal(again.status, 200, `after Retry-After (${ra} s): ${again.status} ${again.text}`);
+});
+
+test('rpm 600 under sustained load from three instances (credits taken ahead): within the GCRA plus 2%', async () => {
+  // 8 loops per instance, 1,500 requests in all, as fast as they are answered
+  let next = 0, ok = 0, refused = 0;
+  const other = [];
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: 24 }, async (_, i) => {
+    while (next < 1500) {
+      next++;
+      const r = await post(gws[i % 3], T.lead.token, 'echo-x');
+      if (r.status === 200) ok++;
+      else if (r.status === 429) refused++;
+      else other.push(`${r.status} ${r.text.slice(0, 200)}`);
+    }
+  }));
+  const elapsed = Date.now() - t0;
+  assert.deepEqual(other, []);
+  // GCRA: the burst of 600, one per 100 ms elapsed, and the bound of 2% (12)
+  const bound = 600 + Math.floor(elapsed / 100) + 1 + 12;
+  console.log(`# cluster rpm 600: ${ok} admitted, ${refused} refused in ${elapsed} ms (bound ${bound})`);
+  assert.ok(ok <= bound, `${ok} admitted, more than ${bound}`);
+  assert.ok(ok >= 600 - 3 * 4, `only ${ok} admitted`);
 });
 
 test('requests_per_day is one quota for the cluster; over it every instance answers 429 naming it', async () => {
