@@ -101,6 +101,18 @@ typedef enum llg_message_mode {
     LLG_MESSAGES_FULL,
 } llg_message_mode_t;
 
+/* A provider's `tls:` (https:// upstreams; docs/configuration.md). */
+typedef struct llg_conf_tls {
+    bool set;                 /* the section was given */
+    char *ca_file;            /* PEM CA(s) to trust; NULL: the system's bundle only */
+    bool ca_replace;          /* ca: replace (only ca_file) rather than add (default) */
+    char *client_certificate; /* PEM, with client_key: mutual TLS; NULL: none */
+    char *client_key;
+    char *server_name;        /* SNI and the name verified; NULL: the base_url's host */
+    int min_version;          /* 12 or 13; 0: the library's default (TLS 1.2) */
+    bool verify;              /* default true; false: loud warnings (start, /health) */
+} llg_conf_tls_t;
+
 typedef struct llg_conf_provider {
     char *name; /* [a-z0-9_-]+, unique */
     llg_provider_type_t type;
@@ -118,6 +130,7 @@ typedef struct llg_conf_provider {
     bool responses_api;       /* openai only: the upstream serves /responses, where /v1/responses is relayed */
     llg_conf_strv_t fallback; /* names of other providers, validated */
     uint64_t delay_ms;        /* echo only */
+    llg_conf_tls_t tls;       /* https:// only; verify defaults to true */
     llg_conf_mark_t mark;
 } llg_conf_provider_t;
 

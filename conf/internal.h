@@ -82,6 +82,9 @@ const char *conf_describe(const yaml_node_t *n, char *buf, size_t size);
  * keys, and sets vals[i] (and keys[i] when keys is not NULL) to the nodes of
  * known[i], or NULL when absent. A null value counts as absent. Returns false,
  * with an error, when `n` is not a mapping. */
+/* A provider's `tls:` mapping (conf/tls.c); `provider_path` like "providers[0]". */
+void conf_parse_tls(conf_ctx_t *c, yaml_node_t *n, const char *provider_path, llg_conf_tls_t *t);
+
 bool conf_map(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *const *known, size_t count, yaml_node_t **vals,
               yaml_node_t **keys);
 

@@ -26,12 +26,14 @@ enum {
     P_RESPONSES_API,
     P_FALLBACK,
     P_DELAY,
+    P_TLS,
     P_COUNT
 };
 
 static const char *const provider_keys[P_COUNT] = {
     "name",        "type",    "base_url",          "keys",         "keys_env",      "auth",     "models", "model_map",
     "list_models", "headers", "client_key_header", "message_mode", "responses_api", "fallback", "delay",
+    "tls",
 };
 
 static const char *const type_names[] = {"openai", "poe", "puter", "echo", "anthropic"};
@@ -211,6 +213,15 @@ static void parse_provider(conf_ctx_t *c, yaml_node_t *n, size_t idx, llg_conf_p
     /* fallback: checked against the other names once every provider is read. */
     if (v[P_FALLBACK] != NULL && conf_expect_list(c, v[P_FALLBACK], SUB("fallback")))
         c->provider_fallback_nodes[idx] = v[P_FALLBACK];
+
+    /* tls: an https:// upstream's settings */
+    p->tls.verify = true;
+    if (v[P_TLS] != NULL && p->base_url != NULL && strncmp(p->base_url, "https://", 8) != 0)
+        conf_error_node(c, k[P_TLS], "%s: only for an https:// base_url", SUB("tls"));
+    else if (v[P_TLS] != NULL && type == LLG_PROVIDER_ECHO)
+        conf_error_node(c, k[P_TLS], "%s: an echo provider has no upstream", SUB("tls"));
+    else if (v[P_TLS] != NULL)
+        conf_parse_tls(c, v[P_TLS], path, &p->tls);
 
     if (v[P_DELAY] != NULL && type >= 0 && type != LLG_PROVIDER_ECHO)
         conf_error_node(c, k[P_DELAY], "%s: only echo providers take a delay", SUB("delay"));
