@@ -106,6 +106,7 @@ void llg_app_context_init(llg_app_t *app)
     app->limit_poll = new_timeout(app, LLG_LIMITS_POLL_MS);
     if ((app->curl = llg_curl_create(app->ctx.loop)) == NULL)
         abort();
+    llg_curl_use_tls(app->curl, conf);
     const char *client = getenv("LLMGATE_UPSTREAM_CLIENT");
     if ((client == NULL || strcmp(client, "curl") != 0) &&
         (app->h1 = llg_h1_create(app->ctx.loop, conf->timeouts.connect_ms)) == NULL)

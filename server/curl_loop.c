@@ -15,6 +15,7 @@ typedef struct transfer {
     llg_curl_done_cb done;
     void *data;
     bool cancelled;
+    char err[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER */
 } transfer_t;
 
 struct llg_curl {
@@ -34,6 +35,9 @@ struct llg_curl {
     size_t nspare;
     struct poll_ctx **byfd; /* the poll of each connection socket curl opened */
     size_t nbyfd;
+    struct llg_curl_tls *tls; /* per provider (llg_curl_use_tls) */
+    size_t ntls;
+    char err[CURL_ERROR_SIZE]; /* the error text of the done callback running */
 };
 
 /* One per socket curl asks to watch. The poll of a connection socket (one
@@ -265,6 +269,7 @@ int llg_curl_add(llg_curl_t *c, CURL *easy, llg_curl_done_cb done, void *data)
     t->done = done;
     t->data = data;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->err);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
@@ -273,8 +278,9 @@ int llg_curl_add(llg_curl_t *c, CURL *easy, llg_curl_done_cb done, void *data)
     CURLMcode rc = curl_multi_add_handle(c->multi, easy);
     c->depth--;
     if (rc != CURLM_OK) {
-        free(t);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        free(t);
         return -1;
     }
     c->running++;
@@ -288,6 +294,7 @@ static void remove_and_free(llg_curl_t *c, CURL *easy)
     c->depth++;
     curl_multi_remove_handle(c->multi, easy);
     c->depth--;
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
     curl_easy_cleanup(easy);
     free(t);
 }
@@ -372,11 +379,15 @@ static void process_completions(llg_curl_t *c)
             continue;
         }
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         c->running--;
         llg_curl_done_cb done = t->done;
         void *data = t->data;
+        memcpy(c->err, t->err, sizeof(c->err));
+        c->err[sizeof(c->err) - 1] = '\0';
         free(t);
         done(easy, result, data);
+        c->err[0] = '\0';
     }
 }
 
@@ -400,4 +411,22 @@ void llg_curl_easy_put(llg_curl_t *c, CURL *easy)
 unsigned llg_curl_running(const llg_curl_t *c)
 {
     return c->running;
+}
+
+const char *llg_curl_error(const llg_curl_t *c)
+{
+    return c->err;
+}
+
+void llg_curl_use_tls(llg_curl_t *c, const llg_conf_t *conf)
+{
+    c->tls = llg_curl_tls_create(conf);
+    c->ntls = conf->provider_count;
+}
+
+const char *llg_curl_tls_setup(llg_curl_t *c, CURL *easy, int provider, const char *url, char *buf, size_t bufsize)
+{
+    if (c->tls == NULL || provider < 0 || (size_t)provider >= c->ntls)
+        return url;
+    return llg_curl_tls_apply(c->tls, provider, easy, url, buf, bufsize);
 }

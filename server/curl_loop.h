@@ -14,7 +14,10 @@
 #define LLG_CURL_LOOP_H
 
 #include <curl/curl.h>
+#include <stdbool.h>
 #include <uv.h>
+
+#include "conf/conf.h"
 
 typedef struct llg_curl llg_curl_t;
 
@@ -50,5 +53,34 @@ void llg_curl_easy_put(llg_curl_t *c, CURL *easy);
 
 /* Number of transfers in progress. */
 unsigned llg_curl_running(const llg_curl_t *c);
+
+/* curl's own words on why the transfer whose done callback is running
+ * failed (CURLOPT_ERRORBUFFER), or "" (then curl_easy_strerror says it). */
+const char *llg_curl_error(const llg_curl_t *c);
+
+/* ---- a provider's tls: on libcurl (server/curl_tls.c) ------------------ */
+
+/* Reads every provider's tls: once (the CA certificates of ca: add, the
+ * server_name rewrite), for transfers on this loop. Call once per worker. */
+void llg_curl_use_tls(llg_curl_t *c, const llg_conf_t *conf);
+
+/* Sets provider `provider`'s TLS options on `easy` and returns the URL to
+ * give it: `url`, or, with tls.server_name, `url` with its host replaced
+ * (written into buf; curl connects to the real host with CURLOPT_CONNECT_TO). */
+const char *llg_curl_tls_setup(llg_curl_t *c, CURL *easy, int provider, const char *url, char *buf, size_t bufsize);
+
+/* The upstream's certificate (or ours) was refused, or the TLS settings
+ * cannot be used: the same for every key of the provider. */
+bool llg_curl_tls_refused(CURLcode result);
+
+/* Any TLS failure: refused, or a handshake that did not complete. Not the
+ * key's doing: no key is cooled down or disabled for it. */
+bool llg_curl_tls_failed(CURLcode result);
+
+/* internal (curl_tls.c for curl_loop.c) */
+struct llg_curl_tls;
+struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf);
+const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CURL *easy, const char *url, char *buf,
+                               size_t bufsize);
 
 #endif

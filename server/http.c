@@ -239,6 +239,17 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
     llg_cluster_state_t cs = llg_pool_cluster_state(app->pool);
     if (cs != LLG_CLUSTER_OFF)
         llg_strbuf_appendf(&out, "\"cluster\":\"%s\",", cs == LLG_CLUSTER_UP ? "up" : "degraded");
+    /* providers whose upstream certificate is not checked (tls.verify: false) */
+    const char *sep = "\"tls_verify_off\":[";
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        if (!conf->providers[i].tls.set || conf->providers[i].tls.verify)
+            continue;
+        llg_strbuf_appends(&out, sep);
+        llg_strbuf_append_json_string(&out, conf->providers[i].name, strlen(conf->providers[i].name));
+        sep = ",";
+    }
+    if (sep[0] == ',')
+        llg_strbuf_appends(&out, "],");
     llg_strbuf_append(&out, b.data, b.len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     llg_respond_json(req, 200, out.data, out.len);

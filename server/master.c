@@ -196,6 +196,17 @@ static void run_timers(void)
     }
 }
 
+/* tls.verify: false (docs/security.md) is said loudly, once per provider, at
+ * start and at each reload; /health lists the providers too. */
+static void warn_tls(const llg_conf_t *conf)
+{
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        const llg_conf_provider_t *p = &conf->providers[i];
+        if (p->tls.set && !p->tls.verify)
+            llg_warn("provider %s: tls.verify is false: the upstream's certificate is NOT checked (%s)", p->name, p->base_url);
+    }
+}
+
 static void reload(void)
 {
     llg_info("reloading configuration from %s", m.config_path != NULL ? m.config_path : "<default>");
@@ -243,6 +254,7 @@ static void reload(void)
     char desc[1024];
     llg_listeners_describe(&m.listeners, desc, sizeof(desc));
     llg_info("configuration reloaded: %u worker(s), listening on %s", conf->workers, desc);
+    warn_tls(conf);
 }
 
 static void begin_stop(void)
@@ -305,6 +317,7 @@ int llg_master_run(llg_conf_t *conf, const char *config_path)
     char desc[1024];
     llg_listeners_describe(&m.listeners, desc, sizeof(desc));
     llg_info("llmgate %s: %u worker(s), config %s, listening on %s", LLG_VERSION, conf->workers, conf->source, desc);
+    warn_tls(conf);
 
     /* a steady tick drives drain deadlines and delayed respawns */
     struct itimerval tick = {{0, 200000}, {0, 200000}};

@@ -279,6 +279,10 @@ static void on_fetched(CURL *easy, CURLcode result, void *data)
     c->fetched_ms = llg_pool_now_ms();
 
     llg_outcome_t outcome = result != CURLE_OK ? LLG_OUTCOME_NETWORK : llg_pool_classify((int)status, NULL);
+    /* a TLS failure is the upstream's or the config's, not the key's */
+    bool tls = llg_curl_tls_failed(result);
+    if (tls)
+        outcome = LLG_OUTCOME_CANCELLED;
     if (result == CURLE_OK && status >= 200 && status < 300) {
         llg_strbuf_t items = {0};
         int n = llg_models_normalize(c->body.data != NULL ? c->body.data : "", c->body.len, p->name, &items);
@@ -289,6 +293,10 @@ static void on_fetched(CURL *easy, CURLcode result, void *data)
             llg_strbuf_free(&items);
             llg_warn("provider %s: the model list is not in a known shape; keeping the last one", p->name);
         }
+    } else if (tls) {
+        const char *why = llg_curl_error(m->app->curl);
+        llg_warn("provider %s: TLS failure fetching the model list (%s); the key is not blamed; keeping the last one", p->name,
+                 why[0] != '\0' ? why : curl_easy_strerror(result));
     } else {
         llg_warn("provider %s: cannot fetch the model list (%s); keeping the last one", p->name,
                  result != CURLE_OK ? curl_easy_strerror(result) : "HTTP error");
@@ -342,7 +350,8 @@ static void start_fetch(llg_models_t *m, cache_t *c)
         snprintf(line, sizeof(line), "%s: %s", p->headers.items[i].key, p->headers.items[i].value);
         c->headers = curl_slist_append(c->headers, line);
     }
-    curl_easy_setopt(easy, CURLOPT_URL, url);
+    char tls_url[2048]; /* the URL with tls.server_name for its host */
+    curl_easy_setopt(easy, CURLOPT_URL, llg_curl_tls_setup(app->curl, easy, c->provider, url, tls_url, sizeof(tls_url)));
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, c->headers);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);

@@ -27,6 +27,7 @@
 #include "server/respond.h"
 
 static void start_attempt(proxy_t *x);
+static void next_provider(proxy_t *x);
 
 /* ---- lifecycle --------------------------------------------------------- */
 
@@ -322,11 +323,35 @@ static void success_done(proxy_t *x, int status)
     proxy_finish(x);
 }
 
+/* A TLS failure before any answer (docs/security.md): the upstream's
+ * certificate was refused, or ours, or the handshake failed. It is the
+ * gateway's or the upstream's configuration, not the key's: no health change.
+ * A refused certificate is the same for every key of the provider, so the
+ * next provider of the chain is tried, else the client gets a 502. */
+static void tls_failed(proxy_t *x, CURLcode result)
+{
+    const char *why = llg_curl_error(x->app->curl);
+    llg_warn("provider %s: TLS failure, the key is not blamed: %s", x->app->conf->providers[x->provider].name,
+             why[0] != '\0' ? why : curl_easy_strerror(result));
+    proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    x->last_tls = true;
+    x->last_outcome = LLG_OUTCOME_NETWORK;
+    if (llg_curl_tls_refused(result))
+        next_provider(x);
+    llg_strbuf_reset(&x->errbody);
+    start_attempt(x);
+}
+
 /* The attempt's transfer ended (on either client), with libcurl's result. */
 void proxy_attempt_done(proxy_t *x, CURLcode result)
 {
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
+    x->last_tls = false;
+    if (result != CURLE_OK && !x->upstream_started && !x->xl_failed && llg_curl_tls_failed(result)) {
+        tls_failed(x, result);
+        return;
+    }
 
     if (proxy_translated(x)) {
         translated_done(x, result, status);
@@ -439,6 +464,8 @@ static void give_up(proxy_t *x)
         proxy_fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time (%s).", p->name);
     } else if (x->attempts == 0) {
         proxy_fail(x, 502, "no_upstream_key", "No upstream key is configured for provider '%s'.", p->name);
+    } else if (x->last_tls) {
+        proxy_fail(x, 502, "upstream_tls_error", "The TLS connection to the upstream provider failed (%s).", p->name);
     } else if (x->has_last_xl && x->xl_err.message[0] != '\0') {
         /* the last translated attempt said why */
         proxy_fail(x, 502, x->xl_err.code[0] ? x->xl_err.code : "upstream_unavailable", "%s", x->xl_err.message);

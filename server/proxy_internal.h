@@ -68,6 +68,7 @@ typedef struct proxy {
     bool all_cooling;
     int last_status;       /* status of the last upstream answer; 0 none */
     bool last_was_timeout; /* the last attempt timed out */
+    bool last_tls;         /* the last attempt failed in TLS (server/curl_tls.c) */
 
     /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
     CURL *easy;

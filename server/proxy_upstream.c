@@ -368,7 +368,9 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
         llg_curl_easy_put(app->curl, easy);
         return -1;
     }
-    curl_easy_setopt(easy, CURLOPT_URL, url);
+    char tls_url[2048]; /* the URL with tls.server_name for its host */
+    curl_easy_setopt(easy, CURLOPT_URL,
+                     llg_curl_tls_setup(app->curl, easy, (int)(p - conf->providers), url, tls_url, sizeof(tls_url)));
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body.base);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body.len);

@@ -1,0 +1,198 @@
+/*
+ * server/curl_tls.c: a provider's `tls:` settings (conf/tls.c) on libcurl's
+ * transfers (see curl_loop.h). Everything that can be is worked out once per
+ * worker when the loop is created: the extra CA certificates are parsed, the
+ * URL prefix to rewrite for server_name and its CURLOPT_CONNECT_TO entry are
+ * built; a transfer only sets options.
+ */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/curl_loop.h"
+#include "server/log.h"
+
+struct llg_curl_tls {
+    const llg_conf_tls_t *conf; /* NULL: nothing to apply (no tls:, or not https://) */
+    STACK_OF(X509) * extra;     /* ca: add: the CA certificates of ca_file */
+    char *from, *to;            /* server_name: "https://host:port" becomes "https://server_name:port" */
+    struct curl_slist *connect_to;
+};
+
+/* The base_url's "https://authority" part: the host (brackets kept) and the
+ * port. Returns the length of the prefix, or 0. */
+static size_t split_base(const char *url, char *host, size_t hostsize, unsigned *port)
+{
+    static const char scheme[] = "https://";
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+        return 0;
+    const char *a = url + sizeof(scheme) - 1;
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memchr(a, '@', alen);
+    const char *h = at != NULL ? at + 1 : a, *end = a + alen;
+    const char *colon = NULL;
+    if (*h == '[') {
+        const char *rb = memchr(h, ']', (size_t)(end - h));
+        if (rb == NULL)
+            return 0;
+        colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+    }
+    size_t hlen = (size_t)((colon != NULL ? colon : end) - h);
+    if (hlen == 0 || hlen >= hostsize)
+        return 0;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = colon != NULL ? (unsigned)strtoul(colon + 1, NULL, 10) : 443;
+    return (size_t)(end - url);
+}
+
+static STACK_OF(X509) * read_cas(const char *path, const char *provider)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        llg_error("provider %s: tls.ca_file: cannot open \"%s\"", provider, path);
+        return NULL;
+    }
+    STACK_OF(X509) *s = sk_X509_new_null();
+    X509 *x;
+    while (s != NULL && (x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL)
+        if (!sk_X509_push(s, x))
+            X509_free(x);
+    ERR_clear_error(); /* the end of the file reads as an error */
+    fclose(f);
+    if (s != NULL && sk_X509_num(s) == 0) {
+        llg_error("provider %s: tls.ca_file: no PEM certificate in \"%s\"", provider, path);
+        sk_X509_free(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static void setup_server_name(struct llg_curl_tls *t, const llg_conf_provider_t *p)
+{
+    char host[512], line[1200];
+    unsigned port = 0;
+    size_t n = split_base(p->base_url, host, sizeof(host), &port);
+    if (n == 0) {
+        llg_error("provider %s: tls.server_name: cannot read the host of base_url", p->name);
+        return;
+    }
+    size_t need = strlen(p->tls.server_name) + 32;
+    t->from = strndup(p->base_url, n);
+    t->to = malloc(need);
+    if (t->from == NULL || t->to == NULL)
+        abort();
+    snprintf(t->to, need, "https://%s:%u", p->tls.server_name, port);
+    /* curl connects to the real host but presents and checks server_name */
+    snprintf(line, sizeof(line), "%s:%u:%s:%u", p->tls.server_name, port, host, port);
+    t->connect_to = curl_slist_append(NULL, line);
+    if (t->connect_to == NULL)
+        abort();
+}
+
+struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf)
+{
+    struct llg_curl_tls *all = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*all));
+    if (all == NULL)
+        abort();
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        const llg_conf_provider_t *p = &conf->providers[i];
+        struct llg_curl_tls *t = &all[i];
+        if (!p->tls.set || p->base_url == NULL || strncmp(p->base_url, "https://", 8) != 0)
+            continue;
+        t->conf = &p->tls;
+        if (p->tls.ca_file != NULL && !p->tls.ca_replace)
+            t->extra = read_cas(p->tls.ca_file, p->name);
+        if (p->tls.server_name != NULL)
+            setup_server_name(t, p);
+    }
+    return all;
+}
+
+/* ca: add: the system's bundle stays (curl loaded it) and ca_file's
+ * certificates join it, in this connection's own store (the CA cache is off
+ * for these transfers, so the store is never shared with another provider). */
+static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
+{
+    (void)easy;
+    const struct llg_curl_tls *t = userp;
+    X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
+    for (int i = 0; i < sk_X509_num(t->extra); i++)
+        X509_STORE_add_cert(store, sk_X509_value(t->extra, i)); /* a duplicate is not an error */
+    ERR_clear_error();
+    return CURLE_OK;
+}
+
+static const char *tls_url(const struct llg_curl_tls *t, const char *url, char *buf, size_t bufsize)
+{
+    if (t->from == NULL)
+        return url;
+    size_t n = strlen(t->from);
+    if (strncmp(url, t->from, n) != 0 || (url[n] != '\0' && url[n] != '/' && url[n] != '?'))
+        return url;
+    int w = snprintf(buf, bufsize, "%s%s", t->to, url + n);
+    return w > 0 && (size_t)w < bufsize ? buf : url;
+}
+
+const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CURL *easy, const char *url, char *buf, size_t bufsize)
+{
+    const struct llg_curl_tls *t = &all[provider];
+    if (t->conf == NULL)
+        return url;
+    const llg_conf_tls_t *c = t->conf;
+    if (!c->verify) {
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (c->ca_file != NULL && c->ca_replace) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+    } else if (t->extra != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+        curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)t);
+    }
+    if (c->client_certificate != NULL) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, c->client_certificate);
+        curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, c->client_key);
+        curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (t->connect_to != NULL)
+        curl_easy_setopt(easy, CURLOPT_CONNECT_TO, t->connect_to);
+    if (c->min_version == 12)
+        curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    else if (c->min_version == 13)
+        curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    return tls_url(t, url, buf, bufsize);
+}
+
+bool llg_curl_tls_refused(CURLcode result)
+{
+    switch (result) {
+    case CURLE_PEER_FAILED_VERIFICATION: /* also CURLE_SSL_CACERT */
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool llg_curl_tls_failed(CURLcode result)
+{
+    return result == CURLE_SSL_CONNECT_ERROR || llg_curl_tls_refused(result);
+}
