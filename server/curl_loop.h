@@ -69,13 +69,13 @@ void llg_curl_use_tls(llg_curl_t *c, const llg_conf_t *conf);
  * (written into buf; curl connects to the real host with CURLOPT_CONNECT_TO). */
 const char *llg_curl_tls_setup(llg_curl_t *c, CURL *easy, int provider, const char *url, char *buf, size_t bufsize);
 
-/* The upstream's certificate (or ours) was refused, or the TLS settings
- * cannot be used: the same for every key of the provider. */
-bool llg_curl_tls_refused(CURLcode result);
-
-/* Any TLS failure: refused, or a handshake that did not complete. Not the
- * key's doing: no key is cooled down or disabled for it. */
-bool llg_curl_tls_failed(CURLcode result);
+/* A TLS failure, from curl's result and error text (llg_curl_error): none;
+ * a handshake that did not complete; or refused: the upstream's certificate
+ * (a verification failure), ours (its alert), or settings curl cannot use,
+ * the same for every key of the provider. Neither is the key's doing: no key
+ * is cooled down or disabled for it. */
+typedef enum { LLG_TLS_NONE, LLG_TLS_HANDSHAKE, LLG_TLS_REFUSED } llg_curl_tls_failure_t;
+llg_curl_tls_failure_t llg_curl_tls_failure(CURLcode result, const char *err);
 
 /* internal (curl_tls.c for curl_loop.c) */
 struct llg_curl_tls;

@@ -172,7 +172,22 @@ const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CUR
     return tls_url(t, url, buf, bufsize);
 }
 
-bool llg_curl_tls_refused(CURLcode result)
+/* The upstream's alert when it refuses our certificate (or its absence):
+ * with TLS 1.3 it comes after curl's side of the handshake, as a read error. */
+static bool refused_alert(const char *err)
+{
+    static const char *const alerts[] = {"alert certificate required",   "alert bad certificate",     "alert unknown ca",
+                                         "alert certificate unknown",    "alert certificate expired", "alert certificate revoked",
+                                         "alert unsupported certificate"};
+    if (err == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)
+        if (strstr(err, alerts[i]) != NULL)
+            return true;
+    return false;
+}
+
+llg_curl_tls_failure_t llg_curl_tls_failure(CURLcode result, const char *err)
 {
     switch (result) {
     case CURLE_PEER_FAILED_VERIFICATION: /* also CURLE_SSL_CACERT */
@@ -186,13 +201,13 @@ bool llg_curl_tls_refused(CURLcode result)
     case CURLE_SSL_ENGINE_NOTFOUND:
     case CURLE_SSL_ENGINE_SETFAILED:
     case CURLE_SSL_ENGINE_INITFAILED:
-        return true;
+        return LLG_TLS_REFUSED;
+    case CURLE_SSL_CONNECT_ERROR:
+        return refused_alert(err) ? LLG_TLS_REFUSED : LLG_TLS_HANDSHAKE;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        return refused_alert(err) ? LLG_TLS_REFUSED : LLG_TLS_NONE;
     default:
-        return false;
+        return LLG_TLS_NONE;
     }
-}
-
-bool llg_curl_tls_failed(CURLcode result)
-{
-    return result == CURLE_SSL_CONNECT_ERROR || llg_curl_tls_refused(result);
 }

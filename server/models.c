@@ -280,7 +280,7 @@ static void on_fetched(CURL *easy, CURLcode result, void *data)
 
     llg_outcome_t outcome = result != CURLE_OK ? LLG_OUTCOME_NETWORK : llg_pool_classify((int)status, NULL);
     /* a TLS failure is the upstream's or the config's, not the key's */
-    bool tls = llg_curl_tls_failed(result);
+    bool tls = llg_curl_tls_failure(result, llg_curl_error(m->app->curl)) != LLG_TLS_NONE;
     if (tls)
         outcome = LLG_OUTCOME_CANCELLED;
     if (result == CURLE_OK && status >= 200 && status < 300) {

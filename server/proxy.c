@@ -328,7 +328,7 @@ static void success_done(proxy_t *x, int status)
  * gateway's or the upstream's configuration, not the key's: no health change.
  * A refused certificate is the same for every key of the provider, so the
  * next provider of the chain is tried, else the client gets a 502. */
-static void tls_failed(proxy_t *x, CURLcode result)
+static void tls_failed(proxy_t *x, CURLcode result, llg_curl_tls_failure_t kind)
 {
     const char *why = llg_curl_error(x->app->curl);
     llg_warn("provider %s: TLS failure, the key is not blamed: %s", x->app->conf->providers[x->provider].name,
@@ -336,7 +336,7 @@ static void tls_failed(proxy_t *x, CURLcode result)
     proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
     x->last_tls = true;
     x->last_outcome = LLG_OUTCOME_NETWORK;
-    if (llg_curl_tls_refused(result))
+    if (kind == LLG_TLS_REFUSED)
         next_provider(x);
     llg_strbuf_reset(&x->errbody);
     start_attempt(x);
@@ -348,8 +348,9 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
     x->last_tls = false;
-    if (result != CURLE_OK && !x->upstream_started && !x->xl_failed && llg_curl_tls_failed(result)) {
-        tls_failed(x, result);
+    llg_curl_tls_failure_t tls = llg_curl_tls_failure(result, llg_curl_error(x->app->curl));
+    if (tls != LLG_TLS_NONE && x->status == 0 && !x->upstream_started && !x->xl_failed) {
+        tls_failed(x, result, tls);
         return;
     }
 
@@ -380,7 +381,9 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
     if (result != CURLE_OK) {
         outcome = LLG_OUTCOME_NETWORK;
         x->last_was_timeout = result == CURLE_OPERATION_TIMEDOUT;
-        llg_warn("upstream %s: %s", x->app->conf->providers[x->provider].name, curl_easy_strerror(result));
+        const char *why = llg_curl_error(x->app->curl);
+        llg_warn("upstream %s: %s%s%s%s", x->app->conf->providers[x->provider].name, curl_easy_strerror(result),
+                 why[0] != '\0' ? " (" : "", why, why[0] != '\0' ? ")" : "");
     } else {
         llg_upstream_error_class_t cls;
         llg_upstream_error_classify(x->errbody.data != NULL ? x->errbody.data : "", x->errbody.len, &cls);

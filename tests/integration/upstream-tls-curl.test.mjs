@@ -1,0 +1,174 @@
+// A provider's `tls:` on libcurl (issue 17; docs/configuration.md "tls",
+// docs/security.md "TLS to upstreams"): the mock behind TLS fronts
+// (lib/tls.mjs) with a private CA, an unknown CA, a certificate for another
+// name, an expired one and a front that asks for a client certificate.
+// LLMGATE_UPSTREAM_CLIENT=curl: libcurl serves every upstream, whatever the
+// own HTTP/1.1 client learns. Verification failures are 502s that blame no
+// key and name their reason in the log; verify: false is said at start and in
+// /health.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway, startMock, request, parseSSE, waitFor } from './lib/harness.mjs';
+import { mkKey, rnd, gatewayYaml, chatBody, keyRows, assertOpenAIError } from './lib/upstream.mjs';
+import { makePki, startTlsFront } from './lib/tls.mjs';
+
+const ADMIN = `sk-admin-${rnd()}`;
+const TOKEN = `sk-gate-${rnd()}`;
+const K = {
+  good: mkKey('tgood'),
+  unknown: [mkKey('tunk1'), mkKey('tunk2'), mkKey('tunk3')],
+  wrong: mkKey('twrong'),
+  expired: mkKey('texp'),
+  sni: mkKey('tsni'),
+  mtls: mkKey('tmtls'),
+  nocert: mkKey('tnocert'),
+  noverify: mkKey('tnover'),
+  replace: mkKey('trepl'),
+};
+
+let pki, mock, gw;
+const fronts = {};
+
+const tlsYaml = (o) => `{${Object.entries(o).map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join(', ')}}`;
+
+before(async () => {
+  pki = makePki();
+  mock = await startMock();
+  fronts.good = await startTlsFront(mock.port, pki.server);
+  fronts.unknown = await startTlsFront(mock.port, pki.unknown);
+  fronts.wrong = await startTlsFront(mock.port, pki.wrongName);
+  fronts.expired = await startTlsFront(mock.port, { cert: pki.expired.cert, key: pki.expired.key });
+  fronts.mtls = await startTlsFront(mock.port, { ...pki.server, requestCert: true, ca: pki.ca.cert });
+  const ca = { ca_file: pki.ca.cert };
+  const p = (name, front, keys, tls, path = '/v1') => ({
+    name, base: `${front.base}${path}`, keys: Array.isArray(keys) ? keys : [keys], models: [`${name}-*`],
+    extra: { tls: tlsYaml(tls) },
+  });
+  gw = await startGateway({
+    env: { LLMGATE_UPSTREAM_CLIENT: 'curl' },
+    config: ({ port }) => gatewayYaml({
+      port,
+      workers: 1,
+      top: `admin_token: ${ADMIN}\naccess_tokens: [${TOKEN}]`,
+      providers: [
+        p('good', fronts.good, K.good, ca, '/s/models=good-a|good-b/v1'),
+        p('unknown', fronts.unknown, K.unknown, ca, '/s/models=unknown-a/v1'),
+        p('wrong', fronts.wrong, K.wrong, ca),
+        p('expired', fronts.expired, K.expired, ca),
+        p('sni', fronts.wrong, K.sni, { ...ca, server_name: 'other.invalid' }),
+        p('mtls', fronts.mtls, K.mtls, { ...ca, client_certificate: pki.client.cert, client_key: pki.client.key }),
+        p('nocert', fronts.mtls, K.nocert, ca),
+        p('noverify', fronts.unknown, K.noverify, { verify: false }),
+        p('replace', fronts.unknown, K.replace, { ca_file: pki.otherCa.cert, ca: 'replace', min_version: '1.2' }),
+      ],
+    }),
+  });
+});
+
+after(async () => {
+  await gw?.stop();
+  for (const f of Object.values(fronts)) await f.close();
+  await mock?.stop();
+});
+
+const chat = (model, extra = {}) =>
+  request(gw.url('/v1/chat/completions'), { method: 'POST', token: TOKEN, body: chatBody(model, `Hi ${rnd()}`, extra) });
+
+async function assertAnswers(model, front, what) {
+  const before = front.connections;
+  const r = await chat(model);
+  assert.equal(r.status, 200, `${what}: ${r.text}\n${gw.logs().slice(-2000)}`);
+  assert.equal(typeof r.json.choices[0].message.content, 'string', r.text);
+  assert.ok(front.connections > before || front.connections > 0, `${what}: the TLS front saw no connection`);
+  return r;
+}
+
+async function assertTlsRefused(model, reason, what) {
+  const r = await chat(model);
+  assertOpenAIError(r, 502, what);
+  assert.equal(r.json.error.code, 'upstream_tls_error', `${what}: ${r.text}`);
+  const provider = model.split('-')[0];
+  await waitFor(() => gw.logs().includes(`provider ${provider}: TLS failure`), { what: `${what}: the TLS log line` });
+  const line = gw.logs().split('\n').find((l) => l.includes(`provider ${provider}: TLS failure`));
+  assert.match(line, reason, `${what}: the log line names the reason`);
+  return r;
+}
+
+test('chat over TLS with tls.ca_file (private CA added to the system bundle): non-stream and stream', async () => {
+  await assertAnswers('good-1', fronts.good, 'non-stream');
+  const r = await request(gw.url('/v1/chat/completions'), {
+    method: 'POST', token: TOKEN, body: chatBody('good-1', 'Hi', { stream: true }),
+  });
+  assert.equal(r.status, 200, r.text);
+  const events = parseSSE(r.text);
+  assert.ok(events.length > 2, r.text);
+  assert.equal(events[events.length - 1], '[DONE]', r.text);
+  assert.ok(fronts.good.connections >= 1);
+  assert.deepEqual(fronts.good.handshakeErrors, []);
+});
+
+test('an unknown CA: 502 upstream_tls_error, one attempt, no key cooled or disabled, the log names the reason', async () => {
+  await assertTlsRefused('unknown-1', /certificate|issuer/i, 'unknown CA');
+  await assertTlsRefused('unknown-1', /certificate|issuer/i, 'unknown CA again');
+  const rec = await mock.record();
+  assert.ok(!rec.some((e) => K.unknown.includes(e.key)), 'a request passed the refused TLS front');
+  const rows = await keyRows(gw, ADMIN, 'unknown');
+  for (const row of rows) {
+    assert.equal(row.state, 'usable', JSON.stringify(row));
+    assert.equal(row.consecutive_failures, 0, JSON.stringify(row));
+  }
+  // the refused certificate is the same for every key: the others are not tried
+  const attempts = gw.logs().split('\n').filter((l) => l.includes('provider unknown: TLS failure')).length;
+  assert.ok(attempts >= 2 && attempts <= 3, `TLS failures logged: ${attempts} (one per request expected, plus the model list at most)`);
+});
+
+test('a certificate for another name: 502; tls.server_name makes the same certificate pass', async () => {
+  await assertTlsRefused('wrong-1', /name|match/i, 'wrong name');
+  await assertAnswers('sni-1', fronts.wrong, 'server_name other.invalid');
+});
+
+test('an expired certificate: 502', async () => {
+  await assertTlsRefused('expired-1', /expired/i, 'expired');
+});
+
+test('mutual TLS: client_certificate + client_key pass; without them, 502', async () => {
+  await assertAnswers('mtls-1', fronts.mtls, 'mTLS');
+  assert.ok(fronts.mtls.clientCerts.some((cn) => cn === 'client'), `client certificates seen: ${fronts.mtls.clientCerts}`);
+  // the front's alert (TLS 1.3: after curl's side of the handshake) names it
+  await assertTlsRefused('nocert-1', /alert|certificate/i, 'no client certificate');
+  for (const row of await keyRows(gw, ADMIN, 'nocert'))
+    assert.equal(row.consecutive_failures, 0, JSON.stringify(row));
+  const rec = await mock.record();
+  assert.ok(!rec.some((e) => e.key === K.nocert), 'a request without a client certificate passed the mTLS front');
+});
+
+test('verify: false passes an unknown CA, is warned at start and listed in /health', async () => {
+  await assertAnswers('noverify-1', fronts.unknown, 'verify false');
+  assert.match(gw.logs(), /provider noverify: tls\.verify is false: the upstream's certificate is NOT checked/);
+  const lines = gw.logs().split('\n').filter((l) => l.includes('tls.verify is false'));
+  assert.equal(lines.length, 1, lines.join('\n'));
+  const h = await request(gw.url('/health'));
+  assert.equal(h.status, 200, h.text);
+  assert.deepEqual(h.json.tls_verify_off, ['noverify'], h.text);
+});
+
+test('ca: replace trusts only ca_file (here the CA the others do not know)', async () => {
+  await assertAnswers('replace-1', fronts.unknown, 'ca: replace');
+});
+
+test('/v1/models is fetched over TLS with tls.ca_file; a refused upstream adds nothing and blames no key', async () => {
+  const r = await request(gw.url('/v1/models'), { token: TOKEN, timeout: 30000 });
+  assert.equal(r.status, 200, r.text);
+  const ids = r.json.data.map((x) => x.id);
+  assert.ok(ids.includes('good-a') && ids.includes('good-b'), `ids: ${ids}`);
+  assert.ok(!ids.includes('unknown-a'), `ids: ${ids}`);
+  await waitFor(() => gw.logs().includes('provider unknown: TLS failure fetching the model list'), { what: 'the model list TLS log line' });
+  for (const row of await keyRows(gw, ADMIN, 'unknown'))
+    assert.equal(row.state, 'usable', JSON.stringify(row));
+});
+
+test('no upstream key in the logs', () => {
+  const logs = gw.logs();
+  for (const k of [K.good, ...K.unknown, K.wrong, K.expired, K.sni, K.mtls, K.nocert, K.noverify, K.replace])
+    assert.ok(!logs.includes(k), 'an upstream key is in the logs');
+});
