@@ -24,6 +24,7 @@ const K = {
   nocert: mkKey('tnocert'),
   noverify: mkKey('tnover'),
   replace: mkKey('trepl'),
+  unkfb: mkKey('tunkfb'),
 };
 
 let pki, mock, gw;
@@ -60,6 +61,7 @@ before(async () => {
         p('nocert', fronts.mtls, K.nocert, ca),
         p('noverify', fronts.unknown, K.noverify, { verify: false }),
         p('replace', fronts.unknown, K.replace, { ca_file: pki.otherCa.cert, ca: 'replace', min_version: '1.2' }),
+        { ...p('unkfb', fronts.unknown, K.unkfb, ca), extra: { tls: tlsYaml(ca), fallback: '[good]' } },
       ],
     }),
   });
@@ -122,6 +124,17 @@ test('an unknown CA: 502 upstream_tls_error, one attempt, no key cooled or disab
   assert.ok(attempts >= 2 && attempts <= 3, `TLS failures logged: ${attempts} (one per request expected, plus the model list at most)`);
 });
 
+test('a refused certificate moves on to the fallback provider, which answers', async () => {
+  const before = fronts.good.connections;
+  const r = await chat('unkfb-1');
+  assert.equal(r.status, 200, r.text);
+  await waitFor(() => gw.logs().includes('provider unkfb: TLS failure'), { what: 'the TLS log line of unkfb' });
+  const rec = await mock.record();
+  assert.ok(rec.some((e) => e.key === K.good && (e.body || '').includes('unkfb-1')), 'the fallback did not get the request');
+  assert.ok(!rec.some((e) => e.key === K.unkfb), 'a request passed the refused TLS front');
+  assert.ok(fronts.good.connections >= before);
+});
+
 test('a certificate for another name: 502; tls.server_name makes the same certificate pass', async () => {
   await assertTlsRefused('wrong-1', /name|match/i, 'wrong name');
   await assertAnswers('sni-1', fronts.wrong, 'server_name other.invalid');
@@ -169,6 +182,6 @@ test('/v1/models is fetched over TLS with tls.ca_file; a refused upstream adds n
 
 test('no upstream key in the logs', () => {
   const logs = gw.logs();
-  for (const k of [K.good, ...K.unknown, K.wrong, K.expired, K.sni, K.mtls, K.nocert, K.noverify, K.replace])
+  for (const k of [K.good, ...K.unknown, K.wrong, K.expired, K.sni, K.mtls, K.nocert, K.noverify, K.replace, K.unkfb])
     assert.ok(!logs.includes(k), 'an upstream key is in the logs');
 });
