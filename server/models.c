@@ -279,10 +279,8 @@ static void on_fetched(CURL *easy, CURLcode result, void *data)
     c->fetched_ms = llg_pool_now_ms();
 
     llg_outcome_t outcome = result != CURLE_OK ? LLG_OUTCOME_NETWORK : llg_pool_classify((int)status, NULL);
-    /* a TLS failure is the upstream's or the config's, not the key's */
+    /* a TLS failure is the upstream's or the config's, not the key's: not reported */
     bool tls = llg_curl_tls_failure(result, llg_curl_error(m->app->curl)) != LLG_TLS_NONE;
-    if (tls)
-        outcome = LLG_OUTCOME_CANCELLED;
     if (result == CURLE_OK && status >= 200 && status < 300) {
         llg_strbuf_t items = {0};
         int n = llg_models_normalize(c->body.data != NULL ? c->body.data : "", c->body.len, p->name, &items);
@@ -302,7 +300,8 @@ static void on_fetched(CURL *easy, CURLcode result, void *data)
                  result != CURLE_OK ? curl_easy_strerror(result) : "HTTP error");
     }
     if (c->has_pick) {
-        llg_pool_report(m->app->pool, &c->pick, outcome, (int)status, NULL, llg_pool_now_ms(), (int64_t)time(NULL));
+        if (!tls)
+            llg_pool_report(m->app->pool, &c->pick, outcome, (int)status, NULL, llg_pool_now_ms(), (int64_t)time(NULL));
         llg_pool_release(m->app->pool, &c->pick);
         c->has_pick = false;
     }
