@@ -80,6 +80,7 @@ llg_curl_tls_failure_t llg_curl_tls_failure(CURLcode result, const char *err);
 /* internal (curl_tls.c for curl_loop.c) */
 struct llg_curl_tls;
 struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf);
+void llg_curl_tls_destroy(struct llg_curl_tls *all, size_t count);
 const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CURL *easy, const char *url, char *buf,
                                size_t bufsize);
 

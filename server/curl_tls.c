@@ -115,6 +115,20 @@ struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf)
     return all;
 }
 
+void llg_curl_tls_destroy(struct llg_curl_tls *all, size_t count)
+{
+    if (all == NULL)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        if (all[i].extra != NULL)
+            sk_X509_pop_free(all[i].extra, X509_free);
+        free(all[i].from);
+        free(all[i].to);
+        curl_slist_free_all(all[i].connect_to);
+    }
+    free(all);
+}
+
 /* ca: add: the system's bundle stays (curl loaded it) and ca_file's
  * certificates join it, in this connection's own store (the CA cache is off
  * for these transfers, so the store is never shared with another provider). */
