@@ -187,12 +187,13 @@ const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CUR
 }
 
 /* The upstream's alert when it refuses our certificate (or its absence):
- * with TLS 1.3 it comes after curl's side of the handshake, as a read error. */
+ * with TLS 1.3 it comes after curl's side of the handshake, as a read error.
+ * And no TLS version in common (tls.min_version): configuration too. */
 static bool refused_alert(const char *err)
 {
-    static const char *const alerts[] = {"alert certificate required",   "alert bad certificate",     "alert unknown ca",
-                                         "alert certificate unknown",    "alert certificate expired", "alert certificate revoked",
-                                         "alert unsupported certificate"};
+    static const char *const alerts[] = {"alert certificate required",    "alert bad certificate",     "alert unknown ca",
+                                         "alert certificate unknown",     "alert certificate expired", "alert certificate revoked",
+                                         "alert unsupported certificate", "alert protocol version",    "unsupported protocol"};
     if (err == NULL)
         return false;
     for (size_t i = 0; i < sizeof(alerts) / sizeof(alerts[0]); i++)

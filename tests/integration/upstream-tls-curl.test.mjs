@@ -8,6 +8,9 @@
 // /health.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import { startGateway, startMock, request, parseSSE, waitFor } from './lib/harness.mjs';
 import { mkKey, rnd, gatewayYaml, chatBody, keyRows, assertOpenAIError } from './lib/upstream.mjs';
 import { makePki, startTlsFront } from './lib/tls.mjs';
@@ -25,7 +28,27 @@ const K = {
   noverify: mkKey('tnover'),
   replace: mkKey('trepl'),
   unkfb: mkKey('tunkfb'),
+  v12: mkKey('tv12'),
+  v13: mkKey('tv13'),
 };
+
+// A TLS 1.2-only front for the mock (lib/tls.mjs' fronts speak 1.3).
+async function startTls12Front(target, { cert, key }) {
+  const f = { connections: 0, sockets: new Set() };
+  const server = tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key), maxVersion: 'TLSv1.2' }, (sock) => {
+    f.connections++;
+    const up = net.connect(target, '127.0.0.1');
+    for (const s of [sock, up]) f.sockets.add(s);
+    sock.pipe(up).pipe(sock);
+    const end = () => { sock.destroy(); up.destroy(); f.sockets.delete(sock); f.sockets.delete(up); };
+    for (const s of [sock, up]) { s.on('error', end); s.on('close', end); }
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  f.base = `https://127.0.0.1:${server.address().port}`;
+  f.close = () => new Promise((resolve) => { for (const s of f.sockets) s.destroy(); server.close(() => resolve()); });
+  return f;
+}
 
 let pki, mock, gw;
 const fronts = {};
@@ -40,6 +63,7 @@ before(async () => {
   fronts.wrong = await startTlsFront(mock.port, pki.wrongName);
   fronts.expired = await startTlsFront(mock.port, { cert: pki.expired.cert, key: pki.expired.key });
   fronts.mtls = await startTlsFront(mock.port, { ...pki.server, requestCert: true, ca: pki.ca.cert });
+  fronts.tls12 = await startTls12Front(mock.port, pki.server);
   const ca = { ca_file: pki.ca.cert };
   const p = (name, front, keys, tls, path = '/v1') => ({
     name, base: `${front.base}${path}`, keys: Array.isArray(keys) ? keys : [keys], models: [`${name}-*`],
@@ -61,6 +85,8 @@ before(async () => {
         p('nocert', fronts.mtls, K.nocert, ca),
         p('noverify', fronts.unknown, K.noverify, { verify: false }),
         p('replace', fronts.unknown, K.replace, { ca_file: pki.otherCa.cert, ca: 'replace', min_version: '1.2' }),
+        p('v12', fronts.tls12, K.v12, { ...ca, min_version: '1.2' }),
+        p('v13', fronts.tls12, K.v13, { ...ca, min_version: '1.3' }),
         { ...p('unkfb', fronts.unknown, K.unkfb, ca), extra: { tls: tlsYaml(ca), fallback: '[good]' } },
       ],
     }),
@@ -163,6 +189,11 @@ test('mutual TLS: client_certificate + client_key pass; without them, 502', asyn
   assert.ok(!rec.some((e) => e.key === K.nocert), 'a request without a client certificate passed the mTLS front');
 });
 
+test('min_version: "1.2" reaches a TLS 1.2-only upstream, "1.3" is refused (502)', async () => {
+  await assertAnswers('v12-1', fronts.tls12, 'min_version 1.2');
+  await assertTlsRefused('v13-1', /protocol|version/i, 'min_version 1.3');
+});
+
 test('verify: false passes an unknown CA, is warned at start and listed in /health', async () => {
   await assertAnswers('noverify-1', fronts.unknown, 'verify false');
   assert.match(gw.logs(), /provider noverify: tls\.verify is false: the upstream's certificate is NOT checked/);
@@ -201,6 +232,6 @@ test('verify: false is warned again at a reload, still once per provider', async
 
 test('no upstream key in the logs', () => {
   const logs = gw.logs();
-  for (const k of [K.good, ...K.unknown, K.wrong, K.expired, K.sni, K.mtls, K.nocert, K.noverify, K.replace, K.unkfb])
+  for (const k of [K.good, ...K.unknown, K.wrong, K.expired, K.sni, K.mtls, K.nocert, K.noverify, K.replace, K.unkfb, K.v12, K.v13])
     assert.ok(!logs.includes(k), 'an upstream key is in the logs');
 });

@@ -71,6 +71,9 @@ TEST(failures)
                  LLG_TLS_HANDSHAKE);
     CHECK_EQ_INT(llg_curl_tls_failure(CURLE_SSL_CONNECT_ERROR, "error:0A000412:SSL routines::sslv3 alert bad certificate"),
                  LLG_TLS_REFUSED);
+    /* no version in common (tls.min_version): the same for every key */
+    CHECK_EQ_INT(llg_curl_tls_failure(CURLE_SSL_CONNECT_ERROR, "error:0A00042E:SSL routines::tlsv1 alert protocol version"),
+                 LLG_TLS_REFUSED);
     const char *required = "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0";
     CHECK_EQ_INT(llg_curl_tls_failure(CURLE_RECV_ERROR, required), LLG_TLS_REFUSED);
     CHECK_EQ_INT(llg_curl_tls_failure(CURLE_RECV_ERROR, "Connection reset by peer"), LLG_TLS_NONE);
