@@ -12,6 +12,7 @@
 #include "server/curl_loop.h"
 #include "server/early.h"
 #include "server/h1_client.h"
+#include "server/log.h"
 #include "server/token_limits.h"
 #include "server/models.h"
 
@@ -111,6 +112,17 @@ void llg_app_context_init(llg_app_t *app)
     if ((client == NULL || strcmp(client, "curl") != 0) &&
         (app->h1 = llg_h1_create(app->ctx.loop, conf->timeouts.connect_ms)) == NULL)
         abort();
+    app->h1_tls = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->h1_tls));
+    if (app->h1_tls == NULL)
+        abort();
+    for (size_t i = 0; app->h1 != NULL && !app->upstream_http2 && i < conf->provider_count; i++) {
+        const llg_conf_provider_t *p = &conf->providers[i];
+        if (p->base_url == NULL || strncmp(p->base_url, "https://", 8) != 0 || !llg_h1_takes(app->h1, p->base_url))
+            continue;
+        char err[256];
+        if ((app->h1_tls[i] = llg_h1_add_tls(app->h1, p->base_url, &p->tls, p->name, err, sizeof(err))) == NULL)
+            llg_error("provider %s: TLS for llmgate's HTTP/1.1 client: %s; libcurl serves it", p->name, err);
+    }
     app->models = llg_models_create(app);
     app->echo_delay = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->echo_delay));
     if (app->echo_delay == NULL)

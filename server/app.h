@@ -30,8 +30,11 @@ typedef struct llg_app {
      * master before fork) */
     llg_pool_t *pool;
     const llg_pool_view_t *view;
-    struct llg_curl *curl;     /* upstream transfers on this worker's loop */
-    struct llg_h1_client *h1;  /* http:// upstreams; NULL with $LLMGATE_UPSTREAM_CLIENT=curl (libcurl for all) */
+    struct llg_curl *curl;    /* upstream transfers on this worker's loop */
+    struct llg_h1_client *h1; /* http:// upstreams; NULL with $LLMGATE_UPSTREAM_CLIENT=curl (libcurl for all) */
+    /* per provider (same index as conf->providers): its TLS context in h1
+     * when its base_url is https:// and h1 serves it; else NULL (libcurl) */
+    struct llg_h1_tls **h1_tls;
     struct llg_models *models; /* the /v1/models cache */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;

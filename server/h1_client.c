@@ -1,15 +1,18 @@
 /*
- * server/h1_client.c: the HTTP/1.1 client for http:// upstreams (see
- * h1_client.h).
+ * server/h1_client.c: the HTTP/1.1 client for http:// and https:// upstreams
+ * (see h1_client.h; the TLS contexts and handshake are server/h1_tls.c).
  *
- * A target is one host:port with its resolved addresses (kept 60 s, as
- * libcurl's DNS cache) and its idle keep-alive connections (most recently
- * used first). A transfer owns one connection while it runs. Body bytes are
+ * A target is one scheme, host:port and TLS context (a provider's settings)
+ * with its resolved addresses (kept 60 s, as libcurl's DNS cache) and its
+ * idle keep-alive connections (most recently used first), so cleartext and
+ * TLS connections, or two providers' TLS settings, never mix. A transfer owns one connection while it runs. Body bytes are
  * decoded in place at the front of the socket's input buffer and handed to
  * on_data in one delivery per read, so the events of one upstream read leave
  * in one client write.
  */
 #include "server/h1_client.h"
+
+#include "server/h1_tls.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -31,7 +34,8 @@ typedef struct target {
     char host[HOST_MAX + 1]; /* without IPv6 brackets */
     char authority[HOST_MAX + 9];
     uint16_t port;
-    bool literal; /* an IP address: never resolved */
+    llg_h1_tls_t *tls; /* https://: its context; NULL: cleartext */
+    bool literal;      /* an IP address: never resolved */
     struct sockaddr_storage addrs[MAX_ADDRS];
     socklen_t addrlens[MAX_ADDRS];
     size_t naddrs;
@@ -56,6 +60,8 @@ struct llg_h1_client {
     uint64_t connect_ms;
     h2o_timeout_t connect_timeout, idle_timeout, zero_timeout;
     target_t *targets;
+    llg_h1_tls_t **tls; /* the contexts made by llg_h1_add_tls() */
+    size_t ntls;
 };
 
 struct llg_h1_transfer {
@@ -217,7 +223,7 @@ static void send_request(llg_h1_transfer_t *t, conn_t *conn)
      * on a keep-alive connection. On any failure libuv writes it all again
      * and reports the error through on_written. */
     struct iovec iov[2] = {{bufs[0].base, bufs[0].len}, {bufs[1].base, bufs[1].len}};
-    int fd = h2o_socket_get_fd(conn->sock);
+    int fd = conn->target->tls == NULL ? h2o_socket_get_fd(conn->sock) : -1; /* TLS: h2o encrypts */
     ssize_t n = fd >= 0 ? writev(fd, iov, (int)nbufs) : -1;
     size_t done = n > 0 ? (size_t)n : 0;
     h2o_iovec_t *rest = bufs;
@@ -242,6 +248,20 @@ static void on_connect_timeout(h2o_timeout_entry_t *entry)
     finish(t, CURLE_OPERATION_TIMEDOUT);
 }
 
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    conn_t *conn = sock->data;
+    llg_h1_transfer_t *t = conn->t;
+    CURLcode result = llg_h1_tls_result(t->target->tls, err);
+    if (result != CURLE_OK) {
+        finish(t, result); /* closes the connection */
+        return;
+    }
+    if (t->timer.cb == on_connect_timeout)
+        h2o_timeout_unlink(&t->timer);
+    send_request(t, conn);
+}
+
 static void on_connect(h2o_socket_t *sock, const char *err)
 {
     conn_t *conn = sock->data;
@@ -258,11 +278,16 @@ static void on_connect(h2o_socket_t *sock, const char *err)
         finish(t, CURLE_COULDNT_CONNECT);
         return;
     }
-    if (t->timer.cb == on_connect_timeout)
-        h2o_timeout_unlink(&t->timer);
     int fd = h2o_socket_get_fd(sock), one = 1;
     if (fd >= 0)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (t->target->tls != NULL) {
+        /* timeouts.connect bounds the handshake too, as libcurl's */
+        llg_h1_tls_handshake(t->target->tls, sock, on_handshake);
+        return;
+    }
+    if (t->timer.cb == on_connect_timeout)
+        h2o_timeout_unlink(&t->timer);
     send_request(t, conn);
 }
 
@@ -543,6 +568,11 @@ static void on_read(h2o_socket_t *sock, const char *err)
 {
     conn_t *conn = sock->data;
     llg_h1_transfer_t *t = conn->t;
+    if (t->target->tls != NULL && !t->got_bytes && !t->reused && (err != NULL || sock->bytes_read == 0) &&
+        llg_h1_tls_refused(t->target->tls, err)) {
+        finish(t, CURLE_SSL_CONNECT_ERROR);
+        return;
+    }
     if (err != NULL) {
         t->eof = true;
         h2o_socket_read_stop(sock);
@@ -563,7 +593,7 @@ llg_h1_client_t *llg_h1_create(h2o_loop_t *loop, uint64_t connect_timeout_ms)
         return NULL;
     c->loop = loop;
     c->connect_ms = connect_timeout_ms;
-    static const char *const proxy_vars[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    static const char *const proxy_vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"};
     for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++) {
         const char *v = getenv(proxy_vars[i]);
         c->off = c->off || (v != NULL && v[0] != '\0');
@@ -574,13 +604,15 @@ llg_h1_client_t *llg_h1_create(h2o_loop_t *loop, uint64_t connect_timeout_ms)
     return c;
 }
 
-/* Splits http://host[:port][/path]: the host (brackets removed), port and
- * where the path starts. -1 when the URL is not of that form. */
-static int split_url(const char *url, char *host, uint16_t *port, const char **path)
+/* Splits http[s]://host[:port][/path]: whether TLS, the host (brackets
+ * removed), port and where the path starts. -1 when the URL is not of that
+ * form. */
+static int split_url(const char *url, bool *https, char *host, uint16_t *port, const char **path)
 {
-    if (strncmp(url, "http://", 7) != 0)
+    *https = strncmp(url, "https://", 8) == 0;
+    if (!*https && strncmp(url, "http://", 7) != 0)
         return -1;
-    const char *a = url + 7, *e = a + strcspn(a, "/?#");
+    const char *a = url + (*https ? 8 : 7), *e = a + strcspn(a, "/?#");
     if (memchr(a, '@', (size_t)(e - a)) != NULL || e == a)
         return -1;
     const char *h = a, *he;
@@ -596,7 +628,7 @@ static int split_url(const char *url, char *host, uint16_t *port, const char **p
             he = e;
         a = he;
     }
-    unsigned long p = 80;
+    unsigned long p = *https ? 443 : 80;
     if (a < e) {
         if (*a != ':' || a + 1 == e || e - a > 6)
             return -1;
@@ -626,20 +658,45 @@ bool llg_h1_takes(const llg_h1_client_t *c, const char *url)
     char host[HOST_MAX + 1];
     uint16_t port;
     const char *path;
-    return !c->off && split_url(url, host, &port, &path) == 0;
+    bool https;
+    return !c->off && split_url(url, &https, host, &port, &path) == 0;
 }
 
-static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port)
+llg_h1_tls_t *llg_h1_add_tls(llg_h1_client_t *c, const char *base_url, const llg_conf_tls_t *conf, const char *label, char *err,
+                             size_t errsize)
+{
+    char host[HOST_MAX + 1];
+    uint16_t port;
+    const char *path;
+    bool https;
+    if (split_url(base_url, &https, host, &port, &path) != 0 || !https) {
+        snprintf(err, errsize, "not an https:// URL this client serves");
+        return NULL;
+    }
+    llg_h1_tls_t **v = realloc(c->tls, (c->ntls + 1) * sizeof(*v));
+    if (v == NULL) {
+        snprintf(err, errsize, "out of memory");
+        return NULL;
+    }
+    c->tls = v;
+    llg_h1_tls_t *tls = llg_h1_tls_create(c->loop, host, port, conf, label, err, errsize);
+    if (tls != NULL)
+        c->tls[c->ntls++] = tls;
+    return tls;
+}
+
+static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port, llg_h1_tls_t *tls)
 {
     for (target_t *tg = c->targets; tg != NULL; tg = tg->next)
-        if (tg->port == port && strcmp(tg->host, host) == 0)
+        if (tg->port == port && tg->tls == tls && strcmp(tg->host, host) == 0)
             return tg;
     target_t *tg = calloc(1, sizeof(*tg));
     if (tg == NULL)
         return NULL;
     snprintf(tg->host, sizeof(tg->host), "%s", host);
+    tg->tls = tls;
     bool v6 = strchr(host, ':') != NULL;
-    if (port == 80)
+    if (port == (tls != NULL ? 443 : 80))
         snprintf(tg->authority, sizeof(tg->authority), v6 ? "[%s]" : "%s", host);
     else
         snprintf(tg->authority, sizeof(tg->authority), v6 ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
@@ -665,15 +722,16 @@ static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port)
     return tg;
 }
 
-llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, h2o_iovec_t lines, h2o_iovec_t body,
+llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t *tls, h2o_iovec_t lines, h2o_iovec_t body,
                                const llg_h1_callbacks_t *cb, void *ud)
 {
     char host[HOST_MAX + 1];
     uint16_t port;
     const char *path;
-    if (split_url(url, host, &port, &path) != 0)
+    bool https;
+    if (split_url(url, &https, host, &port, &path) != 0 || (https && tls == NULL))
         return NULL;
-    target_t *tg = get_target(c, host, port);
+    target_t *tg = get_target(c, host, port, https ? tls : NULL);
     llg_h1_transfer_t *t = tg != NULL ? calloc(1, sizeof(*t)) : NULL;
     if (t == NULL)
         return NULL;

@@ -1,10 +1,11 @@
 /*
- * server/h1_client.h: llmgate's own HTTP/1.1 client for cleartext (http://)
- * upstreams, on the worker's loop through h2o sockets. It does only what the
- * relay needs (one POST, the response relayed as it arrives, keep-alive
- * connections reused), in a fraction of libcurl's instructions per request
- * (docs/benchmarks.md, "Profiles"). TLS upstreams, HTTP/2 and proxies stay
- * with libcurl (curl_loop.h); llg_h1_takes() says which URLs come here.
+ * server/h1_client.h: llmgate's own HTTP/1.1 client for http:// and https://
+ * upstreams, on the worker's loop through h2o sockets (TLS: h1_tls.h). It
+ * does only what the relay needs (one POST, the response relayed as it
+ * arrives, keep-alive connections reused), in a fraction of libcurl's
+ * instructions per request (docs/benchmarks.md, "Profiles"). HTTP/2 and
+ * proxies stay with libcurl (curl_loop.h); llg_h1_takes() says which URLs
+ * come here.
  *
  * Contract, the same as curl_loop's so the relay treats both alike:
  * - callbacks never run inside llg_h1_post();
@@ -25,8 +26,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf/conf.h"
 #include "h2o.h"
 #include "server/h1_parse.h"
+#include "server/h1_tls.h"
 
 typedef struct llg_h1_client llg_h1_client_t;
 typedef struct llg_h1_transfer llg_h1_transfer_t;
@@ -44,17 +47,27 @@ typedef struct llg_h1_callbacks {
  * plus connect (0: none). */
 llg_h1_client_t *llg_h1_create(h2o_loop_t *loop, uint64_t connect_timeout_ms);
 
-/* Whether `url` is one this client serves: http://host[:port][/path], no
+/* Whether `url` is one this client serves: http[s]://host[:port][/path], no
  * user info. False for everything else, and for every URL when the
- * environment names a proxy (http_proxy, all_proxy), which libcurl honours. */
+ * environment names a proxy (http_proxy, https_proxy, all_proxy), which
+ * libcurl honours. */
 bool llg_h1_takes(const llg_h1_client_t *c, const char *url);
 
-/* Starts POSTing `body` to `url` (llg_h1_takes() must be true). `lines` are
- * header lines, each ending in CRLF, sent after Host and Content-Length; the
- * client copies them and wipes its copy when done (they may hold a key).
+/* Builds, once at the worker's start, the TLS context of a provider whose
+ * base URL is https:// (h1_tls.h); the client owns it. NULL, with the reason
+ * in err, when its files cannot be used. */
+llg_h1_tls_t *llg_h1_add_tls(llg_h1_client_t *c, const char *base_url, const llg_conf_tls_t *conf, const char *label, char *err,
+                             size_t errsize);
+
+/* Starts POSTing `body` to `url` (llg_h1_takes() must be true); an https://
+ * URL needs the context `tls` of its provider (llg_h1_add_tls), an http://
+ * one ignores it. Connections are kept per scheme, host, port and context.
+ * `lines` are header lines, each ending in CRLF, sent after Host and
+ * Content-Length; the client copies them and wipes its copy when done (they
+ * may hold a key).
  * `body` must stay valid until on_done or llg_h1_cancel(). NULL when out of
  * memory. */
-llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, h2o_iovec_t lines, h2o_iovec_t body,
+llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t *tls, h2o_iovec_t lines, h2o_iovec_t body,
                                const llg_h1_callbacks_t *cb, void *ud);
 
 /* Stops a transfer; its connection is closed, not reused. */

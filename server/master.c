@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "server/cluster.h"
+#include "server/h1_tls.h"
 #include "server/listener.h"
 #include "server/log.h"
 #include "server/worker.h"

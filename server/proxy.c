@@ -323,6 +323,13 @@ static void success_done(proxy_t *x, int status)
     proxy_finish(x);
 }
 
+/* libcurl's error text of the attempt; "" for the own client (which logs
+ * its own reason: libcurl's buffer belongs to another transfer then). */
+static const char *attempt_error(proxy_t *x)
+{
+    return x->via_h1 ? "" : llg_curl_error(x->app->curl);
+}
+
 /* A TLS failure before any answer (docs/security.md): the upstream's
  * certificate was refused, or ours, or the handshake failed. It is the
  * gateway's or the upstream's configuration, not the key's: no health change.
@@ -330,7 +337,7 @@ static void success_done(proxy_t *x, int status)
  * next provider of the chain is tried, else the client gets a 502. */
 static void tls_failed(proxy_t *x, CURLcode result, llg_curl_tls_failure_t kind)
 {
-    const char *why = llg_curl_error(x->app->curl);
+    const char *why = attempt_error(x);
     llg_warn("provider %s: TLS failure, the key is not blamed: %s", x->app->conf->providers[x->provider].name,
              why[0] != '\0' ? why : curl_easy_strerror(result));
     proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
@@ -348,7 +355,7 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
     x->last_tls = false;
-    llg_curl_tls_failure_t tls = llg_curl_tls_failure(result, llg_curl_error(x->app->curl));
+    llg_curl_tls_failure_t tls = llg_curl_tls_failure(result, attempt_error(x));
     if (tls != LLG_TLS_NONE && x->status == 0 && !x->upstream_started && !x->xl_failed) {
         tls_failed(x, result, tls);
         return;
@@ -381,7 +388,7 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
     if (result != CURLE_OK) {
         outcome = LLG_OUTCOME_NETWORK;
         x->last_was_timeout = result == CURLE_OPERATION_TIMEDOUT;
-        const char *why = llg_curl_error(x->app->curl);
+        const char *why = attempt_error(x);
         llg_warn("upstream %s: %s%s%s%s", x->app->conf->providers[x->provider].name, curl_easy_strerror(result),
                  why[0] != '\0' ? " (" : "", why, why[0] != '\0' ? ")" : "");
     } else {

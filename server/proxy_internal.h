@@ -69,6 +69,7 @@ typedef struct proxy {
     int last_status;       /* status of the last upstream answer; 0 none */
     bool last_was_timeout; /* the last attempt timed out */
     bool last_tls;         /* the last attempt failed in TLS (server/curl_tls.c) */
+    bool via_h1;           /* the attempt went through the own HTTP/1.1 client (its own log lines, no curl error text) */
 
     /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
     CURL *easy;

@@ -1,6 +1,7 @@
 /*
  * server/proxy_upstream.c: one upstream-client interface over libcurl and
- * llmgate's own HTTP/1.1 client (http:// upstreams, server/h1_client.h), and
+ * llmgate's own HTTP/1.1 client (http:// and https:// upstreams,
+ * server/h1_client.h), and
  * the reading of the upstream's answer (see proxy_internal.h): its status and
  * headers, its body or events into the client's buffer (through the egress
  * adapter's reader when translated), its error body, and the pause of the
@@ -352,14 +353,20 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
 {
     llg_app_t *app = x->app;
     const llg_conf_t *conf = app->conf;
-    if (app->h1 != NULL && llg_h1_takes(app->h1, url)) {
+    /* https:// comes here when its TLS context was built (not with
+     * LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 is libcurl's) */
+    bool https = strncmp(url, "https://", 8) == 0;
+    llg_h1_tls_t *tls = https ? app->h1_tls[p - conf->providers] : NULL;
+    if (app->h1 != NULL && (!https || tls != NULL) && llg_h1_takes(app->h1, url)) {
         proxy_header_lines(x, p, key, key_len, true);
-        x->h1 = llg_h1_post(app->h1, url, h2o_iovec_init(x->hbuf.data, x->hbuf.len), body, &h1_callbacks, x);
+        x->via_h1 = true;
+        x->h1 = llg_h1_post(app->h1, url, tls, h2o_iovec_init(x->hbuf.data, x->hbuf.len), body, &h1_callbacks, x);
         memset(x->hbuf.data, 0, x->hbuf.cap); /* the client has its own copy */
         x->hbuf.len = 0;
         x->attempts++;
         return x->h1 == NULL ? 1 : 0;
     }
+    x->via_h1 = false;
     CURL *easy = llg_curl_easy_get(app->curl);
     if (easy == NULL)
         return -1;
