@@ -13,6 +13,7 @@
 #include "server/h1_client.h"
 
 #include "server/h1_tls.h"
+#include "server/h1_url.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -28,7 +29,7 @@
 #define IDLE_MS    30000 /* an idle connection is closed after this */
 #define IDLE_MAX   1024  /* idle connections kept per target */
 #define MAX_ADDRS  4
-#define HOST_MAX   255
+#define HOST_MAX   LLG_H1_HOST_MAX
 
 typedef struct target {
     char host[HOST_MAX + 1]; /* without IPv6 brackets */
@@ -604,62 +605,13 @@ llg_h1_client_t *llg_h1_create(h2o_loop_t *loop, uint64_t connect_timeout_ms)
     return c;
 }
 
-/* Splits http[s]://host[:port][/path]: whether TLS, the host (brackets
- * removed), port and where the path starts. -1 when the URL is not of that
- * form. */
-static int split_url(const char *url, bool *https, char *host, uint16_t *port, const char **path)
-{
-    *https = strncmp(url, "https://", 8) == 0;
-    if (!*https && strncmp(url, "http://", 7) != 0)
-        return -1;
-    const char *a = url + (*https ? 8 : 7), *e = a + strcspn(a, "/?#");
-    if (memchr(a, '@', (size_t)(e - a)) != NULL || e == a)
-        return -1;
-    const char *h = a, *he;
-    if (*a == '[') {
-        h = a + 1;
-        he = memchr(h, ']', (size_t)(e - h));
-        if (he == NULL)
-            return -1;
-        a = he + 1;
-    } else {
-        he = memchr(a, ':', (size_t)(e - a));
-        if (he == NULL)
-            he = e;
-        a = he;
-    }
-    unsigned long p = *https ? 443 : 80;
-    if (a < e) {
-        if (*a != ':' || a + 1 == e || e - a > 6)
-            return -1;
-        p = 0;
-        for (const char *d = a + 1; d < e; d++) {
-            if (*d < '0' || *d > '9')
-                return -1;
-            p = p * 10 + (unsigned long)(*d - '0');
-        }
-        if (p == 0 || p > 65535)
-            return -1;
-    }
-    if (he == h || (size_t)(he - h) > HOST_MAX)
-        return -1;
-    for (const char *c = h; c < he; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
-            return -1;
-    memcpy(host, h, (size_t)(he - h));
-    host[he - h] = '\0';
-    *port = (uint16_t)p;
-    *path = e;
-    return 0;
-}
-
 bool llg_h1_takes(const llg_h1_client_t *c, const char *url)
 {
     char host[HOST_MAX + 1];
     uint16_t port;
     const char *path;
     bool https;
-    return !c->off && split_url(url, &https, host, &port, &path) == 0;
+    return !c->off && llg_h1_split_url(url, &https, host, &port, &path) == 0;
 }
 
 llg_h1_tls_t *llg_h1_add_tls(llg_h1_client_t *c, const char *base_url, const llg_conf_tls_t *conf, const char *label, char *err,
@@ -669,7 +621,7 @@ llg_h1_tls_t *llg_h1_add_tls(llg_h1_client_t *c, const char *base_url, const llg
     uint16_t port;
     const char *path;
     bool https;
-    if (split_url(base_url, &https, host, &port, &path) != 0 || !https) {
+    if (llg_h1_split_url(base_url, &https, host, &port, &path) != 0 || !https) {
         snprintf(err, errsize, "not an https:// URL this client serves");
         return NULL;
     }
@@ -729,7 +681,7 @@ llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t
     uint16_t port;
     const char *path;
     bool https;
-    if (split_url(url, &https, host, &port, &path) != 0 || (https && tls == NULL))
+    if (llg_h1_split_url(url, &https, host, &port, &path) != 0 || (https && tls == NULL))
         return NULL;
     target_t *tg = get_target(c, host, port, https ? tls : NULL);
     llg_h1_transfer_t *t = tg != NULL ? calloc(1, sizeof(*t)) : NULL;

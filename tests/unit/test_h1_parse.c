@@ -1,12 +1,14 @@
 /*
  * tests/unit/test_h1_parse.c: the upstream HTTP/1.1 response reader: heads
  * (status, fields, framing, keep-alive), refusals of malformed heads, and the
- * chunked decoder fed whole and cut at every byte.
+ * chunked decoder fed whole and cut at every byte; and the upstream URLs the
+ * client serves (server/h1_url.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/h1_parse.h"
+#include "server/h1_url.h"
 #include "tests/test.h"
 
 typedef struct fields {
@@ -222,6 +224,37 @@ TEST(chunked_refused)
     free(big);
 }
 
+TEST(split_urls)
+{
+    char host[LLG_H1_HOST_MAX + 1];
+    uint16_t port;
+    const char *path;
+    bool https;
+    CHECK_EQ_INT(llg_h1_split_url("http://h.example/v1", &https, host, &port, &path), 0);
+    CHECK(!https);
+    CHECK_EQ_STR(host, "h.example");
+    CHECK_EQ_INT(port, 80);
+    CHECK_EQ_STR(path, "/v1");
+    CHECK_EQ_INT(llg_h1_split_url("https://api.example.com/v1/chat", &https, host, &port, &path), 0);
+    CHECK(https);
+    CHECK_EQ_INT(port, 443);
+    CHECK_EQ_STR(path, "/v1/chat");
+    CHECK_EQ_INT(llg_h1_split_url("https://[::1]:8443", &https, host, &port, &path), 0);
+    CHECK(https);
+    CHECK_EQ_STR(host, "::1");
+    CHECK_EQ_INT(port, 8443);
+    CHECK_EQ_STR(path, "");
+    CHECK_EQ_INT(llg_h1_split_url("https://127.0.0.1:1/x", &https, host, &port, &path), 0);
+    CHECK_EQ_STR(host, "127.0.0.1");
+    CHECK_EQ_INT(port, 1);
+    static const char *const bad[] = {
+        "ftp://h/",     "https://",      "https://u:p@h/", "https://h:0/", "https://h:65536/",
+        "https://h:x/", "https://[::1/", "httpS://h/",     "https://h:/",  "https://a b/",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK_EQ_INT(llg_h1_split_url(bad[i], &https, host, &port, &path), -1);
+}
+
 int main(void)
 {
     RUN(head_with_length);
@@ -231,5 +264,6 @@ int main(void)
     RUN(head_refused);
     RUN(chunked_every_cut);
     RUN(chunked_refused);
+    RUN(split_urls);
     TEST_MAIN_END();
 }
