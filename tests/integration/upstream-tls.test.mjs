@@ -5,9 +5,13 @@
 // upstream closed its idle connections, the provider's tls: settings (ca_file
 // added or replacing the system's CAs, server_name, client certificate,
 // verify: false), and refused certificates (unknown CA, wrong name, expired):
-// a 502, one log line with the reason, and the key not blamed.
+// a 502, one log line with the reason, and the key not blamed. A raw TLS
+// upstream (node's tls, byte-exact answers) checks the stale-connection
+// retry, an idle connection closed by the upstream, and backpressure over TLS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import tls from 'node:tls';
 import { startGateway, startMock, request, waitFor } from './lib/harness.mjs';
 import { mkKey, rnd, gatewayYaml, chatBody, keyRows } from './lib/upstream.mjs';
 import { makePki, startTlsFront } from './lib/tls.mjs';
@@ -24,6 +28,76 @@ function provider(name, base, tls) {
   return { name, base, keys: P[name].keys, models: [`${name}-model`], extra };
 }
 
+// ---- the raw TLS upstream: its path's first segment names the case ------
+const ANSWER = JSON.stringify({
+  id: 'chatcmpl-raw', object: 'chat.completion', created: 1, model: 'raw',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'raw answer' }, finish_reason: 'stop' }],
+});
+const chunk = (t) => `${Buffer.byteLength(t).toString(16)}\r\n${t}\r\n`;
+const okAnswer = (sock) => sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${ANSWER.length}\r\n\r\n${ANSWER}`);
+// as in upstream-h1.test.mjs: longer than what the kernel's buffers can hold
+const sysMax = (f) => { try { return Number(fs.readFileSync(f, 'utf8').trim().split(/\s+/)[2]) || 0; } catch { return 0; } };
+const KERNEL_MAX = 2 * Math.max(sysMax('/proc/sys/net/ipv4/tcp_rmem'), 6 << 20) + 2 * Math.max(sysMax('/proc/sys/net/ipv4/tcp_wmem'), 4 << 20);
+const BIG_EVENTS = Math.ceil((KERNEL_MAX + (16 << 20)) / 2000);
+let bigUp;
+const CASES = {
+  // the second request on a connection is dropped unanswered
+  dropsecond: (sock, c) => { if (c.n === 2) sock.destroy(); else okAnswer(sock); },
+  // answers, then closes the idle connection after 30 ms
+  idleclose: (sock) => { okAnswer(sock); setTimeout(() => sock.destroy(), 30); },
+  // BIG_EVENTS events of ~2 KB, written as fast as the TLS socket drains
+  big: (sock) => {
+    const state = { written: 0, done: false };
+    bigUp = state;
+    sock.write('HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+    const pad = 'x'.repeat(2000);
+    let i = 0;
+    const pump = () => {
+      while (i < BIG_EVENTS) {
+        const d = JSON.stringify({ id: 'c', object: 'chat.completion.chunk', created: 1, model: 'raw',
+          choices: [{ index: 0, delta: { content: `${i}:${pad}` }, finish_reason: null }] });
+        const c = chunk(`data: ${d}\n\n`);
+        i++;
+        state.written += c.length;
+        if (!sock.write(c)) { sock.once('drain', pump); return; }
+      }
+      sock.write(chunk('data: [DONE]\n\n') + '0\r\n\r\n');
+      state.done = true;
+    };
+    pump();
+  },
+};
+const rawReqs = [];
+const rawClosed = new Set();
+let rawServer, rawConns = 0;
+
+function startRawTls({ cert, key }) {
+  rawServer = tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key), ALPNProtocols: ['http/1.1'] }, (sock) => {
+    const c = { id: ++rawConns, n: 0 };
+    let buf = Buffer.alloc(0);
+    sock.on('error', () => {});
+    sock.on('close', () => rawClosed.add(c.id));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const i = buf.indexOf('\r\n\r\n');
+        if (i < 0) return;
+        const head = buf.subarray(0, i).toString('latin1');
+        const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+        const len = m ? Number(m[1]) : 0;
+        if (buf.length < i + 4 + len) return;
+        buf = buf.subarray(i + 4 + len);
+        c.n++;
+        const name = head.split(' ')[1].split('/')[1];
+        rawReqs.push({ conn: c.id, nth: c.n, name });
+        CASES[name](sock, c);
+      }
+    });
+  });
+  return new Promise((resolve) => rawServer.listen(0, '127.0.0.1', () => resolve(rawServer.address().port)));
+}
+const rawOf = (name) => rawReqs.filter((r) => r.name === name);
+
 const chat = (name, extra = {}, tag = rnd()) =>
   request(gw.url('/v1/chat/completions'), { method: 'POST', body: chatBody(`${name}-model`, `hello ${tag}`, extra) });
 
@@ -38,8 +112,10 @@ before(async () => {
     front('sni', pki.wrongName), front('expired', pki.expired),
     front('mtls', { ...pki.server, requestCert: true, ca: pki.ca.cert }),
   ]);
+  const rawPort = await startRawTls(pki.server);
   const ca = { ca_file: pki.ca.cert };
   const providers = [
+    ...Object.keys(CASES).map((name) => provider(name, `https://127.0.0.1:${rawPort}/${name}`, ca)),
     provider('good', `${F.good.base}/v1`, ca),
     provider('ka', `${F.ka.base}/v1`, ca),
     provider('resume', `${F.resume.base}/v1`, ca),
@@ -62,10 +138,10 @@ before(async () => {
 });
 
 after(async () => {
-  if (process.env.DUMP_LOGS) console.error(gw?.logs());
   await gw?.stop();
   await mock?.stop();
   await Promise.all(Object.values(F).map((f) => f.close()));
+  rawServer?.close();
 });
 
 test('chat over TLS: non-stream and stream, by IP and by name', async () => {
@@ -175,4 +251,67 @@ test('verify: false accepts an unknown CA, with a warning at start', async () =>
   assert.match(gw.logs(), /provider noverify: tls\.verify is false/);
   assert.equal(gw.logs().match(/provider noverify: tls\.verify is false/g).length, 1, 'the warning is not once per provider');
   assert.doesNotMatch(gw.logs(), /provider good: tls\.verify is false/);
+});
+
+test('an idle TLS connection the upstream closed is not reused', async () => {
+  assert.equal((await chat('idleclose')).status, 200);
+  const first = rawOf('idleclose')[0];
+  await waitFor(() => rawClosed.has(first.conn), { what: 'the upstream to close the idle connection' });
+  const r = await chat('idleclose');
+  assert.equal(r.status, 200, r.text);
+  const q = rawOf('idleclose');
+  assert.equal(q.length, 2, 'no request was lost or sent twice');
+  assert.notEqual(q[0].conn, q[1].conn);
+});
+
+test('a reused TLS connection dropped without an answer: the request goes once more on a new connection', async () => {
+  assert.equal((await chat('dropsecond')).status, 200);
+  const r = await chat('dropsecond');
+  assert.equal(r.status, 200, r.text);
+  const q = rawOf('dropsecond');
+  const trace = JSON.stringify(q.map((x) => [x.conn, x.nth]));
+  assert.deepEqual(q.map((x) => x.nth), [1, 2, 1], trace);
+  assert.ok(q[2].conn > q[1].conn, trace);
+  const [k] = await keyRows(gw, ADMIN, 'dropsecond');
+  assert.equal(k.network, 0, `the retried request counted as a failure: ${JSON.stringify(k)}`);
+});
+
+test('backpressure over TLS: a client that stops reading stops the upstream reads; then every event arrives, in order', async () => {
+  const http = await import('node:http');
+  const body = JSON.stringify(chatBody('big-model', 'Hi', { stream: true }));
+  const res = await new Promise((resolve, reject) => {
+    const rq = http.request(gw.url('/v1/chat/completions'), {
+      method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+    }, resolve);
+    rq.on('error', reject);
+    rq.end(body);
+  });
+  assert.equal(res.statusCode, 200);
+  res.pause();
+  assert.ok(bigUp, 'the upstream got the request');
+  // the steady state: the upstream's progress stops for 1 s (or it finished)
+  let prev = -1, sameSince = performance.now();
+  await waitFor(() => {
+    if (bigUp.written !== prev) { prev = bigUp.written; sameSince = performance.now(); }
+    return bigUp.done || performance.now() - sameSince >= 1000;
+  }, { timeout: 60000, interval: 100, what: 'the upstream writes to stall or finish' });
+  assert.ok(!bigUp.done, `the upstream wrote all ${BIG_EVENTS} events: the gateway kept reading`);
+  let buf = '', n = 0, inOrder = true, done = false;
+  res.setEncoding('utf8');
+  res.on('data', (d) => {
+    buf += d;
+    let k;
+    while ((k = buf.indexOf('\n\n')) >= 0) {
+      const ev = buf.slice(0, k);
+      buf = buf.slice(k + 2);
+      if (ev === 'data: [DONE]') { done = true; continue; }
+      if (Number(JSON.parse(ev.slice(6)).choices[0].delta.content.split(':')[0]) !== n) inOrder = false;
+      n++;
+    }
+  });
+  res.resume();
+  await new Promise((resolve) => res.on('end', resolve));
+  assert.ok(done, 'the stream ends with [DONE]');
+  assert.equal(n, BIG_EVENTS);
+  assert.ok(inOrder, 'events lost, merged or out of order');
 });
