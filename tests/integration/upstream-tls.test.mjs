@@ -11,6 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import tls from 'node:tls';
 import { startGateway, startMock, request, waitFor } from './lib/harness.mjs';
 import { mkKey, rnd, gatewayYaml, chatBody, keyRows } from './lib/upstream.mjs';
@@ -314,4 +315,49 @@ test('backpressure over TLS: a client that stops reading stops the upstream read
   assert.ok(done, 'the stream ends with [DONE]');
   assert.equal(n, BIG_EVENTS);
   assert.ok(inOrder, 'events lost, merged or out of order');
+});
+
+// A TLS front that records the ALPN protocols each client offered.
+async function alpnFront(target, { cert, key }) {
+  const f = { offered: [] };
+  f.server = tls.createServer({
+    cert: fs.readFileSync(cert), key: fs.readFileSync(key),
+    ALPNCallback: ({ protocols }) => { f.offered.push(protocols); return protocols.includes('http/1.1') ? 'http/1.1' : undefined; },
+  }, (sock) => {
+    const up = net.connect(target, '127.0.0.1');
+    sock.pipe(up).pipe(sock);
+    const end = () => { sock.destroy(); up.destroy(); };
+    sock.on('error', end); up.on('error', end); sock.on('close', end); up.on('close', end);
+  });
+  f.server.on('tlsClientError', () => {});
+  await new Promise((resolve) => f.server.listen(0, '127.0.0.1', resolve));
+  f.port = f.server.address().port;
+  return f;
+}
+
+test('ALPN: the own client offers http/1.1 only; with LLMGATE_UPSTREAM_HTTP2=1 libcurl serves https:// (and offers h2)', async () => {
+  const front = await alpnFront(mock.port, pki.server);
+  const yaml = ({ port }) => gatewayYaml({
+    port, top: 'retry: {attempts: 1}',
+    providers: [{ name: 'alpn', base: `https://127.0.0.1:${front.port}/v1`, keys: [mkKey('alpn')], models: ['alpn-model'],
+      extra: { tls: `{ca_file: ${JSON.stringify(pki.ca.cert)}}` } }],
+  });
+  const ask = (g) => request(g.url('/v1/chat/completions'), { method: 'POST', body: chatBody('alpn-model') });
+  const own = await startGateway({ config: yaml });
+  try {
+    const r = await ask(own);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(front.offered, [['http/1.1']]);
+  } finally {
+    await own.stop();
+  }
+  const h2 = await startGateway({ config: yaml, env: { LLMGATE_UPSTREAM_HTTP2: '1' } });
+  try {
+    await ask(h2); // libcurl may or may not apply tls: yet: only its ClientHello matters here
+    assert.equal(front.offered.length, 2, JSON.stringify(front.offered));
+    assert.ok(front.offered[1].includes('h2'), `libcurl did not carry the request: ${JSON.stringify(front.offered)}`);
+  } finally {
+    await h2.stop();
+    front.server.close();
+  }
 });
