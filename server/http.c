@@ -223,6 +223,9 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
             degraded = 1;
         llg_strbuf_appendf(&b, "%s{\"name\":", i ? "," : "");
         llg_strbuf_append_json_string(&b, p->name, strlen(p->name));
+        /* tls: {verify: false} is shown where operators look */
+        if (p->tls.set && !p->tls.verify)
+            llg_strbuf_appends(&b, ",\"tls_verify\":false");
         llg_strbuf_appendf(&b, ",\"type\":\"%s\",\"auth\":\"%s\",\"keys\":{\"total\":%u,\"usable\":%u}}",
                            llg_provider_type_name(p->type),
                            p->auth == LLG_AUTH_POOL          ? "pool"

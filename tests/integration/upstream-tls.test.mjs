@@ -246,12 +246,16 @@ test('mutual TLS: works with client_certificate and client_key, 502 without', as
   assert.equal(k.network, 0, JSON.stringify(k));
 });
 
-test('verify: false accepts an unknown CA, with a warning at start', async () => {
+test('verify: false accepts an unknown CA, with a warning at start and in /health', async () => {
   const r = await chat('noverify');
   assert.equal(r.status, 200, r.text);
   assert.match(gw.logs(), /provider noverify: tls\.verify is false/);
   assert.equal(gw.logs().match(/provider noverify: tls\.verify is false/g).length, 1, 'the warning is not once per provider');
   assert.doesNotMatch(gw.logs(), /provider good: tls\.verify is false/);
+  const h = await request(gw.url('/health'));
+  const byName = Object.fromEntries(h.json.providers.map((p) => [p.name, p]));
+  assert.equal(byName.noverify.tls_verify, false, h.text);
+  assert.equal(byName.good.tls_verify, undefined, h.text);
 });
 
 test('an idle TLS connection the upstream closed is not reused', async () => {
