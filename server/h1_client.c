@@ -5,10 +5,10 @@
  * A target is one scheme, host:port and TLS context (a provider's settings)
  * with its resolved addresses (kept 60 s, as libcurl's DNS cache) and its
  * idle keep-alive connections (most recently used first), so cleartext and
- * TLS connections, or two providers' TLS settings, never mix. A transfer owns one connection while it runs. Body bytes are
- * decoded in place at the front of the socket's input buffer and handed to
- * on_data in one delivery per read, so the events of one upstream read leave
- * in one client write.
+ * TLS connections, or two providers' TLS settings, never mix. A transfer
+ * owns one connection while it runs. Body bytes are decoded in place at the
+ * front of the socket's input buffer and handed to on_data in one delivery
+ * per read, so the events of one upstream read leave in one client write.
  */
 #include "server/h1_client.h"
 

@@ -321,12 +321,16 @@ test('backpressure over TLS: a client that stops reading stops the upstream read
   assert.ok(inOrder, 'events lost, merged or out of order');
 });
 
-// A TLS front that records the ALPN protocols each client offered.
+// A TLS front that records the ALPN protocols each client offered, and the
+// SNI it sent.
 async function alpnFront(target, { cert, key }) {
-  const f = { offered: [] };
+  const f = { offered: [], sni: [] };
   f.server = tls.createServer({
     cert: fs.readFileSync(cert), key: fs.readFileSync(key),
-    ALPNCallback: ({ protocols }) => { f.offered.push(protocols); return protocols.includes('http/1.1') ? 'http/1.1' : undefined; },
+    ALPNCallback: ({ servername, protocols }) => {
+      f.offered.push(protocols);
+      f.sni.push(servername || null);
+      return protocols.includes('http/1.1') ? 'http/1.1' : undefined; },
   }, (sock) => {
     const up = net.connect(target, '127.0.0.1');
     sock.pipe(up).pipe(sock);
@@ -339,27 +343,32 @@ async function alpnFront(target, { cert, key }) {
   return f;
 }
 
-test('ALPN: the own client offers http/1.1 only; with LLMGATE_UPSTREAM_HTTP2=1 libcurl serves https:// (and offers h2)', async () => {
+test('ALPN and SNI: the own client offers http/1.1 only, and SNI for a name, not for an IP; with LLMGATE_UPSTREAM_HTTP2=1 libcurl serves https:// (and offers h2)', async () => {
   const front = await alpnFront(mock.port, pki.server);
   const yaml = ({ port }) => gatewayYaml({
     port, top: 'retry: {attempts: 1}',
-    providers: [{ name: 'alpn', base: `https://127.0.0.1:${front.port}/v1`, keys: [mkKey('alpn')], models: ['alpn-model'],
-      extra: { tls: `{ca_file: ${JSON.stringify(pki.ca.cert)}}` } }],
+    providers: ['127.0.0.1', 'localhost'].map((host, i) => ({
+      name: `alpn${i}`, base: `https://${host}:${front.port}/v1`, keys: [mkKey('alpn')], models: [`alpn${i}-model`],
+      extra: { tls: `{ca_file: ${JSON.stringify(pki.ca.cert)}}` },
+    })),
   });
-  const ask = (g) => request(g.url('/v1/chat/completions'), { method: 'POST', body: chatBody('alpn-model') });
+  const ask = (g, i = 0) => request(g.url('/v1/chat/completions'), { method: 'POST', body: chatBody(`alpn${i}-model`) });
   const own = await startGateway({ config: yaml });
   try {
-    const r = await ask(own);
-    assert.equal(r.status, 200, r.text);
-    assert.deepEqual(front.offered, [['http/1.1']]);
+    for (const i of [0, 1]) {
+      const r = await ask(own, i);
+      assert.equal(r.status, 200, r.text);
+    }
+    assert.deepEqual(front.offered, [['http/1.1'], ['http/1.1']]);
+    assert.deepEqual(front.sni, [null, 'localhost']);
   } finally {
     await own.stop();
   }
   const h2 = await startGateway({ config: yaml, env: { LLMGATE_UPSTREAM_HTTP2: '1' } });
   try {
     await ask(h2); // libcurl may or may not apply tls: yet: only its ClientHello matters here
-    assert.equal(front.offered.length, 2, JSON.stringify(front.offered));
-    assert.ok(front.offered[1].includes('h2'), `libcurl did not carry the request: ${JSON.stringify(front.offered)}`);
+    assert.equal(front.offered.length, 3, JSON.stringify(front.offered));
+    assert.ok(front.offered[2].includes('h2'), `libcurl did not carry the request: ${JSON.stringify(front.offered)}`);
   } finally {
     await h2.stop();
     front.server.close();
