@@ -18,7 +18,8 @@ import { mkKey, rnd, gatewayYaml, chatBody, keyRows } from './lib/upstream.mjs';
 import { makePki, startTlsFront } from './lib/tls.mjs';
 
 const ADMIN = `sk-admin-${rnd()}`;
-let pki, mock, gw;
+let pki, mock, gw, silent;
+const silentConns = [];
 const F = {}; // the TLS fronts
 const P = {}; // provider name -> {keys}
 
@@ -114,6 +115,9 @@ before(async () => {
     front('mtls', { ...pki.server, requestCert: true, ca: pki.ca.cert }),
   ]);
   const rawPort = await startRawTls(pki.server);
+  // accepts TCP connections and never answers the ClientHello
+  silent = net.createServer((sock) => { silentConns.push(sock); sock.on('error', () => {}); });
+  await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
   const ca = { ca_file: pki.ca.cert };
   const providers = [
     ...Object.keys(CASES).map((name) => provider(name, `https://127.0.0.1:${rawPort}/${name}`, ca)),
@@ -130,10 +134,11 @@ before(async () => {
     provider('expired', `${F.expired.base}/v1`, ca),
     provider('mtls', `${F.mtls.base}/v1`, { ...ca, client_certificate: pki.client.cert, client_key: pki.client.key }),
     provider('nocert', `${F.mtls.base}/v1`, ca),
+    provider('silent', `https://127.0.0.1:${silent.address().port}/v1`, ca),
   ];
   gw = await startGateway({
     config: ({ port }) => gatewayYaml({
-      port, top: `admin_token: ${ADMIN}\nretry: {attempts: 1}\ntimeouts: {ping: 0}`, providers,
+      port, top: `admin_token: ${ADMIN}\nretry: {attempts: 1}\ntimeouts: {ping: 0, connect: 1s}`, providers,
     }),
   });
 });
@@ -143,6 +148,8 @@ after(async () => {
   await mock?.stop();
   await Promise.all(Object.values(F).map((f) => f.close()));
   rawServer?.close();
+  for (const s of silentConns) s.destroy();
+  silent?.close();
 });
 
 test('chat over TLS: non-stream and stream, by IP and by name', async () => {
@@ -373,4 +380,14 @@ test('ALPN and SNI: the own client offers http/1.1 only, and SNI for a name, not
     await h2.stop();
     front.server.close();
   }
+});
+
+test('timeouts.connect bounds the TLS handshake: an upstream that never answers it gets a 504', async () => {
+  const t0 = performance.now();
+  const r = await chat('silent');
+  const ms = performance.now() - t0;
+  assert.equal(r.status, 504, r.text);
+  assert.ok(silentConns.length >= 1, 'no TCP connection was made');
+  assert.ok(ms < 8000, `the handshake was waited on for ${Math.round(ms)} ms (connect timeout 1 s)`);
+  await gw.waitLog(/upstream silent: Timeout was reached/);
 });
