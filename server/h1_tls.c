@@ -217,7 +217,9 @@ bool llg_h1_tls_refused(const llg_h1_tls_t *tls, const char *err)
      * before that read */
     unsigned long e = ERR_peek_last_error();
     bool alert = e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
-    if (!alert && err != h2o_socket_error_ssl_decode)
+    /* only right after a decode (err NULL or a decode error): an end of
+     * stream (h2o's I/O error) decoded nothing, and the queue may be stale */
+    if (!(err == NULL && alert) && err != h2o_socket_error_ssl_decode)
         return false;
     llg_warn("upstream TLS: the upstream refused the connection: %s (provider %s, host %s)", ssl_reason(), tls->label, tls->host);
     ERR_clear_error();
