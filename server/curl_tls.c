@@ -18,7 +18,7 @@
 
 struct llg_curl_tls {
     const llg_conf_tls_t *conf; /* NULL: nothing to apply (no tls:, or not https://) */
-    STACK_OF(X509) * extra;     /* ca: add: the CA certificates of ca_file */
+    X509_STORE *store;          /* ca: add: the system's CAs and ca_file's, built once per worker */
     char *from, *to;            /* server_name: "https://host:port" becomes "https://server_name:port" */
     struct curl_slist *connect_to;
 };
@@ -74,6 +74,27 @@ static STACK_OF(X509) * read_cas(const char *path, const char *provider)
     return s;
 }
 
+/* The system's CAs (OpenSSL's default file and directory) plus ca_file's:
+ * loaded once, shared by every connection of the provider on this worker
+ * (loading a 200 KB bundle per TLS connection would stall the loop). */
+static X509_STORE *build_store(const char *path, const char *provider)
+{
+    STACK_OF(X509) *extra = read_cas(path, provider);
+    X509_STORE *store = extra != NULL ? X509_STORE_new() : NULL;
+    if (store != NULL && X509_STORE_set_default_paths(store) == 1) {
+        for (int i = 0; i < sk_X509_num(extra); i++)
+            X509_STORE_add_cert(store, sk_X509_value(extra, i)); /* a duplicate is not an error */
+    } else if (store != NULL) {
+        llg_error("provider %s: tls.ca_file: cannot load the system's CA certificates", provider);
+        X509_STORE_free(store);
+        store = NULL;
+    }
+    ERR_clear_error();
+    if (extra != NULL)
+        sk_X509_pop_free(extra, X509_free);
+    return store;
+}
+
 static void setup_server_name(struct llg_curl_tls *t, const llg_conf_provider_t *p)
 {
     char host[512], line[1200];
@@ -108,7 +129,7 @@ struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf)
             continue;
         t->conf = &p->tls;
         if (p->tls.ca_file != NULL && !p->tls.ca_replace)
-            t->extra = read_cas(p->tls.ca_file, p->name);
+            t->store = build_store(p->tls.ca_file, p->name);
         if (p->tls.server_name != NULL)
             setup_server_name(t, p);
     }
@@ -120,8 +141,7 @@ void llg_curl_tls_destroy(struct llg_curl_tls *all, size_t count)
     if (all == NULL)
         return;
     for (size_t i = 0; i < count; i++) {
-        if (all[i].extra != NULL)
-            sk_X509_pop_free(all[i].extra, X509_free);
+        X509_STORE_free(all[i].store);
         free(all[i].from);
         free(all[i].to);
         curl_slist_free_all(all[i].connect_to);
@@ -129,17 +149,14 @@ void llg_curl_tls_destroy(struct llg_curl_tls *all, size_t count)
     free(all);
 }
 
-/* ca: add: the system's bundle stays (curl loaded it) and ca_file's
- * certificates join it, in this connection's own store (the CA cache is off
- * for these transfers, so the store is never shared with another provider). */
+/* ca: add: the connection verifies against the provider's own store (the
+ * system's CAs and ca_file's, built once); curl's cached store, shared by
+ * other providers, is left as it is. */
 static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
 {
     (void)easy;
     const struct llg_curl_tls *t = userp;
-    X509_STORE *store = SSL_CTX_get_cert_store(ssl_ctx);
-    for (int i = 0; i < sk_X509_num(t->extra); i++)
-        X509_STORE_add_cert(store, sk_X509_value(t->extra, i)); /* a duplicate is not an error */
-    ERR_clear_error();
+    SSL_CTX_set1_cert_store(ssl_ctx, t->store);
     return CURLE_OK;
 }
 
@@ -166,8 +183,7 @@ const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CUR
     } else if (c->ca_file != NULL && c->ca_replace) {
         curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
-    } else if (t->extra != NULL) {
-        curl_easy_setopt(easy, CURLOPT_CA_CACHE_TIMEOUT, 0L);
+    } else if (t->store != NULL) {
         curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
         curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)t);
     }
