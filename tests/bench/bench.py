@@ -501,6 +501,245 @@ def make_portkey(cfg, work, mock_port, key="portkey", pin=CORE_GW):
     return c
 
 
+# ---------------------------------------------------------------- https
+# The HTTPS-upstream scenario (issue 17): the upstream is nginx behind TLS
+# (a certificate of a private CA made here with openssl) answering a fixed
+# chat completion; h2o, nginx and llmgate (its default upstream client and
+# LLMGATE_UPSTREAM_CLIENT=curl) in front of it, each verifying the upstream
+# against that CA, keep-alive to the upstream everywhere. The upstream nginx
+# listens on one port per contender and logs `$msec $server_port $connection
+# $connection_requests` of every request: a line with $connection_requests 1
+# is a TLS connection opened by that contender.
+HTTPS_SECTION = "## HTTPS upstreams"
+HTTPS_ROWS = [
+    ("s_direct", "upstream direct (TLS)"),
+    ("s_h2o", "h2o proxy, `proxy.ssl.verify-peer: ON`"),
+    ("s_nginx", "nginx, `proxy_ssl_verify on`"),
+    ("s_llmgate", "llmgate, default upstream client"),
+    ("s_llmgate_curl", "llmgate, `LLMGATE_UPSTREAM_CLIENT=curl`"),
+]
+HTTPS_ANSWER = ('{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench",'
+                '"choices":[{"index":0,"message":{"role":"assistant","content":"Hello, benchmark!"},'
+                '"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}')
+
+
+def make_ca(d):
+    """a private CA and the upstream's certificate (ECDSA P-256; SAN
+    DNS:localhost and IP:127.0.0.1) signed by it; returns (ca.pem, cert, key)"""
+    os.makedirs(d, exist_ok=True)
+    ca, cakey = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    crt, key, csr = os.path.join(d, "upstream.pem"), os.path.join(d, "upstream.key"), os.path.join(d, "upstream.csr")
+    ext = os.path.join(d, "upstream.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for cmd in (["openssl", "req", "-x509", *ec, "-keyout", cakey, "-out", ca, "-days", "2",
+                 "-subj", "/CN=llmgate bench private CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                ["openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+                ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial",
+                 "-out", crt, "-days", "2", "-extfile", ext]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd[:3])}: {r.stderr.strip()[-300:]}")
+    return ca, crt, key
+
+
+def start_tls_upstream(cfg, work, ports, crt, key, pin=CORE_LOAD):
+    """nginx on 127.0.0.1 behind TLS, one listening port per contender,
+    answering HTTPS_ANSWER to every request; returns (process, access log)"""
+    d = os.path.join(work, "tls-upstream")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    alog = os.path.join(d, "access.log")
+    listens = "\n".join(f"    listen 127.0.0.1:{p} ssl backlog=4096;" for p in ports)
+    if has_ipv6_loopback():
+        # h2o goes to https://localhost:PORT/ (2.2.5 checks no IP address
+        # in a certificate), and localhost may be ::1
+        listens += "\n" + "\n".join(f"    listen [::1]:{p} ssl backlog=4096;" for p in ports)
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+master_process on;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 16000; }}
+http {{
+  log_format conns '$msec $server_port $connection $connection_requests';
+  access_log {alog} conns buffer=256k flush=1s;
+  client_body_temp_path {d}/body;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  ssl_certificate {crt};
+  ssl_certificate_key {key};
+  ssl_session_cache shared:bench:4m;
+  server {{
+{listens}
+    default_type application/json;
+    location / {{
+      return 200 '{HTTPS_ANSWER}';
+    }}
+  }}
+}}
+""")
+    cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.nginx, "-c", conf, "-p", d, "-e", f"{d}/error.log"]
+    p = PROCS.start(cmd, os.path.join(work, "tls-upstream.log"))
+    return p, alog
+
+
+def has_ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            s.bind(("::1", 0))
+            return True
+        finally:
+            s.close()
+    except OSError:
+        return False
+
+
+class HttpsContender(Contender):
+    def __init__(self, key, label):
+        super().__init__(key, label, key)
+        self.up_port = None  # its own listening port on the upstream
+        self.scheme = "http"
+        self.env = None
+
+    def url(self, h2c=False):
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.path}"
+
+    def ready(self):
+        if self.scheme == "https":
+            return True
+        return http_ok(self.port, "POST", self.path, self.ready_body, self.headers)
+
+
+def make_https(cfg, work, key, up_port, ca, tag=""):
+    """one contender of the HTTPS scenario in front of the upstream's port
+    up_port (its process started; not yet ready)"""
+    label = dict(HTTPS_ROWS)[key]
+    c = HttpsContender(key, label)
+    c.up_port = up_port
+    if key == "s_direct":
+        c.port, c.scheme = up_port, "https"
+        return c
+    c.port = free_port()
+    name = key + tag
+    d = os.path.join(work, name)
+    os.makedirs(d, exist_ok=True)
+    pin = ["taskset", "-c", CORE_GW]
+    if key == "s_h2o":
+        conf = os.path.join(d, "h2o.conf")
+        with open(conf, "w") as f:
+            f.write(f"""listen:
+  host: 127.0.0.1
+  port: {c.port}
+num-threads: 1
+max-connections: 20000
+error-log: {d}/error.log
+pid-file: {d}/h2o.pid
+user: root
+hosts:
+  default:
+    paths:
+      /:
+        proxy.reverse.url: https://localhost:{up_port}/
+        proxy.ssl.verify-peer: ON
+        proxy.ssl.cafile: {ca}
+        proxy.timeout.keepalive: 60000
+        proxy.timeout.io: 60000
+""")
+        cmd = pin + [cfg.h2o, "-c", conf]
+    elif key == "s_nginx":
+        conf = os.path.join(d, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes 1;
+daemon off;
+master_process on;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+worker_rlimit_nofile 20000;
+events {{ worker_connections 16000; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  keepalive_requests 100000000;
+  keepalive_timeout 75s;
+  upstream tls_up {{
+    server 127.0.0.1:{up_port};
+    keepalive 1024;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+  }}
+  server {{
+    listen 127.0.0.1:{c.port} backlog=4096;
+    location / {{
+      proxy_pass https://tls_up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_ssl_verify on;
+      proxy_ssl_trusted_certificate {ca};
+      proxy_ssl_name localhost;
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;
+    }}
+  }}
+}}
+""")
+        cmd = pin + [cfg.nginx, "-c", conf, "-p", d, "-e", f"{d}/error.log"]
+    else:
+        conf = os.path.join(d, "llmgate.yaml")
+        with open(conf, "w") as f:
+            f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
+                    f"workers: 1\n"
+                    f"providers: [{{name: up, type: openai, base_url: \"https://127.0.0.1:{up_port}/v1\", "
+                    f"keys: [sk-bench], models: [\"*\"], tls: {{ca_file: \"{ca}\"}}}}]\n"
+                    # one key: a cell whose upstream connections time out
+                    # would otherwise cool it for 30 s and more (every later
+                    # cell a 429); 1 s keeps the cells independent
+                    f"keys: {{cooldown: 1, max_cooldown: 1}}\n")
+        cmd = pin + [cfg.llmgate, "-c", conf]
+        env = dict(os.environ)
+        env.pop("LLMGATE_UPSTREAM_CLIENT", None)
+        if key == "s_llmgate_curl":
+            env["LLMGATE_UPSTREAM_CLIENT"] = "curl"
+        c.env = env
+    c.proc = PROCS.start(cmd, os.path.join(work, f"{name}.log"), env=c.env)
+    return c
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def read_log_us(path, t_from_us=0):
+    """h2load --log-file: (start µs since the epoch, status, µs) per request"""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    try:
+                        st, code, us = int(parts[0]), int(parts[1]), int(parts[2])
+                    except ValueError:
+                        continue
+                    if st >= t_from_us:
+                        out.append((st, code, us))
+    except OSError:
+        pass
+    return out
+
+
 # ---------------------------------------------------------------- cluster
 # The cluster scenario (docs/cluster.md): llmgate without `cluster:`, with
 # `cluster:` and Redis up, and three instances sharing one Redis; the
@@ -854,9 +1093,9 @@ class Bench:
         return rec
 
     def gw_pids(self, c):
-        if c.key == "direct" or c.key == "direct2":
+        if c.key in ("direct", "direct2", "s_direct"):
             return []
-        if c.key.startswith("h2o"):
+        if c.key.startswith(("h2o", "s_h2o")):
             return h2o_pids(c)
         return c.pids()
 
@@ -1127,6 +1366,10 @@ class Bench:
         else:
             log("cluster (Redis): skipped, no redis-server")
 
+        # 11. HTTPS upstreams (h2o, nginx, llmgate twice; nginx behind TLS)
+        log("HTTPS upstreams")
+        self.run_https()
+
     def run_protocols(self):
         """the protocol rows: one mock (core 0), llmgate with an openai
         provider, llmgate with an anthropic provider and, with --before, the
@@ -1197,6 +1440,134 @@ class Bench:
             PROCS.stop(g.proc)
         PROCS.stop(mock)
         self.proto_labels = {c.key: c.label for c in routes}
+
+    def h2load_s(self, c, conns, dur, warm, logfile=None, n_req=None):
+        """h2load over HTTP/1.1 (keep-alive; TLS for the upstream itself) to
+        c: conns connections for dur s after warm s; with logfile, p50/p99 of
+        the requests started after the warm-up (h2load --log-file). With
+        n_req: n_req requests in all instead of a duration (every one is
+        answered before h2load ends). Keeps the
+        wall-clock window of the measurement for the upstream's access log."""
+        if logfile and os.path.exists(logfile):
+            os.unlink(logfile)
+        args = [*self.client_pin(), "h2load", "--h1", "-t", "1", "-c", str(conns),
+                *(["-n", str(n_req)] if n_req else ["-D", f"{int(dur * 1000)}ms"]),
+                "-d", os.path.join(self.work, "body.json"), "-H", "content-type: application/json"]
+        if warm:
+            args += ["--warm-up-time", f"{int(warm * 1000)}ms"]
+        if logfile:
+            args += ["--log-file", logfile]
+        args.append(c.url())
+        t0 = time.time()
+        rc, out, err = run_client(args, timeout=dur + warm + 60)
+        t1 = time.time()
+        res = {"errors": 0, "win_from": t0 + warm, "win_to": t1}
+        m = re.search(r"finished in ([\d.]+)(?:ms|s), ([\d.]+) req/s", out)
+        m2 = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                       r"(\d+) errored, (\d+) timeout", out)
+        m3 = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        if not (m and m2 and m3):
+            return {"errors": 1, "first_error": f"h2load rc={rc}: {(out + err).strip()[-300:]}", **res}
+        res["rps"] = float(m.group(2))
+        res["done"], res["succeeded"] = int(m2.group(3)), int(m2.group(4))
+        # h2load counts a non-2xx answer as failed too
+        res["errors"] = max(int(m2.group(5)) + int(m2.group(6)) + int(m2.group(7)), sum(int(m3.group(i)) for i in (2, 3, 4)))
+        if res["errors"]:
+            res["first_error"] = " ".join(l for l in out.splitlines() if l.startswith(("requests:", "status codes:")))
+        if logfile:
+            xs = read_log_us(logfile, int((t0 + warm) * 1e6))
+            lat = [us for _, code, us in xs if 200 <= code < 300]
+            res["n_lat"] = len(lat)
+            res["p50_us"], res["p99_us"] = pctl(lat, 50), pctl(lat, 99)
+            res["max_us"] = max(lat) if lat else None
+        return res
+
+    def run_https(self):
+        """the HTTPS-upstream scenario (docs/benchmarks.md, "HTTPS
+        upstreams"): nginx behind TLS on core 0 as the upstream (one port per
+        contender), h2o, nginx and llmgate twice (default upstream client and
+        LLMGATE_UPSTREAM_CLIENT=curl) on core 1, h2load on core 0; latency at
+        concurrency 1, throughput at cfg.s_conc connections, a cold start
+        (fresh process, at once 32 connections), and the TLS connections each
+        contender opened to the upstream (its access log)"""
+        cfg = self.cfg
+        self.pinned_now = True
+        self.sample_load_pss = False
+        d = os.path.join(self.work, "https")
+        ca, crt, key = make_ca(os.path.join(d, "pki"))
+        ports = {k: free_port() for k, _ in HTTPS_ROWS}
+        up, alog = start_tls_upstream(cfg, d, list(ports.values()), crt, key)
+        for _ in range(3000):
+            if all(port_open(p) for p in ports.values()):
+                break
+            if up.poll() is not None:
+                raise RuntimeError(f"the TLS upstream (nginx) exited; see {d}/tls-upstream/error.log")
+            time.sleep(0.01)
+        time.sleep(0.1)
+        up_pids = [up.pid] + children_of(up.pid)
+        self.mock_pids = up_pids
+        cs = [make_https(cfg, d, k, ports[k], ca) for k, _ in HTTPS_ROWS]
+        for c in cs:
+            c.mock_pid, c.pinned = up_pids[-1], True
+        self.contenders = cs
+        for c in cs:
+            c.wait_ready()
+        log("https: " + ", ".join(f"{c.key}:{c.port}" for c in cs) + f", upstream (TLS): {up.pid}")
+        for c in cs:  # warm-up; the first TLS connections
+            self.h2load_s(c, 8, cfg.warm, 0)
+        logf = os.path.join(d, "h2load-requests.log")
+        cold_keys = ["s_h2o", "s_nginx", "s_llmgate", "s_llmgate_curl"]
+        for rep in range(cfg.reps):
+            log(f"https, repetition {rep + 1} of {cfg.reps}")
+            for c in cs:
+                self.cell("s_lat1", c, {"rep": rep}, lambda c=c: self.h2load_s(c, 1, cfg.lat_dur, cfg.lat_warm, logf),
+                          retry=False)
+            for n in cfg.s_conc:
+                for c in cs:
+                    self.cell("s_tput", c, {"rep": rep, "conns": n},
+                              lambda c=c, n=n: self.h2load_s(c, n, cfg.tput_dur, cfg.lat_warm), retry=False)
+            # cold start: a fresh process, and as soon as its port accepts,
+            # 32 connections at once
+            for k in cold_keys:
+                c = make_https(cfg, d, k, ports[k], ca, tag=f"-cold{rep}")
+                c.mock_pid, c.pinned = up_pids[-1], True
+                t0 = time.monotonic()
+                while not port_open(c.port):
+                    if c.proc.poll() is not None or time.monotonic() - t0 > 30:
+                        raise RuntimeError(f"{c.label} (cold start) did not listen; see its log")
+                    time.sleep(0.002)
+                rec = self.cell("s_cold", c, {"rep": rep, "conns": 32, "listen_ms": round((time.monotonic() - t0) * 1000, 1)},
+                                lambda c=c: self.h2load_s(c, 32, 60, 0, logf, n_req=cfg.s_cold_n), retry=False)
+                PROCS.stop(c.proc)
+        # the upstream's access log: every cell's requests and the TLS
+        # connections opened (first request on a connection), per contender
+        time.sleep(1.3)  # flush=1s
+        PROCS.stop(up)
+        for c in cs:
+            if c.proc is not None:
+                PROCS.stop(c.proc)
+        lines = []
+        try:
+            with open(alog) as f:
+                for line in f:
+                    p = line.split()
+                    if len(p) == 4:
+                        lines.append((float(p[0]), int(p[1]), int(p[3])))
+        except OSError:
+            pass
+        for phase in ("s_lat1", "s_tput", "s_cold"):
+            for k, recs in self.r.get(phase, {}).items():
+                for rec in recs:
+                    if "win_from" not in rec:
+                        continue
+                    sel = [x for x in lines if x[1] == ports[k] and rec["win_from"] <= x[0] <= rec["win_to"] + 0.05]
+                    rec["up_reqs"] = len(sel)
+                    rec["up_opens"] = sum(1 for x in sel if x[2] == 1)
+                    self.raw.write(json.dumps({"phase": phase + "_upstream", "contender": k, "rep": rec.get("rep"),
+                                               "conns": rec.get("conns"), "up_reqs": rec["up_reqs"],
+                                               "up_opens": rec["up_opens"]}) + "\n")
+        self.raw.flush()
+        self.https_labels = {c.key: c.label for c in cs}
 
     def run_cluster(self):
         """the cluster scenario (docs/benchmarks.md, "Cluster (Redis)"): one
@@ -2388,6 +2759,210 @@ def finish_cluster(b, cfg, mach, vers, date, write):
     print(sec)
 
 
+def https_summary(r, labels, conc):
+    """per row: medians over the repetitions; ratios to h2o = median of the
+    per-repetition ratios; upstream connections opened per 10,000 requests
+    summed over the repetitions"""
+    def recs(phase, k, **kw):
+        return [x for x in r.get(phase, {}).get(k, []) if all(x.get(a) == b for a, b in kw.items())]
+
+    def per_rep(phase, k, field, **kw):
+        return {x["rep"]: x.get(field) for x in recs(phase, k, **kw) if x.get(field) is not None and not x.get("errors")}
+
+    def per10k(xs):
+        reqs = sum(x.get("up_reqs", 0) for x in xs)
+        return round(10000 * sum(x.get("up_opens", 0) for x in xs) / reqs, 2) if reqs else None
+
+    s = {}
+    h2o_p50 = per_rep("s_lat1", "s_h2o", "p50_us")
+    dir_p50 = per_rep("s_lat1", "s_direct", "p50_us")
+    for k in labels:
+        e = {}
+        p50, p99 = per_rep("s_lat1", k, "p50_us"), per_rep("s_lat1", k, "p99_us")
+        e["p50_us"], e["p99_us"] = med(p50.values()), med(p99.values())
+        e["rps1"] = med(per_rep("s_lat1", k, "rps").values())
+        if k != "s_direct":
+            added = {i: p50[i] - dir_p50[i] for i in p50 if i in dir_p50}
+            e["added_us"] = med(added.values())
+            h2o_added = {i: h2o_p50[i] - dir_p50[i] for i in h2o_p50 if i in dir_p50}
+            rs = [added[i] / h2o_added[i] for i in added if i in h2o_added and h2o_added[i] > 0]
+            e["added_x_h2o"] = med(rs)
+        e["opens10k"] = {"1": per10k(recs("s_lat1", k))}
+        e["tput"], e["tput_x_h2o"] = {}, {}
+        h1, k1 = per_rep("s_lat1", "s_h2o", "rps"), per_rep("s_lat1", k, "rps")
+        e["tput_x_h2o"]["1"] = med([k1[i] / h1[i] for i in k1 if h1.get(i)])
+        e["tput"]["1"] = e["rps1"]
+        for n in conc:
+            kn, hn = per_rep("s_tput", k, "rps", conns=n), per_rep("s_tput", "s_h2o", "rps", conns=n)
+            e["tput"][str(n)] = med(kn.values())
+            e["tput_x_h2o"][str(n)] = med([kn[i] / hn[i] for i in kn if hn.get(i)])
+            e["opens10k"][str(n)] = per10k(recs("s_tput", k, conns=n))
+        cold = recs("s_cold", k)
+        if cold:
+            e["cold_p99_us"] = med([x.get("p99_us") for x in cold])
+            e["cold_p99_max_us"] = max((x.get("p99_us") for x in cold if x.get("p99_us") is not None), default=None)
+            e["cold_max_us"] = med([x.get("max_us") for x in cold])
+            e["cold_rps"] = med([x.get("rps") for x in cold])
+            e["cold_opens"] = med([x.get("up_opens") for x in cold])
+            e["cold_listen_ms"] = med([x.get("listen_ms") for x in cold])
+            e["cold_errors"] = sum(x.get("errors", 0) for x in cold)
+        e["errors"] = sum(x.get("errors", 0) for ph in ("s_lat1", "s_tput") for x in recs(ph, k))
+        s[k] = e
+    return s
+
+
+def https_targets(s, conc):
+    """issue 17's goals, for each llmgate row"""
+    t = []
+    for k in ("s_llmgate", "s_llmgate_curl"):
+        e = s.get(k)
+        if not e:
+            continue
+        name = "default client" if k == "s_llmgate" else "curl"
+        for n in ["1"] + [str(x) for x in conc]:
+            v = e["tput_x_h2o"].get(n)
+            t.append((f"throughput at {n} connection{'s' if n != '1' else ''} ({name})", "≥ 0.90× h2o",
+                      rfmt(v), "?" if v is None else ("pass" if v >= 0.9 else "FAIL")))
+        v = e.get("added_x_h2o")
+        t.append((f"added latency at concurrency 1, p50 ({name})", "≤ 1.10× h2o's", rfmt(v),
+                  "?" if v is None else ("pass" if v <= 1.10 else "FAIL")))
+        v = e.get("cold_p99_max_us")
+        t.append((f"p99 at 32 connections from a cold start, worst repetition ({name})", "≤ 10 ms",
+                  "–" if v is None else f"{v / 1000:.2f} ms", "?" if v is None else ("pass" if v <= 10000 else "FAIL")))
+    return t
+
+
+def https_tables(r, labels, cfg, foreign=None):
+    conc = cfg.s_conc
+    s = https_summary(r, labels, conc)
+    ns = ["1"] + [str(n) for n in conc]
+    out = []
+
+    def us(v):
+        return "–" if v is None else f"{v:,.0f}"
+
+    out.append("### Targets (issue 17)\n")
+    out.append("| goal | target | this run | |")
+    out.append("|---|---|---|---|")
+    for name, goal, val, res in https_targets(s, conc):
+        out.append(f"| {name} | {goal} | {val} | {res} |")
+    out.append("")
+    out.append("### Throughput (requests/s, h2load `--h1`, medians; × h2o: median of the per-repetition ratios)\n")
+    out.append("| | " + " | ".join(f"{n} conn{'s' if n != '1' else ''}" for n in ns) + " |")
+    out.append("|---|" + "---|" * len(ns))
+    for k, label in labels.items():
+        cells = []
+        for n in ns:
+            v, x = s[k]["tput"].get(n), s[k]["tput_x_h2o"].get(n)
+            cells.append(("–" if v is None else f"{v:,.0f}") + ("" if k in ("s_h2o",) or x is None else f" ({rfmt(x)})"))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("### Latency at concurrency 1 (µs, h2load `-c 1`, per-request log; added = row − upstream direct)\n")
+    out.append("| | p50 | p99 | added p50 | added × h2o |")
+    out.append("|---|---|---|---|---|")
+    for k, label in labels.items():
+        e = s[k]
+        out.append(f"| {label} | {us(e['p50_us'])} | {us(e['p99_us'])} | {us(e.get('added_us'))} | "
+                   f"{rfmt(e.get('added_x_h2o')) if k not in ('s_direct', 's_h2o') else '–'} |")
+    out.append("")
+    out.append("### Cold start: a fresh process, 32 connections as soon as its port accepts "
+               f"({cfg.s_cold_n:,} requests, no warm-up; µs; medians over the repetitions)\n")
+    out.append("| | p99 (median) | p99 (worst repetition) | max (median) | requests/s | "
+               "upstream TLS connections opened | errors |")
+    out.append("|---|---|---|---|---|---|---|")
+    for k, label in labels.items():
+        e = s[k]
+        if "cold_p99_us" not in e:
+            continue
+        out.append(f"| {label} | {us(e['cold_p99_us'])} | {us(e['cold_p99_max_us'])} | {us(e['cold_max_us'])} | "
+                   f"{us(e['cold_rps'])} | "
+                   f"{e['cold_opens'] if e['cold_opens'] is not None else '–'} | "
+                   f"{e['cold_errors']} |")
+    out.append("")
+    out.append("### Upstream TLS connections opened per 10,000 requests (steady state, after the warm-ups; the "
+               "upstream's access log)\n")
+    out.append("| | " + " | ".join(f"{n} conn{'s' if n != '1' else ''}" for n in ns) + " |")
+    out.append("|---|" + "---|" * len(ns))
+    for k, label in labels.items():
+        vals = [s[k]["opens10k"].get(n) for n in ns]
+        out.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:g}" for v in vals) + " |")
+    out.append("")
+    errs = {labels[k]: s[k]["errors"] for k in labels if s[k]["errors"]}
+    if errs:
+        out.append("Errors (non-2xx, socket errors, timeouts) in the measured cells: "
+                   + ", ".join(f"{k}: {v}" for k, v in errs.items()) + ".\n")
+    if foreign:
+        out.append(f"Other jobs' CPU during the cells (% of one core, of 200): median {med(foreign):.0f}, "
+                   f"max {max(foreign):.0f}.\n")
+    return "\n".join(out), s
+
+
+def https_section(r, labels, cfg, mach, vers, date, command, foreign=None, retried=0):
+    tables, _ = https_tables(r, labels, cfg, foreign)
+    lines = [
+        HTTPS_SECTION + "\n",
+        "The upstream behind TLS (issue 17): nginx answering a fixed chat completion over HTTPS, with a "
+        "certificate of a private CA made by the bench with `openssl` (ECDSA P-256; SAN `localhost` and "
+        "`127.0.0.1`). Every proxy verifies it against that CA and keeps its connections to the upstream alive: "
+        "h2o `proxy.reverse.url: https://localhost:PORT/` (2.2.5 matches no IP address in a certificate: "
+        "with `https://127.0.0.1:PORT/` its handshakes fail with \"certificate name mismatch\") with "
+        "`proxy.ssl.verify-peer: ON` and `proxy.ssl.cafile`; nginx `proxy_pass https://` to an `upstream` block with `keepalive 1024`, "
+        "`proxy_http_version 1.1`, `proxy_set_header Connection \"\"`, `proxy_ssl_verify on`, "
+        "`proxy_ssl_trusted_certificate`, `proxy_ssl_name localhost`, `proxy_ssl_session_reuse on`; llmgate a "
+        "`type: openai` provider with `base_url: https://127.0.0.1:PORT/v1` and `tls: {ca_file: ca.pem}` (and `keys: {cooldown: 1, max_cooldown: 1}`: with one key, a cell whose "
+        "upstream handshakes time out would otherwise cool the key for 30 s and more, and every later cell would "
+        "measure 429s), run "
+        "twice: with its default upstream client (whichever that is in the build measured) and with "
+        "`LLMGATE_UPSTREAM_CLIENT=curl`. Portkey is not in this scenario. Ratios are to h2o "
+        "(the goal: ≥ 0.9× h2o's throughput at every connection count, added latency at concurrency 1 within "
+        "10% of h2o's, no p99 above 10 ms at 32 connections from a cold start).\n",
+        f"- run: {date}; llmgate `{vers.get('llmgate')}` (release build); {vers.get('h2o')}; {vers.get('nginx')}; "
+        f"{vers.get('h2load')}; machine: `nproc` = {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}",
+        f"- command: `{command}` ({cfg.reps} repetitions per cell, contenders alternating, medians; "
+        f"{cfg.elapsed_min:.1f} min)",
+        "- how: the contenders (`workers: 1`, h2o `num-threads: 1`, nginx `worker_processes 1`) pinned to core 1; "
+        "the upstream nginx (one worker, one listening port per contender, so that its access log "
+        "`$msec $server_port $connection $connection_requests` tells whose connections were opened: a request "
+        "with `$connection_requests` 1 is a new TLS connection) and the client on core 0. The client is h2load "
+        "`--h1` for every row (TLS only for the upstream direct; cleartext HTTP/1.1 keep-alive to the proxies), "
+        f"`POST /v1/chat/completions` with a {len(NONSTREAM_BODY)}-byte body. Latency: `-c 1` for {cfg.lat_dur} s "
+        f"after `--warm-up-time` {cfg.lat_warm} s, percentiles from `--log-file` (its requests/s is the "
+        f"1-connection throughput); throughput: `-c N` for {cfg.tput_dur} s after {cfg.lat_warm} s. Cold start: "
+        "per repetition a new process of each proxy (same config), its port polled every 2 ms, then at once "
+        f"h2load `-c 32 -n {cfg.s_cold_n}` (every request answered before it ends) without warm-up; its "
+        "connections to the upstream start from none. Each contender gets 1 s at 8 connections before the first cell.",
+        "- noise: a 2-core machine shared with other jobs; no cell was rerun (the scenario keeps to a few "
+        "minutes), so single cells can be off; the other jobs' CPU is below the tables.\n",
+        tables,
+    ]
+    return "\n".join(lines)
+
+
+def https_command(cfg):
+    return f"bash tests/bench/run.sh --only https --reps {cfg.reps}"
+
+
+def finish_https(b, cfg, mach, vers, date, write):
+    """--only https: results.md and (with write) the HTTPS section of
+    docs/benchmarks.md"""
+    sec = https_section(b.r, b.https_labels, cfg, mach, vers, date,
+                        getattr(cfg, "command", None) or https_command(cfg), b.foreign, getattr(b, "retried", 0))
+    _, s = https_tables(b.r, b.https_labels, cfg)
+    with open(os.path.join(cfg.out, "results.json"), "w") as f:
+        json.dump({"machine": mach, "versions": vers, "date": date, "https": s, "failures": b.failures},
+                  f, indent=1, default=str)
+    with open(os.path.join(cfg.out, "results.md"), "w") as f:
+        f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}: HTTPS upstreams\n\n" + sec)
+    if write:
+        path = os.path.join(ROOT, "docs", "benchmarks.md")
+        with open(path) as f:
+            old = f.read()
+        with open(path, "w") as f:
+            f.write(_with_old_notes(old, old, sec, HTTPS_SECTION))
+        log("wrote the HTTPS section of docs/benchmarks.md")
+    print(sec)
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -2456,6 +3031,13 @@ scenario ([below](#cluster-redis): llmgate without and with `cluster:`, and
 three instances sharing one redis-server; about 3 minutes with 3
 repetitions on a quiet machine) and rewrites only its section. A full run
 and the smoke run include it too (skipped when `redis-server` is missing).
+
+`bash tests/bench/run.sh --only https [--reps N]` runs only the HTTPS-upstream
+scenario ([below](#https-upstreams): nginx behind TLS with a private CA made
+by the bench with `openssl`; h2o, nginx and llmgate, with its default upstream
+client and with `LLMGATE_UPSTREAM_CLIENT=curl`, verifying it; about 4 minutes
+with 3 repetitions) and rewrites only its section. A full run and the smoke
+run include it too.
 """
 
 DOC_MEANING = """## What each number means
@@ -2658,6 +3240,15 @@ def write_docs(rep, cfg, mach, vers, tables, charts, date):
         i = old.find("\n" + CLUSTER_SECTION + "\n")
         j = old.find("\n## ", i + 1)
         text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n", CLUSTER_SECTION)
+    # the HTTPS section: this run's when it has one, else the old one
+    hl = getattr(rep.b, "https_labels", None)
+    if hl:
+        text = _with_old_notes(text, old, https_section(rep.r, hl, cfg, mach, vers, date, "bash tests/bench/run.sh",
+                                                        rep.b.foreign, getattr(rep.b, "retried", 0)), HTTPS_SECTION)
+    elif "\n" + HTTPS_SECTION + "\n" in old:
+        i = old.find("\n" + HTTPS_SECTION + "\n")
+        j = old.find("\n## ", i + 1)
+        text = splice_proto_section(text, old[i:j if j >= 0 else len(old)].strip("\n") + "\n", HTTPS_SECTION)
     with open(path, "w") as f:
         f.write(text)
 
@@ -2685,11 +3276,14 @@ def redo_report(d, write):
     b = argparse.Namespace(r=st["r"], failures=st["failures"], labels=st["labels"],
                            unpinned_labels=st.get("unpinned_labels", {}), mock_max=st["mock_max"],
                            foreign=st["foreign"], retried=st.get("retried", 0), cfg=cfg,
-                           proto_labels=st.get("proto_labels", {}), cluster_labels=st.get("cluster_labels", {}))
+                           proto_labels=st.get("proto_labels", {}), cluster_labels=st.get("cluster_labels", {}),
+                           https_labels=st.get("https_labels", {}))
     if st.get("only") == "protocols":
         return finish_protocols(b, cfg, st["machine"], st["versions"], st["date"], write)
     if st.get("only") == "cluster":
         return finish_cluster(b, cfg, st["machine"], st["versions"], st["date"], write)
+    if st.get("only") == "https":
+        return finish_https(b, cfg, st["machine"], st["versions"], st["date"], write)
     return finish(b, cfg, st["machine"], st["versions"], st["date"], write)
 
 
@@ -2733,10 +3327,13 @@ def finish(b, cfg, mach, vers, date, write):
     cl = getattr(b, "cluster_labels", None)
     cl_sec = cluster_section(b.r, cl, cfg, mach, vers, date, "bash tests/bench/run.sh", b.foreign,
                              getattr(b, "retried", 0)) if cl else ""
+    hl = getattr(b, "https_labels", None)
+    hs_sec = https_section(b.r, hl, cfg, mach, vers, date, "bash tests/bench/run.sh", b.foreign,
+                           getattr(b, "retried", 0)) if hl else ""
     with open(os.path.join(cfg.out, "results.md"), "w") as f:
         f.write(f"# llmgate benchmark {os.path.basename(cfg.out)}\n\n"
                 f"machine: nproc {mach['nproc']}, {mach['cpu']}, kernel {mach['kernel']}; versions: {vers}\n\n" + tables
-                + ("\n" + cl_sec if cl_sec else ""))
+                + ("\n" + cl_sec if cl_sec else "") + ("\n" + hs_sec if hs_sec else ""))
     if write:
         write_docs(rep, cfg, mach, vers, tables, charts, date)
         log("wrote docs/benchmarks.md")
@@ -2752,10 +3349,12 @@ def main():
     ap.add_argument("--write-docs", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--redo-report", metavar="DIR", help="rebuild the report of a finished run from DIR/state.json")
-    ap.add_argument("--only", choices=["protocols", "cluster"],
+    ap.add_argument("--only", choices=["protocols", "cluster", "https"],
                     help="protocols: only the protocol rows (Anthropic's Messages API, OpenAI's Responses API, "
                          "Ollama's /api/chat; llmgate only; a few minutes); cluster: only the cluster scenario "
-                         "(llmgate with and without Redis, three instances sharing it; about 3 minutes); with "
+                         "(llmgate with and without Redis, three instances sharing it; about 3 minutes); https: only the "
+                         "HTTPS-upstream scenario (h2o, nginx, llmgate twice in front of nginx behind TLS; about "
+                         "4 minutes); with "
                          "--write-docs only their sections of docs/benchmarks.md are rewritten")
     ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; smoke 1)")
     ap.add_argument("--before", metavar="BUILD_DIR",
@@ -2794,6 +3393,7 @@ def main():
         cfg.noise_pct, cfg.retries, cfg.retry_budget, cfg.quiet_wait = 15, 0, 0, 0.5
         cfg.p_lat_dur, cfg.p_streams, cfg.p_rounds, cfg.p_burst_rounds = 0.3, 16, 1, 4
         cfg.cl_conc, cfg.cl_lat_dur, cfg.cl_trials = [1, 32], 0.3, 3
+        cfg.s_conc, cfg.s_cold_n = [32], 320
     else:
         cfg.reps, cfg.warm = 3, 1.0
         cfg.lat_dur, cfg.lat_warm, cfg.newconn_dur = 3, 0.5, 2
@@ -2807,6 +3407,7 @@ def main():
         # chunks for a few hundred ticks (256 x 2 x 64 paced; 64 x 16 x 64 burst)
         cfg.p_lat_dur, cfg.p_streams, cfg.p_rounds, cfg.p_burst_rounds = 2, 256, 2, 16
         cfg.cl_conc, cfg.cl_lat_dur, cfg.cl_trials = [1, 32, 128], 3, 50
+        cfg.s_conc, cfg.s_cold_n = [32, 128, 512], 6400
     if a.reps:
         cfg.reps = a.reps
     cfg.only = a.only
@@ -2855,6 +3456,9 @@ def main():
         elif cfg.only == "cluster":
             b.run_cluster()
             b.labels = {}
+        elif cfg.only == "https":
+            b.run_https()
+            b.labels = {}
         else:
             b.run()
     finally:
@@ -2867,12 +3471,15 @@ def main():
                    "foreign": b.foreign, "retried": b.retried, "machine": mach, "versions": vers, "date": date,
                    "proto_labels": getattr(b, "proto_labels", {}), "only": cfg.only,
                    "cluster_labels": getattr(b, "cluster_labels", {}),
+                   "https_labels": getattr(b, "https_labels", {}),
                    "cfg": {k: v for k, v in vars(cfg).items() if isinstance(v, (int, float, str, list, bool))}},
                   f, default=str)
     if cfg.only == "protocols":
         finish_protocols(b, cfg, mach, vers, date, a.write_docs)
     elif cfg.only == "cluster":
         finish_cluster(b, cfg, mach, vers, date, a.write_docs)
+    elif cfg.only == "https":
+        finish_https(b, cfg, mach, vers, date, a.write_docs)
     else:
         finish(b, cfg, mach, vers, date, a.write_docs)
     log(f"done in {cfg.elapsed_min:.1f} min: {cfg.out}")

@@ -16,10 +16,17 @@
 #                                      without and with `cluster:`, three
 #                                      instances sharing one redis-server;
 #                                      ~3 min), rewrites only its section
+#   bash tests/bench/run.sh --only https [--reps N]
+#                                      only the HTTPS-upstream scenario (nginx
+#                                      behind TLS with a private CA made here
+#                                      by openssl; h2o, nginx and llmgate with
+#                                      its default upstream client and with
+#                                      LLMGATE_UPSTREAM_CLIENT=curl in front;
+#                                      ~4 min), rewrites only its section
 #
 # Options after the mode go to bench.py: --no-portkey, --out DIR, --no-docs,
 # --reps N, --before BUILD_DIR (an earlier llmgate build: row (a) of the
-# protocol rows is run with it too), --only protocols|cluster.
+# protocol rows is run with it too), --only protocols|cluster|https.
 # It installs what is missing (Debian: h2o, nginx-light, gnuplot-nox,
 # nghttp2-client, redis-server, the build dependencies; npm: the Portkey
 # gateway pinned by
@@ -42,7 +49,7 @@ for a in "$@"; do
     --smoke) mode=smoke ;;
     --no-docs) docs=0 ;;
     -h | --help)
-        sed -n '2,30p' "$0"
+        sed -n '2,37p' "$0"
         exit 0
         ;;
     *) args+=("$a") ;;
