@@ -391,3 +391,36 @@ test('timeouts.connect bounds the TLS handshake: an upstream that never answers 
   assert.ok(ms < 8000, `the handshake was waited on for ${Math.round(ms)} ms (connect timeout 1 s)`);
   await gw.waitLog(/upstream silent: Timeout was reached/);
 });
+
+test('reloads (SIGHUP) under load with a TLS upstream lose no request', async (t) => {
+  const g = await startGateway({
+    config: ({ port }) => gatewayYaml({ port, workers: 2, top: 'timeouts: {ping: 0}', providers: [provider('reload', `${F.good.base}/v1`, { ca_file: pki.ca.cert })] }),
+  });
+  t.after(() => g.stop());
+  let running = true, ok = 0;
+  const failures = [];
+  // fresh connections, as clients of a load balancer do, streamed and not
+  const loop = async (stream) => {
+    while (running) {
+      try {
+        const r = await request(g.url('/v1/chat/completions'), { method: 'POST', body: chatBody('reload-model', `reload ${rnd()}`, stream ? { stream: true } : {}), headers: { connection: 'close' } });
+        const good = r.status === 200 && (stream ? r.text.includes('data: [DONE]') : r.json?.choices?.[0]?.finish_reason === 'stop');
+        if (good) ok++;
+        else failures.push(`${r.status} ${r.text.slice(0, 200)}`);
+      } catch (e) {
+        failures.push(String(e.message || e));
+      }
+    }
+  };
+  const loops = [loop(false), loop(true), loop(false), loop(true)];
+  for (let i = 0; i < 3; i++) {
+    const before = ok, workers = g.workerPids();
+    g.signal('SIGHUP');
+    await waitFor(() => { const w = g.workerPids(); return w.length === 2 && w.every((p) => !workers.includes(p)); }, { what: 'new workers' });
+    await waitFor(() => ok > before + 20, { what: 'requests answered after the reload' });
+  }
+  running = false;
+  await Promise.all(loops);
+  assert.deepEqual(failures, []);
+  assert.ok(ok > 60, `${ok} requests`);
+});
