@@ -32,6 +32,7 @@ struct llg_curl {
     } * deferred; /* objects to free at the same safe point */
     size_t ndeferred, capdeferred;
     CURL *spare[64]; /* finished easy handles kept for reuse */
+    const char *ca_file; /* $SSL_CERT_FILE: the CA bundle instead of libcurl's built-in one, as OpenSSL reads it */
     size_t nspare;
     struct poll_ctx **byfd; /* the poll of each connection socket curl opened */
     size_t nbyfd;
@@ -244,6 +245,8 @@ llg_curl_t *llg_curl_create(uv_loop_t *loop)
     if (c == NULL)
         return NULL;
     c->loop = loop;
+    const char *ca = getenv("SSL_CERT_FILE");
+    c->ca_file = ca != NULL && ca[0] != '\0' ? ca : NULL;
     c->multi = curl_multi_init();
     if (c->multi == NULL) {
         free(c);
@@ -391,11 +394,14 @@ static void process_completions(llg_curl_t *c)
     }
 }
 
+/* A fresh or reset handle: both clients trust the same CAs by default (the
+ * own client reads OpenSSL's default paths, which honour SSL_CERT_FILE). */
 CURL *llg_curl_easy_get(llg_curl_t *c)
 {
-    if (c->nspare > 0)
-        return c->spare[--c->nspare];
-    return curl_easy_init();
+    CURL *easy = c->nspare > 0 ? c->spare[--c->nspare] : curl_easy_init();
+    if (easy != NULL && c->ca_file != NULL)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
+    return easy;
 }
 
 void llg_curl_easy_put(llg_curl_t *c, CURL *easy)

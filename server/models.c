@@ -322,7 +322,7 @@ static void start_fetch(llg_models_t *m, cache_t *c)
         c->has_pick = true;
         key = p->keys.items[c->pick.key];
     }
-    CURL *easy = curl_easy_init();
+    CURL *easy = llg_curl_easy_get(app->curl); /* with the defaults every upstream transfer has */
     if (easy == NULL)
         return;
     char url[2048];

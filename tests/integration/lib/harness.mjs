@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makePki, startTlsFront } from './tls.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const BIN = process.env.LLMGATE_BIN || path.resolve(here, '../../../build/llmgate');
@@ -26,6 +27,15 @@ export function cleanEnv(extra = {}) {
   for (const k of GATEWAY_ENV) delete env[k];
   return { ...env, ...extra };
 }
+
+// LLMGATE_TEST_UPSTREAM_TLS=1 (tests/run's TLS pass of the upstream suites,
+// issue 17): every mock is reached through a TLS front (lib/tls.mjs) with a
+// certificate of a private CA made once per test process, `mock.base` is its
+// https:// URL (the mock's own endpoints stay on its cleartext port), and every
+// gateway trusts that CA through SSL_CERT_FILE (OpenSSL's default verify file).
+export const UPSTREAM_TLS = process.env.LLMGATE_TEST_UPSTREAM_TLS === '1';
+let testPki;
+const upstreamPki = () => (testPki ||= makePki());
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -165,7 +175,7 @@ export async function startGateway({ config = null, ports: nports = 1, env = {},
   const dir = tmpDir();
   const ports = await freePorts(nports);
   const port = ports[0];
-  const fullEnv = cleanEnv(env);
+  const fullEnv = cleanEnv(UPSTREAM_TLS ? { SSL_CERT_FILE: upstreamPki().ca.cert, ...env } : env);
   const argv = [...args];
   let configFile = null;
   if (config !== null) {
@@ -304,7 +314,15 @@ export async function startMock({ args = [], readyTimeout = 30000 } = {}) {
   }
   m.port = Number(match[1]);
   m.base = `http://127.0.0.1:${m.port}`;
-  m.url = (p = '/') => `${m.base}${p}`;
+  const plain = m.base;
+  m.url = (p = '/') => `${plain}${p}`;
+  if (UPSTREAM_TLS) {
+    const front = await startTlsFront(m.port, upstreamPki().server);
+    const stop = m.stop;
+    m.front = front;
+    m.base = front.base;
+    m.stop = async (...a) => { await front.close(); return stop(...a); };
+  }
   m.record = async () => {
     const r = await fetch(m.url('/_mock/record'), { signal: AbortSignal.timeout(30000) });
     if (r.status !== 200) throw new Error(`GET /_mock/record: ${r.status}`);
