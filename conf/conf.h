@@ -108,9 +108,9 @@ typedef struct llg_conf_tls {
     bool ca_replace;          /* ca: replace (only ca_file) rather than add (default) */
     char *client_certificate; /* PEM, with client_key: mutual TLS; NULL: none */
     char *client_key;
-    char *server_name;        /* SNI and the name verified; NULL: the base_url's host */
-    int min_version;          /* 12 or 13; 0: the library's default (TLS 1.2) */
-    bool verify;              /* default true; false: loud warnings (start, /health) */
+    char *server_name; /* SNI and the name verified; NULL: the base_url's host */
+    int min_version;   /* 12 or 13; 0: the library's default (TLS 1.2) */
+    bool verify;       /* default true; false: loud warnings (start, /health) */
 } llg_conf_tls_t;
 
 typedef struct llg_conf_provider {

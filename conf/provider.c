@@ -32,8 +32,7 @@ enum {
 
 static const char *const provider_keys[P_COUNT] = {
     "name",        "type",    "base_url",          "keys",         "keys_env",      "auth",     "models", "model_map",
-    "list_models", "headers", "client_key_header", "message_mode", "responses_api", "fallback", "delay",
-    "tls",
+    "list_models", "headers", "client_key_header", "message_mode", "responses_api", "fallback", "delay",  "tls",
 };
 
 static const char *const type_names[] = {"openai", "poe", "puter", "echo", "anthropic"};

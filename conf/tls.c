@@ -14,8 +14,8 @@
 
 enum { T_CA_FILE, T_CA, T_CLIENT_CERTIFICATE, T_CLIENT_KEY, T_SERVER_NAME, T_MIN_VERSION, T_VERIFY, T_COUNT };
 
-static const char *const tls_keys[T_COUNT] = {"ca_file",     "ca",          "client_certificate", "client_key",
-                                              "server_name", "min_version", "verify"};
+static const char *const tls_keys[T_COUNT] = {"ca_file",     "ca",    "client_certificate", "client_key", "server_name",
+                                              "min_version", "verify"};
 static const char *const ca_names[] = {"add", "replace"};
 static const char *const version_names[] = {"1.2", "1.3"};
 static const char *const bool_names[] = {"false", "true"};

@@ -31,7 +31,7 @@ struct llg_curl {
         void (*fn)(void *);
     } * deferred; /* objects to free at the same safe point */
     size_t ndeferred, capdeferred;
-    CURL *spare[64]; /* finished easy handles kept for reuse */
+    CURL *spare[64];     /* finished easy handles kept for reuse */
     const char *ca_file; /* $SSL_CERT_FILE: the CA bundle instead of libcurl's built-in one, as OpenSSL reads it */
     size_t nspare;
     struct poll_ctx **byfd; /* the poll of each connection socket curl opened */

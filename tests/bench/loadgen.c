@@ -839,8 +839,7 @@ int main(int argc, char **argv)
             if (nurls == MAX_URLS)
                 die("at most %d --url", MAX_URLS);
             urls[nurls++] = v;
-        }
-        else if (!strcmp(a, "--header")) {
+        } else if (!strcmp(a, "--header")) {
             int w = snprintf(extra + extra_len, sizeof(extra) - extra_len, "%s\r\n", v);
             if (w < 0 || (size_t)w >= sizeof(extra) - extra_len)
                 die("headers too long");

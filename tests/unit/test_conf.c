@@ -1087,40 +1087,41 @@ TEST(errors_nul_bytes)
 
 TEST(errors_providers)
 {
-    EXPECT_ERRORS("providers:\n"
-                  "  - {name: a, type: echo}\n"
-                  "  - {name: a, type: echo}\n"
-                  "  - {name: B, type: echo}\n"
-                  "  - {name: 'c d', type: echo}\n"
-                  "  - {name: '', type: echo}\n"
-                  "  - {type: echo}\n"
-                  "  - {name: g}\n"
-                  "  - {name: h, type: opnai}\n"
-                  "  - {name: i, type: openai}\n"
-                  "  - {name: j, type: poe, base_url: 'api.poe.com'}\n"
-                  "  - {name: k, type: openai, base_url: 'https://'}\n"
-                  "  - {name: l, type: echo, base_url: 'http://x'}\n"
-                  "  - {name: m, type: openai, base_url: 'http://x', delay: 1s}\n"
-                  "  - {name: n, type: puter, auth: pol, message_mode: fast}\n"
-                  "  - {name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, type: echo}\n"
-                  "  - {name: o, type: anthropic, responses_api: true}\n"
-                  "  - {name: p, type: openai, base_url: 'http://x', responses_api: yes}\n",
-                  NULL, "t.yaml:3:12: providers[1].name: duplicate provider name \"a\" (first at line 2)",
-                  "t.yaml:4:12: providers[2].name: \"B\" is not a valid provider name (use a-z, 0-9, _ and -)",
-                  "t.yaml:5:12: providers[3].name: \"c d\" is not a valid provider name (use a-z, 0-9, _ and -)",
-                  "t.yaml:6:12: providers[4].name: must not be empty", "t.yaml:7:5: providers[5]: missing required key \"name\"",
-                  "t.yaml:8:5: providers[6]: missing required key \"type\"",
-                  "t.yaml:9:21: providers[7].type: expected openai, poe, puter, echo or anthropic, got \"opnai\"; did you mean \"openai\"?",
-                  "t.yaml:10:5: providers[8]: missing required key \"base_url\" (required for type openai)",
-                  "t.yaml:11:36: providers[9].base_url: must start with http:// or https://",
-                  "t.yaml:12:39: providers[10].base_url: has no host",
-                  "t.yaml:13:27: providers[11].base_url: echo providers have no upstream, remove base_url",
-                  "t.yaml:14:51: providers[12].delay: only echo providers take a delay",
-                  "t.yaml:15:34: providers[13].auth: expected pool, passthrough or none, got \"pol\"; did you mean \"pool\"?",
-                  "t.yaml:15:53: providers[13].message_mode: expected raw, standard or full, got \"fast\"",
-                  "t.yaml:16:12: providers[14].name: longer than 64 characters",
-                  "t.yaml:17:32: providers[15].responses_api: only openai providers speak the Responses API",
-                  "t.yaml:18:66: providers[16].responses_api: expected false or true, got \"yes\"");
+    EXPECT_ERRORS(
+        "providers:\n"
+        "  - {name: a, type: echo}\n"
+        "  - {name: a, type: echo}\n"
+        "  - {name: B, type: echo}\n"
+        "  - {name: 'c d', type: echo}\n"
+        "  - {name: '', type: echo}\n"
+        "  - {type: echo}\n"
+        "  - {name: g}\n"
+        "  - {name: h, type: opnai}\n"
+        "  - {name: i, type: openai}\n"
+        "  - {name: j, type: poe, base_url: 'api.poe.com'}\n"
+        "  - {name: k, type: openai, base_url: 'https://'}\n"
+        "  - {name: l, type: echo, base_url: 'http://x'}\n"
+        "  - {name: m, type: openai, base_url: 'http://x', delay: 1s}\n"
+        "  - {name: n, type: puter, auth: pol, message_mode: fast}\n"
+        "  - {name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, type: echo}\n"
+        "  - {name: o, type: anthropic, responses_api: true}\n"
+        "  - {name: p, type: openai, base_url: 'http://x', responses_api: yes}\n",
+        NULL, "t.yaml:3:12: providers[1].name: duplicate provider name \"a\" (first at line 2)",
+        "t.yaml:4:12: providers[2].name: \"B\" is not a valid provider name (use a-z, 0-9, _ and -)",
+        "t.yaml:5:12: providers[3].name: \"c d\" is not a valid provider name (use a-z, 0-9, _ and -)",
+        "t.yaml:6:12: providers[4].name: must not be empty", "t.yaml:7:5: providers[5]: missing required key \"name\"",
+        "t.yaml:8:5: providers[6]: missing required key \"type\"",
+        "t.yaml:9:21: providers[7].type: expected openai, poe, puter, echo or anthropic, got \"opnai\"; did you mean \"openai\"?",
+        "t.yaml:10:5: providers[8]: missing required key \"base_url\" (required for type openai)",
+        "t.yaml:11:36: providers[9].base_url: must start with http:// or https://",
+        "t.yaml:12:39: providers[10].base_url: has no host",
+        "t.yaml:13:27: providers[11].base_url: echo providers have no upstream, remove base_url",
+        "t.yaml:14:51: providers[12].delay: only echo providers take a delay",
+        "t.yaml:15:34: providers[13].auth: expected pool, passthrough or none, got \"pol\"; did you mean \"pool\"?",
+        "t.yaml:15:53: providers[13].message_mode: expected raw, standard or full, got \"fast\"",
+        "t.yaml:16:12: providers[14].name: longer than 64 characters",
+        "t.yaml:17:32: providers[15].responses_api: only openai providers speak the Responses API",
+        "t.yaml:18:66: providers[16].responses_api: expected false or true, got \"yes\"");
 }
 
 TEST(responses_api)
