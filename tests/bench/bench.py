@@ -489,14 +489,17 @@ http {{
     return c
 
 
-def make_portkey(cfg, work, mock_port, key="portkey", pin=CORE_GW):
-    c = Contender(key, f"Portkey gateway {cfg.portkey_version}", "portkey")
+def make_portkey(cfg, work, mock_port, key="portkey", pin=CORE_GW, c=None, scheme="http", env=None):
+    """Portkey in front of the upstream at 127.0.0.1:mock_port (scheme://),
+    as contender c (default: a new Contender); env: added to its environment"""
+    if c is None:
+        c = Contender(key, f"Portkey gateway {cfg.portkey_version}", "portkey")
     c.port = free_port()
-    c.headers = ["x-portkey-provider: openai", f"x-portkey-custom-host: http://127.0.0.1:{mock_port}/v1",
+    c.headers = ["x-portkey-provider: openai", f"x-portkey-custom-host: {scheme}://127.0.0.1:{mock_port}/v1",
                  "Authorization: Bearer sk-bench"]
     cmd = ([] if pin is None else ["taskset", "-c", pin]) + ["node", os.path.join(HERE, "portkey", "serve.mjs"),
                                                               f"--port={c.port}", "--headless"]
-    env = dict(os.environ, PORTKEY_DIR=cfg.portkey_dir, NODE_ENV="production")
+    env = dict(os.environ, PORTKEY_DIR=cfg.portkey_dir, NODE_ENV="production", **(env or {}))
     c.proc = PROCS.start(cmd, os.path.join(work, f"{key}.log"), env=env, cwd=cfg.portkey_dir)
     return c
 
@@ -517,7 +520,14 @@ HTTPS_ROWS = [
     ("s_nginx", "nginx, `proxy_ssl_verify on`"),
     ("s_llmgate", "llmgate, default upstream client"),
     ("s_llmgate_curl", "llmgate, `LLMGATE_UPSTREAM_CLIENT=curl`"),
+    ("s_portkey", "Portkey gateway, `NODE_EXTRA_CA_CERTS`"),
+    # controls: the same proxies to the same upstream nginx over cleartext,
+    # so that what TLS itself costs each (row minus its control) is seen
+    # apart from the rest of a proxy's work per request
+    ("s_h2o_plain", "control: h2o proxy, cleartext upstream"),
+    ("s_llmgate_plain", "control: llmgate, cleartext upstream"),
 ]
+HTTPS_PLAIN = ("s_h2o_plain", "s_llmgate_plain")
 HTTPS_ANSWER = ('{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"bench",'
                 '"choices":[{"index":0,"message":{"role":"assistant","content":"Hello, benchmark!"},'
                 '"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}')
@@ -546,18 +556,22 @@ def make_ca(d):
     return ca, crt, key
 
 
-def start_tls_upstream(cfg, work, ports, crt, key, pin=CORE_LOAD):
-    """nginx on 127.0.0.1 behind TLS, one listening port per contender,
-    answering HTTPS_ANSWER to every request; returns (process, access log)"""
+def start_tls_upstream(cfg, work, ports, crt, key, pin=CORE_LOAD, plain=()):
+    """nginx on 127.0.0.1 behind TLS, one listening port per contender (the
+    ports in plain: cleartext), answering HTTPS_ANSWER to every request;
+    returns (process, access log)"""
     d = os.path.join(work, "tls-upstream")
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, "nginx.conf")
     alog = os.path.join(d, "access.log")
-    listens = "\n".join(f"    listen 127.0.0.1:{p} ssl backlog=4096;" for p in ports)
+
+    def listen(host, p):
+        return f"    listen {host}:{p}{'' if p in plain else ' ssl'} backlog=4096;"
+    listens = "\n".join(listen("127.0.0.1", p) for p in ports)
     if has_ipv6_loopback():
         # h2o goes to https://localhost:PORT/ (2.2.5 checks no IP address
         # in a certificate), and localhost may be ::1
-        listens += "\n" + "\n".join(f"    listen [::1]:{p} ssl backlog=4096;" for p in ports)
+        listens += "\n" + "\n".join(listen("[::1]", p) for p in ports)
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1;
 daemon off;
@@ -587,6 +601,20 @@ http {{
     cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.nginx, "-c", conf, "-p", d, "-e", f"{d}/error.log"]
     p = PROCS.start(cmd, os.path.join(work, "tls-upstream.log"))
     return p, alog
+
+
+def time_wait_since(port, secs):
+    """sockets in TIME-WAIT with port at either end that entered it within
+    the last secs seconds (Linux keeps them 60 s: `ss -o` shows the time
+    left), or None when ss fails"""
+    rc, out, _ = run_client(["ss", "-Htano", "state", "time-wait", f"( dport = :{port} or sport = :{port} )"], timeout=30)
+    if rc != 0:
+        return None
+    n = 0
+    for m in re.finditer(r"timer:\(timewait,([\d.]+)(ms|sec|min)", out):
+        left = float(m.group(1)) * {"ms": 0.001, "sec": 1, "min": 60}[m.group(2)]
+        n += left >= 60 - secs - 1
+    return n
 
 
 def has_ipv6_loopback():
@@ -626,12 +654,16 @@ def make_https(cfg, work, key, up_port, ca, tag=""):
     if key == "s_direct":
         c.port, c.scheme = up_port, "https"
         return c
+    if key == "s_portkey":
+        # Portkey (node's fetch) trusts the private CA through
+        # NODE_EXTRA_CA_CERTS; the upstream as a custom OpenAI host
+        return make_portkey(cfg, work, up_port, key=key + tag, c=c, scheme="https", env={"NODE_EXTRA_CA_CERTS": ca})
     c.port = free_port()
     name = key + tag
     d = os.path.join(work, name)
     os.makedirs(d, exist_ok=True)
     pin = ["taskset", "-c", CORE_GW]
-    if key == "s_h2o":
+    if key in ("s_h2o", "s_h2o_plain"):
         conf = os.path.join(d, "h2o.conf")
         with open(conf, "w") as f:
             f.write(f"""listen:
@@ -646,7 +678,7 @@ hosts:
   default:
     paths:
       /:
-        proxy.reverse.url: https://localhost:{up_port}/
+        proxy.reverse.url: {"http" if key in HTTPS_PLAIN else "https"}://localhost:{up_port}/
         proxy.ssl.verify-peer: ON
         proxy.ssl.cafile: {ca}
         proxy.timeout.keepalive: 60000
@@ -694,11 +726,12 @@ http {{
         cmd = pin + [cfg.nginx, "-c", conf, "-p", d, "-e", f"{d}/error.log"]
     else:
         conf = os.path.join(d, "llmgate.yaml")
+        scheme, tls = ("http", "") if key in HTTPS_PLAIN else ("https", f", tls: {{ca_file: \"{ca}\"}}")
         with open(conf, "w") as f:
             f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
                     f"workers: 1\n"
-                    f"providers: [{{name: up, type: openai, base_url: \"https://127.0.0.1:{up_port}/v1\", "
-                    f"keys: [sk-bench], models: [\"*\"], tls: {{ca_file: \"{ca}\"}}}}]\n"
+                    f"providers: [{{name: up, type: openai, base_url: \"{scheme}://127.0.0.1:{up_port}/v1\", "
+                    f"keys: [sk-bench], models: [\"*\"]{tls}}}]\n"
                     # one key: a cell whose upstream connections time out
                     # would otherwise cool it for 30 s and more (every later
                     # cell a 429); 1 s keeps the cells independent
@@ -1452,7 +1485,8 @@ class Bench:
             os.unlink(logfile)
         args = [*self.client_pin(), "h2load", "--h1", "-t", "1", "-c", str(conns),
                 *(["-n", str(n_req)] if n_req else ["-D", f"{int(dur * 1000)}ms"]),
-                "-d", os.path.join(self.work, "body.json"), "-H", "content-type: application/json"]
+                "-d", os.path.join(self.work, "body.json"), "-H", "content-type: application/json",
+                *sum((["-H", h] for h in c.headers), [])]
         if warm:
             args += ["--warm-up-time", f"{int(warm * 1000)}ms"]
         if logfile:
@@ -1495,8 +1529,10 @@ class Bench:
         self.sample_load_pss = False
         d = os.path.join(self.work, "https")
         ca, crt, key = make_ca(os.path.join(d, "pki"))
-        ports = {k: free_port() for k, _ in HTTPS_ROWS}
-        up, alog = start_tls_upstream(cfg, d, list(ports.values()), crt, key)
+        rows = [(k, l) for k, l in HTTPS_ROWS if k != "s_portkey" or cfg.portkey]
+        ports = {k: free_port() for k, _ in rows}
+        up, alog = start_tls_upstream(cfg, d, list(ports.values()), crt, key,
+                                      plain=[ports[k] for k in HTTPS_PLAIN if k in ports])
         for _ in range(3000):
             if all(port_open(p) for p in ports.values()):
                 break
@@ -1506,17 +1542,17 @@ class Bench:
         time.sleep(0.1)
         up_pids = [up.pid] + children_of(up.pid)
         self.mock_pids = up_pids
-        cs = [make_https(cfg, d, k, ports[k], ca) for k, _ in HTTPS_ROWS]
+        cs = [make_https(cfg, d, k, ports[k], ca) for k, _ in rows]
         for c in cs:
             c.mock_pid, c.pinned = up_pids[-1], True
         self.contenders = cs
         for c in cs:
             c.wait_ready()
         log("https: " + ", ".join(f"{c.key}:{c.port}" for c in cs) + f", upstream (TLS): {up.pid}")
-        for c in cs:  # warm-up; the first TLS connections
-            self.h2load_s(c, 8, cfg.warm, 0)
+        for c in cs:  # warm-up; the first TLS connections (node's JIT: longer)
+            self.h2load_s(c, 8, cfg.warm * (5 if c.key == "s_portkey" else 1), 0)
         logf = os.path.join(d, "h2load-requests.log")
-        cold_keys = ["s_h2o", "s_nginx", "s_llmgate", "s_llmgate_curl"]
+        cold_keys = [k for k, _ in rows if k != "s_direct" and k not in HTTPS_PLAIN]
         for rep in range(cfg.reps):
             log(f"https, repetition {rep + 1} of {cfg.reps}")
             for c in cs:
@@ -1539,6 +1575,8 @@ class Bench:
                 rec = self.cell("s_cold", c, {"rep": rep, "conns": 32, "listen_ms": round((time.monotonic() - t0) * 1000, 1)},
                                 lambda c=c: self.h2load_s(c, 32, 60, 0, logf, n_req=cfg.s_cold_n), retry=False)
                 PROCS.stop(c.proc)
+        if cfg.s_churn:
+            self.https_churn(cs, ports, ca, d)
         # the upstream's access log: every cell's requests and the TLS
         # connections opened (first request on a connection), per contender
         time.sleep(1.3)  # flush=1s
@@ -1555,7 +1593,7 @@ class Bench:
                         lines.append((float(p[0]), int(p[1]), int(p[3])))
         except OSError:
             pass
-        for phase in ("s_lat1", "s_tput", "s_cold"):
+        for phase in ("s_lat1", "s_tput", "s_cold", "s_churn"):
             for k, recs in self.r.get(phase, {}).items():
                 for rec in recs:
                     if "win_from" not in rec:
@@ -1568,6 +1606,30 @@ class Bench:
                                                "up_opens": rec["up_opens"]}) + "\n")
         self.raw.flush()
         self.https_labels = {c.key: c.label for c in cs}
+
+    def https_churn(self, cs, ports, ca, work):
+        """--https-churn S (issue 17: "TIME-WAIT towards the upstream stays
+        near zero over a 60 s run at 32 and 512 client connections"): a fresh
+        process of each proxy under S s of load at 32, then at 512
+        connections; after each run, before the process stops, the sockets in
+        TIME-WAIT on its upstream port (either end) that entered it during
+        the run, and (the upstream's access log) the connections it opened:
+        as many as the connections of the load is no churn"""
+        cfg = self.cfg
+        for n in (32, 512):
+            for k in [c.key for c in cs if c.key != "s_direct" and c.key not in HTTPS_PLAIN]:
+                log(f"https churn: {k}, {n} connections, {cfg.s_churn:g} s")
+                c = make_https(cfg, work, k, ports[k], ca, tag=f"-churn{n}")
+                c.mock_pid, c.pinned = self.mock_pids[-1], True
+                c.wait_ready()
+
+                def run(c=c, n=n):
+                    t0 = time.monotonic()
+                    res = self.h2load_s(c, n, cfg.s_churn, 0)
+                    res["time_wait"] = time_wait_since(ports[c.key], time.monotonic() - t0)
+                    return res
+                self.cell("s_churn", c, {"conns": n, "seconds": cfg.s_churn}, run, retry=False)
+                PROCS.stop(c.proc)
 
     def run_cluster(self):
         """the cluster scenario (docs/benchmarks.md, "Cluster (Redis)"): one
@@ -2865,6 +2927,18 @@ def https_tables(r, labels, cfg, foreign=None):
         out.append(f"| {label} | {us(e['p50_us'])} | {us(e['p99_us'])} | {us(e.get('added_us'))} | "
                    f"{rfmt(e.get('added_x_h2o')) if k not in ('s_direct', 's_h2o') else '–'} |")
     out.append("")
+    if all(k in s for k in ("s_h2o", "s_llmgate") + HTTPS_PLAIN):
+        # per repetition, then medians: TLS's own cost = row − its control
+        def p50s(k):
+            return {x["rep"]: x["p50_us"] for x in r.get("s_lat1", {}).get(k, []) if x.get("p50_us") is not None}
+        h, hp, g, gp = p50s("s_h2o"), p50s("s_h2o_plain"), p50s("s_llmgate"), p50s("s_llmgate_plain")
+        reps = [i for i in h if i in hp and i in g and i in gp]
+        tls_h, tls_g = med([h[i] - hp[i] for i in reps]), med([g[i] - gp[i] for i in reps])
+        work = med([gp[i] - hp[i] for i in reps])
+        out.append("What the added latency is made of (p50 at concurrency 1, µs, medians of per-repetition "
+                   "differences): TLS to the upstream (row − its cleartext control) costs h2o "
+                   f"{us(tls_h)} and llmgate {us(tls_g)}; over cleartext llmgate's own work per request "
+                   f"(its control − h2o's control: authentication, JSON, routing, the key pool) is {us(work)}.\n")
     out.append("### Cold start: a fresh process, 32 connections as soon as its port accepts "
                f"({cfg.s_cold_n:,} requests, no warm-up; µs; medians over the repetitions)\n")
     out.append("| | p99 (median) | p99 (worst repetition) | max (median) | requests/s | "
@@ -2887,6 +2961,22 @@ def https_tables(r, labels, cfg, foreign=None):
         vals = [s[k]["opens10k"].get(n) for n in ns]
         out.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:g}" for v in vals) + " |")
     out.append("")
+    churn = r.get("s_churn", {})
+    if churn:
+        sec = getattr(cfg, "s_churn", 0)
+        out.append(f"### Connection churn: {sec:g} s of load per cell (`--https-churn {sec:g}`)\n")
+        out.append("| | 32 conns: req/s | TLS connections opened | TIME-WAIT (entered during the run) | "
+                   "512 conns: req/s | TLS connections opened | TIME-WAIT |")
+        out.append("|---|---|---|---|---|---|---|")
+        for k, label in labels.items():
+            cells = []
+            for n in (32, 512):
+                x = next((x for x in churn.get(k, []) if x.get("conns") == n), None)
+                cells += ["–"] * 3 if x is None else [us(x.get("rps")), str(x.get("up_opens", "–")),
+                                                        str(x.get("time_wait", "–"))]
+            if any(v != "–" for v in cells):
+                out.append(f"| {label} | " + " | ".join(cells) + " |")
+        out.append("")
     errs = {labels[k]: s[k]["errors"] for k in labels if s[k]["errors"]}
     if errs:
         out.append("Errors (non-2xx, socket errors, timeouts) in the measured cells: "
@@ -2913,7 +3003,9 @@ def https_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
         "upstream handshakes time out would otherwise cool the key for 30 s and more, and every later cell would "
         "measure 429s), run "
         "twice: with its default upstream client (whichever that is in the build measured) and with "
-        "`LLMGATE_UPSTREAM_CLIENT=curl`. Portkey is not in this scenario. Ratios are to h2o "
+        "`LLMGATE_UPSTREAM_CLIENT=curl`; Portkey (when installed: `--only https` installs it like a full run) "
+        "with `x-portkey-custom-host: https://127.0.0.1:PORT/v1`, trusting the CA through `NODE_EXTRA_CA_CERTS`. "
+        "Ratios are to h2o "
         "(the goal: ≥ 0.9× h2o's throughput at every connection count, added latency at concurrency 1 within "
         "10% of h2o's, no p99 above 10 ms at 32 connections from a cold start).\n",
         f"- run: {date}; llmgate `{vers.get('llmgate')}` (release build); {vers.get('h2o')}; {vers.get('nginx')}; "
@@ -2939,7 +3031,8 @@ def https_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
 
 
 def https_command(cfg):
-    return f"bash tests/bench/run.sh --only https --reps {cfg.reps}"
+    churn = f" --https-churn {cfg.s_churn:g}" if getattr(cfg, "s_churn", 0) else ""
+    return f"bash tests/bench/run.sh --only https --reps {cfg.reps}{churn}"
 
 
 def finish_https(b, cfg, mach, vers, date, write):
@@ -3357,6 +3450,9 @@ def main():
                          "4 minutes); with "
                          "--write-docs only their sections of docs/benchmarks.md are rewritten")
     ap.add_argument("--reps", type=int, help="repetitions per cell (default 3; smoke 1)")
+    ap.add_argument("--https-churn", type=float, default=0, metavar="SECONDS",
+                    help="with --only https: also SECONDS of load per proxy at 32 and at 512 connections, then "
+                         "the sockets in TIME-WAIT towards the upstream (issue 17 asks for 60)")
     ap.add_argument("--before", metavar="BUILD_DIR",
                     help="a build of an earlier llmgate (BUILD_DIR/llmgate): row (a) of the protocol rows is also "
                          "run with it")
@@ -3411,6 +3507,7 @@ def main():
     if a.reps:
         cfg.reps = a.reps
     cfg.only = a.only
+    cfg.s_churn = a.https_churn
     cfg.redis = shutil.which("redis-server") is not None
     if a.only == "cluster" and not cfg.redis:
         sys.exit("bench: redis-server missing (Debian: apt-get install redis-server); run tests/bench/run.sh")

@@ -16,16 +16,20 @@
 #                                      without and with `cluster:`, three
 #                                      instances sharing one redis-server;
 #                                      ~3 min), rewrites only its section
-#   bash tests/bench/run.sh --only https [--reps N]
+#   bash tests/bench/run.sh --only https [--reps N] [--https-churn S]
 #                                      only the HTTPS-upstream scenario (nginx
 #                                      behind TLS with a private CA made here
-#                                      by openssl; h2o, nginx and llmgate with
+#                                      by openssl; h2o, nginx, llmgate with
 #                                      its default upstream client and with
-#                                      LLMGATE_UPSTREAM_CLIENT=curl in front;
-#                                      ~4 min), rewrites only its section
+#                                      LLMGATE_UPSTREAM_CLIENT=curl, and
+#                                      Portkey in front; ~5 min; --https-churn
+#                                      S adds S s per proxy at 32 and 512
+#                                      connections, then counts TIME-WAIT
+#                                      towards the upstream), rewrites only
+#                                      its section
 #
 # Options after the mode go to bench.py: --no-portkey, --out DIR, --no-docs,
-# --reps N, --before BUILD_DIR (an earlier llmgate build: row (a) of the
+# --reps N, --https-churn S, --before BUILD_DIR (an earlier llmgate build: row (a) of the
 # protocol rows is run with it too), --only protocols|cluster|https.
 # It installs what is missing (Debian: h2o, nginx-light, gnuplot-nox,
 # nghttp2-client, redis-server, the build dependencies; npm: the Portkey
@@ -141,7 +145,9 @@ fi
 
 # ---- Portkey, pinned (not in smoke runs: CI needs no npm install)
 pk_args=()
-if [ "$mode" = full ] && [[ " ${args[*]-} " != *" --no-portkey "* ]] && [[ " ${args[*]-} " != *" --only "* ]]; then
+# (--only https has a Portkey row too; the other --only scenarios have none)
+if [ "$mode" = full ] && [[ " ${args[*]-} " != *" --no-portkey "* ]] &&
+    { [[ " ${args[*]-} " != *" --only "* ]] || [[ " ${args[*]-} " == *" --only https "* ]]; }; then
     PK=$BUILD/portkey
     mkdir -p "$PK"
     if ! cmp -s "$HERE/portkey/package-lock.json" "$PK/package-lock.json" || [ ! -d "$PK/node_modules/@portkey-ai/gateway" ]; then
