@@ -28,7 +28,8 @@
 #   callgrind-req   as strace-req, under callgrind (worker only, after a warm-up)
 #   callgrind-stream as strace-stream, under callgrind
 # Env: N (default 2000), S (default 20), OUT (default $BUILD_DIR/profile),
-# LLMGATE (default $BUILD_DIR/llmgate: another binary to profile), API
+# LLMGATE (default $BUILD_DIR/llmgate: another binary to profile),
+# UPSTREAM_TLS (1: the mock behind a TLS front, an https:// provider), API
 # (chat, default: POST /v1/chat/completions; messages: POST /v1/messages in
 # Anthropic's form; responses: POST /v1/responses, OpenAI's Responses API;
 # ollama: POST /api/chat, Ollama's NDJSON), PTYPE (openai, default, or
@@ -103,7 +104,18 @@ chat)
     SREST="\"stream\":true,$SMSGS" ;;
 *) echo "profile.sh: API=$API: chat, messages, responses or ollama" >&2; exit 1 ;;
 esac
-if [ "$PTYPE" = anthropic ]; then BASE="http://127.0.0.1:$MPORT"; else BASE="http://127.0.0.1:$MPORT/v1"; fi
+# UPSTREAM_TLS=1: the mock behind a TLS front (node, tls-front.mjs; a
+# private CA the provider trusts with tls.ca_file): what the own client's
+# TLS costs the worker, next to the same mode without it
+SCHEME=http UPORT=$MPORT TLSCONF=
+if [ "${UPSTREAM_TLS:-0}" = 1 ]; then
+    node "$HERE/tls-front.mjs" "$MPORT" >"$OUT/tls-front.out" 2>"$OUT/tls-front.log" &
+    PIDS+=($!)
+    for _ in $(seq 200); do [ -s "$OUT/tls-front.out" ] && break; sleep 0.05; done
+    read -r UPORT CAFILE <"$OUT/tls-front.out" || { echo "profile.sh: the TLS front did not start" >&2; exit 1; }
+    SCHEME=https TLSCONF=", tls: {ca_file: \"$CAFILE\"}"
+fi
+if [ "$PTYPE" = anthropic ]; then BASE="$SCHEME://127.0.0.1:$UPORT"; else BASE="$SCHEME://127.0.0.1:$UPORT/v1"; fi
 printf '%s' "$BODY" >"$OUT/body.json"
 printf '%s' "${BODY/\"bench\"/\"bench~latency=1\"}" >"$OUT/body-wait.json"
 sbody() { printf '{"model":"bench~chunks=64,chunk_size=8,stamp=true,interval=%sms",%s}' "$1" "$SREST"; }
@@ -114,7 +126,7 @@ start_gw() {
     cat >"$OUT/llmgate.yaml" <<EOF
 listen: [{address: 127.0.0.1, port: $PORT}]
 workers: 1
-providers: [{name: up, type: $PTYPE, base_url: "$BASE", keys: [sk-bench], models: ["*"]}]
+providers: [{name: up, type: $PTYPE, base_url: "$BASE", keys: [sk-bench], models: ["*"]$TLSCONF}]
 EOF
     "$@" "$LLMGATE" -c "$OUT/llmgate.yaml" 2>"$OUT/llmgate.log" &
     GW=$!
