@@ -131,6 +131,12 @@ typedef struct llg_conf_provider {
     llg_conf_strv_t fallback; /* names of other providers, validated */
     uint64_t delay_ms;        /* echo only */
     llg_conf_tls_t tls;       /* https:// only; verify defaults to true */
+    /* the gateway's connections to the upstream, all workers together (each
+     * worker gets ceil(max / workers)); 0: no cap. A request that finds them
+     * all busy waits for one, at most queue_timeout_ms (0: only
+     * timeouts.request bounds the wait). */
+    uint64_t max_connections;
+    uint64_t queue_timeout_ms;
     llg_conf_mark_t mark;
 } llg_conf_provider_t;
 

@@ -27,12 +27,15 @@ enum {
     P_FALLBACK,
     P_DELAY,
     P_TLS,
+    P_MAX_CONNECTIONS,
+    P_QUEUE_TIMEOUT,
     P_COUNT
 };
 
 static const char *const provider_keys[P_COUNT] = {
-    "name",        "type",    "base_url",          "keys",         "keys_env",      "auth",     "models", "model_map",
-    "list_models", "headers", "client_key_header", "message_mode", "responses_api", "fallback", "delay",  "tls",
+    "name",          "type",      "base_url",    "keys",    "keys_env",          "auth",
+    "models",        "model_map", "list_models", "headers", "client_key_header", "message_mode",
+    "responses_api", "fallback",  "delay",       "tls",     "max_connections",   "queue_timeout",
 };
 
 static const char *const type_names[] = {"openai", "poe", "puter", "echo", "anthropic"};
@@ -226,6 +229,17 @@ static void parse_provider(conf_ctx_t *c, yaml_node_t *n, size_t idx, llg_conf_p
         conf_error_node(c, k[P_DELAY], "%s: only echo providers take a delay", SUB("delay"));
     else
         conf_get_duration(c, v[P_DELAY], SUB("delay"), &p->delay_ms);
+
+    /* max_connections, queue_timeout: the gateway's connections to the
+     * upstream, and how long a request may wait for one (docs/upstream-client.md) */
+    if (v[P_MAX_CONNECTIONS] != NULL && type == LLG_PROVIDER_ECHO)
+        conf_error_node(c, k[P_MAX_CONNECTIONS], "%s: an echo provider has no upstream", SUB("max_connections"));
+    else
+        conf_get_uint(c, v[P_MAX_CONNECTIONS], SUB("max_connections"), 0, 100000, &p->max_connections);
+    if (v[P_QUEUE_TIMEOUT] != NULL && v[P_MAX_CONNECTIONS] == NULL)
+        conf_error_node(c, k[P_QUEUE_TIMEOUT], "%s: needs max_connections", SUB("queue_timeout"));
+    else
+        conf_get_duration(c, v[P_QUEUE_TIMEOUT], SUB("queue_timeout"), &p->queue_timeout_ms);
 #undef SUB
 }
 

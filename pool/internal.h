@@ -55,6 +55,7 @@ typedef struct pool_prov {
     pool_hist_t ttfb;
     _Atomic uint64_t attempts[LLG_OUTCOME_COUNT];
     _Atomic uint64_t prompt_tokens, completion_tokens;
+    _Atomic int64_t queued; /* requests waiting for a connection (max_connections), all workers */
 } pool_prov_t;
 
 /* Usage in the current UTC day and month (pool/usage.c). Each word packs a

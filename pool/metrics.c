@@ -39,6 +39,13 @@ static unsigned code_index(int status)
     return POOL_CODES - 1;
 }
 
+_Atomic int64_t *llg_pool_queued_gauge(llg_pool_t *pool, const llg_pool_view_t *view, int provider)
+{
+    if (provider < 0 || (size_t)provider >= view->provider_count)
+        return NULL;
+    return &pool->provs[view->providers[provider].slot].queued;
+}
+
 void llg_pool_count_request(llg_pool_t *pool, const llg_pool_view_t *view, int provider, int status, uint64_t duration_us,
                             uint64_t ttfb_us)
 {
@@ -195,6 +202,15 @@ static void write_providers(FILE *out, llg_pool_t *pool, const llg_pool_view_t *
             label(out, r.name);
             fprintf(out, "\",kind=\"%s\"} %llu\n", kinds[k], (unsigned long long)ns[k]);
         }
+    }
+    family(out, "llmgate_upstream_queued", "gauge",
+           "Requests waiting for a connection to their provider (max_connections), by provider.");
+    for (size_t i = 0; i < view->provider_count; i++) {
+        prov_row_t r = row(pool, view, i);
+        int64_t q = atomic_load_explicit(&r.p->queued, memory_order_relaxed);
+        fputs("llmgate_upstream_queued{provider=\"", out);
+        label(out, r.name);
+        fprintf(out, "\"} %lld\n", (long long)(q > 0 ? q : 0));
     }
 }
 

@@ -402,6 +402,10 @@ uint64_t llg_pool_lease_take_down_admits(llg_pool_t *pool, const llg_pool_view_t
 void llg_pool_count_request(llg_pool_t *pool, const llg_pool_view_t *view, int provider, int status, uint64_t duration_us,
                             uint64_t ttfb_us);
 
+/* The gauge of provider `provider`'s requests waiting for a connection
+ * (max_connections): the workers add and subtract to it directly. */
+_Atomic int64_t *llg_pool_queued_gauge(llg_pool_t *pool, const llg_pool_view_t *view, int provider);
+
 void llg_pool_stream_begin(llg_pool_t *pool);
 void llg_pool_stream_end(llg_pool_t *pool);
 

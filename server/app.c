@@ -132,4 +132,15 @@ void llg_app_context_init(llg_app_t *app)
             continue;
         app->echo_delay[i] = new_timeout(app, conf->providers[i].delay_ms);
     }
+    /* max_connections is the gateway's total: each worker takes its share */
+    app->caps = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->caps));
+    app->queue_timeout = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->queue_timeout));
+    if (app->caps == NULL || app->queue_timeout == NULL)
+        abort();
+    for (size_t i = 0; i < conf->provider_count; i++) {
+        app->caps[i].max = llg_cap_share(conf->providers[i].max_connections, conf->workers);
+        app->caps[i].gauge = llg_pool_queued_gauge(app->pool, app->view, (int)i);
+        if (app->caps[i].max > 0 && conf->providers[i].queue_timeout_ms > 0)
+            app->queue_timeout[i] = new_timeout(app, conf->providers[i].queue_timeout_ms);
+    }
 }

@@ -12,6 +12,7 @@
 #include "conf/conf.h"
 #include "h2o.h"
 #include "pool/pool.h"
+#include "server/upstream_cap.h"
 
 struct llg_curl;
 struct llg_h1_client;
@@ -35,6 +36,11 @@ typedef struct llg_app {
     /* per provider (same index as conf->providers): its TLS context in h1
      * when its base_url is https:// and h1 serves it; else NULL (libcurl) */
     struct llg_h1_tls **h1_tls;
+    /* per provider (same index as conf->providers): its connection cap on
+     * this worker (max 0: none), for whichever client carries it, and the
+     * timer of queue_timeout (NULL: none) */
+    llg_cap_t *caps;
+    h2o_timeout_t **queue_timeout;
     struct llg_models *models; /* the /v1/models cache */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;

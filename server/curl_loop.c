@@ -1,20 +1,32 @@
 /*
- * server/curl_loop.c: libcurl multi_socket driven by libuv (see curl_loop.h).
+ * server/curl_loop.c: libcurl multi_socket driven by libuv (see curl_loop.h),
+ * and the connection cap of providers on libcurl: a capped provider's
+ * transfers in progress take the slots of its cap (upstream_cap.h), so at
+ * most that many of its connections are busy; a transfer past the cap waits
+ * outside the multi handle until one ends. libcurl's
+ * CURLMOPT_MAX_HOST_CONNECTIONS would count per host, not per provider.
  */
 #include "server/curl_loop.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "server/log.h"
+#include "server/upstream_cap.h"
 
 typedef struct transfer {
     llg_curl_done_cb done;
     void *data;
     bool cancelled;
+    CURL *easy;
+    llg_cap_t *cap;        /* its provider's cap, or NULL */
+    llg_cap_waiter_t wait; /* queued: not yet in the multi handle */
+    bool has_slot, is_ready;
+    struct transfer *next;     /* in `ready` */
     char err[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER */
 } transfer_t;
 
@@ -39,6 +51,7 @@ struct llg_curl {
     struct llg_curl_tls *tls; /* per provider (llg_curl_use_tls) */
     size_t ntls;
     char err[CURL_ERROR_SIZE]; /* the error text of the done callback running */
+    transfer_t *ready;         /* waiters that got a slot, added to the multi handle at the next safe point */
 };
 
 /* One per socket curl asks to watch. The poll of a connection socket (one
@@ -58,6 +71,7 @@ typedef struct poll_ctx {
 
 static void process_completions(llg_curl_t *c);
 static void reap_doomed(llg_curl_t *c);
+static void slot_free(llg_curl_t *c, transfer_t *t);
 
 static void socket_action(llg_curl_t *c, curl_socket_t fd, int events)
 {
@@ -264,23 +278,39 @@ llg_curl_t *llg_curl_create(uv_loop_t *loop)
     return c;
 }
 
-int llg_curl_add(llg_curl_t *c, CURL *easy, llg_curl_done_cb done, void *data)
+/* Hands the transfer to libcurl. */
+static CURLMcode start(llg_curl_t *c, CURL *easy)
+{
+    c->depth++;
+    CURLMcode rc = curl_multi_add_handle(c->multi, easy);
+    c->depth--;
+    return rc;
+}
+
+int llg_curl_add(llg_curl_t *c, CURL *easy, llg_cap_t *cap, llg_curl_done_cb done, void *data)
 {
     transfer_t *t = calloc(1, sizeof(*t));
     if (t == NULL)
         return -1;
     t->done = done;
     t->data = data;
+    t->easy = easy;
+    t->cap = cap != NULL && cap->max > 0 ? cap : NULL;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->err);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, c);
-    c->depth++;
-    CURLMcode rc = curl_multi_add_handle(c->multi, easy);
-    c->depth--;
+    if (t->cap != NULL && !llg_cap_take(t->cap)) {
+        llg_cap_wait(t->cap, &t->wait); /* every slot is taken: until one ends */
+        c->running++;
+        return 0;
+    }
+    t->has_slot = t->cap != NULL;
+    CURLMcode rc = start(c, easy);
     if (rc != CURLM_OK) {
+        slot_free(c, t);
         curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         free(t);
@@ -302,6 +332,58 @@ static void remove_and_free(llg_curl_t *c, CURL *easy)
     free(t);
 }
 
+/* The transfer ends or is cancelled: its slot goes to the first waiter,
+ * which libcurl gets at the next safe point (flush_ready). */
+static void slot_free(llg_curl_t *c, transfer_t *t)
+{
+    if (t->cap == NULL)
+        return;
+    llg_cap_leave(t->cap, &t->wait);
+    if (t->is_ready) {
+        for (transfer_t **pp = &c->ready; *pp != NULL; pp = &(*pp)->next)
+            if (*pp == t) {
+                *pp = t->next;
+                break;
+            }
+        t->is_ready = false;
+    }
+    if (!t->has_slot)
+        return;
+    t->has_slot = false;
+    llg_cap_waiter_t *w = llg_cap_release(t->cap);
+    if (w == NULL)
+        return;
+    transfer_t *q = (transfer_t *)(void *)((char *)w - offsetof(transfer_t, wait));
+    q->has_slot = q->is_ready = true;
+    q->next = NULL;
+    transfer_t **tail = &c->ready;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = q; /* FIFO */
+}
+
+/* Adds the waiters that got a slot (outside curl's calls). One libcurl
+ * refuses (out of memory) ends at once with that result. */
+static void flush_ready(llg_curl_t *c)
+{
+    while (c->depth == 0 && c->ready != NULL) {
+        transfer_t *t = c->ready;
+        c->ready = t->next;
+        t->is_ready = false;
+        if (start(c, t->easy) == CURLM_OK)
+            continue;
+        slot_free(c, t);
+        CURL *easy = t->easy;
+        llg_curl_done_cb done = t->done;
+        void *data = t->data;
+        curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
+        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+        c->running--;
+        free(t);
+        done(easy, CURLE_OUT_OF_MEMORY, data);
+    }
+}
+
 static void reap_doomed(llg_curl_t *c)
 {
     if (c->depth > 0)
@@ -314,6 +396,7 @@ static void reap_doomed(llg_curl_t *c)
         struct deferred d = c->deferred[--c->ndeferred];
         d.fn(d.p);
     }
+    flush_ready(c);
 }
 
 void llg_curl_defer_free(llg_curl_t *c, void *p, void (*fn)(void *))
@@ -338,9 +421,11 @@ void llg_curl_cancel_and_free(llg_curl_t *c, CURL *easy)
     if (t != NULL && !t->cancelled) {
         t->cancelled = true;
         c->running--;
+        slot_free(c, t); /* a queued one leaves the queue */
     }
     if (c->depth == 0) {
         remove_and_free(c, easy);
+        flush_ready(c);
         return;
     }
     if (c->ndoomed == c->capdoomed) {
@@ -384,6 +469,7 @@ static void process_completions(llg_curl_t *c)
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         c->running--;
+        slot_free(c, t);
         llg_curl_done_cb done = t->done;
         void *data = t->data;
         memcpy(c->err, t->err, sizeof(c->err));
@@ -412,6 +498,13 @@ void llg_curl_easy_put(llg_curl_t *c, CURL *easy)
     }
     curl_easy_reset(easy);
     c->spare[c->nspare++] = easy;
+}
+
+bool llg_curl_queued(CURL *easy)
+{
+    transfer_t *t = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+    return t != NULL && (t->wait.queued || t->is_ready);
 }
 
 unsigned llg_curl_running(const llg_curl_t *c)

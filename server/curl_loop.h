@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "conf/conf.h"
+#include "server/upstream_cap.h"
 
 typedef struct llg_curl llg_curl_t;
 
@@ -27,8 +28,13 @@ typedef void (*llg_curl_done_cb)(CURL *easy, CURLcode result, void *data);
 
 llg_curl_t *llg_curl_create(uv_loop_t *loop);
 
-/* Starts a transfer. Returns 0 or -1. */
-int llg_curl_add(llg_curl_t *c, CURL *easy, llg_curl_done_cb done, void *data);
+/* Starts a transfer. Returns 0 or -1. With `cap` (its provider's
+ * connection cap on this worker, or NULL), a transfer past the cap waits in
+ * its FIFO, outside libcurl, until one of the provider's transfers ends. */
+int llg_curl_add(llg_curl_t *c, CURL *easy, llg_cap_t *cap, llg_curl_done_cb done, void *data);
+
+/* Whether a transfer waits for a slot of its provider's cap. */
+bool llg_curl_queued(CURL *easy);
 
 /* Stops a transfer at once: its connection is closed (not reused), and the
  * done callback will not run. Safe inside curl callbacks. The easy handle may

@@ -6,7 +6,11 @@
  * with its resolved addresses (kept 60 s, as libcurl's DNS cache) and its
  * idle keep-alive connections (most recently used first), so cleartext and
  * TLS connections, or two providers' TLS settings, never mix. A transfer
- * owns one connection while it runs. Body bytes are decoded in place at the
+ * owns one connection while it runs. A provider with max_connections has
+ * targets of its own, whose connections (busy, connecting or idle) take the
+ * slots of its cap (upstream_cap.h): a transfer that finds no idle
+ * connection and no free slot waits, and takes the next connection to come
+ * back to the pool, or the slot of the next one closed. Body bytes are decoded in place at the
  * front of the socket's input buffer and handed to on_data in one delivery
  * per read, so the events of one upstream read leave in one client write.
  */
@@ -14,6 +18,7 @@
 
 #include "server/h1_tls.h"
 #include "server/h1_url.h"
+#include "server/upstream_cap.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -43,6 +48,7 @@ typedef struct target {
     uint64_t resolved_at;
     h2o_linklist_t idle; /* conn_t.link, most recent first */
     size_t nidle;
+    llg_cap_t *cap; /* its provider's, or NULL: no cap */
     struct target *next;
 } target_t;
 
@@ -87,14 +93,34 @@ struct llg_h1_transfer {
     bool eof;
     bool in_cb, cancelled, paused;
     bool reused, retried, got_bytes;
+    bool has_slot;         /* holds a slot of the cap while it has no connection (resolving, between addresses) */
+    llg_cap_waiter_t wait; /* in the cap's queue while it waits for a connection */
 };
 
 static void start_connect(llg_h1_transfer_t *t);
+static void send_request(llg_h1_transfer_t *t, conn_t *conn);
 static void process(llg_h1_transfer_t *t);
+
+/* ---- the cap ----------------------------------------------------------- */
+
+/* A slot of the target's cap came free: the first waiter takes it and
+ * connects (no callback runs here). */
+static void slot_free(target_t *tg)
+{
+    if (tg->cap == NULL)
+        return;
+    llg_cap_waiter_t *w = llg_cap_release(tg->cap);
+    if (w != NULL) {
+        llg_h1_transfer_t *t = H2O_STRUCT_FROM_MEMBER(llg_h1_transfer_t, wait, w);
+        t->has_slot = true;
+        start_connect(t);
+    }
+}
 
 /* ---- connections ------------------------------------------------------- */
 
-static void conn_close(conn_t *conn)
+/* Closes a connection whose slot its transfer keeps (to connect again). */
+static void conn_drop(conn_t *conn)
 {
     if (h2o_linklist_is_linked(&conn->link)) {
         h2o_linklist_unlink(&conn->link);
@@ -103,6 +129,13 @@ static void conn_close(conn_t *conn)
     h2o_timeout_unlink(&conn->idle_entry);
     h2o_socket_close(conn->sock);
     free(conn);
+}
+
+static void conn_close(conn_t *conn)
+{
+    target_t *tg = conn->target;
+    conn_drop(conn);
+    slot_free(tg);
 }
 
 static void on_idle_event(h2o_socket_t *sock, const char *err)
@@ -123,6 +156,14 @@ static void conn_pool(llg_h1_client_t *c, conn_t *conn)
 {
     target_t *tg = conn->target;
     conn->t = NULL;
+    llg_cap_waiter_t *w = tg->cap != NULL ? llg_cap_pop(tg->cap) : NULL;
+    if (w != NULL) {
+        /* a transfer waits for a connection: it takes this one at once */
+        llg_h1_transfer_t *t = H2O_STRUCT_FROM_MEMBER(llg_h1_transfer_t, wait, w);
+        t->reused = true;
+        send_request(t, conn);
+        return;
+    }
     /* an idle connection holds no buffer until something arrives */
     h2o_buffer_dispose(&conn->sock->input);
     h2o_buffer_init(&conn->sock->input, &h2o_socket_buffer_prototype);
@@ -141,8 +182,14 @@ static void transfer_free(llg_h1_transfer_t *t)
     if (t->gai != NULL)
         t->gai->data = NULL; /* on_resolved frees it */
     h2o_timeout_unlink(&t->timer);
+    if (t->target->cap != NULL)
+        llg_cap_leave(t->target->cap, &t->wait);
     if (t->conn != NULL)
         conn_close(t->conn);
+    if (t->has_slot) {
+        t->has_slot = false;
+        slot_free(t->target);
+    }
     if (t->req != NULL) {
         memset(t->req, 0, t->req_len);
         free(t->req);
@@ -190,8 +237,9 @@ static bool retry_fresh(llg_h1_transfer_t *t)
 {
     if (!t->reused || t->retried || t->got_bytes)
         return false;
-    conn_close(t->conn);
+    conn_drop(t->conn); /* its slot goes to the new connection */
     t->conn = NULL;
+    t->has_slot = t->target->cap != NULL;
     t->retried = true;
     t->reused = false;
     memset(&t->head, 0, sizeof(t->head));
@@ -268,8 +316,9 @@ static void on_connect(h2o_socket_t *sock, const char *err)
     conn_t *conn = sock->data;
     llg_h1_transfer_t *t = conn->t;
     if (err != NULL) {
-        conn_close(conn);
+        conn_drop(conn); /* the slot stays with the transfer */
         t->conn = NULL;
+        t->has_slot = t->target->cap != NULL;
         t->addr_idx++;
         if (t->addr_idx < t->target->naddrs) {
             start_connect(t);
@@ -312,6 +361,7 @@ static void connect_addr(llg_h1_transfer_t *t)
         conn->idle_entry.cb = on_idle_timeout;
         sock->data = conn;
         t->conn = conn;
+        t->has_slot = false; /* the connection has it now */
         return;
     }
     fail_later(t, CURLE_COULDNT_CONNECT);
@@ -637,16 +687,17 @@ llg_h1_tls_t *llg_h1_add_tls(llg_h1_client_t *c, const char *base_url, const llg
     return tls;
 }
 
-static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port, llg_h1_tls_t *tls)
+static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port, llg_h1_tls_t *tls, llg_cap_t *cap)
 {
     for (target_t *tg = c->targets; tg != NULL; tg = tg->next)
-        if (tg->port == port && tg->tls == tls && strcmp(tg->host, host) == 0)
+        if (tg->port == port && tg->tls == tls && tg->cap == cap && strcmp(tg->host, host) == 0)
             return tg;
     target_t *tg = calloc(1, sizeof(*tg));
     if (tg == NULL)
         return NULL;
     snprintf(tg->host, sizeof(tg->host), "%s", host);
     tg->tls = tls;
+    tg->cap = cap;
     bool v6 = strchr(host, ':') != NULL;
     if (port == (tls != NULL ? 443 : 80))
         snprintf(tg->authority, sizeof(tg->authority), v6 ? "[%s]" : "%s", host);
@@ -674,8 +725,8 @@ static target_t *get_target(llg_h1_client_t *c, const char *host, uint16_t port,
     return tg;
 }
 
-llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t *tls, h2o_iovec_t lines, h2o_iovec_t body,
-                               const llg_h1_callbacks_t *cb, void *ud)
+llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t *tls, llg_cap_t *cap, h2o_iovec_t lines,
+                               h2o_iovec_t body, const llg_h1_callbacks_t *cb, void *ud)
 {
     char host[HOST_MAX + 1];
     uint16_t port;
@@ -683,39 +734,14 @@ llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t
     bool https;
     if (llg_h1_split_url(url, &https, host, &port, &path) != 0 || (https && tls == NULL))
         return NULL;
-    target_t *tg = get_target(c, host, port, https ? tls : NULL);
+    target_t *tg = get_target(c, host, port, https ? tls : NULL, cap != NULL && cap->max > 0 ? cap : NULL);
     llg_h1_transfer_t *t = tg != NULL ? calloc(1, sizeof(*t)) : NULL;
     if (t == NULL)
         return NULL;
-    size_t plen = strlen(path);
-    char digits[24], *clen = digits + sizeof(digits);
-    size_t v = body.len;
-    do
-        *--clen = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    int cl = (int)(digits + sizeof(digits) - clen);
-    /* POST path HTTP/1.1, Host, Content-Length, the lines, the empty line */
-    size_t cap = 5 + (plen ? plen : 1) + 11 + 6 + strlen(tg->authority) + 2 + 16 + (size_t)cl + 2 + lines.len + 2;
-    if ((t->req = malloc(cap)) == NULL) {
+    if ((t->req = llg_h1_request_head(path, tg->authority, lines.base, lines.len, body.len, &t->req_len)) == NULL) {
         free(t);
         return NULL;
     }
-    char *w = t->req;
-#define PUT(p, n) (memcpy(w, (p), (n)), w += (n))
-    PUT("POST ", 5);
-    if (plen == 0)
-        PUT("/", 1);
-    else
-        PUT(path, plen);
-    PUT(" HTTP/1.1\r\nHost: ", 17);
-    PUT(tg->authority, strlen(tg->authority));
-    PUT("\r\nContent-Length: ", 18);
-    PUT(clen, (size_t)cl);
-    PUT("\r\n", 2);
-    PUT(lines.base, lines.len);
-    PUT("\r\n", 2);
-#undef PUT
-    t->req_len = (size_t)(w - t->req);
     t->c = c;
     t->target = tg;
     t->cb = *cb;
@@ -728,8 +754,13 @@ llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t
         h2o_timeout_unlink(&conn->idle_entry);
         t->reused = true;
         send_request(t, conn);
-    } else {
+    } else if (tg->cap == NULL) {
         start_connect(t);
+    } else if (llg_cap_take(tg->cap)) {
+        t->has_slot = true;
+        start_connect(t);
+    } else {
+        llg_cap_wait(tg->cap, &t->wait); /* every connection is busy: the next one to come free */
     }
     return t;
 }
@@ -741,6 +772,11 @@ void llg_h1_cancel(llg_h1_transfer_t *t)
         return;
     }
     transfer_free(t);
+}
+
+bool llg_h1_queued(const llg_h1_transfer_t *t)
+{
+    return t->wait.queued;
 }
 
 void llg_h1_resume(llg_h1_transfer_t *t)

@@ -30,6 +30,7 @@
 #include "h2o.h"
 #include "server/h1_parse.h"
 #include "server/h1_tls.h"
+#include "server/upstream_cap.h"
 
 typedef struct llg_h1_client llg_h1_client_t;
 typedef struct llg_h1_transfer llg_h1_transfer_t;
@@ -64,11 +65,16 @@ llg_h1_tls_t *llg_h1_add_tls(llg_h1_client_t *c, const char *base_url, const llg
  * one ignores it. Connections are kept per scheme, host, port and context.
  * `lines` are header lines, each ending in CRLF, sent after Host and
  * Content-Length; the client copies them and wipes its copy when done (they
- * may hold a key).
+ * may hold a key). `cap`: the provider's connection cap on this worker, or
+ * NULL: the transfer waits (queued, no connection) while its connections
+ * are all busy and at the cap; a capped provider's connections are its own.
  * `body` must stay valid until on_done or llg_h1_cancel(). NULL when out of
  * memory. */
-llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t *tls, h2o_iovec_t lines, h2o_iovec_t body,
-                               const llg_h1_callbacks_t *cb, void *ud);
+llg_h1_transfer_t *llg_h1_post(llg_h1_client_t *c, const char *url, llg_h1_tls_t *tls, llg_cap_t *cap, h2o_iovec_t lines,
+                               h2o_iovec_t body, const llg_h1_callbacks_t *cb, void *ud);
+
+/* Whether the transfer waits for a connection of its capped provider. */
+bool llg_h1_queued(const llg_h1_transfer_t *t);
 
 /* Stops a transfer; its connection is closed, not reused. */
 void llg_h1_cancel(llg_h1_transfer_t *t);

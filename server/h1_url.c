@@ -1,9 +1,11 @@
 /*
  * server/h1_url.c: the upstream URLs llmgate's own HTTP/1.1 client serves
- * (see h1_url.h), split into scheme, host, port and path.
+ * (see h1_url.h), split into scheme, host, port and path, and the head of
+ * the request it sends.
  */
 #include "server/h1_url.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int llg_h1_split_url(const char *url, bool *https, char *host, uint16_t *port, const char **path)
@@ -50,4 +52,37 @@ int llg_h1_split_url(const char *url, bool *https, char *host, uint16_t *port, c
     *port = (uint16_t)p;
     *path = e;
     return 0;
+}
+
+char *llg_h1_request_head(const char *path, const char *authority, const char *lines, size_t lines_len, size_t body_len,
+                          size_t *len)
+{
+    size_t plen = strlen(path), alen = strlen(authority);
+    char digits[24], *clen = digits + sizeof(digits);
+    size_t v = body_len;
+    do
+        *--clen = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    size_t cl = (size_t)(digits + sizeof(digits) - clen);
+    /* POST path HTTP/1.1, Host, Content-Length, the lines, the empty line */
+    size_t need = 5 + (plen ? plen : 1) + 11 + 6 + alen + 2 + 16 + cl + 2 + lines_len + 2;
+    char *head = malloc(need), *w = head;
+    if (head == NULL)
+        return NULL;
+#define PUT(p, n) (memcpy(w, (p), (n)), w += (n))
+    PUT("POST ", 5);
+    if (plen == 0)
+        PUT("/", 1);
+    else
+        PUT(path, plen);
+    PUT(" HTTP/1.1\r\nHost: ", 17);
+    PUT(authority, alen);
+    PUT("\r\nContent-Length: ", 18);
+    PUT(clen, cl);
+    PUT("\r\n", 2);
+    PUT(lines, lines_len);
+    PUT("\r\n", 2);
+#undef PUT
+    *len = (size_t)(w - head);
+    return head;
 }

@@ -360,7 +360,7 @@ static void start_fetch(llg_models_t *m, cache_t *c)
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)app->conf->timeouts.connect_ms);
     c->easy = easy;
     c->fetching = true;
-    if (llg_curl_add(app->curl, easy, on_fetched, c) != 0) {
+    if (llg_curl_add(app->curl, easy, NULL, on_fetched, c) != 0) {
         on_fetched(easy, CURLE_FAILED_INIT, c);
         return;
     }

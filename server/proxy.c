@@ -37,6 +37,7 @@ static void unlink_timers(proxy_t *x)
     h2o_timeout_unlink(&x->t_request);
     h2o_timeout_unlink(&x->t_idle);
     h2o_timeout_unlink(&x->t_ping);
+    h2o_timeout_unlink(&x->t_queue);
 }
 
 static void proxy_free(void *p)
@@ -75,6 +76,7 @@ static void anthropic_reset_hint(proxy_t *x)
 void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status)
 {
     llg_app_t *app = x->app;
+    h2o_timeout_unlink(&x->t_queue);
     proxy_upstream_cancel(x);
     if (x->headers != NULL) {
         /* the lines live in the proxy: nothing to free but the key's copy */
@@ -143,12 +145,16 @@ static void on_request_timeout(h2o_timeout_entry_t *entry)
     proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_request, entry);
     if (x->req == NULL)
         return;
-    llg_warn("upstream request timed out after %llu ms (provider %s)", (unsigned long long)x->app->conf->timeouts.request_ms,
-             x->app->conf->providers[x->provider].name);
-    proxy_end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
+    /* still waiting for a connection (max_connections): the gateway's own
+     * limit, not the key's doing */
+    bool queued = proxy_upstream_queued(x);
+    llg_warn("upstream request timed out after %llu ms (provider %s)%s", (unsigned long long)x->app->conf->timeouts.request_ms,
+             x->app->conf->providers[x->provider].name, queued ? " waiting for a connection (max_connections)" : "");
+    proxy_end_attempt(x, !queued, queued ? LLG_OUTCOME_CANCELLED : LLG_OUTCOME_NETWORK, 0);
     if (!x->committed) {
         proxy_set_provider_env(x, x->provider);
-        proxy_fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time%s.", "");
+        proxy_fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time%s.",
+                   queued ? " (every connection to it was busy)" : "");
     } else {
         proxy_fail_committed(x, "upstream_timeout", "The upstream provider did not finish in time.");
     }
@@ -161,6 +167,24 @@ static void on_idle_timeout(h2o_timeout_entry_t *entry)
         return;
     proxy_end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
     proxy_fail_committed(x, "upstream_idle", "The upstream provider stopped sending.");
+}
+
+/* The attempt waited queue_timeout for a connection of its provider: the
+ * provider is at max_connections, which is no key's doing. The next
+ * provider of the chain is tried, else the client gets a 503. */
+static void on_queue_timeout(h2o_timeout_entry_t *entry)
+{
+    proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_queue, entry);
+    if (x->req == NULL || !proxy_upstream_queued(x))
+        return;
+    const llg_conf_provider_t *p = &x->app->conf->providers[x->provider];
+    llg_warn("provider %s: no connection came free in %llu ms (max_connections %llu), the key is not blamed", p->name,
+             (unsigned long long)p->queue_timeout_ms, (unsigned long long)p->max_connections);
+    proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
+    x->last_queued = true;
+    x->last_outcome = LLG_OUTCOME_NETWORK;
+    next_provider(x);
+    start_attempt(x);
 }
 
 /* ---- the end of an attempt --------------------------------------------- */
@@ -354,7 +378,7 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
 {
     h2o_timeout_unlink(&x->t_idle);
     int status = (int)x->status;
-    x->last_tls = false;
+    x->last_tls = x->last_queued = false;
     llg_curl_tls_failure_t tls = llg_curl_tls_failure(result, attempt_error(x));
     if (tls != LLG_TLS_NONE && x->status == 0 && !x->upstream_started && !x->xl_failed) {
         tls_failed(x, result, tls);
@@ -470,6 +494,8 @@ static void give_up(proxy_t *x)
         h2o_add_header(&x->req->pool, &x->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, secs, strlen(secs));
         proxy_fail(x, 429, "upstream_rate_limited",
                    "Every upstream key for this model is rate limited or unavailable; retry after %s seconds.", secs);
+    } else if (x->last_queued) {
+        proxy_fail(x, 503, "upstream_busy", "Every connection to the upstream provider was busy (%s, max_connections).", p->name);
     } else if (x->last_was_timeout) {
         proxy_fail(x, 504, "upstream_timeout", "The upstream provider did not answer in time (%s).", p->name);
     } else if (x->attempts == 0) {
@@ -613,6 +639,8 @@ static void start_attempt(proxy_t *x)
         if (started < 0) {
             proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
             proxy_fail(x, 500, "internal_error", "Out of memory%s.", "");
+        } else if (x->app->queue_timeout[idx] != NULL && proxy_upstream_queued(x)) {
+            h2o_timeout_link(x->app->ctx.loop, x->app->queue_timeout[idx], &x->t_queue);
         }
         return;
     }
@@ -655,6 +683,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
     x->request_id = llg_request_id(app, req);
     x->t_request.cb = on_request_timeout;
     x->t_idle.cb = on_idle_timeout;
+    x->t_queue.cb = on_queue_timeout;
     if (endpoint == LLG_ENDPOINT_CHAT || endpoint == LLG_ENDPOINT_COMPLETIONS) {
         x->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
         const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "stream_options");

@@ -69,6 +69,7 @@ typedef struct proxy {
     int last_status;       /* status of the last upstream answer; 0 none */
     bool last_was_timeout; /* the last attempt timed out */
     bool last_tls;         /* the last attempt failed in TLS (server/curl_tls.c) */
+    bool last_queued;      /* the last attempt waited queue_timeout for a connection (max_connections) */
     bool via_h1;           /* the attempt went through the own HTTP/1.1 client (its own log lines, no curl error text) */
 
     /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
@@ -119,6 +120,7 @@ typedef struct proxy {
     bool stream_counted;
 
     h2o_timeout_entry_t t_request, t_idle, t_ping, t_gone;
+    h2o_timeout_entry_t t_queue; /* the provider's queue_timeout while the attempt waits for a connection */
     /* in the request's pool: tells the proxy when h2o disposes of the request
      * (a client that leaves before the response started gets no stop call) */
     struct proxy **guard;
@@ -169,6 +171,9 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
 void proxy_upstream_resume(proxy_t *x);
 /* Drops the transfer in progress, if any (cancelled if still running). */
 void proxy_upstream_cancel(proxy_t *x);
+/* Whether the attempt in progress waits for a connection: its provider's
+ * connections are all busy at max_connections (server/upstream_cap.h). */
+bool proxy_upstream_queued(const proxy_t *x);
 /* Whether the attempt in progress goes through a translator (egress adapter). */
 bool proxy_translated(const proxy_t *x);
 /* The translator's end of the answer, into the accumulating buffer. */

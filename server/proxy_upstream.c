@@ -360,7 +360,8 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
     if (app->h1 != NULL && (!https || tls != NULL) && llg_h1_takes(app->h1, url)) {
         proxy_header_lines(x, p, key, key_len, true);
         x->via_h1 = true;
-        x->h1 = llg_h1_post(app->h1, url, tls, h2o_iovec_init(x->hbuf.data, x->hbuf.len), body, &h1_callbacks, x);
+        x->h1 = llg_h1_post(app->h1, url, tls, &app->caps[p - conf->providers], h2o_iovec_init(x->hbuf.data, x->hbuf.len), body,
+                            &h1_callbacks, x);
         memset(x->hbuf.data, 0, x->hbuf.cap); /* the client has its own copy */
         x->hbuf.len = 0;
         x->attempts++;
@@ -400,7 +401,7 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
     }
     x->easy = easy;
     x->attempts++;
-    if (llg_curl_add(app->curl, easy, on_done, x) != 0) {
+    if (llg_curl_add(app->curl, easy, &app->caps[p - conf->providers], on_done, x) != 0) {
         llg_curl_easy_put(app->curl, easy);
         x->easy = NULL;
         return 1;
@@ -414,6 +415,11 @@ void proxy_upstream_resume(proxy_t *x)
         llg_h1_resume(x->h1);
     else
         llg_curl_resume(x->app->curl, x->easy);
+}
+
+bool proxy_upstream_queued(const proxy_t *x)
+{
+    return x->h1 != NULL ? llg_h1_queued(x->h1) : x->easy != NULL && llg_curl_queued(x->easy);
 }
 
 void proxy_upstream_cancel(proxy_t *x)
