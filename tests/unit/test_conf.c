@@ -1124,6 +1124,36 @@ TEST(errors_providers)
         "t.yaml:18:66: providers[16].responses_api: expected false or true, got \"yes\"");
 }
 
+TEST(max_connections)
+{
+    llg_conf_t *c = load_ok("providers:\n"
+                            "  - {name: a, type: openai, base_url: 'http://x', max_connections: 4, queue_timeout: 2500ms}\n"
+                            "  - {name: b, type: openai, base_url: 'https://x', max_connections: 0}\n"
+                            "  - {name: c, type: openai, base_url: 'http://x'}\n",
+                            NULL);
+    CHECK_EQ_INT(c->providers[0].max_connections, 4);
+    CHECK_EQ_INT(c->providers[0].queue_timeout_ms, 2500);
+    CHECK_EQ_INT(c->providers[1].max_connections, 0);
+    CHECK_EQ_INT(c->providers[2].max_connections, 0);
+    CHECK_EQ_INT(c->providers[2].queue_timeout_ms, 0);
+    llg_conf_free(c);
+    EXPECT_ERRORS(
+        "providers:\n"
+        "  - {name: a, type: openai, base_url: 'http://x', max_connections: -1}\n"
+        "  - {name: b, type: openai, base_url: 'http://x', max_connections: 100001}\n"
+        "  - {name: c, type: openai, base_url: 'http://x', max_connections: many}\n"
+        "  - {name: d, type: echo, max_connections: 2}\n"
+        "  - {name: e, type: openai, base_url: 'http://x', queue_timeout: 5s}\n"
+        "  - {name: f, type: openai, base_url: 'http://x', max_connections: 1, queue_timeout: soon}\n",
+        NULL, "t.yaml:2:68: providers[0].max_connections: must be between 0 and 100000, got -1",
+        "t.yaml:3:68: providers[1].max_connections: must be between 0 and 100000, got 100001",
+        "t.yaml:4:68: providers[2].max_connections: expected an integer, got \"many\"",
+        "t.yaml:5:27: providers[3].max_connections: an echo provider has no upstream",
+        "t.yaml:6:51: providers[4].queue_timeout: needs max_connections",
+        "t.yaml:7:86: providers[5].queue_timeout: expected a duration (whole seconds, or a whole number with unit ms, s, m "
+        "or h), got \"soon\"");
+}
+
 TEST(responses_api)
 {
     llg_conf_t *c = load_ok("providers:\n"
@@ -1807,6 +1837,7 @@ int main(int argc, char **argv)
     RUN(errors_bad_many_fixture);
     RUN(errors_syntax_fixture);
     RUN(errors_tls_fixture);
+    RUN(max_connections);
     RUN(errors_toplevel_fixture);
     RUN(errors_missing_file);
     RUN(errors_append_to_list);
