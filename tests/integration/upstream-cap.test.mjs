@@ -10,7 +10,8 @@
 // upstream never has more than 2 connections open; queued requests whose
 // client went away are dropped and never reach the upstream; a request that
 // waited queue_timeout gets a 503 and its key is not blamed; `-t` refuses a
-// bad value with FILE:LINE:COLUMN.
+// bad value with FILE:LINE:COLUMN; a reload with a new cap applies it to new
+// requests while the old worker serves its queued ones.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -66,6 +67,43 @@ async function heldUpstream() {
   };
   u.close = () => new Promise((r) => { for (const s of u.sockets) s.destroy(); srv.close(r); });
   return u;
+}
+
+// A POST on a connection of its own (fetch could reuse one to an old worker).
+function postNewConnection(port, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const req = http.request({
+      host: '127.0.0.1', port, method: 'POST', path: '/v1/chat/completions', agent: false,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), connection: 'close' },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, text }));
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+// Whether process `pid` has a socket listening on TCP `port` (/proc/net/tcp).
+function holdsListener(pid, port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length > 9 && c[1].endsWith(`:${hex}`) && c[3] === '0A') inodes.add(c[9]);
+    }
+  }
+  let fds = [];
+  try { fds = fs.readdirSync(`/proc/${pid}/fd`); } catch { return false; }
+  return fds.some((fd) => {
+    try { return inodes.has(/^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1]); } catch { return false; }
+  });
 }
 
 const post = (gw, model, tag, signal) => fetch(gw.url('/v1/chat/completions'), {
@@ -264,6 +302,41 @@ test('two workers share max_connections 2: at most 2 connections in all, every r
   }
   assert.deepEqual(await Promise.all(all), Array(N).fill(200));
   assert.ok(u.maxOpen <= 2, `${u.maxOpen} connections open at once`);
+});
+
+test('a reload (SIGHUP) with a new max_connections applies to new requests; the old worker serves its queued ones', async () => {
+  const u = await heldUpstream();
+  everything.push(() => u.close());
+  const yaml = (cap) => ({ port }) => gatewayYaml({
+    port, workers: 1, top: 'timeouts: {ping: 0}',
+    providers: [{ name: 'r', base: `http://127.0.0.1:${u.port}/v1`, keys: [mkKey('r')], models: ['m'], extra: { max_connections: cap } }],
+  });
+  const g = await startGateway({ config: yaml(1) });
+  everything.push(() => g.stop());
+  const a = post(g, 'm', 'old-a');
+  await waitFor(() => u.pending.length === 1, { what: 'A at the upstream' });
+  const b = post(g, 'm', 'old-b');
+  await waitQueued(g, 'r', 1);
+  const old = g.workerPids();
+  fs.writeFileSync(g.configFile, yaml(3)({ port: g.port }));
+  g.signal('SIGHUP');
+  await waitFor(() => g.workerPids().some((p) => !old.includes(p)), { what: 'the new worker' });
+  // the old worker takes no new connection once it closed its listener
+  // (until then SO_REUSEPORT may give it some); the new requests open
+  // connections of their own (an idle one of fetch's may lead to the old worker)
+  await waitFor(() => old.every((p) => !holdsListener(p, g.port)), { what: 'the old worker to close its listener' });
+  // the new worker's cap is 3: three new requests reach the upstream at once,
+  // while B still waits in the old worker behind A
+  const fresh = [0, 1, 2].map((i) => postNewConnection(g.port, chatBody('m', `new-${i}`)));
+  await waitFor(() => u.pending.length === 4, { what: 'A and the three new requests at the upstream' });
+  assert.equal(await queued(g, 'r'), 1);
+  u.release();
+  for (const r of await Promise.all(fresh)) assert.equal(r.status, 200, r.text);
+  assert.equal((await a).status, 200);
+  await waitFor(() => u.pending.length === 1, { what: 'B on the connection A left' });
+  u.release();
+  assert.equal((await b).status, 200);
+  assert.ok(u.maxOpen <= 4, `${u.maxOpen} connections open at once`);
 });
 
 test('-t refuses a bad max_connections or queue_timeout with FILE:LINE:COLUMN', async () => {
