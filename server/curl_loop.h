@@ -37,7 +37,9 @@ int llg_curl_add(llg_curl_t *c, CURL *easy, llg_cap_t *cap, llg_curl_done_cb don
 bool llg_curl_queued(CURL *easy);
 
 /* Stops a transfer at once: its connection is closed (not reused), and the
- * done callback will not run. Safe inside curl callbacks. The easy handle may
+ * done callback will not run. A transfer of the same cap that waited takes
+ * its place; should libcurl refuse that one (out of memory), its done
+ * callback runs before this returns. Safe inside curl callbacks. The easy handle may
  * be cleaned up by the caller only after llg_curl_cancel returns AND outside
  * curl callbacks; llg_curl_cancel_and_free does both at the right time. */
 void llg_curl_cancel_and_free(llg_curl_t *c, CURL *easy);

@@ -6,13 +6,16 @@
  * with its resolved addresses (kept 60 s, as libcurl's DNS cache) and its
  * idle keep-alive connections (most recently used first), so cleartext and
  * TLS connections, or two providers' TLS settings, never mix. A transfer
- * owns one connection while it runs. A provider with max_connections has
- * targets of its own, whose connections (busy, connecting or idle) take the
- * slots of its cap (upstream_cap.h): a transfer that finds no idle
- * connection and no free slot waits, and takes the next connection to come
- * back to the pool, or the slot of the next one closed. Body bytes are decoded in place at the
+ * owns one connection while it runs. Body bytes are decoded in place at the
  * front of the socket's input buffer and handed to on_data in one delivery
  * per read, so the events of one upstream read leave in one client write.
+ *
+ * A provider with max_connections has targets of its own, whose connections
+ * (busy, connecting or idle) each hold a slot of its cap (upstream_cap.h); a
+ * transfer holds the slot itself while it has no connection (resolving, or
+ * between two addresses or two tries). A transfer that finds no idle
+ * connection and no free slot waits, and takes the next connection to come
+ * back to the pool, or the slot of the next one to close.
  */
 #include "server/h1_client.h"
 

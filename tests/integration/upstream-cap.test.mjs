@@ -254,7 +254,7 @@ for (const mode of MODES) {
     const g = await startGateway({
       env: { ...mode.env, ...(mode.tls ? { SSL_CERT_FILE: pki.ca.cert } : {}) },
       config: ({ port }) => gatewayYaml({
-        port, workers: 1, top: `admin_token: ${ADMIN}\nretry: {attempts: 3}\ntimeouts: {ping: 0, request: 2s}`,
+        port, workers: 1, top: `admin_token: ${ADMIN}\nretry: {attempts: 3}\ntimeouts: {ping: 0, request: 4s}`,
         providers: [
           { name: 'lead', base: `http://127.0.0.1:${L.port}/v1`, keys: [mkKey('lead')], models: ['lead-model'], extra: { fallback: '[slow]' } },
           { name: 'slow', base: slowBase, keys: [mkKey('slow')], models: ['slow-model'], extra: { max_connections: 1 } },
