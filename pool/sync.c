@@ -210,6 +210,8 @@ static void copy_hist(pool_hist_t *d, pool_hist_t *s)
     copy_atomics(&d->sum_us, &s->sum_us, 1);
 }
 
+/* `queued` stays with the old region, as the in-flight counts of keys: the
+ * waiting requests of the old workers leave the queue there. */
 static void copy_provider(pool_prov_t *d, pool_prov_t *s)
 {
     copy_atomics(&d->cursor, &s->cursor, 1);

@@ -281,6 +281,33 @@ for (const mode of MODES) {
   });
 }
 
+test('a request that waits queue_timeout goes to the next provider of fallback', async () => {
+  const u = await heldUpstream(), f = await heldUpstream();
+  everything.push(() => u.close(), () => f.close());
+  const g = await startGateway({
+    config: ({ port }) => gatewayYaml({
+      port, workers: 1, top: `admin_token: ${ADMIN}\ntimeouts: {ping: 0}`,
+      providers: [
+        { name: 'busy', base: `http://127.0.0.1:${u.port}/v1`, keys: [mkKey('busy')], models: ['m'], extra: { max_connections: 1, queue_timeout: '500ms', fallback: '[spare]' } },
+        { name: 'spare', base: `http://127.0.0.1:${f.port}/v1`, keys: [mkKey('spare')], models: ['spare-model'] },
+      ],
+    }),
+  });
+  everything.push(() => g.stop());
+  const a = post(g, 'm', 'holds-busy');
+  await waitFor(() => u.pending.length === 1, { what: 'the first request at busy' });
+  const b = post(g, 'm', 'to-spare');
+  await waitFor(() => f.pending.length === 1, { what: 'the second request at the fallback' });
+  f.release();
+  const rb = await b;
+  assert.equal(rb.status, 200, await rb.text());
+  u.release();
+  assert.equal((await a).status, 200);
+  assert.equal(u.bodies.length, 1);
+  const [k] = await keyRows(g, ADMIN, 'busy');
+  assert.equal(k.network, 0, JSON.stringify(k));
+});
+
 test('two workers share max_connections 2: at most 2 connections in all, every request answered', async () => {
   const u = await heldUpstream();
   everything.push(() => u.close());
