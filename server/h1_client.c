@@ -572,7 +572,12 @@ static bool decode_body(llg_h1_transfer_t *t)
     }
 Eof:
     if (t->eof && !t->body_done) {
-        if (t->head.framing != LLG_H1_BODY_CLOSE) {
+        /* A body delimited by the close ends there; over TLS only with the
+         * upstream's close_notify: a TCP close without one (an attacker's
+         * FIN, a crashed server) may have cut it anywhere, and a cut JSON
+         * answer would go to the client as a whole 200 (found by
+         * tests/integration/upstream-tls-hostile.test.mjs, http10cut) */
+        if (t->head.framing != LLG_H1_BODY_CLOSE || (t->target->tls != NULL && !llg_h1_tls_close_notified(t->conn->sock))) {
             finish(t, CURLE_PARTIAL_FILE);
             return false;
         }

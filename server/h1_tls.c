@@ -225,3 +225,18 @@ bool llg_h1_tls_refused(const llg_h1_tls_t *tls, const char *err)
     ERR_clear_error();
     return true;
 }
+
+/* h2o 2.2.5 exports no accessor for a socket's SSL: its struct
+ * st_h2o_socket_ssl_t (lib/common/socket.c, private) begins with the SSL_CTX
+ * and the SSL, as h2o_socket_get_ssl_session_reused() reads it (the version
+ * is pinned in meson.build). */
+struct h2o_socket_ssl_head {
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+bool llg_h1_tls_close_notified(const h2o_socket_t *sock)
+{
+    const struct h2o_socket_ssl_head *s = (const struct h2o_socket_ssl_head *)sock->ssl;
+    return s != NULL && s->ssl != NULL && (SSL_get_shutdown(s->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}

@@ -44,4 +44,10 @@ CURLcode llg_h1_tls_result(const llg_h1_tls_t *tls, const char *err);
  * handshake). If so, logs the same line as llg_h1_tls_result(). */
 bool llg_h1_tls_refused(const llg_h1_tls_t *tls, const char *err);
 
+/* Whether the upstream ended its side of the TLS connection of sock with a
+ * close_notify (before the TCP close h2o reports as an end of stream): a
+ * close without one may be a truncation (RFC 8446 section 6.1, RFC 9112
+ * section 9.8). */
+bool llg_h1_tls_close_notified(const h2o_socket_t *sock);
+
 #endif

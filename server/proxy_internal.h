@@ -71,6 +71,7 @@ typedef struct proxy {
     bool last_tls;         /* the last attempt failed in TLS (server/curl_tls.c) */
     bool last_queued;      /* the last attempt waited queue_timeout for a connection (max_connections) */
     bool via_h1;           /* the attempt went through the own HTTP/1.1 client (its own log lines, no curl error text) */
+    bool head_ended;       /* libcurl: the blank line after the final answer's head arrived */
 
     /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
     CURL *easy;

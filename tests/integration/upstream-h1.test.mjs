@@ -11,16 +11,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { startGateway, startMock, request, curl, freePort, waitFor } from './lib/harness.mjs';
-import { gatewayYaml, chatBody, assertOpenAIError, mkKey, rawEvents } from './lib/upstream.mjs';
+import { gatewayYaml, chatBody, assertOpenAIError, mkKey, rawEvents, onRequests, RAW_ANSWER, RAW_EVENTS } from './lib/upstream.mjs';
 
-const ANSWER = JSON.stringify({
-  id: 'chatcmpl-raw', object: 'chat.completion', created: 1, model: 'raw',
-  choices: [{ index: 0, message: { role: 'assistant', content: 'raw answer' }, finish_reason: 'stop' }],
-  usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
-});
-const SSE = ['{"id":"c","object":"chat.completion.chunk","created":1,"model":"raw","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
-  '{"id":"c","object":"chat.completion.chunk","created":1,"model":"raw","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":"stop"}]}']
-  .map((d) => `data: ${d}\n\n`).join('') + 'data: [DONE]\n\n';
+const ANSWER = RAW_ANSWER;
+const SSE = RAW_EVENTS.join('') + 'data: [DONE]\n\n';
 
 function chunk(s, ext = '') {
   return `${Buffer.byteLength(s).toString(16)}${ext}\r\n${s}\r\n`;
@@ -118,26 +112,12 @@ function startRaw() {
   return new Promise((resolve) => {
     const server = net.createServer((sock) => {
       const c = { id: ++nconn, n: 0 };
-      let buf = Buffer.alloc(0);
       sock.on('error', () => {});
       sock.on('close', () => closedConns.add(c.id));
-      sock.on('data', (d) => {
-        buf = Buffer.concat([buf, d]);
-        for (;;) {
-          const i = buf.indexOf('\r\n\r\n');
-          if (i < 0) return;
-          const head = buf.subarray(0, i).toString('latin1');
-          const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-          const len = m ? Number(m[1]) : 0;
-          if (buf.length < i + 4 + len) return;
-          const body = buf.subarray(i + 4, i + 4 + len).toString();
-          buf = buf.subarray(i + 4 + len);
-          c.n++;
-          const path = head.split(' ')[1];
-          const name = path.split('/')[1];
-          reqs.push({ head, body, conn: c.id, nth: c.n, name });
-          (CASES[name] || CASES.badhead)({ head, body }, sock, c);
-        }
+      onRequests(sock, ({ head, body, name }) => {
+        c.n++;
+        reqs.push({ head, body, conn: c.id, nth: c.n, name });
+        (CASES[name] || CASES.badhead)({ head, body }, sock, c);
       });
     });
     server.listen(0, '127.0.0.1', () => resolve(server));

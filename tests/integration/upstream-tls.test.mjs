@@ -15,7 +15,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { startGateway, startMock, request, waitFor } from './lib/harness.mjs';
 import { mkKey, rnd, gatewayYaml, chatBody, keyRows } from './lib/upstream.mjs';
-import { makePki, startTlsFront } from './lib/tls.mjs';
+import { makePki, startTlsFront, startRawTls } from './lib/tls.mjs';
 
 const ADMIN = `sk-admin-${rnd()}`;
 let pki, mock, gw, silent;
@@ -71,33 +71,13 @@ const CASES = {
 };
 const rawReqs = [];
 const rawClosed = new Set();
-let rawServer, rawConns = 0;
+let rawUp;
 
-function startRawTls({ cert, key }) {
-  rawServer = tls.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key), ALPNProtocols: ['http/1.1'] }, (sock) => {
-    const c = { id: ++rawConns, n: 0 };
-    let buf = Buffer.alloc(0);
-    sock.on('error', () => {});
-    sock.on('close', () => rawClosed.add(c.id));
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const i = buf.indexOf('\r\n\r\n');
-        if (i < 0) return;
-        const head = buf.subarray(0, i).toString('latin1');
-        const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-        const len = m ? Number(m[1]) : 0;
-        if (buf.length < i + 4 + len) return;
-        buf = buf.subarray(i + 4 + len);
-        c.n++;
-        const name = head.split(' ')[1].split('/')[1];
-        rawReqs.push({ conn: c.id, nth: c.n, name });
-        CASES[name](sock, c);
-      }
-    });
-  });
-  return new Promise((resolve) => rawServer.listen(0, '127.0.0.1', () => resolve(rawServer.address().port)));
-}
+const startRaw = (pki) => startRawTls(pki, (sock, req, c) => {
+  rawReqs.push({ conn: c.id, nth: req.nth, name: req.name });
+  c.raw.once('close', () => rawClosed.add(c.id));
+  CASES[req.name](sock, c);
+});
 const rawOf = (name) => rawReqs.filter((r) => r.name === name);
 
 const chat = (name, extra = {}, tag = rnd()) =>
@@ -114,7 +94,8 @@ before(async () => {
     front('sni', pki.wrongName), front('expired', pki.expired),
     front('mtls', { ...pki.server, requestCert: true, ca: pki.ca.cert }),
   ]);
-  const rawPort = await startRawTls(pki.server);
+  rawUp = await startRaw(pki.server);
+  const rawPort = rawUp.port;
   // accepts TCP connections and never answers the ClientHello
   silent = net.createServer((sock) => { silentConns.push(sock); sock.on('error', () => {}); });
   await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
@@ -147,7 +128,7 @@ after(async () => {
   await gw?.stop();
   await mock?.stop();
   await Promise.all(Object.values(F).map((f) => f.close()));
-  rawServer?.close();
+  await rawUp?.close();
   for (const s of silentConns) s.destroy();
   silent?.close();
 });

@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { tmpDir } from './harness.mjs';
+import { onRequests } from './upstream.mjs';
 
 function openssl(args, cwd) {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
@@ -115,4 +116,45 @@ export async function startTlsFront(target, { cert, key, requestCert = false, ca
     server.close(() => resolve());
   });
   return f;
+}
+
+// A raw TLS upstream on 127.0.0.1:<free port> that answers byte by byte as
+// the test says: each connection is a TCP socket (conn.raw) under a server
+// TLSSocket (conn.tls), so that a case can also close the TCP connection
+// without a close_notify (closeRaw) or reset it (conn.raw.resetAndDestroy()).
+// Each whole request (head, and body by its Content-Length) calls
+// handle(sock, req, conn): req {head, body, name (the path's first segment),
+// nth (the request's number on the connection)}, conn {id, n, raw, closed}.
+// opts.tls: more tls.TLSSocket options (e.g. maxVersion). Returns {port,
+// conns (every conn), close()}.
+export async function startRawTls({ cert, key }, handle, { tls: more = {} } = {}) {
+  const secureContext = tls.createSecureContext({ cert: fs.readFileSync(cert), key: fs.readFileSync(key), ...more });
+  const up = { conns: [] };
+  const server = net.createServer((raw) => {
+    const conn = { id: up.conns.length + 1, n: 0, raw, closed: false };
+    up.conns.push(conn);
+    raw.on('error', () => {});
+    raw.on('close', () => { conn.closed = true; });
+    const sock = new tls.TLSSocket(raw, { isServer: true, secureContext, ALPNProtocols: ['http/1.1'], ...more });
+    conn.tls = sock;
+    sock.on('error', () => {});
+    onRequests(sock, (req) => {
+      conn.n++;
+      handle(sock, { ...req, nth: conn.n }, conn);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  up.port = server.address().port;
+  up.close = () => new Promise((resolve) => {
+    for (const c of up.conns) c.raw.destroy();
+    server.close(() => resolve());
+  });
+  return up;
+}
+
+// Writes data over conn's TLS, then closes the TCP connection under it
+// without a close_notify (a truncation as an attacker or a crashed server
+// makes it).
+export function closeRaw(conn, data = '') {
+  conn.tls.write(data, () => conn.raw.destroy());
 }

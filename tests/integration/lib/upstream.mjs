@@ -186,3 +186,36 @@ export const heldProvider = (port) => ['  - name: held', '    type: openai', `  
   '    keys: [sk-held-1]', '    models: ["held-*"]'].join('\n');
 
 export { sleep, waitFor };
+
+// The byte-exact upstreams (upstream-h1.test.mjs over TCP, lib/tls.mjs
+// startRawTls over TLS): calls handle({head, body, name (the path's first
+// segment)}) for each whole request read from sock (a head, then a body of
+// its Content-Length).
+export function onRequests(sock, handle) {
+  let buf = Buffer.alloc(0);
+  sock.on('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      const i = buf.indexOf('\r\n\r\n');
+      if (i < 0) return;
+      const head = buf.subarray(0, i).toString('latin1');
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
+      const len = m ? Number(m[1]) : 0;
+      if (buf.length < i + 4 + len) return;
+      const body = buf.subarray(i + 4, i + 4 + len).toString();
+      buf = buf.subarray(i + 4 + len);
+      handle({ head, body, name: head.split(' ')[1].split('/')[1] });
+    }
+  });
+}
+
+// What those upstreams answer: a chat completion, and a stream's events
+// ("a", then "b" with finish_reason stop; [DONE] not included).
+export const RAW_ANSWER = JSON.stringify({
+  id: 'chatcmpl-raw', object: 'chat.completion', created: 1, model: 'raw',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'raw answer' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+});
+export const RAW_EVENTS = ['{"id":"c","object":"chat.completion.chunk","created":1,"model":"raw","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
+  '{"id":"c","object":"chat.completion.chunk","created":1,"model":"raw","choices":[{"index":0,"delta":{"content":"b"},"finish_reason":"stop"}]}']
+  .map((d) => `data: ${d}\n\n`);
