@@ -85,6 +85,15 @@ const char *llg_curl_tls_setup(llg_curl_t *c, CURL *easy, int provider, const ch
 typedef enum { LLG_TLS_NONE, LLG_TLS_HANDSHAKE, LLG_TLS_REFUSED } llg_curl_tls_failure_t;
 llg_curl_tls_failure_t llg_curl_tls_failure(CURLcode result, const char *err);
 
+/* A body delimited by the close over TLS: libcurl 7.88 reads a TCP close
+ * without the upstream's close_notify as its end (curl issue 4624), so a cut
+ * there looked whole. llg_curl_tls_hold(), while easy's connection is open
+ * (at the end of the head), keeps its TLS context (NULL: not OpenSSL, or no
+ * TLS); llg_curl_tls_release() frees it and says whether the upstream sent
+ * its close_notify on that connection. */
+void *llg_curl_tls_hold(CURL *easy);
+bool llg_curl_tls_release(void *held);
+
 /* internal (curl_tls.c for curl_loop.c) */
 struct llg_curl_tls;
 struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf);

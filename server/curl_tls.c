@@ -117,11 +117,17 @@ static void setup_server_name(struct llg_curl_tls *t, const llg_conf_provider_t 
         abort();
 }
 
+/* The SSL_CTX ex_data slot that says a close_notify was read on the
+ * connection (libcurl 7.88 makes one SSL_CTX per connection); -1: none. */
+static int notify_idx = -1;
+
 struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf)
 {
     struct llg_curl_tls *all = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*all));
     if (all == NULL)
         abort();
+    if (notify_idx < 0)
+        notify_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     for (size_t i = 0; i < conf->provider_count; i++) {
         const llg_conf_provider_t *p = &conf->providers[i];
         struct llg_curl_tls *t = &all[i];
@@ -149,15 +155,44 @@ void llg_curl_tls_destroy(struct llg_curl_tls *all, size_t count)
     free(all);
 }
 
-/* ca: add: the connection verifies against the provider's own store (the
- * system's CAs and ca_file's, built once); curl's cached store, shared by
- * other providers, is left as it is. */
+static void on_tls_info(const SSL *ssl, int where, int ret)
+{
+    /* SSL_CB_READ_ALERT is two bits (ALERT | READ): ours, written at our
+     * close, has the other */
+    if ((where & SSL_CB_READ_ALERT) == SSL_CB_READ_ALERT && (ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
+        SSL_CTX_set_ex_data(SSL_get_SSL_CTX(ssl), notify_idx, (void *)1);
+}
+
+/* Every new TLS connection: the close_notify is watched for. ca: add: the
+ * connection verifies against the provider's own store (the system's CAs
+ * and ca_file's, built once); curl's cached store, shared by other
+ * providers, is left as it is. */
 static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
 {
     (void)easy;
     const struct llg_curl_tls *t = userp;
-    SSL_CTX_set1_cert_store(ssl_ctx, t->store);
+    if (notify_idx >= 0)
+        SSL_CTX_set_info_callback(ssl_ctx, on_tls_info);
+    if (t->store != NULL)
+        SSL_CTX_set1_cert_store(ssl_ctx, t->store);
     return CURLE_OK;
+}
+
+void *llg_curl_tls_hold(CURL *easy)
+{
+    struct curl_tlssessioninfo *info = NULL;
+    if (notify_idx < 0 || curl_easy_getinfo(easy, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || info == NULL ||
+        info->backend != CURLSSLBACKEND_OPENSSL || info->internals == NULL)
+        return NULL;
+    SSL_CTX *ctx = SSL_get_SSL_CTX(info->internals);
+    return ctx != NULL && SSL_CTX_up_ref(ctx) == 1 ? ctx : NULL;
+}
+
+bool llg_curl_tls_release(void *held)
+{
+    bool notified = SSL_CTX_get_ex_data(held, notify_idx) != NULL;
+    SSL_CTX_free(held);
+    return notified;
 }
 
 static const char *tls_url(const struct llg_curl_tls *t, const char *url, char *buf, size_t bufsize)
@@ -174,6 +209,8 @@ static const char *tls_url(const struct llg_curl_tls *t, const char *url, char *
 const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CURL *easy, const char *url, char *buf, size_t bufsize)
 {
     const struct llg_curl_tls *t = &all[provider];
+    curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+    curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)t);
     if (t->conf == NULL)
         return url;
     const llg_conf_tls_t *c = t->conf;
@@ -183,9 +220,6 @@ const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CUR
     } else if (c->ca_file != NULL && c->ca_replace) {
         curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
-    } else if (t->store != NULL) {
-        curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
-        curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)t);
     }
     if (c->client_certificate != NULL) {
         curl_easy_setopt(easy, CURLOPT_SSLCERT, c->client_certificate);

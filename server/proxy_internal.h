@@ -72,6 +72,8 @@ typedef struct proxy {
     bool last_queued;      /* the last attempt waited queue_timeout for a connection (max_connections) */
     bool via_h1;           /* the attempt went through the own HTTP/1.1 client (its own log lines, no curl error text) */
     bool head_ended;       /* libcurl: the blank line after the final answer's head arrived */
+    bool framed;           /* libcurl: the answer has a Content-Length or Transfer-Encoding, or is not HTTP/1.x */
+    void *tls_held;        /* libcurl: a close-delimited answer's TLS context (llg_curl_tls_hold) */
 
     /* the attempt in progress: on libcurl, or on the h1 client (http:// upstreams) */
     CURL *easy;
