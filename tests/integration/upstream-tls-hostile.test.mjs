@@ -9,9 +9,11 @@
 // handshake stalled half-way; malformed heads and framings; 100 Continue;
 // HTTP/1.0; a server-initiated renegotiation (TLS 1.2); 1-byte TLS records;
 // then ~200 random mutations of a valid answer (seeded: LLMGATE_FUZZ_SEED
-// replays one run). Every answer is a clear error in the OpenAI shape (or the
-// stream contract of upstream-stream.test.mjs: an error event, then [DONE])
-// or the right answer, within the request's own timeouts; no worker
+// replays one run); and a client leaving a stream delimited by the close
+// (under ASan, libcurl's held TLS context must not leak). Every answer is a
+// clear error in the OpenAI shape (or the stream contract of
+// upstream-stream.test.mjs: an error event, then [DONE]) or the right
+// answer, within the request's own timeouts; no worker
 // restarts, the upstream keys appear in no answer nor log, and both gateways
 // serve a normal request afterwards. The cleartext counterparts are in
 // upstream-h1.test.mjs.
@@ -19,7 +21,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import net from 'node:net';
-import { startGateway, request, parseSSE } from './lib/harness.mjs';
+import { startGateway, request, parseSSE, waitFor } from './lib/harness.mjs';
 import { gatewayYaml, chatBody, assertOpenAIError, keyRows, rnd, RAW_ANSWER, RAW_EVENTS } from './lib/upstream.mjs';
 import { makePki, startRawTls, closeRaw } from './lib/tls.mjs';
 
@@ -156,7 +158,14 @@ const G = {}; // own, curl: the gateways
 const KEYS = {}; // provider -> its key
 const answers = []; // every answer text, searched for the keys at the end
 
+const held = []; // the connections of the `held` upstream
 function upstream(sock, req, conn) {
+  if (req.name === 'held') {
+    // a stream delimited by the close that stays open: the client leaves
+    held.push(conn);
+    sock.write(`HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\n\r\n${EVENTS[0]}`);
+    return;
+  }
   if (req.name === 'fuzz') {
     const i = Number(/fuzz-(\d+)/.exec(req.body)?.[1]);
     const m = mutant(i);
@@ -185,7 +194,7 @@ before(async () => {
   const providers = [
     ...Object.keys(CASES).map((n) => provider(n, (raws[n] || raws.plain).port)),
     ...Object.keys(PRE).map((n) => provider(n, pres[n].srv.address().port)),
-    provider('fuzz', raws.plain.port),
+    provider('fuzz', raws.plain.port), provider('held', raws.plain.port),
   ];
   // short timeouts: every hang ends within seconds (a 504); keys rest 1 ms
   // after failures, so that the fuzz pass reaches the upstream every time
@@ -311,6 +320,32 @@ test(`random mutations of a valid answer (seed ${SEED}: LLMGATE_FUZZ_SEED=${SEED
   };
   const [own, curl] = await Promise.all([run('own'), run('curl')]);
   console.log(`fuzz seed ${SEED}: statuses own ${JSON.stringify(own)}, curl ${JSON.stringify(curl)}`);
+});
+
+test('a client that leaves a stream delimited by the close: the upstream connection is closed (both clients at once)', async () => {
+  await Promise.all(CLIENTS.map(async (client) => {
+    const g = G[client];
+    const before = held.length;
+    const ac = new AbortController();
+    const res = await fetch(g.url('/v1/chat/completions'), {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(chatBody('held', 'Hi', { stream: true })), signal: ac.signal,
+    });
+    assert.equal(res.status, 200, client);
+    const reader = res.body.getReader();
+    let text = '';
+    while (!text.includes('"content":"a"')) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, `${client}: the stream ended before its first event: ${text}`);
+      text += Buffer.from(value).toString();
+    }
+    ac.abort();
+    const conn = held[before];
+    assert.ok(conn, `${client}: the upstream got no request`);
+    await waitFor(() => conn.closed, { what: `${client}: the gateway to close the upstream connection` });
+    assert.equal((await ask(g, 'good')).status, 200, client);
+    await assertNoRestart(g, `${client} held`);
+  }));
 });
 
 test('no upstream key in any answer or log', () => {
