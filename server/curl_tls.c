@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/ca_store.h"
 #include "server/curl_loop.h"
 #include "server/log.h"
 
@@ -74,21 +75,16 @@ static STACK_OF(X509) * read_cas(const char *path, const char *provider)
     return s;
 }
 
-/* The system's CAs (OpenSSL's default file and directory) plus ca_file's:
- * loaded once, shared by every connection of the provider on this worker
- * (loading a 200 KB bundle per TLS connection would stall the loop). */
+/* The system's CAs (OpenSSL's default file and directory, parsed once per
+ * worker: ca_store.h) plus ca_file's: built once, shared by every connection
+ * of the provider on this worker (loading a 200 KB bundle per TLS
+ * connection would stall the loop). */
 static X509_STORE *build_store(const char *path, const char *provider)
 {
     STACK_OF(X509) *extra = read_cas(path, provider);
-    X509_STORE *store = extra != NULL ? X509_STORE_new() : NULL;
-    if (store != NULL && X509_STORE_set_default_paths(store) == 1) {
-        for (int i = 0; i < sk_X509_num(extra); i++)
-            X509_STORE_add_cert(store, sk_X509_value(extra, i)); /* a duplicate is not an error */
-    } else if (store != NULL) {
+    X509_STORE *store = extra != NULL ? llg_ca_store_with(extra) : NULL;
+    if (extra != NULL && store == NULL)
         llg_error("provider %s: tls.ca_file: cannot load the system's CA certificates", provider);
-        X509_STORE_free(store);
-        store = NULL;
-    }
     ERR_clear_error();
     if (extra != NULL)
         sk_X509_pop_free(extra, X509_free);

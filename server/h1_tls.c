@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/ca_store.h"
 #include "server/log.h"
 
 #define SESSIONS_MAX 8                    /* sessions kept per context (one origin) */
@@ -83,9 +84,18 @@ static int set_verify(SSL_CTX *ctx, const llg_h1_tls_t *tls, const llg_conf_tls_
         return 0;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (!conf->ca_replace && SSL_CTX_set_default_verify_paths(ctx) != 1) {
-        snprintf(err, errsize, "the system's CA store: %s", ssl_reason());
-        return -1;
+    if (!conf->ca_replace) {
+        /* the system's CAs, parsed once per worker (ca_store.h): shared as
+         * they are, or copied into the context's own store that ca_file adds to */
+        X509_STORE *store = conf->ca_file == NULL ? llg_ca_system_store() : llg_ca_store_with(NULL);
+        if (store == NULL) {
+            snprintf(err, errsize, "the system's CA store cannot be loaded");
+            return -1;
+        }
+        if (conf->ca_file == NULL)
+            SSL_CTX_set1_cert_store(ctx, store);
+        else
+            SSL_CTX_set_cert_store(ctx, store);
     }
     if (conf->ca_file != NULL && SSL_CTX_load_verify_locations(ctx, conf->ca_file, NULL) != 1) {
         snprintf(err, errsize, "ca_file %s: %s", conf->ca_file, ssl_reason());

@@ -405,3 +405,38 @@ test('reloads (SIGHUP) under load with a TLS upstream lose no request', async (t
   assert.deepEqual(failures, []);
   assert.ok(ok > 60, `${ok} requests`);
 });
+
+// The system's CAs are parsed once per worker and shared (server/ca_store.c):
+// a provider without ca_file uses that store as is, one with `ca: add` a copy
+// holding the same certificates plus its own. Here "the system" is the suite's
+// CA (SSL_CERT_FILE); both clients.
+test('ca: add keeps the system CAs, and one provider\'s ca_file is not trusted by another (both clients)', async (t) => {
+  // two fronts with a certificate of the other CA (libcurl may share a
+  // connection between providers of one host and port: docs/security.md)
+  const other = await startTlsFront(mock.port, pki.unknown);
+  const other2 = await startTlsFront(mock.port, pki.unknown);
+  t.after(() => Promise.all([other.close(), other2.close()]));
+  for (const client of ['own', 'curl']) {
+    const providers = [
+      provider('sys', `${F.good.base}/v1`), // the system's CA, no tls:
+      provider('sysadd', `${F.good.base}/v1`, { ca_file: pki.otherCa.cert }), // the system's CA, through the copy
+      provider('addown', `${other.base}/v1`, { ca_file: pki.otherCa.cert }), // the added CA
+      provider('sysonly', `${other2.base}/v1`), // the added CA is not in the shared store
+    ];
+    const g = await startGateway({
+      env: { SSL_CERT_FILE: pki.ca.cert, ...(client === 'curl' ? { LLMGATE_UPSTREAM_CLIENT: 'curl' } : {}) },
+      config: ({ port }) => gatewayYaml({ port, top: 'retry: {attempts: 1}\ntimeouts: {ping: 0}', providers }),
+    });
+    try {
+      const ask = (name) => request(g.url('/v1/chat/completions'), { method: 'POST', body: chatBody(`${name}-model`, `ca ${rnd()}`) });
+      for (const name of ['sys', 'sysadd', 'addown']) {
+        const r = await ask(name);
+        assert.equal(r.status, 200, `${client} ${name}: ${r.text}`);
+      }
+      const r = await ask('sysonly');
+      assert.equal(r.status, 502, `${client} sysonly: ${r.status} ${r.text}`);
+    } finally {
+      await g.stop();
+    }
+  }
+});
