@@ -1,9 +1,22 @@
 /*
  * server/curl_tls.c: a provider's `tls:` settings (conf/tls.c) on libcurl's
- * transfers (see curl_loop.h). Everything that can be is worked out once per
+ * transfers (see curl_loop.h), and the CA store every https:// provider's
+ * connections verify against. Everything that can be is worked out once per
  * worker when the loop is created: the extra CA certificates are parsed, the
  * URL prefix to rewrite for server_name and its CURLOPT_CONNECT_TO entry are
- * built; a transfer only sets options.
+ * built; the system's CA store is read once, at its first use; a transfer
+ * only sets options.
+ *
+ * Why the stores are ours (issue 17): libcurl 7.88 builds a new SSL_CTX for
+ * every connection and fills its store from CURLOPT_CAINFO/CURLOPT_CAPATH.
+ * Its CA cache (CURLOPT_CA_CACHE_TIMEOUT) is not used when a CA path is set,
+ * and Debian's libcurl sets one (--with-ca-path=/etc/ssl/certs): every new
+ * TLS connection parsed the 220 KB system bundle, about 20 ms of the worker's
+ * loop, even when an SSL_CTX_FUNCTION replaced the store right after. A burst
+ * of 32 new connections stalled every request of the worker for ~1 s (the
+ * cold-start p99), and 128 or 512 connections opened at once collapsed the
+ * throughput. So every verifying https:// provider gets a store built once
+ * (SSL_CTX_FUNCTION) and curl is told to load nothing large itself.
  */
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -18,8 +31,11 @@
 #include "server/log.h"
 
 struct llg_curl_tls {
-    const llg_conf_tls_t *conf; /* NULL: nothing to apply (no tls:, or not https://) */
+    bool https;                 /* base_url is https://: something to apply */
+    const llg_conf_tls_t *conf; /* the provider's tls:, or NULL (none given: the defaults) */
     X509_STORE *store;          /* ca: add: the system's CAs and ca_file's, built once per worker */
+    bool system;                /* verifying against the system's CAs only (ca_store.h: the
+                                 * worker's store, read at the first connection that needs it) */
     char *from, *to;            /* server_name: "https://host:port" becomes "https://server_name:port" */
     struct curl_slist *connect_to;
 };
@@ -127,12 +143,18 @@ struct llg_curl_tls *llg_curl_tls_create(const llg_conf_t *conf)
     for (size_t i = 0; i < conf->provider_count; i++) {
         const llg_conf_provider_t *p = &conf->providers[i];
         struct llg_curl_tls *t = &all[i];
-        if (!p->tls.set || p->base_url == NULL || strncmp(p->base_url, "https://", 8) != 0)
+        if (p->base_url == NULL || strncmp(p->base_url, "https://", 8) != 0)
             continue;
-        t->conf = &p->tls;
-        if (p->tls.ca_file != NULL && !p->tls.ca_replace)
-            t->store = build_store(p->tls.ca_file, p->name);
-        if (p->tls.server_name != NULL)
+        t->https = true;
+        t->conf = p->tls.set ? &p->tls : NULL;
+        const llg_conf_tls_t *c = t->conf;
+        if (c != NULL && !c->verify)
+            ; /* nothing to load */
+        else if (c != NULL && c->ca_file != NULL && !c->ca_replace)
+            t->store = build_store(c->ca_file, p->name);
+        else if (c == NULL || c->ca_file == NULL)
+            t->system = true;
+        if (c != NULL && c->server_name != NULL)
             setup_server_name(t, p);
     }
     return all;
@@ -159,18 +181,19 @@ static void on_tls_info(const SSL *ssl, int where, int ret)
         SSL_CTX_set_ex_data(SSL_get_SSL_CTX(ssl), notify_idx, (void *)1);
 }
 
-/* Every new TLS connection: the close_notify is watched for. ca: add: the
- * connection verifies against the provider's own store (the system's CAs
- * and ca_file's, built once); curl's cached store, shared by other
- * providers, is left as it is. */
+/* Every new TLS connection: the close_notify is watched for, and the
+ * connection verifies against a store built once: the provider's own (ca:
+ * add: the system's CAs and ca_file's) or the worker's system store (the
+ * SSL_CTX takes a reference; whatever curl put in its own store is dropped). */
 static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
 {
     (void)easy;
     const struct llg_curl_tls *t = userp;
     if (notify_idx >= 0)
         SSL_CTX_set_info_callback(ssl_ctx, on_tls_info);
-    if (t->store != NULL)
-        SSL_CTX_set1_cert_store(ssl_ctx, t->store);
+    X509_STORE *store = t->store != NULL ? t->store : t->system ? llg_ca_system_store() : NULL;
+    if (store != NULL)
+        SSL_CTX_set1_cert_store(ssl_ctx, store);
     return CURLE_OK;
 }
 
@@ -191,6 +214,19 @@ bool llg_curl_tls_release(void *held)
     return notified;
 }
 
+/* Verification against a store of on_ssl_ctx() instead of curl's
+ * per-connection loading (see the top of this file). CURLOPT_CAPATH off:
+ * curl's CA path would be looked up besides. CURLOPT_CAINFO: `key_file`, a
+ * small file curl may still read per connection (it costs microseconds), or
+ * none. It is also part of the key under which curl reuses a kept-alive
+ * connection, so providers with different ca_files on the same host:port do
+ * not share connections verified against each other's CAs. */
+static void use_store(CURL *easy, const char *key_file)
+{
+    curl_easy_setopt(easy, CURLOPT_CAINFO, key_file);
+    curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+}
+
 static const char *tls_url(const struct llg_curl_tls *t, const char *url, char *buf, size_t bufsize)
 {
     if (t->from == NULL)
@@ -207,15 +243,22 @@ const char *llg_curl_tls_apply(const struct llg_curl_tls *all, int provider, CUR
     const struct llg_curl_tls *t = &all[provider];
     curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
     curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, (void *)t);
-    if (t->conf == NULL)
+    if (!t->https)
         return url;
+    if (t->system && llg_ca_system_store() != NULL)
+        use_store(easy, NULL);
     const llg_conf_tls_t *c = t->conf;
+    if (c == NULL)
+        return url;
     if (!c->verify) {
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
     } else if (c->ca_file != NULL && c->ca_replace) {
+        /* only ca_file: a small file, curl's per-connection read is cheap */
         curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(easy, CURLOPT_CAPATH, NULL);
+    } else if (t->store != NULL) {
+        use_store(easy, c->ca_file);
     }
     if (c->client_certificate != NULL) {
         curl_easy_setopt(easy, CURLOPT_SSLCERT, c->client_certificate);

@@ -10,8 +10,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import tls from 'node:tls';
-import { startGateway, startMock, request, parseSSE, waitFor } from './lib/harness.mjs';
+import { startGateway, startMock, request, parseSSE, waitFor, tmpDir } from './lib/harness.mjs';
 import { mkKey, rnd, gatewayYaml, chatBody, keyRows, assertOpenAIError } from './lib/upstream.mjs';
 import { makePki, startTlsFront } from './lib/tls.mjs';
 
@@ -228,6 +229,67 @@ test('verify: false is warned again at a reload, still once per provider', async
   assert.ok(lines.every((l) => l.includes('provider noverify:')), lines.join('\n'));
   // the new workers apply the settings too
   await assertAnswers('good-2', fronts.good, 'after the reload');
+});
+
+// The CA stores are read once per worker, not per connection (issue 17,
+// docs/upstream-client.md "libcurl and TLS"): libcurl 7.88 fills every new
+// connection's SSL_CTX from CURLOPT_CAINFO/CAPATH, and with Debian's CA path
+// its CA cache is off, so each new TLS connection parsed the 220 KB system
+// bundle (~20 ms of the worker's loop; a burst of 32 new connections stalled
+// every request for about a second, 128 collapsed the throughput). Here the
+// system bundle (SSL_CERT_FILE, a copy of the test CA) is deleted after the
+// first request of each provider: a burst that needs new connections still
+// verifies (against the store read before), and opens no more connections
+// than it has requests in flight; the next burst opens none (keep-alive).
+// The mock holds each answer 150 ms so that the burst's requests overlap.
+test('a burst of new TLS connections reads no CA file, and keep-alive connections are reused (no system bundle per connection)', async () => {
+  const dir = tmpDir('llmgate-sysca-');
+  const sysCa = path.join(dir, 'system-ca.pem');
+  fs.copyFileSync(pki.ca.cert, sysCa);
+  const f = { sys: await startTlsFront(mock.port, pki.server), add: await startTlsFront(mock.port, pki.server) };
+  const keys = { sys: mkKey('tsys'), add: mkKey('tadd') };
+  const g = await startGateway({
+    env: { LLMGATE_UPSTREAM_CLIENT: 'curl', SSL_CERT_FILE: sysCa },
+    config: ({ port }) => gatewayYaml({
+      port,
+      workers: 1,
+      top: `access_tokens: [${TOKEN}]`,
+      providers: [
+        // no tls: the system's CAs
+        { name: 'sys', base: `${f.sys.base}/s/latency=150/v1`, keys: [keys.sys], models: ['sys-*'] },
+        // ca: add: the system's CAs and ca_file's
+        { name: 'add', base: `${f.add.base}/s/latency=150/v1`, keys: [keys.add], models: ['add-*'], extra: { tls: tlsYaml({ ca_file: pki.ca.cert }) } },
+      ],
+    }),
+  });
+  try {
+    const ask = (model) => request(g.url('/v1/chat/completions'), { method: 'POST', token: TOKEN, body: chatBody(model, `Hi ${rnd()}`) });
+    const N = 8;
+    for (const name of ['sys', 'add']) {
+      for (let i = 0; i < 3; i++) {
+        const r = await ask(`${name}-1`);
+        assert.equal(r.status, 200, `${name}, sequential: ${r.text}\n${g.logs().slice(-1500)}`);
+      }
+      assert.equal(f[name].connections, 1, `${name}: sequential requests share one connection`);
+    }
+    fs.rmSync(sysCa);
+    for (const name of ['sys', 'add']) {
+      const before = f[name].connections;
+      const rs = await Promise.all(Array.from({ length: N }, () => ask(`${name}-1`)));
+      for (const r of rs) assert.equal(r.status, 200, `${name}, burst after the system bundle went: ${r.text}\n${g.logs().slice(-1500)}`);
+      const opened = f[name].connections - before;
+      assert.ok(opened >= 1 && opened <= N, `${name}: ${opened} new connections for ${N} overlapping requests`);
+      const total = f[name].connections;
+      const again = await Promise.all(Array.from({ length: N }, () => ask(`${name}-1`)));
+      for (const r of again) assert.equal(r.status, 200, `${name}, second burst: ${r.text}`);
+      const extra = f[name].connections - total;
+      assert.ok(extra <= Math.max(0, N - total), `${name}: the second burst opened ${extra} connections with ${total} kept alive`);
+      assert.deepEqual(f[name].handshakeErrors, [], name);
+    }
+  } finally {
+    await g.stop();
+    for (const x of Object.values(f)) await x.close();
+  }
 });
 
 test('no upstream key in the logs', () => {
