@@ -556,10 +556,12 @@ def make_ca(d):
     return ca, crt, key
 
 
-def start_tls_upstream(cfg, work, ports, crt, key, pin=CORE_LOAD, plain=()):
+def start_tls_upstream(cfg, work, ports, crt, key, pin=CORE_LOAD, plain=(), stream=None):
     """nginx on 127.0.0.1 behind TLS, one listening port per contender (the
-    ports in plain: cleartext), answering HTTPS_ANSWER to every request;
-    returns (process, access log)"""
+    ports in plain: cleartext), answering HTTPS_ANSWER to every request; with
+    stream = (port, mock port), also a TLS front on that port relaying to the
+    mock unbuffered (the streaming cells: the mock paces and stamps the
+    chunks); returns (process, access log)"""
     d = os.path.join(work, "tls-upstream")
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, "nginx.conf")
@@ -568,10 +570,29 @@ def start_tls_upstream(cfg, work, ports, crt, key, pin=CORE_LOAD, plain=()):
     def listen(host, p):
         return f"    listen {host}:{p}{'' if p in plain else ' ssl'} backlog=4096;"
     listens = "\n".join(listen("127.0.0.1", p) for p in ports)
-    if has_ipv6_loopback():
+    v6 = has_ipv6_loopback()
+    if v6:
         # h2o goes to https://localhost:PORT/ (2.2.5 checks no IP address
         # in a certificate), and localhost may be ::1
         listens += "\n" + "\n".join(listen("[::1]", p) for p in ports)
+    relay = ""
+    if stream:
+        sp, mp = stream
+        relay = f"""  upstream mock {{
+    server 127.0.0.1:{mp};
+    keepalive 1024;
+  }}
+  server {{
+    listen 127.0.0.1:{sp} ssl backlog=4096;
+{f"    listen [::1]:{sp} ssl backlog=4096;" if v6 else ""}
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+"""
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1;
 daemon off;
@@ -596,7 +617,7 @@ http {{
       return 200 '{HTTPS_ANSWER}';
     }}
   }}
-}}
+{relay}}}
 """)
     cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.nginx, "-c", conf, "-p", d, "-e", f"{d}/error.log"]
     p = PROCS.start(cmd, os.path.join(work, "tls-upstream.log"))
@@ -1531,8 +1552,12 @@ class Bench:
         ca, crt, key = make_ca(os.path.join(d, "pki"))
         rows = [(k, l) for k, l in HTTPS_ROWS if k != "s_portkey" or cfg.portkey]
         ports = {k: free_port() for k, _ in rows}
+        # streaming: the mock (pacing and stamping chunks) behind the same
+        # nginx's TLS on its own port
+        mock, mport = start_mock(cfg, d, "mock-https", CORE_LOAD)
+        sport = free_port()
         up, alog = start_tls_upstream(cfg, d, list(ports.values()), crt, key,
-                                      plain=[ports[k] for k in HTTPS_PLAIN if k in ports])
+                                      plain=[ports[k] for k in HTTPS_PLAIN if k in ports], stream=(sport, mport))
         for _ in range(3000):
             if all(port_open(p) for p in ports.values()):
                 break
@@ -1541,7 +1566,8 @@ class Bench:
             time.sleep(0.01)
         time.sleep(0.1)
         up_pids = [up.pid] + children_of(up.pid)
-        self.mock_pids = up_pids
+        self.mock_pids = up_pids + [mock.pid]
+        self.https_up_pid = up_pids[-1]
         cs = [make_https(cfg, d, k, ports[k], ca) for k, _ in rows]
         for c in cs:
             c.mock_pid, c.pinned = up_pids[-1], True
@@ -1575,12 +1601,20 @@ class Bench:
                 rec = self.cell("s_cold", c, {"rep": rep, "conns": 32, "listen_ms": round((time.monotonic() - t0) * 1000, 1)},
                                 lambda c=c: self.h2load_s(c, 32, 60, 0, logf, n_req=cfg.s_cold_n), retry=False)
                 PROCS.stop(c.proc)
+        # the measured processes go before the fresh ones of the streaming
+        # and churn cells: their idle upstream connections would close (and
+        # enter TIME-WAIT) during those cells
+        for c in cs:
+            if c.proc is not None:
+                PROCS.stop(c.proc)
+        self.https_streams(cs, sport, mport, ca, d)
         if cfg.s_churn:
             self.https_churn(cs, ports, ca, d)
         # the upstream's access log: every cell's requests and the TLS
         # connections opened (first request on a connection), per contender
         time.sleep(1.3)  # flush=1s
         PROCS.stop(up)
+        PROCS.stop(mock)
         for c in cs:
             if c.proc is not None:
                 PROCS.stop(c.proc)
@@ -1607,6 +1641,34 @@ class Bench:
         self.raw.flush()
         self.https_labels = {c.key: c.label for c in cs}
 
+    def https_streams(self, cs, sport, mport, ca, work):
+        """streaming over TLS: each proxy (a fresh process) in front of the
+        mock behind nginx's TLS (sport); one stream at a time, then 64 at
+        once, 64 chunks 20 ms apart, stamped by the mock. The reference row
+        is the mock called directly (cleartext: the client has no TLS), so
+        every proxy's added time includes the TLS front's relay, the same for
+        all of them"""
+        cfg = self.cfg
+        sb = stream_body(cfg.chunks, 20)
+        direct = HttpsContender("s_direct", "mock direct (cleartext)")
+        direct.port, direct.mock_pid, direct.pinned = mport, self.mock_pids[-1], True
+        rows = [direct]
+        for k in [c.key for c in cs if c.key != "s_direct" and c.key not in HTTPS_PLAIN]:
+            c = make_https(cfg, work, k, sport, ca, tag="-stream")
+            c.mock_pid, c.pinned = self.https_up_pid, True
+            c.wait_ready()
+            rows.append(c)
+        for rep in range(cfg.reps):
+            log(f"https streaming, repetition {rep + 1} of {cfg.reps}")
+            for c in rows:
+                self.cell("s_stream1", c, {"rep": rep}, lambda c=c: self.stream(c, 1, cfg.stream1_total, sb, cfg.chunks),
+                          retry=False)
+            for c in rows:
+                self.cell("s_stream64", c, {"rep": rep, "streams": 64},
+                          lambda c=c: self.stream(c, 64, 64, sb, cfg.chunks), retry=False)
+        for c in rows[1:]:
+            PROCS.stop(c.proc)
+
     def https_churn(self, cs, ports, ca, work):
         """--https-churn S (issue 17: "TIME-WAIT towards the upstream stays
         near zero over a 60 s run at 32 and 512 client connections"): a fresh
@@ -1620,7 +1682,7 @@ class Bench:
             for k in [c.key for c in cs if c.key != "s_direct" and c.key not in HTTPS_PLAIN]:
                 log(f"https churn: {k}, {n} connections, {cfg.s_churn:g} s")
                 c = make_https(cfg, work, k, ports[k], ca, tag=f"-churn{n}")
-                c.mock_pid, c.pinned = self.mock_pids[-1], True
+                c.mock_pid, c.pinned = self.https_up_pid, True
                 c.wait_ready()
 
                 def run(c=c, n=n):
@@ -2961,6 +3023,31 @@ def https_tables(r, labels, cfg, foreign=None):
         vals = [s[k]["opens10k"].get(n) for n in ns]
         out.append(f"| {label} | " + " | ".join("–" if v is None else f"{v:g}" for v in vals) + " |")
     out.append("")
+    if r.get("s_stream1"):
+        out.append("### Streaming over TLS (64 chunks 20 ms apart, stamped by the mock behind nginx's TLS; µs, medians; "
+                   "added = row − the mock called directly, so it includes the TLS front's relay, the same for every "
+                   "row)\n")
+        out.append("| | 1 stream: added TTFT | added delay per chunk p50 | p99 | "
+                   "64 streams: added TTFT p50 | added delay per chunk p50 | p99 | errors |")
+        out.append("|---|---|---|---|---|---|---|---|")
+
+        def smed(phase, k, f):
+            return med([x.get(f) for x in r.get(phase, {}).get(k, []) if x.get(f) is not None])
+        base = {(ph, f): smed(ph, "s_direct", f) for ph in ("s_stream1", "s_stream64")
+                for f in ("ttft_p50_us", "delay_p50_us", "delay_p99_us")}
+        for k, label in labels.items():
+            if k == "s_direct" or k in HTTPS_PLAIN or k not in r["s_stream1"]:
+                continue
+            cells = []
+            for ph in ("s_stream1", "s_stream64"):
+                for f in ("ttft_p50_us", "delay_p50_us", "delay_p99_us"):
+                    v, b = smed(ph, k, f), base[(ph, f)]
+                    cells.append(us(v - b) if v is not None and b is not None else "–")
+            errs = sum(x.get("errors", 0) for ph in ("s_stream1", "s_stream64") for x in r.get(ph, {}).get(k, []))
+            out.append(f"| {label} | " + " | ".join(cells) + f" | {errs} |")
+        d1 = [base[("s_stream1", f)] for f in ("ttft_p50_us", "delay_p50_us", "delay_p99_us")]
+        out.append(f"\nThe mock called directly: TTFT {us(d1[0])}, delay per chunk p50 {us(d1[1])}, p99 {us(d1[2])} "
+                   "(1 stream).\n")
     churn = r.get("s_churn", {})
     if churn:
         sec = getattr(cfg, "s_churn", 0)
@@ -3022,7 +3109,12 @@ def https_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
         f"1-connection throughput); throughput: `-c N` for {cfg.tput_dur} s after {cfg.lat_warm} s. Cold start: "
         "per repetition a new process of each proxy (same config), its port polled every 2 ms, then at once "
         f"h2load `-c 32 -n {cfg.s_cold_n}` (every request answered before it ends) without warm-up; its "
-        "connections to the upstream start from none. Each contender gets 1 s at 8 connections before the first cell.",
+        "connections to the upstream start from none. Each contender gets 1 s at 8 connections before the first cell. "
+        "Streaming: a fresh process of each proxy in front of the mock behind the same nginx's TLS (a second server "
+        "relaying unbuffered), the bench's loadgen counting stamped chunks; cleartext controls: h2o and llmgate to "
+        "the same nginx over cleartext (latency and throughput cells only). Churn (`--https-churn S`): a fresh "
+        "process per proxy and connection count, S s of h2load, then `ss -o` counts the sockets on its upstream "
+        "port that entered TIME-WAIT during the run.",
         "- noise: a 2-core machine shared with other jobs; no cell was rerun (the scenario keeps to a few "
         "minutes), so single cells can be off; the other jobs' CPU is below the tables.\n",
         tables,
