@@ -26,6 +26,7 @@ typedef struct transfer {
     llg_cap_t *cap;        /* its provider's cap, or NULL */
     llg_cap_waiter_t wait; /* queued: not yet in the multi handle */
     bool has_slot, is_ready;
+    bool retried;              /* sent again on a fresh connection (retry_stale) */
     struct transfer *next;     /* in `ready` */
     char err[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER */
 } transfer_t;
@@ -446,6 +447,33 @@ void llg_curl_resume(llg_curl_t *c, CURL *easy)
     reap_doomed(c);
 }
 
+/* A request sent on a kept-alive connection that the upstream closed as it
+ * was reused (its keep-alive timeout racing ours): libcurl found the idle
+ * connection alive, then the send failed (a reset: broken pipe) or the
+ * answer never began. libcurl 7.88 retries by itself only for a connection
+ * that died quietly, not after a send error. Nothing of an answer reached
+ * the proxy, so the transfer goes once more on a fresh connection, as the
+ * own client's retry_fresh() does; the key is not blamed for the upstream's
+ * idle close. Returns whether the transfer was added again. */
+static bool retry_stale(llg_curl_t *c, transfer_t *t, CURL *easy, CURLcode result)
+{
+    if (t->retried || (result != CURLE_SEND_ERROR && result != CURLE_RECV_ERROR && result != CURLE_GOT_NOTHING))
+        return false;
+    long connects = -1, code = -1, head = -1;
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &head);
+    if (connects != 0 || code != 0 || head != 0)
+        return false;
+    t->retried = true;
+    t->err[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
+    c->depth++;
+    CURLMcode rc = curl_multi_add_handle(c->multi, easy);
+    c->depth--;
+    return rc == CURLM_OK;
+}
+
 static void process_completions(llg_curl_t *c)
 {
     if (c->depth > 0)
@@ -466,6 +494,8 @@ static void process_completions(llg_curl_t *c)
             /* already counted out; freed by reap_doomed */
             continue;
         }
+        if (retry_stale(c, t, easy, result))
+            continue;
         curl_easy_setopt(easy, CURLOPT_PRIVATE, NULL);
         curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
         c->running--;

@@ -13,8 +13,8 @@ import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { startGateway, startMock, request, parseSSE, waitFor, tmpDir } from './lib/harness.mjs';
-import { mkKey, rnd, gatewayYaml, chatBody, keyRows, assertOpenAIError } from './lib/upstream.mjs';
-import { makePki, startTlsFront } from './lib/tls.mjs';
+import { mkKey, rnd, gatewayYaml, chatBody, keyRows, assertOpenAIError, RAW_ANSWER } from './lib/upstream.mjs';
+import { makePki, startTlsFront, startRawTls } from './lib/tls.mjs';
 
 const ADMIN = `sk-admin-${rnd()}`;
 const TOKEN = `sk-gate-${rnd()}`;
@@ -297,3 +297,43 @@ test('no upstream key in the logs', () => {
   for (const k of [K.good, ...K.unknown, K.wrong, K.expired, K.sni, K.mtls, K.nocert, K.noverify, K.replace, K.unkfb, K.v12, K.v13])
     assert.ok(!logs.includes(k), 'an upstream key is in the logs');
 });
+
+// An upstream that closes a kept-alive connection just as the next request
+// reuses it (its keep-alive timeout racing ours: nginx's 75 s, a CDN's 60 s;
+// the benchmark hit it at 128 connections): libcurl checked the idle
+// connection before the close arrived, sends, and gets a broken pipe, a reset
+// or nothing. Nothing of an answer came, so the request goes once more on a
+// fresh connection (server/curl_loop.c), as the own client does, and the key
+// is not blamed. Here the upstream closes a connection when its second
+// request arrives, without answering it: with FIN, with a close_notify, and
+// with a reset.
+for (const how of ['fin', 'close_notify', 'rst']) {
+  test(`a kept-alive connection the upstream closes as it is reused (${how}) is retried on a fresh one; the key not blamed`, async (t) => {
+    const key = mkKey('idle');
+    const up = await startRawTls(pki.server, (sock, req, conn) => {
+      if (req.nth === 1) {
+        sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${RAW_ANSWER.length}\r\n\r\n${RAW_ANSWER}`);
+      } else if (how === 'close_notify') sock.end();
+      else if (how === 'fin') conn.raw.end();
+      else conn.raw.resetAndDestroy();
+    });
+    t.after(() => up.close());
+    const g = await startGateway({
+      env: { LLMGATE_UPSTREAM_CLIENT: 'curl' },
+      config: ({ port }) => gatewayYaml({
+        port, top: `admin_token: ${ADMIN}\nretry: {attempts: 1}\ntimeouts: {ping: 0}`,
+        providers: [{ name: 'idle', base: `https://127.0.0.1:${up.port}/v1`, keys: [key], models: ['idle-model'],
+          extra: { tls: `{ca_file: ${JSON.stringify(pki.ca.cert)}}` } }],
+      }),
+    });
+    t.after(() => g.stop());
+    for (let i = 0; i < 4; i++) {
+      const r = await request(g.url('/v1/chat/completions'), { method: 'POST', body: chatBody('idle-model', `idle ${i}`) });
+      assert.equal(r.status, 200, `request ${i}: ${r.text}`);
+    }
+    assert.ok(up.conns.length >= 4, `${up.conns.length} connections for 4 requests`);
+    const [k] = await keyRows(g, ADMIN, 'idle');
+    assert.equal(k.state, 'usable', JSON.stringify(k));
+    assert.equal(k.network, 0, `counted as network failures: ${JSON.stringify(k)}`);
+  });
+}
