@@ -140,6 +140,49 @@ typedef struct llg_conf_provider {
     llg_conf_mark_t mark;
 } llg_conf_provider_t;
 
+/* A model group's strategy (docs/routing.md "Model groups"). */
+typedef enum llg_group_strategy {
+    LLG_STRATEGY_WEIGHTED,   /* smooth weighted round robin, one position shared by every worker */
+    LLG_STRATEGY_LEAST_BUSY, /* fewest attempts in flight, ties: the higher weight */
+    LLG_STRATEGY_LATENCY,    /* power of two choices over a peak EWMA of time to first byte */
+    LLG_STRATEGY_AFFINITY,   /* consistent hashing with bounded load on a request key */
+} llg_group_strategy_t;
+
+#define LLG_GROUP_MAX_TARGETS 64    /* targets per group (a 64-bit mask of the ones tried) */
+#define LLG_GROUP_MAX_WEIGHT  10000 /* per target */
+#define LLG_GROUP_MAX_PRIO    1000
+
+/* One upstream of a group: a provider and the model it is asked for. */
+typedef struct llg_conf_target {
+    unsigned provider; /* config index */
+    char *model;       /* NULL: the provider's model_map value for the name asked for, else the name */
+    uint32_t weight;   /* 1..LLG_GROUP_MAX_WEIGHT, default 1 */
+    uint32_t priority; /* 0..LLG_GROUP_MAX_PRIO, default 0; lower tiers are tried first */
+    llg_conf_mark_t mark;
+} llg_conf_target_t;
+
+typedef struct llg_conf_group {
+    char *name; /* the model clients ask for: a glob */
+    llg_group_strategy_t strategy;
+    llg_conf_target_t *targets;
+    size_t target_count;
+    unsigned attempts;        /* upstream requests at most per client request; default retry.attempts */
+    llg_conf_strv_t fallback; /* provider names, tried after every target */
+    struct {
+        uint32_t failures;    /* consecutive failed attempts that open it; 0: no breaker (default 5) */
+        uint64_t cooldown_ms; /* open this long, then one half-open probe (default 30 s) */
+    } breaker;
+    struct {
+        uint64_t decay_ms;         /* time constant of the EWMA's fading (default 10 s) */
+        uint64_t error_penalty_ms; /* a failed attempt's time to first byte (default 1 s) */
+    } latency;
+    struct {
+        char *header;       /* lowercase; default "x-session-id" */
+        double load_factor; /* >= 1, default 1.25 */
+    } affinity;
+    llg_conf_mark_t mark;
+} llg_conf_group_t;
+
 /* cluster.redis (docs/cluster.md): the Redis that instances of one cluster
  * share, split out of its URL at load time. */
 typedef struct llg_conf_redis {
@@ -226,6 +269,10 @@ typedef struct llg_conf {
 
     llg_conf_provider_t *providers;
     size_t provider_count;
+
+    /* model_groups: matched before the providers' `models`, in file order */
+    llg_conf_group_t *groups;
+    size_t group_count;
 
     /* `cluster:` or LLMGATE_REDIS_URL; disabled: no Redis code runs */
     struct {

@@ -155,6 +155,8 @@ void conf_parse_listen(conf_ctx_t *c, yaml_node_t *n);
 void conf_check_listeners(conf_ctx_t *c);
 /* provider.c: the `providers` list, fallback names included. */
 void conf_parse_providers(conf_ctx_t *c, yaml_node_t *n);
+/* group.c: the `model_groups` list; after the providers and `retry`. */
+void conf_parse_groups(conf_ctx_t *c, yaml_node_t *n);
 
 /* cluster.c: the `cluster` section, and LLMGATE_REDIS_URL when the file has none. */
 void conf_parse_cluster(conf_ctx_t *c, yaml_node_t *n);

@@ -293,13 +293,15 @@ enum {
     T_PROVIDERS,
     T_LIMITS,
     T_CLUSTER,
+    T_GROUPS,
     T_COUNT
 };
 
 static const char *const top_keys[T_COUNT] = {"listen",        "workers",   "max_body_bytes", "max_header_bytes",
                                               "timeout",       "timeouts",  "access_tokens",  "admin_token",
                                               "metrics_token", "cors",      "defaults",       "retry",
-                                              "keys",          "providers", "limits",         "cluster"};
+                                              "keys",          "providers", "limits",         "cluster",
+                                              "model_groups"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
@@ -357,6 +359,9 @@ void conf_walk(conf_ctx_t *c, yaml_node_t *root)
         parse_keys(c, v[T_KEYS]);
     if (v[T_PROVIDERS] != NULL)
         conf_parse_providers(c, v[T_PROVIDERS]);
+    /* after the providers, which targets name, and retry, which sets their default attempts */
+    if (v[T_GROUPS] != NULL)
+        conf_parse_groups(c, v[T_GROUPS]);
     /* after max_body_bytes, which its defaults and checks depend on */
     parse_limits(c, v[T_LIMITS]);
     if (v[T_CLUSTER] != NULL)

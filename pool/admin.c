@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-static void json_string(FILE *out, const char *s)
+void pool_json_string(FILE *out, const char *s)
 {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
@@ -45,9 +45,9 @@ int llg_pool_write_admin_json(llg_pool_t *pool, const llg_pool_view_t *view, uin
         llg_pool_key_stats_t st;
         llg_pool_key_stats(pool, (int32_t)vk->slot, now_ms, &st);
         fputs(i == 0 ? "{\"provider\":" : ",{\"provider\":", out);
-        json_string(out, view->providers[vk->provider].name);
+        pool_json_string(out, view->providers[vk->provider].name);
         fputs(",\"id\":", out);
-        json_string(out, vk->id);
+        pool_json_string(out, vk->id);
         fprintf(out, ",\"state\":\"%s\",\"cooldown_remaining_ms\":%llu,\"requests\":%llu", state_name(st.state),
                 (unsigned long long)st.cooldown_remaining_ms, (unsigned long long)st.requests);
         for (unsigned o = 0; o < LLG_OUTCOME_COUNT; o++)
@@ -68,10 +68,10 @@ int llg_pool_write_admin_json(llg_pool_t *pool, const llg_pool_view_t *view, uin
         llg_pool_token_stats(pool, view, (int)i, &st);
         fputs(first ? "{\"id\":" : ",{\"id\":", out);
         first = false;
-        json_string(out, vt->label);
+        pool_json_string(out, vt->label);
         fputs(",\"name\":", out);
         if (vt->name != NULL)
-            json_string(out, vt->name);
+            pool_json_string(out, vt->name);
         else
             fputs("null", out);
         fprintf(out,
@@ -140,7 +140,7 @@ int llg_pool_write_usage_json(llg_pool_t *pool, const llg_pool_view_t *view, int
         llg_pool_token_day_usage(pool, view, (int)i, now_epoch_s, cluster, &u);
         fputs(first ? "{\"token\":" : ",{\"token\":", out);
         first = false;
-        json_string(out, vt->label);
+        pool_json_string(out, vt->label);
         usage_fields(out, &u);
         quota_fields(out, pool, view, (int)i, now_epoch_s);
         fputc('}', out);
@@ -151,9 +151,9 @@ int llg_pool_write_usage_json(llg_pool_t *pool, const llg_pool_view_t *view, int
         llg_pool_day_usage_t u;
         llg_pool_key_day_usage(pool, (int32_t)vk->slot, now_epoch_s, cluster, &u);
         fputs(i == 0 ? "{\"provider\":" : ",{\"provider\":", out);
-        json_string(out, view->providers[vk->provider].name);
+        pool_json_string(out, view->providers[vk->provider].name);
         fputs(",\"id\":", out);
-        json_string(out, vk->id);
+        pool_json_string(out, vk->id);
         usage_fields(out, &u);
         fputc('}', out);
     }

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "balance.h"
 #include "pool.h"
 
 /* A lock-based atomic in shared memory would hold a process-local lock: the
@@ -138,9 +139,94 @@ typedef struct pool_header {
 } pool_header_t;
 
 /* The process-local handle: pointers into this process's mapping. */
+/* ---- model groups' state (pool/balance.c) -------------------------------- */
+
+/* One target of a group, in the second mapping of the pool. Its breaker word
+ * follows the layout of a key's health word (below): kind HW_USABLE is
+ * closed, HW_COOLING open until its time; HW_PROBING marks the half-open
+ * probe in flight (its time then is when the probe began). */
+typedef struct bal_slot {
+    _Alignas(POOL_CACHE) _Atomic uint64_t id; /* 0: free; else a hash of group, provider, model */
+    _Atomic int32_t in_flight;
+    _Atomic uint32_t consecutive; /* failed attempts in a row */
+    _Atomic uint64_t breaker;
+    _Atomic uint64_t ewma;       /* peak EWMA of time to first byte, microseconds, a double's bits */
+    _Atomic uint64_t ewma_at_ms; /* when it was last set */
+    _Atomic uint32_t changes;    /* local breaker transitions (the cluster link publishes them) */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t outcomes[LLG_OUTCOME_COUNT];
+} bal_slot_t;
+
+/* One group: its weighted cursor and its attempts in flight. */
+typedef struct bal_gslot {
+    _Alignas(POOL_CACHE) _Atomic uint64_t id; /* 0: free; else a hash of the group's name */
+    _Atomic uint64_t cursor;
+    _Atomic int64_t in_flight;
+} bal_gslot_t;
+
+#define BAL_GROUP_SLOTS 1024u
+
+typedef struct bal_region {
+    _Atomic uint64_t changes; /* the sum of every slot's `changes` */
+    bal_slot_t slots[LLG_BALANCE_SLOTS];
+    bal_gslot_t gslots[BAL_GROUP_SLOTS];
+} bal_region_t;
+
+/* The view's part: a group as the config says it, with what choosing needs
+ * precomputed. Target indices are the config's (uint8_t: at most 64). */
+typedef struct bal_vtarget {
+    uint32_t slot;
+    uint32_t weight;
+    uint32_t provider; /* config index */
+    bool keyed;        /* takes pool keys: skipped while they all rest */
+    unsigned char id[16];
+} bal_vtarget_t;
+
+typedef struct bal_vtier {
+    uint32_t first, count; /* into the group's `order` */
+    uint64_t weight_sum;
+    uint8_t *seq; /* the smooth weighted round-robin sequence of one period */
+    uint32_t period;
+    uint64_t *ring_hash; /* the consistent-hash ring, sorted */
+    uint8_t *ring_target;
+    uint32_t ring_len;
+} bal_vtier_t;
+
+typedef struct bal_vgroup {
+    uint32_t gslot;
+    uint64_t gid;
+    int strategy; /* llg_group_strategy_t */
+    uint32_t failures;
+    uint64_t cooldown_ms, decay_ms, penalty_us;
+    double load_factor;
+    size_t ntargets;
+    bal_vtarget_t *targets; /* config order */
+    uint8_t *order;         /* target indices by priority (stable) */
+    bal_vtier_t *tiers;
+    size_t ntiers;
+} bal_vgroup_t;
+
+typedef struct bal_view {
+    bal_vgroup_t *groups;
+    size_t group_count;
+    struct {
+        uint32_t group, target;
+    } * flat; /* every target of every group, for the cluster link */
+    size_t flat_count;
+} bal_view_t;
+
+/* balance_view.c: the view of `conf`'s groups over `r` (slots planned, not
+ * yet written), or NULL when out of memory or out of slots (*why says). */
+bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *conf, const char **why);
+/* Writes the plan: ids of new slots (zeroed), frees the slots of targets and
+ * groups the config no longer has. Cannot fail. */
+void pool_balance_view_commit(bal_region_t *r, const bal_view_t *v);
+void pool_balance_view_free(bal_view_t *v);
+
 struct llg_pool {
     pool_header_t *hdr;
     size_t size;
+    bal_region_t *bal; /* model groups' state: a mapping of its own that outlives a resize of the pool's */
     pool_prov_t *provs;
     _Atomic uint64_t *health;
     pool_key_t *keys;
@@ -245,6 +331,8 @@ struct llg_pool_view {
     uint32_t next_key, next_token, next_provider;
 
     EVP_MAC_CTX *mac; /* process-local scratch of lookups, keyed like the pool */
+
+    bal_view_t *bal; /* model groups (pool/balance_view.c) */
 };
 
 /* ---- the keyed hash ------------------------------------------------------ */
@@ -254,6 +342,13 @@ struct llg_pool_view {
 EVP_MAC_CTX *pool_mac_new(const unsigned char key[POOL_HASH_KEY]);
 void pool_mac_free(EVP_MAC_CTX *mac);
 int pool_digest(EVP_MAC_CTX *mac, char domain, const char *secret, size_t len, unsigned char out[POOL_DIGEST]);
+
+/* ---- writing (admin.c, metrics.c) ---------------------------------------- */
+
+/* A JSON string, control characters escaped. */
+void pool_json_string(FILE *out, const char *s);
+/* A Prometheus label value: backslash, double quote and line feed escaped. */
+void pool_metric_label(FILE *out, const char *s);
 
 /* ---- region internals ------------------------------------------------------ */
 

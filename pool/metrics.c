@@ -75,7 +75,7 @@ void llg_pool_count_reload(llg_pool_t *pool, bool ok)
 /* ---- exposition ----------------------------------------------------------------- */
 
 /* A label value: backslash, double quote and line feed escaped. */
-static void label(FILE *out, const char *s)
+void pool_metric_label(FILE *out, const char *s)
 {
     for (; *s != '\0'; s++) {
         if (*s == '\\')
@@ -124,15 +124,15 @@ static void histogram(FILE *out, llg_pool_t *pool, const llg_pool_view_t *view, 
         for (unsigned b = 0; b < POOL_BUCKETS; b++) {
             cum += pool_load(&h->bucket[b]);
             fprintf(out, "%s_bucket{provider=\"", name);
-            label(out, r.name);
+            pool_metric_label(out, r.name);
             fprintf(out, "\",le=\"%s\"} %llu\n", b < POOL_BUCKETS - 1 ? pool_bucket_label[b] : "+Inf", (unsigned long long)cum);
         }
         uint64_t sum = pool_load(&h->sum_us);
         fprintf(out, "%s_sum{provider=\"", name);
-        label(out, r.name);
+        pool_metric_label(out, r.name);
         fprintf(out, "\"} %llu.%06llu\n", (unsigned long long)(sum / 1000000u), (unsigned long long)(sum % 1000000u));
         fprintf(out, "%s_count{provider=\"", name);
-        label(out, r.name);
+        pool_metric_label(out, r.name);
         fprintf(out, "\"} %llu\n", (unsigned long long)cum);
     }
 }
@@ -141,16 +141,16 @@ static void histogram(FILE *out, llg_pool_t *pool, const llg_pool_view_t *view, 
 static void key_series(FILE *out, const char *name, const llg_pool_view_t *view, const view_key_t *vk)
 {
     fprintf(out, "%s{provider=\"", name);
-    label(out, view->providers[vk->provider].name);
+    pool_metric_label(out, view->providers[vk->provider].name);
     fputs("\",key=\"", out);
-    label(out, vk->id);
+    pool_metric_label(out, vk->id);
     fputc('"', out);
 }
 
 static void token_series(FILE *out, const char *name, const view_token_t *vt)
 {
     fprintf(out, "%s{token=\"", name);
-    label(out, vt->label);
+    pool_metric_label(out, vt->label);
     fputc('"', out);
 }
 
@@ -166,7 +166,7 @@ static void write_providers(FILE *out, llg_pool_t *pool, const llg_pool_view_t *
             if (n == 0)
                 continue;
             fputs("llmgate_requests_total{provider=\"", out);
-            label(out, r.name);
+            pool_metric_label(out, r.name);
             if (c < POOL_CODES - 1)
                 fprintf(out, "\",code=\"%d\"} %llu\n", pool_codes[c], (unsigned long long)n);
             else
@@ -188,7 +188,7 @@ static void write_providers(FILE *out, llg_pool_t *pool, const llg_pool_view_t *
             if (n == 0)
                 continue;
             fputs("llmgate_upstream_attempts_total{provider=\"", out);
-            label(out, r.name);
+            pool_metric_label(out, r.name);
             fprintf(out, "\",outcome=\"%s\"} %llu\n", llg_outcome_name((llg_outcome_t)o), (unsigned long long)n);
         }
     }
@@ -199,7 +199,7 @@ static void write_providers(FILE *out, llg_pool_t *pool, const llg_pool_view_t *
         uint64_t ns[] = {pool_load(&r.p->prompt_tokens), pool_load(&r.p->completion_tokens)};
         for (unsigned k = 0; k < 2; k++) {
             fputs("llmgate_tokens_total{provider=\"", out);
-            label(out, r.name);
+            pool_metric_label(out, r.name);
             fprintf(out, "\",kind=\"%s\"} %llu\n", kinds[k], (unsigned long long)ns[k]);
         }
     }
@@ -209,7 +209,7 @@ static void write_providers(FILE *out, llg_pool_t *pool, const llg_pool_view_t *
         prov_row_t r = row(pool, view, i);
         int64_t q = atomic_load_explicit(&r.p->queued, memory_order_relaxed);
         fputs("llmgate_upstream_queued{provider=\"", out);
-        label(out, r.name);
+        pool_metric_label(out, r.name);
         fprintf(out, "\"} %lld\n", (long long)(q > 0 ? q : 0));
     }
 }

@@ -89,6 +89,13 @@ llg_pool_t *llg_pool_create(uint32_t key_capacity, uint32_t token_capacity, uint
     llg_pool_t *pool = pool_map(key_capacity, token_capacity, provider_capacity);
     if (pool == NULL)
         return NULL;
+    /* model groups' state: fixed size, never resized (pool/balance.h) */
+    void *bal = mmap(NULL, sizeof(bal_region_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (bal == MAP_FAILED) {
+        llg_pool_destroy(pool);
+        return NULL;
+    }
+    pool->bal = bal;
     if (random_key(pool->hash_key, sizeof(pool->hash_key)) != 0) {
         llg_pool_destroy(pool);
         return NULL;
@@ -101,6 +108,8 @@ void llg_pool_destroy(llg_pool_t *pool)
     if (pool == NULL)
         return;
     munmap(pool->hdr, pool->size);
+    if (pool->bal != NULL)
+        munmap(pool->bal, sizeof(*pool->bal));
     memset(pool->hash_key, 0, sizeof(pool->hash_key));
     free(pool);
 }

@@ -156,6 +156,7 @@ void llg_pool_view_free(llg_pool_view_t *v)
     free(v->tokens);
     free(v->token_table);
     pool_mac_free(v->mac);
+    pool_balance_view_free(v->bal);
     free(v);
 }
 
@@ -543,7 +544,13 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
     if (uniquify(refs, nref) != 0)
         goto fail;
 
+    const char *why; /* the build says; the limits of the config make it out of memory only */
+    if (pool->bal != NULL && (nv->bal = pool_balance_view_build(pool->bal, conf, &why)) == NULL)
+        goto fail; /* out of memory (the config's limits keep the slots enough) */
+
     /* commit: nothing below can fail */
+    if (nv->bal != NULL)
+        pool_balance_view_commit(pool->bal, nv->bal);
     if (target != pool) {
         copy_header(target, pool);
         for (size_t p = 0; p < nv->provider_count; p++)
@@ -582,6 +589,9 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
         pool_unblock(&target->provs[nv->providers[p].slot]);
 
     if (target != pool) {
+        /* the groups' mapping is not resized: the new handle takes it over */
+        target->bal = pool->bal;
+        pool->bal = NULL;
         llg_pool_destroy(pool);
         *poolp = target;
     }

@@ -139,7 +139,7 @@ static cJSON *parse_generic(const char *body, size_t len, char *err, size_t errs
     return root;
 }
 
-static void dispatch(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token_index,
+static void dispatch(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int group, int token_index,
                      llg_auth_result_t auth, llg_endpoint_t endpoint);
 
 /* A request between its token's admission and its dispatch (the request's
@@ -148,7 +148,7 @@ typedef struct chat_admitted {
     llg_app_t *app;
     cJSON *root;
     const char *model; /* in root */
-    int provider, token_index;
+    int provider, group, token_index;
     llg_auth_result_t auth;
     llg_endpoint_t endpoint;
 } chat_admitted_t;
@@ -163,7 +163,7 @@ static void on_admitted(h2o_req_t *req, void *data)
     chat_admitted_t *a = data;
     cJSON *root = a->root;
     a->root = NULL;
-    dispatch(a->app, req, root, a->model, a->provider, a->token_index, a->auth, a->endpoint);
+    dispatch(a->app, req, root, a->model, a->provider, a->group, a->token_index, a->auth, a->endpoint);
 }
 
 static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
@@ -199,9 +199,12 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
 
     const cJSON *model_node = cJSON_GetObjectItemCaseSensitive(root, "model");
     const char *model = cJSON_IsString(model_node) ? model_node->valuestring : conf->defaults.model;
-    int provider = -1;
-    if (model != NULL && model[0] != '\0')
-        provider = llg_route(conf, model, NULL);
+    int provider = -1, group = -1;
+    if (model != NULL && model[0] != '\0') {
+        /* a model group first; the provider of its first target stands for it until a target is chosen */
+        group = llg_route_group(conf, model);
+        provider = group >= 0 ? (int)conf->groups[group].targets[0].provider : llg_route(conf, model, NULL);
+    }
     if (provider >= 0)
         llg_http_set_provider(app, req, provider);
 
@@ -239,24 +242,29 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
     if (token_index >= 0) {
         /* the token's quotas and rpm; dispatch() follows, maybe after a wait */
         chat_admitted_t *a = h2o_mem_alloc_shared(&req->pool, sizeof(*a), on_admitted_dispose);
-        *a = (chat_admitted_t){app, root, model, provider, token_index, auth, endpoint};
+        *a = (chat_admitted_t){app, root, model, provider, group, token_index, auth, endpoint};
         root = NULL;
         llg_limits_admit(app, req, token_index, on_admitted, a);
         return;
     }
-    dispatch(app, req, root, model, provider, token_index, auth, endpoint);
+    dispatch(app, req, root, model, provider, group, token_index, auth, endpoint);
     return;
 Exit:
     cJSON_Delete(root);
 }
 
 /* Hands a routed, admitted request to its provider; owns `root`. */
-static void dispatch(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token_index,
+static void dispatch(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int group, int token_index,
                      llg_auth_result_t auth, llg_endpoint_t endpoint)
 {
     const llg_ingress_t *in = llg_http_ingress(req);
     const llg_conf_t *conf = app->conf;
     const llg_conf_provider_t *p = &conf->providers[provider];
+    if (group >= 0 && endpoint != LLG_ENDPOINT_COUNT_TOKENS && !(in->whole_answer != NULL && llg_ollama_embed_is_preload(root))) {
+        /* the strategy chooses among the targets; each serves what it can (proxy.c) */
+        llg_proxy_start_group(app, req, root, model, group, token_index, endpoint);
+        return;
+    }
     if (endpoint == LLG_ENDPOINT_COUNT_TOKENS && p->type != LLG_PROVIDER_ANTHROPIC) {
         /* only an anthropic upstream counts: elsewhere an estimate (docs/protocols.md) */
         char body[64];

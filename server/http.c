@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pool/balance.h"
 #include "server/app.h"
 #include "server/bad_request.h"
 #include "server/auth.h"
@@ -122,6 +123,7 @@ typedef struct req_state {
     uint64_t start_us;      /* the handler saw the request */
     uint64_t first_byte_us; /* the response started; 0 before */
     int provider;           /* -1: not routed */
+    int group, target;      /* the model group and its target that served, or -1 */
 } req_state_t;
 
 static uint64_t now_us(void)
@@ -141,6 +143,7 @@ static req_state_t *req_state(h2o_req_t *req, int create)
         st->start_us = now_us();
         st->first_byte_us = 0;
         st->provider = -1;
+        st->group = st->target = -1;
         *slot = h2o_iovec_init(st, sizeof(*st));
     }
     return (req_state_t *)slot->base;
@@ -150,6 +153,13 @@ void llg_http_set_provider(llg_app_t *app, h2o_req_t *req, int provider)
 {
     (void)app;
     req_state(req, 1)->provider = provider;
+}
+
+void llg_http_set_target(h2o_req_t *req, int group, int target)
+{
+    req_state_t *st = req_state(req, 1);
+    st->group = group;
+    st->target = target;
 }
 
 /* ---- CORS -------------------------------------------------------------- */
@@ -260,7 +270,7 @@ static void respond_health(llg_app_t *app, h2o_req_t *req)
     llg_strbuf_free(&out);
 }
 
-typedef int (*pool_writer_t)(llg_pool_t *, const llg_pool_view_t *, uint64_t, FILE *);
+typedef int (*pool_writer_t)(const llg_app_t *, uint64_t, FILE *);
 
 /* Renders a pool report into a malloc'ed text; on failure answers 500 and
  * returns NULL. */
@@ -268,7 +278,7 @@ static char *render_pool(llg_app_t *app, h2o_req_t *req, pool_writer_t write, si
 {
     char *text = NULL;
     FILE *f = open_memstream(&text, len);
-    if (f == NULL || write(app->pool, app->view, llg_pool_now_ms(), f) != 0) {
+    if (f == NULL || write(app, llg_pool_now_ms(), f) != 0) {
         if (f != NULL)
             fclose(f);
         free(text);
@@ -292,6 +302,14 @@ static int token_matches(const char *secret, h2o_iovec_t presented)
     return CRYPTO_memcmp(a, b, 32) == 0;
 }
 
+/* the pool's series, then the model groups' */
+static int write_metrics(const llg_app_t *app, uint64_t now_ms, FILE *out)
+{
+    if (llg_pool_write_metrics(app->pool, app->view, now_ms, out) != 0)
+        return -1;
+    return llg_balance_write_metrics(app->pool, app->view, app->conf, now_ms, out);
+}
+
 /* /metrics: open unless metrics_token is set; then that token or the admin
  * token, as a Bearer token (or x-api-key), is needed: the series name access
  * tokens and count their usage. */
@@ -305,7 +323,7 @@ static void respond_metrics(llg_app_t *app, h2o_req_t *req)
         }
     }
     size_t len;
-    char *text = render_pool(app, req, llg_pool_write_metrics, &len);
+    char *text = render_pool(app, req, write_metrics, &len);
     if (text == NULL)
         return;
     req->res.status = 200;
@@ -318,10 +336,22 @@ static void respond_metrics(llg_app_t *app, h2o_req_t *req)
 }
 
 /* /admin/usage: the day's and month's usage (docs/quotas.md) */
-static int write_usage(llg_pool_t *pool, const llg_pool_view_t *view, uint64_t now_ms, FILE *out)
+static int write_usage(const llg_app_t *app, uint64_t now_ms, FILE *out)
 {
     (void)now_ms;
-    return llg_pool_write_usage_json(pool, view, (int64_t)time(NULL), out);
+    return llg_pool_write_usage_json(app->pool, app->view, (int64_t)time(NULL), out);
+}
+
+/* /admin/keys: keys and tokens (docs/key-health.md) */
+static int write_keys(const llg_app_t *app, uint64_t now_ms, FILE *out)
+{
+    return llg_pool_write_admin_json(app->pool, app->view, now_ms, out);
+}
+
+/* /admin/groups: the model groups' targets (docs/routing.md) */
+static int write_groups(const llg_app_t *app, uint64_t now_ms, FILE *out)
+{
+    return llg_balance_write_admin_json(app->pool, app->view, app->conf, now_ms, out);
 }
 
 /* Paths under /admin/: 404 unless admin_token is set; then the Bearer token must match,
@@ -340,20 +370,25 @@ static void respond_admin(llg_app_t *app, h2o_req_t *req)
         llg_auth_reject(req, presented.base == NULL ? LLG_AUTH_MISSING : LLG_AUTH_INVALID);
         return;
     }
-    bool usage = h2o_memis(path.base, path.len, H2O_STRLIT("/admin/usage"));
-    if (!usage && !h2o_memis(path.base, path.len, H2O_STRLIT("/admin/keys"))) {
+    static const struct {
+        const char *path;
+        pool_writer_t write;
+    } pages[] = {{"/admin/keys", write_keys}, {"/admin/usage", write_usage}, {"/admin/groups", write_groups}};
+    size_t pg = 0;
+    while (pg < sizeof(pages) / sizeof(pages[0]) && !h2o_memis(path.base, path.len, pages[pg].path, strlen(pages[pg].path)))
+        pg++;
+    if (pg == sizeof(pages) / sizeof(pages[0])) {
         llg_respond_error(req, 404, "invalid_request_error", "not_found", NULL, "Unknown request URL: %.*s.",
                           (int)(path.len > 256 ? 256 : path.len), path.base);
         return;
     }
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
         add_header(req, H2O_STRLIT("allow"), H2O_STRLIT("GET, OPTIONS"));
-        llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, "Use GET on %s.",
-                          usage ? "/admin/usage" : "/admin/keys");
+        llg_respond_error(req, 405, "invalid_request_error", "method_not_allowed", NULL, "Use GET on %s.", pages[pg].path);
         return;
     }
     size_t len;
-    char *text = render_pool(app, req, usage ? write_usage : llg_pool_write_admin_json, &len);
+    char *text = render_pool(app, req, pages[pg].write, &len);
     if (text == NULL)
         return;
     llg_respond_json(req, 200, text, len);
@@ -610,10 +645,23 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
         safe[k] = (unsigned char)path.base[k] < 0x20 || path.base[k] == 0x7f ? '?' : path.base[k];
     safe[plen] = '\0';
     path = h2o_iovec_init(safe, plen);
-    llg_debug("%.*s %.*s %d %.3f ms provider=%s id=%.*s", (int)(req->method.len > 16 ? 16 : req->method.len),
+    /* a model group's target: the group, the provider and the model asked of it */
+    char target[512] = "";
+    if (st != NULL && st->group >= 0 && (size_t)st->group < app->conf->group_count) {
+        const llg_conf_group_t *g = &app->conf->groups[st->group];
+        const llg_conf_target_t *t = st->target >= 0 && (size_t)st->target < g->target_count ? &g->targets[st->target] : NULL;
+        snprintf(target, sizeof(target), " group=%.128s target=%s", g->name,
+                 t != NULL ? app->conf->providers[t->provider].name : "-");
+        if (t != NULL && t->model != NULL)
+            snprintf(target + strlen(target), sizeof(target) - strlen(target), "/%.200s", t->model);
+        for (char *c = target; *c != '\0'; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+    }
+    llg_debug("%.*s %.*s %d %.3f ms provider=%s%s id=%.*s", (int)(req->method.len > 16 ? 16 : req->method.len),
               req->method.base != NULL ? req->method.base : "", (int)(path.len > 256 ? 256 : path.len),
               path.base != NULL ? path.base : "", status, (double)duration / 1000.0,
-              provider >= 0 ? app->conf->providers[provider].name : "-", (int)id.len, id.base != NULL ? id.base : "");
+              provider >= 0 ? app->conf->providers[provider].name : "-", target, (int)id.len, id.base != NULL ? id.base : "");
 }
 
 void llg_app_register_handlers(llg_app_t *app)

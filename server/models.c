@@ -168,6 +168,12 @@ static void respond_list(llg_models_t *m, h2o_req_t *req, int token)
     llg_strbuf_t out = {0}, lines = {0};
     idset_t seen = {0};
     llg_strbuf_appends(&out, "{\"object\":\"list\",\"data\":[");
+    /* model groups' names first (those that are no glob): they are served first */
+    llg_strbuf_reset(&lines);
+    for (size_t i = 0; i < conf->group_count; i++)
+        if (strpbrk(conf->groups[i].name, "*?[") == NULL)
+            llg_models_item(&lines, conf->groups[i].name, 0, "llmgate");
+    add_items(&out, &seen, &lines, tok);
     for (size_t i = 0; i < conf->provider_count; i++) {
         const llg_conf_provider_t *p = &conf->providers[i];
         llg_strbuf_reset(&lines);

@@ -47,7 +47,8 @@ void llg_ollama_show_handle(llg_app_t *app, h2o_req_t *req)
     }
     if (model == NULL || model[0] == '\0') {
         llg_respond_error(req, 400, NULL, NULL, "model", "model is required");
-    } else if (llg_route(app->conf, model, NULL) < 0 || (token >= 0 && !llg_token_allows(&app->conf->tokens[token], model))) {
+    } else if ((llg_route_group(app->conf, model) < 0 && llg_route(app->conf, model, NULL) < 0) ||
+               (token >= 0 && !llg_token_allows(&app->conf->tokens[token], model))) {
         llg_respond_error(req, 404, NULL, NULL, "model", "model '%s' not found", model);
     } else {
         llg_strbuf_t out = {0};

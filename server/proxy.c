@@ -25,11 +25,47 @@
 #include "server/log.h"
 #include "server/proxy_internal.h"
 #include "server/respond.h"
+#include "server/route.h"
 
 static void start_attempt(proxy_t *x);
 static void next_provider(proxy_t *x);
 
+/* A group's target that failed (5xx, network, timeout) is left for the next
+ * target at once; a key's error tries its next key first. */
+static void leave_failed_target(proxy_t *x, llg_outcome_t outcome)
+{
+    if (x->target >= 0 && (outcome == LLG_OUTCOME_SERVER || outcome == LLG_OUTCOME_NETWORK))
+        next_provider(x);
+}
+
 /* ---- lifecycle --------------------------------------------------------- */
+
+uint64_t proxy_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void proxy_first_byte(proxy_t *x)
+{
+    if (!x->has_bpick || x->attempt_start_us == 0)
+        return;
+    uint64_t now = proxy_now_us();
+    llg_balance_observe(x->app->pool, &x->bpick, now > x->attempt_start_us ? now - x->attempt_start_us : 0, now / 1000);
+    x->attempt_start_us = 0;
+}
+
+/* The chain moves on from a group's target: its choice ends. */
+static void release_target(proxy_t *x)
+{
+    if (x->has_bpick) {
+        llg_balance_release(x->app->pool, &x->bpick);
+        x->has_bpick = false;
+    }
+    x->target = -1;
+    x->target_model = NULL;
+}
 
 static void unlink_timers(proxy_t *x)
 {
@@ -106,6 +142,9 @@ void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status
         llg_pool_release(app->pool, &x->pick);
         x->has_pick = false;
     }
+    if (report && x->has_bpick)
+        llg_balance_report(app->pool, app->view, &x->bpick, outcome, llg_pool_now_ms());
+    x->attempt_start_us = 0;
 }
 
 /* The proxy is done with h2o and curl: free it once no callback can run. */
@@ -116,6 +155,7 @@ void proxy_dispose(proxy_t *x)
         x->guard = NULL;
     }
     unlink_timers(x);
+    release_target(x);
     if (x->stream_counted)
         llg_pool_stream_end(x->app->pool);
     llg_curl_defer_free(x->app->curl, x, proxy_free);
@@ -227,6 +267,7 @@ static void after_xlate_error(proxy_t *x, llg_xlate_error_t *err, int status)
         x->xl_err = *err;
     x->has_last_xl = true;
     llg_strbuf_reset(&x->errbody);
+    leave_failed_target(x, err->outcome);
     start_attempt(x);
 }
 
@@ -364,6 +405,8 @@ static void tls_failed(proxy_t *x, CURLcode result, llg_curl_tls_failure_t kind)
     const char *why = attempt_error(x);
     llg_warn("provider %s: TLS failure, the key is not blamed: %s", x->app->conf->providers[x->provider].name,
              why[0] != '\0' ? why : curl_easy_strerror(result));
+    if (x->has_bpick) /* the target's configuration or certificate: its breaker counts it */
+        llg_balance_report(x->app->pool, x->app->view, &x->bpick, LLG_OUTCOME_NETWORK, llg_pool_now_ms());
     proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
     x->last_tls = true;
     x->last_outcome = LLG_OUTCOME_NETWORK;
@@ -438,6 +481,7 @@ void proxy_attempt_done(proxy_t *x, CURLcode result)
     proxy_end_attempt(x, 1, outcome, status);
     x->last_outcome = outcome;
     llg_strbuf_reset(&x->errbody);
+    leave_failed_target(x, outcome);
     start_attempt(x);
 }
 
@@ -494,6 +538,10 @@ static void give_up(proxy_t *x)
         h2o_add_header(&x->req->pool, &x->req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, secs, strlen(secs));
         proxy_fail(x, 429, "upstream_rate_limited",
                    "Every upstream key for this model is rate limited or unavailable; retry after %s seconds.", secs);
+    } else if (x->group >= 0 && x->attempts == 0) {
+        /* every target's breaker open or keys resting, and no fallback */
+        proxy_fail(x, 503, "no_available_target", "No target of the model group '%s' is available now.",
+                   x->app->conf->groups[x->group].name);
     } else if (x->last_queued) {
         proxy_fail(x, 503, "upstream_busy", "Every connection to the upstream provider was busy (%s, max_connections).", p->name);
     } else if (x->last_was_timeout) {
@@ -512,8 +560,37 @@ static void give_up(proxy_t *x)
 
 static void next_provider(proxy_t *x)
 {
+    release_target(x);
     x->chain_pos++;
     x->ntried = 0;
+}
+
+/* The next target of the group, chosen by its strategy among those not tried
+ * yet, goes on the chain; when none is left, the group's fallbacks do. */
+static void next_target(proxy_t *x)
+{
+    llg_app_t *app = x->app;
+    const llg_conf_t *conf = app->conf;
+    const llg_conf_group_t *g = &conf->groups[x->group];
+    llg_balance_pick_t pick;
+    if (x->nchain < MAX_CHAIN && llg_balance_choose(app->pool, app->view, (unsigned)x->group, x->group_tried, x->affinity_key,
+                                                    llg_pool_now_ms(), &pick) == 0) {
+        const llg_conf_target_t *t = &g->targets[pick.target];
+        x->group_tried |= UINT64_C(1) << pick.target;
+        x->bpick = pick;
+        x->has_bpick = true;
+        x->target = pick.target;
+        x->target_model = t->model;
+        x->chain[x->nchain++] = (int)t->provider;
+        if (x->req != NULL)
+            llg_http_set_target(x->req, x->group, pick.target);
+        return;
+    }
+    x->group_done = true;
+    for (size_t i = 0; i < g->fallback.count && x->nchain < MAX_CHAIN; i++)
+        for (size_t j = 0; j < conf->provider_count; j++)
+            if (strcmp(conf->providers[j].name, g->fallback.items[i]) == 0)
+                x->chain[x->nchain++] = (int)j;
 }
 
 /* The key of the next attempt on provider `p` (index `idx`): the client's own
@@ -576,7 +653,9 @@ static void start_attempt(proxy_t *x)
     for (;;) {
         if (x->req == NULL)
             return;
-        if (x->chain_pos >= x->nchain || x->attempts >= conf->retry_attempts) {
+        if (x->chain_pos >= x->nchain && x->group >= 0 && !x->group_done)
+            next_target(x);
+        if (x->chain_pos >= x->nchain || x->attempts >= x->max_attempts) {
             give_up(x);
             return;
         }
@@ -587,6 +666,8 @@ static void start_attempt(proxy_t *x)
         if (p->type == LLG_PROVIDER_ECHO && !x->committed && x->endpoint == LLG_ENDPOINT_CHAT) {
             h2o_req_t *req = x->req;
             proxy_set_provider_env(x, idx);
+            if (x->has_bpick)
+                llg_balance_report(app->pool, app->view, &x->bpick, LLG_OUTCOME_SUCCESS, llg_pool_now_ms());
             x->req = NULL;
             llg_chat_respond_echo(app, req, idx, x->root, x->model);
             proxy_dispose(x);
@@ -646,10 +727,11 @@ static void start_attempt(proxy_t *x)
     }
 }
 
-void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token, bool authenticated,
-                     llg_endpoint_t endpoint)
+/* A proxy for `req`, its chain still empty; NULL when the client was
+ * already answered (out of memory). */
+static proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int token, bool authenticated,
+                          llg_endpoint_t endpoint)
 {
-    const llg_conf_t *conf = app->conf;
     proxy_t *x = calloc(1, sizeof(*x));
     char *model_copy = strdup(model);
     if (x == NULL || model_copy == NULL) {
@@ -657,7 +739,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
         free(model_copy);
         cJSON_Delete(root);
         llg_respond_error(req, 500, NULL, "internal_error", NULL, "Out of memory.");
-        return;
+        return NULL;
     }
     proxy_relay_init(x);
     x->app = app;
@@ -667,6 +749,8 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
     x->token = token;
     x->authenticated = authenticated;
     x->endpoint = endpoint;
+    x->group = x->target = -1;
+    x->max_attempts = app->conf->retry_attempts;
     x->in = llg_http_ingress(req);
     x->client_body = req->entity;
     if (x->in->whole_answer != NULL) {
@@ -675,7 +759,7 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
         char *text = cJSON_PrintUnformatted(root);
         if (text == NULL) {
             proxy_fail(x, 500, "internal_error", "Out of memory%s.", "");
-            return;
+            return NULL;
         }
         x->client_body = h2o_strdup(&req->pool, text, strlen(text));
         cJSON_free(text);
@@ -690,7 +774,32 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
         x->client_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "include_usage"));
         x->add_usage = x->stream && !x->client_usage;
     }
+    return x;
+}
 
+/* The proxy's timers, and its first attempt. */
+static void proxy_go(proxy_t *x)
+{
+    llg_app_t *app = x->app;
+    h2o_req_t *req = x->req;
+    x->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*x->guard), on_request_dispose);
+    *x->guard = x;
+    if (app->request_timeout != NULL)
+        h2o_timeout_link(app->ctx.loop, app->request_timeout, &x->t_request);
+    if (x->stream && app->ping_timeout != NULL)
+        h2o_timeout_link(app->ctx.loop, app->ping_timeout, &x->t_ping);
+    if (req->version < 0x200)
+        h2o_timeout_link(app->ctx.loop, app->gone_check, &x->t_gone);
+    start_attempt(x);
+}
+
+void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token, bool authenticated,
+                     llg_endpoint_t endpoint)
+{
+    const llg_conf_t *conf = app->conf;
+    proxy_t *x = proxy_new(app, req, root, model, token, authenticated, endpoint);
+    if (x == NULL)
+        return;
     /* the routed provider, then its fallbacks in order */
     x->chain[x->nchain++] = provider;
     const llg_conf_provider_t *p = &conf->providers[provider];
@@ -706,13 +815,20 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
         }
     }
     x->provider = provider;
-    x->guard = h2o_mem_alloc_shared(&req->pool, sizeof(*x->guard), on_request_dispose);
-    *x->guard = x;
-    if (app->request_timeout != NULL)
-        h2o_timeout_link(app->ctx.loop, app->request_timeout, &x->t_request);
-    if (x->stream && app->ping_timeout != NULL)
-        h2o_timeout_link(app->ctx.loop, app->ping_timeout, &x->t_ping);
-    if (req->version < 0x200)
-        h2o_timeout_link(app->ctx.loop, app->gone_check, &x->t_gone);
-    start_attempt(x);
+    proxy_go(x);
+}
+
+void llg_proxy_start_group(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int group, int token,
+                           llg_endpoint_t endpoint)
+{
+    const llg_conf_group_t *g = &app->conf->groups[group];
+    proxy_t *x = proxy_new(app, req, root, model, token, true, endpoint);
+    if (x == NULL)
+        return;
+    x->group = group;
+    x->max_attempts = g->attempts;
+    if (g->strategy == LLG_STRATEGY_AFFINITY)
+        x->affinity_key = llg_route_affinity_key(g, req, root);
+    x->provider = (int)g->targets[0].provider; /* named by errors until a target is chosen */
+    proxy_go(x);
 }

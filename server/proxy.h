@@ -31,4 +31,9 @@ typedef enum llg_endpoint {
 void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int provider, int token, bool authenticated,
                      llg_endpoint_t endpoint);
 
+/* The same for model group `group` (config index): its targets are tried as
+ * its strategy chooses them, then its fallbacks (docs/routing.md). */
+void llg_proxy_start_group(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int group, int token,
+                           llg_endpoint_t endpoint);
+
 #endif

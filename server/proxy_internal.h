@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pool/balance.h"
 #include "pool/pool.h"
 #include "providers/egress.h"
 #include "providers/ingress.h"
@@ -31,8 +32,8 @@
 #include "server/h1_client.h"
 #include "server/proxy.h"
 
-#define HIGH_WATER (64 * 1024) /* pause the upstream past this much unsent data */
-#define MAX_CHAIN  16
+#define HIGH_WATER (64 * 1024)                  /* pause the upstream past this much unsent data */
+#define MAX_CHAIN  (LLG_GROUP_MAX_TARGETS + 16) /* a group's targets, then fallbacks */
 #define MAX_TRIED  16
 #define MAX_HNODES 12 /* upstream request header lines without an allocation */
 
@@ -61,7 +62,21 @@ typedef struct proxy {
 
     int chain[MAX_CHAIN];
     size_t nchain, chain_pos;
-    unsigned attempts;
+    unsigned attempts, max_attempts;
+
+    /* a model group (conf->groups[group]): its targets are chosen one at a
+     * time (pool/balance.h), each pushed on the chain as it is chosen; once
+     * none is left, the group's fallbacks follow */
+    int group;             /* -1: no group */
+    bool group_done;       /* no target left: the chain holds the fallbacks */
+    uint64_t group_tried;  /* targets chosen so far */
+    uint64_t affinity_key; /* the affinity strategy's request key */
+    int target;            /* the target of chain[chain_pos], or -1 */
+    bool has_bpick;        /* bpick is held (released when the chain moves on) */
+    llg_balance_pick_t bpick;
+    const char *target_model;  /* the target's `model`, or NULL (model_map, else the name asked) */
+    uint64_t attempt_start_us; /* monotonic: the attempt's start, for its time to first byte */
+
     int32_t tried[MAX_TRIED];
     size_t ntried;
     uint64_t retry_after_ms; /* smallest wait seen when every key was cooling */
@@ -134,6 +149,11 @@ typedef struct proxy {
 /* Ends the attempt in progress: reports its outcome (unless NONE) and
  * releases its key. The transfer is dropped (cancelled if still running). */
 void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status);
+/* Monotonic microseconds. */
+uint64_t proxy_now_us(void);
+/* The attempt's answer head arrived (a final status): its time to first byte
+ * goes to the group target's latency EWMA. */
+void proxy_first_byte(proxy_t *x);
 /* The proxy is done with h2o and curl: free it once no callback can run. */
 void proxy_dispose(proxy_t *x);
 /* The client went away: the transfer stops, the key is not blamed, the proxy is done. */

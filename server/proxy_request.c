@@ -21,6 +21,8 @@ static const char *const endpoint_paths[] = {"/chat/completions", "/completions"
 /* The model the upstream is asked for: the client's, or its name in the provider's model_map. */
 static const char *model_for(const proxy_t *x, const llg_conf_provider_t *p)
 {
+    if (x->target_model != NULL)
+        return x->target_model; /* a group's target names its model */
     const char *upstream_model = x->model;
     for (size_t i = 0; i < p->model_map.count; i++)
         if (strcmp(p->model_map.items[i].key, x->model) == 0)

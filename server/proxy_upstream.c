@@ -42,6 +42,8 @@ static void copy_header_value(char *dst, size_t dstsize, const char *v, size_t l
 static void take_status(proxy_t *x, long status)
 {
     x->status = status;
+    if (status >= 200)
+        proxy_first_byte(x);
     x->content_type[0] = x->hint_retry_after[0] = x->hint_retry_after_ms[0] = x->hint_reset_requests[0] = '\0';
     x->anthropic_reset[0] = '\0';
 }
@@ -385,6 +387,7 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
     /* https:// comes here when its TLS context was built (not with
      * LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 is libcurl's) */
     bool https = strncmp(url, "https://", 8) == 0;
+    x->attempt_start_us = proxy_now_us();
     llg_h1_tls_t *tls = https ? app->h1_tls[p - conf->providers] : NULL;
     if (app->h1 != NULL && (!https || tls != NULL) && llg_h1_takes(app->h1, url)) {
         proxy_header_lines(x, p, key, key_len, true);

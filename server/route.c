@@ -6,6 +6,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "pool/balance.h"
+
 /* Poe bot names are matched case-insensitively (SPEC section 7). */
 static int glob_match_nocase(const char *pattern, const char *s)
 {
@@ -51,4 +53,59 @@ int llg_token_allows(const llg_conf_token_t *token, const char *model)
         if (llg_conf_glob_match(token->models.items[i], model))
             return 1;
     return 0;
+}
+
+int llg_route_group(const llg_conf_t *conf, const char *model)
+{
+    for (size_t i = 0; i < conf->group_count; i++)
+        if (llg_conf_glob_match(conf->groups[i].name, model))
+            return (int)i;
+    return -1;
+}
+
+/* Chains the text of a message (its role, then its content as JSON) into h. */
+static uint64_t hash_message(const cJSON *m, uint64_t h)
+{
+    const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+    if (cJSON_IsString(role))
+        h = llg_balance_hash(role->valuestring, strlen(role->valuestring) + 1, h);
+    const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+    if (cJSON_IsString(content)) {
+        h = llg_balance_hash(content->valuestring, strlen(content->valuestring), h);
+    } else if (content != NULL) {
+        char *text = cJSON_PrintUnformatted(content);
+        if (text != NULL)
+            h = llg_balance_hash(text, strlen(text), h);
+        cJSON_free(text);
+    }
+    return h;
+}
+
+uint64_t llg_route_affinity_key(const llg_conf_group_t *g, const h2o_req_t *req, const cJSON *root)
+{
+    const uint64_t seed = 0x616666696e697479ULL;
+    ssize_t hi = h2o_find_header_by_str(&req->headers, g->affinity.header, strlen(g->affinity.header), -1);
+    if (hi != -1)
+        return llg_balance_hash(req->headers.entries[hi].value.base, req->headers.entries[hi].value.len, seed);
+    const cJSON *user = cJSON_GetObjectItemCaseSensitive(root, "user");
+    if (cJSON_IsString(user) && user->valuestring[0] != '\0')
+        return llg_balance_hash(user->valuestring, strlen(user->valuestring), seed + 1);
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(root, "messages"), *m;
+    if (cJSON_IsArray(messages) && cJSON_GetArraySize(messages) > 0) {
+        uint64_t h = seed + 2;
+        cJSON_ArrayForEach(m, messages)
+        {
+            h = hash_message(m, h);
+            const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+            if (cJSON_IsString(role) && strcmp(role->valuestring, "user") == 0)
+                break;
+        }
+        return h;
+    }
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(root, "prompt");
+    if (prompt == NULL)
+        prompt = cJSON_GetObjectItemCaseSensitive(root, "input");
+    if (cJSON_IsString(prompt))
+        return llg_balance_hash(prompt->valuestring, strlen(prompt->valuestring), seed + 3);
+    return seed;
 }
