@@ -369,18 +369,26 @@ def make_llmgate(cfg, work, mock_port, key="llmgate", workers=1, pin=CORE_GW):
     return c
 
 
-def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary):
+def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary, group=0):
     """one llmgate (workers: 1, pinned to the gateway core) with one provider
-    of type ptype (openai or anthropic) in front of the mock"""
+    of type ptype (openai or anthropic) in front of the mock; with group=N,
+    instead N providers of the mock as the targets of one weighted model
+    group that every model name matches"""
     c = Contender(key, key, key)
     c.port = free_port()
     base = f"http://127.0.0.1:{mock_port}/v1" if ptype == "openai" else f"http://127.0.0.1:{mock_port}"
     conf = os.path.join(work, f"{key}.yaml")
     with open(conf, "w") as f:
         f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
-                f"workers: 1\n"
-                f"providers: [{{name: up, type: {ptype}, base_url: \"{base}\", "
-                f"keys: [sk-bench], models: [\"*\"]}}]\n")
+                f"workers: 1\n")
+        if group:
+            f.write("providers:\n" + "".join(f"  - {{name: up{i}, type: {ptype}, base_url: \"{base}\", "
+                                             f"keys: [sk-bench-{i}], models: []}}\n" for i in range(group)) +
+                    "model_groups:\n  - name: \"*\"\n    strategy: weighted\n    targets:\n" +
+                    "".join(f"      - {{provider: up{i}}}\n" for i in range(group)))
+        else:
+            f.write(f"providers: [{{name: up, type: {ptype}, base_url: \"{base}\", "
+                    f"keys: [sk-bench], models: [\"*\"]}}]\n")
     c.proc = PROCS.start(["taskset", "-c", CORE_GW, binary, "-c", conf], os.path.join(work, f"{key}.log"))
     return c
 
@@ -394,7 +402,9 @@ PROTO_ROUTES = [
     ("p_direct_oa", "mock, direct, /v1/chat/completions", None, "chat", "openai"),
     ("p_direct_an", "mock, direct, /v1/messages", None, "messages", "anthropic"),
     ("p_a", "(a) /v1/chat/completions → openai upstream (relay)", "openai", "chat", "openai"),
-    ("p_a_before", "(a) the same, llmgate before the Messages API", "before", "chat", "openai"),
+    ("p_a_before", "(a) the same, an earlier llmgate build (--before)", "before", "chat", "openai"),
+    ("p_g", "(g) /v1/chat/completions → a model group of 4 targets (weighted) → openai upstream", "group", "chat",
+     "openai"),
     ("p_b", "(b) /v1/messages → openai upstream (translated)", "openai", "messages", "openai"),
     ("p_c", "(c) /v1/messages → anthropic upstream (relay)", "anthropic", "messages", "anthropic"),
     ("p_d", "(d) /v1/chat/completions → anthropic upstream (translated)", "anthropic", "chat", "anthropic"),
@@ -1442,6 +1452,7 @@ class Bench:
                 f.write(body)
         gws = {"openai": make_llmgate_proto(cfg, self.work, mport, "llmgate-openai", "openai", cfg.llmgate),
                "anthropic": make_llmgate_proto(cfg, self.work, mport, "llmgate-anthropic", "anthropic", cfg.llmgate)}
+        gws["group"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-group", "openai", cfg.llmgate, group=4)
         if cfg.llmgate_before:
             gws["before"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-before", "openai", cfg.llmgate_before)
         routes = []
@@ -2499,6 +2510,9 @@ def proto_targets(s, keys=None):
             continue
         row(f"translation {what}: CPU per chunk (paced streams) vs (a)", "≤ 1.30×", k, "p_a", "cpu_chunk", 1.30)
         row(f"translation {what}: CPU per non-stream request vs (a)", "≤ 1.30×", k, "p_a", "cpu_req", 1.30)
+    if "p_g" in s and "p_g" in keys:
+        row("(g) model group vs (a): CPU per non-stream request", "≤ 1.05×", "p_g", "p_a", "cpu_req", 1.05)
+        row("(g) model group vs (a): added latency p50, concurrency 1", "≤ 1.05×", "p_g", "p_a", "added_lat_p50", 1.05)
     if "p_a_before" in s and "p_a_before" in keys:
         b = "p_a_before"
         row("(a) now vs before: CPU per non-stream request", "≤ 1.05×", "p_a", b, "cpu_req", 1.05)

@@ -77,6 +77,23 @@ static void check_conf(const llg_conf_t *c)
             FUZZ_ASSERT(k < c->provider_count);
         }
     }
+    size_t targets = 0;
+    for (size_t i = 0; i < c->group_count; i++) {
+        /* what pool/balance_view.c and the proxy rely on */
+        const llg_conf_group_t *g = &c->groups[i];
+        FUZZ_ASSERT(g->name != NULL && g->name[0] != '\0');
+        FUZZ_ASSERT(g->target_count >= 1 && g->target_count <= LLG_GROUP_MAX_TARGETS);
+        FUZZ_ASSERT(g->attempts >= 1 && g->breaker.cooldown_ms > 0 && g->latency.decay_ms > 0);
+        FUZZ_ASSERT(g->affinity.header != NULL && g->affinity.load_factor >= 1.0);
+        for (size_t t = 0; t < g->target_count; t++) {
+            const llg_conf_target_t *tg = &g->targets[t];
+            FUZZ_ASSERT(tg->provider < c->provider_count);
+            FUZZ_ASSERT(c->providers[tg->provider].auth != LLG_AUTH_PASSTHROUGH);
+            FUZZ_ASSERT(tg->weight >= 1 && tg->weight <= LLG_GROUP_MAX_WEIGHT && tg->priority <= LLG_GROUP_MAX_PRIO);
+        }
+        targets += g->target_count;
+    }
+    FUZZ_ASSERT(c->group_count <= 1024 && targets <= 4096);
     for (size_t i = 0; i < c->defaults.param_count; i++) {
         /* rendered JSON that the proxy splices into request bodies */
         cJSON *j = cJSON_Parse(c->defaults.params[i].json);
