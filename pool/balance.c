@@ -380,9 +380,10 @@ void llg_balance_release(llg_pool_t *pool, const llg_balance_pick_t *pick)
     atomic_fetch_sub_explicit(&s->in_flight, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&pool->bal->gslots[pick->gslot].in_flight, 1, memory_order_relaxed);
     if (pick->probe) {
-        /* not settled (cancelled, a key's error): the next choice probes */
+        /* not settled (cancelled, a key's error): the next choice probes,
+         * whatever its clock (time 0, as a key's probe given back) */
         uint64_t w = pick->ticket;
-        atomic_compare_exchange_strong_explicit(&s->breaker, &w, hw_next(w, HW_COOLING, false, llg_pool_now_ms()),
-                                                memory_order_acq_rel, memory_order_relaxed);
+        atomic_compare_exchange_strong_explicit(&s->breaker, &w, hw_next(w, HW_COOLING, false, 0), memory_order_acq_rel,
+                                                memory_order_relaxed);
     }
 }

@@ -374,8 +374,20 @@ TEST(breaker_half_open)
     count_choices(&f, 50, now + 5 + 9999, &zero, &probes);
     CHECK_EQ_INT(zero, 0);
 
-    /* a probe settled by a client error closes it too */
+    /* a probe released without a report gives the turn back: the next
+     * choice of the target probes again, at once */
     now = now + 5 + 10000;
+    CHECK(take_probe(&f, now, &probe));
+    CHECK(probe.probe);
+    count_choices(&f, 20, now, &zero, &probes);
+    CHECK_EQ_INT(zero, 0);
+    llg_balance_release(f.pool, &probe);
+    CHECK_EQ_INT(tstats(&f, 0, 0, now).breaker, LLG_BREAKER_HALF_OPEN);
+    CHECK(take_probe(&f, now, &probe));
+    CHECK(probe.probe);
+    /* a key's error does not settle it either */
+    llg_balance_report(f.pool, f.view, &probe, LLG_OUTCOME_RATE_LIMITED, now);
+    llg_balance_release(f.pool, &probe);
     CHECK(take_probe(&f, now, &probe));
     CHECK(probe.probe);
     llg_balance_report(f.pool, f.view, &probe, LLG_OUTCOME_CLIENT, now);
