@@ -1806,6 +1806,188 @@ TEST(cluster_errors)
                   "t.yaml:2:29: unknown key \"prefx\" in cluster.redis; did you mean \"prefix\"?");
 }
 
+/* ---- model_groups (issue 18) ----------------------------------------------- */
+
+/* Lines 1 to 5: providers deepinfra and openrouter (pool keys), pt
+ * (passthrough), e (echo); the groups start at line 6. */
+static const char *group_providers = "providers:\n"
+                                     "  - {name: deepinfra, type: openai, base_url: \"http://h/v1\", keys: [k1]}\n"
+                                     "  - {name: openrouter, type: openai, base_url: \"http://h/v1\", keys: [k2]}\n"
+                                     "  - {name: pt, type: openai, base_url: \"http://h/v1\", auth: passthrough}\n"
+                                     "  - {name: e, type: echo}\n";
+
+static char *with_providers(const char *groups)
+{
+    static char buf[16384];
+    snprintf(buf, sizeof(buf), "%s%s", group_providers, groups);
+    return buf;
+}
+
+TEST(groups_absent)
+{
+    llg_conf_t *c = load_ok(group_providers, NULL);
+    if (c == NULL)
+        return;
+    CHECK_EQ_INT(c->group_count, 0);
+    llg_conf_free(c);
+}
+
+TEST(groups_every_key)
+{
+    llg_conf_t *c =
+        load_ok(with_providers("retry: {attempts: 4}\n"
+                               "model_groups:\n"
+                               "  - name: \"deepseek-*\"\n"
+                               "    strategy: affinity\n"
+                               "    targets:\n"
+                               "      - {provider: deepinfra, model: deepseek-ai/DeepSeek-V3, weight: 3, priority: 0}\n"
+                               "      - {provider: openrouter, model: deepseek/deepseek-chat, weight: 10000, priority: 1000}\n"
+                               "      - {provider: e}\n"
+                               "    attempts: 5\n"
+                               "    fallback: [openrouter, e]\n"
+                               "    breaker: {failures: 0, cooldown: 2m}\n"
+                               "    affinity: {header: X-Conversation-Id, load_factor: 1.5}\n"
+                               "  - name: plain\n"
+                               "    targets: [{provider: deepinfra}]\n"
+                               "  - name: fast\n"
+                               "    strategy: latency\n"
+                               "    latency: {decay: 30s, error_penalty: 250ms}\n"
+                               "    targets: [{provider: deepinfra}, {provider: deepinfra, model: other}]\n"
+                               "  - name: busy\n"
+                               "    strategy: least_busy\n"
+                               "    targets: [{provider: e, model: a}, {provider: e, model: b}]\n"),
+                NULL);
+    if (c == NULL)
+        return;
+    CHECK_EQ_INT(c->group_count, 4);
+    const llg_conf_group_t *g = &c->groups[0];
+    CHECK_EQ_STR(g->name, "deepseek-*");
+    CHECK_EQ_INT(g->strategy, LLG_STRATEGY_AFFINITY);
+    CHECK_EQ_INT(g->target_count, 3);
+    CHECK_EQ_INT(g->targets[0].provider, 0);
+    CHECK_EQ_STR(g->targets[0].model, "deepseek-ai/DeepSeek-V3");
+    CHECK_EQ_INT(g->targets[0].weight, 3);
+    CHECK_EQ_INT(g->targets[0].priority, 0);
+    CHECK_EQ_INT(g->targets[0].mark.line, 11);
+    CHECK_EQ_INT(g->targets[1].provider, 1);
+    CHECK_EQ_INT(g->targets[1].weight, 10000);
+    CHECK_EQ_INT(g->targets[1].priority, 1000);
+    CHECK_EQ_INT(g->targets[2].provider, 3);
+    CHECK(g->targets[2].model == NULL);
+    CHECK_EQ_INT(g->targets[2].weight, 1);
+    CHECK_EQ_INT(g->targets[2].priority, 0);
+    CHECK_EQ_INT(g->attempts, 5);
+    CHECK_EQ_INT(g->fallback.count, 2);
+    CHECK_EQ_STR(g->fallback.items[0], "openrouter");
+    CHECK_EQ_STR(g->fallback.items[1], "e");
+    CHECK_EQ_INT(g->breaker.failures, 0);
+    CHECK_EQ_INT(g->breaker.cooldown_ms, 120000);
+    CHECK_EQ_STR(g->affinity.header, "x-conversation-id"); /* lowercased */
+    CHECK(g->affinity.load_factor == 1.5);
+    CHECK_EQ_INT(g->mark.line, 8);
+    /* the defaults */
+    g = &c->groups[1];
+    CHECK_EQ_STR(g->name, "plain");
+    CHECK_EQ_INT(g->strategy, LLG_STRATEGY_WEIGHTED);
+    CHECK_EQ_INT(g->attempts, 4); /* retry.attempts */
+    CHECK_EQ_INT(g->fallback.count, 0);
+    CHECK_EQ_INT(g->breaker.failures, 5);
+    CHECK_EQ_INT(g->breaker.cooldown_ms, 30000);
+    CHECK_EQ_INT(g->latency.decay_ms, 10000);
+    CHECK_EQ_INT(g->latency.error_penalty_ms, 1000);
+    CHECK_EQ_STR(g->affinity.header, "x-session-id");
+    CHECK(g->affinity.load_factor == 1.25);
+    g = &c->groups[2];
+    CHECK_EQ_INT(g->strategy, LLG_STRATEGY_LATENCY);
+    CHECK_EQ_INT(g->latency.decay_ms, 30000);
+    CHECK_EQ_INT(g->latency.error_penalty_ms, 250);
+    CHECK(g->targets[0].model == NULL);
+    CHECK_EQ_STR(g->targets[1].model, "other");
+    CHECK_EQ_INT(c->groups[3].strategy, LLG_STRATEGY_LEAST_BUSY);
+    llg_conf_free(c);
+
+    /* 64 targets is the most */
+    char yaml[8192];
+    size_t n = (size_t)snprintf(yaml, sizeof(yaml), "model_groups:\n  - name: g\n    targets:\n");
+    for (int i = 0; i < 64; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      - {provider: e, model: m%d}\n", i);
+    c = load_ok(with_providers(yaml), NULL);
+    if (c != NULL)
+        CHECK_EQ_INT(c->groups[0].target_count, 64);
+    llg_conf_free(c);
+}
+
+TEST(groups_errors)
+{
+    /* the contract's list, each with its position */
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets:\n      - {provider: deepinfr, model: x}\n"), NULL,
+                  "t.yaml:9:20: model_groups[0].targets[0].provider: unknown provider \"deepinfr\"; did you mean \"deepinfra\"?");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets:\n      - {provider: zzzzzz, model: x}\n"), NULL,
+                  "t.yaml:9:20: model_groups[0].targets[0].provider: unknown provider \"zzzzzz\"");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets:\n      - {provider: pt, model: x}\n"), NULL,
+                  "t.yaml:9:20: model_groups[0].targets[0].provider: provider \"pt\" has auth: passthrough, which a group cannot "
+                  "use");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets:\n      - {provider: deepinfra, model: x}\n"
+                                 "      - {provider: openrouter, model: x}\n      - {provider: deepinfra, model: x}\n"),
+                  NULL, "t.yaml:11:9: model_groups[0].targets[2]: the same provider and model as targets[0]");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets:\n      - {provider: e}\n      - {provider: e}\n"), NULL,
+                  "t.yaml:10:9: model_groups[0].targets[1]: the same provider and model as targets[0]");
+    char yaml[8192];
+    size_t n = (size_t)snprintf(yaml, sizeof(yaml), "model_groups:\n  - name: g\n    targets:\n");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      - {provider: e, model: m%d}\n", i);
+    EXPECT_ERRORS(with_providers(yaml), NULL, "t.yaml:9:7: model_groups[0].targets: must list 1 to 64 targets, got 65");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets: []\n"), NULL,
+                  "t.yaml:8:14: model_groups[0].targets: must list 1 to 64 targets, got 0");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    strategy: fastest\n    targets: [{provider: e}]\n"), NULL,
+                  "t.yaml:8:15: model_groups[0].strategy: expected weighted, least_busy, latency or affinity, got \"fastest\"");
+    EXPECT_ERRORS(
+        with_providers("model_groups:\n  - name: g\n    targets: [{provider: e, weight: 0}, {provider: deepinfra, weight: "
+                       "10001}]\n"),
+        NULL, "t.yaml:8:37: model_groups[0].targets[0].weight: must be between 1 and 10000, got 0",
+        "t.yaml:8:71: model_groups[0].targets[1].weight: must be between 1 and 10000, got 10001");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets: [{provider: e, priority: 1001}]\n"), NULL,
+                  "t.yaml:8:39: model_groups[0].targets[0].priority: must be between 0 and 1000, got 1001");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    latency: {decay: 5s}\n    targets: [{provider: e}]\n"), NULL,
+                  "t.yaml:8:5: model_groups[0].latency: only for strategy latency");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    strategy: latency\n    affinity: {header: x-a}\n"
+                                 "    targets: [{provider: e}]\n"),
+                  NULL, "t.yaml:9:5: model_groups[0].affinity: only for strategy affinity");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets: [{provider: e}]\n"
+                                 "  - name: g\n    targets: [{provider: deepinfra}]\n"),
+                  NULL, "t.yaml:9:11: model_groups[1].name: duplicate group name \"g\" (first at line 7)");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n"), NULL,
+                  "t.yaml:7:5: model_groups[0]: missing required key \"targets\"");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - targets: [{provider: e}]\n"), NULL,
+                  "t.yaml:7:5: model_groups[0]: missing required key \"name\"");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets: [{model: x}]\n"), NULL,
+                  "t.yaml:8:15: model_groups[0].targets[0]: missing required key \"provider\"");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    strategy: affinity\n    affinity: {load_factor: 0.5}\n"
+                                 "    targets: [{provider: e}]\n"),
+                  NULL, "t.yaml:9:29: model_groups[0].affinity.load_factor: expected a number between 1 and 100, got \"0.5\"");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    strategy: affinity\n    affinity: {load_factor: abc}\n"
+                                 "    targets: [{provider: e}]\n"),
+                  NULL, "t.yaml:9:29: model_groups[0].affinity.load_factor: expected a number between 1 and 100, got \"abc\"");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    strategy: affinity\n    affinity: {header: \"x session\"}\n"
+                                 "    targets: [{provider: e}]\n"),
+                  NULL, "t.yaml:9:24: model_groups[0].affinity.header: \"x session\" is not a valid HTTP header name");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    stratgy: weighted\n    targets: [{provider: e}]\n"), NULL,
+                  "t.yaml:8:5: unknown key \"stratgy\" in model_groups[0]; did you mean \"strategy\"?");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    targets: [{provider: e, wieght: 2}]\n"), NULL,
+                  "t.yaml:8:29: unknown key \"wieght\" in model_groups[0].targets[0]; did you mean \"weight\"?");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    breaker: {failures: 3, cooldwn: 1s}\n"
+                                 "    targets: [{provider: e}]\n"),
+                  NULL, "t.yaml:8:28: unknown key \"cooldwn\" in model_groups[0].breaker; did you mean \"cooldown\"?");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    breaker: {cooldown: 0}\n    targets: [{provider: e}]\n"), NULL,
+                  "t.yaml:8:25: model_groups[0].breaker.cooldown: must be more than 0");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    fallback: [pt, nope, e, e]\n    targets: [{provider: e}]\n"),
+                  NULL, "t.yaml:8:16: model_groups[0].fallback[0]: provider \"pt\" has auth: passthrough, which a group cannot use",
+                  "t.yaml:8:20: model_groups[0].fallback[1]: unknown provider \"nope\"",
+                  "t.yaml:8:29: model_groups[0].fallback[3]: \"e\" is listed twice");
+    EXPECT_ERRORS(with_providers("model_groups:\n  - name: g\n    attempts: 0\n    targets: [{provider: e}]\n"), NULL,
+                  "t.yaml:8:15: model_groups[0].attempts: must be between 1 and 100, got 0");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -1873,5 +2055,8 @@ int main(int argc, char **argv)
     RUN(cluster_url_forms);
     RUN(cluster_env_url);
     RUN(cluster_errors);
+    RUN(groups_absent);
+    RUN(groups_every_key);
+    RUN(groups_errors);
     TEST_MAIN_END();
 }
