@@ -169,8 +169,9 @@ static int pick_least_busy(const choice_t *c, const bal_vtier_t *tier)
     uint64_t start = atomic_fetch_add_explicit(&c->pool->bal->gslots[c->vg->gslot].cursor, 1, memory_order_relaxed);
     int best = -1;
     int32_t best_busy = 0;
-    for (uint32_t i = 0; i < tier->count; i++) {
-        unsigned u = c->vg->order[tier->first + (uint32_t)((start + i) % tier->count)];
+    uint32_t k = (uint32_t)(start % tier->count);
+    for (uint32_t i = 0; i < tier->count; i++, k = k + 1 == tier->count ? 0 : k + 1) {
+        unsigned u = c->vg->order[tier->first + k];
         if (!available(c, u))
             continue;
         int32_t busy = in_flight(c, u);
