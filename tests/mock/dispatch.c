@@ -38,7 +38,7 @@ void mock_on_head(struct mock_conn *c)
     struct mock_req *r = &c->req;
     const char *base = c->rbuf.p + c->rpos;
     struct mock_scenario *sc = &c->sc;
-    mock_scenario_init(sc);
+    mock_scenario_start(sc);
 
     /* the path: origin form (absolute form tolerated), no query */
     const char *t = base + r->target;
@@ -614,13 +614,26 @@ void mock_dispatch(struct mock_conn *c)
 
     if (starts(path, pl, "/_mock/")) {
         rec = false;
+        mock_scenario_init(&c->sc); /* no option applies here, the defaults neither */
         struct mbuf b = {0};
         if (is(path, pl, "/_mock/record") && is(method, ml, "GET")) {
             mock_record_dump(&b);
         } else if (is(path, pl, "/_mock/reset") && is(method, ml, "POST")) {
             mock_record_reset();
             mock_times_reset();
+            mock_defaults_clear();
             mbuf_adds(&b, "{\"ok\":true}");
+        } else if (is(path, pl, "/_mock/defaults") && is(method, ml, "POST")) {
+            if (mock_defaults_set(body, blen, c->sc.error, sizeof(c->sc.error))) {
+                mbuf_adds(&b, "{\"ok\":true}");
+            } else {
+                c->st.full.len = 0;
+                mock_fmt_error(c, &c->st.full, 400, "mock");
+                mbuf_free(&b);
+                c->sc.latency_ms = 0;
+                c->sc.fault = MOCK_FAULT_NONE;
+                return;
+            }
         } else {
             mbuf_adds(&b, "{\"error\":{\"message\":\"mock: unknown control endpoint\",\"type\":\"invalid_request_error\"}}");
             whole_json(c, 404, &b);

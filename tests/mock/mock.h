@@ -100,6 +100,12 @@ struct mock_scenario {
 };
 
 void mock_scenario_init(struct mock_scenario *sc);
+/* init, then the runtime defaults (POST /_mock/defaults) when set */
+void mock_scenario_start(struct mock_scenario *sc);
+/* sets the runtime defaults from an option list (empty: clears them); false
+ * with the message in err when an option is unknown or invalid */
+bool mock_defaults_set(const char *s, size_t n, char *err, size_t cap);
+void mock_defaults_clear(void);
 /* sets one option; records an error in sc->error when unknown or invalid */
 void mock_scenario_set(struct mock_scenario *sc, const char *name, size_t nlen, const char *val, size_t vlen);
 /* parses "k=v,k=v" (percent-decoding when pct) */

@@ -2,7 +2,8 @@
  * tests/mock/scenario.c: the per-request options of llmgate-mock (format,
  * pacing, faults, protocol quirks; docs/mock.md lists them) and the parsers
  * for the places they come from: "k=v,k=v" lists (the /s/<list>/ path prefix,
- * the x-mock header, a "~list" model suffix, a "mock" string in the body),
+ * the x-mock header, a "~list" model suffix, a "mock" string in the body,
+ * the runtime defaults of POST /_mock/defaults),
  * single options (x-mock-<name> headers, "mock" objects) and the segments of
  * an upstream key (fail<fault>, name=value). tool_input must be a JSON
  * object (cJSON checks it); tool_text sets the same bytes unchecked. An
@@ -31,6 +32,48 @@ void mock_scenario_init(struct mock_scenario *sc)
     sc->chunked = true;
     sc->retry_after = sc->retry_after_ms = sc->retry_after_date = -1;
     sc->hash = 1469598103934665603ULL;
+}
+
+/* the runtime defaults (POST /_mock/defaults): parsed once, copied as the
+ * starting point of every request while set */
+static struct mock_scenario defaults_sc;
+static bool defaults_on;
+
+void mock_scenario_start(struct mock_scenario *sc)
+{
+    if (defaults_on)
+        memcpy(sc, &defaults_sc, sizeof(*sc));
+    else
+        mock_scenario_init(sc);
+}
+
+bool mock_defaults_set(const char *s, size_t n, char *err, size_t cap)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        n--;
+    if (n == 0) {
+        mock_defaults_clear();
+        return true;
+    }
+    static struct mock_scenario tmp;
+    mock_scenario_init(&tmp);
+    mock_scenario_parse_list(&tmp, s, n, false);
+    if (tmp.error[0] != '\0') {
+        snprintf(err, cap, "%s", tmp.error);
+        return false;
+    }
+    memcpy(&defaults_sc, &tmp, sizeof(tmp));
+    defaults_on = true;
+    return true;
+}
+
+void mock_defaults_clear(void)
+{
+    defaults_on = false;
 }
 
 void mock_scenario_hash(struct mock_scenario *sc, const void *p, size_t n)

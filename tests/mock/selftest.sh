@@ -454,6 +454,20 @@ check "record: client_closed while hanging" bash -c "[ -n \"\$(echo '$(record_wa
 curl -s -X POST $U/_mock/reset >/dev/null
 check "record reset" eq "$(curl -s $U/_mock/record)" "[]"
 
+# runtime defaults: under every other source, cleared by an empty body and
+# by /_mock/reset; a bad option is a 400 and keeps the old defaults
+check "defaults: set" eq "$(curl -s -X POST -d 'fault=503' $U/_mock/defaults)" '{"ok":true}'
+check "defaults: apply" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/models)" 503
+check "defaults: a header overrides them" eq "$(curl -s -o /dev/null -w '%{http_code}' -H 'x-mock: fault=none' $U/v1/models)" 200
+check "defaults: the /_mock/ endpoints ignore them" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/_mock/record)" 200
+check "defaults: bad option 400" eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d 'fault=nope' $U/_mock/defaults)" 400
+check "defaults: kept after a bad option" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/models)" 503
+check "defaults: empty body clears" eq "$(curl -s -X POST $U/_mock/defaults)" '{"ok":true}'
+check "defaults: cleared" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/models)" 200
+curl -s -X POST -d 'fault=500' $U/_mock/defaults >/dev/null
+curl -s -X POST $U/_mock/reset >/dev/null
+check "defaults: reset clears" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/models)" 200
+
 kill $MOCK_PID 2>/dev/null
 wait $MOCK_PID 2>/dev/null
 check "mock exits cleanly on SIGTERM with nothing else on stderr" eq "$(grep -v '^mock listening on\|^llmgate-mock: stopped by' "$T/mock.err")" ""
