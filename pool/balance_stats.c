@@ -52,8 +52,11 @@ int llg_balance_target_stats(const llg_pool_t *pool, const llg_pool_view_t *view
     if (c > 0 && now_ms > at)
         c *= exp(-(double)(now_ms - at) / (double)vg->decay_ms);
     out->latency_ewma_ms = c / 1000.0;
-    /* available as a choice would see it: breaker, then the keys */
-    out->available = out->breaker != LLG_BREAKER_OPEN;
+    /* available as a choice would see it: breaker (half-open: only while the
+     * probe turn is free, or its prober is presumed dead), then the keys */
+    out->available = out->breaker == LLG_BREAKER_CLOSED ||
+                     (out->breaker == LLG_BREAKER_HALF_OPEN &&
+                      (!(w & HW_PROBING) || now_ms >= hw_time(w) + pool_load(&pool->hdr->probe_timeout_ms)));
     if (out->available && vt->keyed && vt->provider < view->provider_count) {
         const pool_prov_t *prov = &pool->provs[view->providers[vt->provider].slot];
         out->available = view->providers[vt->provider].key_count > 0 &&
