@@ -451,8 +451,12 @@ test('breaker: 3 failures open it (the target is skipped), after the cooldown on
     }, { timeout: 30000, interval: 1, what: 'the half-open probe at a' });
     const half = await targetState(gw, 'brk', 'a');
     const probeRec = (await M.a.record()).filter((e) => (e.body || '').includes(tagProbe));
-    if (!probeRec.some((e) => e.event === 'done')) { // the snapshot was taken while the probe was held
+    const held = !probeRec.some((e) => e.event === 'done');
+    console.log(`# breaker: probe after ${j} requests; ${held ? `held: ${JSON.stringify(half)}` : 'answered before the snapshot: half_open not judged'}`);
+    if (held) { // the snapshot was taken while the probe was held
       assert.equal(half.breaker, 'half_open', JSON.stringify(half));
+      assert.equal(half.available, false, `the probe turn is taken: ${JSON.stringify(half)}`);
+      assert.equal(half.in_flight, 1);
       m = await metrics(gw);
       assert.equal(metricValue(m, 'llmgate_target_breaker_state', labels('a')), 2);
       // the probe's turn is taken: others go to b
