@@ -6,6 +6,9 @@
  * <prefix>keystate), and the application of other instances' messages and of
  * the stored key states at connect. Keys are named by a keyed hash of
  * (provider name, secret), never by the secret. The password is never logged.
+ * Model groups' circuit breakers are shared the same way, in messages of the
+ * same form on <prefix>breakers and a hash <prefix>breakerstate; a target is
+ * named by its cluster-wide id (pool/balance.h: group, provider, model).
  */
 #include "server/cluster.h"
 
@@ -33,6 +36,7 @@
 #include <hiredis/adapters/libuv.h>
 #pragma GCC diagnostic pop
 
+#include "pool/balance.h"
 #include "server/cluster_link.h"
 #include "server/log.h"
 
@@ -45,6 +49,7 @@
 static struct {
     const llg_conf_redis_t *r;
     llg_pool_t *pool;
+    const llg_pool_view_t *view;
     uv_loop_t loop;
     uv_timer_t poll, retry, watchdog;
     uv_signal_t sigterm;
@@ -53,11 +58,14 @@ static struct {
     int logged; /* 0 nothing yet, 1 down, 2 up: one line per change */
     uint64_t backoff_ms, connect_started, ping_sent, last_ping;
     bool ping_pending, force_scan;
-    uint64_t last_total;
+    uint64_t last_total, last_btotal;
     char instance[17];
-    char channel[128], hash[128];
+    char channel[128], hash[128];   /* keys */
+    char bchannel[128], bhash[128]; /* breakers */
     link_key_t *keys;
     size_t nkeys;
+    link_key_t *targets; /* slot: the target's index (llg_balance_target_id) */
+    size_t ntargets;
     uint64_t probe_grace_ms; /* see apply_message */
 } L;
 
@@ -174,11 +182,34 @@ static int build_keys(const llg_conf_t *conf, const llg_pool_view_t *view)
     return 0;
 }
 
-static link_key_t *find_key(const char *id)
+static int build_targets(const llg_pool_view_t *view)
+{
+    size_t n = llg_balance_target_count(view);
+    L.targets = calloc(n ? n : 1, sizeof(*L.targets));
+    if (L.targets == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char id[ID_BYTES];
+        llg_balance_target_id(view, i, id);
+        for (size_t b = 0; b < ID_BYTES; b++)
+            snprintf(L.targets[i].id + 2 * b, 3, "%02x", id[b]);
+        L.targets[i].slot = (int32_t)i;
+    }
+    L.ntargets = n;
+    qsort(L.targets, L.ntargets, sizeof(*L.targets), cmp_key);
+    return 0;
+}
+
+static link_key_t *find_in(link_key_t *table, size_t n, const char *id)
 {
     link_key_t probe;
     snprintf(probe.id, sizeof(probe.id), "%s", id);
-    return bsearch(&probe, L.keys, L.nkeys, sizeof(*L.keys), cmp_key);
+    return bsearch(&probe, table, n, sizeof(*table), cmp_key);
+}
+
+static link_key_t *find_key(const char *id)
+{
+    return find_in(L.keys, L.nkeys, id);
 }
 
 /* ---- state: up, down, one log line per change ----------------------------- */
@@ -251,18 +282,18 @@ bool link_reply_ok(redisAsyncContext *ac, redisReply *reply, const char *what)
 
 /* ---- publishing local changes ------------------------------------------------ */
 
-static void publish(link_key_t *k, llg_share_kind_t kind, uint64_t remaining_ms)
+static void publish(const char *channel, const char *hash, link_key_t *k, llg_share_kind_t kind, uint64_t remaining_ms)
 {
     char msg[128];
     if (llg_cluster_format(msg, sizeof(msg), L.instance, k->id, kind, remaining_ms) < 0)
         return;
-    redisAsyncCommand(L.cmd, NULL, NULL, "PUBLISH %s %s", L.channel, msg);
+    redisAsyncCommand(L.cmd, NULL, NULL, "PUBLISH %s %s", channel, msg);
     if (kind == LLG_SHARE_USABLE) {
-        redisAsyncCommand(L.cmd, NULL, NULL, "HDEL %s %s", L.hash, k->id);
+        redisAsyncCommand(L.cmd, NULL, NULL, "HDEL %s %s", hash, k->id);
     } else {
         char val[64];
         snprintf(val, sizeof(val), "%c %llu", kind_char[kind], (unsigned long long)(wall_ms() + remaining_ms));
-        redisAsyncCommand(L.cmd, NULL, NULL, "HSET %s %s %s", L.hash, k->id, val);
+        redisAsyncCommand(L.cmd, NULL, NULL, "HSET %s %s %s", hash, k->id, val);
     }
 }
 
@@ -275,7 +306,6 @@ static void publish_keys(void)
     if (total == L.last_total && !L.force_scan)
         return;
     L.last_total = total;
-    L.force_scan = false;
     uint64_t now = llg_pool_now_ms();
     for (size_t i = 0; i < L.nkeys; i++) {
         link_key_t *k = &L.keys[i];
@@ -286,9 +316,32 @@ static void publish_keys(void)
             continue;
         k->seen = changes;
         if (kind != LLG_SHARE_USABLE || L.was_up_once)
-            publish(k, kind, rem);
+            publish(L.channel, L.hash, k, kind, rem);
     }
-    L.was_up_once = true;
+}
+
+/* Likewise for the breakers of model groups' targets: open ("c", the ms
+ * left) or closed ("u"). A half-open breaker has nothing to tell: its probe's
+ * outcome will. */
+static void publish_breakers(void)
+{
+    uint64_t total = llg_balance_changes(L.pool);
+    if (total == L.last_btotal && !L.force_scan)
+        return;
+    L.last_btotal = total;
+    for (size_t i = 0; i < L.ntargets; i++) {
+        link_key_t *t = &L.targets[i];
+        uint32_t changes;
+        bool open;
+        uint64_t rem;
+        if (llg_balance_share(L.pool, L.view, (size_t)t->slot, &changes, &open, &rem) != 0 || changes == t->seen)
+            continue;
+        t->seen = changes;
+        if (open && rem == 0)
+            continue;
+        if (open || L.was_up_once)
+            publish(L.bchannel, L.bhash, t, open ? LLG_SHARE_COOLING : LLG_SHARE_USABLE, rem);
+    }
 }
 
 static void on_poll(uv_timer_t *t)
@@ -298,6 +351,9 @@ static void on_poll(uv_timer_t *t)
         return; /* counts keep moving; what changed meanwhile is sent once up */
     uint64_t now = llg_pool_now_ms();
     publish_keys();
+    publish_breakers();
+    L.force_scan = false;
+    L.was_up_once = true;
     link_rpm_poll(now);
     link_usage_poll(now);
 }
@@ -321,6 +377,20 @@ void link_apply_message(const char *msg, size_t len)
         llg_pool_key_apply(L.pool, k->slot, kind, rem, llg_pool_now_ms(), false);
 }
 
+/* Another instance's breaker message: its state is applied to the same
+ * target here (not counted as a local transition, so not sent back). */
+void link_apply_breaker_message(const char *msg, size_t len)
+{
+    char instance[33], id[33];
+    llg_share_kind_t kind;
+    uint64_t rem;
+    if (llg_cluster_parse(msg, len, instance, id, &kind, &rem) != 0 || strcmp(instance, L.instance) == 0)
+        return;
+    link_key_t *t = find_in(L.targets, L.ntargets, id);
+    if (t != NULL)
+        llg_balance_apply(L.pool, L.view, (size_t)t->slot, kind != LLG_SHARE_USABLE, rem, llg_pool_now_ms(), false);
+}
+
 static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)priv;
@@ -331,10 +401,17 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
         return;
     const char *type = reply->element[0]->str;
     if (strcmp(type, "subscribe") == 0) {
-        L.sub_ready = true;
-        link_check_up();
-    } else if (strcmp(type, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
-        link_apply_message(reply->element[2]->str, reply->element[2]->len);
+        /* ready once both channels are */
+        if (reply->element[2]->type == REDIS_REPLY_INTEGER && reply->element[2]->integer >= 2) {
+            L.sub_ready = true;
+            link_check_up();
+        }
+    } else if (strcmp(type, "message") == 0 && reply->element[1]->type == REDIS_REPLY_STRING &&
+               reply->element[2]->type == REDIS_REPLY_STRING) {
+        if (strcmp(reply->element[1]->str, L.bchannel) == 0)
+            link_apply_breaker_message(reply->element[2]->str, reply->element[2]->len);
+        else
+            link_apply_message(reply->element[2]->str, reply->element[2]->len);
     }
 }
 
@@ -362,13 +439,40 @@ void link_apply_states(redisAsyncContext *ac, const redisReply *reply)
     }
 }
 
+/* The stored breaker states at connect: each field a target id, each value
+ * "c <wall-clock ms until which it is open>" (a closed breaker has no
+ * entry). Only longer opens are applied; expired entries are deleted. */
+void link_apply_breaker_states(redisAsyncContext *ac, const redisReply *reply)
+{
+    uint64_t wall = wall_ms(), now = llg_pool_now_ms();
+    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
+        const redisReply *f = reply->element[i], *v = reply->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || v->len < 3)
+            continue;
+        unsigned long long until = strtoull(v->str + 2, NULL, 10);
+        if (until <= wall) {
+            if (ac != NULL)
+                redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b", L.bhash, f->str, f->len);
+            continue;
+        }
+        link_key_t *t = f->len < sizeof(t->id) ? find_in(L.targets, L.ntargets, f->str) : NULL;
+        if (t != NULL && v->str[0] == 'c')
+            llg_balance_apply(L.pool, L.view, (size_t)t->slot, true, until - wall, now, true);
+    }
+}
+
+/* priv: non-NULL for the breakers' hash, read after the keys' (the link is
+ * ready then). */
 static void on_hgetall(redisAsyncContext *ac, void *r, void *priv)
 {
-    (void)priv;
     redisReply *reply = r;
     if (!link_reply_ok(ac, reply, "HGETALL"))
         return;
-    link_apply_states(ac, reply);
+    if (priv == NULL) {
+        link_apply_states(ac, reply);
+        return;
+    }
+    link_apply_breaker_states(ac, reply);
     L.cmd_ready = true;
     link_check_up();
 }
@@ -449,7 +553,8 @@ static void connect_both(void)
     if (L.r->db != 0)
         redisAsyncCommand(L.cmd, on_ok, "SELECT", "SELECT %u", L.r->db);
     redisAsyncCommand(L.cmd, on_hgetall, NULL, "HGETALL %s", L.hash);
-    redisAsyncCommand(L.sub, on_sub_reply, NULL, "SUBSCRIBE %s", L.channel);
+    redisAsyncCommand(L.cmd, on_hgetall, L.bhash, "HGETALL %s", L.bhash);
+    redisAsyncCommand(L.sub, on_sub_reply, NULL, "SUBSCRIBE %s %s", L.channel, L.bchannel);
 }
 
 /* The pending error of a connection's socket, 0 when none. hiredis 0.14's
@@ -505,18 +610,21 @@ int link_init(const llg_conf_t *conf, llg_pool_t *pool, const llg_pool_view_t *v
     memset(&L, 0, sizeof(L));
     L.r = &conf->cluster.redis;
     L.pool = pool;
+    L.view = view;
     L.backoff_ms = BACKOFF_MIN_MS;
     unsigned char rnd[8];
     /* a probe lasts at most the request timeout; a grace of that plus
      * margin lets the owner's outcome arrive first */
     L.probe_grace_ms = (conf->timeouts.request_ms ? conf->timeouts.request_ms : conf->keys.probe_after_ms) + 2000;
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0 || link_usage_init(conf, view, pool) != 0 ||
-        link_rpm_init(conf, view, pool) != 0)
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0 || build_targets(view) != 0 ||
+        link_usage_init(conf, view, pool) != 0 || link_rpm_init(conf, view, pool) != 0)
         return -1;
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(L.instance + 2 * i, 3, "%02x", rnd[i]);
     snprintf(L.channel, sizeof(L.channel), "%skeys", L.r->prefix);
     snprintf(L.hash, sizeof(L.hash), "%skeystate", L.r->prefix);
+    snprintf(L.bchannel, sizeof(L.bchannel), "%sbreakers", L.r->prefix);
+    snprintf(L.bhash, sizeof(L.bhash), "%sbreakerstate", L.r->prefix);
     return 0;
 }
 

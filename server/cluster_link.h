@@ -1,9 +1,9 @@
 /*
  * server/cluster_link.h: what the files of the cluster link process share
- * (not used by workers). cluster.c owns the connections and the key-state
- * messages; cluster_usage.c sends this host's usage and reads the cluster's
- * totals; cluster_rpm.c takes the rpm credits of access tokens. The link is
- * single-threaded: these run on its one uv loop.
+ * (not used by workers). cluster.c owns the connections and the messages of
+ * key and breaker state; cluster_usage.c sends this host's usage and reads
+ * the cluster's totals; cluster_rpm.c takes the rpm credits of access tokens.
+ * The link is single-threaded: these run on its one uv loop.
  */
 #ifndef LLG_CLUSTER_LINK_H
 #define LLG_CLUSTER_LINK_H
@@ -35,6 +35,11 @@ void link_apply_message(const char *msg, size_t len);
 /* Applies the stored key states (the reply of HGETALL <prefix>keystate);
  * expired entries are deleted through `ac` (none when NULL). */
 void link_apply_states(redisAsyncContext *ac, const redisReply *reply);
+
+/* Likewise for model groups' breakers: a message of <prefix>breakers, and
+ * the reply of HGETALL <prefix>breakerstate. */
+void link_apply_breaker_message(const char *msg, size_t len);
+void link_apply_breaker_states(redisAsyncContext *ac, const redisReply *reply);
 
 /* The command connection while the link is up, else NULL. */
 redisAsyncContext *link_cmd(void);

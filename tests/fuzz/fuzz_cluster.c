@@ -60,6 +60,7 @@ static bool huge_array(const char *p, size_t size)
 static void consume(const redisReply *reply)
 {
     link_apply_states(NULL, reply);
+    link_apply_breaker_states(NULL, reply);
     uint64_t day = llg_pool_utc_day(1765000000), month = llg_pool_utc_month(1765000000);
     link_usage_read(reply, false, day, month);
     link_usage_read(reply, true, day, month);
@@ -83,6 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(kind <= LLG_SHARE_DISABLED && rem < 1000000000000000ull);
     }
     link_apply_message(p, size);
+    link_apply_breaker_message(p, size);
 
     redisReader *r = redisReaderCreate();
     FUZZ_ASSERT(r != NULL);

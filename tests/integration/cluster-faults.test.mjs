@@ -308,8 +308,9 @@ test('the redis password never shows, also when AUTH fails (wrong password: a cl
 
 // A fake Redis that answers the link's commands (AUTH, HGETALL, SUBSCRIBE,
 // PING) and can reset (TCP RST) every connection: a real redis-server cannot
-// be made to send a RST on demand.
-async function fakeRedis(channel) {
+// be made to send a RST on demand. `channels`: those the link subscribes to
+// (keys, breakers), one reply each.
+async function fakeRedis(channels) {
   const socks = new Set();
   const srv = net.createServer((s) => {
     socks.add(s);
@@ -319,7 +320,7 @@ async function fakeRedis(channel) {
       for (const m of d.toString().matchAll(/\*\d+\r\n\$\d+\r\n(\w+)\r\n/g)) {
         const c = m[1].toUpperCase();
         if (c === 'HGETALL') s.write('*0\r\n');
-        else if (c === 'SUBSCRIBE') s.write(`*3\r\n$9\r\nsubscribe\r\n$${channel.length}\r\n${channel}\r\n:1\r\n`);
+        else if (c === 'SUBSCRIBE') channels.forEach((ch, i) => s.write(`*3\r\n$9\r\nsubscribe\r\n$${ch.length}\r\n${ch}\r\n:${i + 1}\r\n`));
         else if (c === 'PING') s.write('+PONG\r\n');
         else s.write('+OK\r\n');
       }
@@ -335,7 +336,7 @@ async function fakeRedis(channel) {
 }
 
 test('a connection reset (TCP RST) is seen as such (its socket error), not only when a PING times out', async () => {
-  const fake = await fakeRedis('llmgate-rst:keys');
+  const fake = await fakeRedis(['llmgate-rst:keys', 'llmgate-rst:breakers']);
   const G = await startGateway({
     config: ({ port }) => gatewayYaml({
       port, workers: 1, providers: providers(),

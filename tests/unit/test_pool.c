@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conf/conf.h"
+#include "pool/balance.h"
 #include "pool/pool.h"
 #include "tests/test.h"
 
@@ -1167,6 +1168,103 @@ TEST(share_counts_local_transitions)
     teardown(&f);
 }
 
+/* Model groups' breakers across a cluster (pool/balance.h, server/cluster.c):
+ * what one instance's link reads from its pool and another's applies to its
+ * own. Two pools of one config stand for two instances. */
+static const char *breaker_yaml = "providers:\n"
+                                  "  - {name: e1, type: echo}\n"
+                                  "  - {name: e2, type: echo}\n"
+                                  "model_groups:\n"
+                                  "  - name: g\n"
+                                  "    targets: [{provider: e1, model: m}, {provider: e2, model: m}]\n"
+                                  "    breaker: {failures: 2, cooldown: 30s}\n";
+
+/* One attempt on target `t` of group 0 (the other skipped) with `outcome`. */
+static int group_attempt(fixture_t *f, unsigned t, llg_outcome_t outcome, uint64_t now)
+{
+    llg_balance_pick_t p;
+    if (llg_balance_choose(f->pool, f->view, 0, UINT64_C(1) << (1 - t), 0, now, &p) != 0)
+        return -1;
+    int got = p.target;
+    llg_balance_report(f->pool, f->view, &p, outcome, now);
+    llg_balance_release(f->pool, &p);
+    return got;
+}
+
+TEST(breaker_share_and_apply)
+{
+    fixture_t a, b;
+    if (setup(&a, breaker_yaml) != 0 || setup(&b, breaker_yaml) != 0)
+        return;
+    /* the same ids on both instances, distinct per target */
+    CHECK_EQ_INT(llg_balance_target_count(a.view), 2);
+    unsigned char ia[16], ib[16], ia1[16];
+    llg_balance_target_id(a.view, 0, ia);
+    llg_balance_target_id(b.view, 0, ib);
+    llg_balance_target_id(a.view, 1, ia1);
+    CHECK(memcmp(ia, ib, 16) == 0);
+    CHECK(memcmp(ia, ia1, 16) != 0);
+
+    uint64_t now = llg_pool_now_ms();
+    uint64_t total = llg_balance_changes(a.pool);
+    uint32_t ch0, ch;
+    bool open;
+    uint64_t rem;
+    CHECK_EQ_INT(llg_balance_share(a.pool, a.view, 0, &ch0, &open, &rem), 0);
+    CHECK(!open);
+    /* one failure: nothing to tell; the second opens it: counted */
+    CHECK_EQ_INT(group_attempt(&a, 0, LLG_OUTCOME_SERVER, now), 0);
+    CHECK_EQ_INT(llg_balance_changes(a.pool), total);
+    CHECK_EQ_INT(group_attempt(&a, 0, LLG_OUTCOME_SERVER, now), 0);
+    CHECK(llg_balance_changes(a.pool) > total);
+    CHECK_EQ_INT(llg_balance_share(a.pool, a.view, 0, &ch, &open, &rem), 0);
+    CHECK(ch != ch0);
+    CHECK(open);
+    CHECK(rem > 25000 && rem <= 30000);
+    CHECK_EQ_INT(llg_balance_share(a.pool, a.view, 2, &ch, &open, &rem), -1);
+
+    /* instance b applies it: open, not counted as its own transition */
+    uint64_t btotal = llg_balance_changes(b.pool);
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 0, true, rem, now, false), 1);
+    CHECK_EQ_INT(llg_balance_changes(b.pool), btotal);
+    llg_balance_target_stats_t st;
+    CHECK_EQ_INT(llg_balance_target_stats(b.pool, b.view, 0, 0, now, &st), 0);
+    CHECK_EQ_INT(st.breaker, LLG_BREAKER_OPEN);
+    CHECK(!st.available);
+    for (int i = 0; i < 6; i++) {
+        llg_balance_pick_t p;
+        CHECK_EQ_INT(llg_balance_choose(b.pool, b.view, 0, 0, 0, now, &p), 0);
+        CHECK_EQ_INT(p.target, 1);
+        llg_balance_release(b.pool, &p);
+    }
+    /* the same or a shorter open: nothing; a close at connect: nothing */
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 0, true, rem, now, false), 0);
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 0, true, 1000, now, true), 0);
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 0, false, 0, now, true), 0);
+    CHECK_EQ_INT(llg_balance_target_stats(b.pool, b.view, 0, 0, now, &st), 0);
+    CHECK_EQ_INT(st.breaker, LLG_BREAKER_OPEN);
+    /* a close message closes it, still not counted */
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 0, false, 0, now, false), 1);
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 0, false, 0, now, false), 0);
+    CHECK_EQ_INT(llg_balance_changes(b.pool), btotal);
+    CHECK_EQ_INT(llg_balance_target_stats(b.pool, b.view, 0, 0, now, &st), 0);
+    CHECK_EQ_INT(st.breaker, LLG_BREAKER_CLOSED);
+    CHECK_EQ_INT(llg_balance_apply(b.pool, b.view, 5, false, 0, now, false), -1);
+
+    /* on a, the probe after the cooldown closes it: counted, shared as closed */
+    uint64_t later = now + 30001;
+    uint64_t before = llg_balance_changes(a.pool);
+    CHECK_EQ_INT(llg_balance_target_stats(a.pool, a.view, 0, 0, later, &st), 0);
+    CHECK_EQ_INT(st.breaker, LLG_BREAKER_HALF_OPEN);
+    CHECK_EQ_INT(group_attempt(&a, 0, LLG_OUTCOME_SUCCESS, later), 0);
+    CHECK(llg_balance_changes(a.pool) > before);
+    CHECK_EQ_INT(llg_balance_share(a.pool, a.view, 0, &ch0, &open, &rem), 0);
+    CHECK(!open);
+    CHECK(ch0 != ch);
+    teardown(&a);
+    teardown(&b);
+}
+
 TEST(share_apply_is_not_counted)
 {
     fixture_t f;
@@ -1253,5 +1351,6 @@ int main(void)
     RUN(share_counts_local_transitions);
     RUN(share_apply_is_not_counted);
     RUN(share_apply_ends_a_no_key_hint);
+    RUN(breaker_share_and_apply);
     TEST_MAIN_END();
 }
