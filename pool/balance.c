@@ -326,7 +326,8 @@ static void breaker_set(bal_slot_t *s, bool open, uint64_t until_ms, bool only_f
         if (atomic_compare_exchange_weak_explicit(&s->breaker, &w, next, memory_order_acq_rel, memory_order_acquire))
             break;
     }
-    atomic_fetch_add_explicit(&s->changes, 1, memory_order_relaxed);
+    /* release: the link that reads this count (acquire) sees the new word */
+    atomic_fetch_add_explicit(&s->changes, 1, memory_order_release);
 }
 
 void llg_balance_report(llg_pool_t *pool, const llg_pool_view_t *view, llg_balance_pick_t *pick, llg_outcome_t outcome,

@@ -195,7 +195,8 @@ int llg_balance_share(const llg_pool_t *pool, const llg_pool_view_t *view, size_
     bal_slot_t *s = flat_slot(pool, view, i);
     if (s == NULL)
         return -1;
-    *changes = atomic_load_explicit(&s->changes, memory_order_relaxed);
+    /* the count first (acquire): a transition after this read is seen by the next poll */
+    *changes = atomic_load_explicit(&s->changes, memory_order_acquire);
     uint64_t w = atomic_load_explicit(&s->breaker, memory_order_acquire);
     llg_breaker_state_t st = breaker_state(w, llg_pool_now_ms(), remaining_ms);
     *open = st != LLG_BREAKER_CLOSED;
