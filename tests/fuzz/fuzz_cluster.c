@@ -22,6 +22,7 @@ static const char config[] = "providers:\n"
                              "access_tokens:\n"
                              "  - {token: sk-t1, rpm: 60, quota: {requests_per_day: 5}}\n"
                              "  - {token: sk-t2, name: two, rpm: 100000}\n"
+                             "model_groups: [{name: g, targets: [{provider: p, model: m}]}]\n"
                              "cluster: {redis: {url: 'redis://:pw@127.0.0.1:9', prefix: 'f:'}}\n";
 
 static llg_pool_t *pool;
