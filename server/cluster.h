@@ -1,9 +1,10 @@
 /*
  * server/cluster.h: the cluster link (docs/cluster.md): one child process
  * that the master forks when `cluster:` is configured. It owns the two Redis
- * connections (commands, SUBSCRIBE), shares the key health transitions that
- * this instance's workers make (read from the pool's change counters) and
- * applies those of the other instances to the pool. Workers never talk to
+ * connections (commands, SUBSCRIBE), shares the key health transitions and
+ * the model groups' breaker transitions that this instance's workers make
+ * (read from the pool's change counters) and applies those of the other
+ * instances to the pool. Workers never talk to
  * Redis: a request only reads and writes shared memory.
  */
 #ifndef LLG_CLUSTER_H
