@@ -314,20 +314,23 @@ void llg_balance_observe(llg_pool_t *pool, const llg_balance_pick_t *pick, uint6
     ewma_add(slot_of(pool, pick->slot), pick->decay_ms, (double)ttfb_us, now_ms);
 }
 
-static void breaker_set(bal_slot_t *s, bool open, uint64_t until_ms, bool only_from_probe, uint64_t ticket)
+/* Opens (until `until_ms`) or closes the breaker; with `only_from_probe`,
+ * only while it is still the probe's `ticket`. True when it changed. */
+static bool breaker_set(bal_slot_t *s, bool open, uint64_t until_ms, bool only_from_probe, uint64_t ticket)
 {
     uint64_t w = atomic_load_explicit(&s->breaker, memory_order_acquire);
     for (;;) {
         if (only_from_probe && w != ticket)
-            return;
+            return false;
         if (!open && hw_kind(w) == HW_USABLE)
-            return;
+            return false;
         uint64_t next = open ? hw_next(w, HW_COOLING, false, until_ms) : hw_next(w, HW_USABLE, false, 0);
         if (atomic_compare_exchange_weak_explicit(&s->breaker, &w, next, memory_order_acq_rel, memory_order_acquire))
             break;
     }
     /* release: the link that reads this count (acquire) sees the new word */
     atomic_fetch_add_explicit(&s->changes, 1, memory_order_release);
+    return true;
 }
 
 void llg_balance_report(llg_pool_t *pool, const llg_pool_view_t *view, llg_balance_pick_t *pick, llg_outcome_t outcome,
@@ -345,10 +348,10 @@ void llg_balance_report(llg_pool_t *pool, const llg_pool_view_t *view, llg_balan
     case LLG_OUTCOME_SUCCESS:
     case LLG_OUTCOME_CLIENT:
         atomic_store_explicit(&s->consecutive, 0, memory_order_relaxed);
-        if (hw_kind(atomic_load_explicit(&s->breaker, memory_order_acquire)) != HW_USABLE) {
-            breaker_set(s, false, 0, false, 0);
-            changed = true;
-        }
+        /* only the probe closes an open breaker: an attempt chosen before it
+         * opened proves little, and would close it on every instance */
+        if (pick->probe)
+            changed = breaker_set(s, false, 0, false, 0);
         pick->probe = false;
         break;
     case LLG_OUTCOME_SERVER:
@@ -357,13 +360,11 @@ void llg_balance_report(llg_pool_t *pool, const llg_pool_view_t *view, llg_balan
         ewma_add(s, vg->decay_ms, (double)vg->penalty_us, now_ms);
         if (pick->probe) {
             /* the probe failed: open again for a whole cooldown */
-            breaker_set(s, true, now_ms + vg->cooldown_ms, true, pick->ticket);
+            changed = breaker_set(s, true, now_ms + vg->cooldown_ms, true, pick->ticket);
             pick->probe = false;
-            changed = true;
         } else if (vg->failures > 0 && n >= vg->failures &&
                    hw_kind(atomic_load_explicit(&s->breaker, memory_order_acquire)) == HW_USABLE) {
-            breaker_set(s, true, now_ms + vg->cooldown_ms, false, 0);
-            changed = true;
+            changed = breaker_set(s, true, now_ms + vg->cooldown_ms, false, 0);
         }
         break;
     }

@@ -63,7 +63,8 @@ void llg_balance_observe(llg_pool_t *pool, const llg_balance_pick_t *pick, uint6
 
 /* The outcome of one attempt on the pick's target: counters, and the breaker:
  * SERVER and NETWORK are failures (`breaker.failures` in a row open it; a
- * failed probe opens it again), SUCCESS and CLIENT close it; the key outcomes
+ * failed probe opens it again), SUCCESS and CLIENT reset the count and, from
+ * the half-open probe, close it; the key outcomes
  * (RATE_LIMITED, AUTH, PAYMENT) and CANCELLED leave it as it is. A failure
  * also counts as `latency.error_penalty` for the EWMA. */
 void llg_balance_report(llg_pool_t *pool, const llg_pool_view_t *view, llg_balance_pick_t *pick, llg_outcome_t outcome,
@@ -120,8 +121,9 @@ int llg_balance_share(const llg_pool_t *pool, const llg_pool_view_t *view, size_
                       uint64_t *remaining_ms);
 
 /* Applies another instance's state: open for `remaining_ms` from now, or
- * closed. `only_longer`: change nothing unless the breaker would stay open
- * longer (state read at connect). Not counted as a local transition. 1 when
+ * closed. An open never shortens a longer local open (unlike keys': a
+ * breaker's cooldown is the group's, the same everywhere, so a shorter one is
+ * only older news). `only_longer`: no close either (state read at connect). Not counted as a local transition. 1 when
  * it changed, 0 when not, -1 for a bad index. */
 int llg_balance_apply(llg_pool_t *pool, const llg_pool_view_t *view, size_t i, bool open, uint64_t remaining_ms, uint64_t now_ms,
                       bool only_longer);
