@@ -297,11 +297,10 @@ enum {
     T_COUNT
 };
 
-static const char *const top_keys[T_COUNT] = {"listen",        "workers",   "max_body_bytes", "max_header_bytes",
-                                              "timeout",       "timeouts",  "access_tokens",  "admin_token",
-                                              "metrics_token", "cors",      "defaults",       "retry",
-                                              "keys",          "providers", "limits",         "cluster",
-                                              "model_groups"};
+static const char *const top_keys[T_COUNT] = {"listen",   "workers",       "max_body_bytes", "max_header_bytes", "timeout",
+                                              "timeouts", "access_tokens", "admin_token",    "metrics_token",    "cors",
+                                              "defaults", "retry",         "keys",           "providers",        "limits",
+                                              "cluster",  "model_groups"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
