@@ -111,6 +111,20 @@ static void parse_fallback(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_
     }
 }
 
+/* A duration more than 0 at `path`.`key` into *out (left as it is otherwise). */
+static void positive_duration(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *key, uint64_t *out)
+{
+    char sub[160];
+    uint64_t u;
+    snprintf(sub, sizeof(sub), "%s.%s", path, key);
+    if (!conf_get_duration(c, n, sub, &u))
+        return;
+    if (u == 0)
+        conf_error_node(c, n, "%s: must be more than 0", sub);
+    else
+        *out = u;
+}
+
 static void parse_breaker(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_conf_group_t *g)
 {
     static const char *const known[] = {"failures", "cooldown"};
@@ -122,13 +136,7 @@ static void parse_breaker(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_c
     snprintf(sub, sizeof(sub), "%s.failures", path);
     if (conf_get_uint(c, v[0], sub, 0, 1000, &u))
         g->breaker.failures = (uint32_t)u;
-    snprintf(sub, sizeof(sub), "%s.cooldown", path);
-    if (conf_get_duration(c, v[1], sub, &u)) {
-        if (u == 0)
-            conf_error_node(c, v[1], "%s: must be more than 0", sub);
-        else
-            g->breaker.cooldown_ms = u;
-    }
+    positive_duration(c, v[1], path, "cooldown", &g->breaker.cooldown_ms);
 }
 
 static void parse_latency(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_conf_group_t *g)
@@ -136,16 +144,9 @@ static void parse_latency(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_c
     static const char *const known[] = {"decay", "error_penalty"};
     yaml_node_t *v[2];
     char sub[160];
-    uint64_t u;
     if (!conf_map(c, n, path, known, 2, v, NULL))
         return;
-    snprintf(sub, sizeof(sub), "%s.decay", path);
-    if (conf_get_duration(c, v[0], sub, &u)) {
-        if (u == 0)
-            conf_error_node(c, v[0], "%s: must be more than 0", sub);
-        else
-            g->latency.decay_ms = u;
-    }
+    positive_duration(c, v[0], path, "decay", &g->latency.decay_ms);
     snprintf(sub, sizeof(sub), "%s.error_penalty", path);
     conf_get_duration(c, v[1], sub, &g->latency.error_penalty_ms);
 }

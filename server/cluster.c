@@ -415,10 +415,14 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
-/* The stored states at connect: each field is a key id, each value
- * "<c|d> <wall-clock ms until which it rests>". Only longer rests are
- * applied; expired entries are deleted. */
-void link_apply_states(redisAsyncContext *ac, const redisReply *reply)
+/* One live entry of a stored-state hash: its field (an id), the kind letter
+ * of its value and the ms left until its wall-clock time. */
+typedef void (*state_fn)(const redisReply *field, char kind, uint64_t left_ms, uint64_t now_ms);
+
+/* Walks the reply of HGETALL on `hash` (values "<kind> <wall-clock ms>"):
+ * expired entries are deleted through `ac` (none when NULL), the others go to
+ * `fn`. */
+static void each_state(redisAsyncContext *ac, const redisReply *reply, const char *hash, state_fn fn)
 {
     uint64_t wall = wall_ms(), now = llg_pool_now_ms();
     for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
@@ -428,37 +432,44 @@ void link_apply_states(redisAsyncContext *ac, const redisReply *reply)
         unsigned long long until = strtoull(v->str + 2, NULL, 10);
         if (until <= wall) {
             if (ac != NULL)
-                redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b", L.hash, f->str, f->len);
+                redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b", hash, f->str, f->len);
             continue;
         }
-        link_key_t *k = f->len < sizeof(k->id) ? find_key(f->str) : NULL;
-        llg_share_kind_t kind = v->str[0] == 'd' ? LLG_SHARE_DISABLED : LLG_SHARE_COOLING;
-        uint64_t grace = kind == LLG_SHARE_DISABLED ? L.probe_grace_ms : 0;
-        if (k != NULL && (v->str[0] == 'c' || v->str[0] == 'd'))
-            llg_pool_key_apply(L.pool, k->slot, kind, until - wall + grace, now, true);
+        fn(f, v->str[0], until - wall, now);
     }
+}
+
+static void apply_key_state(const redisReply *f, char kind, uint64_t left_ms, uint64_t now_ms)
+{
+    link_key_t *k = f->len < sizeof(k->id) ? find_key(f->str) : NULL;
+    if (k == NULL || (kind != 'c' && kind != 'd'))
+        return;
+    llg_share_kind_t share = kind == 'd' ? LLG_SHARE_DISABLED : LLG_SHARE_COOLING;
+    uint64_t grace = share == LLG_SHARE_DISABLED ? L.probe_grace_ms : 0;
+    llg_pool_key_apply(L.pool, k->slot, share, left_ms + grace, now_ms, true);
+}
+
+static void apply_breaker_state(const redisReply *f, char kind, uint64_t left_ms, uint64_t now_ms)
+{
+    link_key_t *t = f->len < sizeof(t->id) ? find_in(L.targets, L.ntargets, f->str) : NULL;
+    if (t != NULL && kind == 'c')
+        llg_balance_apply(L.pool, L.view, (size_t)t->slot, true, left_ms, now_ms, true);
+}
+
+/* The stored key states at connect: each field is a key id, each value
+ * "<c|d> <wall-clock ms until which it rests>". Only longer rests are
+ * applied. */
+void link_apply_states(redisAsyncContext *ac, const redisReply *reply)
+{
+    each_state(ac, reply, L.hash, apply_key_state);
 }
 
 /* The stored breaker states at connect: each field a target id, each value
  * "c <wall-clock ms until which it is open>" (a closed breaker has no
- * entry). Only longer opens are applied; expired entries are deleted. */
+ * entry). Only longer opens are applied. */
 void link_apply_breaker_states(redisAsyncContext *ac, const redisReply *reply)
 {
-    uint64_t wall = wall_ms(), now = llg_pool_now_ms();
-    for (size_t i = 0; reply->type == REDIS_REPLY_ARRAY && i + 1 < reply->elements; i += 2) {
-        const redisReply *f = reply->element[i], *v = reply->element[i + 1];
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || v->len < 3)
-            continue;
-        unsigned long long until = strtoull(v->str + 2, NULL, 10);
-        if (until <= wall) {
-            if (ac != NULL)
-                redisAsyncCommand(ac, NULL, NULL, "HDEL %s %b", L.bhash, f->str, f->len);
-            continue;
-        }
-        link_key_t *t = f->len < sizeof(t->id) ? find_in(L.targets, L.ntargets, f->str) : NULL;
-        if (t != NULL && v->str[0] == 'c')
-            llg_balance_apply(L.pool, L.view, (size_t)t->slot, true, until - wall, now, true);
-    }
+    each_state(ac, reply, L.bhash, apply_breaker_state);
 }
 
 /* priv: non-NULL for the breakers' hash, read after the keys' (the link is
