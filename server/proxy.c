@@ -25,7 +25,6 @@
 #include "server/log.h"
 #include "server/proxy_internal.h"
 #include "server/respond.h"
-#include "server/route.h"
 
 static void start_attempt(proxy_t *x);
 static void next_provider(proxy_t *x);
@@ -39,33 +38,6 @@ static void leave_failed_target(proxy_t *x, llg_outcome_t outcome)
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
-
-uint64_t proxy_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-void proxy_first_byte(proxy_t *x)
-{
-    if (!x->has_bpick || x->attempt_start_us == 0)
-        return;
-    uint64_t now = proxy_now_us();
-    llg_balance_observe(x->app->pool, &x->bpick, now > x->attempt_start_us ? now - x->attempt_start_us : 0, now / 1000);
-    x->attempt_start_us = 0;
-}
-
-/* The chain moves on from a group's target: its choice ends. */
-static void release_target(proxy_t *x)
-{
-    if (x->has_bpick) {
-        llg_balance_release(x->app->pool, &x->bpick);
-        x->has_bpick = false;
-    }
-    x->target = -1;
-    x->target_model = NULL;
-}
 
 static void unlink_timers(proxy_t *x)
 {
@@ -155,7 +127,7 @@ void proxy_dispose(proxy_t *x)
         x->guard = NULL;
     }
     unlink_timers(x);
-    release_target(x);
+    proxy_group_release(x);
     if (x->stream_counted)
         llg_pool_stream_end(x->app->pool);
     llg_curl_defer_free(x->app->curl, x, proxy_free);
@@ -560,37 +532,9 @@ static void give_up(proxy_t *x)
 
 static void next_provider(proxy_t *x)
 {
-    release_target(x);
+    proxy_group_release(x);
     x->chain_pos++;
     x->ntried = 0;
-}
-
-/* The next target of the group, chosen by its strategy among those not tried
- * yet, goes on the chain; when none is left, the group's fallbacks do. */
-static void next_target(proxy_t *x)
-{
-    llg_app_t *app = x->app;
-    const llg_conf_t *conf = app->conf;
-    const llg_conf_group_t *g = &conf->groups[x->group];
-    llg_balance_pick_t pick;
-    if (x->nchain < MAX_CHAIN && llg_balance_choose(app->pool, app->view, (unsigned)x->group, x->group_tried, x->affinity_key,
-                                                    llg_pool_now_ms(), &pick) == 0) {
-        const llg_conf_target_t *t = &g->targets[pick.target];
-        x->group_tried |= UINT64_C(1) << pick.target;
-        x->bpick = pick;
-        x->has_bpick = true;
-        x->target = pick.target;
-        x->target_model = t->model;
-        x->chain[x->nchain++] = (int)t->provider;
-        if (x->req != NULL)
-            llg_http_set_target(x->req, x->group, pick.target);
-        return;
-    }
-    x->group_done = true;
-    for (size_t i = 0; i < g->fallback.count && x->nchain < MAX_CHAIN; i++)
-        for (size_t j = 0; j < conf->provider_count; j++)
-            if (strcmp(conf->providers[j].name, g->fallback.items[i]) == 0)
-                x->chain[x->nchain++] = (int)j;
 }
 
 /* The key of the next attempt on provider `p` (index `idx`): the client's own
@@ -654,7 +598,7 @@ static void start_attempt(proxy_t *x)
         if (x->req == NULL)
             return;
         if (x->chain_pos >= x->nchain && x->group >= 0 && !x->group_done)
-            next_target(x);
+            proxy_group_next(x);
         if (x->chain_pos >= x->nchain || x->attempts >= x->max_attempts) {
             give_up(x);
             return;
@@ -729,8 +673,8 @@ static void start_attempt(proxy_t *x)
 
 /* A proxy for `req`, its chain still empty; NULL when the client was
  * already answered (out of memory). */
-static proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int token, bool authenticated,
-                          llg_endpoint_t endpoint)
+proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int token, bool authenticated,
+                   llg_endpoint_t endpoint)
 {
     proxy_t *x = calloc(1, sizeof(*x));
     char *model_copy = strdup(model);
@@ -778,7 +722,7 @@ static proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const cha
 }
 
 /* The proxy's timers, and its first attempt. */
-static void proxy_go(proxy_t *x)
+void proxy_go(proxy_t *x)
 {
     llg_app_t *app = x->app;
     h2o_req_t *req = x->req;
@@ -815,20 +759,5 @@ void llg_proxy_start(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mo
         }
     }
     x->provider = provider;
-    proxy_go(x);
-}
-
-void llg_proxy_start_group(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int group, int token,
-                           llg_endpoint_t endpoint)
-{
-    const llg_conf_group_t *g = &app->conf->groups[group];
-    proxy_t *x = proxy_new(app, req, root, model, token, true, endpoint);
-    if (x == NULL)
-        return;
-    x->group = group;
-    x->max_attempts = g->attempts;
-    if (g->strategy == LLG_STRATEGY_AFFINITY)
-        x->affinity_key = llg_route_affinity_key(g, req, root);
-    x->provider = (int)g->targets[0].provider; /* named by errors until a target is chosen */
     proxy_go(x);
 }

@@ -8,7 +8,8 @@
  *   backpressure, errors towards the client);
  * - proxy_upstream.c: one upstream-client interface over libcurl and the own
  *   HTTP/1.1 client, and the reading of the upstream's answer;
- * - proxy_request.c: the upstream request (body and header lines).
+ * - proxy_request.c: the upstream request (body and header lines);
+ * - proxy_group.c: a model group's targets on the chain.
  *
  * One proxy_t lives for one client request. It is malloc'ed, not in the
  * request's pool, because curl may still hold it for a moment after the
@@ -149,17 +150,32 @@ typedef struct proxy {
 /* Ends the attempt in progress: reports its outcome (unless NONE) and
  * releases its key. The transfer is dropped (cancelled if still running). */
 void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status);
-/* Monotonic microseconds. */
-uint64_t proxy_now_us(void);
-/* The attempt's answer head arrived (a final status): its time to first byte
- * goes to the group target's latency EWMA. */
-void proxy_first_byte(proxy_t *x);
 /* The proxy is done with h2o and curl: free it once no callback can run. */
 void proxy_dispose(proxy_t *x);
 /* The client went away: the transfer stops, the key is not blamed, the proxy is done. */
 void proxy_client_gone(proxy_t *x);
 /* The attempt's transfer ended (on either client), with libcurl's result. */
 void proxy_attempt_done(proxy_t *x, CURLcode result);
+
+/* A proxy for `req`, its chain still empty; NULL when the client was already
+ * answered (out of memory). */
+proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *model, int token, bool authenticated,
+                   llg_endpoint_t endpoint);
+/* The proxy's timers, and its first attempt. */
+void proxy_go(proxy_t *x);
+
+/* ---- proxy_group.c: model groups --------------------------------------- */
+
+/* Monotonic microseconds. */
+uint64_t proxy_now_us(void);
+/* The attempt's answer head arrived (a final status): its time to first byte
+ * goes to the group target's latency EWMA. */
+void proxy_first_byte(proxy_t *x);
+/* The chain moves on from a group's target: its choice ends. */
+void proxy_group_release(proxy_t *x);
+/* The next target of the group, chosen by its strategy among those not tried
+ * yet, goes on the chain; when none is left, the group's fallbacks do. */
+void proxy_group_next(proxy_t *x);
 
 /* ---- proxy_relay.c: towards the client --------------------------------- */
 
