@@ -2643,13 +2643,15 @@ def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
         "(a) `POST /v1/chat/completions` to a `type: openai` provider, relayed (the relay of the tables above); "
         "(b) `POST /v1/messages` to the same provider: the request translated to OpenAI's chat form, the answer "
         "(SSE chunks) back into Anthropic's events; (c) `POST /v1/messages` to a `type: anthropic` provider, "
-        "relayed as is; (d) `POST /v1/chat/completions` to the `type: anthropic` provider, translated both ways."
-        + (f" Row (a) is also run with llmgate as it was before the Messages API (`{before}`), same config, same "
+        "relayed as is; (d) `POST /v1/chat/completions` to the `type: anthropic` provider, translated both ways; "
+        "(g) what (a) asks, through a model group (docs/routing.md) of four targets, four providers of the same "
+        "mock, strategy `weighted`: the cost of choosing a target and of its bookkeeping."
+        + (f" Row (a) is also run with an earlier llmgate build (`{before}`, `--before`), same config, same "
            "release build type." if before else "") + "\n",
         *proto_run_lines(cfg, mach, vers, date, command, retried),
         "- how: as above, llmgate (`workers: 1`) pinned to core 1, the mock and the clients to core 0. One llmgate "
-        "per provider type (both idle but for their own rows' cells)"
-        + (" and the earlier binary as a third process. " if before else ". ") +
+        "per provider type and one for the group (idle but for their own rows' cells)"
+        + (" and the earlier binary as another process. " if before else ". ") +
         "Non-streaming: the bench's body (Anthropic's form adds `\"max_tokens\":1024` and the header "
         "`anthropic-version`), " + proto_how(cfg) + " *Added* = the row minus the mock called directly in the "
         "upstream's API "
