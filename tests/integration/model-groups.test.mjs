@@ -744,3 +744,50 @@ test('a config without model_groups works unchanged', async () => {
     await gw.stop();
   }
 });
+
+test('a reload (SIGHUP) keeps the state of the targets it keeps (an open breaker, the counts); an added target starts fresh', async () => {
+  await resetMocks();
+  const groups = (targets) => `
+- name: rl
+  strategy: weighted
+  breaker: {failures: 2, cooldown: 10m}
+  targets:
+${targets.map((n) => `    - {provider: ${n}, model: up-${n}}`).join('\n')}
+`;
+  const gw = await gateway({ workers: 1, groups: groups(['a', 'b']) });
+  try {
+    await mockDefaults(M.a, 'fault=503');
+    let i = 0;
+    await waitFor(async () => {
+      const r = await ask(gw, 'rl', `rl-${i++}`);
+      assert.equal(r.status, 200, r.text); // a's 503 fails over to b
+      return (await targetState(gw, 'rl', 'a')).breaker === 'open';
+    }, { timeout: 30000, interval: 1, what: 'a open' });
+    const before = await targetState(gw, 'rl', 'a');
+    const bBefore = await targetState(gw, 'rl', 'b');
+    // the new config keeps a and b and adds c
+    const old = gw.workerPids();
+    fs.writeFileSync(gw.configFile, config({ port: gw.port, workers: 1, groups: groups(['a', 'b', 'c']) }));
+    gw.signal('SIGHUP');
+    await waitFor(() => { const w = gw.workerPids(); return w.length > 0 && w.every((p) => !old.includes(p)); },
+      { timeout: 60000, what: 'the new generation alone' });
+    const g = (await groupsState(gw)).find((x) => x.name === 'rl');
+    assert.equal(g.targets.length, 3, JSON.stringify(g));
+    const a = g.targets.find((t) => t.provider === 'a'), b = g.targets.find((t) => t.provider === 'b');
+    const c = g.targets.find((t) => t.provider === 'c');
+    assert.equal(a.breaker, 'open', `a's breaker survives the reload: ${JSON.stringify(a)}`);
+    assert.equal(a.requests, before.requests);
+    assert.ok(b.requests >= bBefore.requests, JSON.stringify(b));
+    assert.equal(c.breaker, 'closed');
+    assert.equal(c.requests, 0);
+    // a stays out; b and c share its turns
+    const tag = `rl-after-${rnd()}`;
+    const counts = await servedBy(gw, 'rl', 20, tag);
+    assert.equal(counts['up-a'] || 0, 0, JSON.stringify(counts));
+    assert.ok((counts['up-b'] || 0) > 0 && (counts['up-c'] || 0) > 0, JSON.stringify(counts));
+    assert.equal((await seen(M.a, tag)).length, 0);
+  } finally {
+    await mockDefaults(M.a, '');
+    await gw.stop();
+  }
+});
