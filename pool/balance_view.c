@@ -46,21 +46,25 @@ static void target_id(const llg_conf_group_t *g, const llg_conf_t *conf, const l
     memcpy(out + 8, &b, 8);
 }
 
-/* Slot search by id in an open-addressed table of `cap` entries; `planned`
- * marks the slots this build already gave away. Returns the slot holding id,
- * else the first free one met (0 < *free_slot), else -1. */
-static int64_t find_slot(const _Atomic uint64_t *ids, size_t stride, uint32_t cap, uint64_t id, const bool *planned)
+/* A slot for `id` among `cap` slots whose ids are `stride` bytes apart;
+ * `planned` marks the slots this build already gave away. `exact`: the slot
+ * that holds id, else -1. Otherwise a free one (id 0) first, else one whose
+ * target the new config no longer has (every kept one was planned in the
+ * exact pass): its state is zeroed at commit. -1 when none is left. */
+static int64_t find_slot(const _Atomic uint64_t *ids, size_t stride, uint32_t cap, uint64_t id, const bool *planned, bool exact)
 {
-    int64_t free_slot = -1;
+    int64_t stale = -1;
     for (uint32_t i = 0, s = (uint32_t)(id % cap); i < cap; i++, s = s + 1 == cap ? 0 : s + 1) {
+        if (planned[s])
+            continue;
         uint64_t cur =
             atomic_load_explicit((const _Atomic uint64_t *)((const char *)ids + (size_t)s * stride), memory_order_relaxed);
-        if (cur == id && !planned[s])
+        if (exact ? cur == id : cur == 0)
             return s;
-        if (free_slot < 0 && !planned[s] && cur == 0)
-            free_slot = s;
+        if (!exact && stale < 0)
+            stale = s;
     }
-    return free_slot;
+    return stale;
 }
 
 /* (hash, target) pairs by hash, then target: the ring's order is the same
@@ -204,25 +208,40 @@ bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *con
         if (build_group(conf, i, vg) != 0)
             goto fail;
         uint64_t gid = llg_balance_hash(conf->groups[i].name, strlen(conf->groups[i].name), 0x67726f7570ULL);
-        gid = gid != 0 ? gid : 1;
-        int64_t gs = find_slot(&r->gslots[0].id, sizeof(bal_gslot_t), BAL_GROUP_SLOTS, gid, gplanned);
-        if (gs < 0) {
-            *why = "no free group slot";
-            goto fail;
-        }
-        gplanned[gs] = true;
-        vg->gslot = (uint32_t)gs;
-        vg->gid = gid;
+        vg->gid = gid != 0 ? gid : 1;
         for (size_t t = 0; t < vg->ntargets; t++) {
-            int64_t s = find_slot(&r->slots[0].id, sizeof(bal_slot_t), LLG_BALANCE_SLOTS, slot_id(vg->targets[t].id), planned);
-            if (s < 0) {
-                *why = "no free target slot";
-                goto fail;
-            }
-            planned[s] = true;
-            vg->targets[t].slot = (uint32_t)s;
             v->flat[v->flat_count].group = (uint32_t)i;
             v->flat[v->flat_count++].target = (uint32_t)t;
+        }
+    }
+    /* the slots of what the config keeps first, so that a slot of something
+     * it dropped can go to something new */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < v->group_count; i++) {
+            bal_vgroup_t *vg = &v->groups[i];
+            int64_t gs = vg->gid_planned
+                             ? -1
+                             : find_slot(&r->gslots[0].id, sizeof(bal_gslot_t), BAL_GROUP_SLOTS, vg->gid, gplanned, pass == 0);
+            if (gs >= 0) {
+                gplanned[gs] = true;
+                vg->gslot = (uint32_t)gs;
+                vg->gid_planned = true;
+            } else if (pass == 1 && !vg->gid_planned) {
+                goto fail; /* cannot be: the config has at most BAL_GROUP_SLOTS groups */
+            }
+        }
+        for (size_t f = 0; f < v->flat_count; f++) {
+            bal_vtarget_t *vt = &v->groups[v->flat[f].group].targets[v->flat[f].target];
+            if (vt->planned)
+                continue;
+            int64_t s = find_slot(&r->slots[0].id, sizeof(bal_slot_t), LLG_BALANCE_SLOTS, slot_id(vt->id), planned, pass == 0);
+            if (s >= 0) {
+                planned[s] = true;
+                vt->slot = (uint32_t)s;
+                vt->planned = true;
+            } else if (pass == 1) {
+                goto fail; /* cannot be: the config has at most LLG_BALANCE_SLOTS targets */
+            }
         }
     }
     free(planned);

@@ -179,6 +179,7 @@ typedef struct bal_vtarget {
     uint32_t weight;
     uint32_t provider; /* config index */
     bool keyed;        /* takes pool keys: skipped while they all rest */
+    bool planned;      /* its slot is chosen (while the view is built) */
     unsigned char id[16];
 } bal_vtarget_t;
 
@@ -195,7 +196,8 @@ typedef struct bal_vtier {
 typedef struct bal_vgroup {
     uint32_t gslot;
     uint64_t gid;
-    int strategy; /* llg_group_strategy_t */
+    bool gid_planned; /* its slot is chosen (while the view is built) */
+    int strategy;     /* llg_group_strategy_t */
     uint32_t failures;
     uint64_t cooldown_ms, decay_ms, penalty_us;
     double load_factor;

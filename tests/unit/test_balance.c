@@ -830,6 +830,48 @@ TEST(reload)
     teardown(&f);
 }
 
+/* `ngroups` groups of 64 targets of provider e, models <prefix><group>-<i>. */
+static char *many_groups(const char *prefix, int ngroups)
+{
+    size_t cap = (size_t)ngroups * 64 * 48 + 64, n = 0;
+    char *s = malloc(cap);
+    n += (size_t)snprintf(s + n, cap - n, "model_groups:\n");
+    for (int g = 0; g < ngroups; g++) {
+        n += (size_t)snprintf(s + n, cap - n, "  - name: %s%d\n    targets:\n", prefix, g);
+        for (int i = 0; i < 64; i++)
+            n += (size_t)snprintf(s + n, cap - n, "      - {provider: e, model: %s%d-%d}\n", prefix, g, i);
+    }
+    return s;
+}
+
+/* A reload that replaces 3,200 targets by 3,200 others (more than the 4,096
+ * slots hold together): the slots of the dropped targets go to the new ones,
+ * which start fresh. */
+TEST(reload_replaces_most_slots)
+{
+    char *g1 = many_groups("x", 50), *g2 = many_groups("y", 50);
+    fixture_t f;
+    if (setup(&f, g1) != 0) {
+        free(g1);
+        free(g2);
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        CHECK(attempt_on(&f, 7, 5, LLG_OUTCOME_SUCCESS, T0));
+    CHECK_EQ_INT(tstats(&f, 7, 5, T0).requests, 3);
+    if (resync(&f, g2) == 0) {
+        CHECK_EQ_INT(llg_balance_target_count(f.view), 3200);
+        CHECK_EQ_INT(tstats(&f, 7, 5, T0).requests, 0);
+        CHECK(choose(&f, 49, 0, 0, T0) >= 0);
+        /* and back: the same again */
+        CHECK(resync(&f, g1) == 0);
+        CHECK_EQ_INT(tstats(&f, 7, 5, T0).requests, 0);
+    }
+    teardown(&f);
+    free(g1);
+    free(g2);
+}
+
 /* ---- hash, cluster ------------------------------------------------------------------------ */
 
 TEST(hash)
@@ -949,6 +991,7 @@ int main(void)
     RUN(affinity_bounded_load);
     RUN(provider_keys_resting);
     RUN(reload);
+    RUN(reload_replaces_most_slots);
     RUN(hash);
     RUN(cluster_share_apply);
     RUN(admin_and_metrics);
