@@ -61,9 +61,8 @@ static void store_double(_Atomic uint64_t *w, double d)
     atomic_store_explicit(w, bits, memory_order_relaxed);
 }
 
-/* The EWMA faded to `now_ms`: a target nobody measures drifts back towards 0,
- * so that it is tried again (and measured) after a while. */
-static double ewma_now(const bal_slot_t *s, uint64_t decay_ms, uint64_t now_ms)
+/* See internal.h. */
+double pool_bal_ewma(const bal_slot_t *s, uint64_t decay_ms, uint64_t now_ms)
 {
     double c = load_double(&s->ewma);
     uint64_t at = atomic_load_explicit((_Atomic uint64_t *)&s->ewma_at_ms, memory_order_relaxed);
@@ -74,7 +73,7 @@ static double ewma_now(const bal_slot_t *s, uint64_t decay_ms, uint64_t now_ms)
 
 static void ewma_add(bal_slot_t *s, uint64_t decay_ms, double sample_us, uint64_t now_ms)
 {
-    double c = ewma_now(s, decay_ms, now_ms);
+    double c = pool_bal_ewma(s, decay_ms, now_ms);
     /* peak-sensitive: a slower answer counts at once, a faster one gradually */
     c = sample_us > c ? sample_us : c + 0.3 * (sample_us - c);
     store_double(&s->ewma, c);
@@ -110,23 +109,27 @@ typedef struct choice {
     uint64_t skip, now_ms, probe_timeout_ms;
 } choice_t;
 
-static bool available(const choice_t *c, unsigned t)
+bool pool_bal_available(const llg_pool_t *pool, const llg_pool_view_t *view, const bal_vtarget_t *vt, uint64_t now_ms,
+                        uint64_t probe_timeout_ms)
 {
-    if (c->skip & (UINT64_C(1) << t))
-        return false;
-    const bal_vtarget_t *vt = &c->vg->targets[t];
     bool probe;
-    uint64_t w = atomic_load_explicit(&slot_of(c->pool, (int32_t)vt->slot)->breaker, memory_order_acquire);
-    if (!breaker_allows(w, c->now_ms, c->probe_timeout_ms, &probe))
+    uint64_t w = atomic_load_explicit(&slot_of(pool, (int32_t)vt->slot)->breaker, memory_order_acquire);
+    if (!breaker_allows(w, now_ms, probe_timeout_ms, &probe))
         return false;
-    if (vt->keyed && vt->provider < c->view->provider_count) {
+    if (vt->keyed && vt->provider < view->provider_count) {
         /* every key resting: the provider's "no key usable" hint (health.c), O(1) */
-        const pool_prov_t *prov = &c->pool->provs[c->view->providers[vt->provider].slot];
-        if (c->view->providers[vt->provider].key_count == 0 ||
-            c->now_ms < hw_time(atomic_load_explicit((_Atomic uint64_t *)&prov->blocked, memory_order_acquire)))
+        const pool_prov_t *prov = &pool->provs[view->providers[vt->provider].slot];
+        if (view->providers[vt->provider].key_count == 0 ||
+            now_ms < hw_time(atomic_load_explicit((_Atomic uint64_t *)&prov->blocked, memory_order_acquire)))
             return false;
     }
     return true;
+}
+
+static bool available(const choice_t *c, unsigned t)
+{
+    return !(c->skip & (UINT64_C(1) << t)) &&
+           pool_bal_available(c->pool, c->view, &c->vg->targets[t], c->now_ms, c->probe_timeout_ms);
 }
 
 static int32_t in_flight(const choice_t *c, unsigned t)
@@ -187,7 +190,7 @@ static double latency_score(const choice_t *c, unsigned t)
 {
     const bal_slot_t *s = slot_of(c->pool, (int32_t)c->vg->targets[t].slot);
     int32_t busy = atomic_load_explicit((_Atomic int32_t *)&s->in_flight, memory_order_relaxed);
-    return ewma_now(s, c->vg->decay_ms, c->now_ms) * (double)((busy > 0 ? busy : 0) + 1);
+    return pool_bal_ewma(s, c->vg->decay_ms, c->now_ms) * (double)((busy > 0 ? busy : 0) + 1);
 }
 
 static int pick_latency(const choice_t *c, const bal_vtier_t *tier)

@@ -5,7 +5,6 @@
  */
 #include "internal.h"
 
-#include <math.h>
 #include <string.h>
 
 static const bal_vtarget_t *vtarget(const llg_pool_view_t *view, unsigned group, unsigned target, const bal_vgroup_t **vg)
@@ -46,22 +45,9 @@ int llg_balance_target_stats(const llg_pool_t *pool, const llg_pool_view_t *view
     for (unsigned i = 0; i < LLG_OUTCOME_COUNT; i++)
         out->outcomes[i] = pool_load(&s->outcomes[i]);
     out->consecutive_failures = atomic_load_explicit((_Atomic uint32_t *)&s->consecutive, memory_order_relaxed);
-    uint64_t bits = pool_load(&s->ewma), at = pool_load(&s->ewma_at_ms);
-    double c;
-    memcpy(&c, &bits, sizeof(c));
-    if (c > 0 && now_ms > at)
-        c *= exp(-(double)(now_ms - at) / (double)vg->decay_ms);
-    out->latency_ewma_ms = c / 1000.0;
-    /* available as a choice would see it: breaker (half-open: only while the
-     * probe turn is free, or its prober is presumed dead), then the keys */
-    out->available = out->breaker == LLG_BREAKER_CLOSED ||
-                     (out->breaker == LLG_BREAKER_HALF_OPEN &&
-                      (!(w & HW_PROBING) || now_ms >= hw_time(w) + pool_load(&pool->hdr->probe_timeout_ms)));
-    if (out->available && vt->keyed && vt->provider < view->provider_count) {
-        const pool_prov_t *prov = &pool->provs[view->providers[vt->provider].slot];
-        out->available = view->providers[vt->provider].key_count > 0 &&
-                         now_ms >= hw_time(atomic_load_explicit((_Atomic uint64_t *)&prov->blocked, memory_order_acquire));
-    }
+    out->latency_ewma_ms = pool_bal_ewma(s, vg->decay_ms, now_ms) / 1000.0;
+    /* available as a choice would see it */
+    out->available = pool_bal_available(pool, view, vt, now_ms, pool_load(&pool->hdr->probe_timeout_ms));
     return 0;
 }
 

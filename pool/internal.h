@@ -225,6 +225,16 @@ bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *con
 void pool_balance_view_commit(bal_region_t *r, const bal_view_t *v);
 void pool_balance_view_free(bal_view_t *v);
 
+/* balance.c, shared with balance_stats.c so that what is shown is what a
+ * choice sees: the target's EWMA (microseconds) faded to `now_ms` (a target
+ * nobody measures drifts back towards 0, so that it is tried again after a
+ * while), and whether a choice may take it now (its breaker lets an attempt
+ * through, as the half-open probe if need be, and its provider has a key that
+ * is not resting). */
+double pool_bal_ewma(const bal_slot_t *s, uint64_t decay_ms, uint64_t now_ms);
+bool pool_bal_available(const llg_pool_t *pool, const llg_pool_view_t *view, const bal_vtarget_t *vt, uint64_t now_ms,
+                        uint64_t probe_timeout_ms);
+
 struct llg_pool {
     pool_header_t *hdr;
     size_t size;
