@@ -20,24 +20,6 @@ static const char *const strategy_names[] = {"weighted", "least_busy", "latency"
 enum { T_PROVIDER, T_MODEL, T_WEIGHT, T_PRIORITY, T_COUNT };
 static const char *const target_keys[T_COUNT] = {"provider", "model", "weight", "priority"};
 
-/* The config index of provider `name`, or -1 after an error at `n`. */
-static int provider_index(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *name)
-{
-    const llg_conf_t *conf = c->conf;
-    const char **names = llg_arena_calloc(c->arena, conf->provider_count + 1, sizeof(char *));
-    for (size_t j = 0; j < conf->provider_count; j++) {
-        names[j] = conf->providers[j].name ? conf->providers[j].name : "";
-        if (strcmp(names[j], name) == 0)
-            return (int)j;
-    }
-    size_t s = conf_suggest(name, names, conf->provider_count);
-    if (s != SIZE_MAX)
-        conf_error_node(c, n, "%s: unknown provider \"%.100s\"; did you mean \"%s\"?", path, name, names[s]);
-    else
-        conf_error_node(c, n, "%s: unknown provider \"%.100s\"", path, name);
-    return -1;
-}
-
 static void parse_target(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_conf_group_t *g)
 {
     yaml_node_t *v[T_COUNT];
@@ -53,7 +35,7 @@ static void parse_target(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_co
     }
     if (!conf_get_string(c, v[T_PROVIDER], SUB("provider"), CONF_STR_NONEMPTY, &name))
         return;
-    int p = provider_index(c, v[T_PROVIDER], sub, name);
+    int p = conf_provider_index(c, v[T_PROVIDER], sub, name);
     if (p < 0)
         return;
     if (c->conf->providers[p].auth == LLG_AUTH_PASSTHROUGH) {
@@ -93,7 +75,7 @@ static void parse_fallback(conf_ctx_t *c, yaml_node_t *n, const char *path, llg_
         char *name;
         if (!conf_get_string(c, item, ip, CONF_STR_NONEMPTY, &name))
             continue;
-        int p = provider_index(c, item, ip, name);
+        int p = conf_provider_index(c, item, ip, name);
         if (p < 0)
             continue;
         if (c->conf->providers[p].auth == LLG_AUTH_PASSTHROUGH) {

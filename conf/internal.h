@@ -155,6 +155,9 @@ void conf_parse_listen(conf_ctx_t *c, yaml_node_t *n);
 void conf_check_listeners(conf_ctx_t *c);
 /* provider.c: the `providers` list, fallback names included. */
 void conf_parse_providers(conf_ctx_t *c, yaml_node_t *n);
+/* The config index of provider `name`, or -1 after an error at `n`
+ * (`path: unknown provider "x"`, with a suggestion when one is close). */
+int conf_provider_index(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *name);
 /* group.c: the `model_groups` list; after the providers and `retry`. */
 void conf_parse_groups(conf_ctx_t *c, yaml_node_t *n);
 

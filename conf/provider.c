@@ -243,6 +243,24 @@ static void parse_provider(conf_ctx_t *c, yaml_node_t *n, size_t idx, llg_conf_p
 #undef SUB
 }
 
+/* See internal.h: shared by fallbacks here and by model groups (group.c). */
+int conf_provider_index(conf_ctx_t *c, yaml_node_t *n, const char *path, const char *name)
+{
+    const llg_conf_t *conf = c->conf;
+    const char **names = llg_arena_calloc(c->arena, conf->provider_count + 1, sizeof(char *));
+    for (size_t j = 0; j < conf->provider_count; j++) {
+        names[j] = conf->providers[j].name ? conf->providers[j].name : "";
+        if (strcmp(names[j], name) == 0)
+            return (int)j;
+    }
+    size_t s = conf_suggest(name, names, conf->provider_count);
+    if (s != SIZE_MAX)
+        conf_error_node(c, n, "%s: unknown provider \"%.100s\"; did you mean \"%s\"?", path, name, names[s]);
+    else
+        conf_error_node(c, n, "%s: unknown provider \"%.100s\"", path, name);
+    return -1;
+}
+
 static void check_fallbacks(conf_ctx_t *c)
 {
     llg_conf_t *conf = c->conf;
@@ -253,9 +271,6 @@ static void check_fallbacks(conf_ctx_t *c)
         llg_conf_provider_t *p = &conf->providers[i];
         size_t count = conf_seq_len(fb);
         p->fallback.items = llg_arena_calloc(c->arena, count + 1, sizeof(char *));
-        const char **names = llg_arena_calloc(c->arena, conf->provider_count + 1, sizeof(char *));
-        for (size_t j = 0; j < conf->provider_count; j++)
-            names[j] = conf->providers[j].name ? conf->providers[j].name : "";
         for (size_t j = 0; j < count; j++) {
             yaml_node_t *item = conf_seq_item(c, fb, j);
             char ip[96];
@@ -263,18 +278,10 @@ static void check_fallbacks(conf_ctx_t *c)
             char *name;
             if (!conf_get_string(c, item, ip, CONF_STR_NONEMPTY, &name))
                 continue;
-            size_t t = 0;
-            while (t < conf->provider_count && strcmp(names[t], name) != 0)
-                t++;
-            if (t == conf->provider_count) {
-                size_t s = conf_suggest(name, names, conf->provider_count);
-                if (s != SIZE_MAX)
-                    conf_error_node(c, item, "%s: unknown provider \"%.100s\"; did you mean \"%s\"?", ip, name, names[s]);
-                else
-                    conf_error_node(c, item, "%s: unknown provider \"%.100s\"", ip, name);
+            int t = conf_provider_index(c, item, ip, name);
+            if (t < 0)
                 continue;
-            }
-            if (t == i) {
+            if ((size_t)t == i) {
                 conf_error_node(c, item, "%s: a provider cannot fall back to itself", ip);
                 continue;
             }
