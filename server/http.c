@@ -126,7 +126,7 @@ typedef struct req_state {
     int group, target;      /* the model group and its target that served, or -1 */
 } req_state_t;
 
-static uint64_t now_us(void)
+uint64_t llg_http_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -140,7 +140,7 @@ static req_state_t *req_state(h2o_req_t *req, int create)
         return NULL;
     if (slot->base == NULL) {
         req_state_t *st = h2o_mem_alloc_pool(&req->pool, sizeof(*st));
-        st->start_us = now_us();
+        st->start_us = llg_http_now_us();
         st->first_byte_us = 0;
         st->provider = -1;
         st->group = st->target = -1;
@@ -586,7 +586,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     llg_request_id(app, req);
     req_state_t *st = req_state(req, 0);
     if (st != NULL)
-        st->first_byte_us = now_us();
+        st->first_byte_us = llg_http_now_us();
     int vary;
     h2o_iovec_t origin = cors_origin(app->conf, req, &vary);
     if (origin.base != NULL) {
@@ -623,7 +623,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     if (st != NULL) {
         /* precise: h2o's own timestamps are cached once per loop turn */
         provider = st->provider;
-        duration = now_us() - st->start_us;
+        duration = llg_http_now_us() - st->start_us;
         ttfb = st->first_byte_us > st->start_us ? st->first_byte_us - st->start_us : 0;
     } else {
         uint64_t begin = tv_us(&req->timestamps.request_begin_at);

@@ -45,6 +45,9 @@ uint64_t llg_request_head_bytes(const h2o_req_t *req);
 int llg_request_id_acceptable(h2o_iovec_t v);
 
 /* Records which provider served the request, for metrics and logs. */
+/* CLOCK_MONOTONIC in microseconds: request timings (the access log, a model
+ * group target's time to first byte). */
+uint64_t llg_http_now_us(void);
 void llg_http_set_provider(llg_app_t *app, h2o_req_t *req, int provider);
 /* The model group and the target of it that serves the request (the access log names them). */
 void llg_http_set_target(h2o_req_t *req, int group, int target);

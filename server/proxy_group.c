@@ -5,25 +5,17 @@
  * first byte of each attempt feeds the latency EWMA.
  */
 #include <string.h>
-#include <time.h>
 
 #include "pool/balance.h"
 #include "server/http.h"
 #include "server/proxy_internal.h"
 #include "server/route.h"
 
-uint64_t proxy_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 void proxy_first_byte(proxy_t *x)
 {
     if (!x->has_bpick || x->attempt_start_us == 0)
         return;
-    uint64_t now = proxy_now_us();
+    uint64_t now = llg_http_now_us();
     llg_balance_observe(x->app->pool, &x->bpick, now > x->attempt_start_us ? now - x->attempt_start_us : 0, now / 1000);
     x->attempt_start_us = 0;
 }

@@ -166,8 +166,6 @@ void proxy_go(proxy_t *x);
 
 /* ---- proxy_group.c: model groups --------------------------------------- */
 
-/* Monotonic microseconds. */
-uint64_t proxy_now_us(void);
 /* The attempt's answer head arrived (a final status): its time to first byte
  * goes to the group target's latency EWMA. */
 void proxy_first_byte(proxy_t *x);

@@ -15,6 +15,7 @@
 #include "providers/usage.h"
 #include "server/app.h"
 #include "server/curl_loop.h"
+#include "server/http.h"
 #include "server/proxy_internal.h"
 
 #define ERRBODY_MAX    (64 * 1024)   /* bytes of an upstream error body kept */
@@ -387,7 +388,7 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
     /* https:// comes here when its TLS context was built (not with
      * LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 is libcurl's) */
     bool https = strncmp(url, "https://", 8) == 0;
-    x->attempt_start_us = proxy_now_us();
+    x->attempt_start_us = llg_http_now_us();
     llg_h1_tls_t *tls = https ? app->h1_tls[p - conf->providers] : NULL;
     if (app->h1 != NULL && (!https || tls != NULL) && llg_h1_takes(app->h1, url)) {
         proxy_header_lines(x, p, key, key_len, true);
