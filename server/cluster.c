@@ -138,6 +138,13 @@ int llg_cluster_parse(const char *msg, size_t len, char instance[33], char key_i
 
 /* ---- the keys, by keyed hash ------------------------------------------------ */
 
+/* `n` bytes as 2n lowercase hex digits and a NUL. */
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
 static int cmp_key(const void *a, const void *b)
 {
     return strcmp(((const link_key_t *)a)->id, ((const link_key_t *)b)->id);
@@ -152,8 +159,7 @@ void link_id(const char *domain, const char *secret, char out[2 * LINK_ID_BYTES 
     out[0] = '\0';
     if (llg_pool_cluster_digest(L.r, domain, secret, d) != 0)
         return;
-    for (size_t i = 0; i < ID_BYTES; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    hex(d, ID_BYTES, out);
     OPENSSL_cleanse(d, sizeof(d));
 }
 
@@ -191,8 +197,7 @@ static int build_targets(const llg_pool_view_t *view)
     for (size_t i = 0; i < n; i++) {
         unsigned char id[ID_BYTES];
         llg_balance_target_id(view, i, id);
-        for (size_t b = 0; b < ID_BYTES; b++)
-            snprintf(L.targets[i].id + 2 * b, 3, "%02x", id[b]);
+        hex(id, ID_BYTES, L.targets[i].id);
         L.targets[i].slot = (int32_t)i;
     }
     L.ntargets = n;
@@ -630,8 +635,7 @@ int link_init(const llg_conf_t *conf, llg_pool_t *pool, const llg_pool_view_t *v
     if (RAND_bytes(rnd, sizeof(rnd)) != 1 || build_keys(conf, view) != 0 || build_targets(view) != 0 ||
         link_usage_init(conf, view, pool) != 0 || link_rpm_init(conf, view, pool) != 0)
         return -1;
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(L.instance + 2 * i, 3, "%02x", rnd[i]);
+    hex(rnd, sizeof(rnd), L.instance);
     snprintf(L.channel, sizeof(L.channel), "%skeys", L.r->prefix);
     snprintf(L.hash, sizeof(L.hash), "%skeystate", L.r->prefix);
     snprintf(L.bchannel, sizeof(L.bchannel), "%sbreakers", L.r->prefix);
