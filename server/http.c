@@ -613,6 +613,14 @@ static uint64_t tv_us(const struct timeval *tv)
     return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
 }
 
+/* Control bytes of a log field become '?': they must not forge log lines. */
+static void scrub(char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            s[i] = '?';
+}
+
 /* Runs once per finished request, whatever answered it (h2o's own errors too). */
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
@@ -633,6 +641,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     }
     int status = req->res.status;
     llg_pool_count_request(app->pool, app->view, provider, status, duration, ttfb);
+    if (!llg_log_enabled(LLG_LOG_DEBUG))
+        return; /* what follows only makes the debug line */
     h2o_iovec_t id = {NULL, 0};
     ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
     if (i != -1)
@@ -641,9 +651,10 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     /* the decoded path may hold line breaks: they must not forge log lines */
     char safe[257];
     size_t plen = path.base != NULL ? (path.len < 256 ? path.len : 256) : 0;
-    for (size_t k = 0; k < plen; k++)
-        safe[k] = (unsigned char)path.base[k] < 0x20 || path.base[k] == 0x7f ? '?' : path.base[k];
+    if (plen > 0)
+        memcpy(safe, path.base, plen);
     safe[plen] = '\0';
+    scrub(safe, plen);
     path = h2o_iovec_init(safe, plen);
     /* a model group's target: the group, the provider and the model asked of it */
     char target[512] = "";
@@ -654,9 +665,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
                  t != NULL ? app->conf->providers[t->provider].name : "-");
         if (t != NULL && t->model != NULL)
             snprintf(target + strlen(target), sizeof(target) - strlen(target), "/%.200s", t->model);
-        for (char *c = target; *c != '\0'; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                *c = '?';
+        scrub(target, strlen(target));
     }
     llg_debug("%.*s %.*s %d %.3f ms provider=%s%s id=%.*s", (int)(req->method.len > 16 ? 16 : req->method.len),
               req->method.base != NULL ? req->method.base : "", (int)(path.len > 256 ? 256 : path.len),

@@ -25,6 +25,11 @@ void llg_log_init(void)
             log_max_level = (llg_log_level_t)i;
 }
 
+bool llg_log_enabled(llg_log_level_t level)
+{
+    return level <= log_max_level;
+}
+
 void llg_log(llg_log_level_t level, const char *fmt, ...)
 {
     if (level > log_max_level)

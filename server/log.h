@@ -7,6 +7,8 @@
 #ifndef LLG_LOG_H
 #define LLG_LOG_H
 
+#include <stdbool.h>
+
 typedef enum llg_log_level {
     LLG_LOG_ERROR,
     LLG_LOG_WARN,
@@ -18,6 +20,9 @@ typedef enum llg_log_level {
 void llg_log_init(void);
 
 void llg_log(llg_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whether lines of `level` are written: a caller skips preparing one that would not be. */
+bool llg_log_enabled(llg_log_level_t level);
 
 #define llg_error(...) llg_log(LLG_LOG_ERROR, __VA_ARGS__)
 #define llg_warn(...)  llg_log(LLG_LOG_WARN, __VA_ARGS__)
