@@ -184,9 +184,8 @@ static int build_group(const llg_conf_t *conf, size_t gi, bal_vgroup_t *vg)
     return 0;
 }
 
-bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *conf, const char **why)
+bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *conf)
 {
-    *why = "out of memory";
     bal_view_t *v = calloc(1, sizeof(*v));
     bool *planned = calloc(LLG_BALANCE_SLOTS, sizeof(bool));
     bool *gplanned = calloc(BAL_GROUP_SLOTS, sizeof(bool));
@@ -200,7 +199,6 @@ bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *con
     if (v->groups == NULL || v->flat == NULL)
         goto fail;
     if (total > LLG_BALANCE_SLOTS || conf->group_count > BAL_GROUP_SLOTS) {
-        *why = "more than 4096 targets or 1024 model groups";
         goto fail;
     }
     for (size_t i = 0; i < conf->group_count; i++) {

@@ -218,8 +218,9 @@ typedef struct bal_view {
 } bal_view_t;
 
 /* balance_view.c: the view of `conf`'s groups over `r` (slots planned, not
- * yet written), or NULL when out of memory or out of slots (*why says). */
-bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *conf, const char **why);
+ * yet written), or NULL when out of memory or out of slots (the config's
+ * limits, checked at load, keep the slots enough). */
+bal_view_t *pool_balance_view_build(const bal_region_t *r, const llg_conf_t *conf);
 /* Writes the plan: ids of new slots (zeroed), frees the slots of targets and
  * groups the config no longer has. Cannot fail. */
 void pool_balance_view_commit(bal_region_t *r, const bal_view_t *v);

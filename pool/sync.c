@@ -544,8 +544,7 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
     if (uniquify(refs, nref) != 0)
         goto fail;
 
-    const char *why; /* the build says; the limits of the config make it out of memory only */
-    if (pool->bal != NULL && (nv->bal = pool_balance_view_build(pool->bal, conf, &why)) == NULL)
+    if (pool->bal != NULL && (nv->bal = pool_balance_view_build(pool->bal, conf)) == NULL)
         goto fail; /* out of memory (the config's limits keep the slots enough) */
 
     /* commit: nothing below can fail */
