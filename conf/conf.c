@@ -53,6 +53,13 @@ static void set_defaults(conf_ctx_t *c)
     conf->cors_allow_origins.items[0] = "*";
     conf->cors_allow_origins.count = 1;
     conf->retry_attempts = 3;
+    conf->access_log.enabled = true;
+    conf->otel.sample = 1.0;
+    conf->otel.service_name = "llmgate";
+    conf->otel.queue = 2048;
+    conf->otel.batch_size = 512;
+    conf->otel.interval_ms = 1000;
+    conf->otel.timeout_ms = 10000;
     conf->keys.cooldown_ms = 30 * 1000;
     conf->keys.max_cooldown_ms = 600 * 1000;
     conf->keys.probe_after_ms = 600 * 1000;

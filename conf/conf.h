@@ -55,6 +55,38 @@ typedef struct llg_conf_kvv {
 
 /* Where a node was found, for errors reported after loading (TLS files that
  * fail to load in the server, for example). 1-based. */
+typedef enum llg_access_log_format {
+    LLG_ACCESS_LOG_TEXT,
+    LLG_ACCESS_LOG_JSON,
+} llg_access_log_format_t;
+
+/* `access_log:` (docs/observability.md): one line per finished request. */
+typedef struct llg_conf_access_log {
+    bool enabled;                   /* default true */
+    char *path;                     /* NULL: stderr (then written at LLMGATE_LOG_LEVEL info and debug only) */
+    llg_access_log_format_t format; /* default text */
+} llg_conf_access_log_t;
+
+typedef enum llg_otel_protocol {
+    LLG_OTEL_PROTOBUF, /* application/x-protobuf */
+    LLG_OTEL_JSON,     /* application/json (OTLP's JSON mapping) */
+} llg_otel_protocol_t;
+
+/* `otel:` (docs/observability.md): OTLP/HTTP trace export. */
+typedef struct llg_conf_otel {
+    bool enabled;             /* the section is present */
+    char *endpoint;           /* as written: http(s)://host:port[/path] */
+    char *traces_url;         /* endpoint + /v1/traces (unless it ends so already) */
+    llg_conf_kvv_t headers;   /* sent with every export (values are secrets) */
+    double sample;            /* share of root requests traced, 0..1; default 1 */
+    char *service_name;       /* default "llmgate" */
+    llg_otel_protocol_t protocol;
+    unsigned queue;           /* spans waiting per worker; more are dropped; default 2048 */
+    unsigned batch_size;      /* spans per export at most; default 512 */
+    uint64_t interval_ms;     /* waiting spans are exported at least this often; default 1 s */
+    uint64_t timeout_ms;      /* one export request; default 10 s */
+} llg_conf_otel_t;
+
 typedef struct llg_conf_mark {
     unsigned line;
     unsigned column;
@@ -279,6 +311,9 @@ typedef struct llg_conf {
         bool enabled;
         llg_conf_redis_t redis;
     } cluster;
+
+    llg_conf_access_log_t access_log;
+    llg_conf_otel_t otel;
 
     /* private: owner of every allocation above */
     void *_arena;

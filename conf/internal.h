@@ -165,6 +165,10 @@ void conf_parse_groups(conf_ctx_t *c, yaml_node_t *n);
 void conf_parse_cluster(conf_ctx_t *c, yaml_node_t *n);
 void conf_cluster_env(conf_ctx_t *c);
 
+/* observe.c: the `access_log` and `otel` sections. */
+void conf_parse_access_log(conf_ctx_t *c, yaml_node_t *n);
+void conf_parse_otel(conf_ctx_t *c, yaml_node_t *n);
+
 /* env.c: the value of NAME in the environment passed to the loader. */
 const char *conf_env_get(llg_env_t env, const char *name);
 void conf_apply_env(conf_ctx_t *c);

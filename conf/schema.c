@@ -294,13 +294,15 @@ enum {
     T_LIMITS,
     T_CLUSTER,
     T_GROUPS,
+    T_ACCESS_LOG,
+    T_OTEL,
     T_COUNT
 };
 
 static const char *const top_keys[T_COUNT] = {"listen",   "workers",       "max_body_bytes", "max_header_bytes", "timeout",
                                               "timeouts", "access_tokens", "admin_token",    "metrics_token",    "cors",
                                               "defaults", "retry",         "keys",           "providers",        "limits",
-                                              "cluster",  "model_groups"};
+                                              "cluster",  "model_groups",  "access_log",     "otel"};
 
 static bool mark_before(yaml_mark_t a, yaml_mark_t b)
 {
@@ -365,4 +367,8 @@ void conf_walk(conf_ctx_t *c, yaml_node_t *root)
     parse_limits(c, v[T_LIMITS]);
     if (v[T_CLUSTER] != NULL)
         conf_parse_cluster(c, v[T_CLUSTER]);
+    if (v[T_ACCESS_LOG] != NULL)
+        conf_parse_access_log(c, v[T_ACCESS_LOG]);
+    if (v[T_OTEL] != NULL)
+        conf_parse_otel(c, v[T_OTEL]);
 }

@@ -17,6 +17,7 @@
 struct llg_curl;
 struct llg_h1_client;
 struct llg_models;
+struct llg_access_log;
 
 #define LLG_GONE_CHECK_MS 200
 
@@ -42,6 +43,7 @@ typedef struct llg_app {
     llg_cap_t *caps;
     h2o_timeout_t **queue_timeout;
     struct llg_models *models; /* the /v1/models cache */
+    struct llg_access_log *access_log; /* NULL: the access log is off */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;
     h2o_timeout_t *gone_check; /* LLG_GONE_CHECK_MS: HTTP/1.1 client hang-up checks */

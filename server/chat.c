@@ -16,6 +16,7 @@
 #include "providers/strbuf.h"
 #include "server/auth.h"
 #include "server/echo.h"
+#include "server/reqlog.h"
 #include "server/http.h"
 #include "server/token_limits.h"
 #include "server/log.h"
@@ -166,6 +167,33 @@ static void on_admitted(h2o_req_t *req, void *data)
     dispatch(a->app, req, root, a->model, a->provider, a->group, a->token_index, a->auth, a->endpoint);
 }
 
+/* The record's view of the request (server/reqlog.h): the model asked for,
+ * the operation and the sampling parameters given (trace spans). */
+static void note_request(h2o_req_t *req, const cJSON *root, const char *model, llg_endpoint_t endpoint)
+{
+    static const char *const operations[] = {"chat", "text_completion", "embeddings", "generate_content", "count_tokens"};
+    llg_reqlog_t *r = llg_reqlog(req);
+    if (model != NULL)
+        r->model = llg_reqlog_strdup(req, model, strlen(model), 256);
+    r->operation = operations[endpoint];
+    r->stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "stream"));
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "max_tokens");
+    if (!cJSON_IsNumber(v))
+        v = cJSON_GetObjectItemCaseSensitive(root, "max_completion_tokens");
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15) {
+        r->has_max_tokens = true;
+        r->max_tokens = (int64_t)v->valuedouble;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(root, "temperature"))) {
+        r->has_temperature = true;
+        r->temperature = v->valuedouble;
+    }
+    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(root, "top_p"))) {
+        r->has_top_p = true;
+        r->top_p = v->valuedouble;
+    }
+}
+
 static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
 {
     const llg_ingress_t *in = llg_http_ingress(req);
@@ -207,6 +235,7 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
     }
     if (provider >= 0)
         llg_http_set_provider(app, req, provider);
+    note_request(req, root, model, endpoint);
 
     if (provider >= 0 && conf->providers[provider].auth == LLG_AUTH_PASSTHROUGH) {
         /* the client's bearer token is the upstream key: the access-token check does not apply */
@@ -220,6 +249,7 @@ static void handle(llg_app_t *app, h2o_req_t *req, llg_endpoint_t endpoint)
         goto Exit;
     }
 
+    llg_reqlog(req)->token = token_index;
     /* refusals below answer a token that may be limited: its headers too */
     if (token_index >= 0 &&
         (model == NULL || model[0] == '\0' || provider < 0 || !llg_token_allows(&conf->tokens[token_index], model)))

@@ -22,6 +22,8 @@
 #include "server/http.h"
 #include "server/log.h"
 #include "server/models.h"
+#include "server/reqlog.h"
+#include "server/access_log.h"
 #include "server/respond.h"
 #include "providers/strbuf.h"
 
@@ -117,15 +119,6 @@ const llg_ingress_t *llg_http_ingress(const h2o_req_t *req)
     return &llg_ingress_openai;
 }
 
-/* What the logger needs of a request that reached the handler, kept in its
- * pool and found through h2o's per-request env. */
-typedef struct req_state {
-    uint64_t start_us;      /* the handler saw the request */
-    uint64_t first_byte_us; /* the response started; 0 before */
-    int provider;           /* -1: not routed */
-    int group, target;      /* the model group and its target that served, or -1 */
-} req_state_t;
-
 uint64_t llg_http_now_us(void)
 {
     struct timespec ts;
@@ -133,33 +126,17 @@ uint64_t llg_http_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static req_state_t *req_state(h2o_req_t *req, int create)
-{
-    h2o_iovec_t *slot = h2o_req_getenv(req, H2O_STRLIT("llg-state"), create);
-    if (slot == NULL)
-        return NULL;
-    if (slot->base == NULL) {
-        req_state_t *st = h2o_mem_alloc_pool(&req->pool, sizeof(*st));
-        st->start_us = llg_http_now_us();
-        st->first_byte_us = 0;
-        st->provider = -1;
-        st->group = st->target = -1;
-        *slot = h2o_iovec_init(st, sizeof(*st));
-    }
-    return (req_state_t *)slot->base;
-}
-
 void llg_http_set_provider(llg_app_t *app, h2o_req_t *req, int provider)
 {
     (void)app;
-    req_state(req, 1)->provider = provider;
+    llg_reqlog(req)->provider = provider;
 }
 
 void llg_http_set_target(h2o_req_t *req, int group, int target)
 {
-    req_state_t *st = req_state(req, 1);
-    st->group = group;
-    st->target = target;
+    llg_reqlog_t *r = llg_reqlog(req);
+    r->group = group;
+    r->target = target;
 }
 
 /* ---- CORS -------------------------------------------------------------- */
@@ -451,7 +428,7 @@ static const route_t routes[] = {
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     llg_app_t *app = ((llg_handler_t *)self)->app;
-    req_state(req, 1);
+    llg_reqlog(req);
     h2o_iovec_t path = req->path_normalized;
     h2o_iovec_t method = req->method;
 
@@ -584,9 +561,9 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     llg_app_t *app = ((llg_filter_t *)self)->app;
 
     llg_request_id(app, req);
-    req_state_t *st = req_state(req, 0);
-    if (st != NULL)
-        st->first_byte_us = llg_http_now_us();
+    llg_reqlog_t *rec = llg_reqlog_find(req);
+    if (rec != NULL)
+        rec->first_byte_us = llg_http_now_us();
     int vary;
     h2o_iovec_t origin = cors_origin(app->conf, req, &vary);
     if (origin.base != NULL) {
@@ -601,7 +578,7 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-/* ---- the logger: metrics and the debug access log ---------------------- */
+/* ---- the logger: metrics, the access log, traces ---------------------- */
 
 typedef struct llg_logger {
     h2o_logger_t super;
@@ -613,64 +590,31 @@ static uint64_t tv_us(const struct timeval *tv)
     return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
 }
 
-/* Control bytes of a log field become '?': they must not forge log lines. */
-static void scrub(char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            s[i] = '?';
-}
-
 /* Runs once per finished request, whatever answered it (h2o's own errors too). */
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     llg_app_t *app = ((llg_logger_t *)self)->app;
-    int provider = -1;
-    uint64_t duration, ttfb;
-    req_state_t *st = req_state(req, 0);
-    if (st != NULL) {
+    llg_access_t a = {.rec = llg_reqlog_find(req), .now_us = llg_http_now_us(), .status = req->res.status};
+    if (a.rec != NULL) {
         /* precise: h2o's own timestamps are cached once per loop turn */
-        provider = st->provider;
-        duration = llg_http_now_us() - st->start_us;
-        ttfb = st->first_byte_us > st->start_us ? st->first_byte_us - st->start_us : 0;
+        a.duration_us = a.now_us - a.rec->start_us;
+        a.ttfb_us = a.rec->first_byte_us > a.rec->start_us ? a.rec->first_byte_us - a.rec->start_us : 0;
+        if (a.rec->active) {
+            /* the client left while the proxy was still at work: nginx's 499 */
+            a.status = 499;
+            if (a.rec->error_code == NULL)
+                a.rec->error_code = "client_closed_request";
+        }
     } else {
         uint64_t begin = tv_us(&req->timestamps.request_begin_at);
         uint64_t end = tv_us(&req->timestamps.response_end_at);
-        duration = end > begin ? end - begin : 0;
-        ttfb = duration;
+        a.duration_us = end > begin ? end - begin : 0;
+        a.ttfb_us = a.duration_us;
     }
-    int status = req->res.status;
-    llg_pool_count_request(app->pool, app->view, provider, status, duration, ttfb);
-    if (!llg_log_enabled(LLG_LOG_DEBUG))
-        return; /* what follows only makes the debug line */
-    h2o_iovec_t id = {NULL, 0};
-    ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
-    if (i != -1)
-        id = req->res.headers.entries[i].value;
-    h2o_iovec_t path = req->path_normalized.base != NULL ? req->path_normalized : req->input.path;
-    /* the decoded path may hold line breaks: they must not forge log lines */
-    char safe[257];
-    size_t plen = path.base != NULL ? (path.len < 256 ? path.len : 256) : 0;
-    if (plen > 0)
-        memcpy(safe, path.base, plen);
-    safe[plen] = '\0';
-    scrub(safe, plen);
-    path = h2o_iovec_init(safe, plen);
-    /* a model group's target: the group, the provider and the model asked of it */
-    char target[512] = "";
-    if (st != NULL && st->group >= 0 && (size_t)st->group < app->conf->group_count) {
-        const llg_conf_group_t *g = &app->conf->groups[st->group];
-        const llg_conf_target_t *t = st->target >= 0 && (size_t)st->target < g->target_count ? &g->targets[st->target] : NULL;
-        snprintf(target, sizeof(target), " group=%.128s target=%s", g->name,
-                 t != NULL ? app->conf->providers[t->provider].name : "-");
-        if (t != NULL && t->model != NULL)
-            snprintf(target + strlen(target), sizeof(target) - strlen(target), "/%.200s", t->model);
-        scrub(target, strlen(target));
-    }
-    llg_debug("%.*s %.*s %d %.3f ms provider=%s%s id=%.*s", (int)(req->method.len > 16 ? 16 : req->method.len),
-              req->method.base != NULL ? req->method.base : "", (int)(path.len > 256 ? 256 : path.len),
-              path.base != NULL ? path.base : "", status, (double)duration / 1000.0,
-              provider >= 0 ? app->conf->providers[provider].name : "-", target, (int)id.len, id.base != NULL ? id.base : "");
+    int provider = a.rec != NULL ? a.rec->provider : -1;
+    llg_pool_count_request(app->pool, app->view, provider, a.status, a.duration_us, a.ttfb_us);
+    if (app->access_log != NULL)
+        llg_access_log_write(app->access_log, app, req, &a);
 }
 
 void llg_app_register_handlers(llg_app_t *app)

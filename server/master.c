@@ -35,7 +35,7 @@ typedef struct pending_spawn {
     uint64_t at_ms;
 } pending_spawn_t;
 
-static volatile sig_atomic_t got_chld, got_hup, got_term, got_alrm;
+static volatile sig_atomic_t got_chld, got_hup, got_term, got_alrm, got_usr1;
 
 static struct {
     llg_conf_t *conf;
@@ -72,6 +72,9 @@ static void on_signal(int sig)
     case SIGALRM:
         got_alrm = 1;
         break;
+    case SIGUSR1:
+        got_usr1 = 1;
+        break;
     default:
         got_term = 1;
         break;
@@ -98,7 +101,7 @@ static void spawn(unsigned index)
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
-        int sigs[] = {SIGCHLD, SIGHUP, SIGALRM, SIGTERM, SIGINT};
+        int sigs[] = {SIGCHLD, SIGHUP, SIGALRM, SIGTERM, SIGINT, SIGUSR1};
         for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
             sigaction(sigs[i], &sa, NULL);
         struct itimerval off;
@@ -133,6 +136,15 @@ static void signal_generation(int sig, bool old_only, uint64_t kill_at_ms)
         if (kill_at_ms != 0 && m.procs[i].kill_at_ms == 0)
             m.procs[i].kill_at_ms = kill_at_ms;
     }
+}
+
+/* SIGUSR1: every worker reopens its access log file (logrotate's
+ * convention); the cluster link has none. */
+static void reopen_logs(void)
+{
+    for (size_t i = 0; i < m.nprocs; i++)
+        if (m.procs[i].index != LLG_CLUSTER_LINK_INDEX)
+            kill(m.procs[i].pid, SIGUSR1);
 }
 
 static void reap(void)
@@ -285,7 +297,7 @@ int llg_master_run(llg_conf_t *conf, const char *config_path)
 
     sigset_t block, waitmask;
     sigemptyset(&block);
-    int sigs[] = {SIGCHLD, SIGHUP, SIGALRM, SIGTERM, SIGINT};
+    int sigs[] = {SIGCHLD, SIGHUP, SIGALRM, SIGTERM, SIGINT, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
         sigaddset(&block, sigs[i]);
     sigprocmask(SIG_BLOCK, &block, &waitmask);
@@ -325,8 +337,12 @@ int llg_master_run(llg_conf_t *conf, const char *config_path)
     setitimer(ITIMER_REAL, &tick, NULL);
 
     for (;;) {
-        while (!got_chld && !got_hup && !got_term && !got_alrm)
+        while (!got_chld && !got_hup && !got_term && !got_alrm && !got_usr1)
             sigsuspend(&waitmask);
+        if (got_usr1) {
+            got_usr1 = 0;
+            reopen_logs();
+        }
         if (got_chld) {
             got_chld = 0;
             reap();

@@ -81,9 +81,38 @@ static void anthropic_reset_hint(proxy_t *x)
 
 /* Ends the attempt in progress: reports its outcome (unless NONE) and
  * releases its key. The transfer is dropped (cancelled if still running). */
+/* What the record says of an attempt that ended with `outcome`. */
+static const char *attempt_error_word(const proxy_t *x, llg_outcome_t outcome)
+{
+    switch (outcome) {
+    case LLG_OUTCOME_SUCCESS:
+        return NULL;
+    case LLG_OUTCOME_RATE_LIMITED:
+        return "rate_limited";
+    case LLG_OUTCOME_AUTH:
+        return "auth";
+    case LLG_OUTCOME_PAYMENT:
+        return "payment";
+    case LLG_OUTCOME_SERVER:
+        return "server_error";
+    case LLG_OUTCOME_NETWORK:
+        return x->last_was_timeout ? "timeout" : "network";
+    case LLG_OUTCOME_CLIENT:
+        return "client_error";
+    default:
+        return "cancelled";
+    }
+}
+
 void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status)
 {
     llg_app_t *app = x->app;
+    if (x->in_attempt) {
+        x->in_attempt = false;
+        if (x->rec != NULL)
+            llg_reqlog_attempt_end(x->rec, x->ratt, (int)outcome, status, attempt_error_word(x, outcome), llg_http_now_us());
+        x->ratt = NULL;
+    }
     h2o_timeout_unlink(&x->t_queue);
     proxy_upstream_cancel(x);
     if (x->headers != NULL) {
@@ -122,6 +151,10 @@ void proxy_end_attempt(proxy_t *x, int report, llg_outcome_t outcome, int status
 /* The proxy is done with h2o and curl: free it once no callback can run. */
 void proxy_dispose(proxy_t *x)
 {
+    if (x->rec != NULL) {
+        x->rec->active = false;
+        x->rec = NULL;
+    }
     if (x->guard != NULL) {
         *x->guard = NULL;
         x->guard = NULL;
@@ -146,6 +179,7 @@ static void on_request_dispose(void *p)
     proxy_t *x = *(proxy_t **)p;
     if (x != NULL) {
         x->guard = NULL;
+        x->rec = NULL; /* logged already, and freed with the pool */
         proxy_client_gone(x);
     }
 }
@@ -160,6 +194,7 @@ static void on_request_timeout(h2o_timeout_entry_t *entry)
     /* still waiting for a connection (max_connections): the gateway's own
      * limit, not the key's doing */
     bool queued = proxy_upstream_queued(x);
+    x->last_was_timeout = true;
     llg_warn("upstream request timed out after %llu ms (provider %s)%s", (unsigned long long)x->app->conf->timeouts.request_ms,
              x->app->conf->providers[x->provider].name, queued ? " waiting for a connection (max_connections)" : "");
     proxy_end_attempt(x, !queued, queued ? LLG_OUTCOME_CANCELLED : LLG_OUTCOME_NETWORK, 0);
@@ -177,6 +212,7 @@ static void on_idle_timeout(h2o_timeout_entry_t *entry)
     proxy_t *x = H2O_STRUCT_FROM_MEMBER(proxy_t, t_idle, entry);
     if (x->req == NULL)
         return;
+    x->last_was_timeout = true;
     proxy_end_attempt(x, 1, LLG_OUTCOME_NETWORK, 0);
     proxy_fail_committed(x, "upstream_idle", "The upstream provider stopped sending.");
 }
@@ -255,6 +291,11 @@ static void relay_upstream_error(proxy_t *x, int status)
 /* The attempt's token counts go to its key (or provider) and access token. */
 static void count_usage(proxy_t *x)
 {
+    if (x->rec != NULL) {
+        x->rec->have_usage = true;
+        x->rec->prompt_tokens = x->prompt_tokens;
+        x->rec->completion_tokens = x->completion_tokens;
+    }
     if (x->has_pick)
         llg_pool_key_usage(x->app->pool, x->pick.slot, x->prompt_tokens, x->completion_tokens);
     else
@@ -379,6 +420,9 @@ static void tls_failed(proxy_t *x, CURLcode result, llg_curl_tls_failure_t kind)
              why[0] != '\0' ? why : curl_easy_strerror(result));
     if (x->has_bpick) /* the target's configuration or certificate: its breaker counts it */
         llg_balance_report(x->app->pool, x->app->view, &x->bpick, LLG_OUTCOME_NETWORK, llg_pool_now_ms());
+    if (x->in_attempt && x->rec != NULL) /* the record says why; the pool is not told */
+        llg_reqlog_attempt_end(x->rec, x->ratt, LLG_OUTCOME_NETWORK, 0, "tls", llg_http_now_us());
+    x->in_attempt = false;
     proxy_end_attempt(x, 0, LLG_OUTCOME_CANCELLED, 0);
     x->last_tls = true;
     x->last_outcome = LLG_OUTCOME_NETWORK;
@@ -655,6 +699,12 @@ static void start_attempt(proxy_t *x)
         }
         x->status = 0;
         llg_strbuf_reset(&x->errbody);
+        if (x->rec != NULL) {
+            const char *um = proxy_upstream_model(x, p);
+            x->ratt = llg_reqlog_attempt_begin(x->rec, idx, x->has_pick ? x->pick.slot : -1,
+                                               um == x->model ? x->rec->model : um, llg_http_now_us());
+            x->in_attempt = true;
+        }
         int started = proxy_upstream_post(x, p, url, body, key, key_len);
         if (started > 0) {
             /* it could not start: the next key */
@@ -709,6 +759,8 @@ proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mode
         cJSON_free(text);
     }
     x->request_id = llg_request_id(app, req);
+    x->rec = llg_reqlog(req);
+    x->rec->proxied = x->rec->active = true;
     x->t_request.cb = on_request_timeout;
     x->t_idle.cb = on_idle_timeout;
     x->t_queue.cb = on_queue_timeout;
@@ -718,6 +770,7 @@ proxy_t *proxy_new(llg_app_t *app, h2o_req_t *req, cJSON *root, const char *mode
         x->client_usage = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opts, "include_usage"));
         x->add_usage = x->stream && !x->client_usage;
     }
+    x->rec->stream = x->stream;
     return x;
 }
 

@@ -32,6 +32,7 @@
 #include "providers/translate.h"
 #include "server/h1_client.h"
 #include "server/proxy.h"
+#include "server/reqlog.h"
 
 #define HIGH_WATER (64 * 1024)                  /* pause the upstream past this much unsent data */
 #define MAX_CHAIN  (LLG_GROUP_MAX_TARGETS + 16) /* a group's targets, then fallbacks */
@@ -59,6 +60,11 @@ typedef struct proxy {
     int token;
     bool authenticated; /* false: the token check was skipped (passthrough) */
     h2o_iovec_t request_id;
+    /* the request's record (server/reqlog.h), in the request's pool: NULL
+     * once h2o disposed of the request (it logged the record just before) */
+    llg_reqlog_t *rec;
+    llg_reqlog_attempt_t *ratt; /* the record's entry of the attempt in progress (NULL past its room) */
+    bool in_attempt;            /* an attempt was begun in the record and not ended */
     h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
 
     int chain[MAX_CHAIN];
@@ -221,6 +227,10 @@ void proxy_xl_usage(proxy_t *x);
 void proxy_take_usage(proxy_t *x, const char *json, size_t len);
 
 /* ---- proxy_request.c: the upstream request ----------------------------- */
+
+/* The model the upstream is asked for: the group target's, else the name in
+ * the provider's model_map, else the client's (x->model). */
+const char *proxy_upstream_model(const proxy_t *x, const llg_conf_provider_t *p);
 
 /* The body of the upstream request for provider `p` into *body (the client's
  * bytes, or x->body), and its URL; for a translated attempt also the reader

@@ -37,6 +37,8 @@ void proxy_fail(proxy_t *x, int status, const char *code, const char *fmt, const
 
 void proxy_append_error_event(proxy_t *x, const char *type, const char *code, const char *param, const char *message)
 {
+    if (x->req != NULL)
+        llg_reqlog_note_error(x->req, code != NULL ? code : type);
     llg_strbuf_t *b = &x->out[x->cur];
     if (x->in->protocol != LLG_PROTOCOL_OPENAI) {
         x->in->render->error_event(b, 0, type, code, message);
@@ -89,6 +91,8 @@ void proxy_fail_committed(proxy_t *x, const char *code, const char *message)
         proxy_append_error_event(x, "server_error", code, NULL, message);
     else
         x->error_end = true; /* a truncated JSON body must not look complete */
+    if (!x->stream && x->req != NULL)
+        llg_reqlog_note_error(x->req, code);
     x->upstream_done = true;
     proxy_finish(x);
 }

@@ -18,8 +18,7 @@
 
 static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations", ""};
 
-/* The model the upstream is asked for: the client's, or its name in the provider's model_map. */
-static const char *model_for(const proxy_t *x, const llg_conf_provider_t *p)
+const char *proxy_upstream_model(const proxy_t *x, const llg_conf_provider_t *p)
 {
     if (x->target_model != NULL)
         return x->target_model; /* a group's target names its model */
@@ -41,7 +40,7 @@ static int build_body(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_t *out
     char *opts_json = NULL;
     int rc = 0;
 
-    const char *upstream_model = model_for(x, p);
+    const char *upstream_model = proxy_upstream_model(x, p);
     const cJSON *body_model = cJSON_GetObjectItemCaseSensitive(x->root, "model");
     if (!cJSON_IsString(body_model) || strcmp(body_model->valuestring, upstream_model) != 0) {
         llg_strbuf_append_json_string(&model_json, upstream_model, strlen(upstream_model));
@@ -104,7 +103,7 @@ static int build_wire_relay(proxy_t *x, const llg_conf_provider_t *p, proxy_rela
         return -1;
     }
     x->relay = relay;
-    const char *upstream_model = model_for(x, p);
+    const char *upstream_model = proxy_upstream_model(x, p);
     if (strcmp(upstream_model, x->model) == 0) {
         *out = x->client_body;
         return 0;
@@ -163,7 +162,7 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
         .root = root,
         .provider = p,
         .model = x->model,
-        .upstream_model = model_for(x, p),
+        .upstream_model = proxy_upstream_model(x, p),
         .stream = x->stream,
     };
     llg_strbuf_reset(&x->body);

@@ -2,6 +2,7 @@
  * server/respond.c: JSON and OpenAI-error responses (see respond.h).
  */
 #include "server/respond.h"
+#include "server/reqlog.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,9 +92,11 @@ void llg_respond_error(h2o_req_t *req, int status, const char *type, const char 
     va_start(ap, fmt);
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
+    if (type == NULL)
+        type = llg_error_type_for_status(status);
+    llg_reqlog_note_error(req, code != NULL ? code : type);
     llg_strbuf_t b = {0};
-    llg_http_ingress(req)->render->error_body(&b, status, type != NULL ? type : llg_error_type_for_status(status), code, param,
-                                              message);
+    llg_http_ingress(req)->render->error_body(&b, status, type, code, param, message);
     llg_respond_json(req, status, b.data, b.len);
     llg_strbuf_free(&b);
 }

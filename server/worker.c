@@ -12,6 +12,7 @@
 
 #include "h2o.h"
 #include "server/admission.h"
+#include "server/access_log.h"
 #include "server/app.h"
 #include "server/early.h"
 #include "server/h2_reset.h"
@@ -29,6 +30,7 @@ static struct {
     worker_listener_t *listeners;
     size_t listener_count;
     uv_signal_t sigterm;
+    uv_signal_t sigusr1; /* reopen the access log (logrotate) */
     uv_timer_t drain_timer;
     uv_timer_t idle_sweep;
     llg_memtrim_t memtrim;
@@ -176,6 +178,14 @@ static void on_sigterm(uv_signal_t *handle, int signum)
     begin_drain();
 }
 
+static void on_sigusr1(uv_signal_t *handle, int signum)
+{
+    (void)handle;
+    (void)signum;
+    if (w.app.access_log != NULL)
+        llg_access_log_reopen(w.app.access_log);
+}
+
 void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, llg_pool_t *pool, const llg_pool_view_t *view,
                     unsigned index, unsigned generation)
 {
@@ -218,6 +228,9 @@ void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, ll
     uv_signal_init(&w.loop, &w.sigterm);
     uv_signal_start(&w.sigterm, on_sigterm, SIGTERM);
     uv_unref((uv_handle_t *)&w.sigterm);
+    uv_signal_init(&w.loop, &w.sigusr1);
+    uv_signal_start(&w.sigusr1, on_sigusr1, SIGUSR1);
+    uv_unref((uv_handle_t *)&w.sigusr1);
     llg_memtrim_start(&w.memtrim, &w.loop);
     sigset_t all;
     sigemptyset(&all);
@@ -225,6 +238,8 @@ void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, ll
 
     llg_debug("worker %u (generation %u) started", index, generation);
     uv_run(&w.loop, UV_RUN_DEFAULT);
+    if (w.app.access_log != NULL)
+        llg_access_log_finish(w.app.access_log, 1000);
     /* (this call also links server/h2_reset.c, whose other entry points are
      * the libh2o functions it stands in front of) */
     llg_debug("worker %u drained (%llu HTTP/2 connection(s) closed for rapid reset)", index,
