@@ -135,6 +135,10 @@ typedef struct pool_header {
     _Atomic uint64_t key_changes;
     _Atomic uint32_t cluster_state; /* llg_cluster_state_t */
 
+    /* the access log's and the trace exporter's counters (all workers) */
+    _Atomic uint64_t obs[LLG_OBS_COUNT];
+    _Atomic int64_t otel_queued; /* spans waiting for export now */
+
     pool_prov_t none; /* requests not routed to a provider */
 } pool_header_t;
 

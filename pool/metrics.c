@@ -67,6 +67,16 @@ void llg_pool_stream_end(llg_pool_t *pool)
     atomic_fetch_sub_explicit(&pool->hdr->active_streams, 1, memory_order_relaxed);
 }
 
+void llg_pool_obs_add(llg_pool_t *pool, llg_obs_counter_t c, uint64_t n)
+{
+    pool_add(&pool->hdr->obs[c], n);
+}
+
+_Atomic int64_t *llg_pool_otel_queue_gauge(llg_pool_t *pool)
+{
+    return &pool->hdr->otel_queued;
+}
+
 void llg_pool_count_reload(llg_pool_t *pool, bool ok)
 {
     pool_add(ok ? &pool->hdr->reloads_ok : &pool->hdr->reloads_failed, 1);
@@ -366,6 +376,29 @@ static void write_usage(FILE *out, llg_pool_t *pool, const llg_pool_view_t *view
     }
 }
 
+/* The access log's and the trace exporter's own health. */
+static void write_observability(FILE *out, pool_header_t *h)
+{
+    family(out, "llmgate_access_log_dropped_lines_total", "counter",
+           "Access log lines dropped because the output did not take them in time.");
+    fprintf(out, "llmgate_access_log_dropped_lines_total %llu\n",
+            (unsigned long long)pool_load(&h->obs[LLG_OBS_ACCESS_LOG_DROPPED]));
+    family(out, "llmgate_otel_queue_spans", "gauge", "Trace spans waiting for export (otel:), all workers.");
+    fprintf(out, "llmgate_otel_queue_spans %lld\n", (long long)atomic_load_explicit(&h->otel_queued, memory_order_relaxed));
+    family(out, "llmgate_otel_spans_exported_total", "counter", "Trace spans the collector accepted.");
+    fprintf(out, "llmgate_otel_spans_exported_total %llu\n", (unsigned long long)pool_load(&h->obs[LLG_OBS_OTEL_SPANS_EXPORTED]));
+    family(out, "llmgate_otel_spans_dropped_total", "counter", "Trace spans dropped, by reason.");
+    fprintf(out, "llmgate_otel_spans_dropped_total{reason=\"queue_full\"} %llu\n",
+            (unsigned long long)pool_load(&h->obs[LLG_OBS_OTEL_DROPPED_QUEUE]));
+    fprintf(out, "llmgate_otel_spans_dropped_total{reason=\"export_failed\"} %llu\n",
+            (unsigned long long)pool_load(&h->obs[LLG_OBS_OTEL_DROPPED_EXPORT]));
+    family(out, "llmgate_otel_exports_total", "counter", "Export requests to the OTLP collector, by result.");
+    fprintf(out, "llmgate_otel_exports_total{result=\"ok\"} %llu\n",
+            (unsigned long long)pool_load(&h->obs[LLG_OBS_OTEL_EXPORTS_OK]));
+    fprintf(out, "llmgate_otel_exports_total{result=\"failed\"} %llu\n",
+            (unsigned long long)pool_load(&h->obs[LLG_OBS_OTEL_EXPORTS_FAILED]));
+}
+
 int llg_pool_write_metrics(llg_pool_t *pool, const llg_pool_view_t *view, uint64_t now_ms, FILE *out)
 {
     pool_header_t *h = pool->hdr;
@@ -380,6 +413,7 @@ int llg_pool_write_metrics(llg_pool_t *pool, const llg_pool_view_t *view, uint64
         family(out, "llmgate_cluster_up", "gauge", "1 when this instance shares key state through Redis (cluster:), 0 when not.");
         fprintf(out, "llmgate_cluster_up %d\n", cs == LLG_CLUSTER_UP ? 1 : 0);
     }
+    write_observability(out, h);
     write_keys(out, pool, view, now_ms);
     write_tokens(out, pool, view);
     write_usage(out, pool, view);

@@ -409,6 +409,24 @@ _Atomic int64_t *llg_pool_queued_gauge(llg_pool_t *pool, const llg_pool_view_t *
 void llg_pool_stream_begin(llg_pool_t *pool);
 void llg_pool_stream_end(llg_pool_t *pool);
 
+/* The access log's and the trace exporter's counters (docs/observability.md). */
+typedef enum llg_obs_counter {
+    LLG_OBS_ACCESS_LOG_DROPPED,  /* lines the output did not take in time */
+    LLG_OBS_OTEL_SPANS_EXPORTED, /* spans the collector accepted */
+    LLG_OBS_OTEL_DROPPED_QUEUE,  /* spans dropped: the queue was full */
+    LLG_OBS_OTEL_DROPPED_EXPORT, /* spans dropped: their export failed */
+    LLG_OBS_OTEL_EXPORTS_OK,     /* export requests answered 2xx */
+    LLG_OBS_OTEL_EXPORTS_FAILED, /* export requests that failed (network, timeout, non-2xx) */
+    LLG_OBS_COUNT
+} llg_obs_counter_t;
+
+/* Adds `n` to counter `c` (kept when sync replaces the region). */
+void llg_pool_obs_add(llg_pool_t *pool, llg_obs_counter_t c, uint64_t n);
+
+/* The gauge of spans waiting for export, all workers: each adds and
+ * subtracts its own (llmgate_otel_queue_spans). */
+_Atomic int64_t *llg_pool_otel_queue_gauge(llg_pool_t *pool);
+
 /* Counts a configuration reload (kept when sync replaces the region). */
 void llg_pool_count_reload(llg_pool_t *pool, bool ok);
 

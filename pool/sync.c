@@ -265,6 +265,7 @@ static void copy_header(llg_pool_t *dst, llg_pool_t *src)
     copy_atomics(&d->generation, &s->generation, 1);
     copy_atomics(&d->reloads_ok, &s->reloads_ok, 1);
     copy_atomics(&d->reloads_failed, &s->reloads_failed, 1);
+    copy_atomics(&d->obs[0], &s->obs[0], LLG_OBS_COUNT);
     copy_provider(&d->none, &s->none);
     /* active_streams is not copied: the streams of old workers end in the old
      * region, and the gauge would never come down */

@@ -28,7 +28,7 @@ struct llg_access_log {
     llg_strbuf_t pending;
     uv_timer_t timer;
     bool timer_armed;
-    uint64_t dropped;
+    llg_pool_t *pool; /* the dropped lines' counter */
     bool warned;
 };
 
@@ -67,7 +67,7 @@ static void open_output(llg_access_log_t *log)
     log->regular = fstat(log->fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-llg_access_log_t *llg_access_log_new(const llg_conf_t *conf, uv_loop_t *loop)
+llg_access_log_t *llg_access_log_new(const llg_conf_t *conf, llg_pool_t *pool, uv_loop_t *loop)
 {
     const llg_conf_access_log_t *c = &conf->access_log;
     if (!c->enabled || (c->path == NULL && !llg_log_enabled(LLG_LOG_INFO)))
@@ -75,6 +75,7 @@ llg_access_log_t *llg_access_log_new(const llg_conf_t *conf, uv_loop_t *loop)
     llg_access_log_t *log = calloc(1, sizeof(*log));
     if (log == NULL)
         return NULL;
+    log->pool = pool;
     log->path = c->path;
     log->format = c->format;
     open_output(log);
@@ -146,7 +147,7 @@ static void on_timer(uv_timer_t *t)
 void llg_access_log_write(llg_access_log_t *log, llg_app_t *app, h2o_req_t *req, const llg_access_t *a)
 {
     if (log->pending.len >= LLG_ACCESS_MAX_PENDING) {
-        log->dropped++;
+        llg_pool_obs_add(log->pool, LLG_OBS_ACCESS_LOG_DROPPED, 1);
         return;
     }
     llg_access_format(&log->pending, log->format, app, req, a);
@@ -168,11 +169,6 @@ void llg_access_log_reopen(llg_access_log_t *log)
     open_output(log);
 }
 
-uint64_t llg_access_log_dropped(const llg_access_log_t *log)
-{
-    return log->dropped;
-}
-
 void llg_access_log_finish(llg_access_log_t *log, unsigned wait_ms)
 {
     uv_timer_stop(&log->timer);
@@ -184,6 +180,11 @@ void llg_access_log_finish(llg_access_log_t *log, unsigned wait_ms)
         struct pollfd pfd = {.fd = log->fd, .events = POLLOUT};
         poll(&pfd, 1, (int)((until - now) / 1000) + 1);
     }
+    uint64_t lost = 0;
+    for (size_t i = 0; i < log->pending.len; i++)
+        lost += log->pending.data[i] == '\n';
+    if (lost > 0)
+        llg_pool_obs_add(log->pool, LLG_OBS_ACCESS_LOG_DROPPED, lost);
     if (log->own_fd && log->fd >= 0)
         close(log->fd);
     log->fd = -1;

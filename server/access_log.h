@@ -8,7 +8,7 @@
  * terminal (its own open file description, so the master's stderr is not
  * touched), a socket is written with MSG_DONTWAIT; a write that would block
  * is retried at the next flush, and lines past LLG_ACCESS_MAX_PENDING are
- * dropped and counted. Writes to a pipe are cut at line ends and at most
+ * dropped and counted (llmgate_access_log_dropped_lines_total). Writes to a pipe are cut at line ends and at most
  * PIPE_BUF bytes, so lines of different workers never interleave.
  */
 #ifndef LLG_ACCESS_LOG_H
@@ -40,7 +40,7 @@ typedef struct llg_access_log llg_access_log_t;
 /* The worker's writer, or NULL when the access log is off (disabled, or on
  * stderr at a log level above info). A file that cannot be opened is
  * reported and the log is off (the config check opened it already). */
-llg_access_log_t *llg_access_log_new(const llg_conf_t *conf, uv_loop_t *loop);
+llg_access_log_t *llg_access_log_new(const llg_conf_t *conf, llg_pool_t *pool, uv_loop_t *loop);
 
 /* Appends the request's line. */
 void llg_access_log_write(llg_access_log_t *log, llg_app_t *app, h2o_req_t *req, const llg_access_t *a);
@@ -51,9 +51,6 @@ void llg_access_log_reopen(llg_access_log_t *log);
 /* The worker's exit: writes what is pending, waiting up to `wait_ms` for an
  * output that is full, and closes the output (the loop has stopped). */
 void llg_access_log_finish(llg_access_log_t *log, unsigned wait_ms);
-
-/* Lines dropped because the output did not keep up (this worker). */
-uint64_t llg_access_log_dropped(const llg_access_log_t *log);
 
 /* access_format.c: the line of a request in `format` (with its newline). */
 void llg_access_format(llg_strbuf_t *b, llg_access_log_format_t format, llg_app_t *app, h2o_req_t *req, const llg_access_t *a);

@@ -125,7 +125,7 @@ void llg_app_context_init(llg_app_t *app)
             llg_error("provider %s: TLS for llmgate's HTTP/1.1 client: %s; libcurl serves it", p->name, err);
     }
     app->models = llg_models_create(app);
-    app->access_log = llg_access_log_new(conf, app->ctx.loop);
+    app->access_log = llg_access_log_new(conf, app->pool, app->ctx.loop);
     app->echo_delay = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->echo_delay));
     if (app->echo_delay == NULL)
         abort();
