@@ -599,7 +599,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
         /* precise: h2o's own timestamps are cached once per loop turn */
         a.duration_us = a.now_us - a.rec->start_us;
         a.ttfb_us = a.rec->first_byte_us > a.rec->start_us ? a.rec->first_byte_us - a.rec->start_us : 0;
-        if (a.rec->active) {
+        if (a.rec->active || a.rec->client_gone) {
             /* the client left while the proxy was still at work: nginx's 499 */
             a.status = 499;
             if (a.rec->error_code == NULL)

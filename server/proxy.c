@@ -168,6 +168,8 @@ void proxy_dispose(proxy_t *x)
 
 void proxy_client_gone(proxy_t *x)
 {
+    if (x->rec != NULL)
+        x->rec->client_gone = true;
     x->req = NULL;
     /* the upstream transfer stops at once and the key is not blamed */
     proxy_end_attempt(x, 1, LLG_OUTCOME_CANCELLED, 0);

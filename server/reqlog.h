@@ -51,6 +51,7 @@ typedef struct llg_reqlog {
     bool stream;
     bool proxied;          /* the proxy took the request */
     bool active;           /* the proxy still works on it (a client gone now: cancelled) */
+    bool client_gone;      /* the proxy saw the client leave before the answer was done */
     const char *operation; /* gen_ai.operation.name: chat, text_completion, embeddings, ... NULL: not an AI request */
 
     /* the request's sampling parameters (spans), when given */
