@@ -354,6 +354,47 @@ def make_direct(mock_port):
     return c
 
 
+# llmgate's access log is on by default; the comparisons run it off, as
+# nginx's (access_log off) and h2o's (no access-log): rows (h) and (i) of the
+# protocol rows measure it and tracing
+ALOG_OFF = "access_log: {enabled: false}\n"
+
+
+class OtlpSink:
+    """a local OTLP/HTTP collector for row (i): answers every POST with an
+    empty ExportTraceServiceResponse, counting the bytes and requests"""
+
+    def __init__(self):
+        import http.server
+        import threading
+        sink = self
+        self.requests = 0
+        self.bytes = 0
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                n = int(self.headers.get("content-length") or 0)
+                self.rfile.read(n)
+                sink.requests += 1
+                sink.bytes += n
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def make_llmgate(cfg, work, mock_port, key="llmgate", workers=1, pin=CORE_GW):
     c = Contender(key, "llmgate" if workers == 1 else f"llmgate, {workers} workers, unpinned", key)
     c.port = free_port()
@@ -362,6 +403,7 @@ def make_llmgate(cfg, work, mock_port, key="llmgate", workers=1, pin=CORE_GW):
     with open(conf, "w") as f:
         f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
                 f"workers: {workers}\n"
+                f"{ALOG_OFF}"
                 f"providers: [{{name: up, type: openai, base_url: \"http://127.0.0.1:{mock_port}/v1\", "
                 f"keys: [sk-bench], models: [\"*\"]}}]\n")
     cmd = ([] if pin is None else ["taskset", "-c", pin]) + [cfg.llmgate, "-c", conf]
@@ -369,11 +411,13 @@ def make_llmgate(cfg, work, mock_port, key="llmgate", workers=1, pin=CORE_GW):
     return c
 
 
-def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary, group=0):
+def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary, group=0, observe=None):
     """one llmgate (workers: 1, pinned to the gateway core) with one provider
     of type ptype (openai or anthropic) in front of the mock; with group=N,
     instead N providers of the mock as the targets of one weighted model
-    group that every model name matches"""
+    group that every model name matches. The access log is off (as nginx's
+    and h2o's) unless `observe` (YAML of access_log: and otel:) says
+    otherwise; an earlier build (--before) gets neither key."""
     c = Contender(key, key, key)
     c.port = free_port()
     base = f"http://127.0.0.1:{mock_port}/v1" if ptype == "openai" else f"http://127.0.0.1:{mock_port}"
@@ -381,6 +425,8 @@ def make_llmgate_proto(cfg, work, mock_port, key, ptype, binary, group=0):
     with open(conf, "w") as f:
         f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
                 f"workers: 1\n")
+        if binary == cfg.llmgate:
+            f.write(observe if observe is not None else ALOG_OFF)
         if group:
             f.write("providers:\n" + "".join(f"  - {{name: up{i}, type: {ptype}, base_url: \"{base}\", "
                                              f"keys: [sk-bench-{i}], models: []}}\n" for i in range(group)) +
@@ -405,6 +451,8 @@ PROTO_ROUTES = [
     ("p_a_before", "(a) the same, an earlier llmgate build (--before)", "before", "chat", "openai"),
     ("p_g", "(g) /v1/chat/completions → a model group of 4 targets (weighted) → openai upstream", "group", "chat",
      "openai"),
+    ("p_h", "(h) (a) with the access log on (JSON lines to a file)", "alog", "chat", "openai"),
+    ("p_i", "(i) (a) with traces, sample 1.0, to a local OTLP collector (protobuf)", "otel", "chat", "openai"),
     ("p_b", "(b) /v1/messages → openai upstream (translated)", "openai", "messages", "openai"),
     ("p_c", "(c) /v1/messages → anthropic upstream (relay)", "anthropic", "messages", "anthropic"),
     ("p_d", "(d) /v1/chat/completions → anthropic upstream (translated)", "anthropic", "chat", "anthropic"),
@@ -760,7 +808,7 @@ http {{
         scheme, tls = ("http", "") if key in HTTPS_PLAIN else ("https", f", tls: {{ca_file: \"{ca}\"}}")
         with open(conf, "w") as f:
             f.write(f"listen: [{{address: 127.0.0.1, port: {c.port}}}]\n"
-                    f"workers: 1\n"
+                    f"workers: 1\n{ALOG_OFF}"
                     f"providers: [{{name: up, type: openai, base_url: \"{scheme}://127.0.0.1:{up_port}/v1\", "
                     f"keys: [sk-bench], models: [\"*\"]{tls}}}]\n"
                     # one key: a cell whose upstream connections time out
@@ -993,7 +1041,7 @@ def make_llmgate_cluster(cfg, work, mport, name, redis=None, prefix=None):
     base = f"http://127.0.0.1:{mport}/v1"
     with open(conf, "w") as f:
         f.write(f"listen: [{{address: 127.0.0.1, port: {port}}}]\n"
-                "workers: 1\n"
+                "workers: 1\n" + ALOG_OFF +
                 f"admin_token: {CLUSTER_ADMIN}\n"
                 f"access_tokens: [{{token: {CLUSTER_TOKEN}, name: bench, rpm: 1000000}}]\n"
                 "keys: {cooldown: 30s, max_cooldown: 60s, probe_after: 60s}\n"
@@ -1453,6 +1501,12 @@ class Bench:
         gws = {"openai": make_llmgate_proto(cfg, self.work, mport, "llmgate-openai", "openai", cfg.llmgate),
                "anthropic": make_llmgate_proto(cfg, self.work, mport, "llmgate-anthropic", "anthropic", cfg.llmgate)}
         gws["group"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-group", "openai", cfg.llmgate, group=4)
+        alog = os.path.join(self.work, "access.jsonl")
+        gws["alog"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-alog", "openai", cfg.llmgate,
+                                         observe=f"access_log: {{path: \"{alog}\", format: json}}\n")
+        sink = OtlpSink()
+        gws["otel"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-otel", "openai", cfg.llmgate,
+                                         observe=ALOG_OFF + f"otel: {{endpoint: \"http://127.0.0.1:{sink.port}\", sample: 1.0}}\n")
         if cfg.llmgate_before:
             gws["before"] = make_llmgate_proto(cfg, self.work, mport, "llmgate-before", "openai", cfg.llmgate_before)
         routes = []
@@ -1504,6 +1558,8 @@ class Bench:
         for g in gws.values():
             PROCS.stop(g.proc)
         PROCS.stop(mock)
+        log(f"OTLP sink: {sink.requests} export requests, {sink.bytes} bytes")
+        sink.close()
         self.proto_labels = {c.key: c.label for c in routes}
 
     def h2load_s(self, c, conns, dur, warm, logfile=None, n_req=None):
@@ -2513,6 +2569,15 @@ def proto_targets(s, keys=None):
     if "p_g" in s and "p_g" in keys:
         row("(g) model group vs (a): CPU per non-stream request", "≤ 1.05×", "p_g", "p_a", "cpu_req", 1.05)
         row("(g) model group vs (a): added latency p50, concurrency 1", "≤ 1.05×", "p_g", "p_a", "added_lat_p50", 1.05)
+    if "p_h" in s and "p_h" in keys:
+        row("(h) access log on vs off (a): req/s, 32 conn ((a) / (h))", "≤ 1.05×", "p_a", "p_h", "rps", 1.05)
+        row("(h) access log on vs off (a): CPU per non-stream request", "≤ 1.05×", "p_h", "p_a", "cpu_req", 1.05)
+        row("(h) access log on vs off (a): CPU per chunk (paced streams)", "≤ 1.05×", "p_h", "p_a", "cpu_chunk", 1.05)
+    if "p_i" in s and "p_i" in keys:
+        row("(i) traces at sample 1.0 vs (a): req/s, 32 conn ((a) / (i))", "≤ 1.10×", "p_a", "p_i", "rps", 1.10)
+        row("(i) traces at sample 1.0 vs (a): CPU per non-stream request", "≤ 1.10×", "p_i", "p_a", "cpu_req", 1.10)
+        row("(i) traces at sample 1.0 vs (a): added latency p50, concurrency 1", "≤ 1.10×", "p_i", "p_a", "added_lat_p50",
+            1.10)
     if "p_a_before" in s and "p_a_before" in keys:
         b = "p_a_before"
         row("(a) now vs before: CPU per non-stream request", "≤ 1.05×", "p_a", b, "cpu_req", 1.05)
