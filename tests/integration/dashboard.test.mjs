@@ -62,14 +62,14 @@ function sendTraffic() {
     const bad = await ask('gpt-4o~fault=500'); // an upstream error, not retried (attempts: 1)
     assert.ok(bad.status >= 500, `${bad.status} ${bad.text}`);
     assert.equal((await ask('forbidden-model')).status, 403); // refused by the token: not routed, no model series
-    // the logger counts a request once its answer is out: wait for all 8
+    // the logger counts a request once its answer is out: wait for all 9 routed ones
     const m = await waitFor(async () => {
       const x = await scrape(gw);
       const n = ['2xx', '3xx', '4xx', '5xx'].reduce((a, c) => a + x.samples
         .filter((s) => s.name === 'llmgate_model_requests_total' && s.labels.status_class === c)
         .reduce((b, s) => b + s.value, 0), 0);
-      return n >= 8 ? x : null;
-    }, { timeout: 30000, what: 'eight requests in llmgate_model_requests_total' });
+      return n >= 9 ? x : null;
+    }, { timeout: 30000, what: 'nine requests in llmgate_model_requests_total' });
     return { usage, m };
   })();
   return traffic;
