@@ -240,10 +240,43 @@ double pool_bal_ewma(const bal_slot_t *s, uint64_t decay_ms, uint64_t now_ms);
 bool pool_bal_available(const llg_pool_t *pool, const llg_pool_view_t *view, const bal_vtarget_t *vt, uint64_t now_ms,
                         uint64_t probe_timeout_ms);
 
+/* ---- per-model series (pool/model_metrics.c) ------------------------------- */
+
+#define LLG_MODEL_SLOTS 16384u /* a power of two, at least 2 x (LLG_MODEL_SERIES + providers) */
+#define MODEL_TOMB      1u     /* a retired slot's id; 0 is a free one */
+#define MODEL_CLASSES   4      /* 2xx 3xx 4xx 5xx */
+
+extern const uint64_t pool_overhead_us[POOL_BUCKETS - 1];
+
+/* Only 64-bit atomics, so that zeroing walks it word by word. */
+typedef struct model_slot {
+    _Alignas(POOL_CACHE) _Atomic uint64_t provider_hash, model_hash; /* the labels, for /metrics and sync */
+    _Atomic uint64_t requests[MODEL_CLASSES];
+    _Atomic uint64_t tokens[LLG_MODEL_KINDS];
+    pool_hist_t ttft;
+    pool_hist_t overhead;
+} model_slot_t;
+
+typedef struct model_region {
+    _Atomic uint64_t live;                 /* claimed series other than `other` (LLG_MODEL_SERIES at most) */
+    _Atomic uint64_t ids[LLG_MODEL_SLOTS]; /* dense, so that a probe reads few cache lines */
+    model_slot_t slots[LLG_MODEL_SLOTS];
+} model_region_t;
+
+/* A model label's hash (never 0 or MODEL_TOMB). */
+uint64_t pool_model_hash(const char *s);
+/* The view's model names (nv->providers filled first). 0 or -1 (out of memory). */
+int pool_model_view_build(llg_pool_view_t *nv, const llg_conf_t *conf);
+void pool_model_view_free(llg_pool_view_t *v);
+/* The master, at sync: retires the series that `view` does not know. */
+void pool_model_retire(llg_pool_t *pool, const llg_pool_view_t *view);
+void pool_write_model_metrics(FILE *out, llg_pool_t *pool, const llg_pool_view_t *view);
+
 struct llg_pool {
     pool_header_t *hdr;
     size_t size;
-    bal_region_t *bal; /* model groups' state: a mapping of its own that outlives a resize of the pool's */
+    bal_region_t *bal;      /* model groups' state: a mapping of its own that outlives a resize of the pool's */
+    model_region_t *models; /* per-model series: a fixed mapping of its own, like bal */
     pool_prov_t *provs;
     _Atomic uint64_t *health;
     pool_key_t *keys;
@@ -316,7 +349,8 @@ typedef struct view_provider {
     char *name;
     uint32_t slot;
     uint32_t key_count;
-    uint32_t first_key; /* into view.keys: this provider's keys are consecutive */
+    uint32_t first_key;  /* into view.keys: this provider's keys are consecutive */
+    uint64_t model_hash; /* its name's hash, the provider half of a per-model series id */
 } view_provider_t;
 
 typedef struct view_token {
@@ -350,6 +384,15 @@ struct llg_pool_view {
     EVP_MAC_CTX *mac; /* process-local scratch of lookups, keyed like the pool */
 
     bal_view_t *bal; /* model groups (pool/balance_view.c) */
+
+    /* per-model series: the model names the config knows, open addressing
+     * on their hash (pool/model_metrics.c) */
+    struct {
+        uint64_t hash;
+        char *name; /* NULL: free */
+    } * models;
+    size_t model_mask;
+    uint64_t model_other; /* the hash of `other` */
 };
 
 /* ---- the keyed hash ------------------------------------------------------ */

@@ -414,6 +414,7 @@ int llg_pool_write_metrics(llg_pool_t *pool, const llg_pool_view_t *view, uint64
         fprintf(out, "llmgate_cluster_up %d\n", cs == LLG_CLUSTER_UP ? 1 : 0);
     }
     write_observability(out, h);
+    pool_write_model_metrics(out, pool, view);
     write_keys(out, pool, view, now_ms);
     write_tokens(out, pool, view);
     write_usage(out, pool, view);

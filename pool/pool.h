@@ -402,6 +402,47 @@ uint64_t llg_pool_lease_take_down_admits(llg_pool_t *pool, const llg_pool_view_t
 void llg_pool_count_request(llg_pool_t *pool, const llg_pool_view_t *view, int provider, int status, uint64_t duration_us,
                             uint64_t ttfb_us);
 
+/* ---- per-model series (pool/model_metrics.c, docs/metrics.md) ----------------- */
+
+/* Live (model, provider) series at most, besides one `other` per provider:
+ * past it, a new series is counted as `other`. */
+#define LLG_MODEL_SERIES 4096u
+
+typedef enum llg_model_kind {
+    LLG_MODEL_PROMPT,
+    LLG_MODEL_COMPLETION,
+    LLG_MODEL_CACHED,
+    LLG_MODEL_REASONING,
+    LLG_MODEL_KINDS
+} llg_model_kind_t;
+
+/* One finished client request, as the per-model series see it. */
+typedef struct llg_pool_model_obs {
+    int provider;      /* config index; < 0: not counted */
+    const char *model; /* the model asked for; NULL: not counted; a name the config does not know: `other` */
+    int status;        /* the status sent (499: the client left) */
+    bool has_tokens[LLG_MODEL_KINDS];
+    uint64_t tokens[LLG_MODEL_KINDS];
+    bool has_ttft; /* an upstream attempt and a status below 400 */
+    uint64_t ttft_us;
+    bool has_overhead; /* at least one finished attempt */
+    uint64_t overhead_us;
+} llg_pool_model_obs_t;
+
+/* Counts one request: one hash lookup in the view, one in the shared table
+ * (a CAS the first time a series is seen), a few relaxed adds. */
+void llg_pool_count_model(llg_pool_t *pool, const llg_pool_view_t *view, const llg_pool_model_obs_t *obs);
+
+typedef struct llg_pool_model_stats {
+    uint64_t requests[4]; /* 2xx 3xx 4xx 5xx */
+    uint64_t tokens[LLG_MODEL_KINDS];
+    uint64_t ttft_count, overhead_count;
+} llg_pool_model_stats_t;
+
+/* The counts of series (provider, model label) (tests). 0, or -1 when it has no slot. */
+int llg_pool_model_stats(const llg_pool_t *pool, const llg_pool_view_t *view, const char *provider, const char *model,
+                         llg_pool_model_stats_t *out);
+
 /* The gauge of provider `provider`'s requests waiting for a connection
  * (max_connections): the workers add and subtract to it directly. */
 _Atomic int64_t *llg_pool_queued_gauge(llg_pool_t *pool, const llg_pool_view_t *view, int provider);

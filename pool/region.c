@@ -96,6 +96,13 @@ llg_pool_t *llg_pool_create(uint32_t key_capacity, uint32_t token_capacity, uint
         return NULL;
     }
     pool->bal = bal;
+    /* per-model series: fixed size too; untouched slots cost no memory */
+    void *models = mmap(NULL, sizeof(model_region_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (models == MAP_FAILED) {
+        llg_pool_destroy(pool);
+        return NULL;
+    }
+    pool->models = models;
     if (random_key(pool->hash_key, sizeof(pool->hash_key)) != 0) {
         llg_pool_destroy(pool);
         return NULL;
@@ -110,6 +117,8 @@ void llg_pool_destroy(llg_pool_t *pool)
     munmap(pool->hdr, pool->size);
     if (pool->bal != NULL)
         munmap(pool->bal, sizeof(*pool->bal));
+    if (pool->models != NULL)
+        munmap(pool->models, sizeof(*pool->models));
     memset(pool->hash_key, 0, sizeof(pool->hash_key));
     free(pool);
 }

@@ -157,6 +157,7 @@ void llg_pool_view_free(llg_pool_view_t *v)
     free(v->token_table);
     pool_mac_free(v->mac);
     pool_balance_view_free(v->bal);
+    pool_model_view_free(v);
     free(v);
 }
 
@@ -547,6 +548,8 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
 
     if (pool->bal != NULL && (nv->bal = pool_balance_view_build(pool->bal, conf)) == NULL)
         goto fail; /* out of memory (the config's limits keep the slots enough) */
+    if (pool_model_view_build(nv, conf) != 0)
+        goto fail;
 
     /* commit: nothing below can fail */
     if (nv->bal != NULL)
@@ -592,9 +595,13 @@ int llg_pool_sync(llg_pool_t **poolp, const llg_conf_t *conf, llg_pool_view_t **
         /* the groups' mapping is not resized: the new handle takes it over */
         target->bal = pool->bal;
         pool->bal = NULL;
+        target->models = pool->models;
+        pool->models = NULL;
         llg_pool_destroy(pool);
         *poolp = target;
     }
+    /* after the handle swap: series of the old config only are retired */
+    pool_model_retire(*poolp, nv);
     llg_pool_view_free(old);
     *viewp = nv;
     free(refs);
