@@ -590,6 +590,30 @@ static uint64_t tv_us(const struct timeval *tv)
     return (uint64_t)tv->tv_sec * 1000000 + (uint64_t)tv->tv_usec;
 }
 
+/* The per-model series (pool/model_metrics.c): a routed request whose
+ * model is known. */
+static void count_model(llg_app_t *app, const llg_access_t *a, int provider)
+{
+    if (a->rec == NULL || provider < 0 || a->rec->model == NULL)
+        return;
+    const llg_reqlog_t *r = a->rec;
+    bool finished = false; /* an attempt that ended: upstream_us holds its time */
+    for (unsigned i = 0; i < r->attempts && i < LLG_REQLOG_MAX_ATTEMPTS && !finished; i++)
+        finished = r->att[i].end_us != 0;
+    llg_pool_count_model(app->pool, app->view,
+                         &(llg_pool_model_obs_t){
+                             .provider = provider,
+                             .model = r->model,
+                             .status = a->status,
+                             .has_tokens = {r->have_usage, r->have_usage, r->have_cached, r->have_reasoning},
+                             .tokens = {r->prompt_tokens, r->completion_tokens, r->cached_tokens, r->reasoning_tokens},
+                             .has_ttft = r->attempts > 0 && a->status < 400 && a->ttfb_us > 0,
+                             .ttft_us = a->ttfb_us,
+                             .has_overhead = finished,
+                             .overhead_us = a->duration_us > r->upstream_us ? a->duration_us - r->upstream_us : 0,
+                         });
+}
+
 /* Runs once per finished request, whatever answered it (h2o's own errors too). */
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
@@ -613,24 +637,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     }
     int provider = a.rec != NULL ? a.rec->provider : -1;
     llg_pool_count_request(app->pool, app->view, provider, a.status, a.duration_us, a.ttfb_us);
-    if (a.rec != NULL && provider >= 0 && a.rec->model != NULL) {
-        const llg_reqlog_t *r = a.rec;
-        bool finished = false; /* an attempt that ended: upstream_us holds its time */
-        for (unsigned i = 0; i < r->attempts && i < LLG_REQLOG_MAX_ATTEMPTS && !finished; i++)
-            finished = r->att[i].end_us != 0;
-        llg_pool_count_model(app->pool, app->view,
-                             &(llg_pool_model_obs_t){
-                                 .provider = provider,
-                                 .model = r->model,
-                                 .status = a.status,
-                                 .has_tokens = {r->have_usage, r->have_usage, r->have_cached, r->have_reasoning},
-                                 .tokens = {r->prompt_tokens, r->completion_tokens, r->cached_tokens, r->reasoning_tokens},
-                                 .has_ttft = r->attempts > 0 && a.status < 400 && a.ttfb_us > 0,
-                                 .ttft_us = a.ttfb_us,
-                                 .has_overhead = finished,
-                                 .overhead_us = a.duration_us > r->upstream_us ? a.duration_us - r->upstream_us : 0,
-                             });
-    }
+    count_model(app, &a, provider);
     if (app->access_log != NULL)
         llg_access_log_write(app->access_log, app, req, &a);
 }
