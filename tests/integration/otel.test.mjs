@@ -363,3 +363,24 @@ test('a full queue drops and counts; no secret (the exporter header, the key) in
     await col.stop();
   }
 });
+
+test("the worker's exit sends what waits (a long interval, a batch never full)", async () => {
+  const col = await startCollector();
+  const gw = await gateway(`endpoint: "${col.endpoint}", interval: 1h, batch_size: 100`);
+  let stopped = false;
+  try {
+    const r = await chat(gw, chatBody('m1', `tag-${rnd()}`));
+    assert.equal(r.status, 200);
+    await waitFor(async () => (await metricNow(gw, 'llmgate_otel_queue_spans')) === 2, { what: 'two spans waiting' });
+    assert.equal(col.exports.length, 0);
+    const { code } = await gw.stop();
+    stopped = true;
+    assert.equal(code, 0);
+    // the master exited after its worker, which exported before it exited
+    const { server, clients } = await col.request(r.rid);
+    assert.equal(clients[0].parentSpanId, server.spanId);
+  } finally {
+    if (!stopped) await gw.stop();
+    await col.stop();
+  }
+});
