@@ -110,8 +110,8 @@ function config({ port, otel, top = '' }) {
     otel ? `otel: {${otel}}` : '', top, 'providers:', ...providers].filter((l) => l !== '').join('\n') + '\n';
 }
 
-async function gateway(otel, top) {
-  return startGateway({ config: ({ port }) => config({ port, otel, top }) });
+async function gateway(otel, top, env = {}) {
+  return startGateway({ config: ({ port }) => config({ port, otel, top }), env });
 }
 
 // POST /v1/chat/completions; resolves {status, json, rid}
@@ -381,6 +381,24 @@ test("the worker's exit sends what waits (a long interval, a batch never full)",
     assert.equal(clients[0].parentSpanId, server.spanId);
   } finally {
     if (!stopped) await gw.stop();
+    await col.stop();
+  }
+});
+
+test('the libcurl client carries the same trace context (LLMGATE_UPSTREAM_CLIENT=curl)', async () => {
+  const col = await startCollector();
+  const gw = await gateway(`endpoint: "${col.endpoint}", interval: 50ms`, '', { LLMGATE_UPSTREAM_CLIENT: 'curl' });
+  try {
+    const trace = rnd(16);
+    const tag = `tag-${rnd()}`;
+    const r = await chat(gw, chatBody('m1', tag), { traceparent: `00-${trace}-${rnd(8)}-01`, tracestate: 'a=b' });
+    assert.equal(r.status, 200);
+    const { clients } = await col.request(r.rid);
+    const h = await upstreamHeaders(tag);
+    assert.equal(h.traceparent, `00-${trace}-${clients[0].spanId}-01`);
+    assert.equal(h.tracestate, 'a=b');
+  } finally {
+    await gw.stop();
     await col.stop();
   }
 });
