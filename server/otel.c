@@ -26,7 +26,8 @@ struct llg_otel {
     llg_pool_t *pool;
     _Atomic int64_t *gauge; /* llmgate_otel_queue_spans, all workers */
     struct llg_curl *curl;
-    uv_timer_t timer;
+    uv_timer_t timer;       /* the interval */
+    uv_timer_t kick;        /* a full batch: export on the next loop turn */
     llg_otel_peer_t *peers; /* per provider */
     size_t npeers;
     llg_strbuf_t scratch;
@@ -118,6 +119,9 @@ llg_otel_t *llg_otel_new(const llg_conf_t *conf, llg_pool_t *pool, struct llg_cu
     uint64_t every = o->cf->interval_ms ? o->cf->interval_ms : 1000;
     uv_timer_start(&o->timer, on_timer, every, every);
     uv_unref((uv_handle_t *)&o->timer); /* it never keeps a draining worker alive */
+    uv_timer_init(loop, &o->kick);
+    o->kick.data = o;
+    uv_unref((uv_handle_t *)&o->kick);
     return o;
 }
 
@@ -152,16 +156,16 @@ void llg_otel_enqueue(llg_otel_t *o)
     b->len = o->scratch.len;
     o->count++;
     atomic_fetch_add(o->gauge, 1);
-    if (o->easy == NULL && o->count >= (o->cf->batch_size ? o->cf->batch_size : 1))
-        export_batch(o);
+    /* not from here: the logger may run inside a curl callback, where the
+     * multi handle takes no new transfer */
+    if (o->easy == NULL && o->count >= o->cf->batch_size && !uv_is_active((uv_handle_t *)&o->kick))
+        uv_timer_start(&o->kick, on_timer, 0, 0);
 }
 
 /* Takes the oldest n spans out of the ring into one request body. */
 static size_t take_batch(llg_otel_t *o, llg_strbuf_t *body)
 {
     size_t n = o->count < o->cf->batch_size ? o->count : o->cf->batch_size;
-    if (n == 0)
-        n = o->count;
     const char **spans = calloc(n ? n : 1, sizeof(*spans));
     size_t *lens = calloc(n ? n : 1, sizeof(*lens));
     if (spans == NULL || lens == NULL)
@@ -231,7 +235,7 @@ static void on_exported(CURL *easy, CURLcode result, void *data)
         export_result(o, false, curl_easy_strerror(result), 0);
     else
         export_result(o, status >= 200 && status < 300, NULL, status);
-    if (o->count >= (o->cf->batch_size ? o->cf->batch_size : 1))
+    if (o->count >= o->cf->batch_size)
         export_batch(o);
 }
 
@@ -271,6 +275,7 @@ void llg_otel_finish(llg_otel_t *o, unsigned wait_ms)
     if (o == NULL)
         return;
     uv_timer_stop(&o->timer);
+    uv_timer_stop(&o->kick);
     uint64_t until = uv_now(o->timer.loop) + wait_ms;
     /* a few rounds of the loop, for the export in flight and what waits */
     for (;;) {

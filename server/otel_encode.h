@@ -14,7 +14,8 @@
 #include "conf/conf.h"
 #include "providers/strbuf.h"
 
-#define LLG_OTEL_MAX_ATTRS 28
+#define LLG_OTEL_MAX_ATTRS  28
+#define LLG_OTEL_MAX_STRING 512 /* an attribute's string value, bytes at most */
 
 typedef enum { LLG_OTEL_ATTR_STR, LLG_OTEL_ATTR_INT, LLG_OTEL_ATTR_DOUBLE, LLG_OTEL_ATTR_STRS } llg_otel_attr_type_t;
 

@@ -88,18 +88,31 @@ static const char *provider_system(llg_provider_type_t t)
     return "unknown";
 }
 
-static void attr_str(llg_otel_span_t *s, const char *key, const char *v)
+/* At most `max` bytes of s, cut at a character boundary: protobuf string
+ * fields must be UTF-8 (Go's decoders refuse a whole batch otherwise). */
+static size_t clip_utf8(const char *s, size_t n, size_t max)
 {
-    if (v == NULL || s->nattrs == LLG_OTEL_MAX_ATTRS)
-        return;
-    s->attrs[s->nattrs++] = (llg_otel_attr_t){.key = key, .type = LLG_OTEL_ATTR_STR, .s = v, .s_len = strlen(v)};
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
 }
 
 static void attr_strn(llg_otel_span_t *s, const char *key, const char *v, size_t n)
 {
     if (v == NULL || s->nattrs == LLG_OTEL_MAX_ATTRS)
         return;
+    n = clip_utf8(v, n, LLG_OTEL_MAX_STRING);
+    if (!llg_utf8_valid(v, n)) /* an upstream's bytes, never checked: left out */
+        return;
     s->attrs[s->nattrs++] = (llg_otel_attr_t){.key = key, .type = LLG_OTEL_ATTR_STR, .s = v, .s_len = n};
+}
+
+static void attr_str(llg_otel_span_t *s, const char *key, const char *v)
+{
+    if (v != NULL)
+        attr_strn(s, key, v, strlen(v));
 }
 
 static void attr_int(llg_otel_span_t *s, const char *key, int64_t v)
@@ -137,9 +150,13 @@ static void answer_attrs(llg_otel_span_t *s, const llg_reqlog_t *r)
 {
     attr_str(s, "gen_ai.response.model", r->response_model);
     attr_str(s, "gen_ai.response.id", r->response_id);
-    if (r->nfinish > 0 && s->nattrs < LLG_OTEL_MAX_ATTRS)
+    unsigned nfinish = r->nfinish < LLG_REQLOG_MAX_REASONS ? r->nfinish : LLG_REQLOG_MAX_REASONS;
+    bool reasons_ok = nfinish > 0;
+    for (unsigned k = 0; k < nfinish && reasons_ok; k++)
+        reasons_ok = r->finish_reasons[k] != NULL && llg_utf8_valid(r->finish_reasons[k], strlen(r->finish_reasons[k]));
+    if (reasons_ok && s->nattrs < LLG_OTEL_MAX_ATTRS)
         s->attrs[s->nattrs++] = (llg_otel_attr_t){
-            .key = "gen_ai.response.finish_reasons", .type = LLG_OTEL_ATTR_STRS, .strs = r->finish_reasons, .nstrs = r->nfinish};
+            .key = "gen_ai.response.finish_reasons", .type = LLG_OTEL_ATTR_STRS, .strs = r->finish_reasons, .nstrs = nfinish};
     if (r->have_usage) {
         attr_int(s, "gen_ai.usage.input_tokens", (int64_t)r->prompt_tokens);
         attr_int(s, "gen_ai.usage.output_tokens", (int64_t)r->completion_tokens);
@@ -211,9 +228,11 @@ void llg_otel_request_end(llg_app_t *app, h2o_req_t *req, const llg_access_t *a)
     if (app->otel == NULL || r == NULL || !r->sampled || r->operation == NULL)
         return;
     char name[160];
-    if (r->model != NULL)
-        snprintf(name, sizeof(name), "%s %s", r->operation, r->model);
-    else
+    int len = r->model != NULL ? snprintf(name, sizeof(name), "%s %s", r->operation, r->model)
+                               : snprintf(name, sizeof(name), "%s", r->operation);
+    if (len >= (int)sizeof(name)) /* a long model name: cut at a character boundary */
+        name[clip_utf8(name, sizeof(name) - 1, sizeof(name) - 2)] = '\0';
+    if (!llg_utf8_valid(name, strlen(name)))
         snprintf(name, sizeof(name), "%s", r->operation);
     h2o_iovec_t rid = {NULL, 0};
     ssize_t i = h2o_find_header_by_str(&req->res.headers, H2O_STRLIT("x-request-id"), -1);
