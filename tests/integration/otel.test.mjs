@@ -21,8 +21,9 @@ const KEY = mkKey('otel');
 const BAD_KEY = mkKey('otelbad', 'fail503');
 const OTEL_SECRET = `otel-secret-${rnd()}`;
 let mock;
+let deadPort; // nothing listens there: the provider `dead`
 
-before(async () => { mock = await startMock(); });
+before(async () => { mock = await startMock(); deadPort = await freePort(); });
 after(async () => { if (mock) await mock.stop(); });
 
 // ---- the receiver ------------------------------------------------------------
@@ -105,6 +106,7 @@ function config({ port, otel, top = '' }) {
   const providers = [
     providerYaml({ name: 'bad', base: `${mock.base}/v1`, keys: [BAD_KEY], models: ['m-retry'], extra: { fallback: '[up]' } }),
     providerYaml({ name: 'up', base: `${mock.base}/v1`, keys: [KEY], models: ['m1'] }),
+    providerYaml({ name: 'dead', base: `http://127.0.0.1:${deadPort}/v1`, keys: [mkKey('dead')], models: ['m-dead'] }),
   ];
   return ['listen:', `  - {address: 127.0.0.1, port: ${port}}`, 'workers: 1', 'retry: {attempts: 3}',
     otel ? `otel: {${otel}}` : '', top, 'providers:', ...providers].filter((l) => l !== '').join('\n') + '\n';
@@ -397,6 +399,33 @@ test('the libcurl client carries the same trace context (LLMGATE_UPSTREAM_CLIENT
     const h = await upstreamHeaders(tag);
     assert.equal(h.traceparent, `00-${trace}-${clients[0].spanId}-01`);
     assert.equal(h.tracestate, 'a=b');
+  } finally {
+    await gw.stop();
+    await col.stop();
+  }
+});
+
+test('a failed request: the SERVER span has the client\'s error code, every attempt its failure, status ERROR', async () => {
+  const col = await startCollector();
+  const gw = await gateway(`endpoint: "${col.endpoint}", interval: 50ms`);
+  try {
+    const r = await chat(gw, chatBody('m-dead', `tag-${rnd()}`));
+    assert.ok(r.status >= 500, `status ${r.status}`);
+    const { server, clients } = await waitFor(() => {
+      const mine = col.spans.filter((s) => s.attrs['llmgate.request_id'] === r.rid);
+      const srv = mine.find((s) => s.kind === SERVER);
+      return srv ? { server: srv, clients: mine.filter((s) => s.kind === CLIENT) } : null;
+    }, { what: 'the failed request\'s spans' });
+    assert.equal(server.status, 2);
+    assert.equal(server.attrs['error.type'], r.json.error.code || r.json.error.type);
+    assert.equal(server.attrs['http.response.status_code'], r.status);
+    assert.ok(clients.length >= 1);
+    for (const c of clients) {
+      assert.equal(c.status, 2);
+      assert.ok(c.attrs['error.type'], 'the attempt says why it failed');
+      assert.equal(c.attrs['http.response.status_code'], undefined, 'no upstream answer');
+      assert.equal(c.attrs['server.port'], deadPort);
+    }
   } finally {
     await gw.stop();
     await col.stop();
