@@ -3,6 +3,7 @@
  */
 #include "server/app.h"
 #include "server/access_log.h"
+#include "server/otel.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,7 @@ void llg_app_context_init(llg_app_t *app)
     }
     app->models = llg_models_create(app);
     app->access_log = llg_access_log_new(conf, app->pool, app->ctx.loop);
+    app->otel = llg_otel_new(conf, app->pool, app->curl, app->ctx.loop);
     app->echo_delay = calloc(conf->provider_count ? conf->provider_count : 1, sizeof(*app->echo_delay));
     if (app->echo_delay == NULL)
         abort();

@@ -18,6 +18,7 @@ struct llg_curl;
 struct llg_h1_client;
 struct llg_models;
 struct llg_access_log;
+struct llg_otel;
 
 #define LLG_GONE_CHECK_MS 200
 
@@ -44,6 +45,7 @@ typedef struct llg_app {
     h2o_timeout_t **queue_timeout;
     struct llg_models *models; /* the /v1/models cache */
     struct llg_access_log *access_log; /* NULL: the access log is off */
+    struct llg_otel *otel;             /* the trace exporter; NULL: otel is off */
     /* the config's timeouts as h2o timers; NULL when the timeout is 0 (off) */
     h2o_timeout_t *request_timeout, *idle_timeout, *ping_timeout;
     h2o_timeout_t *gone_check; /* LLG_GONE_CHECK_MS: HTTP/1.1 client hang-up checks */

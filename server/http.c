@@ -24,6 +24,7 @@
 #include "server/models.h"
 #include "server/reqlog.h"
 #include "server/access_log.h"
+#include "server/otel.h"
 #include "server/respond.h"
 #include "providers/strbuf.h"
 
@@ -429,6 +430,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     llg_app_t *app = ((llg_handler_t *)self)->app;
     llg_reqlog(req);
+    if (app->otel != NULL)
+        llg_otel_request_start(app, req);
     h2o_iovec_t path = req->path_normalized;
     h2o_iovec_t method = req->method;
 
@@ -640,6 +643,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
     count_model(app, &a, provider);
     if (app->access_log != NULL)
         llg_access_log_write(app->access_log, app, req, &a);
+    if (app->otel != NULL)
+        llg_otel_request_end(app, req, &a);
 }
 
 void llg_app_register_handlers(llg_app_t *app)

@@ -23,6 +23,7 @@
 #include "server/curl_loop.h"
 #include "server/http.h"
 #include "server/log.h"
+#include "server/otel.h"
 #include "server/proxy_internal.h"
 #include "server/respond.h"
 
@@ -705,6 +706,8 @@ static void start_attempt(proxy_t *x)
             const char *um = proxy_upstream_model(x, p);
             x->ratt = llg_reqlog_attempt_begin(x->rec, idx, x->has_pick ? x->pick.slot : -1,
                                                um == x->model ? x->rec->model : um, llg_http_now_us());
+            if (x->ratt != NULL && x->app->otel != NULL)
+                llg_otel_span_id(x->app, x->ratt->span_id);
             x->in_attempt = true;
         }
         int started = proxy_upstream_post(x, p, url, body, key, key_len);

@@ -14,6 +14,8 @@
 #include "providers/messages.h"
 #include "providers/openai_form.h"
 #include "server/app.h"
+#include "server/otel.h"
+#include "server/traceparent.h"
 #include "server/proxy_internal.h"
 
 static const char *const endpoint_paths[] = {"/chat/completions", "/completions", "/embeddings", "/images/generations", ""};
@@ -210,6 +212,42 @@ static void hbuf_line(llg_strbuf_t *b, const char *a, size_t alen, const char *c
         llg_strbuf_append(b, "", 1);
 }
 
+/* The upstream's W3C trace context: with otel on, the request's trace with
+ * the attempt's span as parent (an attempt past the record's room gets an id
+ * that no span reports) and the client's tracestate; with otel off, the
+ * client's own traceparent and tracestate, when valid, as they came. */
+static void trace_context(proxy_t *x, char buf[LLG_TRACEPARENT_LEN + 1], h2o_iovec_t *tp, h2o_iovec_t *ts)
+{
+    *tp = *ts = (h2o_iovec_t){NULL, 0};
+    if (x->app->otel != NULL) {
+        llg_reqlog_t *r = x->rec;
+        if (r == NULL)
+            return;
+        uint8_t span[8];
+        if (x->ratt != NULL)
+            memcpy(span, x->ratt->span_id, 8);
+        else
+            llg_otel_span_id(x->app, span);
+        uint8_t flags = r->sampled ? r->trace_flags | LLG_TRACE_FLAG_SAMPLED : r->trace_flags & ~LLG_TRACE_FLAG_SAMPLED;
+        llg_traceparent_format(buf, r->trace_id, span, flags);
+        *tp = h2o_iovec_init(buf, LLG_TRACEPARENT_LEN);
+        *ts = r->tracestate;
+        return;
+    }
+    if (x->req == NULL)
+        return;
+    const h2o_headers_t *h = &x->req->headers;
+    llg_traceparent_t parsed;
+    ssize_t i = h2o_find_header_by_str(h, H2O_STRLIT("traceparent"), -1);
+    if (i == -1 || h2o_find_header_by_str(h, H2O_STRLIT("traceparent"), i) != -1 ||
+        !llg_traceparent_parse(h->entries[i].value.base, h->entries[i].value.len, &parsed))
+        return;
+    *tp = h->entries[i].value;
+    ssize_t j = h2o_find_header_by_str(h, H2O_STRLIT("tracestate"), -1);
+    if (j != -1 && llg_tracestate_valid(h->entries[j].value.base, h->entries[j].value.len))
+        *ts = h->entries[j].value;
+}
+
 /* The upstream request's header lines into x->hbuf (wiped after the
  * attempt: it holds the key). Returns the number of lines. */
 size_t proxy_header_lines(proxy_t *x, const llg_conf_provider_t *p, const char *key, size_t key_len, bool crlf)
@@ -228,12 +266,16 @@ size_t proxy_header_lines(proxy_t *x, const llg_conf_provider_t *p, const char *
         if ((i = h2o_find_header_by_str(&x->req->headers, H2O_STRLIT("anthropic-beta"), -1)) != -1)
             beta = x->req->headers.entries[i].value;
     }
+    char tpbuf[LLG_TRACEPARENT_LEN + 1];
+    h2o_iovec_t tp, ts;
+    trace_context(x, tpbuf, &tp, &ts);
     llg_strbuf_t *b = &x->hbuf;
     b->len = 0;
     /* room for every line at once: the key is never left behind in a block
      * that realloc gave up (each line end is at most 2 bytes) */
     size_t need = sizeof(ct) + strlen(accept) + sizeof(ua) + sizeof(bearer) + key_len + sizeof(rid) + x->request_id.len + 5 * 2 +
                   (anthropic ? 40 + version.len + beta.len : 0);
+    need += 13 + tp.len + 2 + 12 + ts.len + 2;
     for (size_t k = 0; k < p->headers.count; k++)
         need += strlen(p->headers.items[k].key) + 2 + strlen(p->headers.items[k].value) + 2;
     llg_strbuf_reserve(b, need);
@@ -253,6 +295,14 @@ size_t proxy_header_lines(proxy_t *x, const llg_conf_provider_t *p, const char *
             hbuf_line(b, "anthropic-beta: ", 16, beta.base, beta.len, crlf);
             lines++;
         }
+    }
+    if (tp.base != NULL) {
+        hbuf_line(b, "traceparent: ", 13, tp.base, tp.len, crlf);
+        lines++;
+    }
+    if (ts.base != NULL) {
+        hbuf_line(b, "tracestate: ", 12, ts.base, ts.len, crlf);
+        lines++;
     }
     for (size_t k = 0; k < p->headers.count; k++) {
         const char *name = p->headers.items[k].key, *v = p->headers.items[k].value;

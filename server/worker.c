@@ -13,6 +13,7 @@
 #include "h2o.h"
 #include "server/admission.h"
 #include "server/access_log.h"
+#include "server/otel.h"
 #include "server/app.h"
 #include "server/early.h"
 #include "server/h2_reset.h"
@@ -240,6 +241,7 @@ void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, ll
     uv_run(&w.loop, UV_RUN_DEFAULT);
     if (w.app.access_log != NULL)
         llg_access_log_finish(w.app.access_log, 1000);
+    llg_otel_finish(w.app.otel, 2000);
     /* (this call also links server/h2_reset.c, whose other entry points are
      * the libh2o functions it stands in front of) */
     llg_debug("worker %u drained (%llu HTTP/2 connection(s) closed for rapid reset)", index,

@@ -20,7 +20,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-10}
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=${FUZZ_TARGETS:-"fuzz_sse fuzz_ndjson fuzz_poe fuzz_puter fuzz_conf fuzz_request fuzz_json_edit fuzz_h1 fuzz_usage fuzz_upstream_error fuzz_echo fuzz_anthropic_request fuzz_anthropic_stream fuzz_openai_stream fuzz_ollama_request fuzz_ollama_embed fuzz_responses_request fuzz_cluster"}
+targets=${FUZZ_TARGETS:-"fuzz_sse fuzz_ndjson fuzz_poe fuzz_puter fuzz_conf fuzz_request fuzz_json_edit fuzz_h1 fuzz_usage fuzz_upstream_error fuzz_echo fuzz_anthropic_request fuzz_anthropic_stream fuzz_openai_stream fuzz_ollama_request fuzz_ollama_embed fuzz_responses_request fuzz_cluster fuzz_traceparent"}
 
 if ! command -v clang >/dev/null; then
     echo "tests/fuzz/run.sh: clang is needed (apt-get install clang libclang-rt-14-dev)" >&2

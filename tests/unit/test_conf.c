@@ -1214,6 +1214,64 @@ TEST(errors_fallback)
     llg_conf_free(c);
 }
 
+TEST(otel_section)
+{
+    llg_conf_t *c = load_ok("otel: {endpoint: \"http://collector:4318/\"}\n", NULL);
+    if (c != NULL) {
+        CHECK(c->otel.enabled);
+        CHECK_EQ_STR(c->otel.traces_url, "http://collector:4318/v1/traces");
+        CHECK_EQ_STR(c->otel.service_name, "llmgate");
+        CHECK(c->otel.protocol == LLG_OTEL_PROTOBUF);
+        CHECK(c->otel.sample == 1.0);
+        CHECK_EQ_INT(c->otel.queue, 2048);
+        CHECK_EQ_INT(c->otel.batch_size, 512);
+        CHECK_EQ_INT(c->otel.interval_ms, 1000);
+        CHECK_EQ_INT(c->otel.timeout_ms, 10000);
+    }
+    llg_conf_free(c);
+    c = load_ok("otel:\n  endpoint: https://otlp.example.com/v1/traces\n  headers: {x-api-key: s3cret}\n  sample: 0.25\n"
+                "  service_name: gw\n  protocol: json\n  queue: 10\n  batch_size: 5\n  interval: 250ms\n  timeout: 3s\n",
+                NULL);
+    if (c != NULL) {
+        CHECK_EQ_STR(c->otel.traces_url, "https://otlp.example.com/v1/traces");
+        CHECK_EQ_INT(c->otel.headers.count, 1);
+        CHECK(c->otel.sample == 0.25);
+        CHECK_EQ_STR(c->otel.service_name, "gw");
+        CHECK(c->otel.protocol == LLG_OTEL_JSON);
+        CHECK_EQ_INT(c->otel.queue, 10);
+        CHECK_EQ_INT(c->otel.batch_size, 5);
+        CHECK_EQ_INT(c->otel.interval_ms, 250);
+        CHECK_EQ_INT(c->otel.timeout_ms, 3000);
+    }
+    llg_conf_free(c);
+    c = load_ok("workers: 1\n", NULL);
+    if (c != NULL)
+        CHECK(!c->otel.enabled);
+    llg_conf_free(c);
+}
+
+TEST(errors_otel)
+{
+    EXPECT_ERRORS("otel: {sample: 0.5}\n", NULL, "t.yaml:1:7: otel: missing required key \"endpoint\"");
+    EXPECT_ERRORS("otel:\n  endpoint: ftp://x\n  sample: 1.5\n  protocol: grpc\n  queue: 0\n  batch_size: 100000\n"
+                  "  interval: 0\n  timeout: 0\n  service_name: ''\n  headers: [a]\n  colour: red\n",
+                  NULL, "t.yaml:2:13: otel.endpoint: expected an http:// or https:// URL such as http://localhost:4318",
+                  "t.yaml:3:11: otel.sample: expected a number from 0.0 to 1.0, got \"1.5\"",
+                  "t.yaml:4:13: otel.protocol: expected protobuf or json, got \"grpc\"",
+                  "t.yaml:5:10: otel.queue: must be between 1 and 65536, got 0",
+                  "t.yaml:6:15: otel.batch_size: must be between 1 and 8192, got 100000",
+                  "t.yaml:7:13: otel.interval: must be longer than 0", "t.yaml:8:12: otel.timeout: must be longer than 0",
+                  "t.yaml:9:17: otel.service_name: must not be empty", "t.yaml:10:12: otel.headers: expected a mapping, got a list",
+                  "t.yaml:11:3: unknown key \"colour\" in otel");
+    EXPECT_ERRORS("otel: {endpoint: 'http:///v1'}\n", NULL,
+                  "t.yaml:1:18: otel.endpoint: expected an http:// or https:// URL such as http://localhost:4318");
+    EXPECT_ERRORS("otel: {endpoint: http://c:4318, sample: -0.1}\n", NULL,
+                  "t.yaml:1:41: otel.sample: expected a number from 0.0 to 1.0, got \"-0.1\"");
+    EXPECT_ERRORS("otel: {endpoint: http://c:4318, sample: abc}\n", NULL,
+                  "t.yaml:1:41: otel.sample: expected a number from 0.0 to 1.0, got \"abc\"");
+    EXPECT_ERRORS("otel: yes\n", NULL, "t.yaml:1:7: otel: expected a mapping, got a single value");
+}
+
 TEST(errors_every_error_in_one_run_across_sections)
 {
     /* errors found late (fallback names, env) still come out in file order */
@@ -2038,6 +2096,8 @@ int main(int argc, char **argv)
     RUN(responses_api);
     RUN(errors_provider_fields);
     RUN(errors_fallback);
+    RUN(otel_section);
+    RUN(errors_otel);
     RUN(errors_every_error_in_one_run_across_sections);
     RUN(env_port);
     RUN(env_workers);
