@@ -214,7 +214,11 @@ int llg_utf8_printable(const char *s, size_t n)
 
 void llg_strbuf_append_json_text(llg_strbuf_t *b, const char *s)
 {
-    size_t n = strlen(s);
+    llg_strbuf_append_json_bytes(b, s, strlen(s));
+}
+
+void llg_strbuf_append_json_bytes(llg_strbuf_t *b, const char *s, size_t n)
+{
     if (llg_utf8_valid(s, n)) {
         llg_strbuf_append_json_string(b, s, n);
         return;

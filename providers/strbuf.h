@@ -51,6 +51,8 @@ void llg_utf8_append_sanitized(llg_strbuf_t *b, const char *s, size_t n);
  * UTF-8 first: error texts quote clients and upstreams, and may be cut
  * mid-character by a formatter. */
 void llg_strbuf_append_json_text(llg_strbuf_t *b, const char *s);
+/* The same for `n` bytes of any kind (a NUL among them is escaped). */
+void llg_strbuf_append_json_bytes(llg_strbuf_t *b, const char *s, size_t n);
 
 /* Writes `prefix` then 24 characters of [A-Za-z0-9] from r1 (the first 12)
  * and r2 (the rest), and a NUL, to `out` (room for strlen(prefix) + 25): the

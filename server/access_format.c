@@ -167,8 +167,19 @@ static void gather(fields_t *t, llg_app_t *app, h2o_req_t *req, const llg_access
     add_cstr(t, "error", r != NULL ? r->error_code : NULL);
 }
 
-/* ---- text: name=value, escaped ----------------------------------------- */
+/* ---- the two formats: one writer, a table each ------------------------- */
 
+/* How a format writes the line's parts. */
+typedef struct format {
+    const char *open, *close; /* the line's first and last bytes */
+    const char *sep;          /* between two fields */
+    const char *name_pre, *name_post;
+    const char *null; /* an unknown value */
+    const char *list_open, *list_close, *list_empty;
+    void (*str)(llg_strbuf_t *b, const char *s, size_t n);
+} format_t;
+
+/* text: blanks, quotes, backslashes, control bytes and DEL become \xHH */
 static void text_value(llg_strbuf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -189,6 +200,9 @@ static void text_value(llg_strbuf_t *b, const char *s, size_t n)
     llg_strbuf_append(b, s + run, n - run);
 }
 
+static const format_t text_format = {"", "\n", " ", "", "=", "-", "", "", "-", text_value};
+static const format_t json_format = {"{", "}\n", ",", "\"", "\":", "null", "[", "]", "[]", llg_strbuf_append_json_bytes};
+
 static void append_ms(llg_strbuf_t *b, uint64_t us)
 {
     llg_strbuf_append_uint(b, us / 1000);
@@ -196,20 +210,22 @@ static void append_ms(llg_strbuf_t *b, uint64_t us)
     llg_strbuf_append(b, frac, 4);
 }
 
-static void write_text(llg_strbuf_t *b, const fields_t *t)
+static void write_line(llg_strbuf_t *b, const format_t *fm, const fields_t *t)
 {
+    llg_strbuf_appends(b, fm->open);
     for (size_t i = 0; i < t->count; i++) {
         const field_t *f = &t->f[i];
         if (i > 0)
-            llg_strbuf_append(b, " ", 1);
+            llg_strbuf_appends(b, fm->sep);
+        llg_strbuf_appends(b, fm->name_pre);
         llg_strbuf_appends(b, f->name);
-        llg_strbuf_append(b, "=", 1);
+        llg_strbuf_appends(b, fm->name_post);
         switch (f->kind) {
         case F_NULL:
-            llg_strbuf_append(b, "-", 1);
+            llg_strbuf_appends(b, fm->null);
             break;
         case F_STR:
-            text_value(b, f->s, f->n);
+            fm->str(b, f->s, f->n);
             break;
         case F_UINT:
             llg_strbuf_append_uint(b, f->u);
@@ -221,75 +237,23 @@ static void write_text(llg_strbuf_t *b, const fields_t *t)
             llg_strbuf_appends(b, f->u ? "true" : "false");
             break;
         case F_LIST:
-            if (f->n == 0)
-                llg_strbuf_append(b, "-", 1);
+            if (f->n == 0) {
+                llg_strbuf_appends(b, fm->list_empty);
+                break;
+            }
+            llg_strbuf_appends(b, fm->list_open);
             for (size_t o = 0; o < f->n;) {
                 size_t len = strlen(f->s + o);
                 if (o > 0)
                     llg_strbuf_append(b, ",", 1);
-                text_value(b, f->s + o, len);
+                fm->str(b, f->s + o, len);
                 o += len + 1;
             }
+            llg_strbuf_appends(b, fm->list_close);
             break;
         }
     }
-    llg_strbuf_append(b, "\n", 1);
-}
-
-/* ---- JSON: one object per line ------------------------------------------ */
-
-static void json_value(llg_strbuf_t *b, const char *s, size_t n)
-{
-    if (llg_utf8_valid(s, n)) {
-        llg_strbuf_append_json_string(b, s, n);
-        return;
-    }
-    llg_strbuf_t clean = {0};
-    llg_utf8_append_sanitized(&clean, s, n);
-    llg_strbuf_append_json_string(b, clean.data, clean.len);
-    llg_strbuf_free(&clean);
-}
-
-static void write_json(llg_strbuf_t *b, const fields_t *t)
-{
-    llg_strbuf_append(b, "{", 1);
-    for (size_t i = 0; i < t->count; i++) {
-        const field_t *f = &t->f[i];
-        if (i > 0)
-            llg_strbuf_append(b, ",", 1);
-        llg_strbuf_append(b, "\"", 1);
-        llg_strbuf_appends(b, f->name);
-        llg_strbuf_append(b, "\":", 2);
-        switch (f->kind) {
-        case F_NULL:
-            llg_strbuf_appends(b, "null");
-            break;
-        case F_STR:
-            json_value(b, f->s, f->n);
-            break;
-        case F_UINT:
-            llg_strbuf_append_uint(b, f->u);
-            break;
-        case F_MS:
-            append_ms(b, f->u);
-            break;
-        case F_BOOL:
-            llg_strbuf_appends(b, f->u ? "true" : "false");
-            break;
-        case F_LIST:
-            llg_strbuf_append(b, "[", 1);
-            for (size_t o = 0; o < f->n;) {
-                size_t len = strlen(f->s + o);
-                if (o > 0)
-                    llg_strbuf_append(b, ",", 1);
-                json_value(b, f->s + o, len);
-                o += len + 1;
-            }
-            llg_strbuf_append(b, "]", 1);
-            break;
-        }
-    }
-    llg_strbuf_append(b, "}\n", 2);
+    llg_strbuf_appends(b, fm->close);
 }
 
 void llg_access_format(llg_strbuf_t *b, llg_access_log_format_t format, llg_app_t *app, h2o_req_t *req, const llg_access_t *a)
@@ -298,8 +262,5 @@ void llg_access_format(llg_strbuf_t *b, llg_access_log_format_t format, llg_app_
     t.count = 0;
     char scratch[1024];
     gather(&t, app, req, a, scratch, sizeof(scratch));
-    if (format == LLG_ACCESS_LOG_JSON)
-        write_json(b, &t);
-    else
-        write_text(b, &t);
+    write_line(b, format == LLG_ACCESS_LOG_JSON ? &json_format : &text_format, &t);
 }

@@ -71,23 +71,6 @@ void llg_otel_request_start(llg_app_t *app, h2o_req_t *req)
 
 /* ---- the spans --------------------------------------------------------- */
 
-static const char *provider_system(llg_provider_type_t t)
-{
-    switch (t) {
-    case LLG_PROVIDER_OPENAI:
-        return "openai";
-    case LLG_PROVIDER_ANTHROPIC:
-        return "anthropic";
-    case LLG_PROVIDER_POE:
-        return "poe";
-    case LLG_PROVIDER_PUTER:
-        return "puter";
-    case LLG_PROVIDER_ECHO:
-        return "echo";
-    }
-    return "unknown";
-}
-
 /* At most `max` bytes of s, cut at a character boundary: protobuf string
  * fields must be UTF-8 (Go's decoders refuse a whole batch otherwise). */
 static size_t clip_utf8(const char *s, size_t n, size_t max)
@@ -132,7 +115,7 @@ static void common_attrs(llg_app_t *app, llg_otel_span_t *s, const llg_reqlog_t 
 {
     attr_str(s, "gen_ai.operation.name", r->operation);
     if (provider >= 0 && (size_t)provider < app->conf->provider_count) {
-        attr_str(s, "gen_ai.provider.name", provider_system(app->conf->providers[provider].type));
+        attr_str(s, "gen_ai.provider.name", llg_provider_type_name(app->conf->providers[provider].type));
         attr_str(s, "llmgate.provider", app->conf->providers[provider].name);
     }
     if (r->has_max_tokens)
