@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "server/curl_loop.h"
+#include "server/h1_url.h"
 #include "server/log.h"
 #include "server/otel_encode.h"
 
@@ -43,38 +44,21 @@ struct llg_otel {
     bool failing;             /* a failure streak: logged once */
 };
 
-/* scheme://[user@]host[:port][/...] -> host, port (the scheme's by default) */
+/* A provider's host and port (server.address, server.port), from the
+ * base_url split as the upstream client splits it; none when it is not of
+ * that form. */
 static void parse_peer(const char *url, llg_otel_peer_t *peer)
 {
+    char host[LLG_H1_HOST_MAX + 1];
+    bool https;
+    uint16_t port;
+    const char *path;
     peer->host = NULL;
     peer->port = 0;
-    if (url == NULL)
+    if (url == NULL || llg_h1_split_url(url, &https, host, &port, &path) != 0)
         return;
-    const char *s = strstr(url, "://");
-    if (s == NULL)
-        return;
-    peer->port = strncmp(url, "https", 5) == 0 ? 443 : 80;
-    s += 3;
-    const char *end = s + strcspn(s, "/?#");
-    const char *at = memchr(s, '@', (size_t)(end - s));
-    if (at != NULL)
-        s = at + 1;
-    const char *host = s, *hend;
-    if (*s == '[') {
-        host = s + 1;
-        hend = memchr(host, ']', (size_t)(end - host));
-        if (hend == NULL)
-            return;
-        s = hend + 1;
-    } else {
-        hend = memchr(s, ':', (size_t)(end - s));
-        if (hend == NULL)
-            hend = end;
-        s = hend;
-    }
-    if (s < end && *s == ':')
-        peer->port = atoi(s + 1);
-    peer->host = strndup(host, (size_t)(hend - host));
+    peer->host = strdup(host);
+    peer->port = port;
 }
 
 static void export_batch(llg_otel_t *o);
