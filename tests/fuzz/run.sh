@@ -7,7 +7,7 @@
 # check, or runs one input for more than 10 s (-timeout=10: a hang), counts as
 # failed; its reproducer is kept under build-fuzz/artifacts/.
 # Ends with `N passed, N failed`; exits non-zero when anything failed.
-# tests/run runs it for 10 s a target; a longer run before a release, or
+# tests/run runs it for 7 s a target; a longer run before a release, or
 # after a change to a parser, is `tests/fuzz/run.sh 600` (10 minutes a
 # target). docs/fuzzing.md lists the targets, what each asserts, and how to
 # reproduce a crash from its artifact.
