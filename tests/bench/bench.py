@@ -2710,12 +2710,18 @@ def proto_section(r, labels, cfg, mach, vers, date, command, foreign=None, retri
         "(SSE chunks) back into Anthropic's events; (c) `POST /v1/messages` to a `type: anthropic` provider, "
         "relayed as is; (d) `POST /v1/chat/completions` to the `type: anthropic` provider, translated both ways; "
         "(g) what (a) asks, through a model group (docs/routing.md) of four targets, four providers of the same "
-        "mock, strategy `weighted`: the cost of choosing a target and of its bookkeeping."
+        "mock, strategy `weighted`: the cost of choosing a target and of its bookkeeping; "
+        "(h) what (a) asks, with the access log on (`access_log: {path: FILE, format: json}`; every other row runs "
+        "it off, as nginx and h2o run theirs above): the cost of a log line; (i) the same with traces at "
+        "`otel: {sample: 1.0}` exported (protobuf) to a local OTLP/HTTP collector, a Python thread of the bench that "
+        "answers every export 200: the cost of the spans of every request (a SERVER span and a CLIENT span) and of "
+        "their export."
         + (f" Row (a) is also run with an earlier llmgate build (`{before}`, `--before`), same config, same "
            "release build type." if before else "") + "\n",
         *proto_run_lines(cfg, mach, vers, date, command, retried),
         "- how: as above, llmgate (`workers: 1`) pinned to core 1, the mock and the clients to core 0. One llmgate "
-        "per provider type and one for the group (idle but for their own rows' cells)"
+        "per provider type, one for the group, one with the access log and one with traces (idle but for their own "
+        "rows' cells)"
         + (" and the earlier binary as another process. " if before else ". ") +
         "Non-streaming: the bench's body (Anthropic's form adds `\"max_tokens\":1024` and the header "
         "`anthropic-version`), " + proto_how(cfg) + " *Added* = the row minus the mock called directly in the "
