@@ -391,6 +391,8 @@ static void success_done(proxy_t *x, int status)
         const llg_strbuf_t *src = x->body_sent ? &x->copy : &x->out[x->cur];
         if (src->len > 0 && llg_usage_may_have(src->data, src->len))
             proxy_take_usage(x, src->data, src->len);
+        if (src->len > 0)
+            proxy_take_meta(x, src->data, src->len);
         if (x->in->whole_answer != NULL && rewrite_whole(x, status) != 0)
             return;
     }
@@ -701,8 +703,8 @@ static void start_attempt(proxy_t *x)
         llg_strbuf_reset(&x->errbody);
         if (x->rec != NULL) {
             const char *um = proxy_upstream_model(x, p);
-            x->ratt = llg_reqlog_attempt_begin(x->rec, idx, x->has_pick ? x->pick.slot : -1,
-                                               um == x->model ? x->rec->model : um, llg_http_now_us());
+            x->ratt = llg_reqlog_attempt_begin(x->rec, idx, x->has_pick ? x->pick.slot : -1, um == x->model ? x->rec->model : um,
+                                               llg_http_now_us());
             x->in_attempt = true;
         }
         int started = proxy_upstream_post(x, p, url, body, key, key_len);

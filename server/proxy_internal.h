@@ -65,7 +65,7 @@ typedef struct proxy {
     llg_reqlog_t *rec;
     llg_reqlog_attempt_t *ratt; /* the record's entry of the attempt in progress (NULL past its room) */
     bool in_attempt;            /* an attempt was begun in the record and not ended */
-    h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
+    h2o_iovec_t client_key;     /* passthrough bearer, or the client_key_header value */
 
     int chain[MAX_CHAIN];
     size_t nchain, chain_pos;
@@ -225,6 +225,9 @@ int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err);
 void proxy_xl_usage(proxy_t *x);
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len);
+/* A whole (non-stream) answer's id, model and finish reasons go to the
+ * request's record (providers/answer_meta.h). */
+void proxy_take_meta(proxy_t *x, const char *json, size_t len);
 
 /* ---- proxy_request.c: the upstream request ----------------------------- */
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/answer_meta.h"
 #include "providers/json_edit.h"
 #include "providers/usage.h"
 #include "server/app.h"
@@ -22,6 +23,7 @@
 #define USAGE_COPY_MAX (1024 * 1024) /* a non-stream body is kept for `usage` up to this size */
 #define BODY_HOLD      (16 * 1024)   /* a non-stream body is relayed as it comes only past this size */
 #define WHOLE_MAX      (64u << 20)   /* a body rewritten whole (ingress whole_answer) is held up to this size */
+#define META_STR_MAX   128           /* bytes of an answer's id, model or finish reason kept in the record */
 
 /* ---- the answer's head, and its events (libcurl's header callback) ----- */
 
@@ -108,12 +110,32 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* The cached and reasoning counts go to the record as they are read (a
+ * stream's last one wins, as for the other counts). */
+static void take_details(proxy_t *x, const llg_usage_details_t *d)
+{
+    if (x->rec == NULL)
+        return;
+    if (d->has_cached) {
+        x->rec->have_cached = true;
+        x->rec->cached_tokens = d->cached_tokens;
+    }
+    if (d->has_reasoning) {
+        x->rec->have_reasoning = true;
+        x->rec->reasoning_tokens = d->reasoning_tokens;
+    }
+}
+
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len)
 {
+    llg_usage_details_t d = {0};
     if (x->relay == PROXY_RELAY_RESPONSES) {
-        if (llg_usage_read_responses(json, len, &x->prompt_tokens, &x->completion_tokens))
+        if (llg_usage_read_responses(json, len, &x->prompt_tokens, &x->completion_tokens)) {
             x->have_usage = true;
+            if (llg_usage_read_details_responses(json, len, &d))
+                take_details(x, &d);
+        }
         return;
     }
     if (x->relay == PROXY_RELAY_ANTHROPIC) {
@@ -124,11 +146,72 @@ void proxy_take_usage(proxy_t *x, const char *json, size_t len)
             x->prompt_tokens = has_in ? in : 0;
             x->completion_tokens = has_out ? out : 0;
             x->have_usage = true;
+            if (llg_usage_read_details_anthropic(json, len, &d))
+                take_details(x, &d);
         }
         return;
     }
-    if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens))
+    if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens)) {
         x->have_usage = true;
+        if (llg_usage_read_details(json, len, &d))
+            take_details(x, &d);
+    }
+}
+
+/* What the answer says about itself goes to the record, copied into the
+ * request's pool: the id and model once (the first text that has them), the
+ * finish reasons as they come (one per choice). */
+static void take_meta(proxy_t *x, const llg_answer_meta_t *m)
+{
+    llg_reqlog_t *r = x->rec;
+    if (r == NULL || x->req == NULL)
+        return;
+    if (m->id.p != NULL && r->response_id == NULL)
+        r->response_id = llg_reqlog_strdup(x->req, m->id.p, m->id.len, META_STR_MAX);
+    if (m->model.p != NULL && r->response_model == NULL)
+        r->response_model = llg_reqlog_strdup(x->req, m->model.p, m->model.len, META_STR_MAX);
+    for (unsigned i = 0; i < m->nfinish && r->nfinish < LLG_REQLOG_MAX_REASONS; i++)
+        r->finish_reasons[r->nfinish++] = llg_reqlog_strdup(x->req, m->finish[i].p, m->finish[i].len, META_STR_MAX);
+}
+
+/* The parts of the answer's meta the record still lacks (LLG_META_*). */
+static unsigned meta_wanted(const proxy_t *x)
+{
+    if (x->rec == NULL || x->req == NULL)
+        return 0;
+    return (x->rec->response_id == NULL && x->rec->response_model == NULL ? LLG_META_ID : 0) | LLG_META_FINISH;
+}
+
+/* The meta of a whole answer or of one event, in the relayed wire's words. */
+static void read_meta(proxy_t *x, const char *json, size_t len, unsigned want)
+{
+    llg_answer_meta_t m;
+    bool found = x->relay == PROXY_RELAY_RESPONSES   ? llg_answer_meta_responses(json, len, want, &m)
+                 : x->relay == PROXY_RELAY_ANTHROPIC ? llg_answer_meta_anthropic(json, len, want, &m)
+                                                     : llg_answer_meta_openai(json, len, want, &m);
+    if (found)
+        take_meta(x, &m);
+}
+
+void proxy_take_meta(proxy_t *x, const char *json, size_t len)
+{
+    unsigned want = meta_wanted(x);
+    if (want != 0)
+        read_meta(x, json, len, want);
+}
+
+/* An OpenAI chunk's meta: the id and model from the first chunk that names
+ * its model, the finish reasons from a chunk that has one that is a string
+ * (cheap scans first: most chunks have neither). */
+static void take_chunk_meta(proxy_t *x, const char *data, size_t len)
+{
+    unsigned want = meta_wanted(x);
+    if ((want & LLG_META_ID) && memmem(data, len, "\"model\"", 7) == NULL)
+        want &= ~(unsigned)LLG_META_ID;
+    if ((want & LLG_META_FINISH) && !llg_answer_meta_may_finish(data, len))
+        want &= ~(unsigned)LLG_META_FINISH;
+    if (want != 0)
+        read_meta(x, data, len, want);
 }
 
 /* Anthropic's stream relayed as it is: message_stop is its end, `error` its
@@ -151,7 +234,14 @@ static void on_anthropic_event(proxy_t *x, const llg_sse_event_t *ev)
             if (has_out)
                 x->completion_tokens = out;
             x->have_usage = true;
+            llg_usage_details_t d = {0};
+            if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
+                take_details(x, &d);
         }
+        /* message_start: the id and model; message_delta: the stop reason */
+        unsigned want = meta_wanted(x) & (NAMED("message_start") ? LLG_META_ID : LLG_META_FINISH);
+        if (want != 0)
+            read_meta(x, ev->data, ev->data_len, want);
     }
 #undef NAMED
 }
@@ -172,11 +262,18 @@ static void on_responses_event(proxy_t *x, const llg_sse_event_t *ev)
 #define NAMED(lit) (n == sizeof(lit) - 1 && memcmp(name, lit, sizeof(lit) - 1) == 0)
     if (NAMED("response.completed") || NAMED("response.incomplete")) {
         x->saw_done = true;
-        if (llg_usage_read_responses(ev->data, ev->data_len, &x->prompt_tokens, &x->completion_tokens))
+        if (llg_usage_read_responses(ev->data, ev->data_len, &x->prompt_tokens, &x->completion_tokens)) {
             x->have_usage = true;
+            llg_usage_details_t d = {0};
+            if (llg_usage_read_details_responses(ev->data, ev->data_len, &d))
+                take_details(x, &d);
+        }
+        proxy_take_meta(x, ev->data, ev->data_len);
     } else if (NAMED("response.failed") || NAMED("error")) {
         x->saw_error = true;
         x->saw_done = true;
+        if (NAMED("response.failed")) /* its response: id, model, status failed */
+            proxy_take_meta(x, ev->data, ev->data_len);
     }
 #undef NAMED
 }
@@ -199,14 +296,17 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
             x->saw_error = true;
         if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
             x->saw_done = true;
-        } else if (llg_usage_may_have(ev->data, ev->data_len)) {
-            bool had = x->have_usage;
-            x->have_usage = false;
-            proxy_take_usage(x, ev->data, ev->data_len);
-            /* the usage-only chunk llmgate asked for is not shown to a client that did not */
-            if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
-                return 0;
-            x->have_usage = x->have_usage || had;
+        } else {
+            take_chunk_meta(x, ev->data, ev->data_len);
+            if (llg_usage_may_have(ev->data, ev->data_len)) {
+                bool had = x->have_usage;
+                x->have_usage = false;
+                proxy_take_usage(x, ev->data, ev->data_len);
+                /* the usage-only chunk llmgate asked for is not shown to a client that did not */
+                if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
+                    return 0;
+                x->have_usage = x->have_usage || had;
+            }
         }
         /* OpenAI adds "usage":null to every chunk once usage is asked for: a
          * client that did not ask does not see it */
