@@ -703,8 +703,8 @@ static void start_attempt(proxy_t *x)
         llg_strbuf_reset(&x->errbody);
         if (x->rec != NULL) {
             const char *um = proxy_upstream_model(x, p);
-            x->ratt = llg_reqlog_attempt_begin(x->rec, idx, x->has_pick ? x->pick.slot : -1, um == x->model ? x->rec->model : um,
-                                               llg_http_now_us());
+            x->ratt = llg_reqlog_attempt_begin(x->rec, idx, x->has_pick ? x->pick.slot : -1,
+                                               um == x->model ? x->rec->model : um, llg_http_now_us());
             x->in_attempt = true;
         }
         int started = proxy_upstream_post(x, p, url, body, key, key_len);

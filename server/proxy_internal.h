@@ -65,7 +65,7 @@ typedef struct proxy {
     llg_reqlog_t *rec;
     llg_reqlog_attempt_t *ratt; /* the record's entry of the attempt in progress (NULL past its room) */
     bool in_attempt;            /* an attempt was begun in the record and not ended */
-    h2o_iovec_t client_key;     /* passthrough bearer, or the client_key_header value */
+    h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
 
     int chain[MAX_CHAIN];
     size_t nchain, chain_pos;
