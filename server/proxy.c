@@ -64,6 +64,7 @@ static void proxy_free(void *p)
     llg_strbuf_free(&x->hbuf);
     free(x->hnodes_heap);
     llg_sse_dispose(&x->sse);
+    llg_sse_dispose(&x->meta_sse);
     free(x);
 }
 

@@ -182,13 +182,28 @@ static unsigned meta_wanted(const proxy_t *x)
     return (x->rec->response_id == NULL && x->rec->response_model == NULL ? LLG_META_ID : 0) | LLG_META_FINISH;
 }
 
-/* The meta of a whole answer or of one event, in the relayed wire's words. */
-static void read_meta(proxy_t *x, const char *json, size_t len, unsigned want)
+/* The wire of the upstream's answer, as the readers of its meta know them. */
+typedef enum meta_wire { WIRE_OPENAI, WIRE_ANTHROPIC, WIRE_RESPONSES, WIRE_OTHER } meta_wire_t;
+
+static meta_wire_t upstream_wire(const proxy_t *x)
+{
+    if (proxy_translated(x))
+        /* Poe's and Puter's answers say nothing the record keeps that their
+         * translators do not (the counts) */
+        return x->xl == llg_egress_for(LLG_PROVIDER_OPENAI)      ? WIRE_OPENAI
+               : x->xl == llg_egress_for(LLG_PROVIDER_ANTHROPIC) ? WIRE_ANTHROPIC
+                                                                 : WIRE_OTHER;
+    return x->relay == PROXY_RELAY_RESPONSES ? WIRE_RESPONSES : x->relay == PROXY_RELAY_ANTHROPIC ? WIRE_ANTHROPIC : WIRE_OPENAI;
+}
+
+/* The meta of a whole answer or of one event, in the wire's words. */
+static void read_meta(proxy_t *x, meta_wire_t wire, const char *json, size_t len, unsigned want)
 {
     llg_answer_meta_t m;
-    bool found = x->relay == PROXY_RELAY_RESPONSES   ? llg_answer_meta_responses(json, len, want, &m)
-                 : x->relay == PROXY_RELAY_ANTHROPIC ? llg_answer_meta_anthropic(json, len, want, &m)
-                                                     : llg_answer_meta_openai(json, len, want, &m);
+    bool found = wire == WIRE_RESPONSES   ? llg_answer_meta_responses(json, len, want, &m)
+                 : wire == WIRE_ANTHROPIC ? llg_answer_meta_anthropic(json, len, want, &m)
+                 : wire == WIRE_OPENAI    ? llg_answer_meta_openai(json, len, want, &m)
+                                          : false;
     if (found)
         take_meta(x, &m);
 }
@@ -197,7 +212,7 @@ void proxy_take_meta(proxy_t *x, const char *json, size_t len)
 {
     unsigned want = meta_wanted(x);
     if (want != 0)
-        read_meta(x, json, len, want);
+        read_meta(x, upstream_wire(x), json, len, want);
 }
 
 /* An OpenAI chunk's meta: the id and model from the first chunk that names
@@ -211,7 +226,32 @@ static void take_chunk_meta(proxy_t *x, const char *data, size_t len)
     if ((want & LLG_META_FINISH) && !llg_answer_meta_may_finish(data, len))
         want &= ~(unsigned)LLG_META_FINISH;
     if (want != 0)
-        read_meta(x, data, len, want);
+        read_meta(x, WIRE_OPENAI, data, len, want);
+}
+
+/* An Anthropic event's meta: message_start has the id and model,
+ * message_delta the stop reason. */
+static void take_anthropic_meta(proxy_t *x, const llg_sse_event_t *ev, bool start)
+{
+    unsigned want = meta_wanted(x) & (start ? LLG_META_ID : LLG_META_FINISH);
+    if (want != 0)
+        read_meta(x, WIRE_ANTHROPIC, ev->data, ev->data_len, want);
+}
+
+/* A new attempt: the record describes the answer that is relayed, not one
+ * of an attempt that failed before it */
+static void reset_meta(proxy_t *x)
+{
+    llg_strbuf_reset(&x->copy);
+    llg_sse_dispose(&x->meta_sse);
+    llg_sse_init(&x->meta_sse);
+    llg_reqlog_t *r = x->rec;
+    if (r == NULL)
+        return;
+    r->response_id = r->response_model = NULL;
+    r->nfinish = 0;
+    r->have_cached = r->have_reasoning = false;
+    r->cached_tokens = r->reasoning_tokens = 0;
 }
 
 /* Anthropic's stream relayed as it is: message_stop is its end, `error` its
@@ -238,10 +278,7 @@ static void on_anthropic_event(proxy_t *x, const llg_sse_event_t *ev)
             if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
                 take_details(x, &d);
         }
-        /* message_start: the id and model; message_delta: the stop reason */
-        unsigned want = meta_wanted(x) & (NAMED("message_start") ? LLG_META_ID : LLG_META_FINISH);
-        if (want != 0)
-            read_meta(x, ev->data, ev->data_len, want);
+        take_anthropic_meta(x, ev, NAMED("message_start"));
     }
 #undef NAMED
 }
@@ -345,6 +382,54 @@ void proxy_xl_usage(proxy_t *x)
     bool estimated;
     x->xl->usage(x->xl_reader, &x->prompt_tokens, &x->completion_tokens, &estimated);
     x->have_usage = true;
+    /* a whole answer's meta, from the upstream's own body (kept by xl_tee) */
+    if (!x->stream && x->copy.len > 0) {
+        proxy_take_meta(x, x->copy.data, x->copy.len);
+        llg_usage_details_t d = {0};
+        meta_wire_t wire = upstream_wire(x);
+        if (wire == WIRE_OPENAI ? llg_usage_read_details(x->copy.data, x->copy.len, &d)
+                                : wire == WIRE_ANTHROPIC && llg_usage_read_details_anthropic(x->copy.data, x->copy.len, &d))
+            take_details(x, &d);
+    }
+}
+
+/* One event of a translated stream, read again for the record only. */
+static int on_meta_event(void *ctx, const llg_sse_event_t *ev)
+{
+    proxy_t *x = ctx;
+    if (!ev->has_data)
+        return 0;
+    llg_usage_details_t d = {0};
+    if (x->xl == llg_egress_for(LLG_PROVIDER_ANTHROPIC)) {
+        bool start = ev->name_len == 13 && memcmp(ev->name, "message_start", 13) == 0;
+        if (start || (ev->name_len == 13 && memcmp(ev->name, "message_delta", 13) == 0)) {
+            take_anthropic_meta(x, ev, start);
+            if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
+                take_details(x, &d);
+        }
+        return 0;
+    }
+    take_chunk_meta(x, ev->data, ev->data_len);
+    if (llg_usage_may_have(ev->data, ev->data_len) && llg_usage_read_details(ev->data, ev->data_len, &d))
+        take_details(x, &d);
+    return 0;
+}
+
+/* The upstream's bytes of a translated answer, for its meta: a stream's
+ * events read again (the translator keeps no id, model or upstream finish
+ * reason), a whole body copied (up to USAGE_COPY_MAX) for proxy_xl_usage. */
+static void xl_tee(proxy_t *x, const char *p, size_t n)
+{
+    if (x->rec == NULL || upstream_wire(x) == WIRE_OTHER)
+        return;
+    if (!x->stream) {
+        if (x->copy.len + n <= USAGE_COPY_MAX)
+            llg_strbuf_append(&x->copy, p, n);
+    } else if (llg_sse_feed(&x->meta_sse, p, n, on_meta_event, x) != 0) {
+        /* an event past the reader's limit: the translator says what is wrong */
+        llg_sse_dispose(&x->meta_sse);
+        llg_sse_init(&x->meta_sse);
+    }
 }
 
 /* ---- the answer's body (libcurl's write callback) ---------------------- */
@@ -371,6 +456,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     }
     if (proxy_translated(x)) {
         size_t before = x->out[x->cur].len;
+        xl_tee(x, p, n);
         if (xl_feed(x, p, n, &x->xl_err) != 0) {
             /* handled in on_done, outside curl's callbacks, where a retry may start */
             x->xl_failed = true;
@@ -489,6 +575,7 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
      * LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 is libcurl's) */
     bool https = strncmp(url, "https://", 8) == 0;
     x->attempt_start_us = llg_http_now_us();
+    reset_meta(x);
     llg_h1_tls_t *tls = https ? app->h1_tls[p - conf->providers] : NULL;
     if (app->h1 != NULL && (!https || tls != NULL) && llg_h1_takes(app->h1, url)) {
         proxy_header_lines(x, p, key, key_len, true);
