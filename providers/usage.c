@@ -1,6 +1,7 @@
 /*
- * providers/usage.c: the token-count reader of OpenAI-form JSON (see
- * usage.h).
+ * providers/usage.c: the token-count reader of OpenAI-form JSON, and of
+ * Anthropic's and the Responses API's, with the cached and reasoning counts
+ * (see usage.h).
  */
 #include "providers/usage.h"
 
@@ -136,4 +137,60 @@ bool llg_usage_read_responses(const char *json, size_t len, uint64_t *input, uin
     *input = in > 0 ? (uint64_t)in : 0;
     *output = out > 0 ? (uint64_t)out : 0;
     return true;
+}
+
+/* The count `key` of the object member `outer` of the usage object [uv, uv
+ * + ulen): usage.prompt_tokens_details.cached_tokens and its kin. */
+static bool nested_count(const char *uv, size_t ulen, const char *outer, const char *key, uint64_t *out)
+{
+    const char *ov;
+    size_t olen;
+    if (!llg_json_member(uv, ulen, outer, &ov, &olen))
+        return false;
+    int64_t v = json_count(ov, olen, key);
+    if (v < 0)
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+/* Both finer counts of a usage object, each from its own details object. */
+static bool read_details(const char *uv, size_t ulen, const char *in_details, const char *out_details, llg_usage_details_t *d)
+{
+    bool found = false;
+    if (nested_count(uv, ulen, in_details, "cached_tokens", &d->cached_tokens))
+        found = d->has_cached = true;
+    if (nested_count(uv, ulen, out_details, "reasoning_tokens", &d->reasoning_tokens))
+        found = d->has_reasoning = true;
+    return found;
+}
+
+bool llg_usage_read_details(const char *json, size_t len, llg_usage_details_t *d)
+{
+    const char *uv;
+    size_t ulen;
+    return llg_json_member(json, len, "usage", &uv, &ulen) &&
+           read_details(uv, ulen, "prompt_tokens_details", "completion_tokens_details", d);
+}
+
+bool llg_usage_read_details_anthropic(const char *json, size_t len, llg_usage_details_t *d)
+{
+    const char *uv;
+    size_t ulen;
+    if (!find_usage(json, len, "message", &uv, &ulen))
+        return false;
+    int64_t cr = json_count(uv, ulen, "cache_read_input_tokens");
+    if (cr < 0)
+        return false;
+    d->cached_tokens = (uint64_t)cr;
+    d->has_cached = true;
+    return true;
+}
+
+bool llg_usage_read_details_responses(const char *json, size_t len, llg_usage_details_t *d)
+{
+    const char *uv;
+    size_t ulen;
+    return find_usage(json, len, "response", &uv, &ulen) &&
+           read_details(uv, ulen, "input_tokens_details", "output_tokens_details", d);
 }

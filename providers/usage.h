@@ -36,6 +36,29 @@ bool llg_usage_read_anthropic(const char *json, size_t len, uint64_t *input, boo
  * True when either was found; each is then set (0 when absent). */
 bool llg_usage_read_responses(const char *json, size_t len, uint64_t *input, uint64_t *output);
 
+/* The finer counts of a usage object, for the access log and the spans:
+ * the prompt tokens read from the provider's cache and the completion
+ * tokens spent on reasoning. Each has_* says whether the upstream gave it
+ * (a number; bounded as llg_usage_read's). */
+typedef struct llg_usage_details {
+    bool has_cached, has_reasoning;
+    uint64_t cached_tokens, reasoning_tokens;
+} llg_usage_details_t;
+
+/* OpenAI chat (a body or a chunk): the top-level usage's
+ * prompt_tokens_details.cached_tokens and
+ * completion_tokens_details.reasoning_tokens. `d` is written only where a
+ * count was found; true when one was. */
+bool llg_usage_read_details(const char *json, size_t len, llg_usage_details_t *d);
+
+/* Anthropic (a whole message, message_start's message.usage, message_delta's
+ * usage): cache_read_input_tokens. Anthropic reports no reasoning count. */
+bool llg_usage_read_details_anthropic(const char *json, size_t len, llg_usage_details_t *d);
+
+/* The Responses API (a whole response, or an event's response.usage):
+ * input_tokens_details.cached_tokens, output_tokens_details.reasoning_tokens. */
+bool llg_usage_read_details_responses(const char *json, size_t len, llg_usage_details_t *d);
+
 /* The first `,"usage":null` in [p, p + n), or NULL. */
 const char *llg_usage_find_null(const char *p, size_t n);
 

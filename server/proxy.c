@@ -65,6 +65,7 @@ static void proxy_free(void *p)
     llg_strbuf_free(&x->hbuf);
     free(x->hnodes_heap);
     llg_sse_dispose(&x->sse);
+    llg_sse_dispose(&x->meta_sse);
     free(x);
 }
 
@@ -394,6 +395,8 @@ static void success_done(proxy_t *x, int status)
         const llg_strbuf_t *src = x->body_sent ? &x->copy : &x->out[x->cur];
         if (src->len > 0 && llg_usage_may_have(src->data, src->len))
             proxy_take_usage(x, src->data, src->len);
+        if (src->len > 0)
+            proxy_take_meta(x, src->data, src->len);
         if (x->in->whole_answer != NULL && rewrite_whole(x, status) != 0)
             return;
     }

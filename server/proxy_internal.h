@@ -124,6 +124,10 @@ typedef struct proxy {
     bool xl_failed;      /* the translator reported an upstream error (in xl_err) */
     bool has_last_xl;    /* xl_err holds the error of the last translated attempt */
     llg_xlate_error_t xl_err;
+    /* a translated stream's upstream events, read again for the answer's id,
+     * model, finish reasons and cached/reasoning counts (the translator keeps
+     * none of them) */
+    llg_sse_reader_t meta_sse;
 
     /* towards the client */
     bool committed;        /* the response was started */
@@ -225,6 +229,10 @@ int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err);
 void proxy_xl_usage(proxy_t *x);
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len);
+/* A whole (non-stream) answer's id, model and finish reasons go to the
+ * request's record (providers/answer_meta.h); the translated attempts'
+ * (from the upstream's own answer) with proxy_xl_usage(). */
+void proxy_take_meta(proxy_t *x, const char *json, size_t len);
 
 /* ---- proxy_request.c: the upstream request ----------------------------- */
 

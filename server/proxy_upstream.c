@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/answer_meta.h"
 #include "providers/json_edit.h"
 #include "providers/usage.h"
 #include "server/app.h"
@@ -22,6 +23,7 @@
 #define USAGE_COPY_MAX (1024 * 1024) /* a non-stream body is kept for `usage` up to this size */
 #define BODY_HOLD      (16 * 1024)   /* a non-stream body is relayed as it comes only past this size */
 #define WHOLE_MAX      (64u << 20)   /* a body rewritten whole (ingress whole_answer) is held up to this size */
+#define META_STR_MAX   128           /* bytes of an answer's id, model or finish reason kept in the record */
 
 /* ---- the answer's head, and its events (libcurl's header callback) ----- */
 
@@ -108,12 +110,32 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* The cached and reasoning counts go to the record as they are read (a
+ * stream's last one wins, as for the other counts). */
+static void take_details(proxy_t *x, const llg_usage_details_t *d)
+{
+    if (x->rec == NULL)
+        return;
+    if (d->has_cached) {
+        x->rec->have_cached = true;
+        x->rec->cached_tokens = d->cached_tokens;
+    }
+    if (d->has_reasoning) {
+        x->rec->have_reasoning = true;
+        x->rec->reasoning_tokens = d->reasoning_tokens;
+    }
+}
+
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len)
 {
+    llg_usage_details_t d = {0};
     if (x->relay == PROXY_RELAY_RESPONSES) {
-        if (llg_usage_read_responses(json, len, &x->prompt_tokens, &x->completion_tokens))
+        if (llg_usage_read_responses(json, len, &x->prompt_tokens, &x->completion_tokens)) {
             x->have_usage = true;
+            if (llg_usage_read_details_responses(json, len, &d))
+                take_details(x, &d);
+        }
         return;
     }
     if (x->relay == PROXY_RELAY_ANTHROPIC) {
@@ -124,11 +146,112 @@ void proxy_take_usage(proxy_t *x, const char *json, size_t len)
             x->prompt_tokens = has_in ? in : 0;
             x->completion_tokens = has_out ? out : 0;
             x->have_usage = true;
+            if (llg_usage_read_details_anthropic(json, len, &d))
+                take_details(x, &d);
         }
         return;
     }
-    if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens))
+    if (llg_usage_read(json, len, &x->prompt_tokens, &x->completion_tokens)) {
         x->have_usage = true;
+        if (llg_usage_read_details(json, len, &d))
+            take_details(x, &d);
+    }
+}
+
+/* What the answer says about itself goes to the record, copied into the
+ * request's pool: the id and model once (the first text that has them), the
+ * finish reasons as they come (one per choice). */
+static void take_meta(proxy_t *x, const llg_answer_meta_t *m)
+{
+    llg_reqlog_t *r = x->rec;
+    if (r == NULL || x->req == NULL)
+        return;
+    if (m->id.p != NULL && r->response_id == NULL)
+        r->response_id = llg_reqlog_strdup(x->req, m->id.p, m->id.len, META_STR_MAX);
+    if (m->model.p != NULL && r->response_model == NULL)
+        r->response_model = llg_reqlog_strdup(x->req, m->model.p, m->model.len, META_STR_MAX);
+    for (unsigned i = 0; i < m->nfinish && r->nfinish < LLG_REQLOG_MAX_REASONS; i++)
+        r->finish_reasons[r->nfinish++] = llg_reqlog_strdup(x->req, m->finish[i].p, m->finish[i].len, META_STR_MAX);
+}
+
+/* The parts of the answer's meta the record still lacks (LLG_META_*). */
+static unsigned meta_wanted(const proxy_t *x)
+{
+    if (x->rec == NULL || x->req == NULL)
+        return 0;
+    return (x->rec->response_id == NULL && x->rec->response_model == NULL ? LLG_META_ID : 0) | LLG_META_FINISH;
+}
+
+/* The wire of the upstream's answer, as the readers of its meta know them. */
+typedef enum meta_wire { WIRE_OPENAI, WIRE_ANTHROPIC, WIRE_RESPONSES, WIRE_OTHER } meta_wire_t;
+
+static meta_wire_t upstream_wire(const proxy_t *x)
+{
+    if (proxy_translated(x))
+        /* Poe's and Puter's answers say nothing the record keeps that their
+         * translators do not (the counts) */
+        return x->xl == llg_egress_for(LLG_PROVIDER_OPENAI)      ? WIRE_OPENAI
+               : x->xl == llg_egress_for(LLG_PROVIDER_ANTHROPIC) ? WIRE_ANTHROPIC
+                                                                 : WIRE_OTHER;
+    return x->relay == PROXY_RELAY_RESPONSES ? WIRE_RESPONSES : x->relay == PROXY_RELAY_ANTHROPIC ? WIRE_ANTHROPIC : WIRE_OPENAI;
+}
+
+/* The meta of a whole answer or of one event, in the wire's words. */
+static void read_meta(proxy_t *x, meta_wire_t wire, const char *json, size_t len, unsigned want)
+{
+    llg_answer_meta_t m;
+    bool found = wire == WIRE_RESPONSES   ? llg_answer_meta_responses(json, len, want, &m)
+                 : wire == WIRE_ANTHROPIC ? llg_answer_meta_anthropic(json, len, want, &m)
+                 : wire == WIRE_OPENAI    ? llg_answer_meta_openai(json, len, want, &m)
+                                          : false;
+    if (found)
+        take_meta(x, &m);
+}
+
+void proxy_take_meta(proxy_t *x, const char *json, size_t len)
+{
+    unsigned want = meta_wanted(x);
+    if (want != 0)
+        read_meta(x, upstream_wire(x), json, len, want);
+}
+
+/* An OpenAI chunk's meta: the id and model from the first chunk that names
+ * its model, the finish reasons from a chunk that has one that is a string
+ * (cheap scans first: most chunks have neither). */
+static void take_chunk_meta(proxy_t *x, const char *data, size_t len)
+{
+    unsigned want = meta_wanted(x);
+    if ((want & LLG_META_ID) && memmem(data, len, "\"model\"", 7) == NULL)
+        want &= ~(unsigned)LLG_META_ID;
+    if ((want & LLG_META_FINISH) && !llg_answer_meta_may_finish(data, len))
+        want &= ~(unsigned)LLG_META_FINISH;
+    if (want != 0)
+        read_meta(x, WIRE_OPENAI, data, len, want);
+}
+
+/* An Anthropic event's meta: message_start has the id and model,
+ * message_delta the stop reason. */
+static void take_anthropic_meta(proxy_t *x, const llg_sse_event_t *ev, bool start)
+{
+    unsigned want = meta_wanted(x) & (start ? LLG_META_ID : LLG_META_FINISH);
+    if (want != 0)
+        read_meta(x, WIRE_ANTHROPIC, ev->data, ev->data_len, want);
+}
+
+/* A new attempt: the record describes the answer that is relayed, not one
+ * of an attempt that failed before it */
+static void reset_meta(proxy_t *x)
+{
+    llg_strbuf_reset(&x->copy);
+    llg_sse_dispose(&x->meta_sse);
+    llg_sse_init(&x->meta_sse);
+    llg_reqlog_t *r = x->rec;
+    if (r == NULL)
+        return;
+    r->response_id = r->response_model = NULL;
+    r->nfinish = 0;
+    r->have_cached = r->have_reasoning = false;
+    r->cached_tokens = r->reasoning_tokens = 0;
 }
 
 /* Anthropic's stream relayed as it is: message_stop is its end, `error` its
@@ -151,7 +274,11 @@ static void on_anthropic_event(proxy_t *x, const llg_sse_event_t *ev)
             if (has_out)
                 x->completion_tokens = out;
             x->have_usage = true;
+            llg_usage_details_t d = {0};
+            if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
+                take_details(x, &d);
         }
+        take_anthropic_meta(x, ev, NAMED("message_start"));
     }
 #undef NAMED
 }
@@ -172,11 +299,18 @@ static void on_responses_event(proxy_t *x, const llg_sse_event_t *ev)
 #define NAMED(lit) (n == sizeof(lit) - 1 && memcmp(name, lit, sizeof(lit) - 1) == 0)
     if (NAMED("response.completed") || NAMED("response.incomplete")) {
         x->saw_done = true;
-        if (llg_usage_read_responses(ev->data, ev->data_len, &x->prompt_tokens, &x->completion_tokens))
+        if (llg_usage_read_responses(ev->data, ev->data_len, &x->prompt_tokens, &x->completion_tokens)) {
             x->have_usage = true;
+            llg_usage_details_t d = {0};
+            if (llg_usage_read_details_responses(ev->data, ev->data_len, &d))
+                take_details(x, &d);
+        }
+        proxy_take_meta(x, ev->data, ev->data_len);
     } else if (NAMED("response.failed") || NAMED("error")) {
         x->saw_error = true;
         x->saw_done = true;
+        if (NAMED("response.failed")) /* its response: id, model, status failed */
+            proxy_take_meta(x, ev->data, ev->data_len);
     }
 #undef NAMED
 }
@@ -199,14 +333,17 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
             x->saw_error = true;
         if (ev->data_len == 6 && memcmp(ev->data, "[DONE]", 6) == 0) {
             x->saw_done = true;
-        } else if (llg_usage_may_have(ev->data, ev->data_len)) {
-            bool had = x->have_usage;
-            x->have_usage = false;
-            proxy_take_usage(x, ev->data, ev->data_len);
-            /* the usage-only chunk llmgate asked for is not shown to a client that did not */
-            if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
-                return 0;
-            x->have_usage = x->have_usage || had;
+        } else {
+            take_chunk_meta(x, ev->data, ev->data_len);
+            if (llg_usage_may_have(ev->data, ev->data_len)) {
+                bool had = x->have_usage;
+                x->have_usage = false;
+                proxy_take_usage(x, ev->data, ev->data_len);
+                /* the usage-only chunk llmgate asked for is not shown to a client that did not */
+                if (x->have_usage && x->add_usage && memmem(ev->data, ev->data_len, "\"choices\":[]", 12) != NULL)
+                    return 0;
+                x->have_usage = x->have_usage || had;
+            }
         }
         /* OpenAI adds "usage":null to every chunk once usage is asked for: a
          * client that did not ask does not see it */
@@ -245,6 +382,54 @@ void proxy_xl_usage(proxy_t *x)
     bool estimated;
     x->xl->usage(x->xl_reader, &x->prompt_tokens, &x->completion_tokens, &estimated);
     x->have_usage = true;
+    /* a whole answer's meta, from the upstream's own body (kept by xl_tee) */
+    if (!x->stream && x->copy.len > 0) {
+        proxy_take_meta(x, x->copy.data, x->copy.len);
+        llg_usage_details_t d = {0};
+        meta_wire_t wire = upstream_wire(x);
+        if (wire == WIRE_OPENAI ? llg_usage_read_details(x->copy.data, x->copy.len, &d)
+                                : wire == WIRE_ANTHROPIC && llg_usage_read_details_anthropic(x->copy.data, x->copy.len, &d))
+            take_details(x, &d);
+    }
+}
+
+/* One event of a translated stream, read again for the record only. */
+static int on_meta_event(void *ctx, const llg_sse_event_t *ev)
+{
+    proxy_t *x = ctx;
+    if (!ev->has_data)
+        return 0;
+    llg_usage_details_t d = {0};
+    if (x->xl == llg_egress_for(LLG_PROVIDER_ANTHROPIC)) {
+        bool start = ev->name_len == 13 && memcmp(ev->name, "message_start", 13) == 0;
+        if (start || (ev->name_len == 13 && memcmp(ev->name, "message_delta", 13) == 0)) {
+            take_anthropic_meta(x, ev, start);
+            if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
+                take_details(x, &d);
+        }
+        return 0;
+    }
+    take_chunk_meta(x, ev->data, ev->data_len);
+    if (llg_usage_may_have(ev->data, ev->data_len) && llg_usage_read_details(ev->data, ev->data_len, &d))
+        take_details(x, &d);
+    return 0;
+}
+
+/* The upstream's bytes of a translated answer, for its meta: a stream's
+ * events read again (the translator keeps no id, model or upstream finish
+ * reason), a whole body copied (up to USAGE_COPY_MAX) for proxy_xl_usage. */
+static void xl_tee(proxy_t *x, const char *p, size_t n)
+{
+    if (x->rec == NULL || upstream_wire(x) == WIRE_OTHER)
+        return;
+    if (!x->stream) {
+        if (x->copy.len + n <= USAGE_COPY_MAX)
+            llg_strbuf_append(&x->copy, p, n);
+    } else if (llg_sse_feed(&x->meta_sse, p, n, on_meta_event, x) != 0) {
+        /* an event past the reader's limit: the translator says what is wrong */
+        llg_sse_dispose(&x->meta_sse);
+        llg_sse_init(&x->meta_sse);
+    }
 }
 
 /* ---- the answer's body (libcurl's write callback) ---------------------- */
@@ -271,6 +456,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     }
     if (proxy_translated(x)) {
         size_t before = x->out[x->cur].len;
+        xl_tee(x, p, n);
         if (xl_feed(x, p, n, &x->xl_err) != 0) {
             /* handled in on_done, outside curl's callbacks, where a retry may start */
             x->xl_failed = true;
@@ -389,6 +575,7 @@ int proxy_upstream_post(proxy_t *x, const llg_conf_provider_t *p, const char *ur
      * LLMGATE_UPSTREAM_HTTP2=1: HTTP/2 is libcurl's) */
     bool https = strncmp(url, "https://", 8) == 0;
     x->attempt_start_us = llg_http_now_us();
+    reset_meta(x);
     llg_h1_tls_t *tls = https ? app->h1_tls[p - conf->providers] : NULL;
     if (app->h1 != NULL && (!https || tls != NULL) && llg_h1_takes(app->h1, url)) {
         proxy_header_lines(x, p, key, key_len, true);

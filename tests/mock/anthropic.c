@@ -144,8 +144,11 @@ static int an_prelude(struct mock_conn *c, struct mbuf *o, unsigned k)
         jstr(o, st->id);
         mbuf_adds(o, ",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":");
         jstr(o, st->model);
-        mbuf_addf(o, ",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":%u,\"output_tokens\":1}}}",
+        mbuf_addf(o, ",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{\"input_tokens\":%u,\"output_tokens\":1",
                   st->prompt_tokens);
+        if (c->sc.cached >= 0) /* cached=N: the cache read, as Anthropic reports it in message_start */
+            mbuf_addf(o, ",\"cache_read_input_tokens\":%lld", (long long)c->sc.cached);
+        mbuf_adds(o, "}}}");
         mock_sse_end(c, o);
         return 1;
     }
@@ -310,8 +313,8 @@ void mock_anthropic_whole(struct mock_conn *c, struct mbuf *o)
     if (st->include_usage)
         mbuf_addf(&b,
                   ",\"usage\":{\"input_tokens\":%u,\"output_tokens\":%u,\"cache_creation_input_tokens\":0,"
-                  "\"cache_read_input_tokens\":0}",
-                  st->prompt_tokens, st->n);
+                  "\"cache_read_input_tokens\":%lld}",
+                  st->prompt_tokens, st->n, (long long)(c->sc.cached >= 0 ? c->sc.cached : 0));
     mbuf_addc(&b, '}');
     mock_whole(c, o, 200, "application/json", b.p, b.len);
     mbuf_free(&b);

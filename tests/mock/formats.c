@@ -58,6 +58,12 @@ void mock_fmt_usage(struct mock_conn *c, struct mbuf *o)
     mbuf_adds(o, "\"usage\":{");
     usage_counts(c, o);
     uint32_t p = c->st.prompt_tokens, n = c->st.n;
+    /* cached=N, reasoning=N: OpenAI's details objects (absent by default, as
+     * most OpenAI-compatible upstreams send none) */
+    if (c->sc.cached >= 0)
+        mbuf_addf(o, ",\"prompt_tokens_details\":{\"cached_tokens\":%lld}", (long long)c->sc.cached);
+    if (c->sc.reasoning >= 0)
+        mbuf_addf(o, ",\"completion_tokens_details\":{\"reasoning_tokens\":%lld}", (long long)c->sc.reasoning);
     if (c->sc.format == MOCK_FMT_OPENROUTER) {
         mbuf_adds(o, ",\"cost\":");
         add_cost(o, (p * 2.5 + n * 10.0) / 1e6);

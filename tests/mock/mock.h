@@ -84,8 +84,9 @@ struct mock_scenario {
     bool crlf, split, comments, stamp, chunked, allow_retry, thinking;
     bool poe_replace, poe_extras, puter_reasoning, puter_tools, puter_noise, puter_nonl, puter_array;
     int64_t retry_after, retry_after_ms, retry_after_date; /* -1: not sent */
-    uint64_t hash;                                         /* of every option source and the key, for times=N */
-    char error[160];                                       /* an unknown option or bad value: answered with 400 */
+    int64_t cached, reasoning; /* usage's cached prompt and reasoning tokens; -1: the format's default */
+    uint64_t hash;             /* of every option source and the key, for times=N */
+    char error[160];           /* an unknown option or bad value: answered with 400 */
     /* what was set, for the record: names (static strings) and values */
     unsigned nset;
     const char *set_name[MOCK_SC_MAX_SET]; /* from here on: not cleared by init */

@@ -219,15 +219,19 @@ enum rstate { R_START, R_DONE, R_FAILED };
 
 static void usage(struct mock_conn *c, struct mbuf *o)
 {
-    uint32_t p = c->st.prompt_tokens, r = c->sc.thinking ? MOCK_THINK_PIECES : 0, n = c->st.n + r;
+    uint32_t p = c->st.prompt_tokens, r = c->sc.thinking ? MOCK_THINK_PIECES : 0;
+    if (c->sc.reasoning >= 0) /* reasoning=N: the count as given (capped for the sum) */
+        r = c->sc.reasoning < 1000000 ? (uint32_t)c->sc.reasoning : 1000000;
+    uint32_t n = c->st.n + r;
+    long long cached = c->sc.cached >= 0 ? (long long)c->sc.cached : 0;
     if (!c->st.include_usage) {
         mbuf_adds(o, "null");
         return;
     }
     mbuf_addf(o,
-              "{\"input_tokens\":%u,\"input_tokens_details\":{\"cached_tokens\":0},\"output_tokens\":%u,"
+              "{\"input_tokens\":%u,\"input_tokens_details\":{\"cached_tokens\":%lld},\"output_tokens\":%u,"
               "\"output_tokens_details\":{\"reasoning_tokens\":%u},\"total_tokens\":%u}",
-              p, n, r, p + n);
+              p, cached, n, r, p + n);
 }
 
 static void response_obj(struct mock_conn *c, struct mbuf *o, enum rstate s)

@@ -31,6 +31,7 @@ void mock_scenario_init(struct mock_scenario *sc)
     sc->usage = -1;
     sc->chunked = true;
     sc->retry_after = sc->retry_after_ms = sc->retry_after_date = -1;
+    sc->cached = sc->reasoning = -1;
     sc->hash = 1469598103934665603ULL;
 }
 
@@ -140,6 +141,8 @@ static const struct opt opts[] = {
     O("retry_after", T_INT, retry_after),
     O("retry_after_ms", T_INT, retry_after_ms),
     O("retry_after_date", T_INT, retry_after_date),
+    O("cached", T_INT, cached),
+    O("reasoning", T_INT, reasoning),
     O("reset_requests", T_STR, reset_requests),
     O("error_type", T_STR, error_type),
     O("finish", T_STR, finish),

@@ -468,6 +468,18 @@ curl -s -X POST -d 'fault=500' $U/_mock/defaults >/dev/null
 curl -s -X POST $U/_mock/reset >/dev/null
 check "defaults: reset clears" eq "$(curl -s -o /dev/null -w '%{http_code}' $U/v1/models)" 200
 
+# cached=N, reasoning=N: the usage's finer counts in each format
+post /s/cached=64,reasoning=7/v1/chat/completions "$PLAIN" >/dev/null
+check "openai cached/reasoning: usage details" has "$T/out" '"total_tokens":10,"prompt_tokens_details":{"cached_tokens":64},"completion_tokens_details":{"reasoning_tokens":7}}'
+post /v1/chat/completions "$PLAIN" >/dev/null
+check "openai usage: no details by default" bash -c "! grep -q _details $T/out"
+post /s/cached=5,chunks=1/v1/messages "$AQ" "${AH[@]}" >/dev/null
+check "anthropic cached: message_start's cache_read_input_tokens" has "$T/out" '"usage":{"input_tokens":3,"output_tokens":1,"cache_read_input_tokens":5}}}'
+post /s/cached=5/v1/messages "$ANS" "${AH[@]}" >/dev/null
+check "anthropic cached: the message's cache_read_input_tokens" has "$T/out" '"cache_read_input_tokens":5}'
+post /s/cached=9,reasoning=4/v1/responses "$RNS" >/dev/null
+check "responses cached/reasoning: usage details" has "$T/out" '"input_tokens_details":{"cached_tokens":9},"output_tokens":12,"output_tokens_details":{"reasoning_tokens":4}'
+
 kill $MOCK_PID 2>/dev/null
 wait $MOCK_PID 2>/dev/null
 check "mock exits cleanly on SIGTERM with nothing else on stderr" eq "$(grep -v '^mock listening on\|^llmgate-mock: stopped by' "$T/mock.err")" ""
