@@ -541,10 +541,12 @@ static bool read_head(llg_h1_transfer_t *t)
 static bool decode_body(llg_h1_transfer_t *t)
 {
     h2o_buffer_t *in = t->conn->sock->input;
-    char *base = in->bytes + t->pending;
     size_t len = in->size - t->pending;
     if (t->body_done || len == 0)
         goto Eof;
+    /* not before: an empty buffer may have no bytes at all (NULL + 0 is
+     * undefined, UBSan's "applying zero offset to null pointer") */
+    char *base = in->bytes + t->pending;
     switch (t->head.framing) {
     case LLG_H1_BODY_LENGTH: {
         size_t n = len < t->left ? len : (size_t)t->left;
