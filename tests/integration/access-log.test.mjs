@@ -112,6 +112,16 @@ test('a stream: stream true, the usage the gateway asked for, the bytes sent', a
   assert.equal(o.bytes_out, Buffer.byteLength(r.text));
 });
 
+test('cached and reasoning tokens, from the usage details of the answer (stream and not)', async () => {
+  for (const stream of [false, true]) {
+    const r = await post(gw, { model: 'gpt-4o~cached=5,reasoning=3', stream, messages: [{ role: 'user', content: 'details' }] });
+    assert.equal(r.status, 200, r.text);
+    const o = await lineOf(file, r.headers.get('x-request-id'));
+    assert.deepEqual([o.stream, o.cached_tokens, o.reasoning_tokens], [stream, 5, 3], JSON.stringify(o));
+    assert.ok(o.prompt_tokens > 0 && o.completion_tokens > 0);
+  }
+});
+
 test('a retry: a key that fails then one that serves, both attempts counted', async () => {
   const r = await post(gw, { model: 'retry-model', messages: [{ role: 'user', content: 'retry' }] });
   assert.equal(r.status, 200, r.text);

@@ -176,6 +176,12 @@ test('one SERVER span per request and one CLIENT span per attempt, with the gen_
     }
     assert.equal(server.attrs['gen_ai.usage.input_tokens'], r.json.usage.prompt_tokens);
     assert.equal(server.attrs['gen_ai.usage.output_tokens'], r.json.usage.completion_tokens);
+    // the answer's own metadata, on the SERVER span and the attempt that served
+    for (const s of [server, client]) {
+      assert.equal(s.attrs['gen_ai.response.id'], r.json.id);
+      assert.equal(s.attrs['gen_ai.response.model'], r.json.model);
+      assert.deepEqual(s.attrs['gen_ai.response.finish_reasons'], ['stop']);
+    }
     assert.equal(client.attrs['server.address'], '127.0.0.1');
     assert.equal(client.attrs['server.port'], Number(new URL(mock.base).port));
     assert.equal(client.attrs['llmgate.attempt'], 1);
