@@ -218,7 +218,7 @@ static void on_exported(CURL *easy, CURLcode result, void *data)
     if (result != CURLE_OK)
         export_result(o, false, curl_easy_strerror(result), 0);
     else
-        export_result(o, status >= 200 && status < 300, NULL, status);
+        export_result(o, status >= 200 && status < 300, "no HTTP status", status);
     if (o->count >= o->cf->batch_size)
         export_batch(o);
 }
