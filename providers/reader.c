@@ -15,6 +15,8 @@ void llg_reader_init(llg_reader_t *r, const llg_xlate_params_t *params, const ll
     llg_answer_init(&r->a, params);
     llg_sse_init(&r->sse);
     r->ops = ops;
+    r->tap = params->tap;
+    r->tap_ctx = params->tap_ctx;
 }
 
 void llg_reader_dispose(llg_reader_t *r)
@@ -36,6 +38,8 @@ static int on_event(void *ctx, const llg_sse_event_t *ev)
     llg_reader_t *r = ctx;
     if (r->failed || r->done || !ev->has_data)
         return 0;
+    if (r->tap != NULL)
+        r->tap(r->tap_ctx, ev->name, ev->name_len, ev->data, ev->data_len);
     return r->ops->event(r, ev);
 }
 
@@ -71,6 +75,8 @@ int llg_reader_end(llg_reader_t *r, llg_strbuf_t *out, llg_xlate_error_t *err)
 {
     r->out = out;
     if (!r->failed && !r->a.stream) {
+        if (r->tap != NULL)
+            r->tap(r->tap_ctx, NULL, 0, r->body.data != NULL ? r->body.data : "", r->body.len);
         cJSON *j = cJSON_ParseWithLength(r->body.data != NULL ? r->body.data : "", r->body.len);
         if (cJSON_IsObject(j))
             r->ops->whole(r, j);

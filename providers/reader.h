@@ -40,7 +40,9 @@ struct llg_reader {
     bool failed;
     char finish[32]; /* the end's reason in OpenAI's words; "" none yet */
     llg_xlate_error_t err;
-    llg_strbuf_t *out; /* during a feed or the end */
+    llg_strbuf_t *out;                                                                       /* during a feed or the end */
+    void (*tap)(void *ctx, const char *name, size_t name_len, const char *data, size_t len); /* params' */
+    void *tap_ctx;
 };
 
 void llg_reader_init(llg_reader_t *r, const llg_xlate_params_t *params, const llg_reader_ops_t *ops);

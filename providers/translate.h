@@ -39,6 +39,13 @@ typedef struct llg_xlate_params {
      * renderer reads which of its tools were custom or local_shell */
     const char *request;
     size_t request_len;
+    /* Sees what the reader reads, before it reads it: each event of a stream
+     * (`name` of `name_len` bytes, "" when unnamed, and its data), or the
+     * whole body of an answer that is not streamed (`name` NULL). The proxy's
+     * request record takes the upstream's id, model, finish reasons and
+     * usage details from it without a second parse. NULL: none. */
+    void (*tap)(void *ctx, const char *name, size_t name_len, const char *data, size_t len);
+    void *tap_ctx;
 } llg_xlate_params_t;
 
 typedef struct llg_xlate_error {

@@ -65,7 +65,6 @@ static void proxy_free(void *p)
     llg_strbuf_free(&x->hbuf);
     free(x->hnodes_heap);
     llg_sse_dispose(&x->sse);
-    llg_sse_dispose(&x->meta_sse);
     free(x);
 }
 

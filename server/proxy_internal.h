@@ -65,7 +65,7 @@ typedef struct proxy {
     llg_reqlog_t *rec;
     llg_reqlog_attempt_t *ratt; /* the record's entry of the attempt in progress (NULL past its room) */
     bool in_attempt;            /* an attempt was begun in the record and not ended */
-    h2o_iovec_t client_key; /* passthrough bearer, or the client_key_header value */
+    h2o_iovec_t client_key;     /* passthrough bearer, or the client_key_header value */
 
     int chain[MAX_CHAIN];
     size_t nchain, chain_pos;
@@ -127,7 +127,6 @@ typedef struct proxy {
     /* a translated stream's upstream events, read again for the answer's id,
      * model, finish reasons and cached/reasoning counts (the translator keeps
      * none of them) */
-    llg_sse_reader_t meta_sse;
 
     /* towards the client */
     bool committed;        /* the response was started */
@@ -227,6 +226,10 @@ bool proxy_translated(const proxy_t *x);
 int proxy_xl_end(proxy_t *x, llg_xlate_error_t *err);
 /* The translator's token counts become the attempt's. */
 void proxy_xl_usage(proxy_t *x);
+/* The translator's tap (llg_xlate_params_t.tap, ctx the proxy): the
+ * upstream's own events or whole body give the record the answer's id,
+ * model, finish reasons and usage details, in the upstream's words. */
+void proxy_xl_tap(void *ctx, const char *name, size_t name_len, const char *data, size_t len);
 /* Reads `usage` from a JSON text that has one (providers/usage.h). */
 void proxy_take_usage(proxy_t *x, const char *json, size_t len);
 /* A whole (non-stream) answer's id, model and finish reasons go to the

@@ -157,6 +157,8 @@ static int build_translated(proxy_t *x, const llg_conf_provider_t *p, h2o_iovec_
         .random = {llg_app_random(x->app), llg_app_random(x->app)},
         .request = x->client_body.base,
         .request_len = x->client_body.len,
+        .tap = x->rec != NULL ? proxy_xl_tap : NULL,
+        .tap_ctx = x,
     };
     llg_strbuf_free(&text);
 

@@ -174,10 +174,12 @@ static void take_meta(proxy_t *x, const llg_answer_meta_t *m)
         r->finish_reasons[r->nfinish++] = llg_reqlog_strdup(x->req, m->finish[i].p, m->finish[i].len, META_STR_MAX);
 }
 
-/* The parts of the answer's meta the record still lacks (LLG_META_*). */
+/* The parts of the answer's meta the record still lacks (LLG_META_*); none
+ * unless the request is traced: only its spans show them, and reading them
+ * costs a scan of every whole answer. */
 static unsigned meta_wanted(const proxy_t *x)
 {
-    if (x->rec == NULL || x->req == NULL)
+    if (x->rec == NULL || x->req == NULL || !x->rec->sampled)
         return 0;
     return (x->rec->response_id == NULL && x->rec->response_model == NULL ? LLG_META_ID : 0) | LLG_META_FINISH;
 }
@@ -231,20 +233,17 @@ static void take_chunk_meta(proxy_t *x, const char *data, size_t len)
 
 /* An Anthropic event's meta: message_start has the id and model,
  * message_delta the stop reason. */
-static void take_anthropic_meta(proxy_t *x, const llg_sse_event_t *ev, bool start)
+static void take_anthropic_meta(proxy_t *x, const char *data, size_t len, bool start)
 {
     unsigned want = meta_wanted(x) & (start ? LLG_META_ID : LLG_META_FINISH);
     if (want != 0)
-        read_meta(x, WIRE_ANTHROPIC, ev->data, ev->data_len, want);
+        read_meta(x, WIRE_ANTHROPIC, data, len, want);
 }
 
 /* A new attempt: the record describes the answer that is relayed, not one
  * of an attempt that failed before it */
 static void reset_meta(proxy_t *x)
 {
-    llg_strbuf_reset(&x->copy);
-    llg_sse_dispose(&x->meta_sse);
-    llg_sse_init(&x->meta_sse);
     llg_reqlog_t *r = x->rec;
     if (r == NULL)
         return;
@@ -278,7 +277,7 @@ static void on_anthropic_event(proxy_t *x, const llg_sse_event_t *ev)
             if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
                 take_details(x, &d);
         }
-        take_anthropic_meta(x, ev, NAMED("message_start"));
+        take_anthropic_meta(x, ev->data, ev->data_len, NAMED("message_start"));
     }
 #undef NAMED
 }
@@ -382,53 +381,33 @@ void proxy_xl_usage(proxy_t *x)
     bool estimated;
     x->xl->usage(x->xl_reader, &x->prompt_tokens, &x->completion_tokens, &estimated);
     x->have_usage = true;
-    /* a whole answer's meta, from the upstream's own body (kept by xl_tee) */
-    if (!x->stream && x->copy.len > 0) {
-        proxy_take_meta(x, x->copy.data, x->copy.len);
-        llg_usage_details_t d = {0};
-        meta_wire_t wire = upstream_wire(x);
-        if (wire == WIRE_OPENAI ? llg_usage_read_details(x->copy.data, x->copy.len, &d)
-                                : wire == WIRE_ANTHROPIC && llg_usage_read_details_anthropic(x->copy.data, x->copy.len, &d))
-            take_details(x, &d);
-    }
 }
 
-/* One event of a translated stream, read again for the record only. */
-static int on_meta_event(void *ctx, const llg_sse_event_t *ev)
+void proxy_xl_tap(void *ctx, const char *name, size_t name_len, const char *data, size_t len)
 {
     proxy_t *x = ctx;
-    if (!ev->has_data)
-        return 0;
+    if (x->rec == NULL)
+        return;
+    meta_wire_t wire = upstream_wire(x);
     llg_usage_details_t d = {0};
-    if (x->xl == llg_egress_for(LLG_PROVIDER_ANTHROPIC)) {
-        bool start = ev->name_len == 13 && memcmp(ev->name, "message_start", 13) == 0;
-        if (start || (ev->name_len == 13 && memcmp(ev->name, "message_delta", 13) == 0)) {
-            take_anthropic_meta(x, ev, start);
-            if (llg_usage_read_details_anthropic(ev->data, ev->data_len, &d))
+    if (name == NULL) { /* a whole answer */
+        proxy_take_meta(x, data, len);
+        if (wire == WIRE_OPENAI ? llg_usage_read_details(data, len, &d)
+                                : wire == WIRE_ANTHROPIC && llg_usage_read_details_anthropic(data, len, &d))
+            take_details(x, &d);
+        return;
+    }
+    if (wire == WIRE_ANTHROPIC) {
+        bool start = name_len == 13 && memcmp(name, "message_start", 13) == 0;
+        if (start || (name_len == 13 && memcmp(name, "message_delta", 13) == 0)) {
+            take_anthropic_meta(x, data, len, start);
+            if (llg_usage_read_details_anthropic(data, len, &d))
                 take_details(x, &d);
         }
-        return 0;
-    }
-    take_chunk_meta(x, ev->data, ev->data_len);
-    if (llg_usage_may_have(ev->data, ev->data_len) && llg_usage_read_details(ev->data, ev->data_len, &d))
-        take_details(x, &d);
-    return 0;
-}
-
-/* The upstream's bytes of a translated answer, for its meta: a stream's
- * events read again (the translator keeps no id, model or upstream finish
- * reason), a whole body copied (up to USAGE_COPY_MAX) for proxy_xl_usage. */
-static void xl_tee(proxy_t *x, const char *p, size_t n)
-{
-    if (x->rec == NULL || upstream_wire(x) == WIRE_OTHER)
-        return;
-    if (!x->stream) {
-        if (x->copy.len + n <= USAGE_COPY_MAX)
-            llg_strbuf_append(&x->copy, p, n);
-    } else if (llg_sse_feed(&x->meta_sse, p, n, on_meta_event, x) != 0) {
-        /* an event past the reader's limit: the translator says what is wrong */
-        llg_sse_dispose(&x->meta_sse);
-        llg_sse_init(&x->meta_sse);
+    } else if (wire == WIRE_OPENAI) {
+        take_chunk_meta(x, data, len);
+        if (llg_usage_may_have(data, len) && llg_usage_read_details(data, len, &d))
+            take_details(x, &d);
     }
 }
 
@@ -456,7 +435,6 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     }
     if (proxy_translated(x)) {
         size_t before = x->out[x->cur].len;
-        xl_tee(x, p, n);
         if (xl_feed(x, p, n, &x->xl_err) != 0) {
             /* handled in on_done, outside curl's callbacks, where a retry may start */
             x->xl_failed = true;
