@@ -1,8 +1,8 @@
 /*
  * server/otel_encode.c: OTLP encodings of spans. Protobuf is written by hand
  * (the few messages of opentelemetry-proto's trace.proto that llmgate fills:
- * no dependency on a protobuf runtime); nested messages are written into a
- * scratch buffer first so that each length prefix is a minimal varint. JSON
+ * no dependency on a protobuf runtime); each length prefix is a minimal
+ * varint, the length worked out before the message is written. JSON
  * follows OTLP's JSON mapping: ids in lowercase hex, 64-bit integers as
  * strings, enums as numbers.
  */
@@ -73,40 +73,84 @@ static void pb_anyvalue_str(llg_strbuf_t *b, const char *s, size_t n)
     pb_bytes(b, 1, s, n);
 }
 
-static void pb_attr(llg_strbuf_t *out, unsigned field, const llg_otel_attr_t *a)
+/* The bytes of a varint. */
+static size_t pb_vlen(uint64_t v)
 {
-    llg_strbuf_t v = {0}, kv = {0}, arr = {0}, one = {0};
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* A length-delimited field's bytes (one-byte tag: field numbers below 16). */
+static size_t pb_len_field(size_t n)
+{
+    return 1 + pb_vlen(n) + n;
+}
+
+/* The bytes of an attribute's AnyValue. */
+static size_t pb_anyvalue_len(const llg_otel_attr_t *a)
+{
     switch (a->type) {
     case LLG_OTEL_ATTR_STR:
-        pb_anyvalue_str(&v, a->s, a->s_len);
+        return pb_len_field(a->s_len);
+    case LLG_OTEL_ATTR_INT:
+        return 1 + pb_vlen((uint64_t)a->i);
+    case LLG_OTEL_ATTR_DOUBLE:
+        return 1 + 8;
+    case LLG_OTEL_ATTR_STRS: {
+        size_t arr = 0;
+        for (unsigned i = 0; i < a->nstrs; i++)
+            arr += pb_len_field(pb_len_field(strlen(a->strs[i])));
+        return pb_len_field(arr);
+    }
+    }
+    return 0;
+}
+
+/* KeyValue { key = 1; AnyValue value = 2 } as field `field`, written in one
+ * pass: the lengths are worked out first (no scratch buffers, no
+ * allocation: a span has ~15 attributes and every request two spans). */
+static void pb_attr(llg_strbuf_t *out, unsigned field, const llg_otel_attr_t *a)
+{
+    size_t klen = strlen(a->key), vlen = pb_anyvalue_len(a);
+    pb_tag(out, field, WT_LEN);
+    pb_varint(out, pb_len_field(klen) + pb_len_field(vlen));
+    pb_bytes(out, 1, a->key, klen);
+    pb_tag(out, 2, WT_LEN);
+    pb_varint(out, vlen);
+    switch (a->type) {
+    case LLG_OTEL_ATTR_STR:
+        pb_anyvalue_str(out, a->s, a->s_len);
         break;
     case LLG_OTEL_ATTR_INT:
-        pb_tag(&v, 3, WT_VARINT);
-        pb_varint(&v, (uint64_t)a->i);
+        pb_tag(out, 3, WT_VARINT);
+        pb_varint(out, (uint64_t)a->i);
         break;
     case LLG_OTEL_ATTR_DOUBLE: {
         uint64_t bits;
         memcpy(&bits, &a->d, 8);
-        pb_fixed64(&v, 4, bits);
+        pb_fixed64(out, 4, bits);
         break;
     }
-    case LLG_OTEL_ATTR_STRS:
+    case LLG_OTEL_ATTR_STRS: {
         /* ArrayValue { repeated AnyValue values = 1 } */
+        size_t arr = 0;
+        for (unsigned i = 0; i < a->nstrs; i++)
+            arr += pb_len_field(pb_len_field(strlen(a->strs[i])));
+        pb_tag(out, 5, WT_LEN);
+        pb_varint(out, arr);
         for (unsigned i = 0; i < a->nstrs; i++) {
-            one.len = 0;
-            pb_anyvalue_str(&one, a->strs[i], strlen(a->strs[i]));
-            pb_bytes(&arr, 1, one.data, one.len);
+            size_t n = strlen(a->strs[i]);
+            pb_tag(out, 1, WT_LEN);
+            pb_varint(out, pb_len_field(n));
+            pb_anyvalue_str(out, a->strs[i], n);
         }
-        pb_bytes(&v, 5, arr.data != NULL ? arr.data : "", arr.len);
         break;
     }
-    pb_str(&kv, 1, a->key);
-    pb_bytes(&kv, 2, v.data != NULL ? v.data : "", v.len);
-    pb_bytes(out, field, kv.data, kv.len);
-    llg_strbuf_free(&v);
-    llg_strbuf_free(&kv);
-    llg_strbuf_free(&arr);
-    llg_strbuf_free(&one);
+    }
 }
 
 static void pb_span(llg_strbuf_t *b, const llg_otel_span_t *s)
@@ -205,9 +249,12 @@ void llg_otel_encode_span(llg_strbuf_t *out, const llg_otel_span_t *s, llg_otel_
         pb_span(out, s);
 }
 
+/* ExportTraceServiceRequest { ResourceSpans { Resource, ScopeSpans { scope,
+ * spans } } }: the small parts built first, the lengths of the enclosing
+ * messages worked out, and the spans copied once, straight into `out`. */
 static void pb_request(llg_strbuf_t *out, const char *service_name, const char *const *spans, const size_t *lens, size_t n)
 {
-    llg_strbuf_t res = {0}, scope = {0}, ss = {0}, rs = {0};
+    llg_strbuf_t res = {0}, scope = {0};
     llg_otel_attr_t attrs[] = {
         {.key = "service.name", .type = LLG_OTEL_ATTR_STR, .s = service_name, .s_len = strlen(service_name)},
         {.key = "service.version", .type = LLG_OTEL_ATTR_STR, .s = LLG_VERSION, .s_len = strlen(LLG_VERSION)},
@@ -216,16 +263,21 @@ static void pb_request(llg_strbuf_t *out, const char *service_name, const char *
         pb_attr(&res, 1, &attrs[i]); /* Resource.attributes */
     pb_str(&scope, 1, "llmgate");    /* InstrumentationScope.name, .version */
     pb_str(&scope, 2, LLG_VERSION);
-    pb_bytes(&ss, 1, scope.data, scope.len); /* ScopeSpans.scope, .spans */
+    size_t ss = pb_len_field(scope.len); /* ScopeSpans.scope, .spans */
     for (size_t i = 0; i < n; i++)
-        pb_bytes(&ss, 2, spans[i], lens[i]);
-    pb_bytes(&rs, 1, res.data, res.len); /* ResourceSpans.resource, .scope_spans */
-    pb_bytes(&rs, 2, ss.data, ss.len);
-    pb_bytes(out, 1, rs.data, rs.len); /* ExportTraceServiceRequest.resource_spans */
+        ss += pb_len_field(lens[i]);
+    size_t rs = pb_len_field(res.len) + pb_len_field(ss); /* ResourceSpans.resource, .scope_spans */
+    llg_strbuf_reserve(out, pb_len_field(rs));
+    pb_tag(out, 1, WT_LEN); /* ExportTraceServiceRequest.resource_spans */
+    pb_varint(out, rs);
+    pb_bytes(out, 1, res.data, res.len);
+    pb_tag(out, 2, WT_LEN);
+    pb_varint(out, ss);
+    pb_bytes(out, 1, scope.data, scope.len);
+    for (size_t i = 0; i < n; i++)
+        pb_bytes(out, 2, spans[i], lens[i]);
     llg_strbuf_free(&res);
     llg_strbuf_free(&scope);
-    llg_strbuf_free(&ss);
-    llg_strbuf_free(&rs);
 }
 
 void llg_otel_encode_request(llg_strbuf_t *out, llg_otel_protocol_t proto, const char *service_name, const char *const *spans,
