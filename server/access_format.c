@@ -22,12 +22,15 @@
 #define MAX_TEXT   1024 /* a client's or upstream's text is cut here: a line stays under PIPE_BUF */
 #define MAX_PATH   512
 
-typedef enum { F_NULL, F_STR, F_UINT, F_MS, F_BOOL, F_LIST } field_kind_t;
+/* F_STR: text known to be UTF-8 (the config's names, ids, the gateway's
+ * own words); F_BYTES: text from a client or an upstream (a decoded path,
+ * a model name, an upstream's error code), checked when written as JSON */
+typedef enum { F_NULL, F_STR, F_BYTES, F_UINT, F_MS, F_BOOL, F_LIST } field_kind_t;
 
 typedef struct field {
     const char *name;
     field_kind_t kind;
-    const char *s; /* F_STR; F_LIST: NUL-separated items, `n` bytes */
+    const char *s; /* F_STR, F_BYTES; F_LIST: NUL-separated items, `n` bytes */
     size_t n;
     uint64_t u; /* F_UINT, F_MS (microseconds), F_BOOL */
 } field_t;
@@ -48,12 +51,19 @@ static void add_str(fields_t *t, const char *name, const char *s, size_t n)
     if (s == NULL)
         add(t, name, F_NULL, NULL, 0, 0);
     else
-        add(t, name, F_STR, s, n > MAX_TEXT ? MAX_TEXT : n, 0);
+        add(t, name, n > MAX_TEXT ? F_BYTES : F_STR, s, n > MAX_TEXT ? MAX_TEXT : n, 0); /* a cut may split a character */
 }
 
 static void add_cstr(fields_t *t, const char *name, const char *s)
 {
     add_str(t, name, s, s != NULL ? strlen(s) : 0);
+}
+
+static void add_bytes(fields_t *t, const char *name, const char *s, size_t n)
+{
+    add_str(t, name, s, n);
+    if (s != NULL)
+        t->f[t->count - 1].kind = F_BYTES;
 }
 
 static void add_opt_uint(fields_t *t, const char *name, bool known, uint64_t u)
@@ -155,14 +165,15 @@ static void gather(fields_t *t, llg_app_t *app, h2o_req_t *req, const llg_access
     add_cstr(t, "api", llg_http_ingress(req)->name);
     add_str(t, "method", req->method.base, req->method.len > 16 ? 16 : req->method.len);
     h2o_iovec_t path = req->path_normalized.base != NULL ? req->path_normalized : req->input.path;
-    add_str(t, "path", path.base, path.len > MAX_PATH ? MAX_PATH : path.len);
+    add_bytes(t, "path", path.base, path.len > MAX_PATH ? MAX_PATH : path.len);
     add(t, "status", F_UINT, NULL, 0, (uint64_t)(a->status > 0 ? a->status : 0));
 
     const llg_reqlog_attempt_t *last = NULL;
     if (r != NULL && r->attempts > 0)
         last = &r->att[(r->attempts < LLG_REQLOG_MAX_ATTEMPTS ? r->attempts : LLG_REQLOG_MAX_ATTEMPTS) - 1];
-    add_cstr(t, "model", r != NULL ? r->model : NULL);
-    add_cstr(t, "upstream_model", last != NULL ? last->model : NULL);
+    const char *model = r != NULL ? r->model : NULL, *upstream_model = last != NULL ? last->model : NULL;
+    add_bytes(t, "model", model, model != NULL ? strlen(model) : 0);
+    add_bytes(t, "upstream_model", upstream_model, upstream_model != NULL ? strlen(upstream_model) : 0);
     int provider = r != NULL ? r->provider : -1;
     add_cstr(t, "provider", provider >= 0 && (size_t)provider < conf->provider_count ? conf->providers[provider].name : NULL);
     const llg_conf_group_t *g = r != NULL && r->group >= 0 && (size_t)r->group < conf->group_count ? &conf->groups[r->group] : NULL;
@@ -184,7 +195,8 @@ static void gather(fields_t *t, llg_app_t *app, h2o_req_t *req, const llg_access
     add(t, "bytes_in", F_UINT, NULL, 0, req->entity.base != NULL ? req->entity.len : 0);
     add(t, "bytes_out", F_UINT, NULL, 0, req->bytes_sent);
     add(t, "stream", r != NULL && r->proxied ? F_BOOL : F_NULL, NULL, 0, r != NULL && r->stream);
-    add_cstr(t, "error", r != NULL ? r->error_code : NULL);
+    const char *error = r != NULL ? r->error_code : NULL;
+    add_bytes(t, "error", error, error != NULL ? strlen(error) : 0);
 }
 
 /* ---- the two formats: one writer, a table each ------------------------- */
@@ -196,7 +208,8 @@ typedef struct format {
     const char *name_pre, *name_post;
     const char *null; /* an unknown value */
     const char *list_open, *list_close, *list_empty;
-    void (*str)(llg_strbuf_t *b, const char *s, size_t n);
+    void (*str)(llg_strbuf_t *b, const char *s, size_t n);   /* F_STR */
+    void (*bytes)(llg_strbuf_t *b, const char *s, size_t n); /* F_BYTES */
 } format_t;
 
 /* text: blanks, quotes, backslashes, control bytes and DEL become \xHH */
@@ -220,8 +233,9 @@ static void text_value(llg_strbuf_t *b, const char *s, size_t n)
     llg_strbuf_append(b, s + run, n - run);
 }
 
-static const format_t text_format = {"", "\n", " ", "", "=", "-", "", "", "-", text_value};
-static const format_t json_format = {"{", "}\n", ",", "\"", "\":", "null", "[", "]", "[]", llg_strbuf_append_json_bytes};
+static const format_t text_format = {"", "\n", " ", "", "=", "-", "", "", "-", text_value, text_value};
+static const format_t json_format = {
+    "{", "}\n", ",", "\"", "\":", "null", "[", "]", "[]", llg_strbuf_append_json_string, llg_strbuf_append_json_bytes};
 
 static void append_ms(llg_strbuf_t *b, uint64_t us)
 {
@@ -266,6 +280,9 @@ static void write_line(llg_strbuf_t *b, const format_t *fm, const fields_t *t)
             break;
         case F_STR:
             fm->str(b, f->s, f->n);
+            break;
+        case F_BYTES:
+            fm->bytes(b, f->s, f->n);
             break;
         case F_UINT:
             llg_strbuf_append_uint(b, f->u);
