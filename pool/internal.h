@@ -45,6 +45,10 @@ typedef struct pool_hist {
     _Atomic uint64_t sum_us;               /* _count is the sum of the buckets, so the two always agree */
 } pool_hist_t;
 
+/* Counts `us` in histogram `h` whose upper bounds are bounds[0..POOL_BUCKETS-1)
+ * (pool_bucket_us, or the gateway overhead's pool_overhead_us). */
+void pool_observe(pool_hist_t *h, const uint64_t *bounds, uint64_t us);
+
 /* One provider (or the `none` row of unrouted requests). */
 typedef struct pool_prov {
     /* hot: every pick */

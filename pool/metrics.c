@@ -22,10 +22,10 @@ const char *const pool_bucket_label[POOL_BUCKETS - 1] = {
 
 /* ---- counting ---------------------------------------------------------------- */
 
-static void observe(pool_hist_t *h, uint64_t us)
+void pool_observe(pool_hist_t *h, const uint64_t *bounds, uint64_t us)
 {
     unsigned b = 0;
-    while (b < POOL_BUCKETS - 1 && us > pool_bucket_us[b])
+    while (b < POOL_BUCKETS - 1 && us > bounds[b])
         b++;
     pool_add(&h->bucket[b], 1);
     pool_add(&h->sum_us, us);
@@ -52,9 +52,9 @@ void llg_pool_count_request(llg_pool_t *pool, const llg_pool_view_t *view, int p
     pool_prov_t *p =
         provider >= 0 && (size_t)provider < view->provider_count ? &pool->provs[view->providers[provider].slot] : &pool->hdr->none;
     pool_add(&p->codes[code_index(status)], 1);
-    observe(&p->duration, duration_us);
+    pool_observe(&p->duration, pool_bucket_us, duration_us);
     if (ttfb_us > 0)
-        observe(&p->ttfb, ttfb_us);
+        pool_observe(&p->ttfb, pool_bucket_us, ttfb_us);
 }
 
 void llg_pool_stream_begin(llg_pool_t *pool)

@@ -181,15 +181,6 @@ static int64_t find_series(model_region_t *r, uint64_t ph, uint64_t mh, bool oth
     return -1;
 }
 
-static void observe(pool_hist_t *h, const uint64_t *bounds, uint64_t us)
-{
-    unsigned b = 0;
-    while (b < POOL_BUCKETS - 1 && us > bounds[b])
-        b++;
-    pool_add(&h->bucket[b], 1);
-    pool_add(&h->sum_us, us);
-}
-
 static unsigned status_class(int status)
 {
     return status < 300 ? 0 : status < 400 ? 1 : status < 500 ? 2 : 3; /* 499 (client gone): 4xx */
@@ -213,9 +204,9 @@ void llg_pool_count_model(llg_pool_t *pool, const llg_pool_view_t *view, const l
         if (o->has_tokens[k])
             pool_add(&m->tokens[k], o->tokens[k]);
     if (o->has_ttft)
-        observe(&m->ttft, pool_bucket_us, o->ttft_us);
+        pool_observe(&m->ttft, pool_bucket_us, o->ttft_us);
     if (o->has_overhead)
-        observe(&m->overhead, pool_overhead_us, o->overhead_us);
+        pool_observe(&m->overhead, pool_overhead_us, o->overhead_us);
 }
 
 static void zero_slot(model_slot_t *m)
