@@ -146,7 +146,7 @@ static void on_timer(uv_timer_t *t)
 
 void llg_access_log_write(llg_access_log_t *log, llg_app_t *app, h2o_req_t *req, const llg_access_t *a)
 {
-    if (log->pending.len >= LLG_ACCESS_MAX_PENDING) {
+    if (log->fd < 0 || log->pending.len >= LLG_ACCESS_MAX_PENDING) {
         llg_pool_obs_add(log->pool, LLG_OBS_ACCESS_LOG_DROPPED, 1);
         return;
     }

@@ -39,7 +39,8 @@ typedef struct llg_access_log llg_access_log_t;
 
 /* The worker's writer, or NULL when the access log is off (disabled, or on
  * stderr at a log level above info). A file that cannot be opened is
- * reported and the log is off (the config check opened it already). */
+ * reported once; its lines are dropped (and counted) until a reopen
+ * (SIGUSR1) succeeds. */
 llg_access_log_t *llg_access_log_new(const llg_conf_t *conf, llg_pool_t *pool, uv_loop_t *loop);
 
 /* Appends the request's line. */

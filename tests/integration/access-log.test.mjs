@@ -256,6 +256,32 @@ test('enabled: false, and the level: no line', async () => {
   }
 });
 
+test('a file that cannot be opened: requests served, lines dropped and counted, SIGUSR1 opens it once it can', async () => {
+  const d = tmpDir('llmgate-alog-missing-');
+  const sub = path.join(d, 'not-yet');
+  const f = path.join(sub, 'access.log');
+  const g = await startGateway({ config: ({ port }) => config({ port, file: f }) });
+  try {
+    await g.waitLog(`access_log: cannot open ${f}`);
+    const r = await post(g, { model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(r.status, 200, r.text);
+    await waitFor(async () => /^llmgate_access_log_dropped_lines_total [1-9]/m.test((await scrape(g)).text),
+      { what: 'a dropped line counted' });
+    fs.mkdirSync(sub);
+    g.signal('SIGUSR1');
+    // every worker reopens: requests until one of them has its line in the file
+    const ids = new Set();
+    await waitFor(async () => {
+      const x = await post(g, { model: 'gpt-4o', messages: [{ role: 'user', content: 'y' }] });
+      assert.equal(x.status, 200);
+      ids.add(x.headers.get('x-request-id'));
+      return lines(f).some((l) => ids.has(JSON.parse(l).request_id));
+    }, { what: 'a line in the file once it can be opened' });
+  } finally {
+    await g.stop();
+  }
+});
+
 test('config errors: FILE:LINE:COLUMN', async () => {
   const d = tmpDir('llmgate-alog-conf-');
   const f = path.join(d, 'bad.yaml');
