@@ -239,9 +239,11 @@ void llg_worker_run(const llg_conf_t *conf, const llg_listeners_t *listeners, ll
 
     llg_debug("worker %u (generation %u) started", index, generation);
     uv_run(&w.loop, UV_RUN_DEFAULT);
+    /* the exporter's last flush runs the loop, where a request may still
+     * end and log: the access log is written out after it */
+    llg_otel_finish(w.app.otel, 2000);
     if (w.app.access_log != NULL)
         llg_access_log_finish(w.app.access_log, 1000);
-    llg_otel_finish(w.app.otel, 2000);
     /* (this call also links server/h2_reset.c, whose other entry points are
      * the libh2o functions it stands in front of) */
     llg_debug("worker %u drained (%llu HTTP/2 connection(s) closed for rapid reset)", index,
